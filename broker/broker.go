@@ -1,0 +1,480 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Config holds the Broker's limits. Zero values take the defaults below.
+type Config struct {
+	// TailSize is how many recent events (over all rooms) the broker keeps
+	// in memory for live subscribers. Older events are read from the Log.
+	// Default 16384.
+	TailSize int
+	// MaxBatch caps how many queued publishes share one Log.Append
+	// (one transaction, one fsync). Default 1024.
+	MaxBatch int
+	// MaxDataSize caps the size of an event's data in bytes. Default 64 KiB.
+	MaxDataSize int
+	// Retention is applied every RetentionInterval (default 1 minute) when
+	// it keeps less than everything.
+	Retention         Retention
+	RetentionInterval time.Duration
+	// EphemeralBuffer is how many undelivered ephemeral events a
+	// subscription holds before dropping the oldest. Default 64.
+	EphemeralBuffer int
+	// Logger receives background errors (retention). Default slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time; default time.Now. For tests.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.TailSize <= 0 {
+		c.TailSize = 16384
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1024
+	}
+	if c.MaxDataSize <= 0 {
+		c.MaxDataSize = 64 << 10
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = time.Minute
+	}
+	if c.EphemeralBuffer <= 0 {
+		c.EphemeralBuffer = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Message is what a publisher sends. Data must be valid JSON (it is stored
+// compacted); From is set by the server from the authenticated identity.
+type Message struct {
+	Room           string
+	Type           string
+	Data           json.RawMessage
+	From           string
+	IdempotencyKey string // optional; a retried publish with the same key returns the first result
+}
+
+// Broker publishes events to a Log and serves subscriptions from it. It is
+// safe for concurrent use. It does not own the Log: close the Broker first,
+// then the Log.
+type Broker struct {
+	log   Log
+	cfg   Config
+	epoch string
+
+	reqs chan *publishReq // to the writer goroutine
+
+	pubMu     sync.RWMutex // held for reading while sending to reqs; guards pubClosed
+	pubClosed bool
+
+	mu      sync.RWMutex // guards tail and closed
+	tail    tail
+	closed  bool
+	closing chan struct{} // closed by Close: stops the writer, wakes subscribers
+
+	stats struct {
+		published, replayed, commits, ephemeral, subscriptions atomic.Int64
+	}
+
+	ctx    context.Context // cancelled by Close; for background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type publishReq struct {
+	entries []Entry
+	events  []*Event
+	err     error
+	done    chan struct{}
+}
+
+// New starts a broker on log. It reads the log's head and epoch, and starts
+// the writer and (when retention is set) the retention goroutines, which
+// Close stops.
+func New(log Log, cfg Config) *Broker {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		log:     log,
+		cfg:     cfg,
+		epoch:   log.Epoch(),
+		reqs:    make(chan *publishReq, cfg.MaxBatch),
+		closing: make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	b.tail.init(log.Head(), cfg.TailSize)
+	b.wg.Go(b.writer)
+	if cfg.Retention.MaxAge > 0 || cfg.Retention.MaxCount > 0 || cfg.Retention.Idempotency > 0 {
+		b.wg.Go(b.retention)
+	}
+	return b
+}
+
+// Epoch returns the epoch of the broker's log.
+func (b *Broker) Epoch() string { return b.epoch }
+
+// Head returns the position of the last committed event.
+func (b *Broker) Head() Position {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return Position{Epoch: b.epoch, Offset: b.tail.head}
+}
+
+// Config returns the broker's effective configuration (defaults applied).
+func (b *Broker) Config() Config { return b.cfg }
+
+// Publish validates m, commits it durably and returns the committed event.
+// Concurrent publishes share one Log transaction. The event is visible to
+// subscribers only after the commit. When ctx ends before the commit is
+// known, Publish returns ctx.Err() and the event may or may not be
+// committed (retry with the same IdempotencyKey to find out).
+func (b *Broker) Publish(ctx context.Context, m Message) (*Event, error) {
+	ev, _, err := b.PublishKeyed(ctx, m)
+	return ev, err
+}
+
+// PublishKeyed is Publish that also reports whether the event was a replay:
+// m.IdempotencyKey had been committed before, and the returned event is the
+// first one committed with it.
+func (b *Broker) PublishKeyed(ctx context.Context, m Message) (ev *Event, replayed bool, err error) {
+	evs, ids, err := b.publish(ctx, []Message{m})
+	if err != nil {
+		return nil, false, err
+	}
+	return evs[0], evs[0].ID != ids[0], nil
+}
+
+// PublishBatch commits msgs in order in one transaction, all or nothing.
+// Validation errors (wrapping ErrInvalid or ErrTooLarge) name the index of
+// the bad message.
+func (b *Broker) PublishBatch(ctx context.Context, msgs []Message) ([]*Event, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	evs, _, err := b.publish(ctx, msgs)
+	return evs, err
+}
+
+// publish commits msgs and returns the committed events with the IDs the
+// broker gave the new entries (an event whose ID differs is a replay).
+func (b *Broker) publish(ctx context.Context, msgs []Message) ([]*Event, []ulid.ULID, error) {
+	now := b.cfg.Now().UTC()
+	entries := make([]Entry, len(msgs))
+	ids := make([]ulid.ULID, len(msgs))
+	for i, m := range msgs {
+		data, err := b.checkMessage(m)
+		if err != nil {
+			if len(msgs) > 1 {
+				return nil, nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			return nil, nil, err
+		}
+		ids[i] = ulid.MustNew(ulid.Timestamp(now), rand.Reader)
+		entries[i] = Entry{
+			ID: ids[i], Room: m.Room, Type: m.Type,
+			Data: data, Time: now, From: m.From, IdempotencyKey: m.IdempotencyKey,
+		}
+	}
+	req := &publishReq{entries: entries, done: make(chan struct{})}
+	if err := b.enqueue(ctx, req); err != nil {
+		return nil, nil, err
+	}
+	select {
+	case <-req.done:
+		return req.events, ids, req.err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// enqueue hands req to the writer. Once Close has begun it refuses; a
+// request enqueued before is committed (Close drains the queue).
+func (b *Broker) enqueue(ctx context.Context, req *publishReq) error {
+	b.pubMu.RLock()
+	defer b.pubMu.RUnlock()
+	if b.pubClosed {
+		return ErrClosed
+	}
+	select {
+	case b.reqs <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// MaxKeyLen bounds an idempotency key.
+const MaxKeyLen = 256
+
+func (b *Broker) checkMessage(m Message) (json.RawMessage, error) {
+	if err := ValidateRoom(m.Room); err != nil {
+		return nil, err
+	}
+	if err := ValidateType(m.Type); err != nil {
+		return nil, err
+	}
+	if len(m.IdempotencyKey) > MaxKeyLen {
+		return nil, invalid("idempotency key", "longer than %d bytes", MaxKeyLen)
+	}
+	if len(m.Data) > b.cfg.MaxDataSize {
+		return nil, &ValidationError{Field: "data", Reason: fmt.Sprintf("larger than %d bytes", b.cfg.MaxDataSize), kind: ErrTooLarge}
+	}
+	return CompactJSON(m.Data)
+}
+
+// CompactJSON validates data and returns it without insignificant white
+// space. Empty data becomes null. It returns data itself when it is already
+// compact. The error wraps ErrInvalid.
+func CompactJSON(data []byte) (json.RawMessage, error) {
+	if len(data) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	if !json.Valid(data) {
+		return nil, invalid("data", "not valid JSON")
+	}
+	if !hasSpace(data) {
+		return json.RawMessage(append([]byte(nil), data...)), nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(data))
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, invalid("data", "not valid JSON")
+	}
+	return json.RawMessage(buf.Bytes()), nil
+}
+
+func hasSpace(data []byte) bool {
+	for _, c := range data {
+		if c == ' ' || c == '\n' || c == '\r' || c == '\t' {
+			return true
+		}
+	}
+	return false
+}
+
+// writer is the only goroutine that appends to the log. It takes every
+// queued publish (up to MaxBatch entries) into one Log.Append, then makes
+// the committed events visible and answers the publishers.
+// On Close it commits what is still queued, then returns.
+func (b *Broker) writer() {
+	var batch []*publishReq
+	var entries []Entry
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+		case <-b.closing:
+			for {
+				batch = b.collect(batch[:0], 0)
+				if len(batch) == 0 {
+					return
+				}
+				entries = b.commit(batch, entries[:0])
+			}
+		}
+		batch = b.collect(batch, len(batch[0].entries))
+		entries = b.commit(batch, entries[:0])
+	}
+}
+
+// collect adds queued requests to batch without waiting, up to MaxBatch
+// entries (n counts the entries already in batch).
+func (b *Broker) collect(batch []*publishReq, n int) []*publishReq {
+	for n < b.cfg.MaxBatch {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+			n += len(r.entries)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit appends the entries of batch (entries is scratch space, returned
+// for reuse) and answers every request of the batch.
+func (b *Broker) commit(batch []*publishReq, entries []Entry) []Entry {
+	for _, r := range batch {
+		entries = append(entries, r.entries...)
+	}
+	// The commit itself is not cancelled by Close: in-flight publishes finish.
+	evs, err := b.log.Append(context.Background(), entries)
+	if err == nil && len(evs) != len(entries) {
+		err = fmt.Errorf("log returned %d events for %d entries", len(evs), len(entries))
+	}
+	if err != nil {
+		err = fmt.Errorf("append %d events: %w", len(entries), err)
+		for _, r := range batch {
+			r.err = err
+			close(r.done)
+		}
+		return entries
+	}
+	fresh := evs[:0:0]
+	for i, ev := range evs {
+		if ev.ID == entries[i].ID {
+			fresh = append(fresh, ev)
+		}
+	}
+	b.stats.commits.Add(1)
+	b.stats.published.Add(int64(len(fresh)))
+	b.stats.replayed.Add(int64(len(evs) - len(fresh)))
+	b.visible(fresh)
+	i := 0
+	for _, r := range batch {
+		r.events = evs[i : i+len(r.entries) : i+len(r.entries)]
+		i += len(r.entries)
+		close(r.done)
+	}
+	return entries
+}
+
+// visible adds committed events to the tail and wakes their rooms'
+// subscribers. Called after the commit returned, never inside it.
+func (b *Broker) visible(evs []*Event) {
+	if len(evs) == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.tail.add(evs)
+	b.mu.Unlock()
+}
+
+// PublishEphemeral validates m and sends it to the current subscribers of
+// m.Room without logging it. The event has no offset. Subscribers whose
+// ephemeral buffer is full lose their oldest ephemeral event.
+func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
+	data, err := b.checkMessage(m)
+	if err != nil {
+		return nil, err
+	}
+	now := b.cfg.Now().UTC()
+	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	subs := b.tail.subscribers(m.Room)
+	b.mu.RUnlock()
+	for _, s := range subs {
+		s.pushEphemeral(ev)
+	}
+	b.stats.ephemeral.Add(1)
+	return ev, nil
+}
+
+// History reads committed events of one room after the given offset,
+// at most limit of them, straight from the log. See Log.Read.
+func (b *Broker) History(ctx context.Context, room string, after uint64, limit int) (ReadResult, error) {
+	if err := ValidateRoom(room); err != nil {
+		return ReadResult{}, err
+	}
+	return b.log.Read(ctx, []string{room}, after, limit)
+}
+
+// HistoryBefore reads the newest events of room before the given offset
+// (0: before the head), ascending. See Log.ReadBefore.
+func (b *Broker) HistoryBefore(ctx context.Context, room string, before uint64, limit int) ([]*Event, error) {
+	if err := ValidateRoom(room); err != nil {
+		return nil, err
+	}
+	return b.log.ReadBefore(ctx, room, before, limit)
+}
+
+// Rooms lists the log's rooms. See Log.Rooms.
+func (b *Broker) Rooms(ctx context.Context) ([]RoomInfo, error) { return b.log.Rooms(ctx) }
+
+// Close stops accepting publishes (new ones get ErrClosed), commits the
+// publishes already queued, and ends every subscription's Next with
+// ErrClosed. It does not close the Log. Safe to call more than once.
+func (b *Broker) Close() error {
+	b.pubMu.Lock()
+	b.pubClosed = true
+	b.pubMu.Unlock()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.closing)
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+	return nil
+}
+
+// Trim applies retention r to the log now (see Log.Trim). The broker runs
+// it every RetentionInterval with Config.Retention; call it directly to
+// trim on demand.
+func (b *Broker) Trim(ctx context.Context, r Retention) (int, error) {
+	return b.log.Trim(ctx, r, b.cfg.Now())
+}
+
+func (b *Broker) retention() {
+	t := time.NewTicker(b.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			n, err := b.Trim(b.ctx, b.cfg.Retention)
+			switch {
+			case err != nil && !errors.Is(err, context.Canceled):
+				b.cfg.Logger.Error("retention", "err", err)
+			case n > 0:
+				b.cfg.Logger.Info("retention removed events", "count", n)
+			}
+		case <-b.ctx.Done():
+			return
+		}
+	}
+}
+
+// Done returns a channel closed when Close begins. Gateways waiting with
+// Subscription.Wait select on it too.
+func (b *Broker) Done() <-chan struct{} { return b.closing }
+
+// Stats are counters since the broker started, for metrics.
+type Stats struct {
+	Published     int64 // events committed
+	Replayed      int64 // publishes answered from an earlier idempotent commit
+	Commits       int64 // Log.Append calls that succeeded (transactions)
+	Ephemeral     int64 // ephemeral events sent
+	Subscriptions int64 // open subscriptions
+	Head          uint64
+}
+
+// Stats returns the broker's counters. Safe for concurrent use.
+func (b *Broker) Stats() Stats {
+	return Stats{
+		Published:     b.stats.published.Load(),
+		Replayed:      b.stats.replayed.Load(),
+		Commits:       b.stats.commits.Load(),
+		Ephemeral:     b.stats.ephemeral.Load(),
+		Subscriptions: b.stats.subscriptions.Load(),
+		Head:          b.Head().Offset,
+	}
+}

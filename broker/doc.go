@@ -1,0 +1,19 @@
+// Package broker is rtbroker's domain: room events, positions in a log,
+// the Log interface that storage backends implement, and the Broker that
+// publishes to a Log and serves subscriptions from it.
+//
+// An Event is committed to a Log before anyone sees it. Every committed event
+// gets the next offset of the whole log (1, 2, 3, …); a room's events are a
+// subsequence of that order. A Position pairs an offset with the epoch of the
+// log it came from, so a position from another log instance is detected.
+//
+// A Subscription is a cursor over one or more rooms: it replays what is after
+// its position (from an in-memory tail of recent events, or from the Log when
+// it has fallen further behind), then waits for the next commit. There is one
+// code path for replay and live delivery, so a subscriber sees each event of
+// its rooms exactly once and in order. A slow subscriber never blocks the
+// publisher or other subscribers: nothing is queued per subscriber.
+//
+// Ephemeral events (typing indicators, cursors, presence) are fanned out to
+// current subscribers only; they are never logged and carry no offset.
+package broker

@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers test for them with errors.Is; the broker and the
+// Log implementations wrap them with context.
+var (
+	// ErrClosed is returned by every operation on a closed Broker, Log or
+	// Subscription.
+	ErrClosed = errors.New("closed")
+	// ErrTrimmed means events after the requested position were removed by
+	// retention: the reader cannot be sent everything it missed.
+	ErrTrimmed = errors.New("position is older than retention")
+	// ErrEpochMismatch means the requested position belongs to another log
+	// instance (the log was deleted and recreated).
+	ErrEpochMismatch = errors.New("position is from another epoch")
+	// ErrInvalid marks bad input: a room or type name, event data, an
+	// offset. The wrapping *ValidationError says which field.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrTooLarge means event data exceeds the configured size limit.
+	ErrTooLarge = errors.New("too large")
+)
+
+// ValidationError describes one bad input field. It unwraps to ErrInvalid
+// (or ErrTooLarge for size violations).
+type ValidationError struct {
+	Field  string // "room", "type", "data", "after", …
+	Reason string
+	kind   error
+}
+
+func (e *ValidationError) Error() string { return fmt.Sprintf("invalid %s: %s", e.Field, e.Reason) }
+
+// Unwrap returns ErrInvalid or ErrTooLarge.
+func (e *ValidationError) Unwrap() error {
+	if e.kind == nil {
+		return ErrInvalid
+	}
+	return e.kind
+}
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ResetError tells a reader that it cannot continue exactly from the position
+// it asked for. Reason is ErrTrimmed or ErrEpochMismatch (Unwrap returns it);
+// Resume is the position the reader continues from: just before the earliest
+// retained event of its rooms. A Subscription reports a ResetError once and
+// then goes on from Resume.
+type ResetError struct {
+	Reason    error
+	Requested Position
+	Resume    Position
+}
+
+func (e *ResetError) Error() string {
+	return fmt.Sprintf("reset from %s to %s: %v", e.Requested, e.Resume, e.Reason)
+}
+
+// Unwrap returns Reason.
+func (e *ResetError) Unwrap() error { return e.Reason }
+
+// TrimmedError is returned by Log.Read when events of the requested rooms
+// after the requested offset were removed by retention. Through is the
+// highest removed offset among those rooms: reading again from Through loses
+// nothing more.
+type TrimmedError struct {
+	After   uint64
+	Through uint64
+}
+
+func (e *TrimmedError) Error() string {
+	return fmt.Sprintf("events after offset %d were trimmed through %d", e.After, e.Through)
+}
+
+// Unwrap returns ErrTrimmed.
+func (e *TrimmedError) Unwrap() error { return ErrTrimmed }

@@ -1,0 +1,266 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultReadLimit is how many events Next returns at most when its limit
+// is not positive.
+const DefaultReadLimit = 256
+
+// Subscription is a cursor over the events of a set of rooms. It holds a
+// position; Next returns the events of its rooms after that position and
+// advances it. Replay and live delivery are the same code path: Next reads
+// from the in-memory tail when it covers the position, from the Log
+// otherwise, and waits for the next commit when there is nothing to read.
+//
+// Nothing is queued per subscription except ephemeral events (bounded,
+// oldest dropped), so a subscriber that reads slowly costs no memory and
+// never slows the publisher: it just reads further back.
+//
+// Next must not be called concurrently with itself; Position, Rooms and
+// Close are safe to call from any goroutine.
+type Subscription struct {
+	b     *Broker
+	rooms []string
+	reset *ResetError // set at Subscribe when the position could not be honoured
+
+	pos    atomic.Uint64 // everything of rooms up to pos has been returned
+	wakeC  chan struct{} // cap 1: a commit or ephemeral event arrived
+	closed atomic.Bool
+
+	mu  sync.Mutex // guards eph
+	eph []*Event
+}
+
+// Subscribe opens a subscription to rooms (at least one; duplicates are
+// ignored) starting after position from. An offset of 0 means "from the
+// earliest retained event" and is never a reset. When from cannot be honoured exactly, the
+// subscription starts just before the earliest retained event and Reset
+// says why:
+//   - from.Epoch is set and is not the log's epoch, or from.Offset is
+//     beyond the head (the log was recreated): ErrEpochMismatch;
+//   - retention removed events of these rooms after from.Offset: ErrTrimmed.
+//
+// Errors: ErrInvalid for a bad room name, ErrClosed, or a Log read error.
+func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (*Subscription, error) {
+	if len(rooms) == 0 {
+		return nil, invalid("room", "no room given")
+	}
+	rs := slices.Clone(rooms)
+	slices.Sort(rs)
+	rs = slices.Compact(rs)
+	for _, r := range rs {
+		if err := ValidateRoom(r); err != nil {
+			return nil, err
+		}
+	}
+	s := &Subscription{b: b, rooms: rs, wakeC: make(chan struct{}, 1)}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrClosed
+	}
+	head := b.tail.head
+	for _, r := range rs {
+		b.tail.room(r).subs[s] = struct{}{}
+	}
+	b.mu.Unlock()
+	b.stats.subscriptions.Add(1)
+
+	pos := from.Offset
+	if pos > 0 && (from.Epoch != "" && from.Epoch != b.epoch || pos > head) {
+		s.reset = &ResetError{Reason: ErrEpochMismatch, Requested: from}
+		pos = 0
+	}
+	through, err := s.probe(ctx, pos)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if through > pos {
+		if pos > 0 && s.reset == nil {
+			s.reset = &ResetError{Reason: ErrTrimmed, Requested: from}
+		}
+		pos = through
+	}
+	if s.reset != nil {
+		s.reset.Resume = Position{Epoch: b.epoch, Offset: pos}
+	}
+	s.pos.Store(pos)
+	return s, nil
+}
+
+// probe returns the trimmed watermark of s's rooms when retention removed
+// events after pos, else pos. It asks the Log even when the tail holds the
+// position, so that a subscriber is told exactly what the Log says.
+func (s *Subscription) probe(ctx context.Context, pos uint64) (uint64, error) {
+	_, err := s.b.log.Read(ctx, s.rooms, pos, 1)
+	var te *TrimmedError
+	if errors.As(err, &te) {
+		return te.Through, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("subscribe to %v: %w", s.rooms, err)
+	}
+	return pos, nil
+}
+
+// Rooms returns the subscribed rooms, sorted. The caller must not modify
+// the slice.
+func (s *Subscription) Rooms() []string { return s.rooms }
+
+// Reset returns why the subscription did not start exactly where it was
+// asked to, or nil when it did (the client recovered everything).
+func (s *Subscription) Reset() *ResetError { return s.reset }
+
+// Position returns the subscription's position: every event of its rooms
+// up to it has been returned by Next. Resubscribing from it continues
+// without gap or duplicate.
+func (s *Subscription) Position() Position {
+	return Position{Epoch: s.b.epoch, Offset: s.pos.Load()}
+}
+
+// Next returns the next events of the subscription's rooms, at most limit
+// committed events (DefaultReadLimit when limit <= 0) in offset order,
+// preceded by any pending ephemeral events. It blocks until there is at
+// least one event, ctx ends (ctx.Err()), the subscription or broker is
+// closed (ErrClosed), or the Log fails.
+//
+// When retention removed events the subscriber had not read yet, Next
+// returns a *ResetError (wrapping ErrTrimmed) once and continues from the
+// earliest retained event on the following call. The returned slice and
+// events must not be modified; the events are shared with other
+// subscribers.
+func (s *Subscription) Next(ctx context.Context, limit int) ([]*Event, error) {
+	return s.next(ctx, limit, true)
+}
+
+// TryNext is Next without the wait: when nothing is ready it returns no
+// events and a nil error at once. Use it with Wait to wait for events
+// together with other signals (timers, shutdown):
+//
+//	for {
+//		evs, err := sub.TryNext(ctx, 0)
+//		…
+//		if len(evs) == 0 {
+//			select {
+//			case <-sub.Wait():
+//			case <-heartbeat.C:
+//			}
+//		}
+//	}
+func (s *Subscription) TryNext(ctx context.Context, limit int) ([]*Event, error) {
+	return s.next(ctx, limit, false)
+}
+
+func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event, error) {
+	if limit <= 0 {
+		limit = DefaultReadLimit
+	}
+	b := s.b
+	for {
+		if s.closed.Load() {
+			return nil, ErrClosed
+		}
+		out := s.takeEphemeral()
+		pos := s.pos.Load()
+		b.mu.RLock()
+		out, through, ok := b.tail.read(s.rooms, pos, limit, out)
+		b.mu.RUnlock()
+		if !ok {
+			res, err := b.log.Read(ctx, s.rooms, pos, limit)
+			var te *TrimmedError
+			if errors.As(err, &te) {
+				s.pos.Store(te.Through)
+				return nil, &ResetError{
+					Reason:    ErrTrimmed,
+					Requested: Position{Epoch: b.epoch, Offset: pos},
+					Resume:    Position{Epoch: b.epoch, Offset: te.Through},
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read rooms %v after %d: %w", s.rooms, pos, err)
+			}
+			out = append(out, res.Events...)
+			through = res.Through
+		}
+		if through > pos {
+			s.pos.Store(through)
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		if !ok {
+			continue // the log read reached the head; the tail covers the rest
+		}
+		if !wait {
+			return nil, ctx.Err()
+		}
+		select {
+		case <-s.wakeC:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-b.closing:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// Wait returns a channel that receives a value when there may be something
+// new for TryNext (a commit to one of the rooms, an ephemeral event, Close
+// of the subscription). It may also fire when there is nothing new.
+func (s *Subscription) Wait() <-chan struct{} { return s.wakeC }
+
+func (s *Subscription) wake() {
+	select {
+	case s.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Subscription) pushEphemeral(ev *Event) {
+	s.mu.Lock()
+	if len(s.eph) >= s.b.cfg.EphemeralBuffer {
+		copy(s.eph, s.eph[1:])
+		s.eph = s.eph[:len(s.eph)-1]
+	}
+	s.eph = append(s.eph, ev)
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Subscription) takeEphemeral() []*Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.eph) == 0 {
+		return nil
+	}
+	out := s.eph
+	s.eph = nil
+	return out
+}
+
+// Close ends the subscription: a blocked Next returns ErrClosed. Safe to
+// call more than once and concurrently with Next.
+func (s *Subscription) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	b := s.b
+	b.stats.subscriptions.Add(-1)
+	b.mu.Lock()
+	for _, r := range s.rooms {
+		if rt := b.tail.rooms[r]; rt != nil {
+			delete(rt.subs, s)
+			b.tail.dropIfIdle(r, rt)
+		}
+	}
+	b.mu.Unlock()
+	s.wake()
+}

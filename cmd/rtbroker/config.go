@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// config is everything `rtbroker serve` can be told. Every field has a flag
+// --name and an environment variable RTBROKER_NAME (flags win).
+type config struct {
+	Addr            string
+	Data            string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	TailSize          int
+	MaxBatch          int
+	MaxDataSize       int
+	MaxBodySize       int64
+	RetentionMaxAge   time.Duration
+	RetentionMaxCount int
+	RetentionInterval time.Duration
+	IdempotencyWindow time.Duration
+
+	PollTimeout    time.Duration
+	PollMaxTimeout time.Duration
+	SSEHeartbeat   time.Duration
+	SSERetry       time.Duration
+	WriteTimeout   time.Duration
+	MaxRooms       int
+}
+
+// envPrefix prefixes the environment variable of every flag.
+const envPrefix = "RTBROKER_"
+
+// envName maps a flag name to its environment variable: data-dir → RTBROKER_DATA_DIR.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", ":8080", "`host:port` to listen on")
+	fs.StringVar(&c.Data, "data", "./data", "`dir`ectory of the bbolt log (created if missing)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for requests to finish")
+
+	fs.IntVar(&c.TailSize, "tail-size", 16384, "recent events kept in memory for live subscribers")
+	fs.IntVar(&c.MaxBatch, "max-batch", 1024, "publishes that share one commit (transaction + fsync) at most")
+	fs.IntVar(&c.MaxDataSize, "max-data-size", 64<<10, "largest event data in `bytes`")
+	fs.Int64Var(&c.MaxBodySize, "max-body-size", 1<<20, "largest publish request body in `bytes`")
+	fs.DurationVar(&c.RetentionMaxAge, "retention-max-age", 0, "remove events older than this (0 keeps all)")
+	fs.IntVar(&c.RetentionMaxCount, "retention-max-count", 0, "keep at most this many events per room (0 keeps all)")
+	fs.DurationVar(&c.RetentionInterval, "retention-interval", time.Minute, "how often retention runs")
+	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long Idempotency-Key values are remembered")
+
+	fs.DurationVar(&c.PollTimeout, "poll-timeout", 25*time.Second, "default hold of a long-poll request")
+	fs.DurationVar(&c.PollMaxTimeout, "poll-max-timeout", 60*time.Second, "longest hold a long-poll request may ask for")
+	fs.DurationVar(&c.SSEHeartbeat, "sse-heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
+	fs.DurationVar(&c.SSERetry, "sse-retry", 2*time.Second, "reconnect delay suggested to EventSource clients")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a streaming client that does not read for this long is dropped")
+	fs.IntVar(&c.MaxRooms, "max-rooms", 32, "rooms one SSE or long-poll request may follow")
+}
+
+// parseConfig parses args (flags after the subcommand) and the environment.
+// It returns flag.ErrHelp after printing help for -h.
+func parseConfig(name string, args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	c.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: rtbroker %s [flags]\n\nEvery flag can also be set with its environment variable (flags win).\n\n", name)
+		fs.VisitAll(func(f *flag.Flag) {
+			kind, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(out, "  --%s %s\n    \t%s (env %s", f.Name, kind, usage, envName(f.Name))
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+				fmt.Fprintf(out, ", default %s", f.DefValue)
+			}
+			fmt.Fprintln(out, ")")
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Addr != "", "--addr is empty")
+	check(c.Data != "", "--data is empty")
+	check(c.TailSize > 0, "--tail-size must be positive")
+	check(c.MaxBatch > 0, "--max-batch must be positive")
+	check(c.MaxDataSize > 0, "--max-data-size must be positive")
+	check(c.MaxBodySize > 0, "--max-body-size must be positive")
+	check(c.RetentionMaxAge >= 0 && c.RetentionMaxCount >= 0, "retention limits cannot be negative")
+	check(c.RetentionInterval > 0, "--retention-interval must be positive")
+	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout <= --poll-max-timeout")
+	check(c.SSEHeartbeat > 0 && c.SSERetry > 0 && c.WriteTimeout > 0, "SSE intervals and --write-timeout must be positive")
+	check(c.MaxRooms > 0, "--max-rooms must be positive")
+	_, err := c.logLevel()
+	check(err == nil, "--log-level: %v", err)
+	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json")
+	return errors.Join(errs...)
+}
+
+func (c *config) logLevel() (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(c.LogLevel))
+	return l, err
+}
+
+func (c *config) logger(w io.Writer) *slog.Logger {
+	level, _ := c.logLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+

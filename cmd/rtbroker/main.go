@@ -1,0 +1,63 @@
+// Command rtbroker is an event-sourced message broker for browser apps.
+//
+//	rtbroker serve [flags]   run the broker (see rtbroker serve -h)
+//	rtbroker version         print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtbroker:", err)
+		os.Exit(2)
+	}
+}
+
+const usage = `rtbroker: an event-sourced message broker for browser apps.
+
+Usage:
+  rtbroker serve [flags]   run the broker (rtbroker serve -h lists the flags)
+  rtbroker version         print the version
+`
+
+// run executes one subcommand until it ends or ctx is cancelled.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := parseConfig("serve", args[1:], getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, cfg.logger(stderr))
+	case "version", "--version":
+		fmt.Fprintln(stdout, "rtbroker", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return flag.ErrHelp
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/rtbroker/rtbroker/gateways/httpapi"
+)
+
+// routes are the handlers the router mounts; serve builds them.
+type routes struct {
+	api     *httpapi.Handler
+	sse     http.Handler
+	poll    http.Handler
+	web     http.Handler
+	health  http.HandlerFunc
+	metrics http.HandlerFunc
+	backup  http.HandlerFunc
+}
+
+// newRouter maps URLs to handlers. Unknown routes and methods get the JSON
+// error shape every other error has.
+func newRouter(h routes) http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(httpapi.NotFound)
+	r.MethodNotAllowed(httpapi.MethodNotAllowed)
+	r.Get("/healthz", h.health)
+	r.Get("/metrics", h.metrics)
+	r.Route("/api", func(r chi.Router) {
+		r.Get("/rooms", h.api.Rooms)
+		r.Get("/rooms/{room}/events", h.api.History)
+		r.Post("/rooms/{room}/events", h.api.Publish)
+		r.Get("/backup", h.backup)
+	})
+	r.Method(http.MethodGet, "/sse", h.sse)
+	r.Method(http.MethodGet, "/poll", h.poll)
+	r.Method(http.MethodGet, "/*", h.web)
+	r.Method(http.MethodHead, "/*", h.web)
+	return r
+}

@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// History handles GET /api/rooms/{room}/events.
+//
+//	?after=N&limit=K   events with offsets above N (default 0), oldest first;
+//	                   "next" is the `after` of the following page
+//	?before=N&limit=K  the newest events below N (0 or absent: the head),
+//	                   oldest first; "prev" is the `before` of the page
+//	                   further back (0 when there is none)
+//
+// The body is {"events":[…],"next":N,"prev":P,"head":H,"epoch":"…"}; a room
+// that never had an event has an empty history, not an error. When events
+// after N were removed by retention, or epoch=E names another log, the
+// page starts at the earliest retained event and carries
+// "reset":{"reason","requested","resume"}.
+func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if err := broker.ValidateRoom(room); err != nil {
+		h.writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	limit, err := parseLimit(q.Get("limit"), h.cfg.DefaultLimit, h.cfg.MaxLimit)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	head := h.b.Head()
+	if q.Has("before") {
+		if q.Has("after") {
+			h.writeError(w, badRequest("use either after or before, not both"))
+			return
+		}
+		h.historyBefore(w, r, room, q.Get("before"), limit, head)
+		return
+	}
+	var after uint64
+	if q.Has("after") {
+		if after, err = broker.ParseOffset(q.Get("after")); err != nil {
+			h.writeError(w, badRequest("after: "+err.Error()))
+			return
+		}
+	}
+	var reset []byte
+	if e := q.Get("epoch"); after > 0 && (e != "" && e != head.Epoch || after > head.Offset) {
+		reset = appendReset(nil, "epoch_mismatch", after, 0)
+		after = 0
+	}
+	res, err := h.b.History(r.Context(), room, after, limit)
+	var te *broker.TrimmedError
+	if errors.As(err, &te) {
+		if reset == nil {
+			reset = appendReset(nil, "trimmed", after, te.Through)
+		} else {
+			reset = appendReset(reset[:0], "epoch_mismatch", after, te.Through)
+		}
+		res, err = h.b.History(r.Context(), room, te.Through, limit)
+	}
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	var prev uint64
+	if len(res.Events) > 0 {
+		prev = res.Events[0].Offset
+	}
+	writeJSON(w, http.StatusOK, appendPage(res.Events, res.Through, prev, head, reset))
+}
+
+func (h *Handler) historyBefore(w http.ResponseWriter, r *http.Request, room, beforeStr string, limit int, head broker.Position) {
+	var before uint64
+	if beforeStr != "" {
+		var err error
+		if before, err = broker.ParseOffset(beforeStr); err != nil {
+			h.writeError(w, badRequest("before: "+err.Error()))
+			return
+		}
+	}
+	evs, err := h.b.HistoryBefore(r.Context(), room, before, limit)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	var prev, next uint64
+	if len(evs) > 0 {
+		next = evs[len(evs)-1].Offset
+		if len(evs) == limit {
+			prev = evs[0].Offset
+		}
+	} else if before > 0 {
+		next = before - 1
+	}
+	writeJSON(w, http.StatusOK, appendPage(evs, next, prev, head, nil))
+}
+
+func appendPage(evs []*broker.Event, next, prev uint64, head broker.Position, reset []byte) []byte {
+	b := appendEvents(nil, `{"events":`, evs, `,"next":`)
+	b = strconv.AppendUint(b, next, 10)
+	b = append(b, `,"prev":`...)
+	b = strconv.AppendUint(b, prev, 10)
+	b = append(b, `,"head":`...)
+	b = strconv.AppendUint(b, head.Offset, 10)
+	b = append(b, `,"epoch":`...)
+	b = broker.AppendJSONString(b, head.Epoch)
+	if reset != nil {
+		b = append(b, `,"reset":`...)
+		b = append(b, reset...)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendReset(b []byte, reason string, requested, resume uint64) []byte {
+	b = append(b, `{"reason":"`...)
+	b = append(b, reason...)
+	b = append(b, `","requested":`...)
+	b = strconv.AppendUint(b, requested, 10)
+	b = append(b, `,"resume":`...)
+	b = strconv.AppendUint(b, resume, 10)
+	return append(b, '}')
+}
+
+func parseLimit(s string, def, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, badRequest("limit must be a whole number from 1 to " + strconv.Itoa(max))
+	}
+	return n, nil
+}
+
+// Rooms handles GET /api/rooms: {"rooms":[{"room","head","first","count","trimmed"}…],"head":H,"epoch":"…"}.
+func (h *Handler) Rooms(w http.ResponseWriter, r *http.Request) {
+	rooms, err := h.b.Rooms(r.Context())
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	head := h.b.Head()
+	b := []byte(`{"rooms":[`)
+	for i, ri := range rooms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"room":`...)
+		b = broker.AppendJSONString(b, ri.Name)
+		for _, f := range [...]struct {
+			k string
+			v uint64
+		}{{"head", ri.Head}, {"first", ri.First}, {"count", ri.Count}, {"trimmed", ri.Trimmed}} {
+			b = append(b, `,"`...)
+			b = append(b, f.k...)
+			b = append(b, `":`...)
+			b = strconv.AppendUint(b, f.v, 10)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"head":`...)
+	b = strconv.AppendUint(b, head.Offset, 10)
+	b = append(b, `,"epoch":`...)
+	b = broker.AppendJSONString(b, head.Epoch)
+	writeJSON(w, http.StatusOK, append(b, "}\n"...))
+}

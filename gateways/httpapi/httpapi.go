@@ -1,0 +1,220 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// Config holds the REST API's limits. Zero values take the defaults.
+type Config struct {
+	// MaxBodySize caps a publish request body in bytes. Default 1 MiB.
+	MaxBodySize int64
+	// MaxBatch caps how many events one publish request may carry.
+	// Default 1000.
+	MaxBatch int
+	// DefaultLimit and MaxLimit bound history pages. Defaults 100 and 1000.
+	DefaultLimit int
+	MaxLimit     int
+	// Identify returns the publisher identity stored in an event's `from`.
+	// Default: "anonymous".
+	Identify func(*http.Request) string
+	// Logger receives internal errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodySize <= 0 {
+		c.MaxBodySize = 1 << 20
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1000
+	}
+	if c.DefaultLimit <= 0 {
+		c.DefaultLimit = 100
+	}
+	if c.MaxLimit <= 0 {
+		c.MaxLimit = 1000
+	}
+	if c.DefaultLimit > c.MaxLimit {
+		c.DefaultLimit = c.MaxLimit
+	}
+	if c.Identify == nil {
+		c.Identify = func(*http.Request) string { return "anonymous" }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Handler serves the REST API. Its methods are safe for concurrent use.
+type Handler struct {
+	b   *broker.Broker
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns the REST API on b.
+func New(b *broker.Broker, cfg Config) *Handler {
+	cfg.setDefaults()
+	return &Handler{b: b, cfg: cfg, log: cfg.Logger}
+}
+
+// publishBody is one event in a publish request.
+type publishBody struct {
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	Ephemeral bool            `json:"ephemeral"`
+}
+
+// Publish handles POST /api/rooms/{room}/events. The body is one
+// {"type","data"[,"ephemeral"]} object, answered 201 with the committed
+// event, or an array of them, answered 201 with {"events":[…]} (all or
+// nothing). An ephemeral event is answered 202 and is not logged. The
+// Idempotency-Key header (single event only) makes a retry return the
+// first result, marked with Idempotent-Replayed: true.
+func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if err := broker.ValidateRoom(room); err != nil {
+		h.writeError(w, err)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && mt != "text/plain") {
+			h.writeError(w, &wireError{http.StatusUnsupportedMediaType, codeMediaType, "Content-Type must be application/json"})
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodySize))
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		h.publishBatch(w, r, room, body)
+		return
+	}
+	var pb publishBody
+	if err := decodeStrict(body, &pb); err != nil {
+		h.writeError(w, err)
+		return
+	}
+	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: h.cfg.Identify(r), IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	if pb.Ephemeral {
+		ev, err := h.b.PublishEphemeral(m)
+		if err != nil {
+			h.writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, append(ev.AppendJSON(nil), '\n'))
+		return
+	}
+	ev, replayed, err := h.b.PublishKeyed(r.Context(), m)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	if replayed {
+		if ev.Room != room || ev.Type != m.Type {
+			h.writeError(w, &wireError{http.StatusUnprocessableEntity, codeIdempotency, "Idempotency-Key was already used for another event"})
+			return
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.Header().Set("Location", "/api/rooms/"+room+"/events?after="+strconv.FormatUint(ev.Offset-1, 10)+"&limit=1")
+	writeJSON(w, http.StatusCreated, append(ev.JSON(), '\n'))
+}
+
+func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room string, body []byte) {
+	if r.Header.Get("Idempotency-Key") != "" {
+		h.writeError(w, badRequest("Idempotency-Key applies to single-event publishes only"))
+		return
+	}
+	var pbs []publishBody
+	if err := decodeStrict(body, &pbs); err != nil {
+		h.writeError(w, err)
+		return
+	}
+	if len(pbs) == 0 || len(pbs) > h.cfg.MaxBatch {
+		h.writeError(w, badRequest("a batch carries 1 to "+itoa(int64(h.cfg.MaxBatch))+" events"))
+		return
+	}
+	from := h.cfg.Identify(r)
+	msgs := make([]broker.Message, len(pbs))
+	for i, pb := range pbs {
+		if pb.Ephemeral {
+			h.writeError(w, badRequest("ephemeral events cannot be batched"))
+			return
+		}
+		msgs[i] = broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: from}
+	}
+	evs, err := h.b.PublishBatch(r.Context(), msgs)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, appendEvents(nil, `{"events":`, evs, "}\n"))
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields and
+// trailing data.
+func decodeStrict(body []byte, v any) error {
+	if len(body) == 0 {
+		return badRequest("request body is empty; expected JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return badRequest("malformed JSON at byte " + itoa(se.Offset) + ": " + se.Error())
+		case errors.As(err, &te):
+			return badRequest("field " + strconv.Quote(te.Field) + " must be " + te.Type.String())
+		}
+		return badRequest("bad JSON: " + err.Error())
+	}
+	if dec.More() {
+		return badRequest("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// appendEvents appends prefix, a JSON array of the events' cached JSON, and
+// suffix.
+func appendEvents(b []byte, prefix string, evs []*broker.Event, suffix string) []byte {
+	n := len(prefix) + len(suffix) + 2
+	for _, ev := range evs {
+		n += len(ev.JSON()) + 1
+	}
+	if b == nil {
+		b = make([]byte, 0, n)
+	}
+	b = append(b, prefix...)
+	b = append(b, '[')
+	for i, ev := range evs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ev.JSON()...)
+	}
+	b = append(b, ']')
+	return append(b, suffix...)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
