@@ -89,7 +89,8 @@ type Broker struct {
 	mu      sync.RWMutex // guards tail and closed
 	tail    tail
 	closed  bool
-	closing chan struct{} // closed by Close: stops the writer, wakes subscribers
+	closing chan struct{} // closed by Close: stops the writer
+	done    atomic.Bool   // set by Close, read by subscriptions without locking
 
 	stats struct {
 		published, replayed, commits, ephemeral, subscriptions atomic.Int64
@@ -420,7 +421,13 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.done.Store(true)
 	close(b.closing)
+	for _, rt := range b.tail.rooms {
+		for s := range rt.subs {
+			s.wake()
+		}
+	}
 	b.mu.Unlock()
 	b.cancel()
 	b.wg.Wait()
@@ -453,8 +460,10 @@ func (b *Broker) retention() {
 	}
 }
 
-// Done returns a channel closed when Close begins. Gateways waiting with
-// Subscription.Wait select on it too.
+// Done returns a channel closed when Close begins. A subscription's Wait
+// channel also fires on Close, so a gateway waiting on Wait need not select
+// on Done as well (which is cheaper with many waiters: a channel shared by
+// thousands of selects is a point of contention).
 func (b *Broker) Done() <-chan struct{} { return b.closing }
 
 // Stats are counters since the broker started, for metrics.

@@ -36,7 +36,12 @@ type Subscription struct {
 
 	mu  sync.Mutex // guards eph
 	eph []*Event
+
+	buf []*Event // reused by Next for its result; owned by the Next caller
 }
+
+// maxKeptBuf bounds the result buffer a subscription keeps between calls.
+const maxKeptBuf = 64
 
 // Subscribe opens a subscription to rooms (at least one; duplicates are
 // ignored) starting after position from. An offset of 0 means "from the
@@ -134,9 +139,9 @@ func (s *Subscription) Position() Position {
 //
 // When retention removed events the subscriber had not read yet, Next
 // returns a *ResetError (wrapping ErrTrimmed) once and continues from the
-// earliest retained event on the following call. The returned slice and
-// events must not be modified; the events are shared with other
-// subscribers.
+// earliest retained event on the following call. The returned slice is
+// valid until the next call of Next or TryNext; the events must not be
+// modified (they are shared with other subscribers) but may be kept.
 func (s *Subscription) Next(ctx context.Context, limit int) ([]*Event, error) {
 	return s.next(ctx, limit, true)
 }
@@ -165,10 +170,10 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 	}
 	b := s.b
 	for {
-		if s.closed.Load() {
+		if s.closed.Load() || b.done.Load() {
 			return nil, ErrClosed
 		}
-		out := s.takeEphemeral()
+		out := s.takeEphemeral(s.buf[:0])
 		pos := s.pos.Load()
 		b.mu.RLock()
 		out, through, ok := b.tail.read(s.rooms, pos, limit, out)
@@ -194,6 +199,9 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 			s.pos.Store(through)
 		}
 		if len(out) > 0 {
+			if cap(out) <= maxKeptBuf {
+				s.buf = out[:0]
+			}
 			return out, nil
 		}
 		if !ok {
@@ -202,19 +210,22 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 		if !wait {
 			return nil, ctx.Err()
 		}
+		if ctx.Done() == nil {
+			<-s.wakeC
+			continue
+		}
 		select {
 		case <-s.wakeC:
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-b.closing:
-			return nil, ErrClosed
 		}
 	}
 }
 
 // Wait returns a channel that receives a value when there may be something
 // new for TryNext (a commit to one of the rooms, an ephemeral event, Close
-// of the subscription). It may also fire when there is nothing new.
+// of the subscription or of the broker). It may also fire when there is
+// nothing new.
 func (s *Subscription) Wait() <-chan struct{} { return s.wakeC }
 
 func (s *Subscription) wake() {
@@ -235,14 +246,12 @@ func (s *Subscription) pushEphemeral(ev *Event) {
 	s.wake()
 }
 
-func (s *Subscription) takeEphemeral() []*Event {
+func (s *Subscription) takeEphemeral(out []*Event) []*Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.eph) == 0 {
-		return nil
-	}
-	out := s.eph
-	s.eph = nil
+	out = append(out, s.eph...)
+	clear(s.eph)
+	s.eph = s.eph[:0]
 	return out
 }
 

@@ -1,0 +1,15 @@
+package brokertest_test
+
+import (
+	"testing"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/broker/brokertest"
+)
+
+func TestMemLog(t *testing.T) {
+	brokertest.TestLog(t, func(t *testing.T) func() broker.Log {
+		s := brokertest.NewMemStore()
+		return func() broker.Log { return s.Open() }
+	})
+}

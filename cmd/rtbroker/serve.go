@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/httpapi"
+	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/sse"
+	"github.com/rtbroker/rtbroker/storage/bolt"
+	"github.com/rtbroker/rtbroker/web"
+)
+
+// dbFile is the bbolt file inside the data directory.
+const dbFile = "rtbroker.db"
+
+// serve runs the broker until ctx is cancelled, then shuts down in order:
+// HTTP server (streams told to come back, in-flight publishes finish) →
+// gateways → broker → log.
+func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(cfg.Data, dbFile)
+	l, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		return fmt.Errorf("open log %s: %w", path, err)
+	}
+	defer l.Close()
+	b := broker.New(l, broker.Config{
+		TailSize:          cfg.TailSize,
+		MaxBatch:          cfg.MaxBatch,
+		MaxDataSize:       cfg.MaxDataSize,
+		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow},
+		RetentionInterval: cfg.RetentionInterval,
+		Logger:            log,
+	})
+	defer b.Close()
+	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Logger: log})
+	defer sseH.Close()
+	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Logger: log})
+	defer pollH.Close()
+
+	gauges := append(brokerGauges(b),
+		gauge{"rtbroker_sse_streams", "Open SSE streams.", "gauge", func() float64 { return float64(sseH.Active()) }},
+		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
+	)
+	router := newRouter(routes{
+		api:     httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Logger: log}),
+		sse:     sseH,
+		poll:    pollH,
+		web:     web.Handler(),
+		health:  healthHandler(b),
+		metrics: metricsHandler(gauges),
+		backup:  backupHandler(l, log),
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	// Streams do not end by themselves: tell them to, as soon as shutdown
+	// starts, so that Shutdown only waits for requests that do.
+	srv.RegisterOnShutdown(sseH.Close)
+	srv.RegisterOnShutdown(pollH.Close)
+
+	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+displayAddr(ln.Addr()), "data", path, "epoch", b.Epoch(), "head", b.Head().Offset)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown timeout: closing remaining connections")
+		err = srv.Close()
+	}
+	<-served
+	log.Info("stopped", "head", b.Head().Offset)
+	return err
+}
+
+// displayAddr turns ":8080" style listen addresses into a URL host.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		return "localhost:" + strconv.Itoa(tcpPort(a))
+	}
+	return tcp.String()
+}
+
+func tcpPort(a net.Addr) int {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return tcp.Port
+	}
+	return 0
+}
+
+func healthHandler(b *broker.Broker) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		head := b.Head()
+		body := fmt.Appendf(nil, `{"status":"ok","head":%d,"epoch":%q}`+"\n", head.Offset, head.Epoch)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}
+}
+
+// backupHandler streams a consistent copy of the bbolt file, taken while
+// the broker keeps running.
+func backupHandler(l *bolt.Log, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+dbFile+`"`)
+		if _, err := l.Backup(w); err != nil {
+			log.Error("backup", "err", err)
+		}
+	}
+}
