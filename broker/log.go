@@ -23,9 +23,9 @@ type Log interface {
 	// Append commits entries in one transaction and returns, for each
 	// entry, the committed event. It returns only after the transaction is
 	// durable (fsync). New events get consecutive offsets following Head(),
-	// in entry order. An entry whose IdempotencyKey was committed before
-	// (within the log's idempotency window, or earlier in the same batch) is
-	// not appended again: its result is the originally committed event,
+	// in entry order. An entry whose IdempotencyKey was committed before in
+	// the same room (within the log's idempotency window, or earlier in the
+	// same batch) is not appended again; keys are scoped to their room: its result is the originally committed event,
 	// recognisable by an ID different from the entry's. On error nothing of
 	// the batch was committed.
 	Append(ctx context.Context, entries []Entry) ([]*Event, error)

@@ -123,8 +123,8 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if replayed {
-		if ev.Room != room || ev.Type != m.Type {
-			h.writeError(w, &wireError{http.StatusUnprocessableEntity, codeIdempotency, "Idempotency-Key was already used for another event"})
+		if ev.Type != m.Type || string(ev.Data) != string(mustCompact(m.Data)) {
+			h.writeError(w, &wireError{http.StatusUnprocessableEntity, codeIdempotency, "Idempotency-Key was already used in this room for a different event"})
 			return
 		}
 		w.Header().Set("Idempotent-Replayed", "true")
@@ -215,6 +215,15 @@ func appendEvents(b []byte, prefix string, evs []*broker.Event, suffix string) [
 	}
 	b = append(b, ']')
 	return append(b, suffix...)
+}
+
+// mustCompact returns data as the broker stores it (it was validated).
+func mustCompact(data []byte) []byte {
+	c, err := broker.CompactJSON(data)
+	if err != nil {
+		return data
+	}
+	return c
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
