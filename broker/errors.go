@@ -79,3 +79,12 @@ func (e *TrimmedError) Error() string {
 
 // Unwrap returns ErrTrimmed.
 func (e *TrimmedError) Unwrap() error { return ErrTrimmed }
+
+// Code is the reset's reason as gateways put it on the wire:
+// "epoch_mismatch" or "trimmed".
+func (e *ResetError) Code() string {
+	if errors.Is(e.Reason, ErrEpochMismatch) {
+		return "epoch_mismatch"
+	}
+	return "trimmed"
+}

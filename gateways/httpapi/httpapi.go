@@ -67,6 +67,15 @@ func New(b *broker.Broker, cfg Config) *Handler {
 	return &Handler{b: b, cfg: cfg, log: cfg.Logger}
 }
 
+// acceptedMediaType lists the Content-Types a publish body may be sent
+// with; the body is JSON whatever the header says (curl -d sends
+// application/x-www-form-urlencoded).
+var acceptedMediaType = map[string]bool{
+	"application/json":                  true,
+	"text/plain":                        true,
+	"application/x-www-form-urlencoded": true,
+}
+
 // publishBody is one event in a publish request.
 type publishBody struct {
 	Type      string          `json:"type"`
@@ -87,7 +96,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && mt != "text/plain") {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMediaType[mt] {
 			h.writeError(w, &wireError{http.StatusUnsupportedMediaType, codeMediaType, "Content-Type must be application/json"})
 			return
 		}

@@ -1,0 +1,278 @@
+package longpoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// Config holds the long-poll gateway's limits. Zero values take the
+// defaults documented on each field.
+type Config struct {
+	// MaxRooms caps the room parameters of one request. Default 32.
+	MaxRooms int
+	// DefaultTimeout is how long a poll is held when it names no timeout.
+	// Default 25s.
+	DefaultTimeout time.Duration
+	// MaxTimeout caps the timeout a client asks for. Default 60s.
+	MaxTimeout time.Duration
+	// DefaultLimit is how many committed events a response holds at most
+	// when the poll names no limit. Default 100.
+	DefaultLimit int
+	// MaxLimit caps the limit a client asks for. Default 1000.
+	MaxLimit int
+	// WriteTimeout bounds writing a response. Default 10s.
+	WriteTimeout time.Duration
+	// Logger receives the detail of internal errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 32
+	}
+	if c.DefaultTimeout <= 0 {
+		c.DefaultTimeout = 25 * time.Second
+	}
+	if c.MaxTimeout <= 0 {
+		c.MaxTimeout = 60 * time.Second
+	}
+	c.DefaultTimeout = min(c.DefaultTimeout, c.MaxTimeout)
+	if c.DefaultLimit <= 0 {
+		c.DefaultLimit = 100
+	}
+	if c.MaxLimit <= 0 {
+		c.MaxLimit = 1000
+	}
+	c.DefaultLimit = min(c.DefaultLimit, c.MaxLimit)
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Handler answers long-polls for room events. It is an http.Handler, safe
+// for concurrent use; each poll is served on the goroutine net/http runs it
+// on and starts no other goroutine.
+//
+// The Handler does not own the Broker: call Close on the Handler before
+// closing the Broker (closing the Broker first also releases every poll).
+type Handler struct {
+	b   *broker.Broker
+	cfg Config
+	lim limits
+	// bufs holds *[]byte response buffers, borrowed while a response is
+	// built, so a held poll holds none.
+	bufs sync.Pool
+
+	active atomic.Int64 // requests being served
+
+	mu      sync.Mutex     // guards closed and the Add side of running
+	closed  bool           // set by Close; new requests get 503
+	running sync.WaitGroup // requests being served, for Close
+	closing chan struct{}  // closed by Close: releases every held poll
+}
+
+// New returns a Handler serving polls from b. cfg's zero fields take their
+// defaults; a default above its maximum is lowered to it.
+func New(b *broker.Broker, cfg Config) *Handler {
+	cfg.setDefaults()
+	return &Handler{
+		b:   b,
+		cfg: cfg,
+		lim: limits{
+			maxRooms:       cfg.MaxRooms,
+			defaultTimeout: cfg.DefaultTimeout,
+			maxTimeout:     cfg.MaxTimeout,
+			defaultLimit:   cfg.DefaultLimit,
+			maxLimit:       cfg.MaxLimit,
+		},
+		closing: make(chan struct{}),
+	}
+}
+
+// Active returns how many polls the Handler is serving now (held or being
+// answered).
+func (h *Handler) Active() int { return int(h.active.Load()) }
+
+// Close releases every held poll with what it has (usually no events and an
+// unchanged next), so clients poll again; polls arriving afterwards get
+// 503. Close waits until every poll has returned, which takes at most about
+// WriteTimeout. Safe to call more than once and from any goroutine other
+// than a request's.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.closing)
+	}
+	h.mu.Unlock()
+	h.running.Wait()
+}
+
+// begin registers a request; it returns false once Close has begun.
+func (h *Handler) begin() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.running.Add(1)
+	h.active.Add(1)
+	return true
+}
+
+func (h *Handler) end() {
+	h.active.Add(-1)
+	h.running.Done()
+}
+
+// errShutdown is what a request gets once Close has begun.
+var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
+
+// ServeHTTP answers GET ?room=R[&room=R2…][&after=N][&timeout=D][&limit=K][&epoch=E]
+// with 200 {"events":[…],"next":N,"epoch":"…"[,"reset":{…}]}; see the
+// package documentation. Bad input is answered with 400 (code
+// "invalid_argument"), a closed gateway or broker with 503 ("unavailable"),
+// other failures with 500 ("internal"), as a JSON body
+// {"error":{"code","message"}}. A client that disconnects releases its
+// poll at once; nothing is written.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, r, h.cfg.Logger, errMethod)
+		return
+	}
+	if !h.begin() {
+		writeError(w, r, h.cfg.Logger, errShutdown)
+		return
+	}
+	defer h.end()
+	req, err := parseRequest(r.URL.Query(), h.lim)
+	if err != nil {
+		writeError(w, r, h.cfg.Logger, err)
+		return
+	}
+	ctx := r.Context()
+	from := req.from
+	if req.live {
+		from = h.b.Head()
+	}
+	sub, err := h.b.Subscribe(ctx, req.rooms, from)
+	if err != nil {
+		writeError(w, r, h.cfg.Logger, err)
+		return
+	}
+	defer sub.Close()
+	evs, reset, err := h.poll(ctx, sub, req)
+	if err != nil {
+		writeError(w, r, h.cfg.Logger, err)
+		return
+	}
+	h.respond(w, evs, sub.Position(), reset)
+}
+
+// poll returns the first events of sub, waiting for them up to
+// req.timeout. It returns no events (and no error) when the timeout passes
+// or the gateway or broker closes, and the reset to report, if any. A
+// ResetError from the subscription is folded into reset: it keeps the first
+// requested position and the latest resume position.
+func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request) ([]*broker.Event, *broker.ResetError, error) {
+	reset := sub.Reset()
+	var timer *time.Timer
+	var expired <-chan time.Time
+	if req.timeout > 0 {
+		timer = time.NewTimer(req.timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	for {
+		evs, err := sub.TryNext(ctx, req.limit)
+		var re *broker.ResetError
+		switch {
+		case errors.As(err, &re):
+			if reset == nil {
+				reset = re
+			} else {
+				reset = &broker.ResetError{Reason: re.Reason, Requested: reset.Requested, Resume: re.Resume}
+			}
+			continue
+		case err != nil:
+			return nil, nil, err
+		case len(evs) > 0:
+			return evs, reset, nil
+		case reset != nil || expired == nil:
+			// A reset is news on its own: answer now rather than hold the
+			// client without telling it. timeout=0 never waits.
+			return nil, reset, nil
+		}
+		select {
+		case <-sub.Wait():
+		case <-expired:
+			return nil, reset, nil
+		case <-h.closing:
+			return nil, reset, nil
+		case <-h.b.Done():
+			return nil, reset, nil
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// respond writes the 200 response: the events' cached JSON, concatenated,
+// in one write.
+func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broker.Position, reset *broker.ResetError) {
+	p, _ := h.bufs.Get().(*[]byte)
+	if p == nil {
+		p = new([]byte)
+	}
+	b := append((*p)[:0], `{"events":[`...)
+	for i, ev := range evs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ev.JSON()...)
+	}
+	b = append(b, `],"next":`...)
+	b = strconv.AppendUint(b, next.Offset, 10)
+	b = append(b, `,"epoch":`...)
+	b = broker.AppendJSONString(b, next.Epoch)
+	if reset != nil {
+		b = append(b, `,"reset":{"reason":`...)
+		b = broker.AppendJSONString(b, reset.Code())
+		b = append(b, `,"requested":`...)
+		b = strconv.AppendUint(b, reset.Requested.Offset, 10)
+		b = append(b, `,"resume":`...)
+		b = strconv.AppendUint(b, reset.Resume.Offset, 10)
+		b = append(b, '}')
+	}
+	b = append(b, "}\n"...)
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(len(b)))
+	// ErrNotSupported (a ResponseWriter without deadlines) is fine.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b) //nolint:errcheck // the client may be gone; nothing to do
+
+	if cap(b) <= maxPooled {
+		*p = b[:0]
+		h.bufs.Put(p)
+	}
+}
+
+// maxPooled is the largest response buffer returned to the pool.
+const maxPooled = 256 << 10

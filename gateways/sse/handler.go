@@ -1,0 +1,172 @@
+package sse
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// Config holds the SSE gateway's limits. Zero values take the defaults
+// documented on each field.
+type Config struct {
+	// MaxRooms caps the room parameters of one request. Default 32.
+	MaxRooms int
+	// Retry is the reconnection delay sent to the client (`retry:`) when
+	// the stream opens. Default 2s.
+	Retry time.Duration
+	// ShutdownRetry is the reconnection delay sent when the stream ends
+	// because of Close or broker shutdown; the client waits between
+	// ShutdownRetry and twice that, so that clients of a closing node do
+	// not all come back at the same instant. Default 500ms.
+	ShutdownRetry time.Duration
+	// Heartbeat is how long a stream may stay silent before a comment
+	// (`: ping`) is written, which keeps proxies from closing it and finds
+	// dead clients. Default 15s.
+	Heartbeat time.Duration
+	// WriteTimeout bounds every write to a client. A client that does not
+	// read for this long is dropped. Default 10s.
+	WriteTimeout time.Duration
+	// BatchSize is how many committed events one read of the subscription
+	// returns at most; they are written with one flush. Default 256.
+	BatchSize int
+	// Logger receives the detail of internal errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 32
+	}
+	if c.Retry <= 0 {
+		c.Retry = 2 * time.Second
+	}
+	if c.ShutdownRetry <= 0 {
+		c.ShutdownRetry = 500 * time.Millisecond
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = broker.DefaultReadLimit
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Handler serves Server-Sent Event streams of room events. It is an
+// http.Handler, safe for concurrent use; each request is served on the
+// goroutine net/http runs it on and starts no other goroutine.
+//
+// The Handler does not own the Broker: call Close on the Handler before
+// closing the Broker (closing the Broker first also ends every stream).
+type Handler struct {
+	b   *broker.Broker
+	cfg Config
+	enc *broker.Encoder // SSE frame of an event, cached on the event
+	// bufs holds *[]byte batch buffers, borrowed for one batch at a time so
+	// an idle stream holds none.
+	bufs sync.Pool
+
+	active atomic.Int64 // requests being served
+
+	mu      sync.Mutex     // guards closed and the Add side of running
+	closed  bool           // set by Close; new requests get 503
+	running sync.WaitGroup // requests being served, for Close
+	closing chan struct{}  // closed by Close: ends every stream
+}
+
+// New returns a Handler serving streams from b. cfg's zero fields take
+// their defaults.
+func New(b *broker.Broker, cfg Config) *Handler {
+	cfg.setDefaults()
+	return &Handler{
+		b:       b,
+		cfg:     cfg,
+		enc:     broker.NewEncoder(encodeFrame),
+		closing: make(chan struct{}),
+	}
+}
+
+// Active returns how many requests the Handler is serving now (open
+// streams, plus requests being answered with an error).
+func (h *Handler) Active() int { return int(h.active.Load()) }
+
+// Close ends every stream: each one is sent a short retry hint and a
+// `: shutdown` comment, flushed, and finished, so EventSource reconnects
+// with its Last-Event-ID. Requests arriving afterwards get 503. Close waits
+// until every request has returned, which takes at most about WriteTimeout
+// (a client that does not read is cut off). Safe to call more than once and
+// from any goroutine other than a request's.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.closing)
+	}
+	h.mu.Unlock()
+	h.running.Wait()
+}
+
+// begin registers a request; it returns false once Close has begun.
+func (h *Handler) begin() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.running.Add(1)
+	h.active.Add(1)
+	return true
+}
+
+func (h *Handler) end() {
+	h.active.Add(-1)
+	h.running.Done()
+}
+
+// errShutdown is what a request gets once Close has begun.
+var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
+
+// ServeHTTP serves GET ?room=R[&room=R2…][&after=N][&epoch=E] as a
+// text/event-stream; see the package documentation. Bad input is answered
+// with 400 (code "invalid_argument"), a closed gateway or broker with 503
+// ("unavailable"), and other failures with 500 ("internal"), as a JSON body
+// {"error":{"code","message"}} before the stream starts. Once the stream has
+// started, it ends by returning; the client reconnects.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, r, h.cfg.Logger, errMethod)
+		return
+	}
+	if !h.begin() {
+		writeError(w, r, h.cfg.Logger, errShutdown)
+		return
+	}
+	defer h.end()
+	req, err := parseRequest(r.URL.Query(), r.Header.Get("Last-Event-ID"), h.cfg.MaxRooms)
+	if err != nil {
+		writeError(w, r, h.cfg.Logger, err)
+		return
+	}
+	from := req.from
+	if req.live {
+		from = h.b.Head()
+	}
+	sub, err := h.b.Subscribe(r.Context(), req.rooms, from)
+	if err != nil {
+		writeError(w, r, h.cfg.Logger, err)
+		return
+	}
+	defer sub.Close()
+	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub}
+	s.run(r.Context())
+}

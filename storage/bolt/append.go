@@ -1,0 +1,225 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// appendFillPercent is how full bbolt fills a page before splitting it in
+// buckets written in key order (events, the expiry index): nearly full, as
+// nothing is ever inserted before the end.
+const appendFillPercent = 0.95
+
+// Append commits entries in one bbolt write transaction, fsynced before it
+// returns, and returns the committed event of each entry; see
+// broker.Log.Append. The events, the head, each room's metadata and the
+// idempotency keys are written in that one transaction, so a crash leaves
+// either all of them or none.
+//
+// Idempotency keys are scoped to their room; a repeated key returns the
+// original event even after retention removed it. Entries with an empty
+// Room fail with an error wrapping broker.ErrInvalid; a canceled ctx (before
+// the transaction starts) fails with ctx.Err() wrapped; on any error nothing
+// is committed. The returned events are the caller's; entries are not
+// retained. An empty batch commits nothing.
+func (l *Log) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bolt: append: %w", err)
+	}
+	for i := range entries {
+		if entries[i].Room == "" {
+			return nil, fmt.Errorf("bolt: append entry %d: %w", i,
+				&broker.ValidationError{Field: "room", Reason: "empty"})
+		}
+	}
+	if err := l.acquire("append"); err != nil {
+		return nil, err
+	}
+	defer l.mu.RUnlock()
+	if len(entries) == 0 {
+		return []*broker.Event{}, nil
+	}
+	var (
+		out  []*broker.Event
+		head uint64
+	)
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		a, err := newAppender(tx, len(entries))
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if err := a.add(&entries[i]); err != nil {
+				return fmt.Errorf("append to room %q: %w", entries[i].Room, err)
+			}
+		}
+		if err := a.finish(); err != nil {
+			return err
+		}
+		out, head = a.out, a.head
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: append: %w", err)
+	}
+	l.raiseHead(head)
+	return out, nil
+}
+
+// appender writes one batch inside a write transaction.
+type appender struct {
+	tx       *bbolt.Tx
+	rooms    *bbolt.Bucket
+	roomMeta *bbolt.Bucket
+	idem     *bbolt.Bucket
+	idemTime *bbolt.Bucket
+
+	head  uint64                // last offset assigned
+	state map[string]*roomWrite // rooms written in this batch
+	keys  map[string]int        // idemKey → index in out, for keys of this batch
+	out   []*broker.Event
+
+	// arena holds the keys and values put in this transaction: bbolt
+	// requires them to stay valid until the commit. Sub-slices stay valid
+	// when append moves the arena, as the old array is kept and unchanged.
+	arena []byte
+}
+
+// roomWrite is a room's bucket and metadata while a batch is written.
+type roomWrite struct {
+	b    *bbolt.Bucket
+	meta roomMeta
+}
+
+func newAppender(tx *bbolt.Tx, n int) (*appender, error) {
+	head, err := readHead(tx)
+	if err != nil {
+		return nil, err
+	}
+	a := &appender{
+		tx:       tx,
+		rooms:    tx.Bucket(bucketRooms),
+		roomMeta: tx.Bucket(bucketRoomMeta),
+		idem:     tx.Bucket(bucketIdem),
+		idemTime: tx.Bucket(bucketIdemTime),
+		head:     head,
+		state:    make(map[string]*roomWrite, 1),
+		out:      make([]*broker.Event, 0, n),
+	}
+	a.idemTime.FillPercent = appendFillPercent
+	return a, nil
+}
+
+// add commits one entry, or finds the event its idempotency key names.
+func (a *appender) add(e *broker.Entry) error {
+	var ik []byte
+	if e.IdempotencyKey != "" {
+		ik = idemKey(e.Room, e.IdempotencyKey)
+		if i, ok := a.keys[string(ik)]; ok {
+			a.out = append(a.out, a.out[i])
+			return nil
+		}
+		if v := a.idem.Get(ik); v != nil {
+			ev, err := decodeIdemValue(v, e.Room)
+			if err != nil {
+				return fmt.Errorf("idempotency key %q: %w", e.IdempotencyKey, err)
+			}
+			a.remember(ik)
+			a.out = append(a.out, ev)
+			return nil
+		}
+	}
+	rw, err := a.room(e.Room)
+	if err != nil {
+		return err
+	}
+	a.head++
+	ev := &broker.Event{
+		Offset: a.head,
+		ID:     e.ID,
+		Room:   e.Room,
+		Type:   e.Type,
+		Data:   bytes.Clone(e.Data),
+		Time:   e.Time.UTC(),
+		From:   e.From,
+	}
+	key := a.put(func(b []byte) []byte { return appendKey(b, ev.Offset) })
+	rec := a.put(func(b []byte) []byte { return appendRecord(b, ev) })
+	if err := rw.b.Put(key, rec); err != nil {
+		return err
+	}
+	rw.meta.head = ev.Offset
+	rw.meta.count++
+	if rw.meta.first == 0 {
+		rw.meta.first = ev.Offset
+	}
+	if ik != nil {
+		v := a.put(func(b []byte) []byte { return appendIdemValue(b, ev.Offset, rec) })
+		if err := a.idem.Put(ik, v); err != nil {
+			return fmt.Errorf("idempotency key: %w", err)
+		}
+		tk := a.put(func(b []byte) []byte { return appendTimeKey(b, ev.Time, ik) })
+		if err := a.idemTime.Put(tk, []byte{}); err != nil {
+			return fmt.Errorf("idempotency index: %w", err)
+		}
+		a.remember(ik)
+	}
+	a.out = append(a.out, ev)
+	return nil
+}
+
+// put appends to the arena with fn and returns what fn appended.
+func (a *appender) put(fn func([]byte) []byte) []byte {
+	start := len(a.arena)
+	a.arena = fn(a.arena)
+	return a.arena[start:len(a.arena):len(a.arena)]
+}
+
+// remember records that idempotency key ik resolves to the next event of out.
+func (a *appender) remember(ik []byte) {
+	if a.keys == nil {
+		a.keys = make(map[string]int)
+	}
+	a.keys[string(ik)] = len(a.out)
+}
+
+// room returns the write state of room, creating its bucket on first use.
+func (a *appender) room(name string) (*roomWrite, error) {
+	if rw := a.state[name]; rw != nil {
+		return rw, nil
+	}
+	b, err := a.rooms.CreateBucketIfNotExists([]byte(name))
+	if err != nil {
+		return nil, fmt.Errorf("room bucket: %w", err)
+	}
+	b.FillPercent = appendFillPercent
+	rw := &roomWrite{b: b}
+	if v := a.roomMeta.Get([]byte(name)); v != nil {
+		if rw.meta, err = decodeRoomMeta(v); err != nil {
+			return nil, err
+		}
+	}
+	a.state[name] = rw
+	return rw, nil
+}
+
+// finish writes the head and the metadata of every room written.
+func (a *appender) finish() error {
+	if err := a.tx.Bucket(bucketMeta).Put(keyHead, encodeKey(a.head)); err != nil {
+		return fmt.Errorf("head: %w", err)
+	}
+	for name, rw := range a.state {
+		if err := a.roomMeta.Put([]byte(name), rw.meta.encode()); err != nil {
+			return fmt.Errorf("metadata of room %q: %w", name, err)
+		}
+	}
+	return nil
+}

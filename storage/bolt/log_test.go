@@ -1,0 +1,323 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/broker/brokertest"
+)
+
+// opener returns a brokertest opener for a new file in t.TempDir() that
+// also checks the file's bookkeeping each time the log is reopened.
+func opener(opts Options) func(t *testing.T) func() broker.Log {
+	return func(t *testing.T) func() broker.Log {
+		path := filepath.Join(t.TempDir(), "rtbroker.db")
+		return func() broker.Log {
+			t.Helper()
+			l, err := Open(path, opts)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if err := l.check(); err != nil {
+				t.Fatalf("reopened file is inconsistent: %v", err)
+			}
+			return l
+		}
+	}
+}
+
+func TestLog(t *testing.T) {
+	brokertest.TestLog(t, opener(Options{}))
+}
+
+// TestLogSmallTrimBatch runs the suite with Trim committing every two
+// deletions, so that every trim spans transactions.
+func TestLogSmallTrimBatch(t *testing.T) {
+	brokertest.TestLog(t, opener(Options{TrimBatch: 2}))
+}
+
+func openTemp(t *testing.T, opts Options) (*Log, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "rtbroker.db")
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l, path
+}
+
+func entries(n int, room string, t0 time.Time) []broker.Entry {
+	out := make([]broker.Entry, n)
+	for i := range out {
+		out[i] = broker.Entry{
+			ID:   ulid.Make(),
+			Room: room,
+			Type: "msg",
+			Data: fmt.Appendf(nil, `{"i":%d}`, i),
+			Time: t0.Add(time.Duration(i) * time.Millisecond),
+			From: "tester",
+		}
+	}
+	return out
+}
+
+func TestTrimInBatchesKeepsBookkeeping(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openTemp(t, Options{TrimBatch: 7})
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, room := range []string{"a", "b", "c"} {
+		batch := entries(50, room, t0)
+		for i := range batch {
+			batch[i].IdempotencyKey = fmt.Sprintf("%s-%d", room, i)
+		}
+		if _, err := l.Append(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := l.Trim(ctx, broker.Retention{MaxCount: 10, Idempotency: time.Millisecond}, t0.Add(time.Hour))
+	if err != nil || n != 120 {
+		t.Fatalf("Trim = %d, %v; want 120 removed", n, err)
+	}
+	if err := l.check(); err != nil {
+		t.Fatal(err)
+	}
+	err = l.db.View(func(tx *bbolt.Tx) error {
+		if k := tx.Bucket(bucketIdem).Stats().KeyN; k != 0 {
+			return fmt.Errorf("%d idempotency keys left", k)
+		}
+		if k := tx.Bucket(bucketIdemTime).Stats().KeyN; k != 0 {
+			return fmt.Errorf("%d index keys left", k)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTrimCanceled(t *testing.T) {
+	l, _ := openTemp(t, Options{TrimBatch: 3})
+	if _, err := l.Append(context.Background(), entries(20, "a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n, err := l.Trim(ctx, broker.Retention{MaxCount: 1}, time.Now())
+	if !errors.Is(err, context.Canceled) || n != 0 {
+		t.Fatalf("Trim = %d, %v; want 0, context.Canceled", n, err)
+	}
+}
+
+func TestLongIdempotencyKey(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openTemp(t, Options{})
+	long := string(bytes.Repeat([]byte("k"), 100_000)) // beyond bbolt's key limit
+	for _, key := range []string{long, long[:maxPlainKey], long[:maxPlainKey+1]} {
+		e1, e2 := entries(1, "a", time.Now())[0], entries(1, "a", time.Now())[0]
+		e1.IdempotencyKey, e2.IdempotencyKey = key, key
+		first, err := l.Append(ctx, []broker.Entry{e1})
+		if err != nil {
+			t.Fatalf("key of %d bytes: %v", len(key), err)
+		}
+		again, err := l.Append(ctx, []broker.Entry{e2})
+		if err != nil {
+			t.Fatalf("key of %d bytes, retry: %v", len(key), err)
+		}
+		if again[0].Offset != first[0].Offset || again[0].ID != e1.ID {
+			t.Errorf("key of %d bytes: retry got offset %d id %s, want %d %s",
+				len(key), again[0].Offset, again[0].ID, first[0].Offset, e1.ID)
+		}
+	}
+}
+
+func TestBackup(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openTemp(t, Options{})
+	var want []*broker.Event
+	for _, room := range []string{"a", "b"} {
+		evs, err := l.Append(ctx, entries(300, room, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, evs...)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	f, err := os.Create(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := l.Backup(f)
+	if err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Size() != n {
+		t.Fatalf("backup file: %v, size %v; Backup reported %d bytes", err, fi, n)
+	}
+	// The live log keeps going and is not in the copy.
+	if _, err := l.Append(ctx, entries(1, "a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := Open(backup, Options{})
+	if err != nil {
+		t.Fatalf("Open backup: %v", err)
+	}
+	defer b.Close()
+	if err := b.check(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Epoch() != l.Epoch() || b.Head() != uint64(len(want)) {
+		t.Errorf("backup epoch %q head %d, want %q %d", b.Epoch(), b.Head(), l.Epoch(), len(want))
+	}
+	res, err := b.Read(ctx, []string{"a", "b"}, 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Events) != len(want) {
+		t.Fatalf("backup has %d events, want %d", len(res.Events), len(want))
+	}
+	for i, e := range res.Events {
+		w := want[i]
+		if e.Offset != w.Offset || e.ID != w.ID || e.Room != w.Room || !bytes.Equal(e.Data, w.Data) || !e.Time.Equal(w.Time) {
+			t.Fatalf("backup event %d = %+v, want %+v", i, e, w)
+		}
+	}
+	l.Close()
+	if _, err := l.Backup(&bytes.Buffer{}); !errors.Is(err, broker.ErrClosed) {
+		t.Errorf("Backup after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := bbolt.Open(foreign, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("x")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	notBolt := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(notBolt, bytes.Repeat([]byte("not a database\n"), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	locked := filepath.Join(dir, "locked.db")
+	l, err := Open(locked, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	tests := []struct {
+		name string
+		path string
+		opts Options
+	}{
+		{"empty path", "", Options{}},
+		{"other application's bbolt file", foreign, Options{}},
+		{"not a bbolt file", notBolt, Options{}},
+		{"locked by an open log", locked, Options{Timeout: 50 * time.Millisecond}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Open(tc.path, tc.opts)
+			if err == nil {
+				l.Close()
+				t.Fatal("Open succeeded")
+			}
+		})
+	}
+}
+
+// check verifies the bookkeeping of the file against its events: the head
+// is the highest offset, each room's metadata matches its bucket, and
+// every idempotency key has its index entry.
+func (l *Log) check() error {
+	return l.db.View(func(tx *bbolt.Tx) error {
+		head, err := readHead(tx)
+		if err != nil {
+			return err
+		}
+		if head != l.Head() {
+			return fmt.Errorf("stored head %d, Head() %d", head, l.Head())
+		}
+		var maxOff uint64
+		err = tx.Bucket(bucketRoomMeta).ForEach(func(name, v []byte) error {
+			m, err := decodeRoomMeta(v)
+			if err != nil {
+				return err
+			}
+			b := tx.Bucket(bucketRooms).Bucket(name)
+			if b == nil {
+				return fmt.Errorf("room %q: no bucket", name)
+			}
+			var got roomMeta
+			got.head, got.trimmed = m.head, m.trimmed
+			err = b.ForEach(func(k, v []byte) error {
+				off, err := decodeKey(k)
+				if err != nil {
+					return err
+				}
+				if got.first == 0 {
+					got.first = off
+				}
+				if off <= m.trimmed || off > m.head {
+					return fmt.Errorf("room %q: offset %d outside (%d, %d]", name, off, m.trimmed, m.head)
+				}
+				got.count++
+				maxOff = max(maxOff, off)
+				return decodeRecord(v, &broker.Event{})
+			})
+			if err != nil {
+				return err
+			}
+			if got != m {
+				return fmt.Errorf("room %q: metadata %+v, events say %+v", name, m, got)
+			}
+			maxOff = max(maxOff, m.head)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if maxOff != head {
+			return fmt.Errorf("head %d, highest room head %d", head, maxOff)
+		}
+		idem := tx.Bucket(bucketIdem)
+		n := 0
+		err = tx.Bucket(bucketIdemTime).ForEach(func(k, _ []byte) error {
+			n++
+			_, ik, err := decodeTimeKey(k)
+			if err != nil {
+				return err
+			}
+			if idem.Get(ik) == nil {
+				return fmt.Errorf("index entry %x without key", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if k := idem.Stats().KeyN; k != n {
+			return fmt.Errorf("%d idempotency keys, %d index entries", k, n)
+		}
+		return nil
+	})
+}

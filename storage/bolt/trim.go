@@ -1,0 +1,215 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// Trim applies retention as of now; see broker.Log.Trim. Per room it
+// removes the oldest events beyond r.MaxCount and the leading run of events
+// whose Time is before now-r.MaxAge (events are stored in acceptance order,
+// so that is every older event unless the clock went backwards), and
+// records the highest removed offset as the room's watermark. It forgets
+// idempotency keys accepted before now-r.Idempotency, oldest first through
+// a time index, without scanning the others.
+//
+// Trim deletes in write transactions of at most Options.TrimBatch events
+// (or keys) each, so Appends are delayed by one batch at most. Each
+// transaction is consistent on its own: events, room metadata and
+// watermark change together. When ctx is canceled or the log is closed
+// between batches, Trim stops and returns the events removed so far with
+// the error, wrapped. Rooms created while Trim runs are left for the next
+// Trim.
+func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("bolt: trim: %w", err)
+	}
+	names, err := l.roomNames()
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	if r.MaxAge > 0 || r.MaxCount > 0 {
+		for i := 0; i < len(names); {
+			n, err := l.trimTx(ctx, func(tx *bbolt.Tx) (int, error) {
+				budget := l.trimBatch
+				total := 0
+				for ; i < len(names) && budget > 0; i++ {
+					n, done, err := trimRoom(tx, names[i], r, now, budget)
+					if err != nil {
+						return 0, fmt.Errorf("room %q: %w", names[i], err)
+					}
+					total += n
+					budget -= n
+					if !done {
+						break
+					}
+				}
+				return total, nil
+			})
+			removed += n
+			if err != nil {
+				return removed, err
+			}
+		}
+	}
+	if r.Idempotency > 0 {
+		cutoff := now.Add(-r.Idempotency)
+		for done := false; !done; {
+			_, err := l.trimTx(ctx, func(tx *bbolt.Tx) (int, error) {
+				var err error
+				done, err = expireKeys(tx, cutoff, l.trimBatch)
+				return 0, err
+			})
+			if err != nil {
+				return removed, err
+			}
+		}
+	}
+	return removed, nil
+}
+
+// trimTx runs fn in one write transaction, unless ctx is done or the log
+// closed. It returns fn's count when the transaction committed.
+func (l *Log) trimTx(ctx context.Context, fn func(*bbolt.Tx) (int, error)) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("bolt: trim: %w", err)
+	}
+	if err := l.acquire("trim"); err != nil {
+		return 0, err
+	}
+	defer l.mu.RUnlock()
+	var n int
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bolt: trim: %w", err)
+	}
+	return n, nil
+}
+
+// roomNames returns the name of every room, in a read transaction.
+func (l *Log) roomNames() ([]string, error) {
+	if err := l.acquire("trim"); err != nil {
+		return nil, err
+	}
+	defer l.mu.RUnlock()
+	var names []string
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketRoomMeta).ForEach(func(k, _ []byte) error {
+			names = append(names, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: trim: list rooms: %w", err)
+	}
+	return names, nil
+}
+
+// trimRoom removes up to budget events from the front of room as r
+// requires and updates the room's metadata. It reports how many it removed
+// and whether the room is done (false: the budget ran out first).
+func trimRoom(tx *bbolt.Tx, room string, r broker.Retention, now time.Time, budget int) (int, bool, error) {
+	metaBucket := tx.Bucket(bucketRoomMeta)
+	v := metaBucket.Get([]byte(room))
+	if v == nil {
+		return 0, true, nil
+	}
+	meta, err := decodeRoomMeta(v)
+	if err != nil {
+		return 0, false, err
+	}
+	if meta.count == 0 {
+		return 0, true, nil
+	}
+	b := tx.Bucket(bucketRooms).Bucket([]byte(room))
+	if b == nil {
+		return 0, false, fmt.Errorf("metadata but no bucket: %w", errCorrupt)
+	}
+	var excess uint64
+	if r.MaxCount > 0 && meta.count > uint64(r.MaxCount) {
+		excess = meta.count - uint64(r.MaxCount)
+	}
+	cutoff := now.Add(-r.MaxAge)
+	n := 0
+	c := b.Cursor()
+	k, v := c.First()
+	for ; k != nil; k, v = c.First() {
+		if uint64(n) >= excess {
+			if r.MaxAge <= 0 {
+				break
+			}
+			t, err := recordTime(v)
+			if err != nil {
+				return 0, false, fmt.Errorf("event %x: %w", k, err)
+			}
+			if !t.Before(cutoff) {
+				break
+			}
+		}
+		if n == budget {
+			break
+		}
+		off, err := decodeKey(k)
+		if err != nil {
+			return 0, false, err
+		}
+		if err := c.Delete(); err != nil {
+			return 0, false, fmt.Errorf("delete offset %d: %w", off, err)
+		}
+		meta.trimmed = off
+		n++
+	}
+	done := n < budget || k == nil
+	if n == 0 {
+		return 0, done, nil
+	}
+	meta.count -= uint64(n)
+	meta.first = 0
+	if k != nil {
+		if meta.first, err = decodeKey(k); err != nil {
+			return 0, false, err
+		}
+	}
+	if err := metaBucket.Put([]byte(room), meta.encode()); err != nil {
+		return 0, false, fmt.Errorf("metadata: %w", err)
+	}
+	return n, done, nil
+}
+
+// expireKeys forgets up to budget idempotency keys accepted before cutoff,
+// oldest first. It reports whether none is left to forget.
+func expireKeys(tx *bbolt.Tx, cutoff time.Time, budget int) (bool, error) {
+	idem := tx.Bucket(bucketIdem)
+	c := tx.Bucket(bucketIdemTime).Cursor()
+	for n := 0; n < budget; n++ {
+		k, _ := c.First()
+		if k == nil {
+			return true, nil
+		}
+		t, ik, err := decodeTimeKey(k)
+		if err != nil {
+			return false, err
+		}
+		if !t.Before(cutoff) {
+			return true, nil
+		}
+		if err := idem.Delete(bytes.Clone(ik)); err != nil {
+			return false, fmt.Errorf("forget idempotency key: %w", err)
+		}
+		if err := c.Delete(); err != nil {
+			return false, fmt.Errorf("forget idempotency key: %w", err)
+		}
+	}
+	return false, nil
+}
