@@ -369,3 +369,28 @@ func TestNoGapNoDuplicate(t *testing.T) {
 		}
 	}
 }
+
+// With several rooms, a trim in one room must not skip retained events of
+// another: the reset is reported and every retained event still comes.
+func TestMultiRoomResetKeepsOtherRooms(t *testing.T) {
+	b, _ := newBroker(t, broker.Config{TailSize: 2})
+	for i := range 10 {
+		mustPublish(t, b, msg("busy", "t", i)) // 1..10
+	}
+	for i := range 3 {
+		mustPublish(t, b, msg("quiet", "t", i)) // 11..13
+	}
+	for i := range 10 {
+		mustPublish(t, b, msg("busy", "t", i)) // 14..23
+	}
+	if _, err := b.Trim(context.Background(), broker.Retention{MaxCount: 5}); err != nil { // busy keeps 19..23
+		t.Fatal(err)
+	}
+	s := mustSubscribe(t, b, []string{"busy", "quiet"}, broker.Position{Offset: 5})
+	if r := s.Reset(); r == nil || !errors.Is(r, broker.ErrTrimmed) {
+		t.Fatalf("reset = %v, want trimmed", r)
+	}
+	if got := fmt.Sprint(offsets(nextN(t, s, 8))); got != "[11 12 13 19 20 21 22 23]" {
+		t.Fatalf("events = %s, want quiet's 11..13 and busy's retained 19..23", got)
+	}
+}

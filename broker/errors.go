@@ -64,22 +64,6 @@ func (e *ResetError) Error() string {
 // Unwrap returns Reason.
 func (e *ResetError) Unwrap() error { return e.Reason }
 
-// TrimmedError is returned by Log.Read when events of the requested rooms
-// after the requested offset were removed by retention. Through is the
-// highest removed offset among those rooms: reading again from Through loses
-// nothing more.
-type TrimmedError struct {
-	After   uint64
-	Through uint64
-}
-
-func (e *TrimmedError) Error() string {
-	return fmt.Sprintf("events after offset %d were trimmed through %d", e.After, e.Through)
-}
-
-// Unwrap returns ErrTrimmed.
-func (e *TrimmedError) Unwrap() error { return ErrTrimmed }
-
 // Code is the reset's reason as gateways put it on the wire:
 // "epoch_mismatch" or "trimmed".
 func (e *ResetError) Code() string {

@@ -25,15 +25,16 @@ type Log interface {
 	// durable (fsync). New events get consecutive offsets following Head(),
 	// in entry order. An entry whose IdempotencyKey was committed before in
 	// the same room (within the log's idempotency window, or earlier in the
-	// same batch) is not appended again; keys are scoped to their room: its result is the originally committed event,
+	// same batch) is not appended again; keys are scoped to their room. The
+	// result of such an entry is the originally committed event,
 	// recognisable by an ID different from the entry's. On error nothing of
 	// the batch was committed.
 	Append(ctx context.Context, entries []Entry) ([]*Event, error)
 
-	// Read returns the events of rooms with offsets greater than after, in
-	// offset order, at most limit of them (limit > 0). Result.Through tells
-	// how far the read got. When retention removed events of these rooms
-	// after `after`, Read returns a *TrimmedError and no events.
+	// Read returns the retained events of rooms with offsets greater than
+	// after, in offset order, at most limit of them (limit > 0).
+	// Result.Through tells how far the read got; Result.Trimmed tells
+	// whether retention removed events of these rooms after `after`.
 	Read(ctx context.Context, rooms []string, after uint64, limit int) (ReadResult, error)
 
 	// ReadBefore returns up to limit events of room with offsets less than
@@ -48,8 +49,9 @@ type Log interface {
 	// older than now-MaxAge (when MaxAge > 0) and all but the newest
 	// MaxCount (when MaxCount > 0). It also forgets idempotency keys older
 	// than the idempotency window. It records, per room, the highest
-	// removed offset, so that a later Read from before it reports
-	// ErrTrimmed. It returns how many events it removed.
+	// removed offset (the room's trim watermark), so that a later Read from
+	// before it reports it in ReadResult.Trimmed. It returns how many
+	// events it removed.
 	Trim(ctx context.Context, r Retention, now time.Time) (int, error)
 
 	// Close releases the log. Appends in flight complete or fail first.
@@ -76,6 +78,11 @@ type ReadResult struct {
 	// requested rooms with an offset in (after, Through] is in Events.
 	// Reading again from Through continues without gap or duplicate.
 	Through uint64
+	// Trimmed is the highest trim watermark above `after` among the
+	// requested rooms, 0 if none: retention removed events of some room in
+	// (after, Trimmed], and Events start at each such room's earliest
+	// retained event.
+	Trimmed uint64
 }
 
 // RoomInfo describes one room of a log.

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -38,6 +37,10 @@ type Subscription struct {
 	eph []*Event
 
 	buf []*Event // reused by Next for its result; owned by the Next caller
+
+	// Owned by the Next caller:
+	trimSeen uint64   // highest trim watermark already reported
+	pending  []*Event // events read with a reset, returned by the next call
 }
 
 // maxKeptBuf bounds the result buffer a subscription keeps between calls.
@@ -83,16 +86,19 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 		s.reset = &ResetError{Reason: ErrEpochMismatch, Requested: from}
 		pos = 0
 	}
-	through, err := s.probe(ctx, pos)
+	// Ask the Log whether retention removed anything after pos, even when
+	// the tail holds the position, so a subscriber is told what the Log says.
+	res, err := b.log.Read(ctx, rs, pos, 1)
 	if err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("subscribe to %v: %w", rs, err)
 	}
-	if through > pos {
+	if res.Trimmed > 0 {
+		s.trimSeen = res.Trimmed
 		if pos > 0 && s.reset == nil {
 			s.reset = &ResetError{Reason: ErrTrimmed, Requested: from}
 		}
-		pos = through
+		pos = s.skipTrimmed(pos, res.Trimmed)
 	}
 	if s.reset != nil {
 		s.reset.Resume = Position{Epoch: b.epoch, Offset: pos}
@@ -101,19 +107,15 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	return s, nil
 }
 
-// probe returns the trimmed watermark of s's rooms when retention removed
-// events after pos, else pos. It asks the Log even when the tail holds the
-// position, so that a subscriber is told exactly what the Log says.
-func (s *Subscription) probe(ctx context.Context, pos uint64) (uint64, error) {
-	_, err := s.b.log.Read(ctx, s.rooms, pos, 1)
-	var te *TrimmedError
-	if errors.As(err, &te) {
-		return te.Through, nil
+// skipTrimmed returns where to continue after a trim reported by the Log:
+// a single room continues from its watermark; several rooms keep pos, as
+// the watermark of one room may be above retained events of another (the
+// Log's read already starts each room at its earliest retained event).
+func (s *Subscription) skipTrimmed(pos, trimmed uint64) uint64 {
+	if len(s.rooms) == 1 {
+		return max(pos, trimmed)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("subscribe to %v: %w", s.rooms, err)
-	}
-	return pos, nil
+	return pos
 }
 
 // Rooms returns the subscribed rooms, sorted. The caller must not modify
@@ -173,6 +175,11 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 		if s.closed.Load() || b.done.Load() {
 			return nil, ErrClosed
 		}
+		if len(s.pending) > 0 {
+			out := s.pending
+			s.pending = nil
+			return out, nil
+		}
 		out := s.takeEphemeral(s.buf[:0])
 		pos := s.pos.Load()
 		b.mu.RLock()
@@ -180,17 +187,18 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 		b.mu.RUnlock()
 		if !ok {
 			res, err := b.log.Read(ctx, s.rooms, pos, limit)
-			var te *TrimmedError
-			if errors.As(err, &te) {
-				s.pos.Store(te.Through)
+			if err != nil {
+				return nil, fmt.Errorf("read rooms %v after %d: %w", s.rooms, pos, err)
+			}
+			if res.Trimmed > s.trimSeen {
+				s.trimSeen = res.Trimmed
+				s.pos.Store(max(pos, res.Through))
+				s.pending = append(out, res.Events...)
 				return nil, &ResetError{
 					Reason:    ErrTrimmed,
 					Requested: Position{Epoch: b.epoch, Offset: pos},
-					Resume:    Position{Epoch: b.epoch, Offset: te.Through},
+					Resume:    Position{Epoch: b.epoch, Offset: s.skipTrimmed(pos, res.Trimmed)},
 				}
-			}
-			if err != nil {
-				return nil, fmt.Errorf("read rooms %v after %d: %w", s.rooms, pos, err)
 			}
 			out = append(out, res.Events...)
 			through = res.Through

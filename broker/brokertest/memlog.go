@@ -161,9 +161,9 @@ func (l *MemLog) Append(ctx context.Context, entries []broker.Entry) ([]*broker.
 // broker.ErrInvalid. When fewer than limit events are returned, Through is
 // the head at the time of the read (which is below after when after is
 // beyond the head); otherwise it is the offset of the last event returned.
-// When after is below the trim watermark of any requested room, Read
-// returns a *broker.TrimmedError whose Through is the highest such
-// watermark.
+// When after is below the trim watermark of some requested rooms, their
+// events start at their earliest retained one and Trimmed is the highest
+// such watermark.
 func (l *MemLog) Read(ctx context.Context, rooms []string, after uint64, limit int) (broker.ReadResult, error) {
 	if limit <= 0 {
 		return broker.ReadResult{}, fmt.Errorf("memlog: read: %w",
@@ -195,9 +195,6 @@ func (l *MemLog) Read(ctx context.Context, rooms []string, after uint64, limit i
 			lists = append(lists, r.events[i:])
 		}
 	}
-	if trimmed > 0 {
-		return broker.ReadResult{}, &broker.TrimmedError{After: after, Through: trimmed}
-	}
 	evs := make([]*broker.Event, 0, min(limit, 256))
 	for len(evs) < limit {
 		best := -1
@@ -212,7 +209,7 @@ func (l *MemLog) Read(ctx context.Context, rooms []string, after uint64, limit i
 		evs = append(evs, cloneEvent(lists[best][0]))
 		lists[best] = lists[best][1:]
 	}
-	res := broker.ReadResult{Events: evs, Through: s.head}
+	res := broker.ReadResult{Events: evs, Through: s.head, Trimmed: trimmed}
 	if len(evs) == limit {
 		res.Through = evs[len(evs)-1].Offset
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -50,23 +49,22 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var reset []byte
+	requested := after
 	if e := q.Get("epoch"); after > 0 && (e != "" && e != head.Epoch || after > head.Offset) {
-		reset = appendReset(nil, "epoch_mismatch", after, 0)
+		reset = appendReset(nil, "epoch_mismatch", requested, 0)
 		after = 0
 	}
 	res, err := h.b.History(r.Context(), room, after, limit)
-	var te *broker.TrimmedError
-	if errors.As(err, &te) {
-		if reset == nil {
-			reset = appendReset(nil, "trimmed", after, te.Through)
-		} else {
-			reset = appendReset(reset[:0], "epoch_mismatch", after, te.Through)
-		}
-		res, err = h.b.History(r.Context(), room, te.Through, limit)
-	}
 	if err != nil {
 		h.writeError(w, err)
 		return
+	}
+	if res.Trimmed > 0 {
+		reason := "trimmed"
+		if reset != nil {
+			reason = "epoch_mismatch"
+		}
+		reset = appendReset(reset[:0], reason, requested, res.Trimmed)
 	}
 	var prev uint64
 	if len(res.Events) > 0 {

@@ -20,8 +20,8 @@ import (
 // Duplicate and unknown rooms are allowed. When fewer than limit events are
 // returned, Through is the head of the snapshot (below after when after is
 // beyond the head); otherwise it is the offset of the last event returned.
-// When after is below the trim watermark of any requested room, Read
-// returns a *broker.TrimmedError, unwrapped, whose Through is the highest
+// When after is below the trim watermark of some requested rooms, their
+// events start at their earliest retained one and Trimmed is the highest
 // such watermark. limit <= 0 fails with an error wrapping broker.ErrInvalid.
 // The events are the caller's.
 func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int) (broker.ReadResult, error) {
@@ -44,9 +44,6 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 		return err
 	})
 	if err != nil {
-		if te, ok := err.(*broker.TrimmedError); ok {
-			return broker.ReadResult{}, te
-		}
 		return broker.ReadResult{}, fmt.Errorf("bolt: read after %d: %w", after, err)
 	}
 	return res, nil
@@ -76,8 +73,8 @@ func readTx(tx *bbolt.Tx, rooms []string, after uint64, limit int) (broker.ReadR
 		if after < meta.trimmed {
 			trimmed = max(trimmed, meta.trimmed)
 		}
-		if trimmed > 0 || meta.count == 0 || meta.head <= after {
-			continue // nothing to read, or an error to return anyway
+		if meta.count == 0 || meta.head <= after {
+			continue // nothing to read
 		}
 		b := roomBuckets.Bucket([]byte(name))
 		if b == nil {
@@ -89,9 +86,6 @@ func readTx(tx *bbolt.Tx, rooms []string, after uint64, limit int) (broker.ReadR
 			return broker.ReadResult{}, fmt.Errorf("room %q: %w", name, err)
 		}
 	}
-	if trimmed > 0 {
-		return broker.ReadResult{}, &broker.TrimmedError{After: after, Through: trimmed}
-	}
 	evs := make([]*broker.Event, 0, min(limit, 1024))
 	for len(evs) < limit && m.Len() > 0 {
 		ev, err := m.next()
@@ -100,7 +94,7 @@ func readTx(tx *bbolt.Tx, rooms []string, after uint64, limit int) (broker.ReadR
 		}
 		evs = append(evs, ev)
 	}
-	res := broker.ReadResult{Events: evs, Through: head}
+	res := broker.ReadResult{Events: evs, Through: head, Trimmed: trimmed}
 	if len(evs) == limit {
 		res.Through = evs[len(evs)-1].Offset
 	}
