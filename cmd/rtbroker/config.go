@@ -14,6 +14,7 @@ import (
 // --name and an environment variable RTBROKER_NAME (flags win).
 type config struct {
 	Addr            string
+	PprofAddr       string
 	Data            string
 	LogLevel        string
 	LogFormat       string
@@ -46,6 +47,7 @@ func envName(flagName string) string {
 
 func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", ":8080", "`host:port` to listen on")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "`host:port` for Go's /debug/pprof profiler (off when empty; keep it private)")
 	fs.StringVar(&c.Data, "data", "./data", "`dir`ectory of the bbolt log (created if missing)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")

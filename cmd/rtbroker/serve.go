@@ -58,7 +58,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		api:     httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Logger: log}),
 		sse:     sseH,
 		poll:    pollH,
-		web:     web.Handler(),
+		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
 		metrics: metricsHandler(gauges),
 		backup:  backupHandler(l, log),
@@ -79,6 +79,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	srv.RegisterOnShutdown(sseH.Close)
 	srv.RegisterOnShutdown(pollH.Close)
 
+	if cfg.PprofAddr != "" {
+		stop, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+displayAddr(ln.Addr()), "data", path, "epoch", b.Epoch(), "head", b.Head().Offset)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

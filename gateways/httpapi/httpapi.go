@@ -123,7 +123,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, append(ev.AppendJSON(nil), '\n'))
+		writeJSON(w, http.StatusAccepted, ev.JSON())
 		return
 	}
 	ev, replayed, err := h.b.PublishKeyed(r.Context(), m)
@@ -139,7 +139,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/api/rooms/"+room+"/events?after="+strconv.FormatUint(ev.Offset-1, 10)+"&limit=1")
-	writeJSON(w, http.StatusCreated, append(ev.JSON(), '\n'))
+	writeJSON(w, http.StatusCreated, ev.JSON()) // shared bytes: never append to them
 }
 
 func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room string, body []byte) {
@@ -198,10 +198,15 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// writeJSON writes body and a newline. body may be shared (an event's
+// cached JSON): it is only read.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(body)
+	if len(body) == 0 || body[len(body)-1] != '\n' {
+		io.WriteString(w, "\n")
+	}
 }
 
 // appendEvents appends prefix, a JSON array of the events' cached JSON, and
