@@ -7,17 +7,31 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 )
 
 //go:embed static
 var static embed.FS
 
-// Handler serves the UI's files; "/" is index.html.
-func Handler() http.Handler {
+// Handler serves the UI's files; "/" is index.html. Paths that name no
+// file go to notFound.
+func Handler(notFound http.Handler) http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		// Unreachable: "static" is embedded at build time.
-		return http.NotFoundHandler()
+		return notFound
 	}
-	return http.FileServerFS(sub)
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+		if name == "" {
+			name = "."
+		}
+		if _, err := fs.Stat(sub, name); err != nil {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// browserResult is the JSON line testdata/browser.mjs prints.
+type browserResult struct {
+	OK         bool                `json:"ok"`
+	Failures   []string            `json:"failures"`
+	Steps      []string            `json:"steps"`
+	Offsets    map[string][]uint64 `json:"offsets"`
+	Console    []string            `json:"console"`
+	Screenshot string              `json:"screenshot"`
+}
+
+// TestBrowserUI drives the embedded UI in headless Chromium (Debian's
+// /usr/bin/chromium, through playwright-core from npm): both transport
+// panels go live, messages published through the form and with fetch reach
+// each panel in offset order, and a plain EventSource in the page replays
+// from after=0 with lastEventId equal to the offset and resumes after its
+// last id with exactly the events it missed. The screenshot is kept in the
+// test's temp dir and copied to $RTBROKER_SCREENSHOT_DIR when that is set.
+func TestBrowserUI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	node := requireTool(t, "node")
+	requireFile(t, "/usr/bin/chromium", "install Debian's chromium package")
+	root := repoRoot(t)
+	requireFile(t, filepath.Join(root, "node_modules", "playwright-core", "package.json"), "run `npm ci` at the repository root")
+
+	srv := startServer(t, "")
+	tmp := t.TempDir()
+	shot := filepath.Join(tmp, "ui.png")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "browser.mjs"), srv.URL, shot)
+	// Playwright makes Chromium's fresh profile directory under TMPDIR.
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("browser script timed out\nstdout:\n%s\nstderr:\n%s\nserver log:\n%s", &stdout, &stderr, srv.logs.String())
+	}
+	res, perr := parseBrowserResult(stdout.Bytes())
+	if perr != nil {
+		t.Fatalf("browser script: %v (exit: %v)\nstdout:\n%s\nstderr:\n%s", perr, err, &stdout, &stderr)
+	}
+	if err != nil {
+		t.Errorf("browser script exited with %v\nstderr:\n%s", err, &stderr)
+	}
+	for _, s := range res.Steps {
+		t.Logf("ok: %s", s)
+	}
+	for _, f := range res.Failures {
+		t.Errorf("browser: %s", f)
+	}
+	if !res.OK && len(res.Failures) == 0 {
+		t.Errorf("browser script reported failure without details: %s", &stdout)
+	}
+	if t.Failed() {
+		t.Logf("offsets: %v\nstderr:\n%s\nserver log:\n%s", res.Offsets, &stderr, srv.logs.String())
+	}
+	if res.Screenshot == "" {
+		return
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
+		t.Errorf("screenshot %s missing or empty: %v", shot, err)
+		return
+	}
+	if dir := os.Getenv("RTBROKER_SCREENSHOT_DIR"); dir != "" {
+		dst := filepath.Join(dir, "ui.png")
+		if err := copyFile(shot, dst); err != nil {
+			t.Errorf("copy screenshot: %v", err)
+		} else {
+			t.Logf("screenshot: %s", dst)
+		}
+	}
+}
+
+// parseBrowserResult finds the script's JSON result: its last line that
+// starts with '{'.
+func parseBrowserResult(out []byte) (browserResult, error) {
+	var res browserResult
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(lines[i])
+		if strings.HasPrefix(line, "{") {
+			err := json.Unmarshal([]byte(line), &res)
+			return res, err
+		}
+	}
+	return res, errors.New("no JSON result line")
+}
+
+// requireFile checks that an outside file (a browser, an npm package)
+// exists. When it is missing the test fails in CI (CI=true) and is skipped
+// elsewhere, like requireTool.
+func requireFile(t testing.TB, path, hint string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI (%s): %v", path, hint, err)
+		}
+		t.Skipf("%s not found (%s): %v", path, hint, err)
+	}
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
