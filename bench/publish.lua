@@ -4,7 +4,7 @@ local pad = string.rep("x", 960)
 local n = 0
 request = function()
   n = n + 1
-  local room = "bench-" .. (n % 64)
+  local room = "bench-" .. (n % (tonumber(os.getenv("ROOMS") or "64")))
   local body = '{"type":"bench","data":{"n":' .. n .. ',"pad":"' .. pad .. '"}}'
   return wrk.format("POST", "/api/rooms/" .. room .. "/events", {["Content-Type"] = "application/json"}, body)
 end

@@ -99,6 +99,7 @@ func TestPublishValidation(t *testing.T) {
 		{name: "room with space", m: broker.Message{Room: "a b", Type: "t"}, want: broker.ErrInvalid},
 		{name: "room too long", m: broker.Message{Room: string(make([]byte, 129)), Type: "t"}, want: broker.ErrInvalid},
 		{name: "bad type", m: broker.Message{Room: "r", Type: "x\ny"}, want: broker.ErrInvalid},
+		{name: "reserved type", m: broker.Message{Room: "r", Type: "reset"}, want: broker.ErrInvalid},
 		{name: "bad json", m: broker.Message{Room: "r", Type: "t", Data: json.RawMessage(`{"a":`)}, want: broker.ErrInvalid},
 		{name: "too large", m: broker.Message{Room: "r", Type: "t", Data: json.RawMessage(`"0123456789abcdefghij"`)}, want: broker.ErrTooLarge},
 		{name: "long key", m: broker.Message{Room: "r", Type: "t", IdempotencyKey: string(make([]byte, 300))}, want: broker.ErrInvalid},

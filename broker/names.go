@@ -12,8 +12,32 @@ const (
 func ValidateRoom(name string) error { return validateName("room", name, MaxRoomLen) }
 
 // ValidateType reports whether name is a valid event type: 1 to 64 bytes of
-// ASCII letters, digits and `_ - . : @`. The error wraps ErrInvalid.
-func ValidateType(name string) error { return validateName("type", name, MaxTypeLen) }
+// ASCII letters, digits and `_ - . : @`, and not a reserved name (see
+// ReservedType). The error wraps ErrInvalid.
+func ValidateType(name string) error {
+	if err := validateName("type", name, MaxTypeLen); err != nil {
+		return err
+	}
+	if ReservedType(name) {
+		return invalid("type", "%q is reserved", name)
+	}
+	return nil
+}
+
+// ReservedType reports whether an event type is reserved because clients
+// give it another meaning: EventSource's own events (open, error), the SSE
+// gateway's reset event, Socket.IO's reserved events (connect,
+// connect_error, disconnect, disconnecting, newListener, removeListener)
+// and the broker's Socket.IO control events (room:join, room:leave).
+func ReservedType(name string) bool {
+	switch name {
+	case "open", "error", "reset",
+		"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
+		"room:join", "room:leave":
+		return true
+	}
+	return false
+}
 
 func validateName(field, name string, max int) error {
 	if name == "" {

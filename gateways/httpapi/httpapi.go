@@ -111,10 +111,12 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		h.publishBatch(w, r, room, body)
 		return
 	}
-	var pb publishBody
-	if err := decodeStrict(body, &pb); err != nil {
-		h.writeError(w, err)
-		return
+	pb, ok := parsePublishFast(body)
+	if !ok {
+		if err := decodeStrict(body, &pb); err != nil {
+			h.writeError(w, err)
+			return
+		}
 	}
 	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: h.cfg.Identify(r), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 	if pb.Ephemeral {

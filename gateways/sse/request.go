@@ -26,7 +26,10 @@ type request struct {
 // Last-Event-ID header, empty when absent), the lastEventId query parameter
 // (sent by EventSource polyfills), the after query parameter. With none of
 // them the request is live. The epoch parameter, when present, is the epoch
-// the position belongs to. Every error wraps broker.ErrInvalid.
+// of an `after` position; it does not apply to a Last-Event-ID, which is an
+// id the stream itself sent (after a reset, in the log's current epoch), so
+// a reconnecting EventSource whose URL still names an old epoch does not
+// reset again. Every error wraps broker.ErrInvalid.
 func parseRequest(q url.Values, lastEventID string, maxRooms int) (request, error) {
 	var req request
 	rooms := q["room"]
@@ -62,6 +65,9 @@ func parseRequest(q url.Values, lastEventID string, maxRooms int) (request, erro
 	epoch := q.Get("epoch")
 	if len(epoch) > maxEpochLen {
 		return req, &broker.ValidationError{Field: "epoch", Reason: fmt.Sprintf("longer than %d bytes", maxEpochLen)}
+	}
+	if field != "after" {
+		epoch = ""
 	}
 	req.from = broker.Position{Epoch: epoch, Offset: off}
 	return req, nil

@@ -19,6 +19,7 @@ func TestParseRequest(t *testing.T) {
 		{name: "live", query: "room=a", want: request{rooms: []string{"a"}, live: true}},
 		{name: "after", query: "room=a&after=7", want: request{rooms: []string{"a"}, from: broker.Position{Offset: 7}}},
 		{name: "after with epoch", query: "room=a&after=7&epoch=E1", want: request{rooms: []string{"a"}, from: broker.Position{Epoch: "E1", Offset: 7}}},
+		{name: "epoch is not for Last-Event-ID", query: "room=a&after=7&epoch=OLD", lastEventID: "9", want: request{rooms: []string{"a"}, from: broker.Position{Offset: 9}}},
 		{name: "epoch without position", query: "room=a&epoch=E1", want: request{rooms: []string{"a"}, live: true}},
 		{name: "header wins", query: "room=a&after=7&lastEventId=8", lastEventID: "9", want: request{rooms: []string{"a"}, from: broker.Position{Offset: 9}}},
 		{name: "lastEventId param", query: "room=a&after=7&lastEventId=8", want: request{rooms: []string{"a"}, from: broker.Position{Offset: 8}}},

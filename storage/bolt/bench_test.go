@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -43,13 +44,18 @@ func BenchmarkAppend(b *testing.B) {
 		name     string
 		batch    int
 		dataSize int
+		rooms    int
 	}{
-		{"batch=1", 1, 64},
-		{"batch=100/data=1KB", 100, 1024},
+		{"batch=1", 1, 64, 1},
+		{"batch=100/data=1KB", 100, 1024, 1},
+		{"batch=100/data=1KB/rooms=64", 100, 1024, 64},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			l := benchLog(b)
 			entries := benchEntries(bc.batch, "room", bc.dataSize)
+			for i := range entries {
+				entries[i].Room = fmt.Sprintf("room-%d", i%bc.rooms)
+			}
 			ctx := context.Background()
 			b.SetBytes(int64(bc.batch * bc.dataSize))
 			b.ReportAllocs()

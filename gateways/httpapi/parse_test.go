@@ -1,0 +1,68 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+func TestParsePublishFast(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		ok   bool
+		want publishBody
+	}{
+		{name: "plain", body: `{"type":"t","data":{"a":[1,"}"]}}`, ok: true, want: publishBody{Type: "t", Data: []byte(`{"a":[1,"}"]}`)}},
+		{name: "spaces and order", body: " { \"data\" : 12 , \"ephemeral\" : true , \"type\" : \"x\" } \n", ok: true, want: publishBody{Type: "x", Data: []byte(`12`), Ephemeral: true}},
+		{name: "string data with escapes", body: `{"type":"t","data":"a\"b\\"}`, ok: true, want: publishBody{Type: "t", Data: []byte(`"a\"b\\"`)}},
+		{name: "no data", body: `{"type":"t"}`, ok: true, want: publishBody{Type: "t"}},
+		{name: "empty data", body: `{"type":"t","data":}`},
+		{name: "missing value", body: `{"type":"t","data":,"ephemeral":false}`},
+		{name: "trailing comma", body: `{"type":"t",}`},
+		{name: "unknown key", body: `{"type":"t","room":"x"}`},
+		{name: "repeated key", body: `{"type":"t","type":"u"}`},
+		{name: "escaped key", body: `{"typ\u0065":"t"}`},
+		{name: "escaped type", body: `{"type":"\u0074"}`},
+		{name: "trailing data", body: `{"type":"t"} x`},
+		{name: "not an object", body: `["type"]`},
+		{name: "bad ephemeral", body: `{"type":"t","ephemeral":1}`},
+		{name: "unterminated", body: `{"type":"t","data":"abc`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parsePublishFast([]byte(tc.body))
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if ok && (got.Type != tc.want.Type || !bytes.Equal(got.Data, tc.want.Data) || got.Ephemeral != tc.want.Ephemeral) {
+				t.Fatalf("got %+v (data %s), want %+v (data %s)", got, got.Data, tc.want, tc.want.Data)
+			}
+		})
+	}
+}
+
+// FuzzParsePublish checks the fast path against encoding/json: whatever
+// the fast path accepts with valid data, encoding/json accepts with the
+// same fields.
+func FuzzParsePublish(f *testing.F) {
+	for _, s := range []string{`{"type":"t","data":{"a":1}}`, `{"data":[1,2],"type":"x","ephemeral":false}`, `{"type":"t","data":"\"}"}`, `{}`, `{"type":"t","data":tru}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parsePublishFast(body)
+		if !ok {
+			return
+		}
+		if len(fast.Data) > 0 && !json.Valid(fast.Data) {
+			return // the broker rejects it
+		}
+		var slow publishBody
+		if err := decodeStrict(body, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json says %v", body, err)
+		}
+		if slow.Type != fast.Type || slow.Ephemeral != fast.Ephemeral || !bytes.Equal(bytes.TrimSpace(slow.Data), fast.Data) {
+			t.Fatalf("%q: fast %+v (%s), encoding/json %+v (%s)", body, fast, fast.Data, slow, slow.Data)
+		}
+	})
+}
