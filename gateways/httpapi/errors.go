@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,7 +19,12 @@ const (
 	codeMethod      = "method_not_allowed"
 	codeMediaType   = "unsupported_media_type"
 	codeIdempotency = "idempotency_conflict"
+	codeCanceled    = "canceled"
 )
+
+// statusClientClosed is the de facto status (nginx's 499) for a request
+// whose client went away; it is only ever seen in access logs.
+const statusClientClosed = 499
 
 // wireError is an error with its wire form decided.
 type wireError struct {
@@ -47,6 +53,11 @@ func toWire(log *slog.Logger, err error) (int, string, string) {
 		return http.StatusBadRequest, codeInvalid, err.Error()
 	case errors.Is(err, broker.ErrClosed):
 		return http.StatusServiceUnavailable, codeUnavailable, "server is shutting down"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client went away (or gave up) before the answer: nothing to
+		// log. A publish may still have been committed; a retry with the
+		// same Idempotency-Key tells.
+		return statusClientClosed, codeCanceled, "request canceled"
 	}
 	log.Error("request failed", "err", err)
 	return http.StatusInternalServerError, codeInternal, "internal error"

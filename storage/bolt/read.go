@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
-	"math"
 	"slices"
 
 	"go.etcd.io/bbolt"
@@ -37,10 +36,14 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 	}
 	defer l.mu.RUnlock()
 	rooms = slices.Compact(slices.Sorted(slices.Values(rooms)))
+	// A read transaction can see a commit whose meta page is written but
+	// not yet fsynced; reading only up to the head of returned Appends keeps
+	// every event a reader sees durable.
+	durable := l.head.Load()
 	var res broker.ReadResult
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		res, err = readTx(tx, rooms, after, limit)
+		res, err = readTx(tx, rooms, after, limit, durable)
 		return err
 	})
 	if err != nil {
@@ -49,12 +52,14 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 	return res, nil
 }
 
-// readTx is Read inside the read transaction tx; rooms are distinct.
-func readTx(tx *bbolt.Tx, rooms []string, after uint64, limit int) (broker.ReadResult, error) {
+// readTx is Read inside the read transaction tx, up to offset durable;
+// rooms are distinct.
+func readTx(tx *bbolt.Tx, rooms []string, after uint64, limit int, durable uint64) (broker.ReadResult, error) {
 	head, err := readHead(tx)
 	if err != nil {
 		return broker.ReadResult{}, err
 	}
+	head = min(head, durable)
 	roomMetas := tx.Bucket(bucketRoomMeta)
 	roomBuckets := tx.Bucket(bucketRooms)
 	var (
@@ -87,7 +92,7 @@ func readTx(tx *bbolt.Tx, rooms []string, after uint64, limit int) (broker.ReadR
 		}
 	}
 	evs := make([]*broker.Event, 0, min(limit, 1024))
-	for len(evs) < limit && m.Len() > 0 {
+	for len(evs) < limit && m.Len() > 0 && m[0].off <= head {
 		ev, err := m.next()
 		if err != nil {
 			return broker.ReadResult{}, err
@@ -174,8 +179,9 @@ func (l *Log) ReadBefore(ctx context.Context, room string, before uint64, limit 
 		return nil, err
 	}
 	defer l.mu.RUnlock()
-	if before == 0 {
-		before = math.MaxUint64
+	// Only durable events; see Read.
+	if durable := l.head.Load(); before == 0 || before > durable {
+		before = durable + 1
 	}
 	var out []*broker.Event
 	err := l.db.View(func(tx *bbolt.Tx) error {
@@ -195,7 +201,7 @@ func (l *Log) ReadBefore(ctx context.Context, room string, before uint64, limit 
 			if err != nil {
 				return err
 			}
-			if off >= before { // only when before is MaxUint64 and exists
+			if off >= before {
 				continue
 			}
 			ev := &broker.Event{Offset: off, Room: room}
