@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,4 +137,32 @@ func BenchmarkReplay(b *testing.B) {
 		sub.Close()
 	}
 	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkPublishConcurrent publishes 1 KB events through the broker from
+// 128 goroutines onto a bbolt log: group commit shares one transaction and
+// one fsync among the publishes waiting at the same time.
+func BenchmarkPublishConcurrent(b *testing.B) {
+	for _, rooms := range []int{1, 64} {
+		b.Run(fmt.Sprintf("rooms=%d", rooms), func(b *testing.B) {
+			br := broker.New(benchLog(b), broker.Config{})
+			defer br.Close()
+			data := benchEntries(1, "room", 1024)[0].Data
+			var n atomic.Int64
+			b.SetParallelism(64) // × GOMAXPROCS goroutines
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					room := fmt.Sprintf("room-%d", n.Add(1)%int64(rooms))
+					if _, err := br.Publish(context.Background(), broker.Message{Room: room, Type: "bench", Data: data}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			st := br.Stats()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(st.Published)/float64(max(st.Commits, 1)), "events/commit")
+		})
+	}
 }
