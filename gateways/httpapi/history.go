@@ -23,19 +23,19 @@ import (
 func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
 	if err := broker.ValidateRoom(room); err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
 	limit, err := parseLimit(q.Get("limit"), h.cfg.DefaultLimit, h.cfg.MaxLimit)
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	head := h.b.Head()
 	if q.Has("before") {
 		if q.Has("after") {
-			h.writeError(w, badRequest("use either after or before, not both"))
+			h.writeError(w, r, badRequest("use either after or before, not both"))
 			return
 		}
 		h.historyBefore(w, r, room, q.Get("before"), limit, head)
@@ -44,7 +44,7 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 	var after uint64
 	if q.Has("after") {
 		if after, err = broker.ParseOffset(q.Get("after")); err != nil {
-			h.writeError(w, badRequest("after: "+err.Error()))
+			h.writeError(w, r, badRequest("after: "+err.Error()))
 			return
 		}
 	}
@@ -56,7 +56,7 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.b.History(r.Context(), room, after, limit)
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	if res.Trimmed > 0 {
@@ -78,13 +78,13 @@ func (h *Handler) historyBefore(w http.ResponseWriter, r *http.Request, room, be
 	if beforeStr != "" {
 		var err error
 		if before, err = broker.ParseOffset(beforeStr); err != nil {
-			h.writeError(w, badRequest("before: "+err.Error()))
+			h.writeError(w, r, badRequest("before: "+err.Error()))
 			return
 		}
 	}
 	evs, err := h.b.HistoryBefore(r.Context(), room, before, limit)
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	var prev, next uint64
@@ -140,7 +140,7 @@ func parseLimit(s string, def, max int) (int, error) {
 func (h *Handler) Rooms(w http.ResponseWriter, r *http.Request) {
 	rooms, err := h.b.Rooms(r.Context())
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	head := h.b.Head()

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+
 	"github.com/rtbroker/rtbroker/broker"
 )
 
@@ -92,18 +94,18 @@ type publishBody struct {
 func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
 	if err := broker.ValidateRoom(room); err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMediaType[mt] {
-			h.writeError(w, &wireError{http.StatusUnsupportedMediaType, codeMediaType, "Content-Type must be application/json"})
+			h.writeError(w, r, &httpx.Error{Status: http.StatusUnsupportedMediaType, Code: httpx.CodeMediaType, Message: "Content-Type must be application/json"})
 			return
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodySize))
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	body = bytes.TrimSpace(body)
@@ -114,7 +116,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	pb, ok := parsePublishFast(body)
 	if !ok {
 		if err := decodeStrict(body, &pb); err != nil {
-			h.writeError(w, err)
+			h.writeError(w, r, err)
 			return
 		}
 	}
@@ -122,7 +124,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	if pb.Ephemeral {
 		ev, err := h.b.PublishEphemeral(m)
 		if err != nil {
-			h.writeError(w, err)
+			h.writeError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusAccepted, ev.JSON())
@@ -130,12 +132,12 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	ev, replayed, err := h.b.PublishKeyed(r.Context(), m)
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	if replayed {
 		if ev.Type != m.Type || string(ev.Data) != string(mustCompact(m.Data)) {
-			h.writeError(w, &wireError{http.StatusUnprocessableEntity, codeIdempotency, "Idempotency-Key was already used in this room for a different event"})
+			h.writeError(w, r, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: httpx.CodeIdempotency, Message: "Idempotency-Key was already used in this room for a different event"})
 			return
 		}
 		w.Header().Set("Idempotent-Replayed", "true")
@@ -146,30 +148,30 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room string, body []byte) {
 	if r.Header.Get("Idempotency-Key") != "" {
-		h.writeError(w, badRequest("Idempotency-Key applies to single-event publishes only"))
+		h.writeError(w, r, badRequest("Idempotency-Key applies to single-event publishes only"))
 		return
 	}
 	var pbs []publishBody
 	if err := decodeStrict(body, &pbs); err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	if len(pbs) == 0 || len(pbs) > h.cfg.MaxBatch {
-		h.writeError(w, badRequest("a batch carries 1 to "+itoa(int64(h.cfg.MaxBatch))+" events"))
+		h.writeError(w, r, badRequest("a batch carries 1 to "+itoa(int64(h.cfg.MaxBatch))+" events"))
 		return
 	}
 	from := h.cfg.Identify(r)
 	msgs := make([]broker.Message, len(pbs))
 	for i, pb := range pbs {
 		if pb.Ephemeral {
-			h.writeError(w, badRequest("ephemeral events cannot be batched"))
+			h.writeError(w, r, badRequest("ephemeral events cannot be batched"))
 			return
 		}
 		msgs[i] = broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: from}
 	}
 	evs, err := h.b.PublishBatch(r.Context(), msgs)
 	if err != nil {
-		h.writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, appendEvents(nil, `{"events":`, evs, "}\n"))

@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -75,12 +76,7 @@ type Handler struct {
 	// built, so a held poll holds none.
 	bufs sync.Pool
 
-	active atomic.Int64 // requests being served
-
-	mu      sync.Mutex     // guards closed and the Add side of running
-	closed  bool           // set by Close; new requests get 503
-	running sync.WaitGroup // requests being served, for Close
-	closing chan struct{}  // closed by Close: releases every held poll
+	t *httpx.Tracker // requests in flight, for Active and Close
 }
 
 // New returns a Handler serving polls from b. cfg's zero fields take their
@@ -97,45 +93,20 @@ func New(b *broker.Broker, cfg Config) *Handler {
 			defaultLimit:   cfg.DefaultLimit,
 			maxLimit:       cfg.MaxLimit,
 		},
-		closing: make(chan struct{}),
+		t: httpx.NewTracker(),
 	}
 }
 
 // Active returns how many polls the Handler is serving now (held or being
 // answered).
-func (h *Handler) Active() int { return int(h.active.Load()) }
+func (h *Handler) Active() int { return h.t.Active() }
 
 // Close releases every held poll with what it has (usually no events and an
 // unchanged next), so clients poll again; polls arriving afterwards get
 // 503. Close waits until every poll has returned, which takes at most about
 // WriteTimeout. Safe to call more than once and from any goroutine other
 // than a request's.
-func (h *Handler) Close() {
-	h.mu.Lock()
-	if !h.closed {
-		h.closed = true
-		close(h.closing)
-	}
-	h.mu.Unlock()
-	h.running.Wait()
-}
-
-// begin registers a request; it returns false once Close has begun.
-func (h *Handler) begin() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	h.running.Add(1)
-	h.active.Add(1)
-	return true
-}
-
-func (h *Handler) end() {
-	h.active.Add(-1)
-	h.running.Done()
-}
+func (h *Handler) Close() { h.t.Close() }
 
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
@@ -149,17 +120,17 @@ var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
 // poll at once; nothing is written.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeError(w, r, h.cfg.Logger, errMethod)
+		httpx.WriteError(w, r, h.cfg.Logger, httpx.ErrMethod)
 		return
 	}
-	if !h.begin() {
-		writeError(w, r, h.cfg.Logger, errShutdown)
+	if !h.t.Begin() {
+		httpx.WriteError(w, r, h.cfg.Logger, errShutdown)
 		return
 	}
-	defer h.end()
+	defer h.t.End()
 	req, err := parseRequest(r.URL.Query(), h.lim)
 	if err != nil {
-		writeError(w, r, h.cfg.Logger, err)
+		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
 	ctx := r.Context()
@@ -169,13 +140,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.b.Subscribe(ctx, req.rooms, from)
 	if err != nil {
-		writeError(w, r, h.cfg.Logger, err)
+		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
 	defer sub.Close()
 	evs, reset, err := h.poll(ctx, sub, req)
 	if err != nil {
-		writeError(w, r, h.cfg.Logger, err)
+		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
 	h.respond(w, evs, sub.Position(), reset)
@@ -219,7 +190,7 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 		case <-sub.Wait():
 		case <-expired:
 			return nil, reset, nil
-		case <-h.closing:
+		case <-h.t.Closing():
 			return nil, reset, nil
 		case <-h.b.Done():
 			return nil, reset, nil

@@ -4,16 +4,13 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+
 	"github.com/rtbroker/rtbroker/broker"
 )
-
-// maxEpochLen bounds the epoch query parameter. Epochs are short ids; a
-// longer value cannot match and is rejected as bad input.
-const maxEpochLen = 128
 
 // request is a parsed poll.
 type request struct {
@@ -39,28 +36,20 @@ type limits struct {
 // is lowered to it. Every error wraps broker.ErrInvalid.
 func parseRequest(q url.Values, lim limits) (request, error) {
 	req := request{timeout: lim.defaultTimeout, limit: lim.defaultLimit}
-	rooms := q["room"]
-	if len(rooms) == 0 {
-		return req, &broker.ValidationError{Field: "room", Reason: "no room given"}
+	rooms, err := httpx.Rooms(q, lim.maxRooms)
+	if err != nil {
+		return req, err
 	}
-	if len(rooms) > lim.maxRooms {
-		return req, &broker.ValidationError{Field: "room", Reason: fmt.Sprintf("more than %d rooms", lim.maxRooms)}
-	}
-	for _, r := range rooms {
-		if err := broker.ValidateRoom(r); err != nil {
-			return req, err
-		}
-	}
-	req.rooms = slices.Compact(slices.Sorted(slices.Values(rooms)))
+	req.rooms = rooms
 
 	if q.Has("after") {
 		off, err := broker.ParseOffset(q.Get("after"))
 		if err != nil {
 			return req, fmt.Errorf("after: %w", err)
 		}
-		epoch := q.Get("epoch")
-		if len(epoch) > maxEpochLen {
-			return req, &broker.ValidationError{Field: "epoch", Reason: fmt.Sprintf("longer than %d bytes", maxEpochLen)}
+		epoch, err := httpx.Epoch(q)
+		if err != nil {
+			return req, err
 		}
 		req.from = broker.Position{Epoch: epoch, Offset: off}
 	} else {

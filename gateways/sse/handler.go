@@ -5,8 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -76,12 +77,7 @@ type Handler struct {
 	// an idle stream holds none.
 	bufs sync.Pool
 
-	active atomic.Int64 // requests being served
-
-	mu      sync.Mutex     // guards closed and the Add side of running
-	closed  bool           // set by Close; new requests get 503
-	running sync.WaitGroup // requests being served, for Close
-	closing chan struct{}  // closed by Close: ends every stream
+	t *httpx.Tracker // requests in flight, for Active and Close
 }
 
 // New returns a Handler serving streams from b. cfg's zero fields take
@@ -89,16 +85,16 @@ type Handler struct {
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
 	return &Handler{
-		b:       b,
-		cfg:     cfg,
-		enc:     broker.NewEncoder(encodeFrame),
-		closing: make(chan struct{}),
+		b:   b,
+		cfg: cfg,
+		enc: broker.NewEncoder(encodeFrame),
+		t:   httpx.NewTracker(),
 	}
 }
 
 // Active returns how many requests the Handler is serving now (open
 // streams, plus requests being answered with an error).
-func (h *Handler) Active() int { return int(h.active.Load()) }
+func (h *Handler) Active() int { return h.t.Active() }
 
 // Close ends every stream: each one is sent a short retry hint and a
 // `: shutdown` comment, flushed, and finished, so EventSource reconnects
@@ -106,32 +102,7 @@ func (h *Handler) Active() int { return int(h.active.Load()) }
 // until every request has returned, which takes at most about WriteTimeout
 // (a client that does not read is cut off). Safe to call more than once and
 // from any goroutine other than a request's.
-func (h *Handler) Close() {
-	h.mu.Lock()
-	if !h.closed {
-		h.closed = true
-		close(h.closing)
-	}
-	h.mu.Unlock()
-	h.running.Wait()
-}
-
-// begin registers a request; it returns false once Close has begun.
-func (h *Handler) begin() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	h.running.Add(1)
-	h.active.Add(1)
-	return true
-}
-
-func (h *Handler) end() {
-	h.active.Add(-1)
-	h.running.Done()
-}
+func (h *Handler) Close() { h.t.Close() }
 
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
@@ -144,17 +115,17 @@ var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
 // started, it ends by returning; the client reconnects.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeError(w, r, h.cfg.Logger, errMethod)
+		httpx.WriteError(w, r, h.cfg.Logger, httpx.ErrMethod)
 		return
 	}
-	if !h.begin() {
-		writeError(w, r, h.cfg.Logger, errShutdown)
+	if !h.t.Begin() {
+		httpx.WriteError(w, r, h.cfg.Logger, errShutdown)
 		return
 	}
-	defer h.end()
+	defer h.t.End()
 	req, err := parseRequest(r.URL.Query(), r.Header.Get("Last-Event-ID"), h.cfg.MaxRooms)
 	if err != nil {
-		writeError(w, r, h.cfg.Logger, err)
+		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
 	from := req.from
@@ -163,7 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.b.Subscribe(r.Context(), req.rooms, from)
 	if err != nil {
-		writeError(w, r, h.cfg.Logger, err)
+		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
 	defer sub.Close()

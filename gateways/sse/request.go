@@ -3,14 +3,11 @@ package sse
 import (
 	"fmt"
 	"net/url"
-	"slices"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
-
-// maxEpochLen bounds the epoch query parameter. Epochs are short ids; a
-// longer value cannot match and is rejected as bad input.
-const maxEpochLen = 128
 
 // request is a parsed SSE request.
 type request struct {
@@ -32,19 +29,11 @@ type request struct {
 // reset again. Every error wraps broker.ErrInvalid.
 func parseRequest(q url.Values, lastEventID string, maxRooms int) (request, error) {
 	var req request
-	rooms := q["room"]
-	if len(rooms) == 0 {
-		return req, &broker.ValidationError{Field: "room", Reason: "no room given"}
+	rooms, err := httpx.Rooms(q, maxRooms)
+	if err != nil {
+		return req, err
 	}
-	if len(rooms) > maxRooms {
-		return req, &broker.ValidationError{Field: "room", Reason: fmt.Sprintf("more than %d rooms", maxRooms)}
-	}
-	for _, r := range rooms {
-		if err := broker.ValidateRoom(r); err != nil {
-			return req, err
-		}
-	}
-	req.rooms = slices.Compact(slices.Sorted(slices.Values(rooms)))
+	req.rooms = rooms
 
 	field, raw := "", ""
 	switch {
@@ -62,9 +51,9 @@ func parseRequest(q url.Values, lastEventID string, maxRooms int) (request, erro
 	if err != nil {
 		return req, fmt.Errorf("%s: %w", field, err)
 	}
-	epoch := q.Get("epoch")
-	if len(epoch) > maxEpochLen {
-		return req, &broker.ValidationError{Field: "epoch", Reason: fmt.Sprintf("longer than %d bytes", maxEpochLen)}
+	epoch, err := httpx.Epoch(q)
+	if err != nil {
+		return req, err
 	}
 	if field != "after" {
 		epoch = ""

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -347,30 +346,6 @@ func checkError(t *testing.T, resp *http.Response, status int, code string) stri
 		t.Errorf("error = %+v, want code %q and a message", body.Error, code)
 	}
 	return body.Error.Message
-}
-
-func TestWireError(t *testing.T) {
-	tests := []struct {
-		name       string
-		err        error
-		wantStatus int
-		wantCode   string
-		wantMsg    string
-	}{
-		{name: "validation", err: &broker.ValidationError{Field: "room", Reason: "empty"}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "invalid room: empty"},
-		{name: "wrapped invalid", err: fmt.Errorf("after: %w", broker.ErrInvalid), wantStatus: 400, wantCode: "invalid_argument", wantMsg: "after: invalid argument"},
-		{name: "too large", err: fmt.Errorf("data: %w", broker.ErrTooLarge), wantStatus: 413, wantCode: "too_large", wantMsg: "data: too large"},
-		{name: "closed", err: fmt.Errorf("subscribe: %w", broker.ErrClosed), wantStatus: 503, wantCode: "unavailable", wantMsg: "server is shutting down, retry"},
-		{name: "unknown", err: errors.New("disk on fire at /var/secret"), wantStatus: 500, wantCode: "internal", wantMsg: "internal error"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			status, code, msg := wireError(tc.err)
-			if status != tc.wantStatus || code != tc.wantCode || msg != tc.wantMsg {
-				t.Errorf("wireError = %d %q %q, want %d %q %q", status, code, msg, tc.wantStatus, tc.wantCode, tc.wantMsg)
-			}
-		})
-	}
 }
 
 // TestStalledClientDoesNotBlockPublisher opens a stream on a raw TCP

@@ -54,7 +54,7 @@ func (s *stream) run(ctx context.Context) {
 	defer heartbeat.Stop()
 	for {
 		select {
-		case <-h.closing:
+		case <-h.t.Closing():
 			s.shutdown()
 			return
 		case <-h.b.Done():
@@ -99,7 +99,7 @@ func (s *stream) run(ctx context.Context) {
 				return
 			}
 			heartbeat.Reset(h.cfg.Heartbeat)
-		case <-h.closing:
+		case <-h.t.Closing():
 			s.shutdown()
 			return
 		case <-h.b.Done():
