@@ -9,7 +9,29 @@ const (
 
 // ValidateRoom reports whether name is a valid room name: 1 to 128 bytes of
 // ASCII letters, digits and `_ - . : @`. The error wraps ErrInvalid.
+//
+// Rooms whose name starts with InternalPrefix hold gateways' own state (for
+// example Socket.IO sessions); clients can neither name nor list them (see
+// ValidatePublicRoom).
 func ValidateRoom(name string) error { return validateName("room", name, MaxRoomLen) }
+
+// InternalPrefix starts the names of internal rooms.
+const InternalPrefix = "_"
+
+// IsInternalRoom reports whether name is an internal room.
+func IsInternalRoom(name string) bool { return len(name) > 0 && name[0] == InternalPrefix[0] }
+
+// ValidatePublicRoom is ValidateRoom for names that come from clients: it
+// also refuses internal rooms. The error wraps ErrInvalid.
+func ValidatePublicRoom(name string) error {
+	if err := ValidateRoom(name); err != nil {
+		return err
+	}
+	if IsInternalRoom(name) {
+		return invalid("room", "names starting with %q are reserved", InternalPrefix)
+	}
+	return nil
+}
 
 // ValidateType reports whether name is a valid event type: 1 to 64 bytes of
 // ASCII letters, digits and `_ - . : @`, and not a reserved name (see

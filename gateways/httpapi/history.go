@@ -22,7 +22,7 @@ import (
 // "reset":{"reason","requested","resume"}.
 func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	if err := broker.ValidateRoom(room); err != nil {
+	if err := broker.ValidatePublicRoom(room); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
@@ -137,6 +137,7 @@ func parseLimit(s string, def, max int) (int, error) {
 }
 
 // Rooms handles GET /api/rooms: {"rooms":[{"room","head","first","count","trimmed"}…],"head":H,"epoch":"…"}.
+// Internal rooms (gateway state) are not listed.
 func (h *Handler) Rooms(w http.ResponseWriter, r *http.Request) {
 	rooms, err := h.b.Rooms(r.Context())
 	if err != nil {
@@ -145,10 +146,15 @@ func (h *Handler) Rooms(w http.ResponseWriter, r *http.Request) {
 	}
 	head := h.b.Head()
 	b := []byte(`{"rooms":[`)
-	for i, ri := range rooms {
-		if i > 0 {
+	first := true
+	for _, ri := range rooms {
+		if broker.IsInternalRoom(ri.Name) {
+			continue
+		}
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		b = append(b, `{"room":`...)
 		b = broker.AppendJSONString(b, ri.Name)
 		for _, f := range [...]struct {

@@ -93,7 +93,7 @@ type publishBody struct {
 // first result, marked with Idempotent-Replayed: true.
 func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	if err := broker.ValidateRoom(room); err != nil {
+	if err := broker.ValidatePublicRoom(room); err != nil {
 		h.writeError(w, r, err)
 		return
 	}

@@ -161,6 +161,8 @@ func TestBadInput(t *testing.T) {
 		{name: "body too large", method: "POST", path: "/api/rooms/r/events", body: `{"type":"t","data":"` + strings.Repeat("x", 4096) + `"}`, status: 413, code: "too_large"},
 		{name: "data too large", method: "POST", path: "/api/rooms/r/events", body: `{"type":"t","data":"` + strings.Repeat("x", 1500) + `"}`, status: 413, code: "too_large"},
 		{name: "bad room", method: "POST", path: "/api/rooms/a%20b/events", body: `{"type":"t"}`, status: 400, code: "invalid_argument"},
+		{name: "internal room", method: "POST", path: "/api/rooms/_sessions/events", body: `{"type":"t"}`, status: 400, code: "invalid_argument"},
+		{name: "internal room history", method: "GET", path: "/api/rooms/_sessions/events", status: 400, code: "invalid_argument"},
 		{name: "bad content type", method: "POST", path: "/api/rooms/r/events", body: `{"type":"t"}`, header: []string{"Content-Type", "application/xml"}, status: 415, code: "unsupported_media_type"},
 		{name: "empty batch", method: "POST", path: "/api/rooms/r/events", body: `[]`, status: 400, code: "invalid_argument"},
 		{name: "bad after", method: "GET", path: "/api/rooms/r/events?after=-1", status: 400, code: "invalid_argument"},
@@ -202,5 +204,17 @@ func TestHistoryReset(t *testing.T) {
 	reset, _ = r.body["reset"].(map[string]any)
 	if fmt.Sprint(offsetsOf(t, r)) != "[5 6]" || reset == nil || reset["reason"] != "epoch_mismatch" {
 		t.Fatalf("other epoch: %s", r.raw)
+	}
+}
+
+func TestInternalRoomsAreHidden(t *testing.T) {
+	srv, b := newServer(t, httpapi.Config{})
+	if _, err := b.Publish(t.Context(), broker.Message{Room: "_state", Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, "POST", srv.URL+"/api/rooms/public/events", `{"type":"t"}`)
+	r := do(t, "GET", srv.URL+"/api/rooms", "")
+	if strings.Contains(r.raw, "_state") || !strings.Contains(r.raw, `"room":"public"`) {
+		t.Fatalf("rooms: %s", r.raw)
 	}
 }

@@ -23,7 +23,7 @@ func Rooms(q url.Values, max int) ([]string, error) {
 		return nil, &broker.ValidationError{Field: "room", Reason: fmt.Sprintf("more than %d rooms", max)}
 	}
 	for _, r := range rooms {
-		if err := broker.ValidateRoom(r); err != nil {
+		if err := broker.ValidatePublicRoom(r); err != nil {
 			return nil, err
 		}
 	}
