@@ -11,15 +11,17 @@ import (
 )
 
 // appendFillPercent is how full bbolt fills a page before splitting it in
-// buckets written in key order (events, the expiry index): nearly full, as
-// nothing is ever inserted before the end.
+// buckets written in key order (events, room indexes, the expiry index):
+// nearly full, as nothing is ever inserted before the end.
 const appendFillPercent = 0.95
 
 // Append commits entries in one bbolt write transaction, fsynced before it
 // returns, and returns the committed event of each entry; see
-// broker.Log.Append. The events, the head, each room's metadata and the
-// idempotency keys are written in that one transaction, so a crash leaves
-// either all of them or none.
+// broker.Log.Append. The events, the head and the idempotency keys are
+// written in that one transaction, so a crash leaves either all of them or
+// none. The events go to the events bucket only, at its end, however many
+// rooms the batch touches; the room index and metadata are updated later
+// by the indexer, and until then from memory (see pending).
 //
 // Idempotency keys are scoped to their room; a repeated key returns the
 // original event even after retention removed it. Entries with an empty
@@ -45,9 +47,13 @@ func (l *Log) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Eve
 		return []*broker.Event{}, nil
 	}
 	var (
-		out  []*broker.Event
-		head uint64
+		out, fresh []*broker.Event
+		head       uint64
 	)
+	// wmu makes pend and head follow the commit order; bbolt would
+	// serialize the transactions anyway.
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	err := l.db.Update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -64,39 +70,41 @@ func (l *Log) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Eve
 		if err := a.finish(); err != nil {
 			return err
 		}
-		out, head = a.out, a.head
+		out, fresh, head = a.out, a.fresh, a.head
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: append: %w", err)
 	}
-	l.raiseHead(head)
+	// Durable now: readers may see the events (pend first, then the head
+	// that caps reads).
+	unindexed := l.pend.add(fresh, head)
+	l.head.Store(head)
+	if unindexed >= l.indexBatch {
+		select {
+		case l.wake <- struct{}{}:
+		default: // already woken
+		}
+	}
 	return out, nil
 }
 
 // appender writes one batch inside a write transaction.
 type appender struct {
 	tx       *bbolt.Tx
-	rooms    *bbolt.Bucket
-	roomMeta *bbolt.Bucket
+	events   *bbolt.Bucket
 	idem     *bbolt.Bucket
 	idemTime *bbolt.Bucket
 
-	head  uint64                // last offset assigned
-	state map[string]*roomWrite // rooms written in this batch
-	keys  map[string]int        // idemKey → index in out, for keys of this batch
+	head  uint64         // last offset assigned
+	keys  map[string]int // idemKey → index in out, for keys of this batch
 	out   []*broker.Event
+	fresh []*broker.Event // the events of out committed by this batch, in offset order
 
 	// arena holds the keys and values put in this transaction: bbolt
 	// requires them to stay valid until the commit. Sub-slices stay valid
 	// when append moves the arena, as the old array is kept and unchanged.
 	arena []byte
-}
-
-// roomWrite is a room's bucket and metadata while a batch is written.
-type roomWrite struct {
-	b    *bbolt.Bucket
-	meta roomMeta
 }
 
 func newAppender(tx *bbolt.Tx, n int) (*appender, error) {
@@ -106,14 +114,14 @@ func newAppender(tx *bbolt.Tx, n int) (*appender, error) {
 	}
 	a := &appender{
 		tx:       tx,
-		rooms:    tx.Bucket(bucketRooms),
-		roomMeta: tx.Bucket(bucketRoomMeta),
+		events:   tx.Bucket(bucketEvents),
 		idem:     tx.Bucket(bucketIdem),
 		idemTime: tx.Bucket(bucketIdemTime),
 		head:     head,
-		state:    make(map[string]*roomWrite, 1),
 		out:      make([]*broker.Event, 0, n),
+		fresh:    make([]*broker.Event, 0, n),
 	}
+	a.events.FillPercent = appendFillPercent
 	a.idemTime.FillPercent = appendFillPercent
 	return a, nil
 }
@@ -128,18 +136,17 @@ func (a *appender) add(e *broker.Entry) error {
 			return nil
 		}
 		if v := a.idem.Get(ik); v != nil {
-			ev, err := decodeIdemValue(v, e.Room)
+			ev, err := decodeIdemValue(v)
 			if err != nil {
 				return fmt.Errorf("idempotency key %q: %w", e.IdempotencyKey, err)
+			}
+			if ev.Room != e.Room {
+				return fmt.Errorf("idempotency key %q names an event of room %q: %w", e.IdempotencyKey, ev.Room, errCorrupt)
 			}
 			a.remember(ik)
 			a.out = append(a.out, ev)
 			return nil
 		}
-	}
-	rw, err := a.room(e.Room)
-	if err != nil {
-		return err
 	}
 	a.head++
 	ev := &broker.Event{
@@ -153,13 +160,8 @@ func (a *appender) add(e *broker.Entry) error {
 	}
 	key := a.put(func(b []byte) []byte { return appendKey(b, ev.Offset) })
 	rec := a.put(func(b []byte) []byte { return appendRecord(b, ev) })
-	if err := rw.b.Put(key, rec); err != nil {
+	if err := a.events.Put(key, rec); err != nil {
 		return err
-	}
-	rw.meta.head = ev.Offset
-	rw.meta.count++
-	if rw.meta.first == 0 {
-		rw.meta.first = ev.Offset
 	}
 	if ik != nil {
 		v := a.put(func(b []byte) []byte { return appendIdemValue(b, ev.Offset, rec) })
@@ -173,6 +175,7 @@ func (a *appender) add(e *broker.Entry) error {
 		a.remember(ik)
 	}
 	a.out = append(a.out, ev)
+	a.fresh = append(a.fresh, ev)
 	return nil
 }
 
@@ -191,35 +194,10 @@ func (a *appender) remember(ik []byte) {
 	a.keys[string(ik)] = len(a.out)
 }
 
-// room returns the write state of room, creating its bucket on first use.
-func (a *appender) room(name string) (*roomWrite, error) {
-	if rw := a.state[name]; rw != nil {
-		return rw, nil
-	}
-	b, err := a.rooms.CreateBucketIfNotExists([]byte(name))
-	if err != nil {
-		return nil, fmt.Errorf("room bucket: %w", err)
-	}
-	b.FillPercent = appendFillPercent
-	rw := &roomWrite{b: b}
-	if v := a.roomMeta.Get([]byte(name)); v != nil {
-		if rw.meta, err = decodeRoomMeta(v); err != nil {
-			return nil, err
-		}
-	}
-	a.state[name] = rw
-	return rw, nil
-}
-
-// finish writes the head and the metadata of every room written.
+// finish writes the head.
 func (a *appender) finish() error {
 	if err := a.tx.Bucket(bucketMeta).Put(keyHead, encodeKey(a.head)); err != nil {
 		return fmt.Errorf("head: %w", err)
-	}
-	for name, rw := range a.state {
-		if err := a.roomMeta.Put([]byte(name), rw.meta.encode()); err != nil {
-			return fmt.Errorf("metadata of room %q: %w", name, err)
-		}
 	}
 	return nil
 }

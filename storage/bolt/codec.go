@@ -35,14 +35,18 @@ func decodeKey(k []byte) (uint64, error) {
 }
 
 // recordVersion is the first byte of every event record.
-const recordVersion = 1
+const recordVersion = 2
+
+// recordHeaderLen is the fixed part of a record: version, time and ID.
+const recordHeaderLen = 1 + 8 + 16
 
 // appendRecord appends the stored form of e to b: everything but the offset
-// (the key) and the room (the bucket). Layout:
+// (the key). Layout:
 //
-//	version byte (1)
+//	version byte (2)
 //	time        8 bytes, big-endian int64 Unix nanoseconds
 //	id          16 bytes, the ULID
+//	room        uvarint length + bytes
 //	type        uvarint length + bytes
 //	from        uvarint length + bytes
 //	data        uvarint length + bytes
@@ -53,6 +57,7 @@ func appendRecord(b []byte, e *broker.Event) []byte {
 	b = append(b, recordVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(unixNano(e.Time)))
 	b = append(b, e.ID[:]...)
+	b = appendBytes(b, e.Room)
 	b = appendBytes(b, e.Type)
 	b = appendBytes(b, e.From)
 	return appendBytes(b, e.Data)
@@ -78,7 +83,7 @@ var (
 
 // recordSize is len(appendRecord(nil, e)), or a little more.
 func recordSize(e *broker.Event) int {
-	return 1 + 8 + 16 + 3*binary.MaxVarintLen64 + len(e.Type) + len(e.From) + len(e.Data)
+	return recordHeaderLen + 4*binary.MaxVarintLen64 + len(e.Room) + len(e.Type) + len(e.From) + len(e.Data)
 }
 
 func appendBytes[T ~string | ~[]byte](b []byte, s T) []byte {
@@ -86,20 +91,16 @@ func appendBytes[T ~string | ~[]byte](b []byte, s T) []byte {
 	return append(b, s...)
 }
 
-// decodeRecord fills e's Time, ID, Type, From and Data from the record b.
-// Nothing of e refers to b afterwards, so b may be bbolt memory. Empty data
-// decodes as nil. It returns an error wrapping errCorrupt, and never
-// panics, when b is not a record.
+// decodeRecord fills e's Time, ID, Room, Type, From and Data from the
+// record b. Nothing of e refers to b afterwards, so b may be bbolt memory.
+// When e.Room already holds the record's room it is kept as is (no
+// allocation). Empty data decodes as nil. It returns an error wrapping
+// errCorrupt, and never panics, when b is not a record.
 func decodeRecord(b []byte, e *broker.Event) error {
-	if len(b) < 1+8+16 {
-		return fmt.Errorf("record of %d bytes is too short: %w", len(b), errCorrupt)
+	room, rest, err := cutHeader(b)
+	if err != nil {
+		return err
 	}
-	if b[0] != recordVersion {
-		return fmt.Errorf("record version %d, want %d: %w", b[0], recordVersion, errCorrupt)
-	}
-	ns := int64(binary.BigEndian.Uint64(b[1:9]))
-	copy(e.ID[:], b[9:25])
-	rest := b[25:]
 	typ, rest, err := cutBytes(rest, "type")
 	if err != nil {
 		return err
@@ -115,7 +116,11 @@ func decodeRecord(b []byte, e *broker.Event) error {
 	if len(rest) != 0 {
 		return fmt.Errorf("record has %d trailing bytes: %w", len(rest), errCorrupt)
 	}
-	e.Time = time.Unix(0, ns).UTC()
+	e.Time = time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9]))).UTC()
+	copy(e.ID[:], b[9:recordHeaderLen])
+	if string(room) != e.Room {
+		e.Room = string(room)
+	}
 	e.Type = string(typ)
 	e.From = string(from)
 	e.Data = nil
@@ -123,6 +128,25 @@ func decodeRecord(b []byte, e *broker.Event) error {
 		e.Data = bytes.Clone(data)
 	}
 	return nil
+}
+
+// cutHeader checks the fixed header of the record b and splits the room
+// off what follows it.
+func cutHeader(b []byte) (room, rest []byte, err error) {
+	if len(b) < recordHeaderLen {
+		return nil, nil, fmt.Errorf("record of %d bytes is too short: %w", len(b), errCorrupt)
+	}
+	if b[0] != recordVersion {
+		return nil, nil, fmt.Errorf("record version %d, want %d: %w", b[0], recordVersion, errCorrupt)
+	}
+	return cutBytes(b[recordHeaderLen:], "room")
+}
+
+// recordRoom returns the room of the record b without decoding the rest;
+// the result is a sub-slice of b.
+func recordRoom(b []byte) ([]byte, error) {
+	room, _, err := cutHeader(b)
+	return room, err
 }
 
 // recordTime returns the time of the record b without decoding the rest.
@@ -155,8 +179,10 @@ func uvarintLen(n uint64) int {
 	return size
 }
 
-// roomMeta is the bookkeeping of one room, kept up to date in the same
-// transaction as the room's events so that Rooms and Read need no scan.
+// roomMeta is the bookkeeping of one room as far as the index goes (events
+// up to meta.indexed), kept up to date in the same transaction as the
+// room's index so that Rooms and Read need no scan. Events above the
+// indexed offset are added from memory (see pending).
 type roomMeta struct {
 	head    uint64 // offset of the room's last event, retained or not
 	first   uint64 // offset of the earliest retained event, 0 if none
@@ -214,12 +240,12 @@ func appendIdemValue(b []byte, off uint64, record []byte) []byte {
 	return append(b, record...)
 }
 
-// decodeIdemValue returns the event stored under an idempotency key of room.
-func decodeIdemValue(b []byte, room string) (*broker.Event, error) {
+// decodeIdemValue returns the event stored under an idempotency key.
+func decodeIdemValue(b []byte) (*broker.Event, error) {
 	if len(b) < keyLen {
 		return nil, fmt.Errorf("idempotency value of %d bytes: %w", len(b), errCorrupt)
 	}
-	e := &broker.Event{Offset: binary.BigEndian.Uint64(b), Room: room}
+	e := &broker.Event{Offset: binary.BigEndian.Uint64(b)}
 	if err := decodeRecord(b[keyLen:], e); err != nil {
 		return nil, err
 	}

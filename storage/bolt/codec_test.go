@@ -54,11 +54,11 @@ func TestRecordCodec(t *testing.T) {
 		name string
 		ev   *broker.Event
 	}{
-		{"typical", &broker.Event{ID: id, Type: "chat:message", Data: []byte(`{"text":"hi"}`), Time: time.Date(2025, 5, 1, 12, 0, 0, 123456789, time.UTC), From: "alice"}},
+		{"typical", &broker.Event{ID: id, Room: "lobby", Type: "chat:message", Data: []byte(`{"text":"hi"}`), Time: time.Date(2025, 5, 1, 12, 0, 0, 123456789, time.UTC), From: "alice"}},
 		{"empty fields", &broker.Event{Time: time.Unix(0, 0).UTC()}},
 		{"negative time", &broker.Event{ID: id, Type: "t", Time: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)}},
-		{"long fields", &broker.Event{ID: id, Type: strings.Repeat("t", 300), From: strings.Repeat("f", 70000), Data: bytes.Repeat([]byte("1"), 200000), Time: time.Unix(1, 2).UTC()}},
-		{"binary data", &broker.Event{Data: []byte{0, 1, 2, 0xff}, Time: time.Unix(5, 0).UTC()}},
+		{"long fields", &broker.Event{ID: id, Room: strings.Repeat("r", 200), Type: strings.Repeat("t", 300), From: strings.Repeat("f", 70000), Data: bytes.Repeat([]byte("1"), 200000), Time: time.Unix(1, 2).UTC()}},
+		{"binary data", &broker.Event{Room: "\x00\xff", Data: []byte{0, 1, 2, 0xff}, Time: time.Unix(5, 0).UTC()}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +75,9 @@ func TestRecordCodec(t *testing.T) {
 			}
 			if rt, err := recordTime(b); err != nil || !rt.Equal(tc.ev.Time) {
 				t.Errorf("recordTime = %v, %v; want %v", rt, err, tc.ev.Time)
+			}
+			if room, err := recordRoom(b); err != nil || string(room) != tc.ev.Room {
+				t.Errorf("recordRoom = %q, %v; want %q", room, err, tc.ev.Room)
 			}
 			b[len(b)-1] ^= 0xff // decoded data must not alias the record
 			if len(got.Data) > 0 && !bytes.Equal(got.Data, tc.ev.Data) {
@@ -164,6 +167,8 @@ func TestIdemKeys(t *testing.T) {
 // recordDiff compares the fields a record stores.
 func recordDiff(got, want *broker.Event) string {
 	switch {
+	case got.Room != want.Room:
+		return "Room " + got.Room + ", want " + want.Room
 	case got.ID != want.ID:
 		return "ID " + got.ID.String() + ", want " + want.ID.String()
 	case got.Type != want.Type:
@@ -205,6 +210,7 @@ func FuzzRecordCodec(f *testing.F) {
 	f.Add(appendRecord(nil, &broker.Event{Type: "x", Data: []byte("1")}), int64(-1), []byte{}, "", "", []byte(nil))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}, int64(math.MaxInt64), []byte{1}, "é", "\x00", []byte{0})
 	f.Fuzz(func(t *testing.T, raw []byte, ns int64, id []byte, typ, from string, data []byte) {
+		room := from + "/" + typ
 		// Arbitrary bytes: an error or a record that re-encodes to them.
 		var ev broker.Event
 		if err := decodeRecord(raw, &ev); err == nil {
@@ -215,10 +221,11 @@ func FuzzRecordCodec(f *testing.F) {
 		_, _ = recordTime(raw)
 		_, _, _ = decodeTimeKey(raw)
 		_, _ = decodeRoomMeta(raw)
-		_, _ = decodeIdemValue(raw, "r")
+		_, _ = decodeIdemValue(raw)
+		_, _ = recordRoom(raw)
 
 		// Any event: encode then decode is the identity.
-		want := broker.Event{Type: typ, From: from, Data: data, Time: time.Unix(0, ns).UTC()}
+		want := broker.Event{Room: room, Type: typ, From: from, Data: data, Time: time.Unix(0, ns).UTC()}
 		copy(want.ID[:], id)
 		if len(want.Data) == 0 {
 			want.Data = nil

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
 )
 
 // crashEnv names the file a crash child appends to; set only in the child.
@@ -116,5 +118,155 @@ func readOffsets(t *testing.T, l *Log, rooms []string) []uint64 {
 			return out
 		}
 		after = res.Through
+	}
+}
+
+// lazyCrashEnv names the file a lazy crash child appends to; set only in
+// the child.
+const lazyCrashEnv = "RTBROKER_BOLT_LAZY_CRASH_CHILD"
+
+// TestCrashBeforeIndexing kills (SIGKILL) a process whose indexer never
+// runs by itself: after a Trim (which indexes and removes) it keeps
+// appending, so the file has an indexed, trimmed prefix and an unindexed
+// suffix when it dies. Reopening must rebuild the suffix from the events:
+// every acknowledged event that retention kept is read back, in its room,
+// Rooms agrees, and after Close everything is indexed.
+func TestCrashBeforeIndexing(t *testing.T) {
+	if path := os.Getenv(lazyCrashEnv); path != "" {
+		lazyCrashChild(path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a subprocess")
+	}
+	path := filepath.Join(t.TempDir(), "rtbroker.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashBeforeIndexing$")
+	cmd.Env = append(os.Environ(), lazyCrashEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[uint64]string{} // offset → room
+	var last uint64
+	sc := bufio.NewScanner(out)
+	killed := false
+	for sc.Scan() {
+		var off uint64
+		var room string
+		if _, err := fmt.Sscanf(sc.Text(), "%d %s", &off, &room); err != nil {
+			continue // test framework output
+		}
+		acked[off] = room
+		last = max(last, off)
+		if last >= 600 && !killed {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	_ = cmd.Wait()
+	if !killed {
+		t.Fatalf("child exited before it was killed, after offset %d", last)
+	}
+
+	l, err := Open(path, lazyOptions)
+	if err != nil {
+		t.Fatalf("Open after crash: %v", err)
+	}
+	if l.pend.unindexed() == 0 {
+		t.Fatal("no unindexed suffix after the crash: the test tests nothing")
+	}
+	t.Logf("acknowledged %d, recovered head %d, %d unindexed", last, l.Head(), l.pend.unindexed())
+	checkRecovered(t, l, acked, last)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(path, lazyOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if u := l.pend.unindexed(); u != 0 {
+		t.Fatalf("%d events unindexed after Close", u)
+	}
+	checkRecovered(t, l, acked, last)
+}
+
+// checkRecovered checks l against the acknowledged events (offset → room,
+// up to last): bookkeeping, every retained acknowledged event in its room,
+// offsets unique, and Rooms counts matching the reads.
+func checkRecovered(t *testing.T, l *Log, acked map[uint64]string, last uint64) {
+	t.Helper()
+	if err := l.check(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Head() < last {
+		t.Fatalf("Head() = %d, but offset %d was acknowledged", l.Head(), last)
+	}
+	infos, err := l.Rooms(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := map[string]uint64{}
+	seen := map[uint64]string{}
+	for _, ri := range infos {
+		trimmed[ri.Name] = ri.Trimmed
+		offs := readOffsets(t, l, []string{ri.Name})
+		if uint64(len(offs)) != ri.Count {
+			t.Fatalf("room %s: read %d events, Rooms says %d", ri.Name, len(offs), ri.Count)
+		}
+		for _, off := range offs {
+			if seen[off] != "" {
+				t.Fatalf("offset %d in rooms %s and %s", off, seen[off], ri.Name)
+			}
+			seen[off] = ri.Name
+		}
+	}
+	for off := uint64(1); off <= last; off++ {
+		room := acked[off]
+		if room == "" {
+			t.Fatalf("offset %d was not acknowledged", off)
+		}
+		if off > trimmed[room] && seen[off] != room {
+			t.Fatalf("acknowledged offset %d of room %s read in room %q", off, room, seen[off])
+		}
+	}
+}
+
+// lazyCrashChild appends batches, trims once after 200 events (indexing
+// everything so far), and goes on appending until killed, printing
+// "offset room" for each event after its Append returned.
+func lazyCrashChild(path string) {
+	l, err := Open(path, lazyOptions)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	trimmed := false
+	for i := 0; ; i++ {
+		batch := entries(1+i%5, "", time.Now())
+		for j := range batch {
+			batch[j].Room = fmt.Sprintf("r%d", (i+j)%4)
+		}
+		evs, err := l.Append(ctx, batch)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		for _, e := range evs {
+			fmt.Fprintln(os.Stdout, e.Offset, e.Room)
+		}
+		if !trimmed && evs[len(evs)-1].Offset >= 200 {
+			if _, err := l.Trim(ctx, broker.Retention{MaxCount: 20}, time.Now()); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			trimmed = true
+		}
 	}
 }

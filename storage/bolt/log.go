@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,20 +21,27 @@ var _ broker.Log = (*Log)(nil)
 
 // Bucket and key names. Every top-level bucket is created with the file.
 var (
-	bucketMeta     = []byte("meta")     // keyEpoch, keyHead, keyVersion
-	bucketRooms    = []byte("rooms")    // one nested bucket per room: offset key → record
-	bucketRoomMeta = []byte("roommeta") // room name → roomMeta
+	bucketMeta     = []byte("meta")     // keyEpoch, keyHead, keyIndexed, keyVersion
+	bucketEvents   = []byte("events")   // offset key → record
+	bucketRooms    = []byte("rooms")    // one nested bucket per room: offset key → empty (the room index)
+	bucketRoomMeta = []byte("roommeta") // room name → roomMeta, as far as the index goes
 	bucketIdem     = []byte("idem")     // idemKey → offset + record
 	bucketIdemTime = []byte("idemtime") // time key + idemKey → empty, for expiry
 
 	keyEpoch   = []byte("epoch")
 	keyHead    = []byte("head")
+	keyIndexed = []byte("indexed")
 	keyVersion = []byte("version")
+
+	// topBuckets are the buckets besides meta.
+	topBuckets = [][]byte{bucketEvents, bucketRooms, bucketRoomMeta, bucketIdem, bucketIdemTime}
 )
 
 // formatVersion is the layout version stored in the meta bucket. Open
-// refuses a file with another version.
-const formatVersion = 1
+// refuses a file with another version. Version 1 kept each record in its
+// room's bucket; version 2 keeps records in one events bucket and indexes
+// rooms lazily.
+const formatVersion = 2
 
 // Defaults that Open uses for zero Options fields.
 const (
@@ -42,13 +50,22 @@ const (
 	// DefaultInitialMmapSize is the first memory map size: 32 MiB of
 	// address space.
 	DefaultInitialMmapSize = 32 << 20
-	// DefaultPageSize is the page size of a new file: 16 KiB. Larger pages
+	// DefaultPageSize is the page size of a new file: 8 KiB. Larger pages
 	// than the usual 4 KiB mean fewer writes per commit for a log that
 	// only appends (about 20% more events/s with 1 KB events here).
 	DefaultPageSize = 8192
 	// DefaultTrimBatch is the most deletions Trim commits in one write
 	// transaction.
 	DefaultTrimBatch = 10_000
+	// DefaultIndexBatch is how many unindexed events wake the indexer.
+	DefaultIndexBatch = 8192
+	// DefaultIndexInterval is how often the indexer indexes whatever is
+	// unindexed.
+	DefaultIndexInterval = time.Second
+	// maxIndexTx is the most events one index transaction covers, however
+	// large IndexBatch is: it bounds how long the indexer holds the write
+	// lock and delays Appends.
+	maxIndexTx = 50_000
 )
 
 // Options configure Open. The zero value is ready to use. Retention and the
@@ -80,6 +97,19 @@ type Options struct {
 	// transactions as it needs. It bounds how long Trim holds the write
 	// lock and delays Appends. Zero means DefaultTrimBatch.
 	TrimBatch int
+
+	// IndexBatch is how many unindexed events make the indexer run before
+	// its interval is up. Each index transaction covers at most
+	// min(4×IndexBatch, 50,000) events. Zero means DefaultIndexBatch.
+	IndexBatch int
+
+	// IndexInterval is how often the indexer indexes every unindexed
+	// event, however few. Zero means DefaultIndexInterval.
+	IndexInterval time.Duration
+
+	// Logger receives the indexer's errors (it retries on its next tick).
+	// Nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Log is a broker.Log stored in one bbolt file. See the package
@@ -90,12 +120,28 @@ type Options struct {
 // read-only transactions and see a consistent snapshot. Events, slices and
 // byte slices returned are copies owned by the caller. After Close every
 // method that returns an error returns one wrapping broker.ErrClosed.
+//
+// A Log owns one goroutine, the indexer, started by Open and stopped by
+// Close.
 type Log struct {
-	db        *bbolt.DB
-	epoch     string // immutable
-	trimBatch int    // immutable
+	db            *bbolt.DB
+	epoch         string        // immutable
+	trimBatch     int           // immutable
+	indexBatch    uint64        // immutable
+	indexTxMax    uint64        // immutable
+	indexInterval time.Duration // immutable
+	logger        *slog.Logger  // immutable
 
-	head atomic.Uint64 // highest committed head; only grows
+	head atomic.Uint64 // head of the last returned Append; only grows
+
+	// wmu serializes the write transactions that change pend (Append and
+	// index passes), so that pend and head follow the commit order.
+	wmu  sync.Mutex
+	pend *pending
+
+	wake chan struct{} // capacity 1: tells the indexer to run now
+	stop chan struct{} // closed by Close: stops the indexer
+	wg   sync.WaitGroup
 
 	mu     sync.RWMutex // held for reading by every operation, for writing by Close
 	closed bool         // guarded by mu
@@ -103,9 +149,12 @@ type Log struct {
 
 // Open opens the log in the bbolt file at path, creating the file (and its
 // parent directory) when missing; a new file gets a new random epoch. It
-// fails when the file is locked by another process for longer than
-// opts.Timeout, is not a bbolt file, or is a bbolt file of another
-// application or format version. The caller must Close the returned Log.
+// rebuilds the in-memory part of the room index from the events the index
+// does not cover yet (after a crash, those since the last index pass) and
+// starts the indexer. It fails when the file is locked by another process
+// for longer than opts.Timeout, is not a bbolt file, or is a bbolt file of
+// another application or format version (there is no migration from
+// format 1). The caller must Close the returned Log.
 func Open(path string, opts Options) (*Log, error) {
 	if path == "" {
 		return nil, errors.New("bolt: open: empty path")
@@ -135,64 +184,106 @@ func Open(path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	l := &Log{db: db, trimBatch: opts.TrimBatch}
-	if l.trimBatch <= 0 {
-		l.trimBatch = DefaultTrimBatch
-	}
-	var head uint64
+	l := newLog(db, opts)
 	err = db.Update(func(tx *bbolt.Tx) error {
-		var err error
-		l.epoch, head, err = initFile(tx)
-		return err
+		epoch, indexed, head, err := initFile(tx)
+		if err != nil {
+			return err
+		}
+		l.epoch = epoch
+		l.pend = newPending(indexed, head)
+		l.head.Store(head)
+		return l.pend.load(tx)
 	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	l.head.Store(head)
+	if l.pend.unindexed() >= l.indexBatch {
+		l.wake <- struct{}{}
+	}
+	l.wg.Go(l.runIndexer)
 	return l, nil
 }
 
+// newLog returns a Log on db with opts' defaults applied.
+func newLog(db *bbolt.DB, opts Options) *Log {
+	l := &Log{
+		db:            db,
+		trimBatch:     opts.TrimBatch,
+		indexInterval: opts.IndexInterval,
+		logger:        opts.Logger,
+		wake:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+	}
+	if l.trimBatch <= 0 {
+		l.trimBatch = DefaultTrimBatch
+	}
+	l.indexBatch = DefaultIndexBatch
+	if opts.IndexBatch > 0 {
+		l.indexBatch = uint64(opts.IndexBatch)
+	}
+	l.indexTxMax = min(4*l.indexBatch, maxIndexTx)
+	if l.indexInterval <= 0 {
+		l.indexInterval = DefaultIndexInterval
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	return l
+}
+
 // initFile creates the buckets and metadata of a new file, or checks those
-// of an existing one, and returns the epoch and head.
-func initFile(tx *bbolt.Tx) (epoch string, head uint64, err error) {
+// of an existing one, and returns the epoch, the indexed offset and the
+// head.
+func initFile(tx *bbolt.Tx) (epoch string, indexed, head uint64, err error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		other := false
 		_ = tx.ForEach(func([]byte, *bbolt.Bucket) error { other = true; return nil })
 		if other {
-			return "", 0, errors.New("not an rtbroker log: the file has other buckets")
+			return "", 0, 0, errors.New("not an rtbroker log: the file has other buckets")
 		}
-		return createFile(tx)
+		epoch, err = createFile(tx)
+		return epoch, 0, 0, err
 	}
 	v := meta.Get(keyVersion)
 	if len(v) != 8 {
-		return "", 0, fmt.Errorf("format version: %w", errCorrupt)
+		return "", 0, 0, fmt.Errorf("format version: %w", errCorrupt)
 	}
 	if got := decodeUint(v); got != formatVersion {
-		return "", 0, fmt.Errorf("format version %d, want %d", got, formatVersion)
+		return "", 0, 0, fmt.Errorf("format version %d, but this build reads only format %d "+
+			"(there is no migration: start from an empty data directory)", got, formatVersion)
 	}
-	for _, name := range [][]byte{bucketRooms, bucketRoomMeta, bucketIdem, bucketIdemTime} {
+	for _, name := range topBuckets {
 		if tx.Bucket(name) == nil {
-			return "", 0, fmt.Errorf("bucket %s missing: %w", name, errCorrupt)
+			return "", 0, 0, fmt.Errorf("bucket %s missing: %w", name, errCorrupt)
 		}
 	}
 	e := meta.Get(keyEpoch)
 	if len(e) == 0 {
-		return "", 0, fmt.Errorf("epoch missing: %w", errCorrupt)
+		return "", 0, 0, fmt.Errorf("epoch missing: %w", errCorrupt)
 	}
-	head, err = readHead(tx)
-	return string(e), head, err
+	if head, err = readHead(tx); err != nil {
+		return "", 0, 0, err
+	}
+	if indexed, err = readIndexed(tx); err != nil {
+		return "", 0, 0, err
+	}
+	if indexed > head {
+		return "", 0, 0, fmt.Errorf("indexed offset %d beyond the head %d: %w", indexed, head, errCorrupt)
+	}
+	return string(e), indexed, head, nil
 }
 
-func createFile(tx *bbolt.Tx) (epoch string, head uint64, err error) {
+func createFile(tx *bbolt.Tx) (epoch string, err error) {
 	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {
-		return "", 0, err
+		return "", err
 	}
-	for _, name := range [][]byte{bucketRooms, bucketRoomMeta, bucketIdem, bucketIdemTime} {
+	for _, name := range topBuckets {
 		if _, err := tx.CreateBucket(name); err != nil {
-			return "", 0, err
+			return "", err
 		}
 	}
 	epoch = ulid.Make().String()
@@ -200,19 +291,26 @@ func createFile(tx *bbolt.Tx) (epoch string, head uint64, err error) {
 		{keyEpoch, []byte(epoch)},
 		{keyVersion, encodeKey(formatVersion)},
 		{keyHead, encodeKey(0)},
+		{keyIndexed, encodeKey(0)},
 	} {
 		if err := meta.Put(kv[0], kv[1]); err != nil {
-			return "", 0, err
+			return "", err
 		}
 	}
-	return epoch, 0, nil
+	return epoch, nil
 }
 
 // readHead returns the head stored in tx's snapshot.
-func readHead(tx *bbolt.Tx) (uint64, error) {
-	v := tx.Bucket(bucketMeta).Get(keyHead)
+func readHead(tx *bbolt.Tx) (uint64, error) { return readMetaUint(tx, keyHead) }
+
+// readIndexed returns the highest offset the room index covers in tx's
+// snapshot: every event up to it is in its room's index and metadata.
+func readIndexed(tx *bbolt.Tx) (uint64, error) { return readMetaUint(tx, keyIndexed) }
+
+func readMetaUint(tx *bbolt.Tx, key []byte) (uint64, error) {
+	v := tx.Bucket(bucketMeta).Get(key)
 	if len(v) != 8 {
-		return 0, fmt.Errorf("head: %w", errCorrupt)
+		return 0, fmt.Errorf("%s: %w", key, errCorrupt)
 	}
 	return decodeUint(v), nil
 }
@@ -231,17 +329,6 @@ func (l *Log) Epoch() string { return l.epoch }
 // Close it returns the last head.
 func (l *Log) Head() uint64 { return l.head.Load() }
 
-// raiseHead sets the head to h unless it is already higher (concurrent
-// commits may report out of order).
-func (l *Log) raiseHead(h uint64) {
-	for {
-		old := l.head.Load()
-		if h <= old || l.head.CompareAndSwap(old, h) {
-			return
-		}
-	}
-}
-
 // acquire takes the read side of mu for one operation; it fails with
 // broker.ErrClosed after Close. The caller must call l.mu.RUnlock when
 // acquire succeeds.
@@ -254,8 +341,11 @@ func (l *Log) acquire(op string) error {
 	return nil
 }
 
-// Close waits for operations in flight, then closes the file. Closing
-// twice returns an error wrapping broker.ErrClosed.
+// Close waits for operations in flight, stops the indexer, indexes what
+// is left unindexed and closes the file. The file is closed even when that
+// last index pass fails (its error is returned; nothing is lost, the next
+// Open rebuilds the index from the events). Closing twice returns an error
+// wrapping broker.ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -263,10 +353,16 @@ func (l *Log) Close() error {
 		return fmt.Errorf("bolt: close: %w", broker.ErrClosed)
 	}
 	l.closed = true
-	if err := l.db.Close(); err != nil {
-		return fmt.Errorf("bolt: close: %w", err)
+	close(l.stop)
+	l.wg.Wait() // the indexer does not take mu
+	var errIndex error
+	if err := l.indexAll(nil); err != nil {
+		errIndex = fmt.Errorf("bolt: close: last index pass: %w", err)
 	}
-	return nil
+	if err := l.db.Close(); err != nil {
+		return errors.Join(errIndex, fmt.Errorf("bolt: close: %w", err))
+	}
+	return errIndex
 }
 
 // Backup writes a consistent copy of the whole file to w while the log

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,6 +46,23 @@ func TestLog(t *testing.T) {
 func TestLogSmallTrimBatch(t *testing.T) {
 	brokertest.TestLog(t, opener(Options{TrimBatch: 2}))
 }
+
+// TestLogTinyBatches runs the suite with an indexer that runs every
+// millisecond and after 3 events, in transactions of 12 events, and Trim
+// committing every two deletions: reads meet every boundary between the
+// index and memory, while the indexer runs.
+func TestLogTinyBatches(t *testing.T) {
+	brokertest.TestLog(t, opener(Options{IndexBatch: 3, IndexInterval: time.Millisecond, TrimBatch: 2}))
+}
+
+// TestLogUnindexed runs the suite with an indexer that never runs by
+// itself: everything is read from memory until Trim or Close indexes it.
+func TestLogUnindexed(t *testing.T) {
+	brokertest.TestLog(t, opener(lazyOptions))
+}
+
+// lazyOptions keep every event unindexed until Trim or Close.
+var lazyOptions = Options{IndexBatch: 1 << 30, IndexInterval: time.Hour}
 
 func openTemp(t *testing.T, opts Options) (*Log, string) {
 	t.Helper()
@@ -246,78 +264,157 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // check verifies the bookkeeping of the file against its events: the head
-// is the highest offset, each room's metadata matches its bucket, and
-// every idempotency key has its index entry.
+// is the highest offset; every event up to the indexed offset is in its
+// room's index and every later one in memory (pending); each room's
+// metadata matches its index; every idempotency key has its index entry.
 func (l *Log) check() error {
+	l.wmu.Lock() // pending holds still
+	defer l.wmu.Unlock()
+	v := l.pend.view(nil, true)
 	return l.db.View(func(tx *bbolt.Tx) error {
 		head, err := readHead(tx)
 		if err != nil {
 			return err
 		}
-		if head != l.Head() {
-			return fmt.Errorf("stored head %d, Head() %d", head, l.Head())
-		}
-		var maxOff uint64
-		err = tx.Bucket(bucketRoomMeta).ForEach(func(name, v []byte) error {
-			m, err := decodeRoomMeta(v)
-			if err != nil {
-				return err
-			}
-			b := tx.Bucket(bucketRooms).Bucket(name)
-			if b == nil {
-				return fmt.Errorf("room %q: no bucket", name)
-			}
-			var got roomMeta
-			got.head, got.trimmed = m.head, m.trimmed
-			err = b.ForEach(func(k, v []byte) error {
-				off, err := decodeKey(k)
-				if err != nil {
-					return err
-				}
-				if got.first == 0 {
-					got.first = off
-				}
-				if off <= m.trimmed || off > m.head {
-					return fmt.Errorf("room %q: offset %d outside (%d, %d]", name, off, m.trimmed, m.head)
-				}
-				got.count++
-				maxOff = max(maxOff, off)
-				return decodeRecord(v, &broker.Event{})
-			})
-			if err != nil {
-				return err
-			}
-			if got != m {
-				return fmt.Errorf("room %q: metadata %+v, events say %+v", name, m, got)
-			}
-			maxOff = max(maxOff, m.head)
-			return nil
-		})
+		indexed, err := readIndexed(tx)
 		if err != nil {
 			return err
+		}
+		if head != l.Head() || head != v.head || indexed != v.indexed {
+			return fmt.Errorf("stored head %d indexed %d; Head() %d; in memory head %d indexed %d",
+				head, indexed, l.Head(), v.head, v.indexed)
+		}
+		if err := checkEvents(tx, &v, head, indexed); err != nil {
+			return err
+		}
+		maxOff, err := checkRoomIndex(tx, indexed)
+		if err != nil {
+			return err
+		}
+		for _, offs := range v.rooms {
+			maxOff = max(maxOff, offs[len(offs)-1])
 		}
 		if maxOff != head {
 			return fmt.Errorf("head %d, highest room head %d", head, maxOff)
 		}
-		idem := tx.Bucket(bucketIdem)
-		n := 0
-		err = tx.Bucket(bucketIdemTime).ForEach(func(k, _ []byte) error {
-			n++
-			_, ik, err := decodeTimeKey(k)
+		return checkIdem(tx)
+	})
+}
+
+// checkEvents checks that every event decodes, lies at or below head, and
+// is in its room's index (up to indexed) or in memory (above).
+func checkEvents(tx *bbolt.Tx, v *pendingView, head, indexed uint64) error {
+	rooms := tx.Bucket(bucketRooms)
+	pend := map[string][]uint64{}
+	err := tx.Bucket(bucketEvents).ForEach(func(k, val []byte) error {
+		off, err := decodeKey(k)
+		if err != nil {
+			return err
+		}
+		var e broker.Event
+		if err := decodeRecord(val, &e); err != nil {
+			return fmt.Errorf("event %d: %w", off, err)
+		}
+		switch {
+		case off > head:
+			return fmt.Errorf("event %d beyond the head %d", off, head)
+		case off > indexed:
+			pend[e.Room] = append(pend[e.Room], off)
+		default:
+			if b := rooms.Bucket([]byte(e.Room)); b == nil || b.Get(k) == nil {
+				return fmt.Errorf("event %d of room %q is not in the room index", off, e.Room)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(pend) != len(v.rooms) {
+		return fmt.Errorf("%d rooms with unindexed events, %d in memory", len(pend), len(v.rooms))
+	}
+	for room, offs := range pend {
+		if got := v.rooms[room]; !slices.Equal(got, offs) {
+			return fmt.Errorf("room %q: unindexed events %v, in memory %v", room, offs, got)
+		}
+	}
+	return nil
+}
+
+// checkRoomIndex checks each room's index and metadata against the events
+// and returns the highest room head.
+func checkRoomIndex(tx *bbolt.Tx, indexed uint64) (uint64, error) {
+	events := tx.Bucket(bucketEvents)
+	var maxOff uint64
+	nMeta := 0
+	err := tx.Bucket(bucketRoomMeta).ForEach(func(name, val []byte) error {
+		nMeta++
+		m, err := decodeRoomMeta(val)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketRooms).Bucket(name)
+		if b == nil {
+			return fmt.Errorf("room %q: no index", name)
+		}
+		var got roomMeta
+		got.head, got.trimmed = m.head, m.trimmed
+		err = b.ForEach(func(k, _ []byte) error {
+			off, err := decodeKey(k)
 			if err != nil {
 				return err
 			}
-			if idem.Get(ik) == nil {
-				return fmt.Errorf("index entry %x without key", k)
+			if got.first == 0 {
+				got.first = off
 			}
+			if off <= m.trimmed || off > m.head || off > indexed {
+				return fmt.Errorf("room %q: offset %d outside (%d, min(%d, %d)]", name, off, m.trimmed, m.head, indexed)
+			}
+			room, err := recordRoom(events.Get(k))
+			if err != nil || string(room) != string(name) {
+				return fmt.Errorf("room %q: indexed offset %d is an event of room %q (%v)", name, off, room, err)
+			}
+			got.count++
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if k := idem.Stats().KeyN; k != n {
-			return fmt.Errorf("%d idempotency keys, %d index entries", k, n)
+		if got != m {
+			return fmt.Errorf("room %q: metadata %+v, index says %+v", name, m, got)
+		}
+		maxOff = max(maxOff, m.head)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n := tx.Bucket(bucketRooms).Stats().BucketN - 1; n != nMeta {
+		return 0, fmt.Errorf("%d room indexes, %d room metadata", n, nMeta)
+	}
+	return maxOff, nil
+}
+
+// checkIdem checks that the idempotency keys and their expiry index match.
+func checkIdem(tx *bbolt.Tx) error {
+	idem := tx.Bucket(bucketIdem)
+	n := 0
+	err := tx.Bucket(bucketIdemTime).ForEach(func(k, _ []byte) error {
+		n++
+		_, ik, err := decodeTimeKey(k)
+		if err != nil {
+			return err
+		}
+		if idem.Get(ik) == nil {
+			return fmt.Errorf("index entry %x without key", k)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if k := idem.Stats().KeyN; k != n {
+		return fmt.Errorf("%d idempotency keys, %d index entries", k, n)
+	}
+	return nil
 }

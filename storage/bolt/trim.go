@@ -11,8 +11,9 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 )
 
-// Trim applies retention as of now; see broker.Log.Trim. Per room it
-// removes the oldest events beyond r.MaxCount and the leading run of events
+// Trim applies retention as of now; see broker.Log.Trim. It first indexes
+// every unindexed event (retention works on the room index), then per room
+// it removes the oldest events beyond r.MaxCount and the leading run of events
 // whose Time is before now-r.MaxAge (events are stored in acceptance order,
 // so that is every older event unless the clock went backwards), and
 // records the highest removed offset as the room's watermark. It forgets
@@ -22,20 +23,25 @@ import (
 // Trim deletes in write transactions of at most Options.TrimBatch events
 // (or keys) each, so Appends are delayed by one batch at most. Each
 // transaction is consistent on its own: events, room metadata and
-// watermark change together. When ctx is canceled or the log is closed
-// between batches, Trim stops and returns the events removed so far with
-// the error, wrapped. Rooms created while Trim runs are left for the next
-// Trim.
+// watermark change together; each removes an event from the events bucket
+// and its room index together, and only events the index covers, so
+// readers never miss an event that is still retained (see pendingView).
+// When ctx is canceled or the log is closed between batches, Trim stops
+// and returns the events removed so far with the error, wrapped. Events
+// appended while Trim runs are left for the next Trim.
 func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("bolt: trim: %w", err)
 	}
-	names, err := l.roomNames()
-	if err != nil {
+	if err := l.indexForTrim(ctx); err != nil {
 		return 0, err
 	}
 	removed := 0
 	if r.MaxAge > 0 || r.MaxCount > 0 {
+		names, err := l.roomNames()
+		if err != nil {
+			return 0, err
+		}
 		for i := 0; i < len(names); {
 			n, err := l.trimTx(ctx, func(tx *bbolt.Tx) (int, error) {
 				budget := l.trimBatch
@@ -73,6 +79,22 @@ func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int,
 		}
 	}
 	return removed, nil
+}
+
+// indexForTrim indexes every unindexed event, unless ctx is done or the
+// log closed.
+func (l *Log) indexForTrim(ctx context.Context) error {
+	if err := l.acquire("trim"); err != nil {
+		return err
+	}
+	defer l.mu.RUnlock()
+	if err := l.indexAll(ctx.Done()); err != nil {
+		return fmt.Errorf("bolt: trim: index rooms: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: trim: %w", err)
+	}
+	return nil
 }
 
 // trimTx runs fn in one write transaction, unless ctx is done or the log
@@ -134,8 +156,9 @@ func trimRoom(tx *bbolt.Tx, room string, r broker.Retention, now time.Time, budg
 	}
 	b := tx.Bucket(bucketRooms).Bucket([]byte(room))
 	if b == nil {
-		return 0, false, fmt.Errorf("metadata but no bucket: %w", errCorrupt)
+		return 0, false, fmt.Errorf("metadata but no index: %w", errCorrupt)
 	}
+	events := tx.Bucket(bucketEvents)
 	var excess uint64
 	if r.MaxCount > 0 && meta.count > uint64(r.MaxCount) {
 		excess = meta.count - uint64(r.MaxCount)
@@ -143,15 +166,23 @@ func trimRoom(tx *bbolt.Tx, room string, r broker.Retention, now time.Time, budg
 	cutoff := now.Add(-r.MaxAge)
 	n := 0
 	c := b.Cursor()
-	k, v := c.First()
-	for ; k != nil; k, v = c.First() {
+	k, _ := c.First()
+	for ; k != nil; k, _ = c.First() {
+		off, err := decodeKey(k)
+		if err != nil {
+			return 0, false, err
+		}
 		if uint64(n) >= excess {
 			if r.MaxAge <= 0 {
 				break
 			}
-			t, err := recordTime(v)
+			rec := events.Get(k)
+			if rec == nil {
+				return 0, false, fmt.Errorf("event %d is indexed but missing: %w", off, errCorrupt)
+			}
+			t, err := recordTime(rec)
 			if err != nil {
-				return 0, false, fmt.Errorf("event %x: %w", k, err)
+				return 0, false, fmt.Errorf("event %d: %w", off, err)
 			}
 			if !t.Before(cutoff) {
 				break
@@ -160,12 +191,11 @@ func trimRoom(tx *bbolt.Tx, room string, r broker.Retention, now time.Time, budg
 		if n == budget {
 			break
 		}
-		off, err := decodeKey(k)
-		if err != nil {
-			return 0, false, err
+		if err := events.Delete(encodeKey(off)); err != nil {
+			return 0, false, fmt.Errorf("delete event %d: %w", off, err)
 		}
 		if err := c.Delete(); err != nil {
-			return 0, false, fmt.Errorf("delete offset %d: %w", off, err)
+			return 0, false, fmt.Errorf("delete offset %d from the index: %w", off, err)
 		}
 		meta.trimmed = off
 		n++

@@ -1,0 +1,135 @@
+package bolt
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// The room index is derived data. Append writes only the events bucket
+// (plus head and idempotency keys); the indexer adds each event's offset to
+// its room's bucket under rooms and updates the room's metadata, in large
+// batches, and sets meta.indexed to the highest offset it covers, all in
+// one transaction. Reads combine the index with pending, the in-memory
+// list of what it does not cover yet.
+
+// emptyValue is the value of every room index entry.
+var emptyValue = []byte{}
+
+// runIndexer is the indexer goroutine, owned by the Log: it indexes when
+// Append reports IndexBatch unindexed events and on every IndexInterval
+// tick, until Close closes l.stop. After a failed pass it logs the error
+// and waits for the next tick (not for the next wake-up) to retry.
+func (l *Log) runIndexer() {
+	t := time.NewTicker(l.indexInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.wake:
+			if failing {
+				continue
+			}
+		case <-t.C:
+		}
+		err := l.indexAll(l.stop)
+		failing = err != nil
+		if err != nil {
+			l.logger.Error("bolt: indexing rooms failed; retrying on the next tick", "err", err)
+		}
+	}
+}
+
+// indexAll indexes the events unindexed when it starts (not those
+// appended meanwhile, so that a busy log does not keep it committing
+// small transactions), in transactions of at most l.indexTxMax events,
+// until done, an error, or stop is closed (checked between transactions;
+// nil never closes).
+func (l *Log) indexAll(stop <-chan struct{}) error {
+	until := l.Head()
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		more, err := l.indexOnce(l.indexTxMax, until)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// indexOnce commits one index transaction covering up to limit of the
+// oldest unindexed events, none beyond offset until. It reports whether
+// unindexed events up to until remain. It holds l.wmu, so Appends wait
+// (they would wait for bbolt's write lock anyway).
+func (l *Log) indexOnce(limit, until uint64) (more bool, err error) {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	from, target, rooms := l.pend.chunk(limit, until)
+	if target <= from {
+		return false, nil
+	}
+	err = l.db.Update(func(tx *bbolt.Tx) error { return writeIndex(tx, from, target, rooms) })
+	if err != nil {
+		return false, fmt.Errorf("index offsets %d to %d: %w", from+1, target, err)
+	}
+	l.pend.drain(target)
+	return target < until && l.pend.unindexed() > 0, nil
+}
+
+// writeIndex adds the offsets of rooms, which are all the events in
+// (from, target], to the room index and metadata, and sets meta.indexed to
+// target.
+func writeIndex(tx *bbolt.Tx, from, target uint64, rooms map[string][]uint64) error {
+	indexed, err := readIndexed(tx)
+	if err != nil {
+		return err
+	}
+	if indexed != from {
+		return fmt.Errorf("stored indexed offset %d, want %d: %w", indexed, from, errCorrupt)
+	}
+	roomBuckets, roomMetas := tx.Bucket(bucketRooms), tx.Bucket(bucketRoomMeta)
+	names := make([]string, 0, len(rooms))
+	n := 0
+	for name, offs := range rooms {
+		names = append(names, name)
+		n += len(offs)
+	}
+	slices.Sort(names) // the same file for the same history
+	keys := make([]byte, 0, n*keyLen)
+	for _, name := range names {
+		offs := rooms[name]
+		b, err := roomBuckets.CreateBucketIfNotExists([]byte(name))
+		if err != nil {
+			return fmt.Errorf("room %q: index bucket: %w", name, err)
+		}
+		b.FillPercent = appendFillPercent
+		for _, off := range offs {
+			keys = appendKey(keys, off)
+			if err := b.Put(keys[len(keys)-keyLen:], emptyValue); err != nil {
+				return fmt.Errorf("room %q: index offset %d: %w", name, off, err)
+			}
+		}
+		var m roomMeta
+		if v := roomMetas.Get([]byte(name)); v != nil {
+			if m, err = decodeRoomMeta(v); err != nil {
+				return fmt.Errorf("room %q: %w", name, err)
+			}
+		}
+		m.head = offs[len(offs)-1]
+		m.count += uint64(len(offs))
+		if m.first == 0 {
+			m.first = offs[0]
+		}
+		if err := roomMetas.Put([]byte(name), m.encode()); err != nil {
+			return fmt.Errorf("room %q: metadata: %w", name, err)
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyIndexed, encodeKey(target))
+}
