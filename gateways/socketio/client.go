@@ -1,0 +1,169 @@
+package socketio
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+)
+
+// client is the Socket.IO side of one engine connection: its decoder and
+// its sockets, one per connected namespace.
+type client struct {
+	srv  *Server
+	conn *engineio.Conn
+	dec  Decoder // used only by the engine's message callback
+
+	mu      sync.Mutex         // guards the fields below
+	sockets map[string]*Socket // by namespace
+	timer   *time.Timer        // connect timeout, nil once a namespace connected
+	closed  bool
+}
+
+// onOpen wires a new engine connection.
+func (s *Server) onOpen(conn *engineio.Conn) {
+	c := &client{
+		srv:     s,
+		conn:    conn,
+		dec:     Decoder{MaxAttachments: s.cfg.MaxAttachments},
+		sockets: make(map[string]*Socket, 1),
+	}
+	c.mu.Lock()
+	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.connectTimeout)
+	c.mu.Unlock()
+	conn.OnMessage(c.onMessage)
+	conn.OnClose(c.onClose)
+}
+
+func (c *client) connectTimeout() {
+	c.mu.Lock()
+	expired := c.timer != nil && len(c.sockets) == 0
+	c.mu.Unlock()
+	if expired {
+		c.conn.Close()
+	}
+}
+
+func (c *client) onMessage(data []byte, binary bool) {
+	p, err := c.dec.Decode(data, binary)
+	if err != nil {
+		c.srv.log.Debug("socketio: closing connection on invalid packet", "sid", c.conn.ID(), "err", err)
+		c.conn.Close()
+		return
+	}
+	if p == nil {
+		return
+	}
+	c.mu.Lock()
+	sock := c.sockets[p.Namespace]
+	c.mu.Unlock()
+	switch {
+	case sock == nil && p.Type == PacketConnect:
+		c.connect(p)
+	case sock != nil && p.Type != PacketConnect && p.Type != PacketConnectError:
+		sock.onPacket(p)
+	default:
+		c.conn.Close()
+	}
+}
+
+// connect runs a CONNECT: namespace lookup, middleware, then the answer
+// and the connect handlers.
+func (c *client) connect(p *Packet) {
+	nsp := c.srv.namespace(p.Namespace)
+	if nsp == nil {
+		c.sendPacket(appendHeader(nil, PacketConnectError, 0, p.Namespace, false, 0), []byte(`{"message":"Invalid namespace"}`))
+		return
+	}
+	auth := p.Data
+	if auth == nil {
+		auth = []byte("{}")
+	}
+	s := &Socket{
+		id:     newID(),
+		nsp:    nsp,
+		client: c,
+		auth:   auth,
+	}
+	middlewares, onConnect := nsp.handlers()
+	for _, mw := range middlewares {
+		if err := mw(s); err != nil {
+			c.sendPacket(appendHeader(nil, PacketConnectError, 0, nsp.name, false, 0), connectErrorPayload(err))
+			return
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.sockets[nsp.name] = s
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.mu.Unlock()
+	nsp.mu.Lock()
+	nsp.sockets[s.id] = s
+	nsp.mu.Unlock()
+
+	s.mu.Lock()
+	s.connected = true
+	s.mu.Unlock()
+	payload := append([]byte(`{"sid":`), appendString(nil, s.id)...)
+	if s.pid != "" {
+		payload = append(payload, `,"pid":`...)
+		payload = appendString(payload, s.pid)
+	}
+	payload = append(payload, '}')
+	c.sendPacket(appendHeader(nil, PacketConnect, 0, nsp.name, false, 0), payload)
+	for _, fn := range onConnect {
+		fn(s)
+	}
+}
+
+func (c *client) sendPacket(header, payload []byte) {
+	_ = c.conn.SendText(append(header, payload...))
+}
+
+// remove forgets the socket of a namespace.
+func (c *client) remove(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+	s.nsp.mu.Lock()
+	if s.nsp.sockets[s.id] == s {
+		delete(s.nsp.sockets, s.id)
+	}
+	s.nsp.mu.Unlock()
+}
+
+// onClose disconnects every socket of the closed engine connection.
+func (c *client) onClose(reason string) {
+	c.mu.Lock()
+	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	c.dec.Reset()
+	for _, s := range socks {
+		s.onClose(reason)
+	}
+}
+
+// newID returns a random 20-character URL-safe id.
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

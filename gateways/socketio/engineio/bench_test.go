@@ -1,0 +1,73 @@
+package engineio_test
+
+import (
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+)
+
+// BenchmarkBroadcast writes one shared message to n WebSocket sessions
+// (real gorilla clients over loopback) and waits until every client has
+// read it. The message bytes are encoded once and never copied.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, n := range []int{1000} {
+		b.Run(strconv.Itoa(n)+"conns", func(b *testing.B) {
+			conns := make(chan *engineio.Conn, n)
+			eng := engineio.NewServer(engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour}, func(c *engineio.Conn) { conns <- c })
+			ts := httptest.NewServer(eng)
+			defer func() { ts.Close(); eng.Close() }()
+			url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/engine.io/?EIO=4&transport=websocket"
+
+			var got sync.WaitGroup
+			var readers sync.WaitGroup
+			clients := make([]*websocket.Conn, 0, n)
+			for range n {
+				ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ws.ReadMessage(); err != nil { // handshake
+					b.Fatal(err)
+				}
+				clients = append(clients, ws)
+				readers.Go(func() {
+					for {
+						if _, _, err := ws.ReadMessage(); err != nil {
+							return
+						}
+						got.Done()
+					}
+				})
+			}
+			server := make([]*engineio.Conn, 0, n)
+			for range n {
+				server = append(server, <-conns)
+			}
+			msg := []byte(`42["chat:message",{"room":"lobby","text":"hello, everyone in the room"},{"room":"lobby","offset":1234,"id":"01J0000000000000000000000"},"1234"]`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				got.Add(n)
+				for _, c := range server {
+					if err := c.SendText(msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				got.Wait()
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			b.StopTimer()
+			for _, ws := range clients {
+				ws.Close()
+			}
+			readers.Wait()
+		})
+	}
+}

@@ -1,0 +1,136 @@
+package engineio
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Transport names, as used in the "transport" query parameter.
+const (
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
+)
+
+// Close reasons passed to the [Conn.OnClose] callback. They are the
+// strings the Node.js server uses, so upper layers can pass them on.
+const (
+	ReasonTransportClose = "transport close" // the client closed the transport or sent a close packet
+	ReasonTransportError = "transport error" // a transport failed (I/O error, overlapping polls, aborted poll)
+	ReasonPingTimeout    = "ping timeout"    // no pong within PingTimeout after a ping
+	ReasonParseError     = "parse error"     // the client sent an invalid packet
+	ReasonForcedClose    = "forced close"    // the server closed the session (Conn.Close or Server.Close)
+	ReasonSlowClient     = "slow client"     // the queued writes exceeded WriteBufferLimit
+)
+
+// Config configures a [Server]. Zero values take the defaults documented
+// on each field; a Config is copied by NewServer and must not be changed
+// afterwards.
+type Config struct {
+	// PingInterval is how long the server waits after a pong (or the
+	// handshake) before sending the next ping. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong after a ping
+	// before closing the session with ReasonPingTimeout. Default 20s.
+	PingTimeout time.Duration
+	// MaxPayload caps, in bytes, a polling request body and a WebSocket
+	// message from the client; it is announced in the handshake.
+	// Default 1,000,000.
+	MaxPayload int64
+	// UpgradeTimeout bounds the WebSocket upgrade of a polling session
+	// (from the WebSocket connection to the "5" packet). Default 10s.
+	UpgradeTimeout time.Duration
+	// Transports lists the allowed transports, TransportPolling and/or
+	// TransportWebSocket. Default both.
+	Transports []string
+	// AllowedOrigins enables CORS for polling requests. Empty (the
+	// default): no CORS headers are sent. Otherwise a list of exact
+	// origins ("https://app.example.com"), or "*" for any origin.
+	AllowedOrigins []string
+	// AllowCredentials makes CORS responses echo the exact request origin
+	// with Access-Control-Allow-Credentials: true (never "*").
+	AllowCredentials bool
+	// CheckOrigin decides whether a WebSocket upgrade request is accepted.
+	// Default: any request when AllowedOrigins is empty; otherwise requests
+	// without an Origin header, from an allowed origin, or from the same
+	// host.
+	CheckOrigin func(r *http.Request) bool
+	// AllowRequest, when set, is asked about every handshake request; a
+	// non-nil error refuses it with HTTP 403 and the error's text as the
+	// message (code 4, "Forbidden" when the text is empty).
+	AllowRequest func(r *http.Request) error
+	// WriteBufferLimit caps the bytes queued for one connection and not
+	// yet written. A connection over the limit is closed with
+	// ReasonSlowClient. A single message larger than the limit is accepted
+	// when nothing else is queued. Default 1 MiB.
+	WriteBufferLimit int
+	// WriteTimeout bounds one write to a WebSocket connection. Default 10s.
+	WriteTimeout time.Duration
+	// Logger receives connection-level diagnostics. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 1_000_000
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = 10 * time.Second
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{TransportPolling, TransportWebSocket}
+	}
+	if c.WriteBufferLimit <= 0 {
+		c.WriteBufferLimit = 1 << 20
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) allows(transport string) bool {
+	for _, t := range c.Transports {
+		if t == transport {
+			return true
+		}
+	}
+	return false
+}
+
+// Request describes the HTTP request that opened a session (the
+// handshake). It is immutable: callers may read it from any goroutine and
+// must not modify it.
+type Request struct {
+	// Header is a copy of the handshake request's headers (cookies,
+	// Authorization, Origin, User-Agent…).
+	Header http.Header
+	// Query is the handshake URL's query (EIO, transport, and whatever the
+	// client added).
+	Query url.Values
+	// RemoteAddr is the network address of the client, "IP:port".
+	RemoteAddr string
+	// Host is the Host header of the handshake.
+	Host string
+	// Secure reports whether the handshake came over TLS.
+	Secure bool
+}
+
+func newRequest(r *http.Request) *Request {
+	return &Request{
+		Header:     r.Header.Clone(),
+		Query:      r.URL.Query(),
+		RemoteAddr: r.RemoteAddr,
+		Host:       r.Host,
+		Secure:     r.TLS != nil,
+	}
+}

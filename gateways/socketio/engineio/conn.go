@@ -1,0 +1,322 @@
+package engineio
+
+import (
+	"sync"
+	"time"
+)
+
+// Message is one Engine.IO message: text (a UTF-8 string on the wire) or
+// binary.
+type Message struct {
+	Data   []byte
+	Binary bool
+}
+
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // Close called; flushing what is queued
+	stateClosed
+)
+
+// Conn is one Engine.IO session (a "socket" in the Node.js server). It is
+// safe for concurrent use. It outlives transport changes: a polling
+// session upgraded to WebSocket keeps its Conn.
+//
+// Received messages are delivered to the callback set with OnMessage, one
+// at a time and in order, on a goroutine of the server (the WebSocket
+// reader, or the HTTP handler of a polling POST). The close callback set
+// with OnClose runs once, after the last message callback has returned.
+// Set both in the open callback given to NewServer: messages that arrive
+// while no callback is set are dropped.
+type Conn struct {
+	srv *Server
+	id  string
+	req *Request
+
+	// recvMu serialises the message and close callbacks.
+	recvMu sync.Mutex
+
+	mu        sync.Mutex // guards the fields below
+	onMessage func(data []byte, binary bool)
+	onClose   func(reason string)
+	state     connState
+	reason    string
+	transport string
+	queue     []outItem // packets waiting for the transport
+	spare     []outItem // a drained queue kept for reuse
+	queued    int       // bytes in queue, counted against WriteBufferLimit
+	writing   bool      // a WebSocket writer goroutine is running
+	ws        *wsConn   // the WebSocket transport, once in use
+	probe     *wsConn   // a WebSocket being upgraded to
+	upgrading bool      // a WebSocket upgrade is in progress
+	probed    bool      // the upgrade probe was answered: release the poll
+	upgraded  bool
+	polling   bool // a GET is waiting for packets
+	posting   bool // a POST is being processed
+	pollReply byte // packet answering a GET pending at close
+	wake      chan struct{}
+	done      chan struct{}
+
+	// Heartbeat bookkeeping, guarded by srv.hb.mu.
+	hbPrev, hbNext *Conn
+	hbList         *hbList
+	hbDeadline     time.Time
+}
+
+// ID returns the session id (the "sid" of the handshake).
+func (c *Conn) ID() string { return c.id }
+
+// Request returns the handshake request's details. The result is shared
+// and must not be modified.
+func (c *Conn) Request() *Request { return c.req }
+
+// Transport returns the current transport name, TransportPolling or
+// TransportWebSocket.
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}
+
+// Done returns a channel closed when the session is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Reason returns why the session closed, or "" while it is open.
+func (c *Conn) Reason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// OnMessage sets the callback for received messages. data belongs to the
+// callback (the engine never reuses it). The callback must not block for
+// long: it holds up the connection's reading.
+func (c *Conn) OnMessage(fn func(data []byte, binary bool)) {
+	c.mu.Lock()
+	c.onMessage = fn
+	c.mu.Unlock()
+}
+
+// OnClose sets the callback told, once, why the session closed (one of
+// the Reason constants). It runs on its own goroutine, after any message
+// callback in progress has returned.
+func (c *Conn) OnClose(fn func(reason string)) {
+	c.mu.Lock()
+	c.onClose = fn
+	c.mu.Unlock()
+}
+
+// Send queues messages to be written in order, contiguously (no other
+// Send interleaves with them). It never blocks on the network.
+//
+// The engine keeps each Data slice, without copying, until it has been
+// written: the caller must not modify it afterwards. The same slice may be
+// passed to any number of connections, which is how a broadcast is
+// encoded once.
+//
+// Send returns ErrClosed when the session is closed or closing, and
+// ErrSlowClient (after closing the session with ReasonSlowClient) when the
+// queued bytes would exceed Config.WriteBufferLimit.
+func (c *Conn) Send(msgs ...Message) error {
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Data) + itemOverhead
+	}
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.queued > 0 && c.queued+size > c.srv.cfg.WriteBufferLimit {
+		c.mu.Unlock()
+		c.finish(ReasonSlowClient, typeClose)
+		return ErrSlowClient
+	}
+	for _, m := range msgs {
+		c.queue = append(c.queue, outItem{typ: typeMessage, binary: m.Binary, data: m.Data})
+	}
+	c.queued += size
+	c.kick()
+	c.mu.Unlock()
+	return nil
+}
+
+// SendText queues one text message; see Send for ownership and errors.
+func (c *Conn) SendText(data []byte) error {
+	return c.Send(Message{Data: data})
+}
+
+// SendBinary queues one binary message; see Send for ownership and errors.
+func (c *Conn) SendBinary(data []byte) error {
+	return c.Send(Message{Data: data, Binary: true})
+}
+
+// Close closes the session gracefully: what is already queued is written
+// first, then the client is told (a close packet on polling, a close frame
+// on WebSocket) and the close callback runs with ReasonForcedClose. A
+// polling session whose client is not polling closes at its next request
+// or heartbeat deadline. Close does not wait and is idempotent.
+func (c *Conn) Close() {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosing
+	if c.transport == TransportWebSocket {
+		c.queue = append(c.queue, outItem{ctl: opClose})
+		c.kick()
+	} else {
+		c.signalPoll()
+	}
+	c.mu.Unlock()
+}
+
+// kick makes the transport take the queue. Called with mu held.
+func (c *Conn) kick() {
+	if c.transport == TransportWebSocket {
+		if !c.writing && c.ws != nil && len(c.queue) > 0 {
+			c.writing = true
+			c.srv.wg.Go(c.writeLoop)
+		}
+		return
+	}
+	c.signalPoll()
+}
+
+// signalPoll wakes a waiting GET. Called with mu held.
+func (c *Conn) signalPoll() {
+	if c.polling {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeQueue detaches the queue. Called with mu held.
+func (c *Conn) takeQueue() []outItem {
+	items := c.queue
+	c.queue, c.spare = c.spare, nil
+	c.queued = 0
+	return items
+}
+
+// recycle keeps a drained queue for reuse unless it grew large.
+func (c *Conn) recycle(items []outItem) {
+	if cap(items) > 256 {
+		return
+	}
+	clear(items)
+	c.mu.Lock()
+	if c.spare == nil {
+		c.spare = items[:0]
+	}
+	c.mu.Unlock()
+}
+
+// sendPing queues a ping packet (heartbeat goroutine). A session that is
+// closing finishes instead: its client did not come back to be told.
+func (c *Conn) sendPing() {
+	c.mu.Lock()
+	switch c.state {
+	case stateClosed:
+		c.mu.Unlock()
+		return
+	case stateClosing:
+		c.mu.Unlock()
+		c.finish(ReasonForcedClose, typeClose)
+		return
+	}
+	c.queue = append(c.queue, outItem{typ: typePing})
+	c.queued += itemOverhead
+	c.kick()
+	c.mu.Unlock()
+}
+
+// sendCtl queues a WebSocket control frame; control frames are not
+// counted against the write buffer limit.
+func (c *Conn) sendCtl(op byte, data []byte) {
+	c.mu.Lock()
+	if c.state != stateClosed {
+		c.queue = append(c.queue, outItem{ctl: op, data: data})
+		c.kick()
+	}
+	c.mu.Unlock()
+}
+
+// handlePacket processes one packet from the client. It reports false
+// when the session is closed and the transport must stop reading.
+func (c *Conn) handlePacket(p packet) bool {
+	switch p.typ {
+	case typeMessage:
+		c.deliver(p.data, p.binary)
+	case typePong:
+		c.mu.Lock()
+		open := c.state != stateClosed
+		c.mu.Unlock()
+		if open {
+			c.srv.hb.schedulePing(c)
+		}
+	case typeClose:
+		c.finish(ReasonTransportClose, typeNoop)
+		return false
+	case typePing:
+		// Protocol v4: only the server pings.
+		c.finish(ReasonTransportError, typeClose)
+		return false
+	}
+	// open, upgrade and noop packets from the client are ignored.
+	c.mu.Lock()
+	open := c.state != stateClosed
+	c.mu.Unlock()
+	return open
+}
+
+func (c *Conn) deliver(data []byte, binary bool) {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	c.mu.Lock()
+	fn, open := c.onMessage, c.state != stateClosed
+	c.mu.Unlock()
+	if open && fn != nil {
+		fn(data, binary)
+	}
+}
+
+// finish closes the session now: transports are closed, a pending GET is
+// answered with reply (typeClose or typeNoop), the session leaves the
+// server, and the close callback is scheduled. Idempotent.
+func (c *Conn) finish(reason string, reply byte) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
+	c.reason = reason
+	c.pollReply = reply
+	ws, probe := c.ws, c.probe
+	c.queue, c.spare, c.queued = nil, nil, 0
+	c.signalPoll()
+	close(c.done)
+	cb := c.onClose
+	c.mu.Unlock()
+
+	c.srv.remove(c)
+	if ws != nil {
+		_ = ws.nc.Close()
+	}
+	if probe != nil {
+		_ = probe.nc.Close()
+	}
+	if cb != nil {
+		c.srv.wg.Go(func() {
+			c.recvMu.Lock()
+			defer c.recvMu.Unlock()
+			cb(reason)
+		})
+	}
+}

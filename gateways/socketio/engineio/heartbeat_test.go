@@ -1,0 +1,96 @@
+package engineio
+
+import (
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestHeartbeat drives the scheduler on a fake clock: pings every
+// interval while pongs come back, a timeout when they stop.
+func TestHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		pings := map[*Conn]int{}
+		timeouts := map[*Conn]time.Duration{}
+		start := time.Now()
+		var hb *heartbeat
+		hb = newHeartbeat(300*time.Millisecond, 200*time.Millisecond,
+			func(c *Conn) {
+				mu.Lock()
+				pings[c]++
+				mu.Unlock()
+			},
+			func(c *Conn) {
+				mu.Lock()
+				timeouts[c] = time.Since(start)
+				mu.Unlock()
+			})
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { hb.run(done) })
+
+		alive, dead, gone := &Conn{}, &Conn{}, &Conn{}
+		for _, c := range []*Conn{alive, dead, gone} {
+			hb.schedulePing(c)
+		}
+		hb.remove(gone)
+		// alive answers every ping 50ms later.
+		for range 5 {
+			time.Sleep(350 * time.Millisecond)
+			synctest.Wait()
+			hb.schedulePing(alive)
+		}
+		synctest.Wait()
+		close(done)
+		wg.Wait()
+
+		mu.Lock()
+		defer mu.Unlock()
+		if got := pings[alive]; got != 5 {
+			t.Errorf("alive got %d pings, want 5", got)
+		}
+		if _, ok := timeouts[alive]; ok {
+			t.Error("alive timed out")
+		}
+		if got := pings[dead]; got != 1 {
+			t.Errorf("dead got %d pings, want 1", got)
+		}
+		if d, ok := timeouts[dead]; !ok || d > 500*time.Millisecond || d < 490*time.Millisecond {
+			t.Errorf("dead timed out after %v (%v), want ~500ms", d, ok)
+		}
+		if pings[gone] != 0 || timeouts[gone] != 0 {
+			t.Error("removed connection was pinged")
+		}
+	})
+}
+
+// TestHeartbeatOrder checks the sorted insertion of the intrusive lists.
+func TestHeartbeatOrder(t *testing.T) {
+	hb := newHeartbeat(time.Second, time.Second, func(*Conn) {}, func(*Conn) {})
+	base := time.Now()
+	var cs []*Conn
+	for _, off := range []int{5, 1, 3, 9, 0, 7} {
+		c := &Conn{hbDeadline: base.Add(time.Duration(off) * time.Millisecond), hbList: &hb.ping}
+		hb.insert(c)
+		cs = append(cs, c)
+	}
+	hb.unlink(cs[2]) // 3
+	var got []time.Duration
+	for c := hb.ping.head; c != nil; c = c.hbNext {
+		got = append(got, c.hbDeadline.Sub(base)/time.Millisecond)
+	}
+	want := []time.Duration{0, 1, 5, 7, 9}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if hb.ping.tail.hbDeadline.Sub(base) != 9*time.Millisecond {
+		t.Error("tail is not the latest")
+	}
+}

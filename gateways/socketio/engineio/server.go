@@ -1,0 +1,306 @@
+package engineio
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// Server is an Engine.IO v4 server and the [http.Handler] of the engine
+// path. It is safe for concurrent use. Create it with NewServer and stop
+// it with Close.
+type Server struct {
+	cfg      Config
+	onOpen   func(*Conn)
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	hb       *heartbeat
+	done     chan struct{} // closed by Close: stops the heartbeat
+	wg       sync.WaitGroup
+
+	payloadPool sync.Pool // *[]byte: polling response bodies
+	scratchPool sync.Pool // *frameScratch: WebSocket batch assembly
+	wsWritePool sync.Pool // gorilla's write buffers (used only for its own control frames)
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[string]*Conn
+	closed bool
+}
+
+// NewServer returns a Server that calls onOpen for every new session,
+// before any message of it is delivered. onOpen runs on the handshake's
+// HTTP handler goroutine; it should install the connection's callbacks
+// (Conn.OnMessage, Conn.OnClose) and return promptly. The server starts
+// its heartbeat goroutine; Close stops it.
+func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		cfg:    cfg,
+		onOpen: onOpen,
+		log:    cfg.Logger,
+		done:   make(chan struct{}),
+		conns:  make(map[string]*Conn),
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferPool: &s.wsWritePool,
+		CheckOrigin:     s.checkOrigin,
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+			http.Error(w, http.StatusText(status), status)
+		},
+	}
+	s.hb = newHeartbeat(cfg.PingInterval, cfg.PingTimeout,
+		(*Conn).sendPing,
+		func(c *Conn) { c.finish(ReasonPingTimeout, typeClose) })
+	s.wg.Go(func() { s.hb.run(s.done) })
+	return s
+}
+
+// Len returns the number of open sessions.
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Close closes every session (ReasonForcedClose), refuses new requests
+// with HTTP 503, and waits for the server's goroutines and for the
+// handlers of requests in progress to return. Close the http.Server
+// first, then the engine.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return
+	}
+	s.closed = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	close(s.done)
+	for _, c := range conns {
+		c.finish(ReasonForcedClose, typeClose)
+	}
+	s.wg.Wait()
+}
+
+// enter registers a request in progress; false once the server is closed.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) lookup(sid string) *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[sid]
+}
+
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+	s.hb.remove(c)
+}
+
+// ServeHTTP serves the engine path: handshakes, polling GET/POST and
+// WebSocket upgrades. Invalid requests are answered with the Node.js
+// server's JSON errors (see ErrorCode).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		http.Error(w, "server closed", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.wg.Done()
+	if s.cors(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	transport := q.Get("transport")
+	if !s.cfg.allows(transport) {
+		writeError(w, CodeUnknownTransport, "")
+		return
+	}
+	upgrade := websocket.IsWebSocketUpgrade(r)
+	if sid := q.Get("sid"); sid != "" {
+		s.serveSession(w, r, sid, transport, upgrade)
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeError(w, CodeBadHandshakeMethod, "")
+		return
+	}
+	if upgrade != (transport == TransportWebSocket) {
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	if s.cfg.AllowRequest != nil {
+		if err := s.cfg.AllowRequest(r); err != nil {
+			writeError(w, CodeForbidden, err.Error())
+			return
+		}
+	}
+	if q.Get("EIO") != "4" {
+		writeError(w, CodeUnsupportedProtocolVersion, "")
+		return
+	}
+	if transport == TransportWebSocket {
+		s.handshakeWebSocket(w, r)
+	} else {
+		s.handshakePolling(w, r)
+	}
+}
+
+// serveSession serves a request for an existing session.
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, transport string, upgrade bool) {
+	c := s.lookup(sid)
+	if c == nil {
+		writeError(w, CodeUnknownSID, "")
+		return
+	}
+	if upgrade {
+		if transport != TransportWebSocket {
+			writeError(w, CodeBadRequest, "")
+			return
+		}
+		s.upgradeSession(w, r, c)
+		return
+	}
+	if c.Transport() != transport {
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		s.servePoll(w, r, c)
+	case http.MethodPost:
+		s.servePost(w, r, c)
+	default:
+		writeError(w, CodeBadRequest, "")
+	}
+}
+
+// newConn creates a session for the handshake request r.
+func (s *Server) newConn(r *http.Request, transport string) *Conn {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return &Conn{
+		srv:       s,
+		id:        base64.RawURLEncoding.EncodeToString(b[:]),
+		req:       newRequest(r),
+		transport: transport,
+		done:      make(chan struct{}),
+	}
+}
+
+// open registers c, starts its heartbeat and tells the handler. It
+// returns false when the server is closed.
+func (s *Server) open(c *Conn) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.conns[c.id] = c
+	s.mu.Unlock()
+	s.hb.schedulePing(c)
+	if s.onOpen != nil {
+		s.onOpen(c)
+	}
+	return true
+}
+
+// upgrades lists the transports a session on transport may upgrade to.
+func (s *Server) upgrades(transport string) []string {
+	if transport == TransportPolling && s.cfg.allows(TransportWebSocket) {
+		return []string{TransportWebSocket}
+	}
+	return nil
+}
+
+// cors writes the CORS headers for an allowed origin and answers
+// preflight requests; it reports whether the request was answered.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	if len(s.cfg.AllowedOrigins) == 0 {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || !s.originAllowed(origin) {
+		return false
+	}
+	h := w.Header()
+	switch {
+	case s.cfg.AllowCredentials:
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Add("Vary", "Origin")
+	case s.wildcard():
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	}
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" {
+		h.Set("Access-Control-Allow-Headers", rh)
+		h.Add("Vary", "Access-Control-Request-Headers")
+	}
+	h.Set("Access-Control-Max-Age", "86400")
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+func (s *Server) wildcard() bool {
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOrigin is the WebSocket upgrader's origin check; see
+// Config.CheckOrigin.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	if s.cfg.CheckOrigin != nil {
+		return s.cfg.CheckOrigin(r)
+	}
+	if len(s.cfg.AllowedOrigins) == 0 {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || s.originAllowed(origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}

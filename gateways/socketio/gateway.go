@@ -1,0 +1,446 @@
+package socketio
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+)
+
+// GatewayConfig configures the broker gateway. Zero values take the
+// documented defaults.
+type GatewayConfig struct {
+	// Server configures the Socket.IO and Engine.IO layers.
+	Server Config
+	// Namespaces served; default one, "/". Each has its own rooms: a room
+	// R of a namespace is the log room RoomPrefix+R.
+	Namespaces []NamespaceConfig
+	// MaxRooms caps the rooms one socket may join. Default 100.
+	MaxRooms int
+	// BatchSize is how many events a socket's subscription reads at once.
+	// Default 256.
+	BatchSize int
+	// MaxSessions caps the recoverable sessions kept in memory (the log
+	// keeps them all; beyond this, the oldest cannot recover and re-join
+	// instead). Default 100,000.
+	MaxSessions int
+	// PublishTimeout bounds a publish from a socket. Default 10 s.
+	PublishTimeout time.Duration
+	// Identify returns the `from` of events a socket publishes. Default
+	// "anonymous".
+	Identify func(*Socket) string
+	// Logger receives diagnostics. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// NamespaceConfig is one namespace of the gateway.
+type NamespaceConfig struct {
+	// Name is the namespace, "/" or "/name".
+	Name string
+	// RoomPrefix is prepended to room names to make log room names.
+	// Default "" for "/", and the name without its slash plus ":" for
+	// others ("/admin" → "admin:").
+	RoomPrefix string
+}
+
+func (c *GatewayConfig) setDefaults() {
+	if len(c.Namespaces) == 0 {
+		c.Namespaces = []NamespaceConfig{{Name: "/"}}
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 100
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = broker.DefaultReadLimit
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 100_000
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 10 * time.Second
+	}
+	if c.Identify == nil {
+		c.Identify = func(*Socket) string { return "anonymous" }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Server.Logger == nil {
+		c.Server.Logger = c.Logger
+	}
+}
+
+// Gateway serves the broker over Socket.IO: clients join rooms from an
+// offset, publish by emitting events, receive the rooms' events from the
+// log, and recover their session after a disconnect (also across a
+// restart). It is an http.Handler for /socket.io/ and safe for concurrent
+// use. Close it before the broker.
+//
+// Client events:
+//
+//	room:join  {room, after?}  ack {ok, room, head, recovered}
+//	room:leave {room}          ack {ok, room}
+//	<type>     {room, ...data[, ephemeral: true]}
+//	                           ack {ok, offset, id} once durable
+//	                           ({ok, ephemeral: true} for ephemeral events)
+//
+// Errors are acked {ok: false, error: {code, message}}; the connection
+// stays. Subscribers receive socket.on(type, (data, meta, token)) with
+// meta {room, offset, id, time, from}; token is the recovery offset
+// token socket.io-client keeps.
+type Gateway struct {
+	b        *broker.Broker
+	cfg      GatewayConfig
+	log      *slog.Logger
+	srv      *Server
+	sessions *sessions
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // pumps and the session follower
+
+	mu      sync.Mutex // guards members
+	members map[*Socket]*member
+}
+
+// gwNamespace is a namespace of the gateway.
+type gwNamespace struct {
+	name   string
+	prefix string
+	enc    *broker.Encoder // the live packet of an event, shared by every socket
+}
+
+// New returns a gateway serving b.
+func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &Gateway{
+		b: b, cfg: cfg, log: cfg.Logger,
+		srv:      NewServer(cfg.Server),
+		sessions: newSessions(b, cfg.MaxSessions, cfg.Logger),
+		ctx:      ctx, cancel: cancel,
+		members: make(map[*Socket]*member),
+	}
+	for _, nc := range cfg.Namespaces {
+		ns := &gwNamespace{name: nc.Name, prefix: nc.RoomPrefix}
+		if ns.prefix == "" && nc.Name != "/" {
+			ns.prefix = strings.TrimPrefix(nc.Name, "/") + ":"
+		}
+		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
+			if ev.Offset == 0 {
+				return ns.encode(ev, "")
+			}
+			return ns.encode(ev, liveToken(ev.Offset))
+		})
+		nsp := g.srv.Of(nc.Name)
+		nsp.Use(func(s *Socket) error { return g.connect(ns, s) })
+		nsp.OnConnect(g.onConnect)
+	}
+	g.wg.Go(func() { g.sessions.follow(ctx) })
+	return g
+}
+
+// Server returns the underlying Socket.IO server.
+func (g *Gateway) Server() *Server { return g.srv }
+
+// ServeHTTP serves the Engine.IO transports.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
+
+// Close disconnects every client (they reconnect and recover elsewhere or
+// after a restart) and waits for the gateway's goroutines.
+func (g *Gateway) Close() {
+	g.srv.Close()
+	g.cancel()
+	g.wg.Wait()
+}
+
+// logRoom maps a client room name to its log room, validating both.
+func (ns *gwNamespace) logRoom(room string) (string, error) {
+	if err := broker.ValidatePublicRoom(room); err != nil {
+		return "", err
+	}
+	logRoom := ns.prefix + room
+	if err := broker.ValidateRoom(logRoom); err != nil {
+		return "", err
+	}
+	return logRoom, nil
+}
+
+// encode returns the EVENT packet of ev for this namespace: [type, data,
+// meta] and, when token is not empty, the offset token.
+func (ns *gwNamespace) encode(ev *broker.Event, token string) []byte {
+	meta := make([]byte, 0, 160)
+	meta = append(meta, `{"room":`...)
+	meta = broker.AppendJSONString(meta, strings.TrimPrefix(ev.Room, ns.prefix))
+	if ev.Offset != 0 {
+		meta = append(meta, `,"offset":`...)
+		meta = strconv.AppendUint(meta, ev.Offset, 10)
+	} else {
+		meta = append(meta, `,"ephemeral":true`...)
+	}
+	meta = append(meta, `,"id":"`...)
+	meta = append(meta, ev.ID.String()...)
+	meta = append(meta, `","time":"`...)
+	meta = ev.Time.UTC().AppendFormat(meta, time.RFC3339Nano)
+	meta = append(meta, `","from":`...)
+	meta = broker.AppendJSONString(meta, ev.From)
+	meta = append(meta, '}')
+	args := []any{json.RawMessage(ev.Data), json.RawMessage(meta)}
+	if token != "" {
+		args = append(args, token)
+	}
+	pkt, err := EncodeEvent(ns.name, ev.Type, args...)
+	if err != nil {
+		// Unreachable: data is valid JSON and no argument is binary.
+		return nil
+	}
+	return pkt
+}
+
+// connect is the namespace middleware: it recovers the client's session
+// when its pid and offset token allow an exact recovery, and otherwise
+// starts a new one. Either way the session is saved before CONNECT is
+// answered.
+func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
+	var auth struct {
+		PID    string `json:"pid"`
+		Offset any    `json:"offset"`
+	}
+	json.Unmarshal(s.Auth(), &auth) // a malformed auth payload just means no recovery
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	var m *member
+	if rec := g.recover(ctx, ns, auth.PID, auth.Offset); rec != nil {
+		m = newMember(g, ns, s, *rec)
+		reset, err := m.resubscribe(ctx)
+		switch {
+		case err != nil:
+			g.log.Error("socketio: resume session", "err", err)
+			return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
+		case reset != nil:
+			// Retention removed events the session needed: start afresh.
+			m.sub.Close()
+			m = nil
+		default:
+			if old := g.srv.Of(ns.name).Socket(rec.SID); old != nil {
+				old.Disconnect() // the old connection has not noticed it is gone
+			}
+			s.Restore(rec.SID)
+		}
+	}
+	if m == nil {
+		m = newMember(g, ns, s, sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID()})
+	}
+	s.SetPID(m.pid)
+	if err := g.sessions.save(ctx, &m.rec); err != nil {
+		if m.sub != nil {
+			m.sub.Close()
+		}
+		g.log.Error("socketio: save session", "err", err)
+		return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
+	}
+	g.mu.Lock()
+	g.members[s] = m
+	g.mu.Unlock()
+	return nil
+}
+
+// recover returns the session to restore for pid and the client's offset
+// token, with each room's resume position, or nil.
+func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offset any) *sessionRecord {
+	if pid == "" || len(pid) > 64 {
+		return nil
+	}
+	var tokStr string
+	switch v := offset.(type) {
+	case nil:
+	case string:
+		tokStr = v
+	default:
+		return nil
+	}
+	tok, ok := parseToken(tokStr)
+	if !ok {
+		return nil
+	}
+	old, err := g.sessions.lookup(ctx, pid)
+	if err != nil {
+		g.log.Error("socketio: look up session", "err", err)
+		return nil
+	}
+	if old == nil || old.NSP != ns.name || tok.offset > g.b.Head().Offset {
+		return nil
+	}
+	rooms, ok := resumeFrom(old, tok)
+	if !ok {
+		return nil
+	}
+	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Rooms: rooms, Gen: old.Gen + 1}
+	for _, off := range rooms {
+		rec.Live = max(rec.Live, off)
+	}
+	for r, off := range rooms {
+		if off < rec.Live {
+			if rec.CatchUp == nil {
+				rec.CatchUp = make(map[string]bool)
+			}
+			rec.CatchUp[r] = true
+		}
+	}
+	return rec
+}
+
+// onConnect starts the socket's pump and handlers.
+func (g *Gateway) onConnect(s *Socket) {
+	g.mu.Lock()
+	m := g.members[s]
+	g.mu.Unlock()
+	if m == nil {
+		s.Disconnect()
+		return
+	}
+	s.OnDisconnect(func(string) {
+		g.mu.Lock()
+		delete(g.members, s)
+		g.mu.Unlock()
+		close(m.done)
+	})
+	s.OnEvent(func(ev *Event) { g.onEvent(m, ev) })
+	g.wg.Go(func() { m.pump(g.ctx) })
+}
+
+// onEvent handles one client event, on the connection's reading goroutine.
+func (g *Gateway) onEvent(m *member, ev *Event) {
+	var ack any
+	var err error
+	switch ev.Name {
+	case "room:join":
+		ack, err = g.onJoin(m, ev)
+	case "room:leave":
+		ack, err = g.onLeave(m, ev)
+	default:
+		ack, err = g.onPublish(m, ev)
+	}
+	if err != nil {
+		_, code, msg := httpx.Wire(err)
+		if code == httpx.CodeInternal {
+			g.log.Error("socketio: event failed", "event", ev.Name, "err", err)
+		}
+		ack = map[string]any{"ok": false, "error": map[string]string{"code": code, "message": msg}}
+	}
+	if ev.HasAck() {
+		ev.Ack(ack)
+	}
+}
+
+// roomArg decodes the first argument of ev as an object with a string
+// room; fields receives the whole object.
+func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
+	if len(ev.Args) == 0 {
+		return "", httpx.BadRequest("the first argument must be an object with a string room")
+	}
+	dec := json.NewDecoder(bytes.NewReader(ev.Args[0]))
+	dec.UseNumber()
+	if err := dec.Decode(fields); err != nil || *fields == nil {
+		return "", httpx.BadRequest("the first argument must be an object with a string room")
+	}
+	var room string
+	if err := json.Unmarshal((*fields)["room"], &room); err != nil || room == "" {
+		return "", httpx.BadRequest("the first argument must be an object with a string room")
+	}
+	return room, nil
+}
+
+func (g *Gateway) onJoin(m *member, ev *Event) (any, error) {
+	var fields map[string]json.RawMessage
+	room, err := roomArg(ev, &fields)
+	if err != nil {
+		return nil, err
+	}
+	var after *uint64
+	if raw, ok := fields["after"]; ok && string(raw) != "null" {
+		s := strings.Trim(string(raw), `"`)
+		off, err := broker.ParseOffset(s)
+		if err != nil {
+			return nil, httpx.BadRequest("after must be an offset (a whole number)")
+		}
+		after = &off
+	}
+	var ack map[string]any
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	if !m.call(func() { ack, err = m.join(ctx, room, after) }) {
+		return nil, broker.ErrClosed
+	}
+	return ack, err
+}
+
+func (g *Gateway) onLeave(m *member, ev *Event) (any, error) {
+	var fields map[string]json.RawMessage
+	room, err := roomArg(ev, &fields)
+	if err != nil {
+		return nil, err
+	}
+	var ack map[string]any
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	if !m.call(func() { ack, err = m.leave(ctx, room) }) {
+		return nil, broker.ErrClosed
+	}
+	return ack, err
+}
+
+// onPublish publishes {room, ...data} under the event's name.
+func (g *Gateway) onPublish(m *member, ev *Event) (any, error) {
+	var fields map[string]json.RawMessage
+	room, err := roomArg(ev, &fields)
+	if err != nil {
+		return nil, err
+	}
+	if len(ev.Attachments) > 0 {
+		return nil, httpx.BadRequest("binary attachments cannot be logged; send them base64-encoded")
+	}
+	logRoom, err := m.ns.logRoom(room)
+	if err != nil {
+		return nil, err
+	}
+	ephemeral := string(fields["ephemeral"]) == "true"
+	delete(fields, "room")
+	delete(fields, "ephemeral")
+	data, err := json.Marshal(fields)
+	if err != nil {
+		return nil, httpx.BadRequest("data cannot be encoded")
+	}
+	msg := broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: g.cfg.Identify(m.s)}
+	if ephemeral {
+		if _, err := g.b.PublishEphemeral(msg); err != nil {
+			return nil, err
+		}
+		return map[string]any{"ok": true, "ephemeral": true}, nil
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	pub, err := g.b.Publish(ctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ok": true, "offset": pub.Offset, "id": pub.ID.String()}, nil
+}
+
+// newPID returns a new private session id: 128 random bits.
+func newPID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+

@@ -1,0 +1,239 @@
+package socketio
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// member is one Socket.IO socket of the broker gateway: the log rooms it
+// has joined and the one subscription that feeds it. Everything but the
+// channels is owned by the member's pump goroutine; the socket's event
+// handlers ask the pump to join or leave through call.
+type member struct {
+	g   *Gateway
+	ns  *gwNamespace
+	s   *Socket
+	pid string
+
+	cmds chan func()   // run on the pump goroutine
+	done chan struct{} // closed when the socket disconnects
+
+	// Owned by the pump.
+	sent  map[string]uint64 // log room → offset through which its events were sent (or skipped)
+	rec   sessionRecord     // the session as last saved
+	sub   *broker.Subscription
+	ended bool
+}
+
+// newMember returns a member whose rooms resume after the given offsets
+// (a new session when rooms is empty). rec is the session to save.
+func newMember(g *Gateway, ns *gwNamespace, s *Socket, rec sessionRecord) *member {
+	m := &member{g: g, ns: ns, s: s, pid: rec.PID, rec: rec, cmds: make(chan func()), done: make(chan struct{})}
+	m.sent = make(map[string]uint64, len(rec.Rooms))
+	for r, off := range rec.Rooms {
+		m.sent[r] = off
+	}
+	return m
+}
+
+// pump delivers the events of the member's rooms until the socket
+// disconnects or the gateway closes.
+func (m *member) pump(ctx context.Context) {
+	defer func() {
+		if m.sub != nil {
+			m.sub.Close()
+		}
+	}()
+	for {
+		if m.sub == nil {
+			select {
+			case f := <-m.cmds:
+				f()
+			case <-m.done:
+				return
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		evs, err := m.sub.TryNext(ctx, m.g.cfg.BatchSize)
+		var reset *broker.ResetError
+		switch {
+		case errors.As(err, &reset):
+			m.s.Emit("reset", map[string]any{"reason": reset.Code(), "requested": reset.Requested.Offset, "resume": reset.Resume.Offset})
+			continue
+		case err != nil:
+			if !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
+				m.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
+			}
+			m.s.Disconnect()
+			return
+		}
+		if len(evs) > 0 {
+			if !m.deliver(evs) {
+				return
+			}
+			continue
+		}
+		select {
+		case <-m.sub.Wait():
+		case f := <-m.cmds:
+			f()
+		case <-m.done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// deliver writes the events the socket has not been sent yet: live events
+// as their shared packet, catch-up events (see recovery.go) encoded for
+// this socket. It reports false when the socket can take no more.
+func (m *member) deliver(evs []*broker.Event) bool {
+	for _, ev := range evs {
+		through, ok := m.sent[ev.Room]
+		if !ok || ev.Offset != 0 && ev.Offset <= through {
+			continue
+		}
+		pkt := ev.Encode(m.ns.enc)
+		if ev.Offset != 0 {
+			m.sent[ev.Room] = ev.Offset
+			if ev.Offset <= m.rec.Live && m.rec.CatchUp[ev.Room] {
+				pkt = m.ns.encode(ev, catchUpToken(m.rec.Gen, ev.Offset))
+			}
+		}
+		if err := m.s.WriteRaw(pkt); err != nil {
+			if !errors.Is(err, ErrNotConnected) {
+				m.s.Disconnect() // a client that cannot keep up reconnects and recovers
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// resubscribe replaces the subscription with one over the member's rooms
+// from the lowest offset any of them still needs; deliver skips what a
+// room was already sent. It returns the subscription's reset, if any.
+func (m *member) resubscribe(ctx context.Context) (*broker.ResetError, error) {
+	if m.sub != nil {
+		m.sub.Close()
+		m.sub = nil
+	}
+	if len(m.sent) == 0 {
+		return nil, nil
+	}
+	from := slices.Min(slices.Collect(maps.Values(m.sent)))
+	sub, err := m.g.b.Subscribe(ctx, slices.Collect(maps.Keys(m.sent)), broker.Position{Offset: from})
+	if err != nil {
+		return nil, err
+	}
+	m.sub = sub
+	return sub.Reset(), nil
+}
+
+// position is the offset through which the subscription has read: every
+// event of the member's rooms up to it has been sent (0 without one).
+func (m *member) position() uint64 {
+	if m.sub == nil {
+		return 0
+	}
+	return m.sub.Position().Offset
+}
+
+// call runs f on the pump goroutine and waits for it. It returns false
+// when the member is gone.
+func (m *member) call(f func()) bool {
+	ran := make(chan struct{})
+	select {
+	case m.cmds <- func() { f(); close(ran) }:
+	case <-m.done:
+		return false
+	}
+	<-ran
+	return true
+}
+
+// join adds room (a client room name) from after `after` (nil: from the
+// current head) and saves the session. On the pump goroutine.
+func (m *member) join(ctx context.Context, room string, after *uint64) (map[string]any, error) {
+	logRoom, err := m.ns.logRoom(room)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := m.sent[logRoom]; !ok && len(m.sent) >= m.g.cfg.MaxRooms {
+		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
+	}
+	head := m.g.b.Head().Offset
+	start := head
+	if after != nil {
+		start = min(*after, head)
+	}
+	pos := m.position()
+	rec := m.rec
+	rec.Rooms = maps.Clone(m.rec.Rooms)
+	if rec.Rooms == nil {
+		rec.Rooms = make(map[string]uint64)
+	}
+	rec.Rooms[logRoom] = start
+	if start < pos {
+		// A catch-up: the room's events up to pos come after events of
+		// other rooms above them.
+		rec.Ambiguous = m.catchingUp(pos)
+		rec.Gen++
+		rec.Live = pos
+		rec.CatchUp = map[string]bool{logRoom: true}
+	}
+	prev, had := m.sent[logRoom]
+	m.sent[logRoom] = start
+	reset, err := m.resubscribe(ctx)
+	if err == nil {
+		err = m.g.sessions.save(ctx, &rec)
+	}
+	if err != nil {
+		if had {
+			m.sent[logRoom] = prev
+		} else {
+			delete(m.sent, logRoom)
+		}
+		m.resubscribe(ctx)
+		return nil, err
+	}
+	m.rec = rec
+	recovered := reset == nil && (after == nil || *after <= head)
+	return map[string]any{"ok": true, "room": room, "head": head, "recovered": recovered}, nil
+}
+
+// catchingUp reports whether the last catch-up has not been sent in full
+// (the subscription has not read past its boundary).
+func (m *member) catchingUp(pos uint64) bool {
+	return len(m.rec.CatchUp) > 0 && pos < m.rec.Live
+}
+
+// leave removes room and saves the session. On the pump goroutine.
+func (m *member) leave(ctx context.Context, room string) (map[string]any, error) {
+	logRoom, err := m.ns.logRoom(room)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := m.sent[logRoom]; !ok {
+		return map[string]any{"ok": true, "room": room}, nil
+	}
+	rec := m.rec
+	rec.Rooms = maps.Clone(m.rec.Rooms)
+	delete(rec.Rooms, logRoom)
+	if err := m.g.sessions.save(ctx, &rec); err != nil {
+		return nil, err
+	}
+	m.rec = rec
+	delete(m.sent, logRoom)
+	if _, err := m.resubscribe(ctx); err != nil {
+		return nil, err
+	}
+	return map[string]any{"ok": true, "room": room}, nil
+}

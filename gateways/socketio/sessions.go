@@ -1,0 +1,151 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// sessionsRoom is the internal room that holds every Socket.IO session
+// record. Sessions live in the log like everything else, so a client can
+// recover after an rtbroker restart (and, with a shared log, on another
+// node).
+const sessionsRoom = broker.InternalPrefix + "sio.sessions"
+
+// sessionType is the event type of a session record.
+const sessionType = "session"
+
+// sessionRecord is what a client recovers, saved at connect and at every
+// join and leave: its socket id, and per log room the offset after which
+// it needs the room's events (its join position). See recovery.go for how
+// these and the client's offset token give each room's resume position.
+type sessionRecord struct {
+	PID   string            `json:"pid"`
+	NSP   string            `json:"nsp"`
+	SID   string            `json:"sid"`
+	Rooms map[string]uint64 `json:"rooms"`
+	// Gen counts the catch-ups (joins from an earlier offset, recoveries);
+	// catch-up tokens name it.
+	Gen uint64 `json:"gen"`
+	// Live is the boundary of the last catch-up: events above it are sent in
+	// offset order with plain tokens; CatchUp rooms' events up to it are sent
+	// with catch-up tokens.
+	Live    uint64          `json:"live"`
+	CatchUp map[string]bool `json:"catchUp,omitempty"`
+	// Ambiguous is set when a catch-up began before the previous one
+	// finished: only a plain token at or above Live recovers exactly.
+	Ambiguous bool `json:"ambiguous,omitempty"`
+}
+
+// sessions is a projection of sessionsRoom: the latest record per pid. A
+// background subscription keeps it current; a lookup that misses first
+// reads what the projection has not applied yet, so a record committed
+// before the lookup is always found. Entries beyond max are forgotten
+// oldest first (such a client gets a fresh session and re-joins).
+type sessions struct {
+	b   *broker.Broker
+	log *slog.Logger
+	max int
+
+	mu      sync.Mutex // guards the fields below
+	applied uint64     // offset of the last record applied
+	byPID   map[string]*sessionRecord
+	order   []string // pids in the order first seen, for eviction
+}
+
+func newSessions(b *broker.Broker, max int, log *slog.Logger) *sessions {
+	return &sessions{b: b, max: max, log: log, byPID: make(map[string]*sessionRecord)}
+}
+
+// save commits rec durably.
+func (ss *sessions) save(ctx context.Context, rec *sessionRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	ev, err := ss.b.Publish(ctx, broker.Message{Room: sessionsRoom, Type: sessionType, Data: data, From: "socketio"})
+	if err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	ss.apply([]*broker.Event{ev})
+	return nil
+}
+
+// apply folds records (in offset order) into the projection, skipping
+// those already applied.
+func (ss *sessions) apply(evs []*broker.Event) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, ev := range evs {
+		if ev.Offset <= ss.applied || ev.Type != sessionType {
+			continue
+		}
+		ss.applied = ev.Offset
+		var rec sessionRecord
+		if err := json.Unmarshal(ev.Data, &rec); err != nil || rec.PID == "" {
+			ss.log.Warn("socketio: bad session record", "offset", ev.Offset, "err", err)
+			continue
+		}
+		if _, ok := ss.byPID[rec.PID]; !ok {
+			ss.order = append(ss.order, rec.PID)
+		}
+		ss.byPID[rec.PID] = &rec
+		for len(ss.byPID) > ss.max && len(ss.order) > 0 {
+			delete(ss.byPID, ss.order[0])
+			ss.order = ss.order[1:]
+		}
+	}
+}
+
+// lookup returns the latest record of pid, or nil.
+func (ss *sessions) lookup(ctx context.Context, pid string) (*sessionRecord, error) {
+	ss.mu.Lock()
+	rec, applied := ss.byPID[pid], ss.applied
+	ss.mu.Unlock()
+	if rec != nil {
+		return rec, nil
+	}
+	// Catch up with records the background subscription has not applied.
+	for {
+		res, err := ss.b.History(ctx, sessionsRoom, applied, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("read sessions: %w", err)
+		}
+		ss.apply(res.Events)
+		if len(res.Events) == 0 {
+			break
+		}
+		applied = res.Events[len(res.Events)-1].Offset
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.byPID[pid], nil
+}
+
+// follow applies records as they are committed until ctx ends.
+func (ss *sessions) follow(ctx context.Context) {
+	sub, err := ss.b.Subscribe(ctx, []string{sessionsRoom}, broker.Position{})
+	if err != nil {
+		if !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
+			ss.log.Error("socketio: follow sessions", "err", err)
+		}
+		return
+	}
+	defer sub.Close()
+	for {
+		evs, err := sub.Next(ctx, 1000)
+		var reset *broker.ResetError
+		switch {
+		case errors.As(err, &reset):
+			continue // trimmed records are gone; later ones still apply
+		case err != nil:
+			return
+		}
+		ss.apply(evs)
+	}
+}

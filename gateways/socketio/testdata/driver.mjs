@@ -1,0 +1,165 @@
+// driver.mjs: drives real socket.io-client sockets for the Go tests.
+//
+// The Go test writes one JSON command per line on stdin and reads one JSON
+// reply per line on stdout: {"id": N, "ok": true, ...} or
+// {"id": N, "ok": false, "error": "..."}. Sockets are named by the test.
+//
+// Commands (op):
+//   connect     {name, url, opts}          connect; reply {sid, recovered, transport}
+//                                          or ok:false with the connect_error
+//   emit        {name, event, args, ack, timeout}
+//                                          emit; with ack, reply {ack: [...]}
+//   wait        {name, count, timeout}     wait until `count` events were
+//                                          received; reply {events: [...]} (all, then cleared)
+//   events      {name}                     reply {events} received so far (cleared)
+//   engineClose {name}                     drop the engine connection (socket.io.engine.close())
+//   waitConnect {name, timeout}            wait for the next connect; reply {sid, recovered, transport}
+//   waitUpgrade {name, timeout}            wait until the transport is websocket
+//   disconnect  {name}
+//   serverAck   {name, event, reply}       answer the server's `event` acks with `reply`
+// Every received event is recorded as {event, args} with Buffers as {"$buffer": base64}.
+import { io } from "socket.io-client";
+import readline from "node:readline";
+
+const sockets = new Map(); // name -> {socket, events, waiters, connects}
+
+function encode(v) {
+  if (v instanceof ArrayBuffer) v = Buffer.from(v);
+  if (ArrayBuffer.isView(v)) return { $buffer: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") };
+  if (Array.isArray(v)) return v.map(encode);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x)]));
+  return v;
+}
+
+function decode(v) {
+  if (Array.isArray(v)) return v.map(decode);
+  if (v && typeof v === "object") {
+    if (typeof v.$buffer === "string" && Object.keys(v).length === 1) return Buffer.from(v.$buffer, "base64");
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
+  }
+  return v;
+}
+
+function withTimeout(p, ms, what) {
+  return Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), ms))]);
+}
+
+function get(name) {
+  const s = sockets.get(name);
+  if (!s) throw new Error(`no socket ${name}`);
+  return s;
+}
+
+function nextConnect(s, ms) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      s.connectWaiters.push({ resolve, reject });
+    }),
+    ms,
+    "connect",
+  );
+}
+
+function info(s) {
+  return { sid: s.socket.id, recovered: s.socket.recovered, transport: s.socket.io.engine?.transport?.name };
+}
+
+const handlers = {
+  async connect({ name, url, opts = {}, timeout = 10000 }) {
+    const socket = io(url, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500, ...opts });
+    const s = { socket, events: [], waiters: [], connectWaiters: [] };
+    sockets.set(name, s);
+    socket.onAny((event, ...args) => {
+      s.events.push({ event, args: encode(args) });
+      s.waiters = s.waiters.filter((w) => !w());
+    });
+    socket.on("connect", () => {
+      for (const w of s.connectWaiters.splice(0)) w.resolve(info(s));
+    });
+    socket.on("connect_error", (err) => {
+      for (const w of s.connectWaiters.splice(0)) w.reject(new Error(JSON.stringify({ message: err.message, data: err.data ?? null })));
+    });
+    return nextConnect(s, timeout);
+  },
+  async emit({ name, event, args = [], ack = false, timeout = 5000 }) {
+    const s = get(name);
+    if (!ack) {
+      s.socket.emit(event, ...decode(args));
+      return {};
+    }
+    const reply = await s.socket.timeout(timeout).emitWithAck(event, ...decode(args));
+    return { ack: encode([reply]) };
+  },
+  async wait({ name, count, timeout = 10000 }) {
+    const s = get(name);
+    await withTimeout(
+      new Promise((resolve) => {
+        const check = () => {
+          if (s.events.length >= count) {
+            resolve();
+            return true;
+          }
+          return false;
+        };
+        if (!check()) s.waiters.push(check);
+      }),
+      timeout,
+      `${count} events on ${name} (have ${s.events.length})`,
+    );
+    return { events: s.events.splice(0) };
+  },
+  async events({ name }) {
+    return { events: get(name).events.splice(0) };
+  },
+  async engineClose({ name }) {
+    get(name).socket.io.engine.close();
+    return {};
+  },
+  async waitConnect({ name, timeout = 10000 }) {
+    const s = get(name);
+    return nextConnect(s, timeout);
+  },
+  async waitUpgrade({ name, timeout = 10000 }) {
+    const s = get(name);
+    const engine = s.socket.io.engine;
+    if (engine.transport.name !== "websocket") {
+      await withTimeout(new Promise((resolve) => engine.once("upgrade", resolve)), timeout, "upgrade");
+    }
+    return info(s);
+  },
+  async disconnect({ name }) {
+    get(name).socket.disconnect();
+    sockets.delete(name);
+    return {};
+  },
+  async serverAck({ name, event, reply }) {
+    get(name).socket.on(event, (...args) => {
+      const cb = args[args.length - 1];
+      if (typeof cb === "function") cb(decode(reply));
+    });
+    return {};
+  },
+};
+
+const rl = readline.createInterface({ input: process.stdin });
+rl.on("line", async (line) => {
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ id: -1, ok: false, error: `bad command: ${err.message}` }) + "\n");
+    return;
+  }
+  try {
+    const h = handlers[cmd.op];
+    if (!h) throw new Error(`unknown op ${cmd.op}`);
+    const res = await h(cmd);
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok: true, ...res }) + "\n");
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok: false, error: err.message }) + "\n");
+  }
+});
+rl.on("close", () => {
+  for (const s of sockets.values()) s.socket.disconnect();
+  process.exit(0);
+});
