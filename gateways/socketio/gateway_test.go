@@ -178,3 +178,194 @@ func TestGatewayTransports(t *testing.T) {
 		})
 	}
 }
+
+func TestGatewayRoomIncludesSender(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	d := startDriver(t)
+	for _, name := range []string{"alice", "bob", "carol"} {
+		d.do("connect", map[string]any{"name": name, "url": srv.URL})
+	}
+	join(t, d, "alice", "lobby", nil)
+	join(t, d, "bob", "lobby", nil)
+	join(t, d, "carol", "elsewhere", nil)
+	ack := ackOf(t, d.do("emit", map[string]any{"name": "alice", "event": "chat:message", "args": []any{map[string]any{"room": "lobby", "text": "hello"}}, "ack": true}))
+	for _, name := range []string{"alice", "bob"} {
+		evs := d.waitEvents(name, 1)
+		if got := offsetsOf(t, evs); len(got) != 1 || float64(got[0]) != ack["offset"] {
+			t.Fatalf("%s received %v, want offset %v", name, evs, ack["offset"])
+		}
+	}
+	srv.publish("elsewhere", "marker", 1)
+	if evs := d.waitEvents("carol", 1); evs[0].Event != "marker" {
+		t.Fatalf("carol received %v before the marker: the lobby message leaked", evs)
+	}
+}
+
+func TestGatewayJoinAfterReplays(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	var history []uint64
+	for i := range 5 {
+		history = append(history, srv.publish("history", "chat:message", map[string]int{"n": i}).Offset)
+		srv.publish("noise", "chat:message", i)
+	}
+	d := startDriver(t)
+	d.do("connect", map[string]any{"name": "c", "url": srv.URL})
+	head := srv.b.Head().Offset
+	ack := join(t, d, "c", "history", history[1])
+	if ack["recovered"] != true || ack["head"] != float64(head) {
+		t.Fatalf("join ack = %v, want recovered at head %d", ack, head)
+	}
+	evs := d.waitEvents("c", 3)
+	if got, want := fmt.Sprint(offsetsOf(t, evs)), fmt.Sprint(history[2:]); got != want {
+		t.Fatalf("replayed %s, want %s", got, want)
+	}
+	live := srv.publish("history", "chat:message", "live").Offset
+	if got := offsetsOf(t, d.waitEvents("c", 1)); len(got) != 1 || got[0] != live {
+		t.Fatalf("live event %v, want [%d]", got, live)
+	}
+}
+
+// recoverAfter joins a room, receives an event, loses the connection by
+// drop (engine close or restart), misses three events, and must come back
+// recovered with the same id and exactly the three missed events.
+func recoverAfter(t *testing.T, drop func(srv *gwServer, d *driver) *gwServer) {
+	srv := startGateway(t, nil, "")
+	d := startDriver(t)
+	first := d.do("connect", map[string]any{"name": "c", "url": srv.URL, "opts": map[string]any{"transports": []string{"websocket"}}})
+	join(t, d, "c", "r", nil)
+	srv.publish("r", "chat:message", "before")
+	d.waitEvents("c", 1)
+
+	srv = drop(srv, d)
+	var missed []uint64
+	for i := range 3 {
+		missed = append(missed, srv.publish("r", "chat:message", i).Offset)
+	}
+	again := d.do("waitConnect", map[string]any{"name": "c", "timeout": 20000})
+	if again["recovered"] != true || again["sid"] != first["sid"] {
+		t.Fatalf("reconnect: %v, want recovered with sid %v", again, first["sid"])
+	}
+	end := srv.publish("r", "chat:message", "end").Offset
+	got := offsetsOf(t, d.waitEvents("c", 4))
+	if fmt.Sprint(got) != fmt.Sprint(append(missed, end)) {
+		t.Fatalf("after recovery received %v, want %v then %d", got, missed, end)
+	}
+}
+
+func TestGatewayRecoveryAfterEngineClose(t *testing.T) {
+	recoverAfter(t, func(srv *gwServer, d *driver) *gwServer {
+		d.do("engineClose", map[string]any{"name": "c"})
+		return srv
+	})
+}
+
+func TestGatewayRecoveryAfterRestart(t *testing.T) {
+	recoverAfter(t, func(srv *gwServer, d *driver) *gwServer {
+		return srv.restart()
+	})
+}
+
+// A client whose session cannot be recovered (here: the log was replaced)
+// gets a fresh session and re-joins from its own last offset.
+func TestGatewayNoRecoveryOnNewLog(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	d := startDriver(t)
+	first := d.do("connect", map[string]any{"name": "c", "url": srv.URL, "opts": map[string]any{"transports": []string{"websocket"}}})
+	join(t, d, "c", "r", nil)
+	srv.publish("r", "chat:message", 1)
+	d.waitEvents("c", 1)
+	addr := srv.addr
+	srv.stop()
+	srv = startGateway(t, brokertest.NewMemStore(), addr)
+	again := d.do("waitConnect", map[string]any{"name": "c", "timeout": 20000})
+	if again["recovered"] != false || again["sid"] == first["sid"] {
+		t.Fatalf("reconnect to a new log: %v, want a fresh session", again)
+	}
+	want := srv.publish("r", "chat:message", "new log").Offset
+	ack := join(t, d, "c", "r", 0)
+	if got := offsetsOf(t, d.waitEvents("c", 1)); len(got) != 1 || got[0] != want || ack["recovered"] != true {
+		t.Fatalf("re-join: %v, ack %v", got, ack)
+	}
+}
+
+func TestGatewayNamespacesShareOneConnection(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	d := startDriver(t)
+	d.do("connect", map[string]any{"name": "main", "url": srv.URL, "opts": map[string]any{"forceNew": false}})
+	d.do("connect", map[string]any{"name": "admin", "url": srv.URL + "/admin", "opts": map[string]any{"forceNew": false}})
+	join(t, d, "main", "lobby", nil)
+	join(t, d, "admin", "lobby", nil)
+	ackOf(t, d.do("emit", map[string]any{"name": "admin", "event": "alert", "args": []any{map[string]any{"room": "lobby", "level": 1}}, "ack": true}))
+	evs := d.waitEvents("admin", 1)
+	_, meta, _ := decodeEvent(t, evs[0])
+	if evs[0].Event != "alert" || meta["room"] != "lobby" {
+		t.Fatalf("admin received %v", evs)
+	}
+	res, err := srv.b.History(context.Background(), "admin:lobby", 0, 10)
+	if err != nil || len(res.Events) != 1 {
+		t.Fatalf("log room admin:lobby holds %d events, %v", len(res.Events), err)
+	}
+	ackOf(t, d.do("emit", map[string]any{"name": "main", "event": "chat:message", "args": []any{map[string]any{"room": "lobby"}}, "ack": true}))
+	if evs := d.waitEvents("main", 1); evs[0].Event != "chat:message" {
+		t.Fatalf("main received %v: the /admin event leaked", evs)
+	}
+}
+
+func TestGatewayErrorsKeepTheConnection(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	d := startDriver(t)
+	d.do("connect", map[string]any{"name": "c", "url": srv.URL})
+	tests := []struct {
+		name  string
+		event string
+		args  []any
+		code  string
+	}{
+		{name: "no room", event: "chat:message", args: []any{map[string]any{"text": "x"}}, code: "invalid_argument"},
+		{name: "not an object", event: "chat:message", args: []any{"text"}, code: "invalid_argument"},
+		{name: "bad room", event: "chat:message", args: []any{map[string]any{"room": "a b"}}, code: "invalid_argument"},
+		{name: "internal room", event: "room:join", args: []any{map[string]any{"room": "_sio.sessions"}}, code: "invalid_argument"},
+		{name: "reserved type", event: "reset", args: []any{map[string]any{"room": "r"}}, code: "invalid_argument"},
+		{name: "bad after", event: "room:join", args: []any{map[string]any{"room": "r", "after": -1}}, code: "invalid_argument"},
+		{name: "binary", event: "file", args: []any{map[string]any{"room": "r"}, map[string]any{"$buffer": "AAEC"}}, code: "invalid_argument"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ack := ackOf(t, d.do("emit", map[string]any{"name": "c", "event": tc.event, "args": tc.args, "ack": true}))
+			e, _ := ack["error"].(map[string]any)
+			if ack["ok"] != false || e == nil || e["code"] != tc.code || e["message"] == "" {
+				t.Fatalf("ack = %v, want code %s", ack, tc.code)
+			}
+		})
+	}
+	join(t, d, "c", "r", nil)
+	if srv.b.Head().Offset != 0 {
+		// only the session records are logged, in the internal room
+		res, _ := srv.b.History(context.Background(), "r", 0, 10)
+		if len(res.Events) != 0 {
+			t.Fatalf("bad events were logged: %v", res.Events)
+		}
+	}
+}
+
+func TestGatewayEphemeral(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	d := startDriver(t)
+	d.do("connect", map[string]any{"name": "a", "url": srv.URL})
+	d.do("connect", map[string]any{"name": "b", "url": srv.URL})
+	join(t, d, "a", "r", nil)
+	join(t, d, "b", "r", nil)
+	ack := ackOf(t, d.do("emit", map[string]any{"name": "a", "event": "typing", "args": []any{map[string]any{"room": "r", "user": "a", "ephemeral": true}}, "ack": true}))
+	if ack["ok"] != true || ack["ephemeral"] != true {
+		t.Fatalf("ack = %v", ack)
+	}
+	evs := d.waitEvents("b", 1)
+	data, meta, token := decodeEvent(t, evs[0])
+	if evs[0].Event != "typing" || data["user"] != "a" || meta["ephemeral"] != true || meta["offset"] != nil || token != "" {
+		t.Fatalf("received %s", evs[0])
+	}
+	res, _ := srv.b.History(context.Background(), "r", 0, 10)
+	if len(res.Events) != 0 {
+		t.Fatalf("ephemeral event was logged")
+	}
+}

@@ -171,6 +171,7 @@ type ConnectError struct {
 	Data    any
 }
 
+// Error returns the message.
 func (e *ConnectError) Error() string { return e.Message }
 
 // connectErrorPayload encodes the CONNECT_ERROR payload for err.

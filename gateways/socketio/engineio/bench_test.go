@@ -1,7 +1,11 @@
 package engineio_test
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,4 +74,57 @@ func BenchmarkBroadcast(b *testing.B) {
 			readers.Wait()
 		})
 	}
+}
+
+// BenchmarkIdleConn measures what an idle WebSocket session costs the
+// process (heap and stacks, server side plus a bare net.Conn per client):
+// the bytes/conn metric.
+func BenchmarkIdleConn(b *testing.B) {
+	const n = 2000
+	for b.Loop() {
+		b.StopTimer()
+		eng := engineio.NewServer(engineio.Config{}, nil)
+		ts := httptest.NewServer(eng)
+		before := memInUse()
+		conns := make([]net.Conn, 0, n)
+		for range n {
+			c, err := net.Dial("tcp", ts.Listener.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+			if _, err := io.WriteString(c, req); err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 4096)
+			got := 0
+			for !bytes.Contains(buf[:got], []byte(`"maxPayload":1000000}`)) {
+				m, err := c.Read(buf[got:])
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += m
+			}
+			conns = append(conns, c)
+		}
+		for eng.Len() < n {
+			time.Sleep(time.Millisecond)
+		}
+		after := memInUse()
+		b.ReportMetric(float64(after-before)/n, "bytes/conn")
+		for _, c := range conns {
+			c.Close()
+		}
+		ts.Close()
+		eng.Close()
+		b.StartTimer()
+	}
+}
+
+func memInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
 }

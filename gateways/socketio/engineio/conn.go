@@ -58,6 +58,7 @@ type Conn struct {
 	pollReply byte // packet answering a GET pending at close
 	wake      chan struct{}
 	done      chan struct{}
+	writeFn   func() // c.writeLoop, bound once
 
 	// Heartbeat bookkeeping, guarded by srv.hb.mu.
 	hbPrev, hbNext *Conn
@@ -179,7 +180,10 @@ func (c *Conn) kick() {
 	if c.transport == TransportWebSocket {
 		if !c.writing && c.ws != nil && len(c.queue) > 0 {
 			c.writing = true
-			c.srv.wg.Go(c.writeLoop)
+			if c.writeFn == nil {
+				c.writeFn = c.writeLoop
+			}
+			c.srv.wg.Go(c.writeFn)
 		}
 		return
 	}
@@ -306,6 +310,7 @@ func (c *Conn) finish(reason string, reply byte) {
 	c.mu.Unlock()
 
 	c.srv.remove(c)
+	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", reason)
 	if ws != nil {
 		_ = ws.nc.Close()
 	}
