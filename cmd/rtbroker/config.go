@@ -35,6 +35,32 @@ type config struct {
 	SSERetry       time.Duration
 	WriteTimeout   time.Duration
 	MaxRooms       int
+
+	AllowedOrigins  []string
+	SIONamespaces   []string
+	SIOPingInterval time.Duration
+	SIOPingTimeout  time.Duration
+	SIOMaxPayload   int64
+}
+
+// listFlag is a comma-separated list flag.
+type listFlag struct{ p *[]string }
+
+func (l listFlag) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	*l.p = nil
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l.p = append(*l.p, v)
+		}
+	}
+	return nil
 }
 
 // envPrefix prefixes the environment variable of every flag.
@@ -67,7 +93,14 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SSEHeartbeat, "sse-heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
 	fs.DurationVar(&c.SSERetry, "sse-retry", 2*time.Second, "reconnect delay suggested to EventSource clients")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a streaming client that does not read for this long is dropped")
-	fs.IntVar(&c.MaxRooms, "max-rooms", 32, "rooms one SSE or long-poll request may follow")
+	fs.IntVar(&c.MaxRooms, "max-rooms", 32, "rooms one SSE or long-poll request, or one Socket.IO socket, may follow")
+
+	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site (CORS for Socket.IO polling, WebSocket Origin check); * for any; empty: same-site only")
+	c.SIONamespaces = []string{"/"}
+	fs.Var(listFlag{&c.SIONamespaces}, "sio-namespaces", "comma-separated Socket.IO `namespaces`; a room R of /name is the log room name:R")
+	fs.DurationVar(&c.SIOPingInterval, "sio-ping-interval", 25*time.Second, "Engine.IO ping interval")
+	fs.DurationVar(&c.SIOPingTimeout, "sio-ping-timeout", 20*time.Second, "Engine.IO ping timeout")
+	fs.Int64Var(&c.SIOMaxPayload, "sio-max-payload", 1_000_000, "largest Engine.IO message or polling body in `bytes`")
 }
 
 // parseConfig parses args (flags after the subcommand) and the environment.
@@ -131,6 +164,10 @@ func (c *config) validate() error {
 	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout <= --poll-max-timeout")
 	check(c.SSEHeartbeat > 0 && c.SSERetry > 0 && c.WriteTimeout > 0, "SSE intervals and --write-timeout must be positive")
 	check(c.MaxRooms > 0, "--max-rooms must be positive")
+	check(c.SIOPingInterval > 0 && c.SIOPingTimeout > 0 && c.SIOMaxPayload > 0, "Socket.IO ping interval, timeout and max payload must be positive")
+	for _, n := range c.SIONamespaces {
+		check(strings.HasPrefix(n, "/"), "--sio-namespaces: %q must start with /", n)
+	}
 	_, err := c.logLevel()
 	check(err == nil, "--log-level: %v", err)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json")

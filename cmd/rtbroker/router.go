@@ -13,6 +13,7 @@ type routes struct {
 	api     *httpapi.Handler
 	sse     http.Handler
 	poll    http.Handler
+	sio     http.Handler
 	web     http.Handler
 	health  http.HandlerFunc
 	metrics http.HandlerFunc
@@ -35,6 +36,7 @@ func newRouter(h routes) http.Handler {
 	})
 	r.Method(http.MethodGet, "/sse", h.sse)
 	r.Method(http.MethodGet, "/poll", h.poll)
+	r.Handle("/socket.io/*", h.sio)
 	r.Method(http.MethodGet, "/*", h.web)
 	r.Method(http.MethodHead, "/*", h.web)
 	return r

@@ -15,6 +15,8 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/socketio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/storage/bolt"
 	"github.com/rtbroker/rtbroker/web"
@@ -50,14 +52,31 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Logger: log})
 	defer pollH.Close()
 
+	var namespaces []socketio.NamespaceConfig
+	for _, n := range cfg.SIONamespaces {
+		namespaces = append(namespaces, socketio.NamespaceConfig{Name: n})
+	}
+	sioGW := socketio.New(b, socketio.GatewayConfig{
+		Server: socketio.Config{Engine: engineio.Config{
+			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
+			AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout,
+		}},
+		Namespaces: namespaces,
+		MaxRooms:   cfg.MaxRooms,
+		Logger:     log,
+	})
+	defer sioGW.Close()
+
 	gauges := append(brokerGauges(b),
 		gauge{"rtbroker_sse_streams", "Open SSE streams.", "gauge", func() float64 { return float64(sseH.Active()) }},
 		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
+		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
 	router := newRouter(routes{
 		api:     httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Logger: log}),
 		sse:     sseH,
 		poll:    pollH,
+		sio:     sioGW,
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
 		metrics: metricsHandler(gauges),
@@ -78,6 +97,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// starts, so that Shutdown only waits for requests that do.
 	srv.RegisterOnShutdown(sseH.Close)
 	srv.RegisterOnShutdown(pollH.Close)
+	srv.RegisterOnShutdown(sioGW.Close) // WebSocket connections are hijacked: Shutdown does not see them
 
 	if cfg.PprofAddr != "" {
 		stop, err := servePprof(cfg.PprofAddr, log)

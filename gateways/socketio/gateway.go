@@ -105,9 +105,10 @@ type Gateway struct {
 	srv      *Server
 	sessions *sessions
 
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // pumps and the session follower
+	ctx       context.Context // cancelled by Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // pumps and the session follower
+	closeOnce sync.Once
 
 	mu      sync.Mutex // guards members
 	members map[*Socket]*member
@@ -150,6 +151,13 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 	return g
 }
 
+// Sockets returns how many sockets are connected, over all namespaces.
+func (g *Gateway) Sockets() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.members)
+}
+
 // Server returns the underlying Socket.IO server.
 func (g *Gateway) Server() *Server { return g.srv }
 
@@ -157,11 +165,14 @@ func (g *Gateway) Server() *Server { return g.srv }
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
 
 // Close disconnects every client (they reconnect and recover elsewhere or
-// after a restart) and waits for the gateway's goroutines.
+// after a restart) and waits for the gateway's goroutines. Safe to call
+// more than once.
 func (g *Gateway) Close() {
-	g.srv.Close()
-	g.cancel()
-	g.wg.Wait()
+	g.closeOnce.Do(func() {
+		g.srv.Close()
+		g.cancel()
+		g.wg.Wait()
+	})
 }
 
 // logRoom maps a client room name to its log room, validating both.
@@ -443,4 +454,3 @@ func newPID() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-

@@ -48,6 +48,8 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 		conns:  make(map[string]*Conn),
 	}
 	s.upgrader = websocket.Upgrader{
+		// A small read buffer of its own (the hijacked 4 KiB one is
+		// released with the HTTP handler): idle sessions stay cheap.
 		ReadBufferSize:  1024,
 		WriteBufferPool: &s.wsWritePool,
 		CheckOrigin:     s.checkOrigin,

@@ -78,7 +78,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = wc.nc.Close()
 		return
 	}
-	s.readLoop(c, wc)
+	s.goRead(c, wc)
 }
 
 // upgradeSession runs the upgrade of polling session c to WebSocket: it
@@ -147,7 +147,7 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 			}
 			c.kick()
 			c.mu.Unlock()
-			s.readLoop(c, wc)
+			s.goRead(c, wc)
 			return
 		default:
 			s.abortUpgrade(c, wc)
@@ -165,6 +165,14 @@ func (s *Server) abortUpgrade(c *Conn, wc *wsConn) {
 	if wc != nil {
 		_ = wc.nc.Close()
 	}
+}
+
+// goRead hands the connection to a reader goroutine owned by the server
+// and lets the HTTP handler return: net/http then drops its per-request
+// state (request, response and write buffers) for the connection's whole
+// life, which makes an idle WebSocket session several KiB cheaper.
+func (s *Server) goRead(c *Conn, wc *wsConn) {
+	s.wg.Go(func() { s.readLoop(c, wc) })
 }
 
 // readLoop reads the WebSocket transport of c until it fails or the
