@@ -36,8 +36,20 @@ func newRouter(h routes) http.Handler {
 	})
 	r.Method(http.MethodGet, "/sse", h.sse)
 	r.Method(http.MethodGet, "/poll", h.poll)
+	// The browser client, where Socket.IO servers serve it.
+	r.Get("/socket.io/socket.io.js", serveFile(h.web, "/vendor/socket.io.min.js"))
+	r.Get("/socket.io/socket.io.min.js", serveFile(h.web, "/vendor/socket.io.min.js"))
 	r.Handle("/socket.io/*", h.sio)
 	r.Method(http.MethodGet, "/*", h.web)
 	r.Method(http.MethodHead, "/*", h.web)
 	return r
+}
+
+// serveFile answers with the web handler's file at path.
+func serveFile(web http.Handler, path string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = path
+		web.ServeHTTP(w, r2)
+	}
 }
