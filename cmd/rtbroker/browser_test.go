@@ -24,12 +24,20 @@ type browserResult struct {
 }
 
 // TestBrowserUI drives the embedded UI in headless Chromium (Debian's
-// /usr/bin/chromium, through playwright-core from npm): both transport
-// panels go live, messages published through the form and with fetch reach
-// each panel in offset order, and a plain EventSource in the page replays
-// from after=0 with lastEventId equal to the offset and resumes after its
-// last id with exactly the events it missed. The screenshot is kept in the
-// test's temp dir and copied to $RTBROKER_SCREENSHOT_DIR when that is set.
+// /usr/bin/chromium, through playwright-core from npm): the three
+// transport panels (SSE, long-polling, Socket.IO) go live, the Socket.IO
+// panel upgrades to WebSocket, and messages published through the form
+// (over HTTP and over Socket.IO) and with fetch reach each panel in offset
+// order with the same offsets. The UI's Socket.IO connection is dropped
+// twice: first it recovers its session with the missed events, then, with
+// its session id forgotten, it re-joins after its last offset. A plain
+// EventSource replays from after=0 with lastEventId equal to the offset
+// and resumes after its last id with exactly the events it missed; a plain
+// socket.io-client (the bundle at /socket.io/socket.io.js, WebSocket only)
+// recovers after a dropped connection with exactly the events published
+// meanwhile. The screenshots (wide, and narrow with stacked panels) are
+// kept in the test's temp dir and copied to $RTBROKER_SCREENSHOT_DIR when
+// that is set.
 func TestBrowserUI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
@@ -82,11 +90,13 @@ func TestBrowserUI(t *testing.T) {
 		return
 	}
 	if dir := os.Getenv("RTBROKER_SCREENSHOT_DIR"); dir != "" {
-		dst := filepath.Join(dir, "ui.png")
-		if err := copyFile(shot, dst); err != nil {
-			t.Errorf("copy screenshot: %v", err)
-		} else {
-			t.Logf("screenshot: %s", dst)
+		for _, name := range []string{"ui.png", "ui-narrow.png"} {
+			dst := filepath.Join(dir, name)
+			if err := copyFile(filepath.Join(tmp, name), dst); err != nil {
+				t.Errorf("copy screenshot: %v", err)
+			} else {
+				t.Logf("screenshot: %s", dst)
+			}
 		}
 	}
 }

@@ -88,7 +88,10 @@ func (c *GatewayConfig) setDefaults() {
 //
 // Client events:
 //
-//	room:join  {room, after?}  ack {ok, room, head, recovered}
+//	room:join  {room, after?, epoch?}
+//	                           ack {ok, room, head, epoch, recovered[, reset]}
+//	                           (joining a room the socket is already in
+//	                           keeps its position: nothing is sent twice)
 //	room:leave {room}          ack {ok, room}
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
@@ -192,7 +195,7 @@ func (ns *gwNamespace) logRoom(room string) (string, error) {
 func (ns *gwNamespace) encode(ev *broker.Event, token string) []byte {
 	meta := make([]byte, 0, 160)
 	meta = append(meta, `{"room":`...)
-	meta = broker.AppendJSONString(meta, strings.TrimPrefix(ev.Room, ns.prefix))
+	meta = broker.AppendJSONString(meta, ns.clientRoom(ev.Room))
 	if ev.Offset != 0 {
 		meta = append(meta, `,"offset":`...)
 		meta = strconv.AppendUint(meta, ev.Offset, 10)
@@ -387,10 +390,16 @@ func (g *Gateway) onJoin(m *member, ev *Event) (any, error) {
 		}
 		after = &off
 	}
+	var epoch string
+	if raw, ok := fields["epoch"]; ok {
+		if err := json.Unmarshal(raw, &epoch); err != nil {
+			return nil, httpx.BadRequest("epoch must be a string")
+		}
+	}
 	var ack map[string]any
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
-	if !m.call(func() { ack, err = m.join(ctx, room, after) }) {
+	if !m.call(func() { ack, err = m.join(ctx, room, after, epoch) }) {
 		return nil, broker.ErrClosed
 	}
 	return ack, err
@@ -453,4 +462,9 @@ func newPID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// clientRoom turns a log room name into the name the namespace's clients use.
+func (ns *gwNamespace) clientRoom(logRoom string) string {
+	return strings.TrimPrefix(logRoom, ns.prefix)
 }

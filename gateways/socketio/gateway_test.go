@@ -369,3 +369,35 @@ func TestGatewayEphemeral(t *testing.T) {
 		t.Fatalf("ephemeral event was logged")
 	}
 }
+
+func TestGatewayJoinFromAnotherLog(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	first := srv.publish("r", "chat:message", 1).Offset
+	d := startDriver(t)
+	d.do("connect", map[string]any{"name": "c", "url": srv.URL})
+	tests := []struct {
+		name  string
+		arg   map[string]any
+		reset bool
+	}{
+		{name: "offset beyond the head", arg: map[string]any{"room": "r", "after": 999}, reset: true},
+		{name: "another epoch", arg: map[string]any{"room": "r2", "after": 1, "epoch": "01OLDEPOCH"}, reset: true},
+		{name: "this epoch", arg: map[string]any{"room": "r3", "after": 0, "epoch": srv.b.Epoch()}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ack := ackOf(t, d.do("emit", map[string]any{"name": "c", "event": "room:join", "args": []any{tc.arg}, "ack": true}))
+			reset, _ := ack["reset"].(map[string]any)
+			if ack["ok"] != true || ack["epoch"] != srv.b.Epoch() || (reset != nil) != tc.reset || ack["recovered"] != !tc.reset {
+				t.Fatalf("ack = %v", ack)
+			}
+			if tc.reset && reset["reason"] != "epoch_mismatch" {
+				t.Fatalf("reset = %v", reset)
+			}
+		})
+	}
+	// The room joined from another log's position starts at its earliest event.
+	if got := offsetsOf(t, d.waitEvents("c", 1)); len(got) != 1 || got[0] != first {
+		t.Fatalf("received %v, want [%d]", got, first)
+	}
+}

@@ -64,13 +64,13 @@ func (m *member) pump(ctx context.Context) {
 		var reset *broker.ResetError
 		switch {
 		case errors.As(err, &reset):
-			m.s.Emit("reset", map[string]any{"reason": reset.Code(), "requested": reset.Requested.Offset, "resume": reset.Resume.Offset})
+			m.s.Emit("reset", m.resetInfo(reset))
 			continue
 		case err != nil:
 			if !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
 				m.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
 			}
-			m.s.Disconnect()
+			m.s.Conn().Close() // the client reconnects and recovers
 			return
 		}
 		if len(evs) > 0 {
@@ -109,7 +109,9 @@ func (m *member) deliver(evs []*broker.Event) bool {
 		}
 		if err := m.s.WriteRaw(pkt); err != nil {
 			if !errors.Is(err, ErrNotConnected) {
-				m.s.Disconnect() // a client that cannot keep up reconnects and recovers
+				// A client that cannot keep up loses its connection (not
+				// its session): it reconnects and recovers from the log.
+				m.s.Conn().Close()
 			}
 			return false
 		}
@@ -159,9 +161,23 @@ func (m *member) call(f func()) bool {
 	return true
 }
 
+// resetInfo is the payload of a `reset` event or of a join that could not
+// start where it was asked to.
+func (m *member) resetInfo(r *broker.ResetError) map[string]any {
+	rooms := make([]string, 0, len(m.sent))
+	for lr := range m.sent {
+		rooms = append(rooms, m.ns.clientRoom(lr))
+	}
+	slices.Sort(rooms)
+	return map[string]any{"reason": r.Code(), "rooms": rooms, "requested": r.Requested.Offset, "resume": r.Resume.Offset, "epoch": m.g.b.Epoch()}
+}
+
 // join adds room (a client room name) from after `after` (nil: from the
-// current head) and saves the session. On the pump goroutine.
-func (m *member) join(ctx context.Context, room string, after *uint64) (map[string]any, error) {
+// current head) and saves the session. An `after` beyond the head, or
+// given with another log's epoch, starts at the earliest retained event
+// and reports recovered: false (reason epoch_mismatch), as the HTTP
+// interfaces do. On the pump goroutine.
+func (m *member) join(ctx context.Context, room string, after *uint64, epoch string) (map[string]any, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
 		return nil, err
@@ -171,8 +187,17 @@ func (m *member) join(ctx context.Context, room string, after *uint64) (map[stri
 	}
 	head := m.g.b.Head().Offset
 	start := head
+	var mismatch bool
 	if after != nil {
-		start = min(*after, head)
+		start = *after
+		if start > 0 && (start > head || epoch != "" && epoch != m.g.b.Epoch()) {
+			start, mismatch = 0, true
+		}
+	}
+	if through, ok := m.sent[logRoom]; ok {
+		// Already joined: the session was sent the room's events through
+		// `through` (a retried join must not send them again).
+		start = max(start, through)
 	}
 	pos := m.position()
 	rec := m.rec
@@ -205,8 +230,14 @@ func (m *member) join(ctx context.Context, room string, after *uint64) (map[stri
 		return nil, err
 	}
 	m.rec = rec
-	recovered := reset == nil && (after == nil || *after <= head)
-	return map[string]any{"ok": true, "room": room, "head": head, "recovered": recovered}, nil
+	ack := map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": reset == nil && !mismatch}
+	switch {
+	case mismatch:
+		ack["reset"] = map[string]any{"reason": "epoch_mismatch", "requested": *after, "resume": start}
+	case reset != nil:
+		ack["reset"] = map[string]any{"reason": reset.Code(), "requested": reset.Requested.Offset, "resume": reset.Resume.Offset}
+	}
+	return ack, nil
 }
 
 // catchingUp reports whether the last catch-up has not been sent in full

@@ -53,13 +53,19 @@ type sessions struct {
 	max int
 
 	mu      sync.Mutex // guards the fields below
-	applied uint64     // offset of the last record applied
-	byPID   map[string]*sessionRecord
+	applied uint64     // every record up to this offset has been applied
+	byPID   map[string]sessionEntry
 	order   []string // pids in the order first seen, for eviction
 }
 
+// sessionEntry is a pid's latest record and its offset.
+type sessionEntry struct {
+	rec *sessionRecord
+	off uint64
+}
+
 func newSessions(b *broker.Broker, max int, log *slog.Logger) *sessions {
-	return &sessions{b: b, max: max, log: log, byPID: make(map[string]*sessionRecord)}
+	return &sessions{b: b, max: max, log: log, byPID: make(map[string]sessionEntry)}
 }
 
 // save commits rec durably.
@@ -72,29 +78,41 @@ func (ss *sessions) save(ctx context.Context, rec *sessionRecord) error {
 	if err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
-	ss.apply([]*broker.Event{ev})
+	ss.apply([]*broker.Event{ev}, false)
 	return nil
 }
 
-// apply folds records (in offset order) into the projection, skipping
-// those already applied.
-func (ss *sessions) apply(evs []*broker.Event) {
+// apply folds records into the projection: a pid keeps the record of the
+// highest offset, whatever order records arrive in. inOrder is true for
+// an in-order read of the room from the applied mark (the follower, a
+// catch-up read), which then moves the mark; a record applied out of
+// order (save's own) must not, or records before it would be skipped.
+func (ss *sessions) apply(evs []*broker.Event, inOrder bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for _, ev := range evs {
-		if ev.Offset <= ss.applied || ev.Type != sessionType {
+		if inOrder {
+			if ev.Offset <= ss.applied {
+				continue
+			}
+			ss.applied = ev.Offset
+		}
+		if ev.Type != sessionType {
 			continue
 		}
-		ss.applied = ev.Offset
 		var rec sessionRecord
 		if err := json.Unmarshal(ev.Data, &rec); err != nil || rec.PID == "" {
 			ss.log.Warn("socketio: bad session record", "offset", ev.Offset, "err", err)
 			continue
 		}
-		if _, ok := ss.byPID[rec.PID]; !ok {
+		old, ok := ss.byPID[rec.PID]
+		if ok && old.off >= ev.Offset {
+			continue
+		}
+		if !ok {
 			ss.order = append(ss.order, rec.PID)
 		}
-		ss.byPID[rec.PID] = &rec
+		ss.byPID[rec.PID] = sessionEntry{rec: &rec, off: ev.Offset}
 		for len(ss.byPID) > ss.max && len(ss.order) > 0 {
 			delete(ss.byPID, ss.order[0])
 			ss.order = ss.order[1:]
@@ -104,19 +122,17 @@ func (ss *sessions) apply(evs []*broker.Event) {
 
 // lookup returns the latest record of pid, or nil.
 func (ss *sessions) lookup(ctx context.Context, pid string) (*sessionRecord, error) {
+	// Catch up with records the background subscription has not applied
+	// yet: the client's latest record may be newer than the one we hold.
 	ss.mu.Lock()
-	rec, applied := ss.byPID[pid], ss.applied
+	applied := ss.applied
 	ss.mu.Unlock()
-	if rec != nil {
-		return rec, nil
-	}
-	// Catch up with records the background subscription has not applied.
 	for {
 		res, err := ss.b.History(ctx, sessionsRoom, applied, 1000)
 		if err != nil {
 			return nil, fmt.Errorf("read sessions: %w", err)
 		}
-		ss.apply(res.Events)
+		ss.apply(res.Events, true)
 		if len(res.Events) == 0 {
 			break
 		}
@@ -124,7 +140,7 @@ func (ss *sessions) lookup(ctx context.Context, pid string) (*sessionRecord, err
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.byPID[pid], nil
+	return ss.byPID[pid].rec, nil
 }
 
 // follow applies records as they are committed until ctx ends.
@@ -146,6 +162,6 @@ func (ss *sessions) follow(ctx context.Context) {
 		case err != nil:
 			return
 		}
-		ss.apply(evs)
+		ss.apply(evs, true)
 	}
 }

@@ -8,19 +8,22 @@
 //   - connect(room) reads the room's recent history once (REST), shows it in
 //     every panel, and starts every transport after the newest offset read,
 //     so each panel goes on from the same position with no gap.
-//   - TRANSPORTS is the list of transport factories. A panel is built for
-//     each; adding a transport (Socket.IO) is adding one factory there.
+//   - TRANSPORTS is the list of transport factories (SSE, long-polling,
+//     Socket.IO). A panel is built for each.
 //   - A transport is an object
 //       { id, title, detail,
 //         start(session),          // subscribe; session is described below
 //         stop(),                  // unsubscribe; no callback fires after it
 //         learnType(type, offset)  // optional: an event type was seen
+//         publish(room, type, text, ephemeral) // optional: → Promise of {offset?}
 //       }
 //     and session is
 //       { room, after, epoch, types,   // where to start; types seen so far
 //         status(state, text),         // 'connecting' | 'live' | 'reconnecting'
 //         events(list),                // event objects as the REST API shows them
-//         reset(info) }                // {reason, requested, resume}
+//         reset(info),                 // {reason, requested, resume}
+//         detail(text, badge),         // the header line, with a badge (e.g. the wire transport)
+//         note(kind, text) }           // 'ok' | 'info': a remark on the connection (recovery)
 'use strict';
 
 (() => {
@@ -280,8 +283,230 @@
     };
   }
 
+  /**
+   * Socket.IO through the socket.io-client bundle the server serves at
+   * /socket.io/socket.io.js. The page keeps one socket for its lifetime
+   * (polling first, then the upgrade to WebSocket; the header line shows
+   * the transport in use) and moves it between rooms with room:leave and
+   * room:join. A join passes `after` = the last offset this panel has, so
+   * the room starts exactly where the history read (or the previous
+   * connection) ended.
+   *
+   * Reconnects: socket.io-client sends back the session id and the offset
+   * token of the last event it received. When the server recovers the
+   * session (socket.recovered), it is still in the room and replays what
+   * was missed; otherwise it is a new session and the panel re-joins after
+   * its last offset. Either way the panel notes which.
+   *
+   * Every event arrives through onAny as (type, data, meta, token): meta is
+   * {room, offset, id, time, from} ({…, ephemeral: true} without offset for
+   * ephemeral events); the token is socket.io-client's business. A `reset`
+   * event {reason, requested, resume} (no meta) says the log could not
+   * continue where it was asked to.
+   */
+  function socketIOTransport() {
+    const DETAIL = 'io() · /socket.io/';
+    let socket = null;
+    let session = null;
+    let joined = null; // the session whose room the server has this socket in
+    let joinGen = 0; // the current room:join; older acks are ignored
+    let last = 0; // highest offset of session's room received (or started after)
+    let connectedBefore = false;
+    let replay = null; // {s, from, count, timer}: a recovered session's missed events
+    let connectRetry = RETRY_MIN_MS;
+    let connectTimer = 0;
+    let joinRetry = RETRY_MIN_MS;
+    let joinTimer = 0;
+
+    const engineName = () => socket?.io.engine?.transport?.name ?? '';
+
+    function showTransport() {
+      session?.detail(DETAIL, socket?.connected ? engineName() : 'offline');
+    }
+
+    function ensureSocket() {
+      if (socket) return true;
+      if (typeof io !== 'function') return false; // the bundle did not load
+      socket = io({ autoConnect: false });
+      socket.io.on('open', () => {
+        socket.io.engine.on('upgrade', showTransport);
+        showTransport();
+      });
+      socket.io.on('reconnect_attempt', (n) => session?.status('reconnecting', `reconnect attempt ${n}`));
+      socket.on('connect', onConnect);
+      socket.on('disconnect', onDisconnect);
+      socket.on('connect_error', onConnectError);
+      socket.onAny(onAny);
+      socket.connect();
+      return true;
+    }
+
+    function onConnect() {
+      connectRetry = RETRY_MIN_MS;
+      clearTimeout(connectTimer);
+      showTransport();
+      const again = connectedBefore;
+      connectedBefore = true;
+      const s = session;
+      if (!s) return;
+      if (socket.recovered && joined === s) {
+        // The server kept the room and sends what was missed after this.
+        s.status('live');
+        startReplay(s);
+        return;
+      }
+      if (again && joined === s) s.note('info', `new session — re-joined from offset ${last}`);
+      join(s);
+    }
+
+    function onDisconnect(reason) {
+      endReplay();
+      showTransport();
+      if (reason === 'io client disconnect') return;
+      session?.status('reconnecting', reason);
+      // After a server-side disconnect socket.io-client does not come back
+      // on its own.
+      if (reason === 'io server disconnect') reconnectLater();
+    }
+
+    function onConnectError(err) {
+      showTransport();
+      session?.status('reconnecting', err.message);
+      if (!socket.active) reconnectLater(); // refused by the server: retry ourselves
+    }
+
+    function reconnectLater() {
+      clearTimeout(connectTimer);
+      connectTimer = setTimeout(() => { if (!socket.connected) socket.connect(); }, connectRetry);
+      connectRetry = backoff(connectRetry);
+    }
+
+    function join(s) {
+      const gen = ++joinGen;
+      clearTimeout(joinTimer);
+      joined = null;
+      const after = last;
+      s.status('connecting', `joining after offset ${after}`);
+      socket.timeout(RETRY_MAX_MS).emit('room:join', { room: s.room, after }, (err, ack) => {
+        if (gen !== joinGen || s !== session) return;
+        if (err || !ack || !ack.ok) {
+          const why = err ? 'room:join was not answered' : errorText(ack?.error);
+          s.status('reconnecting', `${why} · retrying in ${Math.round(joinRetry / 1000)}s`);
+          joinTimer = setTimeout(() => { if (gen === joinGen && s === session && socket.connected) join(s); }, joinRetry);
+          joinRetry = backoff(joinRetry);
+          return;
+        }
+        joinRetry = RETRY_MIN_MS;
+        joined = s;
+        if (ack.recovered === false) {
+          // The server could not start after `after`: retention removed
+          // events, or the offset is beyond its log's head.
+          const resume = after > ack.head ? ack.head : undefined;
+          if (resume !== undefined) last = resume;
+          s.reset({ reason: after > ack.head ? 'beyond_head' : 'trimmed', requested: after, resume });
+        }
+        s.status('live');
+      });
+    }
+
+    function onAny(type, data, meta) {
+      const s = session;
+      if (!s) return;
+      if (type === 'reset' && (meta === undefined || typeof meta === 'string')) {
+        if (data && typeof data === 'object') {
+          if (typeof data.resume === 'number') last = data.resume;
+          s.reset(data);
+        }
+        return;
+      }
+      if (!meta || typeof meta !== 'object' || meta.room !== s.room) return; // another room (just left)
+      const ev = { offset: meta.offset, id: meta.id, room: meta.room, type, data, time: meta.time, from: meta.from };
+      if (ev.offset) {
+        if (replay && replay.s === s && ev.offset > replay.from) replay.count++;
+        last = Math.max(last, ev.offset);
+      }
+      if (replay) armReplay();
+      s.events([ev]);
+    }
+
+    // A recovered session's missed events follow CONNECT at once; they
+    // are counted until the stream has been quiet for a moment.
+    function startReplay(s) {
+      endReplay();
+      replay = { s, from: last, count: 0, timer: 0 };
+      armReplay();
+    }
+
+    function armReplay() {
+      const r = replay;
+      clearTimeout(r.timer);
+      r.s.note('ok', `recovered — ${r.count} missed event${r.count === 1 ? '' : 's'} replayed`);
+      r.timer = setTimeout(() => { if (replay === r) replay = null; }, 400);
+    }
+
+    function endReplay() {
+      if (replay) clearTimeout(replay.timer);
+      replay = null;
+    }
+
+    return {
+      id: 'socketio',
+      title: 'Socket.IO',
+      detail: DETAIL,
+      start(s) {
+        session = s;
+        last = s.after;
+        joined = null;
+        joinRetry = RETRY_MIN_MS;
+        s.status('connecting');
+        if (!ensureSocket()) {
+          s.status('reconnecting', '/socket.io/socket.io.js did not load');
+          return;
+        }
+        showTransport();
+        if (socket.connected) join(s); // else onConnect joins
+      },
+      stop() {
+        const s = session;
+        session = null;
+        joined = null;
+        joinGen++;
+        clearTimeout(joinTimer);
+        endReplay();
+        // Sent now, or first thing after the next connect (socket.io-client
+        // buffers it), so a recovered session does not keep the old room.
+        if (s && socket) socket.emit('room:leave', { room: s.room });
+      },
+      /** publish emits type {room, text[, ephemeral]} and resolves to the ack. */
+      async publish(room, type, text, ephemeral) {
+        if (!socket?.connected) throw new ApiError(0, 'unavailable', 'Socket.IO is not connected');
+        if (type === 'room:join' || type === 'room:leave') {
+          throw new ApiError(0, 'invalid_argument', `${type} is a Socket.IO control event; publish it over HTTP`);
+        }
+        const payload = ephemeral ? { room, text, ephemeral: true } : { room, text };
+        let ack;
+        try {
+          ack = await socket.timeout(RETRY_MAX_MS).emitWithAck(type, payload);
+        } catch (err) {
+          if (/reserved event name/.test(err.message)) throw new ApiError(0, 'invalid_argument', err.message);
+          throw new ApiError(0, 'timeout', 'the server did not acknowledge the event');
+        }
+        if (!ack || !ack.ok) {
+          throw new ApiError(0, ack?.error?.code ?? 'error', ack?.error?.message ?? 'the server refused the event');
+        }
+        return ack;
+      },
+    };
+  }
+
+  /** errorText formats a wire error {code, message}. */
+  function errorText(e) {
+    if (!e) return 'unknown error';
+    return e.code ? `${e.code}: ${e.message}` : String(e.message ?? e);
+  }
+
   /** The transports shown, left to right. */
-  const TRANSPORTS = [sseTransport, longPollTransport];
+  const TRANSPORTS = [sseTransport, longPollTransport, socketIOTransport];
 
   // ---- panels --------------------------------------------------------------
 
@@ -302,6 +527,7 @@
       this.empty = $('.events-empty', root);
       this.noticeEl = $('.notice', root);
       this.statusEl = $('.status', root);
+      this.noteEl = $('.panel-note', root);
       this.rows = new Map(); // offset → row, for committed events in the DOM
       this.reset('');
     }
@@ -313,6 +539,8 @@
       this.count = 0;
       this.last = 0;
       this.noticeEl.hidden = true;
+      this.noteEl.hidden = true;
+      this.noteEl.replaceChildren();
       $('.stat-room', this.root).textContent = room || '–';
       this.setStatus('idle');
       this.updateStats();
@@ -334,12 +562,31 @@
       this.notice(text);
       const stick = this.atBottom();
       this.list.append(el('li', { class: 'event-divider', 'data-barrier': '' },
-        el('span', {}, resume ? `reset · continuing after offset ${resume}` : 'reset · continuing from the earliest retained event')));
+        el('span', {}, resume ? `reset · continuing after offset ${resume}`
+          : resume === 0 ? 'reset · continuing from the earliest retained event' : 'reset · continuing where the server resumed')));
       this.rows.clear();
-      this.last = resume;
+      if (resume !== undefined) this.last = resume;
       this.trim();
       this.updateStats();
       if (stick) this.wrap.scrollTop = this.wrap.scrollHeight;
+    }
+
+    /** setDetail shows the header line, with an optional badge after it. */
+    setDetail(text, badge) {
+      const d = $('.panel-detail', this.root);
+      d.replaceChildren(text, badge ? el('span', { class: 'badge mono' }, badge) : null);
+      if (badge) this.root.dataset.wire = badge;
+      else delete this.root.dataset.wire;
+    }
+
+    /** note shows a one-line remark on the connection, with its time. */
+    note(kind, text) {
+      this.noteEl.dataset.kind = kind;
+      this.noteEl.replaceChildren(
+        el('time', { class: 'mono' }, clock(new Date().toISOString()).slice(0, 8)),
+        el('span', { class: 'note-text' }, text),
+      );
+      this.noteEl.hidden = false;
     }
 
     atBottom() {
@@ -503,6 +750,8 @@
       const s = {
         room, after, epoch: page.epoch, types: [...types],
         status: (state, text) => { if (connectCtrl === ctrl) p.setStatus(state, text); },
+        detail: (text, badge) => { if (connectCtrl === ctrl) p.setDetail(text, badge); },
+        note: (kind, text) => { if (connectCtrl === ctrl) p.note(kind, text); },
         events: (list) => {
           if (connectCtrl !== ctrl) return;
           p.add(list);
@@ -510,8 +759,12 @@
         },
         reset: (r) => {
           if (connectCtrl !== ctrl) return;
-          const why = r.reason === 'epoch_mismatch' ? 'the log was recreated' : 'events were removed by retention';
-          const from = r.resume ? `after offset ${r.resume}` : 'from the earliest retained event';
+          const why = {
+            epoch_mismatch: 'the log was recreated',
+            trimmed: 'events were removed by retention',
+            beyond_head: 'it is beyond the log head',
+          }[r.reason] ?? `server said ${r.reason}`;
+          const from = r.resume ? `after offset ${r.resume}` : r.resume === 0 ? 'from the earliest retained event' : 'where the server resumed';
           p.resetTo(`Offset ${r.requested} could not be resumed (${why}); continuing ${from}.`, r.resume);
           if (r.reason === 'epoch_mismatch') {
             // Older pages of the old log mean nothing now.
@@ -543,9 +796,29 @@
 
   function showPublish(text, state) {
     publishStatus.textContent = text;
+    publishStatus.title = text;
     publishStatus.dataset.state = state;
     publishStatus.setAttribute('role', state === 'error' ? 'alert' : 'status');
   }
+
+  /** publishHTTP publishes with POST /api/rooms/{room}/events. */
+  function publishHTTP(room, type, text, ephemeral) {
+    const body = { type, data: { text } };
+    if (ephemeral) body.ephemeral = true;
+    return api(roomURL(room), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  const VIA = {
+    http: { name: 'HTTP', publish: publishHTTP },
+    socketio: {
+      name: 'Socket.IO',
+      publish: (...args) => transports.find((t) => t.id === 'socketio').publish(...args),
+    },
+  };
 
   async function publish(e) {
     e.preventDefault();
@@ -553,23 +826,20 @@
     const type = $('#type-input').value.trim();
     const textInput = $('#text-input');
     const ephemeral = $('#ephemeral-input').checked;
-    const body = { type, data: { text: textInput.value } };
-    if (ephemeral) body.ephemeral = true;
+    const via = VIA[$('#publish-form').elements.via.value] ?? VIA.http;
     // Listen for the type before the event can exist.
     learnType(type);
     const btn = $('#send-btn');
     btn.disabled = true;
+    delete publishStatus.dataset.offset;
     try {
-      const ev = await api(roomURL(current.room), {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      showPublish(ev.offset ? `Published #${ev.offset}` : 'Sent (ephemeral, not logged)', 'ok');
+      const ev = await via.publish(current.room, type, textInput.value, ephemeral);
+      if (ev.offset) publishStatus.dataset.offset = String(ev.offset);
+      showPublish(ev.offset ? `Published #${ev.offset} via ${via.name}` : `Sent via ${via.name} (ephemeral, not logged)`, 'ok');
       textInput.value = '';
       refreshRooms();
     } catch (err) {
-      showPublish(String(err), 'error');
+      showPublish(`${err} (via ${via.name})`, 'error');
     } finally {
       btn.disabled = false;
       textInput.focus();

@@ -73,8 +73,9 @@ func (s *Server) Len() int {
 
 // Close closes every session (ReasonForcedClose), refuses new requests
 // with HTTP 503, and waits for the server's goroutines and for the
-// handlers of requests in progress to return. Close the http.Server
-// first, then the engine.
+// handlers of requests in progress to return (held polls are answered
+// with a close packet at once). It must not be called from a Conn
+// callback. Idempotent.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
