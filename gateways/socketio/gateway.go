@@ -91,7 +91,7 @@ func (c *GatewayConfig) setDefaults() {
 //	room:join  {room, after?, epoch?}
 //	                           ack {ok, room, head, epoch, recovered[, reset]}
 //	                           (joining a room the socket is already in
-//	                           keeps its position: nothing is sent twice)
+//	                           changes nothing: nothing is sent twice)
 //	room:leave {room}          ack {ok, room}
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable

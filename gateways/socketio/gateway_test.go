@@ -401,3 +401,33 @@ func TestGatewayJoinFromAnotherLog(t *testing.T) {
 		t.Fatalf("received %v, want [%d]", got, first)
 	}
 }
+
+// Joining a room the socket is already in (a retried join) changes
+// nothing: no event is sent again, and the saved session does not move
+// (it must not claim what was sent but perhaps not received).
+func TestGatewayRejoinChangesNothing(t *testing.T) {
+	srv := startGateway(t, nil, "")
+	d := startDriver(t)
+	d.do("connect", map[string]any{"name": "c", "url": srv.URL})
+	join(t, d, "c", "r", 0)
+	srv.publish("r", "chat:message", 1)
+	d.waitEvents("c", 1)
+	sessions := func() int {
+		res, err := srv.b.History(context.Background(), "_sio.sessions", 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Events)
+	}
+	before := sessions()
+	if ack := join(t, d, "c", "r", 0); ack["recovered"] != true {
+		t.Fatalf("second join: %v", ack)
+	}
+	if after := sessions(); after != before {
+		t.Fatalf("a second join saved the session again (%d records, was %d)", after, before)
+	}
+	marker := srv.publish("r", "chat:message", "marker").Offset
+	if got := offsetsOf(t, d.waitEvents("c", 1)); len(got) != 1 || got[0] != marker {
+		t.Fatalf("after the second join received %v, want only the marker %d", got, marker)
+	}
+}

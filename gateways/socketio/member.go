@@ -194,10 +194,12 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 			start, mismatch = 0, true
 		}
 	}
-	if through, ok := m.sent[logRoom]; ok {
-		// Already joined: the session was sent the room's events through
-		// `through` (a retried join must not send them again).
-		start = max(start, through)
+	if _, ok := m.sent[logRoom]; ok {
+		// Already joined (a retried join, say): nothing changes. Neither
+		// the subscription nor the saved session may move: the events sent
+		// so far may not have been received, and recovery relies on the
+		// saved start.
+		return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": true}, nil
 	}
 	pos := m.position()
 	rec := m.rec
