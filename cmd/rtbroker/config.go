@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,6 +42,39 @@ type config struct {
 	SIOPingInterval time.Duration
 	SIOPingTimeout  time.Duration
 	SIOMaxPayload   int64
+
+	// Security (see authenticator). Secrets are never logged or printed.
+	JWTSecret          string
+	JWTPublicKey       string
+	JWTAlg             string
+	JWTLeeway          time.Duration
+	JWTIssuer          string
+	JWTAudience        string
+	Anonymous          *bool // nil: on unless a secret, key or API key is configured
+	AnonymousSubscribe []string
+	AnonymousPublish   []string
+	APIKeys            []string
+}
+
+// optBool is a boolean flag that remembers whether it was set.
+type optBool struct{ p **bool }
+
+func (o optBool) IsBoolFlag() bool { return true }
+
+func (o optBool) String() string {
+	if o.p == nil || *o.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(**o.p)
+}
+
+func (o optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*o.p = &v
+	return nil
 }
 
 // listFlag is a comma-separated list flag.
@@ -101,6 +135,18 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SIOPingInterval, "sio-ping-interval", 25*time.Second, "Engine.IO ping interval")
 	fs.DurationVar(&c.SIOPingTimeout, "sio-ping-timeout", 20*time.Second, "Engine.IO ping timeout")
 	fs.Int64Var(&c.SIOMaxPayload, "sio-max-payload", 1_000_000, "largest Engine.IO message or polling body in `bytes`")
+
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `key` verifying client tokens (HS256, or --jwt-alg HS384/HS512); prefer the environment variable")
+	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM `file` with the public key verifying client tokens (RSA: RS256 or --jwt-alg RS*/PS*; ECDSA: ES*; Ed25519: EdDSA)")
+	fs.StringVar(&c.JWTAlg, "jwt-alg", "", "the only token signing `algorithm` accepted (default: from the key type); none is never accepted")
+	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required token iss (not checked when empty)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required token aud (not checked when empty)")
+	fs.Var(optBool{&c.Anonymous}, "anonymous", "let clients without a token in, with the anonymous permissions (default: true unless a secret, key or API key is configured)")
+	c.AnonymousSubscribe, c.AnonymousPublish = []string{"*"}, []string{"*"}
+	fs.Var(listFlag{&c.AnonymousSubscribe}, "anonymous-subscribe", "comma-separated room `patterns` anonymous clients may subscribe to and read the history of")
+	fs.Var(listFlag{&c.AnonymousPublish}, "anonymous-publish", "comma-separated room `patterns` anonymous clients may publish to")
+	fs.Var(listFlag{&c.APIKeys}, "api-key", "comma-separated server-to-server `keys` (sent as Authorization: Bearer KEY or X-API-Key), allowed everything, publishing as from \"api\"")
 }
 
 // parseConfig parses args (flags after the subcommand) and the environment.
@@ -171,6 +217,7 @@ func (c *config) validate() error {
 	_, err := c.logLevel()
 	check(err == nil, "--log-level: %v", err)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json")
+	check(c.JWTLeeway >= 0, "--jwt-leeway cannot be negative")
 	return errors.Join(errs...)
 }
 

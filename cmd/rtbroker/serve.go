@@ -29,11 +29,16 @@ const dbFile = "rtbroker.db"
 // HTTP server (streams told to come back, in-flight publishes finish) →
 // gateways → broker → log.
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
+	authn, err := cfg.authenticator()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(cfg.Data, dbFile)
-	l, err := bolt.Open(path, bolt.Options{})
+	var l *bolt.Log
+	l, err = bolt.Open(path, bolt.Options{})
 	if err != nil {
 		return fmt.Errorf("open log %s: %w", path, err)
 	}
@@ -47,9 +52,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:            log,
 	})
 	defer b.Close()
-	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Logger: log})
+	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
 	defer sseH.Close()
-	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Logger: log})
+	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
 	defer pollH.Close()
 
 	var namespaces []socketio.NamespaceConfig
@@ -63,6 +68,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}},
 		Namespaces: namespaces,
 		MaxRooms:   cfg.MaxRooms,
+		Auth:       authn,
 		Logger:     log,
 	})
 	defer sioGW.Close()
@@ -72,15 +78,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
 		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
+	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, Logger: log})
 	router := newRouter(routes{
-		api:     httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Logger: log}),
+		api:     api,
 		sse:     sseH,
 		poll:    pollH,
 		sio:     sioGW,
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
 		metrics: metricsHandler(gauges),
-		backup:  backupHandler(l, log),
+		backup:  api.AdminOnly(backupHandler(l, log)),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -153,7 +160,7 @@ func healthHandler(b *broker.Broker) http.HandlerFunc {
 }
 
 // backupHandler streams a consistent copy of the bbolt file, taken while
-// the broker keeps running.
+// the broker keeps running. The router guards it (httpapi.AdminOnly).
 func backupHandler(l *bolt.Log, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 
+	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 )
 
@@ -28,4 +30,24 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 // MethodNotAllowed answers a known route with the wrong method.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteErrorBody(w, http.StatusMethodNotAllowed, httpx.CodeMethod, "method "+r.Method+" not allowed on "+r.URL.Path)
+}
+
+// AdminOnly guards next, an operator endpoint (the backup): once any
+// credential is configured (auth.Authenticator.Configured), only requests
+// carrying an API key reach it; others get 401 or 403. Without
+// credentials (the open demo setup) every request does.
+func (h *Handler) AdminOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Auth.Configured() {
+			id, err := httpx.Identify(h.cfg.Auth, r)
+			if err == nil && !id.APIKey {
+				err = fmt.Errorf("%w: this endpoint needs an API key", auth.ErrForbidden)
+			}
+			if err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+		}
+		next(w, r)
+	}
 }

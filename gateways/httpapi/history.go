@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 )
 
 // History handles GET /api/rooms/{room}/events.
@@ -20,9 +22,16 @@ import (
 // after N were removed by retention, or epoch=E names another log, the
 // page starts at the earliest retained event and carries
 // "reset":{"reason","requested","resume"}.
+//
+// The request's credential must allow reading the room's history (401
+// unauthorized, 403 forbidden otherwise).
 func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
 	if err := broker.ValidatePublicRoom(room); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.History, room); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
@@ -137,8 +146,14 @@ func parseLimit(s string, def, max int) (int, error) {
 }
 
 // Rooms handles GET /api/rooms: {"rooms":[{"room","head","first","count","trimmed"}…],"head":H,"epoch":"…"}.
-// Internal rooms (gateway state) are not listed.
+// Internal rooms (gateway state) are not listed, nor rooms whose history
+// the request's credential may not read (so that room names do not leak).
 func (h *Handler) Rooms(w http.ResponseWriter, r *http.Request) {
+	id, err := httpx.Identify(h.cfg.Auth, r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	rooms, err := h.b.Rooms(r.Context())
 	if err != nil {
 		h.writeError(w, r, err)
@@ -148,7 +163,7 @@ func (h *Handler) Rooms(w http.ResponseWriter, r *http.Request) {
 	b := []byte(`{"rooms":[`)
 	first := true
 	for _, ri := range rooms {
-		if broker.IsInternalRoom(ri.Name) {
+		if broker.IsInternalRoom(ri.Name) || !id.Can(auth.History, ri.Name) {
 			continue
 		}
 		if !first {

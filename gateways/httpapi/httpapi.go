@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -25,9 +26,10 @@ type Config struct {
 	// DefaultLimit and MaxLimit bound history pages. Defaults 100 and 1000.
 	DefaultLimit int
 	MaxLimit     int
-	// Identify returns the publisher identity stored in an event's `from`.
-	// Default: "anonymous".
-	Identify func(*http.Request) string
+	// Auth authenticates requests and decides what they may do; an
+	// event's `from` is the authenticated identity's subject. Default
+	// auth.Open() (everyone anonymous, allowed everything).
+	Auth *auth.Authenticator
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -48,8 +50,8 @@ func (c *Config) setDefaults() {
 	if c.DefaultLimit > c.MaxLimit {
 		c.DefaultLimit = c.MaxLimit
 	}
-	if c.Identify == nil {
-		c.Identify = func(*http.Request) string { return "anonymous" }
+	if c.Auth == nil {
+		c.Auth = auth.Open()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -91,9 +93,18 @@ type publishBody struct {
 // nothing). An ephemeral event is answered 202 and is not logged. The
 // Idempotency-Key header (single event only) makes a retry return the
 // first result, marked with Idempotent-Replayed: true.
+//
+// The request's credential must allow publishing to the room (401
+// unauthorized, 403 forbidden otherwise); the events' `from` is its
+// subject.
 func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
 	if err := broker.ValidatePublicRoom(room); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	id, err := httpx.Authorize(h.cfg.Auth, r, auth.Publish, room)
+	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
@@ -110,7 +121,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '[' {
-		h.publishBatch(w, r, room, body)
+		h.publishBatch(w, r, room, id.From(), body)
 		return
 	}
 	pb, ok := parsePublishFast(body)
@@ -120,7 +131,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: h.cfg.Identify(r), IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: id.From(), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 	if pb.Ephemeral {
 		ev, err := h.b.PublishEphemeral(m)
 		if err != nil {
@@ -146,7 +157,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, ev.JSON()) // shared bytes: never append to them
 }
 
-func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room string, body []byte) {
+func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room, from string, body []byte) {
 	if r.Header.Get("Idempotency-Key") != "" {
 		h.writeError(w, r, badRequest("Idempotency-Key applies to single-event publishes only"))
 		return
@@ -160,7 +171,6 @@ func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room stri
 		h.writeError(w, r, badRequest("a batch carries 1 to "+itoa(int64(h.cfg.MaxBatch))+" events"))
 		return
 	}
-	from := h.cfg.Identify(r)
 	msgs := make([]broker.Message, len(pbs))
 	for i, pb := range pbs {
 		if pb.Ephemeral {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -32,6 +33,10 @@ type Config struct {
 	MaxLimit int
 	// WriteTimeout bounds writing a response. Default 10s.
 	WriteTimeout time.Duration
+	// Auth authenticates requests (token in the Authorization header, the
+	// rtbroker_token cookie or ?token=) and must allow subscribing to every
+	// room requested. Default auth.Open() (everyone allowed everything).
+	Auth *auth.Authenticator
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -56,6 +61,9 @@ func (c *Config) setDefaults() {
 	c.DefaultLimit = min(c.DefaultLimit, c.MaxLimit)
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Auth == nil {
+		c.Auth = auth.Open()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -113,7 +121,9 @@ var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
 
 // ServeHTTP answers GET ?room=R[&room=R2…][&after=N][&timeout=D][&limit=K][&epoch=E]
 // with 200 {"events":[…],"next":N,"epoch":"…"[,"reset":{…}]}; see the
-// package documentation. Bad input is answered with 400 (code
+// package documentation. A missing or invalid credential is answered with
+// 401 ("unauthorized"), a room the credential may not subscribe to with 403
+// ("forbidden"). Bad input is answered with 400 (code
 // "invalid_argument"), a closed gateway or broker with 503 ("unavailable"),
 // other failures with 500 ("internal"), as a JSON body
 // {"error":{"code","message"}}. A client that disconnects releases its
@@ -130,6 +140,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.t.End()
 	req, err := parseRequest(r.URL.Query(), h.lim)
 	if err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
+	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...); err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}

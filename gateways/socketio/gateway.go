@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 )
 
@@ -36,9 +38,13 @@ type GatewayConfig struct {
 	MaxSessions int
 	// PublishTimeout bounds a publish from a socket. Default 10 s.
 	PublishTimeout time.Duration
-	// Identify returns the `from` of events a socket publishes. Default
-	// "anonymous".
-	Identify func(*Socket) string
+	// Auth authenticates sockets at CONNECT (the token is the CONNECT
+	// payload's auth.token, else the handshake's Authorization header,
+	// rtbroker_token cookie or ?token=) and decides which log rooms they
+	// may join and publish to; the `from` of what a socket publishes is
+	// its identity's subject. Default auth.Open() (everyone allowed
+	// everything).
+	Auth *auth.Authenticator
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -69,8 +75,8 @@ func (c *GatewayConfig) setDefaults() {
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 10 * time.Second
 	}
-	if c.Identify == nil {
-		c.Identify = func(*Socket) string { return "anonymous" }
+	if c.Auth == nil {
+		c.Auth = auth.Open()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -98,7 +104,11 @@ func (c *GatewayConfig) setDefaults() {
 //	                           ({ok, ephemeral: true} for ephemeral events)
 //
 // Errors are acked {ok: false, error: {code, message}}; the connection
-// stays. Subscribers receive socket.on(type, (data, meta, token)) with
+// stays. A join or publish the socket's identity is not allowed is acked
+// with code "forbidden". A missing or invalid token (where one is required)
+// refuses the CONNECT: connect_error {message: "unauthorized", data: {code:
+// "unauthorized", message: reason}}. Permissions are checked on log room
+// names (room R of /admin is admin:R), as SSE and long-poll check them. Subscribers receive socket.on(type, (data, meta, token)) with
 // meta {room, offset, id, time, from}; token is the recovery offset
 // token socket.io-client keeps.
 type Gateway struct {
@@ -221,21 +231,28 @@ func (ns *gwNamespace) encode(ev *broker.Event, token string) []byte {
 	return pkt
 }
 
-// connect is the namespace middleware: it recovers the client's session
-// when its pid and offset token allow an exact recovery, and otherwise
-// starts a new one. Either way the session is saved before CONNECT is
-// answered.
+// connect is the namespace middleware: it authenticates the client, then
+// recovers its session when its pid and offset token allow an exact
+// recovery (and the identity may still subscribe to every room of it),
+// and otherwise starts a new one. Either way the session is saved before
+// CONNECT is answered.
 func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
-	var auth struct {
+	var hs struct {
 		PID    string `json:"pid"`
 		Offset any    `json:"offset"`
+		Token  any    `json:"token"`
 	}
-	json.Unmarshal(s.Auth(), &auth) // a malformed auth payload just means no recovery
+	json.Unmarshal(s.Auth(), &hs) // a malformed auth payload just means no recovery (and no token)
+	id, err := g.authenticate(s, hs.Token)
+	if err != nil {
+		_, _, msg := httpx.Wire(err)
+		return &ConnectError{Message: httpx.CodeUnauth, Data: map[string]string{"code": httpx.CodeUnauth, "message": msg}}
+	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	var m *member
-	if rec := g.recover(ctx, ns, auth.PID, auth.Offset); rec != nil {
-		m = newMember(g, ns, s, *rec)
+	if rec := g.recover(ctx, ns, hs.PID, hs.Offset); rec != nil && mayResume(id, rec) {
+		m = newMember(g, ns, s, id, *rec)
 		reset, err := m.resubscribe(ctx)
 		switch {
 		case err != nil:
@@ -253,7 +270,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 		}
 	}
 	if m == nil {
-		m = newMember(g, ns, s, sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID()})
+		m = newMember(g, ns, s, id, sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID()})
 	}
 	s.SetPID(m.pid)
 	if err := g.sessions.save(ctx, &m.rec); err != nil {
@@ -267,6 +284,37 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	g.members[s] = m
 	g.mu.Unlock()
 	return nil
+}
+
+// authenticate returns the identity of a connecting socket: the CONNECT
+// payload's token (a string; anything else is refused) or, without one,
+// the handshake request's credential. Errors wrap auth.ErrUnauthorized.
+func (g *Gateway) authenticate(s *Socket, token any) (auth.Identity, error) {
+	switch t := token.(type) {
+	case string:
+		if t != "" {
+			return g.cfg.Auth.Authenticate(t)
+		}
+	case nil:
+	default:
+		return auth.Identity{}, fmt.Errorf("%w: auth.token must be a string", auth.ErrUnauthorized)
+	}
+	var cred string
+	if req := s.Request(); req != nil {
+		cred = httpx.Credential(req.Header, req.Query)
+	}
+	return g.cfg.Auth.Authenticate(cred)
+}
+
+// mayResume reports whether id may still subscribe to every room of the
+// session to recover (the token may have changed since).
+func mayResume(id auth.Identity, rec *sessionRecord) bool {
+	for room := range rec.Rooms {
+		if !id.Can(auth.Subscribe, room) {
+			return false
+		}
+	}
+	return true
 }
 
 // recover returns the session to restore for pid and the client's offset
@@ -381,6 +429,13 @@ func (g *Gateway) onJoin(m *member, ev *Event) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	logRoom, err := m.ns.logRoom(room)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.id.Check(auth.Subscribe, logRoom); err != nil {
+		return nil, err
+	}
 	var after *uint64
 	if raw, ok := fields["after"]; ok && string(raw) != "null" {
 		s := strings.Trim(string(raw), `"`)
@@ -434,6 +489,9 @@ func (g *Gateway) onPublish(m *member, ev *Event) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.id.Check(auth.Publish, logRoom); err != nil {
+		return nil, err
+	}
 	ephemeral := string(fields["ephemeral"]) == "true"
 	delete(fields, "room")
 	delete(fields, "ephemeral")
@@ -441,7 +499,7 @@ func (g *Gateway) onPublish(m *member, ev *Event) (any, error) {
 	if err != nil {
 		return nil, httpx.BadRequest("data cannot be encoded")
 	}
-	msg := broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: g.cfg.Identify(m.s)}
+	msg := broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: m.id.From()}
 	if ephemeral {
 		if _, err := g.b.PublishEphemeral(msg); err != nil {
 			return nil, err

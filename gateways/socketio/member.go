@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/auth"
 )
 
 // member is one Socket.IO socket of the broker gateway: the log rooms it
@@ -18,6 +19,7 @@ type member struct {
 	ns  *gwNamespace
 	s   *Socket
 	pid string
+	id  auth.Identity // who the socket is; decides what it may join and publish
 
 	cmds chan func()   // run on the pump goroutine
 	done chan struct{} // closed when the socket disconnects
@@ -31,8 +33,8 @@ type member struct {
 
 // newMember returns a member whose rooms resume after the given offsets
 // (a new session when rooms is empty). rec is the session to save.
-func newMember(g *Gateway, ns *gwNamespace, s *Socket, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, pid: rec.PID, rec: rec, cmds: make(chan func()), done: make(chan struct{})}
+func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
+	m := &member{g: g, ns: ns, s: s, id: id, pid: rec.PID, rec: rec, cmds: make(chan func()), done: make(chan struct{})}
 	m.sent = make(map[string]uint64, len(rec.Rooms))
 	for r, off := range rec.Rooms {
 		m.sent[r] = off

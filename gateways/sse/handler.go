@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -35,6 +36,10 @@ type Config struct {
 	// BatchSize is how many committed events one read of the subscription
 	// returns at most; they are written with one flush. Default 256.
 	BatchSize int
+	// Auth authenticates requests (token in the Authorization header, the
+	// rtbroker_token cookie or ?token=) and must allow subscribing to every
+	// room requested. Default auth.Open() (everyone allowed everything).
+	Auth *auth.Authenticator
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -57,6 +62,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = broker.DefaultReadLimit
+	}
+	if c.Auth == nil {
+		c.Auth = auth.Open()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -108,7 +116,9 @@ func (h *Handler) Close() { h.t.Close() }
 var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
 
 // ServeHTTP serves GET ?room=R[&room=R2…][&after=N][&epoch=E] as a
-// text/event-stream; see the package documentation. Bad input is answered
+// text/event-stream; see the package documentation. A missing or invalid credential is answered with 401
+// ("unauthorized"), a room the credential may not subscribe to with 403
+// ("forbidden"). Bad input is answered
 // with 400 (code "invalid_argument"), a closed gateway or broker with 503
 // ("unavailable"), and other failures with 500 ("internal"), as a JSON body
 // {"error":{"code","message"}} before the stream starts. Once the stream has
@@ -125,6 +135,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.t.End()
 	req, err := parseRequest(r.URL.Query(), r.Header.Get("Last-Event-ID"), h.cfg.MaxRooms)
 	if err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
+	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...); err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}

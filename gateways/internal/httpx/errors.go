@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/auth"
 )
 
 // Wire error codes.
@@ -21,6 +22,8 @@ const (
 	CodeMediaType   = "unsupported_media_type"
 	CodeIdempotency = "idempotency_conflict"
 	CodeCanceled    = "canceled"
+	CodeUnauth      = "unauthorized"
+	CodeForbidden   = "forbidden"
 )
 
 // StatusClientClosed is the de facto status (nginx's 499) for a request
@@ -53,6 +56,10 @@ func Wire(err error) (status int, code, message string) {
 		return we.Status, we.Code, we.Message
 	case errors.As(err, &maxErr):
 		return http.StatusRequestEntityTooLarge, CodeTooLarge, "request body larger than " + strconv.FormatInt(maxErr.Limit, 10) + " bytes"
+	case errors.Is(err, auth.ErrUnauthorized):
+		return http.StatusUnauthorized, CodeUnauth, err.Error()
+	case errors.Is(err, auth.ErrForbidden):
+		return http.StatusForbidden, CodeForbidden, err.Error()
 	case errors.Is(err, broker.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error()
 	case errors.Is(err, broker.ErrInvalid):
@@ -83,6 +90,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("Allow", http.MethodGet)
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rtbroker"`)
 	}
 	WriteErrorBody(w, status, code, msg)
 }

@@ -1,0 +1,351 @@
+package auth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
+const DefaultLeeway = 30 * time.Second
+
+// MaxTokenLen bounds the credentials Authenticate looks at; longer ones are
+// refused before any parsing.
+const MaxTokenLen = 8 << 10
+
+// maxSubjectLen bounds a token's sub (it is stored in every event's from).
+const maxSubjectLen = 256
+
+// Config configures an Authenticator. The zero value lets everyone in
+// anonymously with no permission at all; see Open for the demo setup.
+type Config struct {
+	// Secrets are HMAC keys; a token signed with any of them is accepted
+	// (several allow rotation). They accept HS256 unless Algorithm pins
+	// HS384 or HS512.
+	Secrets [][]byte
+	// PublicKeys verify asymmetrically signed tokens; see ParsePublicKey.
+	// An RSA key accepts RS256 unless Algorithm pins another RS* or PS*
+	// algorithm; an ECDSA key accepts the ES* algorithm of its curve; an
+	// Ed25519 key accepts EdDSA.
+	PublicKeys []crypto.PublicKey
+	// Algorithm, when set, is the only algorithm accepted; it must suit
+	// one of the configured keys.
+	Algorithm string
+	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means
+	// DefaultLeeway; negative means none.
+	Leeway time.Duration
+	// Issuer and Audience, when set, must be the token's iss and one of
+	// its aud.
+	Issuer   string
+	Audience string
+	// APIKeys are server-to-server keys, each granting every permission on
+	// every room, with `from` APISubject.
+	APIKeys []string
+	// Anonymous lets clients without a credential in, with
+	// AnonymousPermissions. A credential that is presented must be valid
+	// either way.
+	Anonymous            bool
+	AnonymousPermissions Permissions
+	// Now is the clock; default time.Now (tests set it).
+	Now func() time.Time
+}
+
+// Authenticator turns credentials into identities. It is immutable after
+// New and safe for concurrent use.
+type Authenticator struct {
+	cfg     Config
+	keys    map[string][]jwt.VerificationKey // algorithm → the keys that verify it
+	methods []string                         // accepted algorithms, sorted
+	apiKeys [][sha256.Size]byte
+	parser  *jwt.Parser
+}
+
+// Open returns an Authenticator with no keys that lets everyone in
+// anonymously, allowed everything: the demo setup, and what gateways use
+// when given no Authenticator.
+func Open() *Authenticator {
+	a, _ := New(Config{Anonymous: true, AnonymousPermissions: All()})
+	return a
+}
+
+// New returns an Authenticator for cfg. It fails when Algorithm is not a
+// supported algorithm or suits none of the keys ("none" is never
+// supported), or when a key is empty or of an unsupported type.
+func New(cfg Config) (*Authenticator, error) {
+	a := &Authenticator{cfg: cfg, keys: make(map[string][]jwt.VerificationKey)}
+	if a.cfg.Leeway == 0 {
+		a.cfg.Leeway = DefaultLeeway
+	} else if a.cfg.Leeway < 0 {
+		a.cfg.Leeway = 0
+	}
+	if a.cfg.Now == nil {
+		a.cfg.Now = time.Now
+	}
+	pin := cfg.Algorithm
+	if pin != "" && jwt.GetSigningMethod(pin) == nil || pin == "none" {
+		return nil, fmt.Errorf("jwt algorithm %q is not supported", pin)
+	}
+	for _, s := range cfg.Secrets {
+		if len(s) == 0 {
+			return nil, errors.New("jwt secret is empty")
+		}
+		alg := "HS256"
+		if strings.HasPrefix(pin, "HS") {
+			alg = pin
+		}
+		a.keys[alg] = append(a.keys[alg], s)
+	}
+	for _, k := range cfg.PublicKeys {
+		algs, err := keyAlgorithms(k)
+		if err != nil {
+			return nil, err
+		}
+		alg := algs[0]
+		if slices.Contains(algs, pin) {
+			alg = pin
+		}
+		a.keys[alg] = append(a.keys[alg], k)
+	}
+	if pin != "" {
+		if len(a.keys[pin]) == 0 {
+			return nil, fmt.Errorf("jwt algorithm %s does not suit the configured keys", pin)
+		}
+		a.keys = map[string][]jwt.VerificationKey{pin: a.keys[pin]}
+	}
+	for alg := range a.keys {
+		a.methods = append(a.methods, alg)
+	}
+	slices.Sort(a.methods)
+	for _, k := range cfg.APIKeys {
+		if k == "" {
+			return nil, errors.New("API key is empty")
+		}
+		a.apiKeys = append(a.apiKeys, sha256.Sum256([]byte(k)))
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(a.methods),
+		jwt.WithLeeway(a.cfg.Leeway),
+		jwt.WithTimeFunc(a.cfg.Now),
+		jwt.WithIssuedAt(),
+		jwt.WithExpirationRequired(),
+		jwt.WithStrictDecoding(),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
+}
+
+// keyAlgorithms returns the algorithms a public key can verify, the
+// default first.
+func keyAlgorithms(k crypto.PublicKey) ([]string, error) {
+	switch k := k.(type) {
+	case *rsa.PublicKey:
+		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return []string{"ES256"}, nil
+		case elliptic.P384():
+			return []string{"ES384"}, nil
+		case elliptic.P521():
+			return []string{"ES512"}, nil
+		}
+		return nil, errors.New("ECDSA key on an unsupported curve")
+	case ed25519.PublicKey:
+		return []string{"EdDSA"}, nil
+	}
+	return nil, fmt.Errorf("unsupported public key type %T", k)
+}
+
+// ParsePublicKey parses a PEM public key (PKIX "PUBLIC KEY", PKCS#1 "RSA
+// PUBLIC KEY", or the key of a "CERTIFICATE"): RSA, ECDSA or Ed25519.
+func ParsePublicKey(pemBytes []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("no PEM block found")
+	}
+	var k any
+	var err error
+	switch block.Type {
+	case "PUBLIC KEY":
+		k, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		k, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	case "CERTIFICATE":
+		var c *x509.Certificate
+		if c, err = x509.ParseCertificate(block.Bytes); err == nil {
+			k = c.PublicKey
+		}
+	default:
+		return nil, fmt.Errorf("PEM block %q is not a public key", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse public key: %w", err)
+	}
+	if _, err := keyAlgorithms(k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Algorithms returns the accepted signing algorithms, sorted (empty when
+// no key is configured: then no token is accepted).
+func (a *Authenticator) Algorithms() []string { return slices.Clone(a.methods) }
+
+// Configured reports whether any key, secret or API key is configured.
+func (a *Authenticator) Configured() bool { return len(a.methods) > 0 || len(a.apiKeys) > 0 }
+
+// AllowsAnonymous reports whether clients without a credential are let in.
+func (a *Authenticator) AllowsAnonymous() bool { return a.cfg.Anonymous }
+
+// Anonymous returns a new anonymous identity (a fresh random id) with the
+// anonymous permissions, or an error wrapping ErrUnauthorized when
+// anonymous access is off.
+func (a *Authenticator) Anonymous() (Identity, error) {
+	if !a.cfg.Anonymous {
+		return Identity{}, fmt.Errorf("%w: a token is required", ErrUnauthorized)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	return Identity{Subject: AnonymousPrefix + hex.EncodeToString(b[:]), Anonymous: true, Rooms: a.cfg.AnonymousPermissions}, nil
+}
+
+// Authenticate returns the identity of a credential: an API key or a
+// signed token. An empty credential is anonymous (see Anonymous). Errors
+// wrap ErrUnauthorized and never contain the credential.
+func (a *Authenticator) Authenticate(token string) (Identity, error) {
+	if token == "" {
+		return a.Anonymous()
+	}
+	if len(token) > MaxTokenLen {
+		return Identity{}, fmt.Errorf("%w: credential too long", ErrUnauthorized)
+	}
+	if a.isAPIKey(token) {
+		return Identity{Subject: APISubject, APIKey: true, Rooms: All()}, nil
+	}
+	if len(a.methods) == 0 {
+		return Identity{}, fmt.Errorf("%w: unknown credential", ErrUnauthorized)
+	}
+	var c claims
+	if _, err := a.parser.ParseWithClaims(token, &c, a.keyFunc); err != nil {
+		return Identity{}, fmt.Errorf("%w: %s", ErrUnauthorized, reason(err))
+	}
+	if err := validSubject(c.Subject); err != nil {
+		return Identity{}, err
+	}
+	return Identity{Subject: c.Subject, Rooms: c.Rooms.permissions()}, nil
+}
+
+// isAPIKey compares token with every API key in constant time.
+func (a *Authenticator) isAPIKey(token string) bool {
+	if len(a.apiKeys) == 0 {
+		return false
+	}
+	h := sha256.Sum256([]byte(token))
+	found := 0
+	for _, k := range a.apiKeys {
+		found |= subtle.ConstantTimeCompare(h[:], k[:])
+	}
+	return found == 1
+}
+
+// keyFunc picks the keys of the token's algorithm; the parser has already
+// refused algorithms that are not configured.
+func (a *Authenticator) keyFunc(t *jwt.Token) (any, error) {
+	keys := a.keys[t.Method.Alg()]
+	if len(keys) == 0 {
+		return nil, jwt.ErrTokenUnverifiable
+	}
+	return jwt.VerificationKeySet{Keys: keys}, nil
+}
+
+func validSubject(sub string) error {
+	switch {
+	case sub == "":
+		return fmt.Errorf("%w: token has no sub", ErrUnauthorized)
+	case len(sub) > maxSubjectLen:
+		return fmt.Errorf("%w: token sub is longer than %d bytes", ErrUnauthorized, maxSubjectLen)
+	case sub == APISubject || strings.HasPrefix(sub, AnonymousPrefix):
+		return fmt.Errorf("%w: token sub is reserved", ErrUnauthorized)
+	case strings.ContainsAny(sub, "*{}"):
+		return fmt.Errorf("%w: token sub contains * { or }", ErrUnauthorized)
+	}
+	for _, r := range sub {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: token sub contains control characters", ErrUnauthorized)
+		}
+	}
+	return nil
+}
+
+// reason maps a jwt error to a short text for the client. It is built from
+// fixed strings only: never the token, never a key.
+func reason(err error) string {
+	for _, r := range [...]struct {
+		err  error
+		text string
+	}{
+		{jwt.ErrTokenExpired, "token has expired"},
+		{jwt.ErrTokenNotValidYet, "token is not valid yet"},
+		{jwt.ErrTokenUsedBeforeIssued, "token is issued in the future"},
+		{jwt.ErrTokenInvalidIssuer, "token has the wrong issuer"},
+		{jwt.ErrTokenInvalidAudience, "token has the wrong audience"},
+		{jwt.ErrTokenRequiredClaimMissing, "token is missing a required claim (exp)"},
+		{jwt.ErrTokenSignatureInvalid, "token signature is invalid"},
+		{jwt.ErrTokenMalformed, "token is malformed"},
+		{jwt.ErrTokenUnverifiable, "token algorithm is not accepted"},
+		{jwt.ErrTokenInvalidClaims, "token claims are invalid"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.text
+		}
+	}
+	return "token is invalid"
+}
+
+// claims are the token claims rtbroker reads.
+type claims struct {
+	jwt.RegisteredClaims
+	Rooms roomsClaim `json:"rooms"`
+}
+
+// roomsClaim is {"subscribe": [...], "publish": [...], "history": [...],
+// "presence": [...]}. History and presence default to subscribe when the
+// claim does not list them.
+type roomsClaim struct {
+	Subscribe []string  `json:"subscribe"`
+	Publish   []string  `json:"publish"`
+	History   *[]string `json:"history"`
+	Presence  *[]string `json:"presence"`
+}
+
+func (r roomsClaim) permissions() Permissions {
+	p := Permissions{Subscribe: r.Subscribe, Publish: r.Publish, History: r.Subscribe, Presence: r.Subscribe}
+	if r.History != nil {
+		p.History = *r.History
+	}
+	if r.Presence != nil {
+		p.Presence = *r.Presence
+	}
+	return p
+}

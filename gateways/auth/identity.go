@@ -1,0 +1,171 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Errors returned by this package wrap one of them; their
+// text is safe to send to the client (it never contains a credential).
+var (
+	// ErrUnauthorized: no credential where one is required, or a
+	// credential that is not valid (bad signature, expired, wrong
+	// algorithm, issuer or audience, unknown API key…).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the identity is known but may not do what it asked.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Action is something an identity may be allowed to do in a room.
+type Action uint8
+
+// Actions.
+const (
+	Subscribe Action = iota // receive a room's events live (SSE, long-poll, Socket.IO join)
+	Publish                 // append events to a room, or send ephemeral ones
+	History                 // read a room's stored events over the REST API
+	Presence                // see who is in a room (reserved: presence is not served yet)
+)
+
+func (a Action) String() string {
+	switch a {
+	case Subscribe:
+		return "subscribe"
+	case Publish:
+		return "publish"
+	case History:
+		return "history"
+	case Presence:
+		return "presence"
+	}
+	return fmt.Sprintf("Action(%d)", uint8(a))
+}
+
+// Permissions lists, per action, the room patterns an identity may act on
+// (see Match). A nil or empty list allows nothing.
+type Permissions struct {
+	Subscribe []string
+	Publish   []string
+	History   []string
+	Presence  []string
+}
+
+func (p *Permissions) patterns(a Action) []string {
+	switch a {
+	case Subscribe:
+		return p.Subscribe
+	case Publish:
+		return p.Publish
+	case History:
+		return p.History
+	case Presence:
+		return p.Presence
+	}
+	return nil
+}
+
+// All is every permission on every room: what an API key grants.
+func All() Permissions {
+	all := []string{"*"}
+	return Permissions{Subscribe: all, Publish: all, History: all, Presence: all}
+}
+
+// AnonymousPrefix begins the Subject of every anonymous identity; the rest
+// is a short random id. Tokens whose sub begins with it are refused.
+const AnonymousPrefix = "anonymous:"
+
+// APISubject is the Subject of identities authenticated by an API key; it
+// is what their events carry in `from`. Tokens with this sub are refused.
+const APISubject = "api"
+
+// Identity is who a client is, as established by Authenticate. It is a
+// value: copy it freely; its slices are never modified.
+type Identity struct {
+	// Subject is the token's `sub`, APISubject for an API key, or
+	// AnonymousPrefix plus a random id for an anonymous client. It is what
+	// the events this identity publishes carry in `from`.
+	Subject string
+	// Anonymous reports a client that presented no credential.
+	Anonymous bool
+	// APIKey reports a server-to-server client authenticated by an API key.
+	APIKey bool
+	// Rooms is what the identity may do where.
+	Rooms Permissions
+}
+
+// From is the `from` of events this identity publishes: its Subject.
+func (id Identity) From() string { return id.Subject }
+
+// Can reports whether id may do action in room (a log room name). Patterns
+// containing {sub} never match an anonymous identity.
+func (id Identity) Can(action Action, room string) bool {
+	for _, p := range id.Rooms.patterns(action) {
+		sub := id.Subject
+		if id.Anonymous || id.APIKey {
+			sub = ""
+		}
+		if Match(p, room, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// Check is Can as an error: nil when allowed, else an error wrapping
+// ErrForbidden that names the action and the room.
+func (id Identity) Check(action Action, room string) error {
+	if id.Can(action, room) {
+		return nil
+	}
+	return fmt.Errorf("%w: not allowed to %s in room %q", ErrForbidden, action, room)
+}
+
+// Match reports whether room matches pattern. A pattern is literal text
+// in which `*` stands for one or more characters of any kind and `{sub}`
+// for the subject, taken literally (a `*` in a subject is not a
+// wildcard). A pattern containing {sub} never matches when sub is empty.
+//
+//   - every room
+//     general      only "general"
+//     news:*       "news:sports", "news:a:b", not "news:"
+//     user:{sub}   "user:ada" for the subject "ada"
+func Match(pattern, room, sub string) bool {
+	// Split into literal pieces around the wildcards, substituting {sub}
+	// into the literals so that it can never act as a wildcard.
+	parts := strings.Split(pattern, "*")
+	for i, p := range parts {
+		if strings.Contains(p, "{sub}") {
+			if sub == "" {
+				return false
+			}
+			parts[i] = strings.ReplaceAll(p, "{sub}", sub)
+		}
+	}
+	return matchParts(parts, room)
+}
+
+// matchParts matches room against literals separated by wildcards of one
+// or more characters. Taking each literal at its earliest possible place
+// is optimal, so the match is linear in the room's length per literal.
+func matchParts(parts []string, room string) bool {
+	if len(parts) == 1 {
+		return room == parts[0]
+	}
+	if !strings.HasPrefix(room, parts[0]) {
+		return false
+	}
+	rest := room[len(parts[0]):]
+	last := len(parts) - 1
+	for _, lit := range parts[1:last] {
+		if len(rest) < 1 {
+			return false
+		}
+		j := strings.Index(rest[1:], lit) // the wildcard takes at least one character
+		if j < 0 {
+			return false
+		}
+		rest = rest[1+j+len(lit):]
+	}
+	return len(rest) > len(parts[last]) && strings.HasSuffix(rest, parts[last])
+}

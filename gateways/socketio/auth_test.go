@@ -1,0 +1,162 @@
+package socketio_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/broker/brokertest"
+	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/socketio"
+)
+
+var sioSecret = []byte("sio-secret-0123456789abcdef01234")
+
+// startAuthGateway is the gateway with a on a real HTTP server.
+func startAuthGateway(t testing.TB, a *auth.Authenticator) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := brokertest.NewMemStore().Open()
+	b := broker.New(l, broker.Config{})
+	g := socketio.New(b, socketio.GatewayConfig{Namespaces: []socketio.NamespaceConfig{{Name: "/"}, {Name: "/admin"}}, Auth: a})
+	srv := &http.Server{Handler: g}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done; g.Close(); b.Close(); l.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func sioToken(t testing.TB, sub string, edit func(jwt.MapClaims)) string {
+	t.Helper()
+	c := jwt.MapClaims{
+		"sub": sub, "exp": time.Now().Add(time.Hour).Unix(),
+		"rooms": map[string]any{"subscribe": []string{"general", "user:{sub}", "admin:ops"}, "publish": []string{"general"}},
+	}
+	if edit != nil {
+		edit(c)
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(sioSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAuthConnect(t *testing.T) {
+	a, err := auth.New(auth.Config{Secrets: [][]byte{sioSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startAuthGateway(t, a)
+	d := startDriver(t)
+	good := sioToken(t, "ada", nil)
+	tests := []struct {
+		name string
+		opts map[string]any
+		ok   bool
+	}{
+		{"no token", map[string]any{}, false},
+		{"bad signature", map[string]any{"auth": map[string]any{"token": sioToken(t, "ada", nil)[:40] + "x.y.z"}}, false},
+		{"expired", map[string]any{"auth": map[string]any{"token": sioToken(t, "ada", func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() })}}, false},
+		{"token not a string", map[string]any{"auth": map[string]any{"token": 42}}, false},
+		{"alg none", map[string]any{"auth": map[string]any{"token": func() string {
+			s, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "ada", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+			return s
+		}()}}, false},
+		{"auth.token", map[string]any{"auth": map[string]any{"token": good}}, true},
+		{"query token", map[string]any{"query": map[string]any{"token": good}}, true},
+		{"Authorization header (polling)", map[string]any{"transports": []string{"polling"}, "extraHeaders": map[string]any{"Authorization": "Bearer " + good}}, true},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprint("c", i)
+			m := d.try("connect", map[string]any{"name": name, "url": url, "opts": tc.opts})
+			if tc.ok != (m["ok"] == true) {
+				t.Fatalf("connect: %v", m)
+			}
+			if !tc.ok {
+				e := fmt.Sprint(m["error"])
+				if !strings.Contains(e, `"message":"unauthorized"`) || !strings.Contains(e, `"code":"unauthorized"`) {
+					t.Fatalf("connect_error %s", e)
+				}
+				if strings.Contains(e, good[:20]) {
+					t.Fatalf("connect_error echoes a token: %s", e)
+				}
+				d.do("disconnect", map[string]any{"name": name})
+			}
+			// A good client is still served after every case.
+			d.do("connect", map[string]any{"name": name + "good", "url": url, "opts": map[string]any{"auth": map[string]any{"token": good}}})
+			if ack := ackOf(t, d.do("emit", map[string]any{"name": name + "good", "event": "room:join", "args": []any{map[string]any{"room": "general"}}, "ack": true})); ack["ok"] != true {
+				t.Fatalf("good client join: %v", ack)
+			}
+			d.do("disconnect", map[string]any{"name": name + "good"})
+		})
+	}
+}
+
+func TestAuthJoinPublish(t *testing.T) {
+	a, err := auth.New(auth.Config{Secrets: [][]byte{sioSecret}, Anonymous: true, AnonymousPermissions: auth.Permissions{Subscribe: []string{"general"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startAuthGateway(t, a)
+	d := startDriver(t)
+	d.do("connect", map[string]any{"name": "ada", "url": url, "opts": map[string]any{"auth": map[string]any{"token": sioToken(t, "ada", nil)}}})
+	d.do("connect", map[string]any{"name": "adminAda", "url": url + "/admin", "opts": map[string]any{"auth": map[string]any{"token": sioToken(t, "ada", nil)}}})
+	d.do("connect", map[string]any{"name": "anon", "url": url, "opts": map[string]any{}})
+	emit := func(name, event string, arg map[string]any) map[string]any {
+		t.Helper()
+		return ackOf(t, d.do("emit", map[string]any{"name": name, "event": event, "args": []any{arg}, "ack": true}))
+	}
+	tests := []struct {
+		name, socket, event string
+		arg                 map[string]any
+		wantCode            string // "" = ok
+	}{
+		{"join granted", "ada", "room:join", map[string]any{"room": "general", "after": 0}, ""},
+		{"join own user room", "ada", "room:join", map[string]any{"room": "user:ada"}, ""},
+		{"join another user's room", "ada", "room:join", map[string]any{"room": "user:bob"}, "forbidden"},
+		{"join not granted", "ada", "room:join", map[string]any{"room": "ops"}, "forbidden"},
+		{"join in a namespace checks the log room", "adminAda", "room:join", map[string]any{"room": "ops"}, ""},
+		{"join in a namespace, not granted", "adminAda", "room:join", map[string]any{"room": "general"}, "forbidden"},
+		{"publish not granted", "ada", "chat:message", map[string]any{"room": "user:ada", "text": "x"}, "forbidden"},
+		{"ephemeral publish not granted", "ada", "typing", map[string]any{"room": "ops", "ephemeral": true}, "forbidden"},
+		{"anonymous join granted", "anon", "room:join", map[string]any{"room": "general", "after": 0}, ""},
+		{"anonymous publish not granted", "anon", "chat:message", map[string]any{"room": "general", "text": "x"}, "forbidden"},
+		{"anonymous join not granted", "anon", "room:join", map[string]any{"room": "user:ada"}, "forbidden"},
+		{"publish granted, from spoofed in data", "ada", "chat:message", map[string]any{"room": "general", "text": "hi", "from": "eve"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ack := emit(tc.socket, tc.event, tc.arg)
+			if tc.wantCode == "" {
+				if ack["ok"] != true {
+					t.Fatalf("ack %v", ack)
+				}
+				return
+			}
+			e, _ := ack["error"].(map[string]any)
+			if ack["ok"] != false || e["code"] != tc.wantCode {
+				t.Fatalf("ack %v, want error %s", ack, tc.wantCode)
+			}
+		})
+	}
+	// Both sockets stayed connected and got the one published event,
+	// from the authenticated subject whatever the data said.
+	for _, name := range []string{"ada", "anon"} {
+		evs := d.waitEvents(name, 1)
+		_, meta, _ := decodeEvent(t, evs[0])
+		if evs[0].Event != "chat:message" || meta["from"] != "ada" {
+			t.Fatalf("%s received %v", name, evs)
+		}
+	}
+}
