@@ -383,16 +383,20 @@ func (g *Gateway) onConnect(s *Socket) {
 
 // onEvent handles one client event, on the connection's reading goroutine.
 func (g *Gateway) onEvent(m *member, ev *Event) {
-	var ack any
-	var err error
 	switch ev.Name {
 	case "room:join":
-		ack, err = g.onJoin(m, ev)
+		g.onJoin(m, ev)
 	case "room:leave":
-		ack, err = g.onLeave(m, ev)
+		ack, err := g.onLeave(m, ev)
+		g.respond(ev, ack, err)
 	default:
-		ack, err = g.onPublish(m, ev)
+		ack, err := g.onPublish(m, ev)
+		g.respond(ev, ack, err)
 	}
+}
+
+// respond acknowledges ev with ack, or with {ok: false, error} for err.
+func (g *Gateway) respond(ev *Event, ack any, err error) {
 	if err != nil {
 		_, code, msg := httpx.Wire(err)
 		if code == httpx.CodeInternal {
@@ -423,41 +427,48 @@ func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
 	return room, nil
 }
 
-func (g *Gateway) onJoin(m *member, ev *Event) (any, error) {
+// onJoin joins the room on the member's pump and acknowledges from there,
+// so the ack reaches the client before the room's first events.
+func (g *Gateway) onJoin(m *member, ev *Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
-		return nil, err
+		g.respond(ev, nil, err)
+		return
 	}
 	logRoom, err := m.ns.logRoom(room)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = m.id.Check(auth.Subscribe, logRoom)
 	}
-	if err := m.id.Check(auth.Subscribe, logRoom); err != nil {
-		return nil, err
+	if err != nil {
+		g.respond(ev, nil, err)
+		return
 	}
 	var after *uint64
 	if raw, ok := fields["after"]; ok && string(raw) != "null" {
 		s := strings.Trim(string(raw), `"`)
 		off, err := broker.ParseOffset(s)
 		if err != nil {
-			return nil, httpx.BadRequest("after must be an offset (a whole number)")
+			g.respond(ev, nil, httpx.BadRequest("after must be an offset (a whole number)"))
+			return
 		}
 		after = &off
 	}
 	var epoch string
 	if raw, ok := fields["epoch"]; ok {
 		if err := json.Unmarshal(raw, &epoch); err != nil {
-			return nil, httpx.BadRequest("epoch must be a string")
+			g.respond(ev, nil, httpx.BadRequest("epoch must be a string"))
+			return
 		}
 	}
-	var ack map[string]any
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
-	if !m.call(func() { ack, err = m.join(ctx, room, after, epoch) }) {
-		return nil, broker.ErrClosed
+	if !m.call(func() {
+		ack, err := m.join(ctx, room, after, epoch)
+		g.respond(ev, ack, err)
+	}) {
+		g.respond(ev, nil, broker.ErrClosed)
 	}
-	return ack, err
 }
 
 func (g *Gateway) onLeave(m *member, ev *Event) (any, error) {
