@@ -146,6 +146,19 @@ func TestAuthHTTP(t *testing.T) {
 		{name: "poll with an API key", cred: cred{apiKey: testAPIKey}, method: "GET", path: "/poll?room=ops&after=0&timeout=0s", wantStatus: 200},
 		{name: "backup with a user token", cred: cred{bearer: ada}, method: "GET", path: "/api/backup", wantStatus: 403, wantCode: "forbidden"},
 		{name: "backup with an API key", cred: cred{apiKey: testAPIKey}, method: "GET", path: "/api/backup", wantStatus: 200},
+		{name: "sse with an API key header", cred: cred{apiKey: testAPIKey}, method: "GET", path: "/sse?room=ops", wantStatus: 200},
+	}
+	// An API key authenticates only from a header: in the cookie or the
+	// query it is a bad token, everywhere.
+	for _, c := range []cred{{cookie: testAPIKey}, {query: testAPIKey}} {
+		where := map[bool]string{true: "cookie", false: "query"}[c.cookie != ""]
+		tests = append(tests,
+			tcase{name: "API key in " + where + " publish", cred: c, method: "POST", path: "/api/rooms/ops/events", body: pub, wantStatus: 401, wantCode: "unauthorized"},
+			tcase{name: "API key in " + where + " history", cred: c, method: "GET", path: "/api/rooms/ops/events", wantStatus: 401, wantCode: "unauthorized"},
+			tcase{name: "API key in " + where + " sse", cred: c, method: "GET", path: "/sse?room=ops", wantStatus: 401, wantCode: "unauthorized"},
+			tcase{name: "API key in " + where + " poll", cred: c, method: "GET", path: "/poll?room=ops&after=0&timeout=0s", wantStatus: 401, wantCode: "unauthorized"},
+			tcase{name: "API key in " + where + " backup", cred: c, method: "GET", path: "/api/backup", wantStatus: 401, wantCode: "unauthorized"},
+		)
 	}
 	for name, tok := range hostile {
 		for _, c := range []cred{{bearer: tok}, {cookie: tok}, {query: tok}} {

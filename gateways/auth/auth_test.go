@@ -140,6 +140,21 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+func TestAuthenticateTokenRefusesAPIKeys(t *testing.T) {
+	a := newAuth(t, auth.Config{Secrets: [][]byte{secret}, APIKeys: []string{"key-1"}})
+	if id, err := a.AuthenticateToken("key-1"); !errors.Is(err, auth.ErrUnauthorized) || strings.Contains(err.Error(), "key-1") {
+		t.Fatalf("AuthenticateToken(API key) = %+v, %v; want unauthorized, without the key", id, err)
+	}
+	tok := sign(t, jwt.SigningMethodHS256, secret, claims("ada", nil))
+	id, err := a.AuthenticateToken(tok)
+	if err != nil || id.Subject != "ada" || !id.Expires.Equal(now.Add(time.Hour)) {
+		t.Fatalf("AuthenticateToken(jwt) = %+v, %v", id, err)
+	}
+	if id, err := a.Authenticate("key-1"); err != nil || !id.APIKey || !id.Expires.IsZero() {
+		t.Fatalf("Authenticate(API key) = %+v, %v", id, err)
+	}
+}
+
 func TestNewRefusesBadConfig(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	for _, tc := range []struct {

@@ -243,6 +243,29 @@ func (a *Authenticator) Authenticate(token string) (Identity, error) {
 	if a.isAPIKey(token) {
 		return Identity{Subject: APISubject, APIKey: true, Rooms: All()}, nil
 	}
+	return a.authenticateJWT(token)
+}
+
+// AuthenticateToken is Authenticate for credentials found where a browser
+// may send or leak them without the page's say (a cookie, the URL's
+// query): it accepts a signed token or nothing (anonymous), never an API
+// key. An API key presented this way is refused as a token that does not
+// verify; errors wrap ErrUnauthorized and never contain the credential.
+func (a *Authenticator) AuthenticateToken(token string) (Identity, error) {
+	if token == "" {
+		return a.Anonymous()
+	}
+	if len(token) > MaxTokenLen {
+		return Identity{}, fmt.Errorf("%w: credential too long", ErrUnauthorized)
+	}
+	if a.isAPIKey(token) {
+		return Identity{}, fmt.Errorf("%w: token is malformed (API keys are only accepted in the Authorization or X-API-Key header)", ErrUnauthorized)
+	}
+	return a.authenticateJWT(token)
+}
+
+// authenticateJWT verifies a signed token.
+func (a *Authenticator) authenticateJWT(token string) (Identity, error) {
 	if len(a.methods) == 0 {
 		return Identity{}, fmt.Errorf("%w: unknown credential", ErrUnauthorized)
 	}
@@ -253,7 +276,11 @@ func (a *Authenticator) Authenticate(token string) (Identity, error) {
 	if err := validSubject(c.Subject); err != nil {
 		return Identity{}, err
 	}
-	return Identity{Subject: c.Subject, Rooms: c.Rooms.permissions()}, nil
+	id := Identity{Subject: c.Subject, Rooms: c.Rooms.permissions()}
+	if c.ExpiresAt != nil {
+		id.Expires = c.ExpiresAt.Time
+	}
+	return id, nil
 }
 
 // isAPIKey compares token with every API key in constant time.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them; their
@@ -92,6 +93,11 @@ type Identity struct {
 	APIKey bool
 	// Rooms is what the identity may do where.
 	Rooms Permissions
+	// Expires is the token's exp (zero for API keys and anonymous
+	// identities, which do not expire). Authenticate allowed the leeway
+	// at the time it checked; connections that outlive the token are
+	// ended when Expires passes (see the Socket.IO gateway).
+	Expires time.Time
 }
 
 // From is the `from` of events this identity publishes: its Subject.

@@ -287,8 +287,10 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 }
 
 // authenticate returns the identity of a connecting socket: the CONNECT
-// payload's token (a string; anything else is refused) or, without one,
-// the handshake request's credential. Errors wrap auth.ErrUnauthorized.
+// payload's token (a string; anything else is refused; like a header, it
+// may be a token or an API key) or, without one, the handshake request's
+// credential (an API key only from a header, never the cookie or
+// ?token=). Errors wrap auth.ErrUnauthorized.
 func (g *Gateway) authenticate(s *Socket, token any) (auth.Identity, error) {
 	switch t := token.(type) {
 	case string:
@@ -300,10 +302,11 @@ func (g *Gateway) authenticate(s *Socket, token any) (auth.Identity, error) {
 		return auth.Identity{}, fmt.Errorf("%w: auth.token must be a string", auth.ErrUnauthorized)
 	}
 	var cred string
+	src := httpx.FromNone
 	if req := s.Request(); req != nil {
-		cred = httpx.Credential(req.Header, req.Query)
+		cred, src = httpx.Credential(req.Header, req.Query)
 	}
-	return g.cfg.Auth.Authenticate(cred)
+	return httpx.AuthenticateFrom(g.cfg.Auth, cred, src)
 }
 
 // mayResume reports whether id may still subscribe to every room of the

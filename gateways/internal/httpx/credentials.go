@@ -11,27 +11,41 @@ import (
 // TokenCookie is the cookie a browser may carry its token in.
 const TokenCookie = "rtbroker_token"
 
+// Source says where a request carried its credential.
+type Source uint8
+
+// Sources, in the order Credential looks.
+const (
+	FromNone   Source = iota // no credential
+	FromHeader               // Authorization: Bearer … or X-API-Key: set by the caller's code
+	FromCookie               // the rtbroker_token cookie: sent by the browser on its own
+	FromQuery                // ?token=: part of the URL, which logs and Referer headers may keep
+)
+
 // Credential returns the credential (a token or an API key) a request
-// carries, looked for in this order: `Authorization: Bearer …`,
-// `X-API-Key`, the rtbroker_token cookie, and the `token` query parameter
-// (EventSource cannot set headers). It returns "" when there is none. The
-// value is secret: never log it.
-func Credential(h http.Header, q url.Values) string {
+// carries and where it was found, looked for in this order:
+// `Authorization: Bearer …`, `X-API-Key`, the rtbroker_token cookie, and
+// the `token` query parameter (EventSource cannot set headers). It returns
+// "", FromNone when there is none. The value is secret: never log it.
+func Credential(h http.Header, q url.Values) (string, Source) {
 	if v := h.Get("Authorization"); v != "" {
 		if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
+			return strings.TrimSpace(tok), FromHeader
 		}
 		// Another scheme: the request has a credential we cannot use; do
 		// not fall back to anonymous.
-		return v
+		return v, FromHeader
 	}
 	if v := h.Get("X-API-Key"); v != "" {
-		return v
+		return v, FromHeader
 	}
 	if v := cookie(h, TokenCookie); v != "" {
-		return v
+		return v, FromCookie
 	}
-	return q.Get("token")
+	if v := q.Get("token"); v != "" {
+		return v, FromQuery
+	}
+	return "", FromNone
 }
 
 // cookie returns the value of the named cookie in h, or "".
@@ -44,10 +58,22 @@ func cookie(h http.Header, name string) string {
 	return c.Value
 }
 
-// Identify authenticates the request's credential with a. Errors wrap
-// auth.ErrUnauthorized (401 on the wire).
+// AuthenticateFrom authenticates a credential found at src: API keys are
+// accepted only from headers; a cookie or query credential must be a
+// signed token (an API key there is refused as a bad token). Errors wrap
+// auth.ErrUnauthorized.
+func AuthenticateFrom(a *auth.Authenticator, cred string, src Source) (auth.Identity, error) {
+	if src == FromCookie || src == FromQuery {
+		return a.AuthenticateToken(cred)
+	}
+	return a.Authenticate(cred)
+}
+
+// Identify authenticates the request's credential with a (see
+// AuthenticateFrom). Errors wrap auth.ErrUnauthorized (401 on the wire).
 func Identify(a *auth.Authenticator, r *http.Request) (auth.Identity, error) {
-	return a.Authenticate(Credential(r.Header, r.URL.Query()))
+	cred, src := Credential(r.Header, r.URL.Query())
+	return AuthenticateFrom(a, cred, src)
 }
 
 // Authorize authenticates r and checks that the identity may do action in

@@ -96,3 +96,28 @@ func TestTracker(t *testing.T) {
 	<-closed
 	tr.Close() // twice is fine
 }
+
+func TestCredentialSource(t *testing.T) {
+	tests := []struct {
+		name     string
+		header   http.Header
+		query    url.Values
+		wantCred string
+		wantSrc  Source
+	}{
+		{name: "none", header: http.Header{}, wantSrc: FromNone},
+		{name: "bearer", header: http.Header{"Authorization": {"Bearer abc"}}, wantCred: "abc", wantSrc: FromHeader},
+		{name: "x-api-key", header: http.Header{"X-Api-Key": {"k"}}, wantCred: "k", wantSrc: FromHeader},
+		{name: "cookie", header: http.Header{"Cookie": {TokenCookie + "=c"}}, wantCred: "c", wantSrc: FromCookie},
+		{name: "query", header: http.Header{}, query: url.Values{"token": {"q"}}, wantCred: "q", wantSrc: FromQuery},
+		{name: "header wins over cookie and query", header: http.Header{"X-Api-Key": {"k"}, "Cookie": {TokenCookie + "=c"}}, query: url.Values{"token": {"q"}}, wantCred: "k", wantSrc: FromHeader},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cred, src := Credential(tc.header, tc.query)
+			if cred != tc.wantCred || src != tc.wantSrc {
+				t.Fatalf("Credential = %q, %d; want %q, %d", cred, src, tc.wantCred, tc.wantSrc)
+			}
+		})
+	}
+}
