@@ -150,8 +150,12 @@ func TestAuthenticateTokenRefusesAPIKeys(t *testing.T) {
 	if err != nil || id.Subject != "ada" || !id.Expires.Equal(now.Add(time.Hour)) {
 		t.Fatalf("AuthenticateToken(jwt) = %+v, %v", id, err)
 	}
-	if id, err := a.Authenticate("key-1"); err != nil || !id.APIKey || !id.Expires.IsZero() {
-		t.Fatalf("Authenticate(API key) = %+v, %v", id, err)
+	if d := a.Deadline(id); !d.Equal(now.Add(time.Hour + auth.DefaultLeeway)) {
+		t.Fatalf("Deadline = %v, want exp plus the leeway", d)
+	}
+	kid, err := a.Authenticate("key-1")
+	if err != nil || !kid.APIKey || !kid.Expires.IsZero() || !a.Deadline(kid).IsZero() {
+		t.Fatalf("Authenticate(API key) = %+v, %v; an API key never expires", kid, err)
 	}
 }
 

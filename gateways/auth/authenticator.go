@@ -215,6 +215,16 @@ func (a *Authenticator) Algorithms() []string { return slices.Clone(a.methods) }
 // Configured reports whether any key, secret or API key is configured.
 func (a *Authenticator) Configured() bool { return len(a.methods) > 0 || len(a.apiKeys) > 0 }
 
+// Deadline returns the moment id's token stops being accepted: its exp
+// plus the leeway. It is zero for identities that do not expire (API keys,
+// anonymous clients). Connections that outlive their token are ended then.
+func (a *Authenticator) Deadline(id Identity) time.Time {
+	if id.Expires.IsZero() {
+		return time.Time{}
+	}
+	return id.Expires.Add(a.cfg.Leeway)
+}
+
 // AllowsAnonymous reports whether clients without a credential are let in.
 func (a *Authenticator) AllowsAnonymous() bool { return a.cfg.Anonymous }
 

@@ -160,3 +160,64 @@ func TestAuthJoinPublish(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthTokenExpiry: a socket whose token expires is sent a DISCONNECT
+// (socket.io-client: "io server disconnect"); it reconnects with a fresh
+// token and its session recovers what was published meanwhile. Sockets
+// with long-lived tokens stay.
+func TestAuthTokenExpiry(t *testing.T) {
+	a, err := auth.New(auth.Config{Secrets: [][]byte{sioSecret}, Leeway: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startAuthGateway(t, a)
+	d := startDriver(t)
+	short := sioToken(t, "ada", func(c jwt.MapClaims) { c["exp"] = time.Now().Add(2 * time.Second).Unix() })
+	d.do("connect", map[string]any{"name": "short", "url": url, "opts": map[string]any{"auth": map[string]any{"token": short}}})
+	d.do("connect", map[string]any{"name": "long", "url": url, "opts": map[string]any{"auth": map[string]any{"token": sioToken(t, "bob", nil)}}})
+	emit := func(name, event string, arg map[string]any) map[string]any {
+		t.Helper()
+		return ackOf(t, d.do("emit", map[string]any{"name": name, "event": event, "args": []any{arg}, "ack": true}))
+	}
+	if ack := emit("short", "room:join", map[string]any{"room": "general", "after": 0}); ack["ok"] != true {
+		t.Fatalf("join: %v", ack)
+	}
+	if ack := emit("long", "chat:message", map[string]any{"room": "general", "n": 1}); ack["ok"] != true {
+		t.Fatalf("publish: %v", ack)
+	}
+	d.waitEvents("short", 1)
+
+	start := time.Now()
+	m := d.do("waitDisconnect", map[string]any{"name": "short", "timeout": 6000})
+	if m["reason"] != "io server disconnect" {
+		t.Fatalf("disconnect reason %v", m["reason"])
+	}
+	if waited := time.Since(start); waited > 4*time.Second {
+		t.Fatalf("disconnected %v after the token expired", waited)
+	}
+	// Published while the expired client is away.
+	if ack := emit("long", "chat:message", map[string]any{"room": "general", "n": 2}); ack["ok"] != true {
+		t.Fatalf("long-lived socket after the other expired: %v", ack)
+	}
+	// Reconnecting with the expired token is refused…
+	if m := d.try("reconnect", map[string]any{"name": "short", "auth": map[string]any{"token": short}, "timeout": 3000}); m["ok"] == true || !strings.Contains(fmt.Sprint(m["error"]), "expired") {
+		t.Fatalf("reconnect with the expired token: %v", m)
+	}
+	// …with a fresh one, the session recovers the missed event.
+	m = d.do("reconnect", map[string]any{"name": "short", "auth": map[string]any{"token": sioToken(t, "ada", nil)}})
+	if m["recovered"] != true {
+		t.Fatalf("reconnect with a fresh token: %v", m)
+	}
+	evs := d.waitEvents("short", 1)
+	if data, _, _ := decodeEvent(t, evs[0]); evs[0].Event != "chat:message" || data["n"] != float64(2) {
+		t.Fatalf("after recovery: %v", evs)
+	}
+	// The fresh token lasts an hour: the socket stays past the old deadline.
+	time.Sleep(1500 * time.Millisecond)
+	if m := d.do("events", map[string]any{"name": "short"}); len(m["events"].([]any)) != 0 {
+		t.Fatalf("unexpected events %v", m["events"])
+	}
+	if ack := emit("short", "chat:message", map[string]any{"room": "general", "n": 3}); ack["ok"] != true {
+		t.Fatalf("after recovery: %v", ack)
+	}
+}

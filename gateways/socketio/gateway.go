@@ -38,6 +38,9 @@ type GatewayConfig struct {
 	MaxSessions int
 	// PublishTimeout bounds a publish from a socket. Default 10 s.
 	PublishTimeout time.Duration
+	// ExpiryInterval is how often the gateway disconnects the sockets
+	// whose token has expired (see Gateway). Default 1 s.
+	ExpiryInterval time.Duration
 	// Auth authenticates sockets at CONNECT (the token is the CONNECT
 	// payload's auth.token, else the handshake's Authorization header,
 	// rtbroker_token cookie or ?token=) and decides which log rooms they
@@ -75,6 +78,9 @@ func (c *GatewayConfig) setDefaults() {
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 10 * time.Second
 	}
+	if c.ExpiryInterval <= 0 {
+		c.ExpiryInterval = time.Second
+	}
 	if c.Auth == nil {
 		c.Auth = auth.Open()
 	}
@@ -108,7 +114,13 @@ func (c *GatewayConfig) setDefaults() {
 // with code "forbidden". A missing or invalid token (where one is required)
 // refuses the CONNECT: connect_error {message: "unauthorized", data: {code:
 // "unauthorized", message: reason}}. Permissions are checked on log room
-// names (room R of /admin is admin:R), as SSE and long-poll check them. Subscribers receive socket.on(type, (data, meta, token)) with
+// names (room R of /admin is admin:R), as SSE and long-poll check them.
+// A socket authenticated with a token that has an exp is disconnected
+// (a DISCONNECT packet: "io server disconnect" in socket.io-client, which
+// does not reconnect by itself) within ExpiryInterval of the moment the
+// token stops being accepted (auth.Authenticator.Deadline: exp plus the
+// leeway); the client reconnects with a fresh token and its session
+// recovers. Subscribers receive socket.on(type, (data, meta, token)) with
 // meta {room, offset, id, time, from}; token is the recovery offset
 // token socket.io-client keeps.
 type Gateway struct {
@@ -123,8 +135,9 @@ type Gateway struct {
 	wg        sync.WaitGroup // pumps and the session follower
 	closeOnce sync.Once
 
-	mu      sync.Mutex // guards members
-	members map[*Socket]*member
+	mu       sync.Mutex // guards members, expiring and every member's expIdx
+	members  map[*Socket]*member
+	expiring expiries // the members whose identity expires, soonest first
 }
 
 // gwNamespace is a namespace of the gateway.
@@ -161,6 +174,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		nsp.OnConnect(g.onConnect)
 	}
 	g.wg.Go(func() { g.sessions.follow(ctx) })
+	g.wg.Go(g.expire)
 	return g
 }
 
@@ -374,9 +388,13 @@ func (g *Gateway) onConnect(s *Socket) {
 		s.Disconnect()
 		return
 	}
+	g.mu.Lock()
+	g.watchExpiry(m)
+	g.mu.Unlock()
 	s.OnDisconnect(func(string) {
 		g.mu.Lock()
 		delete(g.members, s)
+		g.unwatchExpiry(m)
 		g.mu.Unlock()
 		close(m.done)
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -20,6 +21,10 @@ type member struct {
 	s   *Socket
 	pid string
 	id  auth.Identity // who the socket is; decides what it may join and publish
+
+	// Guarded by Gateway.mu (see expiry.go).
+	deadline time.Time // when the identity's token stops being accepted; zero: never
+	expIdx   int       // index in Gateway.expiring, or -1
 
 	cmds chan func()   // run on the pump goroutine
 	done chan struct{} // closed when the socket disconnects

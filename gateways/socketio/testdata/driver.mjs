@@ -16,6 +16,9 @@
 //   waitConnect {name, timeout}            wait for the next connect; reply {sid, recovered, transport}
 //   waitUpgrade {name, timeout}            wait until the transport is websocket
 //   disconnect  {name}
+//   waitDisconnect {name, timeout}         wait for the next disconnect; reply {reason}
+//   reconnect   {name, auth, timeout}      after a server disconnect: set socket.auth and
+//                                          socket.connect(); reply as connect
 //   serverAck   {name, event, reply}       answer the server's `event` acks with `reply`
 // Every received event is recorded as {event, args} with Buffers as {"$buffer": base64}.
 import { io } from "socket.io-client";
@@ -67,7 +70,7 @@ function info(s) {
 const handlers = {
   async connect({ name, url, opts = {}, timeout = 10000 }) {
     const socket = io(url, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500, ...opts });
-    const s = { socket, events: [], waiters: [], connectWaiters: [] };
+    const s = { socket, events: [], waiters: [], connectWaiters: [], disconnects: [], disconnectWaiters: [] };
     sockets.set(name, s);
     socket.onAny((event, ...args) => {
       s.events.push({ event, args: encode(args) });
@@ -75,6 +78,10 @@ const handlers = {
     });
     socket.on("connect", () => {
       for (const w of s.connectWaiters.splice(0)) w.resolve(info(s));
+    });
+    socket.on("disconnect", (reason) => {
+      s.disconnects.push(reason);
+      for (const w of s.disconnectWaiters.splice(0)) w();
     });
     socket.on("connect_error", (err) => {
       for (const w of s.connectWaiters.splice(0)) w.reject(new Error(JSON.stringify({ message: err.message, data: err.data ?? null })));
@@ -126,6 +133,20 @@ const handlers = {
       await withTimeout(new Promise((resolve) => engine.once("upgrade", resolve)), timeout, "upgrade");
     }
     return info(s);
+  },
+  async waitDisconnect({ name, timeout = 10000 }) {
+    const s = get(name);
+    if (s.disconnects.length === 0) {
+      await withTimeout(new Promise((resolve) => s.disconnectWaiters.push(resolve)), timeout, "disconnect");
+    }
+    return { reason: s.disconnects.shift() };
+  },
+  async reconnect({ name, auth, timeout = 10000 }) {
+    const s = get(name);
+    s.socket.auth = auth;
+    const p = nextConnect(s, timeout);
+    s.socket.connect();
+    return p;
   },
   async disconnect({ name }) {
     get(name).socket.disconnect();

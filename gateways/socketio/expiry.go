@@ -1,0 +1,81 @@
+package socketio
+
+import (
+	"container/heap"
+	"time"
+)
+
+// expiries orders the members whose identity expires (a token with an
+// exp) by their deadline, so that one ticker per gateway can disconnect
+// them when it passes without walking every socket and without a timer per
+// socket. It is guarded by Gateway.mu.
+type expiries []*member
+
+func (h expiries) Len() int           { return len(h) }
+func (h expiries) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h expiries) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].expIdx, h[j].expIdx = i, j
+}
+func (h *expiries) Push(x any) {
+	m := x.(*member)
+	m.expIdx = len(*h)
+	*h = append(*h, m)
+}
+func (h *expiries) Pop() any {
+	old := *h
+	m := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	m.expIdx = -1
+	return m
+}
+
+// watchExpiry schedules m's disconnection at its identity's deadline (no
+// deadline: never). Call with g.mu held.
+func (g *Gateway) watchExpiry(m *member) {
+	m.expIdx = -1
+	m.deadline = g.cfg.Auth.Deadline(m.id)
+	if !m.deadline.IsZero() {
+		heap.Push(&g.expiring, m)
+	}
+}
+
+// unwatchExpiry forgets m (it disconnected). Call with g.mu held.
+func (g *Gateway) unwatchExpiry(m *member) {
+	if m.expIdx >= 0 {
+		heap.Remove(&g.expiring, m.expIdx)
+	}
+}
+
+// expire runs until the gateway closes: every ExpiryInterval it
+// disconnects the sockets whose token has expired. They get a Socket.IO
+// DISCONNECT ("io server disconnect" in socket.io-client), which does not
+// reconnect by itself: the client sets a fresh token (socket.auth) and
+// calls socket.connect(), and its session recovers.
+func (g *Gateway) expire() {
+	t := time.NewTicker(g.cfg.ExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, m := range g.expired(time.Now()) {
+			g.log.Debug("socketio: token expired, disconnecting", "sid", m.s.ID(), "sub", m.id.Subject)
+			m.s.Disconnect()
+		}
+	}
+}
+
+// expired removes and returns the members whose deadline is not after now.
+func (g *Gateway) expired(now time.Time) []*member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*member
+	for len(g.expiring) > 0 && !g.expiring[0].deadline.After(now) {
+		out = append(out, heap.Pop(&g.expiring).(*member))
+	}
+	return out
+}
