@@ -1,9 +1,17 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -276,14 +284,48 @@ func TestAuthAnonymous(t *testing.T) {
 			{"--jwt-alg", "none", "--jwt-secret", "x"},
 			{"--jwt-alg", "RS256", "--jwt-secret", "x"},
 			{"--jwt-public-key", "/nonexistent.pem"},
+			{"--jwks-url", "http://127.0.0.1:1/jwks.json"}, // fails closed: nothing listens
 		} {
 			cfg, err := parseConfig("serve", append([]string{"--data", t.TempDir()}, args...), func(string) string { return "" }, io.Discard)
 			if err == nil {
-				_, err = cfg.authenticator()
+				var closeAuth func()
+				if _, closeAuth, err = cfg.authenticator(context.Background(), slog.New(slog.DiscardHandler)); err == nil {
+					closeAuth()
+				}
 			}
 			if err == nil {
 				t.Errorf("%v accepted", args)
 			}
 		}
 	})
+}
+
+func TestAuthJWKS(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	set := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":%q,"e":%q}]}`, b64(key.N.Bytes()), b64(big.NewInt(int64(key.E)).Bytes()))
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, set) }))
+	defer jwks.Close()
+	s := startServer(t, "", "--jwks-url", jwks.URL, "--jwks-refresh", "1m")
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "ada", "exp": time.Now().Add(time.Hour).Unix(), "rooms": map[string]any{"publish": []string{"general"}}})
+	tok.Header["kid"] = "k1"
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := `{"type":"chat:message","data":{}}`
+	if st, b, _ := (cred{bearer: signed}).do(t, "POST", s.URL+"/api/rooms/general/events", pub); st != 201 {
+		t.Fatalf("publish with a JWKS-verified token: %d %s", st, b)
+	}
+	tok.Header["kid"] = "k9"
+	signed, _ = tok.SignedString(key)
+	if st, b, _ := (cred{bearer: signed}).do(t, "POST", s.URL+"/api/rooms/general/events", pub); st != 401 || !strings.Contains(b, "kid") {
+		t.Fatalf("unknown kid: %d %s", st, b)
+	}
+	if st, _, _ := (cred{}).do(t, "POST", s.URL+"/api/rooms/general/events", pub); st != 401 {
+		t.Fatalf("anonymous publish with --jwks-url: %d", st)
+	}
 }

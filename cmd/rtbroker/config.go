@@ -47,6 +47,8 @@ type config struct {
 	JWTSecret          string
 	JWTPublicKey       string
 	JWTAlg             string
+	JWKSURL            string
+	JWKSRefresh        time.Duration
 	JWTLeeway          time.Duration
 	JWTIssuer          string
 	JWTAudience        string
@@ -138,6 +140,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `key` verifying client tokens (HS256, or --jwt-alg HS384/HS512); prefer the environment variable")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM `file` with the public key verifying client tokens (RSA: RS256 or --jwt-alg RS*/PS*; ECDSA: ES*; Ed25519: EdDSA)")
+	fs.StringVar(&c.JWKSURL, "jwks-url", "", "`URL` of a JSON Web Key Set verifying client tokens by kid (RSA, EC, Ed25519 keys); the server does not start if it cannot be fetched")
+	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", 5*time.Minute, "how often the --jwks-url set is fetched again (also on an unknown kid, at most every 10s)")
 	fs.StringVar(&c.JWTAlg, "jwt-alg", "", "the only token signing `algorithm` accepted (default: from the key type); none is never accepted")
 	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required token iss (not checked when empty)")
@@ -218,6 +222,7 @@ func (c *config) validate() error {
 	check(err == nil, "--log-level: %v", err)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json")
 	check(c.JWTLeeway >= 0, "--jwt-leeway cannot be negative")
+	check(c.JWKSRefresh > 0, "--jwks-refresh must be positive")
 	return errors.Join(errs...)
 }
 

@@ -29,10 +29,11 @@ const dbFile = "rtbroker.db"
 // HTTP server (streams told to come back, in-flight publishes finish) →
 // gateways → broker → log.
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
-	authn, err := cfg.authenticator()
+	authn, closeAuth, err := cfg.authenticator(ctx, log)
 	if err != nil {
 		return err
 	}
+	defer closeAuth() // after the gateways (deferred later, so closed first)
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	// algorithm; an ECDSA key accepts the ES* algorithm of its curve; an
 	// Ed25519 key accepts EdDSA.
 	PublicKeys []crypto.PublicKey
+	// JWKS, when set, also verifies asymmetrically signed tokens, with the
+	// key the token's kid names (see JWKS). The caller owns it (Close).
+	JWKS *JWKS
 	// Algorithm, when set, is the only algorithm accepted; it must suit
 	// one of the configured keys.
 	Algorithm string
@@ -71,8 +74,11 @@ type Authenticator struct {
 	cfg     Config
 	keys    map[string][]jwt.VerificationKey // algorithm → the keys that verify it
 	methods []string                         // accepted algorithms, sorted
-	apiKeys [][sha256.Size]byte
-	parser  *jwt.Parser
+	// jwksMethods are the algorithms offered to cfg.JWKS, whose keys
+	// each accept only those of their type.
+	jwksMethods []string
+	apiKeys     [][sha256.Size]byte
+	parser      *jwt.Parser
 }
 
 // Open returns an Authenticator with no keys that lets everyone in
@@ -121,14 +127,26 @@ func New(cfg Config) (*Authenticator, error) {
 		}
 		a.keys[alg] = append(a.keys[alg], k)
 	}
+	if cfg.JWKS != nil {
+		for _, alg := range asymmetricAlgorithms {
+			if pin == "" || pin == alg {
+				a.jwksMethods = append(a.jwksMethods, alg)
+			}
+		}
+	}
 	if pin != "" {
-		if len(a.keys[pin]) == 0 {
+		if len(a.keys[pin]) == 0 && len(a.jwksMethods) == 0 {
 			return nil, fmt.Errorf("jwt algorithm %s does not suit the configured keys", pin)
 		}
 		a.keys = map[string][]jwt.VerificationKey{pin: a.keys[pin]}
 	}
 	for alg := range a.keys {
 		a.methods = append(a.methods, alg)
+	}
+	for _, alg := range a.jwksMethods {
+		if !slices.Contains(a.methods, alg) {
+			a.methods = append(a.methods, alg)
+		}
 	}
 	slices.Sort(a.methods)
 	for _, k := range cfg.APIKeys {
@@ -309,7 +327,16 @@ func (a *Authenticator) isAPIKey(token string) bool {
 // keyFunc picks the keys of the token's algorithm; the parser has already
 // refused algorithms that are not configured.
 func (a *Authenticator) keyFunc(t *jwt.Token) (any, error) {
-	keys := a.keys[t.Method.Alg()]
+	alg := t.Method.Alg()
+	keys := a.keys[alg]
+	if a.cfg.JWKS != nil && slices.Contains(a.jwksMethods, alg) {
+		kid, _ := t.Header["kid"].(string)
+		more, err := a.cfg.JWKS.verifiers(kid, alg)
+		if err != nil && len(keys) == 0 {
+			return nil, err
+		}
+		keys = append(slices.Clip(keys), more...)
+	}
 	if len(keys) == 0 {
 		return nil, jwt.ErrTokenUnverifiable
 	}
@@ -350,6 +377,7 @@ func reason(err error) string {
 		{jwt.ErrTokenRequiredClaimMissing, "token is missing a required claim (exp)"},
 		{jwt.ErrTokenSignatureInvalid, "token signature is invalid"},
 		{jwt.ErrTokenMalformed, "token is malformed"},
+		{errUnknownKey, "token key id (kid) is unknown"},
 		{jwt.ErrTokenUnverifiable, "token algorithm is not accepted"},
 		{jwt.ErrTokenInvalidClaims, "token claims are invalid"},
 	} {
