@@ -28,14 +28,18 @@ func newRouter(h routes) http.Handler {
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", h.health)
 	r.Get("/metrics", h.metrics)
+	cors := h.api.CORS // preflights are answered there, before routing by method
 	r.Route("/api", func(r chi.Router) {
+		r.Use(cors)
 		r.Get("/rooms", h.api.Rooms)
 		r.Get("/rooms/{room}/events", h.api.History)
 		r.Post("/rooms/{room}/events", h.api.Publish)
 		r.Get("/backup", h.backup)
 	})
-	r.Method(http.MethodGet, "/sse", h.sse)
-	r.Method(http.MethodGet, "/poll", h.poll)
+	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {
+		r.Method(http.MethodGet, path, cors(handler))
+		r.Method(http.MethodOptions, path, cors(http.HandlerFunc(httpapi.MethodNotAllowed)))
+	}
 	// The browser client, where Socket.IO servers serve it.
 	r.Get("/socket.io/socket.io.js", serveFile(h.web, "/vendor/socket.io.min.js"))
 	r.Get("/socket.io/socket.io.min.js", serveFile(h.web, "/vendor/socket.io.min.js"))

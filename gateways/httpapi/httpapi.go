@@ -30,6 +30,11 @@ type Config struct {
 	// event's `from` is the authenticated identity's subject. Default
 	// auth.Open() (everyone anonymous, allowed everything).
 	Auth *auth.Authenticator
+	// AllowedOrigins lists the origins allowed to call the API from
+	// another site ("*": any but "null"); see Handler.CORS. A publish
+	// authenticated by the rtbroker_token cookie must come from the same
+	// origin or one of these (CSRF). Default none.
+	AllowedOrigins []string
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -60,16 +65,26 @@ func (c *Config) setDefaults() {
 
 // Handler serves the REST API. Its methods are safe for concurrent use.
 type Handler struct {
-	b   *broker.Broker
-	cfg Config
-	log *slog.Logger
+	b       *broker.Broker
+	cfg     Config
+	log     *slog.Logger
+	origins *httpx.Origins
 }
 
 // New returns the REST API on b.
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
-	return &Handler{b: b, cfg: cfg, log: cfg.Logger}
+	return &Handler{b: b, cfg: cfg, log: cfg.Logger, origins: httpx.NewOrigins(cfg.AllowedOrigins)}
 }
+
+// CORS wraps next (the API, SSE or long-poll routes) with the CORS
+// answers for Config.AllowedOrigins: nothing when the list is empty;
+// otherwise an allowed origin is echoed with
+// Access-Control-Allow-Credentials: true and Vary: Origin, and preflights
+// are answered 204 (GET, POST; Authorization, Content-Type,
+// Idempotency-Key, X-API-Key, Last-Event-ID), or 403 forbidden for an
+// origin not in the list.
+func (h *Handler) CORS(next http.Handler) http.Handler { return h.origins.CORS(next) }
 
 // acceptedMediaType lists the Content-Types a publish body may be sent
 // with; the body is JSON whatever the header says (curl -d sends
@@ -96,10 +111,16 @@ type publishBody struct {
 //
 // The request's credential must allow publishing to the room (401
 // unauthorized, 403 forbidden otherwise); the events' `from` is its
-// subject.
+// subject. A publish authenticated by the rtbroker_token cookie from
+// another site not in Config.AllowedOrigins is refused 403 forbidden
+// "cross-site request" (CSRF).
 func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
 	if err := broker.ValidatePublicRoom(room); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if err := h.origins.CheckSite(r); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
