@@ -106,3 +106,53 @@ func TestCORS(t *testing.T) {
 		}
 	}
 }
+
+func TestCSRF(t *testing.T) {
+	const app = "https://app.example.com"
+	s := startServer(t, "", "--jwt-secret", testSecret, "--api-key", testAPIKey, "--allowed-origins", app)
+	ada := mint(t, "ada", nil)
+	host := strings.TrimPrefix(s.URL, "http://")
+	cookie := "rtbroker_token=" + ada
+	tests := []struct {
+		name       string
+		hdr        map[string]string
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "cookie cross-site origin", hdr: map[string]string{"Cookie": cookie, "Origin": "https://evil.example"}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "cookie cross-site referer", hdr: map[string]string{"Cookie": cookie, "Referer": "https://evil.example/page"}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "cookie null origin", hdr: map[string]string{"Cookie": cookie, "Origin": "null"}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "cookie same port other host", hdr: map[string]string{"Cookie": cookie, "Origin": "http://evil.example:" + host[strings.LastIndex(host, ":")+1:]}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "cookie same origin", hdr: map[string]string{"Cookie": cookie, "Origin": "http://" + host}, wantStatus: 201},
+		{name: "cookie same origin referer", hdr: map[string]string{"Cookie": cookie, "Referer": "http://" + host + "/index.html"}, wantStatus: 201},
+		{name: "cookie allowed origin", hdr: map[string]string{"Cookie": cookie, "Origin": app}, wantStatus: 201},
+		{name: "cookie no origin no referer", hdr: map[string]string{"Cookie": cookie}, wantStatus: 201},
+		{name: "bearer cross-site", hdr: map[string]string{"Authorization": "Bearer " + ada, "Origin": "https://evil.example"}, wantStatus: 201},
+		{name: "api key cross-site", hdr: map[string]string{"X-API-Key": testAPIKey, "Origin": "https://evil.example"}, wantStatus: 201},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.hdr["Content-Type"] = "application/json"
+			status, body, _ := doReq(t, "POST", s.URL+"/api/rooms/general/events", `{"type":"t","data":1}`, tc.hdr)
+			if status != tc.wantStatus || errCode(body) != tc.wantCode {
+				t.Fatalf("got %d %s, want %d %q", status, body, tc.wantStatus, tc.wantCode)
+			}
+			if status == 403 && !strings.Contains(body, "cross-site request") {
+				t.Errorf("message: %s", body)
+			}
+		})
+	}
+	// Reading with the cookie cross-site is not state-changing: allowed.
+	if status, _, _ := doReq(t, "GET", s.URL+"/api/rooms/general/events", "", map[string]string{"Cookie": cookie, "Origin": "https://evil.example"}); status != 200 {
+		t.Errorf("cross-site history read: %d", status)
+	}
+	logs := s.logs.String()
+	for _, secret := range []string{testSecret, testAPIKey, ada} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a secret was logged")
+		}
+	}
+	if strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "level=WARN") {
+		t.Errorf("unexpected log:\n%s", logs)
+	}
+}
