@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/limit"
 )
 
 // config is everything `rtbroker serve` can be told. Every field has a flag
@@ -56,6 +58,12 @@ type config struct {
 	AnonymousSubscribe []string
 	AnonymousPublish   []string
 	APIKeys            []string
+
+	// Abuse limits (see gateways/limit).
+	PublishRate   string // "N/s", "N/m", "N/h" or "0" (off)
+	PublishBurst  int
+	MaxConnsPerIP int
+	publishPerSec float64 // PublishRate, parsed by validate
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -150,6 +158,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	c.AnonymousSubscribe, c.AnonymousPublish = []string{"*"}, []string{"*"}
 	fs.Var(listFlag{&c.AnonymousSubscribe}, "anonymous-subscribe", "comma-separated room `patterns` anonymous clients may subscribe to and read the history of")
 	fs.Var(listFlag{&c.AnonymousPublish}, "anonymous-publish", "comma-separated room `patterns` anonymous clients may publish to")
+	fs.StringVar(&c.PublishRate, "publish-rate", "100/s", "publishes one identity may make (`N/s`, N/m or N/h; 0: no limit), over REST and Socket.IO together; anonymous clients share their IP's bucket; API keys are exempt")
+	fs.IntVar(&c.PublishBurst, "publish-burst", 200, "publishes an identity may make at once above --publish-rate")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open SSE streams, long-polls and Socket.IO sessions one client IP may hold (0: no limit); behind a proxy every client has its IP")
 	fs.Var(listFlag{&c.APIKeys}, "api-key", "comma-separated server-to-server `keys` (sent as Authorization: Bearer KEY or X-API-Key), allowed everything, publishing as from \"api\"")
 }
 
@@ -223,6 +234,10 @@ func (c *config) validate() error {
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json")
 	check(c.JWTLeeway >= 0, "--jwt-leeway cannot be negative")
 	check(c.JWKSRefresh > 0, "--jwks-refresh must be positive")
+	c.publishPerSec, err = limit.ParseRate(c.PublishRate)
+	check(err == nil, "--publish-rate: %v", err)
+	check(c.PublishBurst > 0, "--publish-burst must be positive")
+	check(c.MaxConnsPerIP >= 0, "--max-conns-per-ip cannot be negative")
 	return errors.Join(errs...)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
+	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
@@ -53,6 +54,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:            log,
 	})
 	defer b.Close()
+	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
+	conns := limit.NewConns(cfg.MaxConnsPerIP)
 	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
 	defer sseH.Close()
 	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
@@ -66,11 +69,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Server: socketio.Config{Engine: engineio.Config{
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
 			AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout,
+			Admit: admit(conns),
 		}},
-		Namespaces: namespaces,
-		MaxRooms:   cfg.MaxRooms,
-		Auth:       authn,
-		Logger:     log,
+		PublishLimit: pubLimit,
+		Namespaces:   namespaces,
+		MaxRooms:     cfg.MaxRooms,
+		Auth:         authn,
+		Logger:       log,
 	})
 	defer sioGW.Close()
 
@@ -79,11 +84,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
 		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
-	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, Logger: log})
+	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log})
 	router := newRouter(routes{
 		api:     api,
-		sse:     sseH,
-		poll:    pollH,
+		sse:     conns.Middleware(sseH),
+		poll:    conns.Middleware(pollH),
 		sio:     sioGW,
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
@@ -133,6 +138,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	<-served
 	log.Info("stopped", "head", b.Head().Offset)
 	return err
+}
+
+// admit is the Engine.IO handshake check of conns (nil when unlimited).
+func admit(conns *limit.Conns) func(*http.Request) (func(), bool) {
+	if conns == nil {
+		return nil
+	}
+	return conns.Admit
 }
 
 // displayAddr turns ":8080" style listen addresses into a URL host.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/limit"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -35,6 +36,10 @@ type Config struct {
 	// authenticated by the rtbroker_token cookie must come from the same
 	// origin or one of these (CSRF). Default none.
 	AllowedOrigins []string
+	// PublishLimit caps how fast an identity publishes (a batch takes one
+	// token); see limit.PublishKey. Over it, 429 rate_limited with
+	// Retry-After. Default nil: no limit.
+	PublishLimit *limit.Buckets
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -128,6 +133,12 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.writeError(w, r, err)
 		return
+	}
+	if key, limited := limit.PublishKey(id, r.RemoteAddr); limited {
+		if ok, wait := h.cfg.PublishLimit.Allow(key); !ok {
+			h.writeError(w, r, &httpx.RateLimited{Wait: wait})
+			return
+		}
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMediaType[mt] {

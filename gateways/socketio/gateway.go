@@ -17,6 +17,7 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/limit"
 )
 
 // GatewayConfig configures the broker gateway. Zero values take the
@@ -48,6 +49,11 @@ type GatewayConfig struct {
 	// its identity's subject. Default auth.Open() (everyone allowed
 	// everything).
 	Auth *auth.Authenticator
+	// PublishLimit caps how fast an identity publishes (see
+	// limit.PublishKey); over it, the publish is acked {ok: false, error:
+	// {code: "rate_limited"}} and the connection stays. Default nil: no
+	// limit.
+	PublishLimit *limit.Buckets
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -523,6 +529,11 @@ func (g *Gateway) onPublish(m *member, ev *Event) (any, error) {
 	}
 	if err := m.id.Check(auth.Publish, logRoom); err != nil {
 		return nil, err
+	}
+	if key, limited := limit.PublishKey(m.id, m.s.Request().RemoteAddr); limited {
+		if ok, wait := g.cfg.PublishLimit.Allow(key); !ok {
+			return nil, &httpx.RateLimited{Wait: wait}
+		}
 	}
 	ephemeral := string(fields["ephemeral"]) == "true"
 	delete(fields, "room")

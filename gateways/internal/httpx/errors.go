@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -24,6 +26,7 @@ const (
 	CodeCanceled    = "canceled"
 	CodeUnauth      = "unauthorized"
 	CodeForbidden   = "forbidden"
+	CodeRateLimited = "rate_limited"
 )
 
 // StatusClientClosed is the de facto status (nginx's 499) for a request
@@ -45,13 +48,22 @@ func BadRequest(msg string) error { return &Error{http.StatusBadRequest, CodeInv
 // ErrMethod answers a request with a method the route does not serve.
 var ErrMethod = &Error{http.StatusMethodNotAllowed, CodeMethod, "method not allowed"}
 
+// RateLimited refuses a request over a rate limit: 429 rate_limited, with
+// Retry-After from Wait.
+type RateLimited struct{ Wait time.Duration }
+
+func (e *RateLimited) Error() string { return "rate limit exceeded, retry later" }
+
 // Wire is the one table from errors to their HTTP status, code and the
 // message sent to the client. Only errors the client caused carry their
 // own text; anything unknown is "internal error" (log it: see WriteError).
 func Wire(err error) (status int, code, message string) {
 	var we *Error
 	var maxErr *http.MaxBytesError
+	var rl *RateLimited
 	switch {
+	case errors.As(err, &rl):
+		return http.StatusTooManyRequests, CodeRateLimited, rl.Error()
 	case errors.As(err, &we):
 		return we.Status, we.Code, we.Message
 	case errors.As(err, &maxErr):
@@ -92,6 +104,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("Retry-After", "1")
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rtbroker"`)
+	case http.StatusTooManyRequests:
+		var rl *RateLimited
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(rl.Wait.Seconds()))), 10))
+		}
 	}
 	WriteErrorBody(w, status, code, msg)
 }

@@ -60,6 +60,12 @@ type Config struct {
 	// non-nil error refuses it with HTTP 403 and the error's text as the
 	// message (code 4, "Forbidden" when the text is empty).
 	AllowRequest func(r *http.Request) error
+	// Admit, when set, is asked about every handshake request that passed
+	// the other checks, before a session is created; false refuses it with
+	// HTTP 429 ({"code":4,"message":"Too many connections"}). Otherwise
+	// release (which may be nil) is called once when the session ends, or
+	// at once if none is created. Use it to cap sessions per client.
+	Admit func(r *http.Request) (release func(), ok bool)
 	// WriteBufferLimit caps the bytes queued for one connection and not
 	// yet written. A connection over the limit is closed with
 	// ReasonSlowClient. A single message larger than the limit is accepted

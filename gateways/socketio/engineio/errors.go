@@ -57,6 +57,11 @@ func writeError(w http.ResponseWriter, code ErrorCode, msg string) {
 	if code == CodeForbidden {
 		status = http.StatusForbidden
 	}
+	writeErrorStatus(w, status, code, msg)
+}
+
+// writeErrorStatus is writeError with an explicit HTTP status.
+func writeErrorStatus(w http.ResponseWriter, status int, code ErrorCode, msg string) {
 	if msg == "" {
 		msg = code.Message()
 	}

@@ -14,8 +14,8 @@ const upgradeGrace = 100 * time.Millisecond
 
 // handshakePolling opens a polling session: the response is the open
 // packet.
-func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
-	c := s.newConn(r, TransportPolling)
+func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request, release func()) {
+	c := s.newConn(r, TransportPolling, release)
 	c.wake = make(chan struct{}, 1)
 	if !s.open(c) {
 		http.Error(w, "server closed", http.StatusServiceUnavailable)

@@ -120,6 +120,7 @@ func (s *Server) remove(c *Conn) {
 	}
 	s.mu.Unlock()
 	s.hb.remove(c)
+	c.release()
 }
 
 // ServeHTTP serves the engine path: handshakes, polling GET/POST and
@@ -163,10 +164,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeUnsupportedProtocolVersion, "")
 		return
 	}
+	release := func() {}
+	if s.cfg.Admit != nil {
+		rel, ok := s.cfg.Admit(r)
+		if !ok {
+			writeErrorStatus(w, http.StatusTooManyRequests, CodeForbidden, "Too many connections")
+			return
+		}
+		if rel != nil {
+			release = sync.OnceFunc(rel)
+		}
+	}
 	if transport == TransportWebSocket {
-		s.handshakeWebSocket(w, r)
+		s.handshakeWebSocket(w, r, release)
 	} else {
-		s.handshakePolling(w, r)
+		s.handshakePolling(w, r, release)
 	}
 }
 
@@ -200,7 +212,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, trans
 }
 
 // newConn creates a session for the handshake request r.
-func (s *Server) newConn(r *http.Request, transport string) *Conn {
+func (s *Server) newConn(r *http.Request, transport string, release func()) *Conn {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
 	return &Conn{
@@ -209,6 +221,7 @@ func (s *Server) newConn(r *http.Request, transport string) *Conn {
 		req:       newRequest(r),
 		transport: transport,
 		done:      make(chan struct{}),
+		release:   release,
 	}
 }
 
@@ -218,6 +231,7 @@ func (s *Server) open(c *Conn) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		c.release()
 		return false
 	}
 	s.conns[c.id] = c

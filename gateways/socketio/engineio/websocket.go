@@ -62,16 +62,18 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error)
 
 // handshakeWebSocket opens a WebSocket-only session and reads it until it
 // closes.
-func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, release func()) {
 	wc, err := s.accept(w, r)
 	if err != nil {
+		release()
 		return
 	}
-	c := s.newConn(r, TransportWebSocket)
+	c := s.newConn(r, TransportWebSocket, release)
 	c.ws = wc
 	open := appendOpen(nil, c.id, s.upgrades(TransportWebSocket), &s.cfg)
 	if _, err := s.writeFrames(wc, []outItem{{typ: typeOpen, data: open[1:]}}); err != nil {
 		_ = wc.nc.Close()
+		release()
 		return
 	}
 	if !s.open(c) {
