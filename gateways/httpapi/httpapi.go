@@ -194,10 +194,12 @@ func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room, fro
 		h.writeError(w, r, badRequest("Idempotency-Key applies to single-event publishes only"))
 		return
 	}
-	var pbs []publishBody
-	if err := decodeStrict(body, &pbs); err != nil {
-		h.writeError(w, r, err)
-		return
+	pbs, ok := parseBatchFast(body)
+	if !ok {
+		if err := decodeStrict(body, &pbs); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 	}
 	if len(pbs) == 0 || len(pbs) > h.cfg.MaxBatch {
 		h.writeError(w, r, badRequest("a batch carries 1 to "+itoa(int64(h.cfg.MaxBatch))+" events"))

@@ -7,20 +7,55 @@ package httpapi
 // or repeated keys, a malformed object), and the caller then decodes with
 // encoding/json, which gives the precise error.
 func parsePublishFast(b []byte) (pb publishBody, ok bool) {
+	pb, end, ok := parseObject(b, skipSpace(b, 0))
+	return pb, ok && skipSpace(b, end) == len(b)
+}
+
+// parseBatchFast parses a JSON array of publish objects the way
+// parsePublishFast parses one.
+func parseBatchFast(b []byte) ([]publishBody, bool) {
 	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return nil, false
+	}
+	var out []publishBody
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != ']'; {
+		pb, end, ok := parseObject(b, i)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, pb)
+		i = skipSpace(b, end)
+		if i < len(b) && b[i] == ',' {
+			if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
+				return nil, false // trailing comma
+			}
+		} else if i >= len(b) || b[i] != ']' {
+			return nil, false
+		}
+	}
+	if i >= len(b) || skipSpace(b, i+1) != len(b) {
+		return nil, false
+	}
+	return out, true
+}
+
+// parseObject parses one publish object starting at b[i] and returns the
+// index just after it.
+func parseObject(b []byte, i int) (pb publishBody, end int, ok bool) {
 	if i >= len(b) || b[i] != '{' {
-		return pb, false
+		return pb, 0, false
 	}
 	i = skipSpace(b, i+1)
 	var seen [3]bool
 	for i < len(b) && b[i] != '}' {
 		key, j, ok := plainString(b, i)
 		if !ok {
-			return pb, false
+			return pb, 0, false
 		}
 		i = skipSpace(b, j)
 		if i >= len(b) || b[i] != ':' {
-			return pb, false
+			return pb, 0, false
 		}
 		i = skipSpace(b, i+1)
 		var k int
@@ -29,13 +64,13 @@ func parsePublishFast(b []byte) (pb publishBody, ok bool) {
 			k = 0
 			var typ string
 			if typ, j, ok = plainString(b, i); !ok {
-				return pb, false
+				return pb, 0, false
 			}
 			pb.Type = typ
 		case "data":
 			k = 1
 			if j = skipValue(b, i); j <= i {
-				return pb, false
+				return pb, 0, false
 			}
 			pb.Data = b[i:j]
 		case "ephemeral":
@@ -46,29 +81,29 @@ func parsePublishFast(b []byte) (pb publishBody, ok bool) {
 			case hasPrefixAt(b, i, "false"):
 				pb.Ephemeral, j = false, i+5
 			default:
-				return pb, false
+				return pb, 0, false
 			}
 		default:
-			return pb, false
+			return pb, 0, false
 		}
 		if seen[k] {
-			return pb, false
+			return pb, 0, false
 		}
 		seen[k] = true
 		i = skipSpace(b, j)
 		if i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 			if i < len(b) && b[i] == '}' {
-				return pb, false // trailing comma
+				return pb, 0, false // trailing comma
 			}
 		} else if i >= len(b) || b[i] != '}' {
-			return pb, false
+			return pb, 0, false
 		}
 	}
-	if i >= len(b) || skipSpace(b, i+1) != len(b) {
-		return pb, false
+	if i >= len(b) {
+		return pb, 0, false
 	}
-	return pb, true
+	return pb, i + 1, true
 }
 
 func skipSpace(b []byte, i int) int {

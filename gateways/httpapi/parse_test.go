@@ -66,3 +66,59 @@ func FuzzParsePublish(f *testing.F) {
 		}
 	})
 }
+
+func TestParseBatchFast(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		ok   bool
+		want int
+	}{
+		{name: "two", body: `[{"type":"a","data":1},{"type":"b","data":{"x":[1,2]}}]`, ok: true, want: 2},
+		{name: "spaces", body: " [ {\"type\":\"a\"} , {\"data\":\"]\",\"type\":\"b\"} ] ", ok: true, want: 2},
+		{name: "empty", body: `[]`, ok: true, want: 0},
+		{name: "trailing comma", body: `[{"type":"a"},]`},
+		{name: "bad element", body: `[{"type":"a","x":1}]`},
+		{name: "not objects", body: `[1,2]`},
+		{name: "trailing data", body: `[{"type":"a"}] x`},
+		{name: "unterminated", body: `[{"type":"a"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseBatchFast([]byte(tc.body))
+			if ok != tc.ok || ok && len(got) != tc.want {
+				t.Fatalf("parseBatchFast = %d items, %v; want %d, %v", len(got), ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// FuzzParseBatch checks the batch fast path against encoding/json.
+func FuzzParseBatch(f *testing.F) {
+	for _, s := range []string{`[{"type":"a","data":1},{"type":"b"}]`, `[]`, `[{"data":"]","type":"x","ephemeral":true}]`, `[{},{}]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parseBatchFast(body)
+		if !ok {
+			return
+		}
+		for _, pb := range fast {
+			if len(pb.Data) > 0 && !json.Valid(pb.Data) {
+				return // the broker rejects it
+			}
+		}
+		var slow []publishBody
+		if err := decodeStrict(body, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json says %v", body, err)
+		}
+		if len(slow) != len(fast) {
+			t.Fatalf("%q: fast %d items, encoding/json %d", body, len(fast), len(slow))
+		}
+		for i := range fast {
+			if slow[i].Type != fast[i].Type || slow[i].Ephemeral != fast[i].Ephemeral || !bytes.Equal(bytes.TrimSpace(slow[i].Data), fast[i].Data) {
+				t.Fatalf("%q item %d: fast %+v, encoding/json %+v", body, i, fast[i], slow[i])
+			}
+		}
+	})
+}
