@@ -28,10 +28,7 @@ type env struct {
 
 func newEnv(t testing.TB, bcfg broker.Config, cfg Config) *env {
 	t.Helper()
-	l := brokertest.NewMemLog()
-	b := broker.New(l, bcfg)
-	t.Cleanup(func() { l.Close() })
-	t.Cleanup(func() { b.Close() })
+	b, l := brokertest.NewBroker(t, bcfg)
 	h := New(b, cfg)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -42,15 +39,7 @@ func newEnv(t testing.TB, bcfg broker.Config, cfg Config) *env {
 // publish commits one event per type to room and returns them.
 func (e *env) publish(t testing.TB, room string, types ...string) []*broker.Event {
 	t.Helper()
-	var out []*broker.Event
-	for _, typ := range types {
-		ev, err := e.b.Publish(context.Background(), broker.Message{Room: room, Type: typ, Data: json.RawMessage(fmt.Sprintf(`{"t":%q}`, typ))})
-		if err != nil {
-			t.Fatalf("publish %s/%s: %v", room, typ, err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return brokertest.Publish(t, e.b, room, types...)
 }
 
 // pollResponse is the 200 body.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtbroker/rtbroker/gateways/internal/httpxtest"
+
 	"github.com/rtbroker/rtbroker/broker"
 )
 
@@ -327,25 +329,7 @@ func TestBadRequest(t *testing.T) {
 // checkError checks an error response and returns its message.
 func checkError(t *testing.T, resp *http.Response, status int, code string) string {
 	t.Helper()
-	if resp.StatusCode != status {
-		t.Errorf("status = %d, want %d", resp.StatusCode, status)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q, want application/json", ct)
-	}
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("error body: %v", err)
-	}
-	if body.Error.Code != code || body.Error.Message == "" {
-		t.Errorf("error = %+v, want code %q and a message", body.Error, code)
-	}
-	return body.Error.Message
+	return httpxtest.CheckError(t, resp, status, code)
 }
 
 // TestStalledClientDoesNotBlockPublisher opens a stream on a raw TCP
