@@ -17,6 +17,8 @@ import (
 // --name and an environment variable RTBROKER_NAME (flags win).
 type config struct {
 	Addr            string
+	TLSCert         string // PEM certificate chain; with TLSKey, serve HTTPS (and HTTP/2)
+	TLSKey          string // PEM private key of TLSCert
 	PprofAddr       string
 	Data            string
 	LogLevel        string
@@ -117,6 +119,8 @@ func envName(flagName string) string {
 
 func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", ":8080", "`host:port` to listen on")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM `file` with the server certificate (chain); with --tls-key, serve HTTPS and HTTP/2")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM `file` with the private key of --tls-cert")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "`host:port` for Go's /debug/pprof profiler (off when empty; keep it private)")
 	fs.StringVar(&c.Data, "data", "./data", "`dir`ectory of the bbolt log (created if missing)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
@@ -216,6 +220,7 @@ func (c *config) validate() error {
 	}
 	check(c.Addr != "", "--addr is empty")
 	check(c.Data != "", "--data is empty")
+	check((c.TLSCert == "") == (c.TLSKey == ""), "--tls-cert and --tls-key go together: give both (HTTPS) or neither (plain HTTP)")
 	check(c.TailSize > 0, "--tail-size must be positive")
 	check(c.MaxBatch > 0, "--max-batch must be positive")
 	check(c.MaxDataSize > 0, "--max-data-size must be positive")

@@ -30,6 +30,10 @@ const dbFile = "rtbroker.db"
 // HTTP server (streams told to come back, in-flight publishes finish) →
 // gateways → broker → log.
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
 	authn, closeAuth, err := cfg.authenticator(ctx, log)
 	if err != nil {
 		return err
@@ -105,6 +109,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig:         tlsCfg,
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
 	}
 	// Streams do not end by themselves: tell them to, as soon as shutdown
 	// starts, so that Shutdown only waits for requests that do.
@@ -119,9 +128,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}
 		defer stop()
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+displayAddr(ln.Addr()), "data", path, "epoch", b.Epoch(), "head", b.Head().Offset)
+	log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+displayAddr(ln.Addr()), "data", path, "epoch", b.Epoch(), "head", b.Head().Offset)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			served <- srv.ServeTLS(ln, "", "") // certificates are in TLSConfig
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
