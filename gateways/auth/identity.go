@@ -96,7 +96,9 @@ type Identity struct {
 	// Expires is the token's exp (zero for API keys and anonymous
 	// identities, which do not expire). Authenticate allowed the leeway
 	// at the time it checked; connections that outlive the token are
-	// ended when Expires passes (see the Socket.IO gateway).
+	// ended at Authenticator.Deadline (Expires plus the leeway): Socket.IO
+	// sockets are disconnected, SSE streams end with a retry hint, and
+	// long-polls are held no longer.
 	Expires time.Time
 }
 

@@ -4,7 +4,8 @@
 // A client asks GET /poll?room=R[&room=R2…]&after=N[&timeout=25s][&limit=K]
 // and gets {"events":[…],"next":N,"epoch":"…"}: the events of its rooms
 // after offset N, in offset order. When there are none yet the request is
-// held until one is committed or the timeout passes (then events is empty).
+// held until one is committed or the timeout passes (then events is empty);
+// with an expiring token, the timeout is cut to the token's deadline.
 // The client passes next as after in its next poll, so paging and
 // reconnecting deliver every event exactly once, without gap or duplicate.
 // When the requested position cannot be honoured (retention removed events,

@@ -127,7 +127,9 @@ var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
 // "invalid_argument"), a closed gateway or broker with 503 ("unavailable"),
 // other failures with 500 ("internal"), as a JSON body
 // {"error":{"code","message"}}. A client that disconnects releases its
-// poll at once; nothing is written.
+// poll at once; nothing is written. A poll made with a token that expires
+// is held at most until the token's deadline (auth's Deadline: exp plus
+// leeway), then answered with what there is.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		httpx.WriteError(w, r, h.cfg.Logger, httpx.ErrMethod)
@@ -143,9 +145,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
-	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...); err != nil {
+	id, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...)
+	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
+	}
+	if d := h.cfg.Auth.Deadline(id); !d.IsZero() {
+		// Hold no longer than the token is valid: the next poll must
+		// bring a fresh one.
+		req.timeout = min(req.timeout, max(time.Until(d), 0))
 	}
 	ctx := r.Context()
 	from := req.from

@@ -19,5 +19,8 @@
 // flush, and waits. A client that stops reading is dropped after the write
 // timeout, it never makes the server buffer without bound or slows the
 // publisher. Close ends every stream with a retry hint, so EventSource
-// reconnects (to another node, or to this one after a restart).
+// reconnects (to another node, or to this one after a restart). A stream
+// opened with an expiring token ends the same way, with a `: token expired`
+// comment, at the token's deadline: the client must come back with a fresh
+// token.
 package sse

@@ -122,7 +122,11 @@ var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
 // with 400 (code "invalid_argument"), a closed gateway or broker with 503
 // ("unavailable"), and other failures with 500 ("internal"), as a JSON body
 // {"error":{"code","message"}} before the stream starts. Once the stream has
-// started, it ends by returning; the client reconnects.
+// started, it ends by returning; the client reconnects. A stream opened
+// with a token that expires ends at the token's deadline (auth's Deadline:
+// exp plus leeway) with a short `retry:` hint and a `: token expired`
+// comment, so that EventSource reconnects with a fresh token (from its URL
+// or cookie) and resumes with its Last-Event-ID.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		httpx.WriteError(w, r, h.cfg.Logger, httpx.ErrMethod)
@@ -138,7 +142,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
-	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...); err != nil {
+	id, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...)
+	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
@@ -152,6 +157,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
-	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub}
+	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub, expires: h.cfg.Auth.Deadline(id)}
 	s.run(r.Context())
 }

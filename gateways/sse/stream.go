@@ -28,10 +28,13 @@ type stream struct {
 	rc  *http.ResponseController
 	sub *broker.Subscription
 	buf *[]byte // borrowed from h.bufs while a batch is being written
+	// expires is when the client's token stops being valid (zero: never).
+	// The heartbeat timer never runs past it.
+	expires time.Time
 }
 
 // run writes the stream until the client goes away, a write fails or
-// times out, or the gateway or broker closes.
+// times out, the gateway or broker closes, or the token expires.
 func (s *stream) run(ctx context.Context) {
 	h := s.h
 	hdr := s.w.Header()
@@ -50,9 +53,13 @@ func (s *stream) run(ctx context.Context) {
 		return
 	}
 
-	heartbeat := time.NewTimer(h.cfg.Heartbeat)
+	heartbeat := time.NewTimer(s.untilTick())
 	defer heartbeat.Stop()
 	for {
+		if s.expired() {
+			s.expire()
+			return
+		}
 		select {
 		case <-h.t.Closing():
 			s.shutdown()
@@ -71,7 +78,7 @@ func (s *stream) run(ctx context.Context) {
 			if s.end(appendReset(s.begin(), re)) != nil {
 				return
 			}
-			heartbeat.Reset(h.cfg.Heartbeat)
+			heartbeat.Reset(s.untilTick())
 			continue
 		case ctx.Err() != nil:
 			return
@@ -89,16 +96,20 @@ func (s *stream) run(ctx context.Context) {
 			if s.writeEvents(evs) != nil {
 				return
 			}
-			heartbeat.Reset(h.cfg.Heartbeat)
+			heartbeat.Reset(s.untilTick())
 			continue
 		}
 		select {
 		case <-s.sub.Wait():
 		case <-heartbeat.C:
+			if s.expired() {
+				s.expire()
+				return
+			}
 			if s.end(append(s.begin(), ": ping\n\n"...)) != nil {
 				return
 			}
-			heartbeat.Reset(h.cfg.Heartbeat)
+			heartbeat.Reset(s.untilTick())
 		case <-h.t.Closing():
 			s.shutdown()
 			return
@@ -143,6 +154,32 @@ func (s *stream) shutdown() {
 	d += rand.N(d)
 	b := appendRetry(s.begin(), d)
 	s.end(append(b[:len(b)-1], ": shutdown\n\n"...))
+}
+
+// untilTick is how long the heartbeat timer runs: Heartbeat, or less when
+// the token expires sooner, so that the same timer ends the stream then.
+func (s *stream) untilTick() time.Duration {
+	d := s.h.cfg.Heartbeat
+	if !s.expires.IsZero() {
+		d = min(d, time.Until(s.expires))
+	}
+	return d
+}
+
+// expired reports whether the client's token has expired.
+func (s *stream) expired() bool {
+	return !s.expires.IsZero() && !time.Now().Before(s.expires)
+}
+
+// expire ends the stream of an expired token: a short retry hint (with
+// jitter, as in shutdown) and a `: token expired` comment. It is not an
+// `event: error`, which EventSource would confuse with its own error event;
+// the client just reconnects, and must bring a fresh token to be let in.
+func (s *stream) expire() {
+	d := s.h.cfg.ShutdownRetry
+	d += rand.N(d)
+	b := appendRetry(s.begin(), d)
+	s.end(append(b[:len(b)-1], ": token expired\n\n"...))
 }
 
 // begin borrows a batch buffer and returns it empty.
