@@ -131,12 +131,7 @@ var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
 // is held at most until the token's deadline (auth's Deadline: exp plus
 // leeway), then answered with what there is.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		httpx.WriteError(w, r, h.cfg.Logger, httpx.ErrMethod)
-		return
-	}
-	if !h.t.Begin() {
-		httpx.WriteError(w, r, h.cfg.Logger, errShutdown)
+	if !httpx.Begin(w, r, h.t, h.cfg.Logger, errShutdown) {
 		return
 	}
 	defer h.t.End()
@@ -145,27 +140,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
-	id, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...)
+	sub, id, err := httpx.Subscribe(h.b, h.cfg.Auth, r, req.rooms, req.from, req.live)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
+	defer sub.Close()
 	if d := h.cfg.Auth.Deadline(id); !d.IsZero() {
 		// Hold no longer than the token is valid: the next poll must
 		// bring a fresh one.
 		req.timeout = min(req.timeout, max(time.Until(d), 0))
 	}
 	ctx := r.Context()
-	from := req.from
-	if req.live {
-		from = h.b.Head()
-	}
-	sub, err := h.b.Subscribe(ctx, req.rooms, from)
-	if err != nil {
-		httpx.WriteError(w, r, h.cfg.Logger, err)
-		return
-	}
-	defer sub.Close()
 	evs, reset, err := h.poll(ctx, sub, req)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)

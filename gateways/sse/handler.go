@@ -128,12 +128,7 @@ var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
 // comment, so that EventSource reconnects with a fresh token (from its URL
 // or cookie) and resumes with its Last-Event-ID.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		httpx.WriteError(w, r, h.cfg.Logger, httpx.ErrMethod)
-		return
-	}
-	if !h.t.Begin() {
-		httpx.WriteError(w, r, h.cfg.Logger, errShutdown)
+	if !httpx.Begin(w, r, h.t, h.cfg.Logger, errShutdown) {
 		return
 	}
 	defer h.t.End()
@@ -142,16 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
-	id, err := httpx.Authorize(h.cfg.Auth, r, auth.Subscribe, req.rooms...)
-	if err != nil {
-		httpx.WriteError(w, r, h.cfg.Logger, err)
-		return
-	}
-	from := req.from
-	if req.live {
-		from = h.b.Head()
-	}
-	sub, err := h.b.Subscribe(r.Context(), req.rooms, from)
+	sub, id, err := httpx.Subscribe(h.b, h.cfg.Auth, r, req.rooms, req.from, req.live)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
