@@ -433,3 +433,79 @@ func TestPolicyAutoJoin(t *testing.T) {
 		t.Fatalf("bob received %v, want only %d", offsets(evs), last)
 	}
 }
+
+// TestPolicyREADMEExample loads the policy example of the README's
+// Security section and checks what the README says it does.
+func TestPolicyREADMEExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "**Policy.**")
+	_, rest, ok2 := strings.Cut(rest, "```json\n")
+	doc, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("no policy example in the README's **Policy.** paragraph")
+	}
+	s := startServer(t, "", "--jwt-secret", testSecret, "--policy", writePolicy(t, doc))
+	noRooms := func(c jwt.MapClaims) { delete(c, "rooms") }
+	ada := mint(t, "ada", noRooms)
+	admin := mint(t, "ada", func(c jwt.MapClaims) { noRooms(c); c["roles"] = []string{"admin"} })
+	for _, tc := range []struct {
+		name, method, path, body string
+		cred                     cred
+		want                     int
+		wantFrom                 string
+	}{
+		{"token reads general", "GET", "/poll?room=general&after=0&timeout=0s", "", cred{bearer: ada}, 200, ""},
+		{"token reads its user room", "GET", "/api/rooms/user:ada/events", "", cred{bearer: ada}, 200, ""},
+		{"token publishes to general", "POST", "/api/rooms/general/events", publishBody, cred{bearer: ada}, 201, "ada"},
+		{"token does not publish to news", "POST", "/api/rooms/news:x/events", publishBody, cred{bearer: ada}, 403, ""},
+		{"token does not read /admin's rooms", "GET", "/sse?room=admin:room-1", "", cred{query: ada}, 403, ""},
+		{"admin token reads /admin's rooms", "GET", "/sse?room=admin:room-1", "", cred{query: admin}, 200, ""},
+		{"admin token publishes to room-*", "POST", "/api/rooms/admin:room-1/events", publishBody, cred{bearer: admin}, 201, "ada"},
+		{"admin token does not publish elsewhere in /admin", "POST", "/api/rooms/admin:ops/events", publishBody, cred{bearer: admin}, 403, ""},
+		{"newsbot publishes news", "POST", "/api/rooms/news:x/events", publishBody, cred{apiKey: "newsbot-example-key"}, 201, "api:newsbot"},
+		{"newsbot does not publish elsewhere", "POST", "/api/rooms/general/events", publishBody, cred{apiKey: "newsbot-example-key"}, 403, ""},
+		{"backup key takes the backup", "GET", "/api/backup", "", cred{apiKey: "backup-example-key"}, 200, ""},
+		{"backup key publishes nowhere", "POST", "/api/rooms/general/events", publishBody, cred{apiKey: "backup-example-key"}, 403, ""},
+		{"ops publishes anywhere", "POST", "/api/rooms/anything/events", publishBody, cred{apiKey: "ops-example-key"}, 201, "api:ops"},
+		{"anonymous is off", "GET", "/poll?room=general&after=0&timeout=0s", "", cred{}, 401, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, body, _ := tc.cred.do(t, tc.method, s.URL+tc.path, tc.body)
+			if st != tc.want {
+				t.Fatalf("%s %s: %d %s, want %d", tc.method, tc.path, st, body, tc.want)
+			}
+			if tc.wantFrom != "" {
+				var ev struct{ From string }
+				if json.Unmarshal([]byte(body), &ev); ev.From != tc.wantFrom {
+					t.Fatalf("from %q, want %q", ev.From, tc.wantFrom)
+				}
+			}
+		})
+	}
+	// Socket.IO: /admin refused, /chat and / joined to their auto-join rooms.
+	d := startSIODriver(t)
+	if m := d.connect("admin", s.URL+"/admin", ada, false); m["ok"] == true {
+		t.Fatalf("a token without the admin role connected to /admin")
+	}
+	for _, name := range []string{"chat", "main"} {
+		url := s.URL
+		if name == "chat" {
+			url += "/chat"
+		}
+		if m := d.connect(name, url, ada, false); m["ok"] != true {
+			t.Fatalf("connect to %s: %v", url, m)
+		}
+	}
+	ops := cred{apiKey: "ops-example-key"}
+	st, body, _ := ops.do(t, "POST", s.URL+"/api/rooms/chat:lobby/events", publishBody)
+	if evs := d.until("chat", publishedOffset(t, st, body)); len(evs) != 1 || evs[0].Meta.Room != "lobby" {
+		t.Fatalf("/chat socket received %+v", evs)
+	}
+	st, body, _ = ops.do(t, "POST", s.URL+"/api/rooms/user:ada/events", publishBody)
+	if evs := d.until("main", publishedOffset(t, st, body)); len(evs) != 1 || evs[0].Meta.Room != "user:ada" {
+		t.Fatalf("/ socket received %+v", evs)
+	}
+}

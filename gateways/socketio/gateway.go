@@ -146,8 +146,11 @@ func (c *GatewayConfig) setDefaults() {
 // stays. A join or publish the socket's identity is not allowed is acked
 // with code "forbidden". A missing or invalid token (where one is required)
 // refuses the CONNECT: connect_error {message: "unauthorized", data: {code:
-// "unauthorized", message: reason}}. Permissions are checked on log room
-// names (room R of /admin is admin:R), as SSE and long-poll check them.
+// "unauthorized", message: reason}}; so does a namespace's Role, with
+// "forbidden" for a token without the role (see NamespaceConfig). Sockets
+// with a token are joined to their namespace's AutoJoin rooms when their
+// session is new. Permissions are checked on log room names (room R of
+// /admin is admin:R), as SSE and long-poll check them.
 // A socket authenticated with a token that has an exp is disconnected
 // (a DISCONNECT packet: "io server disconnect" in socket.io-client, which
 // does not reconnect by itself) within ExpiryInterval of the moment the
