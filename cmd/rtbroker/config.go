@@ -61,6 +61,15 @@ type config struct {
 	AnonymousPublish   []string
 	APIKeys            []string
 
+	// Authorization policy (see policy.go): the --policy file and the
+	// flags that are shortcuts for parts of it.
+	Policy        string          // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
+	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
+	UserPublish   []string        // patterns every token holder may publish to
+	AutoJoin      []string        // rooms of / every token socket joins at connect
+	explicit      map[string]bool // flags set on the command line or in the environment
+	pol           *policy         // loaded by loadPolicy
+
 	// Abuse limits (see gateways/limit).
 	PublishRate   string // "N/s", "N/m", "N/h" or "0" (off)
 	PublishBurst  int
@@ -166,6 +175,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PublishBurst, "publish-burst", 200, "publishes an identity may make at once above --publish-rate")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open SSE streams, long-polls and Socket.IO sessions one client IP may hold (0: no limit); behind a proxy every client has its IP")
 	fs.Var(listFlag{&c.APIKeys}, "api-key", "comma-separated server-to-server `keys` (sent as Authorization: Bearer KEY or X-API-Key), allowed everything, publishing as from \"api\"")
+	fs.StringVar(&c.Policy, "policy", "", "JSON `file` with the authorization policy: defaults for token holders and anonymous clients, Socket.IO namespaces (role, defaults, auto-join), scoped API keys (see README)")
+	fs.Var(listFlag{&c.UserSubscribe}, "user-subscribe", "comma-separated room `patterns` every token holder may subscribe to and read, on top of its token's rooms claim ({sub}: its subject)")
+	fs.Var(listFlag{&c.UserPublish}, "user-publish", "comma-separated room `patterns` every token holder may publish to, on top of its token's rooms claim")
+	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }
 
 // parseConfig parses args (flags after the subcommand) and the environment.
@@ -208,6 +221,8 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.explicit[f.Name] = true }) // now with the environment's
 	return c, c.validate()
 }
 

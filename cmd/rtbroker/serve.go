@@ -65,9 +65,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
 	defer pollH.Close()
 
-	var namespaces []socketio.NamespaceConfig
-	for _, n := range cfg.SIONamespaces {
-		namespaces = append(namespaces, socketio.NamespaceConfig{Name: n})
+	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
+	if err != nil {
+		return err
 	}
 	sioGW := socketio.New(b, socketio.GatewayConfig{
 		Server: socketio.Config{Engine: engineio.Config{

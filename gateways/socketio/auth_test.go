@@ -21,18 +21,26 @@ var sioSecret = []byte("sio-secret-0123456789abcdef01234")
 // startAuthGateway is the gateway with a on a real HTTP server.
 func startAuthGateway(t testing.TB, a *auth.Authenticator) string {
 	t.Helper()
+	url, _ := startGatewayConfig(t, socketio.GatewayConfig{Namespaces: []socketio.NamespaceConfig{{Name: "/"}, {Name: "/admin"}}, Auth: a})
+	return url
+}
+
+// startGatewayConfig is a gateway configured with cfg on a real HTTP
+// server, on a broker (returned) over an in-memory log.
+func startGatewayConfig(t testing.TB, cfg socketio.GatewayConfig) (string, *broker.Broker) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := brokertest.NewMemStore().Open()
 	b := broker.New(l, broker.Config{})
-	g := socketio.New(b, socketio.GatewayConfig{Namespaces: []socketio.NamespaceConfig{{Name: "/"}, {Name: "/admin"}}, Auth: a})
+	g := socketio.New(b, cfg)
 	srv := &http.Server{Handler: g}
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
 	t.Cleanup(func() { srv.Close(); <-done; g.Close(); b.Close(); l.Close() })
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), b
 }
 
 func sioToken(t testing.TB, sub string, edit func(jwt.MapClaims)) string {

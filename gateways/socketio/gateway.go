@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +65,34 @@ type NamespaceConfig struct {
 	Name string
 	// RoomPrefix is prepended to room names to make log room names.
 	// Default "" for "/", and the name without its slash plus ":" for
-	// others ("/admin" → "admin:").
+	// others ("/admin" → "admin:"); see LogPrefix.
 	RoomPrefix string
+	// Role, when set, is required to connect to the namespace (like a
+	// Socket.IO middleware checking the user's role): a socket whose token
+	// does not grant it (auth.Identity.HasRole) is refused with
+	// connect_error {message: "forbidden", data: {code: "forbidden",
+	// message}}, and an anonymous one with "unauthorized". API keys are
+	// let in (their scope still decides what they may do). Other
+	// namespaces on the same connection are not affected.
+	Role string
+	// AutoJoin lists rooms of the namespace (client room names, in which
+	// {sub} is the token's subject, as in "user:{sub}") that every socket
+	// authenticated by a token is joined to when it connects with a new
+	// session, from the log's head, so that what is published to them
+	// reaches every connection of that user. A recovered session keeps the
+	// rooms it had (including these, unless it left them) and is not
+	// joined again. Rooms that are not valid names for this subject are
+	// skipped. The socket needs no subscribe permission for them.
+	AutoJoin []string
+}
+
+// LogPrefix is what the namespace puts before a room name to make its
+// log room name: RoomPrefix, or its default.
+func (nc NamespaceConfig) LogPrefix() string {
+	if nc.RoomPrefix != "" || nc.Name == "/" {
+		return nc.RoomPrefix
+	}
+	return strings.TrimPrefix(nc.Name, "/") + ":"
 }
 
 func (c *GatewayConfig) setDefaults() {
@@ -119,8 +146,11 @@ func (c *GatewayConfig) setDefaults() {
 // stays. A join or publish the socket's identity is not allowed is acked
 // with code "forbidden". A missing or invalid token (where one is required)
 // refuses the CONNECT: connect_error {message: "unauthorized", data: {code:
-// "unauthorized", message: reason}}. Permissions are checked on log room
-// names (room R of /admin is admin:R), as SSE and long-poll check them.
+// "unauthorized", message: reason}}; so does a namespace's Role, with
+// "forbidden" for a token without the role (see NamespaceConfig). Sockets
+// with a token are joined to their namespace's AutoJoin rooms when their
+// session is new. Permissions are checked on log room names (room R of
+// /admin is admin:R), as SSE and long-poll check them.
 // A socket authenticated with a token that has an exp is disconnected
 // (a DISCONNECT packet: "io server disconnect" in socket.io-client, which
 // does not reconnect by itself) within ExpiryInterval of the moment the
@@ -148,9 +178,11 @@ type Gateway struct {
 
 // gwNamespace is a namespace of the gateway.
 type gwNamespace struct {
-	name   string
-	prefix string
-	enc    *broker.Encoder // the live packet of an event, shared by every socket
+	name     string
+	prefix   string
+	role     string          // required to connect; "" none
+	autoJoin []string        // client rooms ({sub} patterns) joined at connect
+	enc      *broker.Encoder // the live packet of an event, shared by every socket
 }
 
 // New returns a gateway serving b.
@@ -165,10 +197,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		members: make(map[*Socket]*member),
 	}
 	for _, nc := range cfg.Namespaces {
-		ns := &gwNamespace{name: nc.Name, prefix: nc.RoomPrefix}
-		if ns.prefix == "" && nc.Name != "/" {
-			ns.prefix = strings.TrimPrefix(nc.Name, "/") + ":"
-		}
+		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
 			if ev.Offset == 0 {
 				return ns.encode(ev, "")
@@ -251,11 +280,12 @@ func (ns *gwNamespace) encode(ev *broker.Event, token string) []byte {
 	return pkt
 }
 
-// connect is the namespace middleware: it authenticates the client, then
-// recovers its session when its pid and offset token allow an exact
-// recovery (and the identity may still subscribe to every room of it),
-// and otherwise starts a new one. Either way the session is saved before
-// CONNECT is answered.
+// connect is the namespace middleware: it authenticates the client and
+// checks the namespace's role, then recovers its session when its pid and
+// offset token allow an exact recovery (and the identity may still
+// subscribe to every room of it), and otherwise starts a new one, joined
+// to the namespace's auto-join rooms. Either way the session is saved
+// before CONNECT is answered.
 func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	var hs struct {
 		PID    string `json:"pid"`
@@ -268,10 +298,14 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 		_, _, msg := httpx.Wire(err)
 		return &ConnectError{Message: httpx.CodeUnauth, Data: map[string]string{"code": httpx.CodeUnauth, "message": msg}}
 	}
+	if err := ns.admit(id); err != nil {
+		_, code, msg := httpx.Wire(err)
+		return &ConnectError{Message: code, Data: map[string]string{"code": code, "message": msg}}
+	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	var m *member
-	if rec := g.recover(ctx, ns, hs.PID, hs.Offset); rec != nil && mayResume(id, rec) {
+	if rec := g.recover(ctx, ns, hs.PID, hs.Offset); rec != nil && mayResume(ns, id, rec) {
 		m = newMember(g, ns, s, id, *rec)
 		reset, err := m.resubscribe(ctx)
 		switch {
@@ -291,6 +325,10 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	}
 	if m == nil {
 		m = newMember(g, ns, s, id, sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID()})
+		if err := m.autoJoin(ctx); err != nil {
+			g.log.Error("socketio: auto-join", "err", err)
+			return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
+		}
 	}
 	s.SetPID(m.pid)
 	if err := g.sessions.save(ctx, &m.rec); err != nil {
@@ -329,11 +367,43 @@ func (g *Gateway) authenticate(s *Socket, token any) (auth.Identity, error) {
 	return httpx.AuthenticateFrom(g.cfg.Auth, cred, src)
 }
 
+// admit checks that id may connect to the namespace: it must hold the
+// namespace's role, if any (API keys are let in). Errors wrap
+// auth.ErrUnauthorized (anonymous) or auth.ErrForbidden.
+func (ns *gwNamespace) admit(id auth.Identity) error {
+	switch {
+	case ns.role == "" || id.APIKey || id.HasRole(ns.role):
+		return nil
+	case id.Anonymous:
+		return fmt.Errorf("%w: namespace %s needs a token with the role %q", auth.ErrUnauthorized, ns.name, ns.role)
+	}
+	return fmt.Errorf("%w: namespace %s needs the role %q", auth.ErrForbidden, ns.name, ns.role)
+}
+
+// autoJoinRooms returns the log rooms id is joined to at connect: the
+// namespace's AutoJoin rooms with {sub} replaced, for token identities
+// only; names that are not valid rooms are left out.
+func (ns *gwNamespace) autoJoinRooms(id auth.Identity) []string {
+	if id.Anonymous || id.APIKey || len(ns.autoJoin) == 0 {
+		return nil
+	}
+	var out []string
+	for _, r := range ns.autoJoin {
+		logRoom, err := ns.logRoom(strings.ReplaceAll(r, "{sub}", id.Subject))
+		if err == nil && !slices.Contains(out, logRoom) {
+			out = append(out, logRoom)
+		}
+	}
+	return out
+}
+
 // mayResume reports whether id may still subscribe to every room of the
-// session to recover (the token may have changed since).
-func mayResume(id auth.Identity, rec *sessionRecord) bool {
+// session to recover (the token may have changed since); the rooms it is
+// auto-joined to count as allowed.
+func mayResume(ns *gwNamespace, id auth.Identity, rec *sessionRecord) bool {
+	auto := ns.autoJoinRooms(id)
 	for room := range rec.Rooms {
-		if !id.Can(auth.Subscribe, room) {
+		if !id.Can(auth.Subscribe, room) && !slices.Contains(auto, room) {
 			return false
 		}
 	}
@@ -464,7 +534,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 		return
 	}
 	logRoom, err := m.ns.logRoom(room)
-	if err == nil {
+	if err == nil && !slices.Contains(m.auto, logRoom) {
 		err = m.id.Check(auth.Subscribe, logRoom)
 	}
 	if err != nil {

@@ -16,11 +16,12 @@ import (
 // channels is owned by the member's pump goroutine; the socket's event
 // handlers ask the pump to join or leave through call.
 type member struct {
-	g   *Gateway
-	ns  *gwNamespace
-	s   *Socket
-	pid string
-	id  auth.Identity // who the socket is; decides what it may join and publish
+	g    *Gateway
+	ns   *gwNamespace
+	s    *Socket
+	pid  string
+	id   auth.Identity // who the socket is; decides what it may join and publish
+	auto []string      // the log rooms it is auto-joined to (and may join without permission)
 
 	// Guarded by Gateway.mu (see expiry.go).
 	deadline time.Time // when the identity's token stops being accepted; zero: never
@@ -39,12 +40,31 @@ type member struct {
 // newMember returns a member whose rooms resume after the given offsets
 // (a new session when rooms is empty). rec is the session to save.
 func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, pid: rec.PID, rec: rec, cmds: make(chan func()), done: make(chan struct{})}
+	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, cmds: make(chan func()), done: make(chan struct{})}
 	m.sent = make(map[string]uint64, len(rec.Rooms))
 	for r, off := range rec.Rooms {
 		m.sent[r] = off
 	}
 	return m
+}
+
+// autoJoin adds the member's auto-join rooms from the log's head to a new
+// session (before it is saved and before the pump runs).
+func (m *member) autoJoin(ctx context.Context) error {
+	if len(m.auto) == 0 {
+		return nil
+	}
+	head := m.g.b.Head().Offset
+	m.rec.Rooms = make(map[string]uint64, len(m.auto))
+	for _, r := range m.auto {
+		if len(m.sent) >= m.g.cfg.MaxRooms {
+			break
+		}
+		m.sent[r] = head
+		m.rec.Rooms[r] = head
+	}
+	_, err := m.resubscribe(ctx)
+	return err
 }
 
 // pump delivers the events of the member's rooms until the socket
@@ -183,7 +203,13 @@ func (m *member) resetInfo(r *broker.ResetError) map[string]any {
 // current head) and saves the session. An `after` beyond the head, or
 // given with another log's epoch, starts at the earliest retained event
 // and reports recovered: false (reason epoch_mismatch), as the HTTP
-// interfaces do. On the pump goroutine.
+// interfaces do. Joining a room the socket is already in changes nothing,
+// unless `after` is before the room's start in this session (an
+// auto-joined room, say, which a client re-joins after the offset it
+// last had): when none of the room's events has been sent since, the
+// room starts over from `after`; otherwise the ack is recovered: false
+// with reset {reason: "already_joined", requested, resume} (the events
+// between them were not sent on this socket). On the pump goroutine.
 func (m *member) join(ctx context.Context, room string, after *uint64, epoch string) (map[string]any, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
@@ -201,12 +227,24 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 			start, mismatch = 0, true
 		}
 	}
-	if _, ok := m.sent[logRoom]; ok {
-		// Already joined (a retried join, say): nothing changes. Neither
-		// the subscription nor the saved session may move: the events sent
-		// so far may not have been received, and recovery relies on the
-		// saved start.
-		return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": true}, nil
+	prev, had := m.sent[logRoom]
+	if had {
+		joinedAt := m.rec.Rooms[logRoom]
+		switch {
+		case after == nil || start >= joinedAt:
+			// Already joined (a retried join, say): nothing changes.
+			// Neither the subscription nor the saved session may move: the
+			// events sent so far may not have been received, and recovery
+			// relies on the saved start.
+			return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": true}, nil
+		case prev != joinedAt:
+			// Events after joinedAt were sent: resending from start would
+			// duplicate them.
+			return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": false,
+				"reset": map[string]any{"reason": "already_joined", "requested": *after, "resume": joinedAt}}, nil
+		}
+		// Nothing of the room was sent since joinedAt: join it afresh.
+		delete(m.sent, logRoom)
 	}
 	pos := m.position()
 	rec := m.rec
@@ -223,7 +261,6 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 		rec.Live = pos
 		rec.CatchUp = map[string]bool{logRoom: true}
 	}
-	prev, had := m.sent[logRoom]
 	m.sent[logRoom] = start
 	reset, err := m.resubscribe(ctx)
 	if err == nil {
