@@ -60,6 +60,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer b.Close()
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
+	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
 	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
 	defer sseH.Close()
 	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
@@ -91,9 +92,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log})
 	router := newRouter(routes{
 		api:     api,
-		sse:     conns.Middleware(sseH),
-		poll:    conns.Middleware(pollH),
-		sio:     sioGW,
+		sse:     limit.Connects(connects, nil)(conns.Middleware(sseH)),
+		poll:    limit.Connects(connects, nil)(conns.Middleware(pollH)),
+		sio:     limit.Connects(connects, engineHandshake)(sioGW),
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
 		metrics: metricsHandler(gauges),
@@ -162,6 +163,11 @@ func admit(conns *limit.Conns) func(*http.Request) (func(), bool) {
 	}
 	return conns.Admit
 }
+
+// engineHandshake reports whether r opens an Engine.IO session (it names
+// no session id), which the connect rate counts; the requests of an open
+// session (polls, posts, the WebSocket upgrade) do not count.
+func engineHandshake(r *http.Request) bool { return r.URL.Query().Get("sid") == "" }
 
 // displayAddr turns ":8080" style listen addresses into a URL host.
 func displayAddr(a net.Addr) string {
