@@ -77,6 +77,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 			Admit: admit(conns),
 		}},
 		PublishLimit: pubLimit,
+		MaxPending:   cfg.SIOMaxPending,
 		Namespaces:   namespaces,
 		MaxRooms:     cfg.MaxRooms,
 		Auth:         authn,
