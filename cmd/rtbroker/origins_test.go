@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // do sends method u with hdr and body and returns the status, body and
@@ -62,6 +64,12 @@ func TestCORS(t *testing.T) {
 		{name: "get history other origin", srv: listed, method: "GET", path: "/api/rooms/general/events", hdr: map[string]string{"Origin": evil}, wantStatus: 200, wantVary: true},
 		{name: "poll allowed", srv: listed, method: "GET", path: "/poll?room=general&timeout=0", hdr: map[string]string{"Origin": app}, wantStatus: 200, wantOrigin: app, wantVary: true},
 		{name: "publish allowed", srv: listed, method: "POST", path: "/api/rooms/general/events", hdr: map[string]string{"Origin": app, "Content-Type": "application/json"}, wantStatus: 201, wantOrigin: app, wantVary: true},
+		{name: "socket.io polling allowed", srv: listed, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": app}, wantStatus: 200, wantOrigin: app, wantVary: true},
+		{name: "socket.io polling, star echoes origin", srv: star, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": evil}, wantStatus: 200, wantOrigin: evil, wantVary: true},
+		{name: "socket.io polling other origin", srv: listed, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": evil}, wantStatus: 200, wantVary: true},
+		{name: "socket.io preflight", srv: listed, method: "OPTIONS", path: "/socket.io/?EIO=4&transport=polling", hdr: preflight(app), wantStatus: 204, wantOrigin: app, wantVary: true},
+		{name: "socket.io preflight null origin", srv: star, method: "OPTIONS", path: "/socket.io/?EIO=4&transport=polling", hdr: preflight("null"), wantStatus: 403, wantCode: "forbidden", wantVary: true},
+		{name: "socket.io polling, empty list: no headers", srv: none, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": app}, wantStatus: 200},
 		{name: "empty list: no headers", srv: none, method: "GET", path: "/api/rooms/general/events", hdr: map[string]string{"Origin": app}, wantStatus: 200},
 		{name: "empty list: no preflight", srv: none, method: "OPTIONS", path: "/api/rooms/general/events", hdr: preflight(app), wantStatus: 405, wantCode: "method_not_allowed"},
 	}
@@ -104,6 +112,49 @@ func TestCORS(t *testing.T) {
 		if logs := s.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "level=WARN") {
 			t.Errorf("unexpected log:\n%s", logs)
 		}
+	}
+}
+
+// TestWebSocketOrigin: a WebSocket upgrade (which CORS does not cover)
+// from a page of another site is refused unless its origin is listed.
+func TestWebSocketOrigin(t *testing.T) {
+	const app, evil = "https://app.example.com", "https://evil.example"
+	listed := startServer(t, "", "--allowed-origins", app)
+	star := startServer(t, "", "--allowed-origins", "*")
+	none := startServer(t, "")
+	tests := []struct {
+		name       string
+		srv        *testServer
+		origin     string // "self": the server's own origin
+		wantStatus int
+	}{
+		{name: "no Origin (not a browser page)", srv: none, wantStatus: 101},
+		{name: "same origin", srv: none, origin: "self", wantStatus: 101},
+		{name: "listed origin", srv: listed, origin: app, wantStatus: 101},
+		{name: "any origin with *", srv: star, origin: evil, wantStatus: 101},
+		{name: "null origin with *", srv: star, origin: "null", wantStatus: 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			switch tc.origin {
+			case "":
+			case "self":
+				h.Set("Origin", tc.srv.URL)
+			default:
+				h.Set("Origin", tc.origin)
+			}
+			ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(tc.srv.URL, "http")+"/socket.io/?EIO=4&transport=websocket", h)
+			if ws != nil {
+				ws.Close()
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("upgrade answered %d, want %d (%v)", resp.StatusCode, tc.wantStatus, err)
+			}
+		})
 	}
 }
 

@@ -73,15 +73,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	sioGW := socketio.New(b, socketio.GatewayConfig{
 		Server: socketio.Config{Engine: engineio.Config{
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
-			AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout,
-			Admit: admit(conns),
+			WriteTimeout: cfg.WriteTimeout,
+			Admit:        admit(conns),
 		}},
-		PublishLimit: pubLimit,
-		MaxPending:   cfg.SIOMaxPending,
-		Namespaces:   namespaces,
-		MaxRooms:     cfg.MaxRooms,
-		Auth:         authn,
-		Logger:       log,
+		AllowedOrigins: cfg.AllowedOrigins,
+		PublishLimit:   pubLimit,
+		MaxPending:     cfg.SIOMaxPending,
+		Namespaces:     namespaces,
+		MaxRooms:       cfg.MaxRooms,
+		Auth:           authn,
+		Logger:         log,
 	})
 	defer sioGW.Close()
 
@@ -165,10 +166,13 @@ func admit(conns *limit.Conns) func(*http.Request) (func(), bool) {
 	return conns.Admit
 }
 
-// engineHandshake reports whether r opens an Engine.IO session (it names
-// no session id), which the connect rate counts; the requests of an open
-// session (polls, posts, the WebSocket upgrade) do not count.
-func engineHandshake(r *http.Request) bool { return r.URL.Query().Get("sid") == "" }
+// engineHandshake reports whether r opens an Engine.IO session (a GET
+// that names no session id), which the connect rate counts; the requests
+// of an open session (polls, posts, the WebSocket upgrade) and CORS
+// preflights do not count.
+func engineHandshake(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Get("sid") == ""
+}
 
 // displayAddr turns ":8080" style listen addresses into a URL host.
 func displayAddr(a net.Addr) string {

@@ -61,6 +61,15 @@ type GatewayConfig struct {
 	// {code: "rate_limited"}} and the connection stays. Default nil: no
 	// limit.
 	PublishLimit *limit.Buckets
+	// AllowedOrigins lists the origins ("https://app.example.com", or "*"
+	// for any but "null") whose pages may use Socket.IO cross-site, as the
+	// HTTP gateways allow them (httpx.Origins): polling responses to an
+	// allowed origin echo it in Access-Control-Allow-Origin with
+	// Access-Control-Allow-Credentials: true and Vary: Origin, preflights
+	// are answered; a WebSocket upgrade whose Origin is another host's and
+	// not listed is refused with 403. Default none: same-site only. A
+	// CheckOrigin or AllowedOrigins set in Server.Engine wins over it.
+	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -106,6 +115,10 @@ func (c *GatewayConfig) setDefaults() {
 	if c.Server.Logger == nil {
 		c.Server.Logger = c.Logger
 	}
+	origins := httpx.NewOrigins(c.AllowedOrigins)
+	if e := &c.Server.Engine; e.CheckOrigin == nil && len(e.AllowedOrigins) == 0 {
+		e.CheckOrigin = func(r *http.Request) bool { return origins.SameSiteOrAllowed(r.Header.Get("Origin"), r.Host) }
+	}
 }
 
 // Gateway serves the broker over Socket.IO: clients join rooms from an
@@ -147,6 +160,7 @@ type Gateway struct {
 	cfg      GatewayConfig
 	log      *slog.Logger
 	srv      *Server
+	handler  http.Handler // srv behind the CORS of GatewayConfig.AllowedOrigins
 	sessions *sessions
 
 	ctx       context.Context // cancelled by Close
@@ -177,6 +191,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		ctx:      ctx, cancel: cancel,
 		members: make(map[*Socket]*member),
 	}
+	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	for _, nc := range cfg.Namespaces {
 		ns := &gwNamespace{name: nc.Name, prefix: nc.RoomPrefix}
 		if ns.prefix == "" && nc.Name != "/" {
@@ -208,7 +223,7 @@ func (g *Gateway) Sockets() int {
 func (g *Gateway) Server() *Server { return g.srv }
 
 // ServeHTTP serves the Engine.IO transports.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
 // Close disconnects every client (they reconnect and recover elsewhere or
 // after a restart) and waits for the gateway's goroutines. Safe to call
