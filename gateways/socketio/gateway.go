@@ -68,7 +68,8 @@ type GatewayConfig struct {
 	// Access-Control-Allow-Credentials: true and Vary: Origin, preflights
 	// are answered; a WebSocket upgrade whose Origin is another host's and
 	// not listed is refused with 403. Default none: same-site only. A
-	// CheckOrigin or AllowedOrigins set in Server.Engine wins over it.
+	// CheckOrigin or AllowedOrigins set in Server.Engine replaces this
+	// WebSocket check.
 	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
