@@ -40,6 +40,13 @@ type GatewayConfig struct {
 	MaxSessions int
 	// PublishTimeout bounds a publish from a socket. Default 10 s.
 	PublishTimeout time.Duration
+	// MaxPending caps the joins, leaves and publishes of one socket that
+	// await their ack (publishes wait for their commit). Over it, an event
+	// that asks for an ack is acked {ok: false, error: {code:
+	// "rate_limited"}} at once and the connection stays; one that asks
+	// for none waits for a slot (the connection's reading pauses).
+	// Default 64.
+	MaxPending int
 	// ExpiryInterval is how often the gateway disconnects the sockets
 	// whose token has expired (see Gateway). Default 1 s.
 	ExpiryInterval time.Duration
@@ -55,6 +62,16 @@ type GatewayConfig struct {
 	// {code: "rate_limited"}} and the connection stays. Default nil: no
 	// limit.
 	PublishLimit *limit.Buckets
+	// AllowedOrigins lists the origins ("https://app.example.com", or "*"
+	// for any but "null") whose pages may use Socket.IO cross-site, as the
+	// HTTP gateways allow them (httpx.Origins): polling responses to an
+	// allowed origin echo it in Access-Control-Allow-Origin with
+	// Access-Control-Allow-Credentials: true and Vary: Origin, preflights
+	// are answered; a WebSocket upgrade whose Origin is another host's and
+	// not listed is refused with 403. Default none: same-site only. A
+	// CheckOrigin or AllowedOrigins set in Server.Engine replaces this
+	// WebSocket check.
+	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -111,6 +128,9 @@ func (c *GatewayConfig) setDefaults() {
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 10 * time.Second
 	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 64
+	}
 	if c.ExpiryInterval <= 0 {
 		c.ExpiryInterval = time.Second
 	}
@@ -122,6 +142,10 @@ func (c *GatewayConfig) setDefaults() {
 	}
 	if c.Server.Logger == nil {
 		c.Server.Logger = c.Logger
+	}
+	origins := httpx.NewOrigins(c.AllowedOrigins)
+	if e := &c.Server.Engine; e.CheckOrigin == nil && len(e.AllowedOrigins) == 0 {
+		e.CheckOrigin = func(r *http.Request) bool { return origins.SameSiteOrAllowed(r.Header.Get("Origin"), r.Host) }
 	}
 }
 
@@ -143,7 +167,10 @@ func (c *GatewayConfig) setDefaults() {
 //	                           ({ok, ephemeral: true} for ephemeral events)
 //
 // Errors are acked {ok: false, error: {code, message}}; the connection
-// stays. A join or publish the socket's identity is not allowed is acked
+// stays. A socket's events are handled in the order it sent them (its
+// publishes are logged in that order) without waiting for each other's
+// commit; at most MaxPending await their ack, and an event over that is
+// acked with code "rate_limited" at once. A join or publish the socket's identity is not allowed is acked
 // with code "forbidden". A missing or invalid token (where one is required)
 // refuses the CONNECT: connect_error {message: "unauthorized", data: {code:
 // "unauthorized", message: reason}}; so does a namespace's Role, with
@@ -164,6 +191,7 @@ type Gateway struct {
 	cfg      GatewayConfig
 	log      *slog.Logger
 	srv      *Server
+	handler  http.Handler // srv behind the CORS of GatewayConfig.AllowedOrigins
 	sessions *sessions
 
 	ctx       context.Context // cancelled by Close
@@ -196,6 +224,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		ctx:      ctx, cancel: cancel,
 		members: make(map[*Socket]*member),
 	}
+	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	for _, nc := range cfg.Namespaces {
 		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
@@ -224,7 +253,7 @@ func (g *Gateway) Sockets() int {
 func (g *Gateway) Server() *Server { return g.srv }
 
 // ServeHTTP serves the Engine.IO transports.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
 // Close disconnects every client (they reconnect and recover elsewhere or
 // after a restart) and waits for the gateway's goroutines. Safe to call
@@ -478,17 +507,20 @@ func (g *Gateway) onConnect(s *Socket) {
 	g.wg.Go(func() { m.pump(g.ctx) })
 }
 
-// onEvent handles one client event, on the connection's reading goroutine.
+// onEvent handles one client event, on the connection's reading
+// goroutine, which it leaves as soon as the event is handed on (see
+// inflight.go).
 func (g *Gateway) onEvent(m *member, ev *Event) {
+	if !m.acquire(ev) {
+		return
+	}
 	switch ev.Name {
 	case "room:join":
 		g.onJoin(m, ev)
 	case "room:leave":
-		ack, err := g.onLeave(m, ev)
-		g.respond(ev, ack, err)
+		g.onLeave(m, ev)
 	default:
-		ack, err := g.onPublish(m, ev)
-		g.respond(ev, ack, err)
+		g.onPublish(m, ev)
 	}
 }
 
@@ -525,12 +557,14 @@ func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
 }
 
 // onJoin joins the room on the member's pump and acknowledges from there,
-// so the ack reaches the client before the room's first events.
+// so the ack reaches the client before the room's first events. A join
+// without `after` starts at the head as it is now, when the join is read:
+// what the socket publishes after it is sent to it.
 func (g *Gateway) onJoin(m *member, ev *Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
-		g.respond(ev, nil, err)
+		m.finish(ev, nil, err)
 		return
 	}
 	logRoom, err := m.ns.logRoom(room)
@@ -538,7 +572,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 		err = m.id.Check(auth.Subscribe, logRoom)
 	}
 	if err != nil {
-		g.respond(ev, nil, err)
+		m.finish(ev, nil, err)
 		return
 	}
 	var after *uint64
@@ -546,7 +580,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 		s := strings.Trim(string(raw), `"`)
 		off, err := broker.ParseOffset(s)
 		if err != nil {
-			g.respond(ev, nil, httpx.BadRequest("after must be an offset (a whole number)"))
+			m.finish(ev, nil, httpx.BadRequest("after must be an offset (a whole number)"))
 			return
 		}
 		after = &off
@@ -554,78 +588,90 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 	var epoch string
 	if raw, ok := fields["epoch"]; ok {
 		if err := json.Unmarshal(raw, &epoch); err != nil {
-			g.respond(ev, nil, httpx.BadRequest("epoch must be a string"))
+			m.finish(ev, nil, httpx.BadRequest("epoch must be a string"))
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
-	defer cancel()
-	if !m.call(func() {
-		ack, err := m.join(ctx, room, after, epoch)
-		g.respond(ev, ack, err)
-	}) {
-		g.respond(ev, nil, broker.ErrClosed)
-	}
+	now := g.b.Head().Offset
+	m.enqueue(func() {
+		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+		defer cancel()
+		ack, err := m.join(ctx, room, after, epoch, now)
+		m.finish(ev, ack, err)
+	})
 }
 
-func (g *Gateway) onLeave(m *member, ev *Event) (any, error) {
+// onLeave leaves the room on the member's pump, after the joins and
+// leaves read before it.
+func (g *Gateway) onLeave(m *member, ev *Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
-		return nil, err
+		m.finish(ev, nil, err)
+		return
 	}
-	var ack map[string]any
-	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
-	defer cancel()
-	if !m.call(func() { ack, err = m.leave(ctx, room) }) {
-		return nil, broker.ErrClosed
-	}
-	return ack, err
+	m.enqueue(func() {
+		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+		defer cancel()
+		ack, err := m.leave(ctx, room)
+		m.finish(ev, ack, err)
+	})
 }
 
-// onPublish publishes {room, ...data} under the event's name.
-func (g *Gateway) onPublish(m *member, ev *Event) (any, error) {
+// onPublish publishes {room, ...data} under the event's name: it queues
+// the event for commit and leaves the ack to the member's ack goroutine.
+func (g *Gateway) onPublish(m *member, ev *Event) {
+	msg, ephemeral, err := g.message(m, ev)
+	if err == nil && ephemeral {
+		_, err = g.b.PublishEphemeral(msg)
+		m.finish(ev, map[string]any{"ok": true, "ephemeral": true}, err)
+		return
+	}
+	if err != nil {
+		m.finish(ev, nil, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+	p, err := g.b.Enqueue(ctx, msg)
+	if err != nil {
+		cancel()
+		m.finish(ev, nil, err)
+		return
+	}
+	m.awaitCommit(pendingAck{ev: ev, p: p, ctx: ctx, cancel: cancel})
+}
+
+// message turns a publish event into the message to log (or to send as
+// ephemeral), checking permission and the publish rate.
+func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral bool, err error) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
-		return nil, err
+		return msg, false, err
 	}
 	if len(ev.Attachments) > 0 {
-		return nil, httpx.BadRequest("binary attachments cannot be logged; send them base64-encoded")
+		return msg, false, httpx.BadRequest("binary attachments cannot be logged; send them base64-encoded")
 	}
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
-		return nil, err
+		return msg, false, err
 	}
 	if err := m.id.Check(auth.Publish, logRoom); err != nil {
-		return nil, err
+		return msg, false, err
 	}
 	if key, limited := limit.PublishKey(m.id, m.s.Request().RemoteAddr); limited {
 		if ok, wait := g.cfg.PublishLimit.Allow(key); !ok {
-			return nil, &httpx.RateLimited{Wait: wait}
+			return msg, false, &httpx.RateLimited{Wait: wait}
 		}
 	}
-	ephemeral := string(fields["ephemeral"]) == "true"
+	ephemeral = string(fields["ephemeral"]) == "true"
 	delete(fields, "room")
 	delete(fields, "ephemeral")
 	data, err := json.Marshal(fields)
 	if err != nil {
-		return nil, httpx.BadRequest("data cannot be encoded")
+		return msg, false, httpx.BadRequest("data cannot be encoded")
 	}
-	msg := broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: m.id.From()}
-	if ephemeral {
-		if _, err := g.b.PublishEphemeral(msg); err != nil {
-			return nil, err
-		}
-		return map[string]any{"ok": true, "ephemeral": true}, nil
-	}
-	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
-	defer cancel()
-	pub, err := g.b.Publish(ctx, msg)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"ok": true, "offset": pub.Offset, "id": pub.ID.String()}, nil
+	return broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: m.id.From()}, ephemeral, nil
 }
 
 // newPID returns a new private session id: 128 random bits.

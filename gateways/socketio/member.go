@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -13,8 +14,9 @@ import (
 
 // member is one Socket.IO socket of the broker gateway: the log rooms it
 // has joined and the one subscription that feeds it. Everything but the
-// channels is owned by the member's pump goroutine; the socket's event
-// handlers ask the pump to join or leave through call.
+// channels and the queues is owned by the member's pump goroutine; the
+// socket's event handlers ask the pump to join or leave through enqueue
+// (see inflight.go).
 type member struct {
 	g    *Gateway
 	ns   *gwNamespace
@@ -27,8 +29,14 @@ type member struct {
 	deadline time.Time // when the identity's token stops being accepted; zero: never
 	expIdx   int       // index in Gateway.expiring, or -1
 
-	cmds chan func()   // run on the pump goroutine
-	done chan struct{} // closed when the socket disconnects
+	cmdSig chan struct{} // capacity 1: cmdQ has functions for the pump
+	done   chan struct{} // closed when the socket disconnects
+	slots  chan struct{} // one per event in flight; capacity GatewayConfig.MaxPending
+
+	qmu    sync.Mutex   // guards the fields below
+	cmdQ   []func()     // run on the pump goroutine, in order
+	acks   []pendingAck // publishes awaiting their commit, in order
+	acking bool         // the ack goroutine runs
 
 	// Owned by the pump.
 	sent  map[string]uint64 // log room → offset through which its events were sent (or skipped)
@@ -40,7 +48,7 @@ type member struct {
 // newMember returns a member whose rooms resume after the given offsets
 // (a new session when rooms is empty). rec is the session to save.
 func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, cmds: make(chan func()), done: make(chan struct{})}
+	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, cmdSig: make(chan struct{}, 1), done: make(chan struct{}), slots: make(chan struct{}, g.cfg.MaxPending)}
 	m.sent = make(map[string]uint64, len(rec.Rooms))
 	for r, off := range rec.Rooms {
 		m.sent[r] = off
@@ -78,8 +86,8 @@ func (m *member) pump(ctx context.Context) {
 	for {
 		if m.sub == nil {
 			select {
-			case f := <-m.cmds:
-				f()
+			case <-m.cmdSig:
+				m.runQueued()
 			case <-m.done:
 				return
 			case <-ctx.Done():
@@ -108,8 +116,8 @@ func (m *member) pump(ctx context.Context) {
 		}
 		select {
 		case <-m.sub.Wait():
-		case f := <-m.cmds:
-			f()
+		case <-m.cmdSig:
+			m.runQueued()
 		case <-m.done:
 			return
 		case <-ctx.Done():
@@ -175,19 +183,6 @@ func (m *member) position() uint64 {
 	return m.sub.Position().Offset
 }
 
-// call runs f on the pump goroutine and waits for it. It returns false
-// when the member is gone.
-func (m *member) call(f func()) bool {
-	ran := make(chan struct{})
-	select {
-	case m.cmds <- func() { f(); close(ran) }:
-	case <-m.done:
-		return false
-	}
-	<-ran
-	return true
-}
-
 // resetInfo is the payload of a `reset` event or of a join that could not
 // start where it was asked to.
 func (m *member) resetInfo(r *broker.ResetError) map[string]any {
@@ -199,8 +194,9 @@ func (m *member) resetInfo(r *broker.ResetError) map[string]any {
 	return map[string]any{"reason": r.Code(), "rooms": rooms, "requested": r.Requested.Offset, "resume": r.Resume.Offset, "epoch": m.g.b.Epoch()}
 }
 
-// join adds room (a client room name) from after `after` (nil: from the
-// current head) and saves the session. An `after` beyond the head, or
+// join adds room (a client room name) from after `after` (nil: from
+// `now`, the head when the client's join was received) and saves the
+// session. An `after` beyond the head, or
 // given with another log's epoch, starts at the earliest retained event
 // and reports recovered: false (reason epoch_mismatch), as the HTTP
 // interfaces do. Joining a room the socket is already in changes nothing,
@@ -210,7 +206,7 @@ func (m *member) resetInfo(r *broker.ResetError) map[string]any {
 // room starts over from `after`; otherwise the ack is recovered: false
 // with reset {reason: "already_joined", requested, resume} (the events
 // between them were not sent on this socket). On the pump goroutine.
-func (m *member) join(ctx context.Context, room string, after *uint64, epoch string) (map[string]any, error) {
+func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64) (map[string]any, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
 		return nil, err
@@ -219,7 +215,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
 	}
 	head := m.g.b.Head().Offset
-	start := head
+	start := now
 	var mismatch bool
 	if after != nil {
 		start = *after
