@@ -328,7 +328,7 @@ func TestPolicyNamespaceRole(t *testing.T) {
 	}
 	m := d.connect("adaAdmin", s.URL+"/admin", ada, true)
 	e := fmt.Sprint(m["error"])
-	if m["ok"] == true || !strings.HasPrefix(e, `{"message":"forbidden","data":{"code":"forbidden","message":"forbidden: namespace /admin needs the role \"admin\""}}`) {
+	if m["ok"] == true || !strings.HasPrefix(e, `{"message":"forbidden","data":{"code":"forbidden","message":"forbidden: namespace /admin needs the role \"admin\""},`) {
 		t.Fatalf("ada on /admin: %v", m)
 	}
 	if ack := d.emit("ada", "room:join", map[string]any{"room": "general"}); ack["ok"] != true {

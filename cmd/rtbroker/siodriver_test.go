@@ -1,109 +1,34 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/socketio/socketiotest"
 )
 
-// sioDriver runs gateways/socketio/testdata/driver.mjs: real
-// socket.io-client sockets (from the repository's node_modules) that the
-// test commands one JSON line at a time (the commands are listed at the
-// top of the script).
+// sioDriver is the shared socket.io-client driver (socketiotest) with the
+// helpers these tests use.
 type sioDriver struct {
-	t    testing.TB
-	in   io.WriteCloser
-	out  chan map[string]any
-	next int
+	*socketiotest.Driver
+	t testing.TB
 }
 
 // startSIODriver starts the driver; it is stopped at the end of the test.
-// A missing node or socket.io-client fails the test in CI and skips it
-// elsewhere.
 func startSIODriver(t testing.TB) *sioDriver {
 	t.Helper()
-	node := requireTool(t, "node")
-	requireFile(t, filepath.Join(repoRoot(t), "node_modules", "socket.io-client", "package.json"), "run `npm ci` at the repository root")
-	cmd := exec.Command(node, filepath.Join(repoRoot(t), "gateways", "socketio", "testdata", "driver.mjs"))
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &sioDriver{t: t, in: in, out: make(chan map[string]any, 16)}
-	go func() {
-		defer close(d.out)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				m = map[string]any{"ok": false, "error": "bad driver output: " + sc.Text()}
-			}
-			d.out <- m
-		}
-	}()
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	return d
+	return &sioDriver{Driver: socketiotest.Start(t), t: t}
 }
 
-// try sends a command and returns the reply, whatever its ok says.
+// try and do are the driver's Try and Do.
 func (d *sioDriver) try(op string, args map[string]any) map[string]any {
 	d.t.Helper()
-	d.next++
-	cmd := map[string]any{"id": d.next, "op": op}
-	for k, v := range args {
-		cmd[k] = v
-	}
-	b, _ := json.Marshal(cmd)
-	if _, err := d.in.Write(append(b, '\n')); err != nil {
-		d.t.Fatalf("driver %s: %v", op, err)
-	}
-	select {
-	case m, ok := <-d.out:
-		if !ok {
-			d.t.Fatalf("driver exited during %s", op)
-		}
-		if id, _ := m["id"].(float64); int(id) != d.next {
-			d.t.Fatalf("driver answered %v to command %d (%s)", m, d.next, op)
-		}
-		return m
-	case <-time.After(60 * time.Second):
-		d.t.Fatalf("driver: no answer to %s", op)
-	}
-	return nil
+	return d.Try(op, args)
 }
 
-// do sends a command and fails the test unless it succeeded.
 func (d *sioDriver) do(op string, args map[string]any) map[string]any {
 	d.t.Helper()
-	m := d.try(op, args)
-	if m["ok"] != true {
-		d.t.Fatalf("driver %s %v: %v", op, args, m["error"])
-	}
-	return m
+	return d.Do(op, args)
 }
 
 // connect connects socket name to url (base URL plus namespace) with
