@@ -45,6 +45,7 @@ type config struct {
 	ReconnectTimeout time.Duration
 	DrainTimeout     time.Duration
 	Quiet            bool
+	CPUProfile       string
 
 	set map[string]bool // flags given on the command line
 }
@@ -168,6 +169,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ReconnectTimeout, "reconnect-timeout", 30*time.Second, "how long a dropped client keeps trying to reconnect")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 5*time.Second, "after publishing, how long to wait for deliveries to progress")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile (this process) to this file")
 	return fs
 }
 

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // fleetSpec describes the subscribers one process runs: clients Lo..Hi-1
@@ -288,11 +286,9 @@ type fleet struct {
 	addr    string // host:port to dial
 	host    string // Host header
 	path    string // base path, without a trailing slash
-	wsURL   string
 	clients []*client
-	wsDial  map[int]*websocket.Dialer // by source address index
-	srcIPs  map[int]net.IP
-	dialers map[int]*net.Dialer
+	dialers map[int]*net.Dialer // by source address index
+	bufs    *sync.Pool          // read buffers (*[]byte), shared by the clients
 
 	lat, connect, replay *Recorder
 	sem                  chan struct{}
@@ -318,14 +314,13 @@ func startFleet(spec fleetSpec) (*fleet, error) {
 	}
 	f := &fleet{
 		spec: spec, host: u.Host, addr: u.Host, path: strings.TrimSuffix(u.Path, "/"),
-		wsDial: map[int]*websocket.Dialer{}, srcIPs: map[int]net.IP{}, dialers: map[int]*net.Dialer{},
+		dialers: map[int]*net.Dialer{}, bufs: newBufPool(32 << 10),
 		lat: NewRecorder(8), connect: NewRecorder(8), replay: NewRecorder(8),
 		sem: make(chan struct{}, max(spec.Parallel, 1)),
 	}
 	if u.Port() == "" {
 		f.addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	f.wsURL = "ws://" + u.Host + f.path + "/socket.io/?EIO=4&transport=websocket"
 	if len(spec.Rooms) == 0 || spec.Hi < spec.Lo {
 		return nil, fmt.Errorf("bad fleet spec: %d rooms, clients %d..%d", len(spec.Rooms), spec.Lo, spec.Hi)
 	}
@@ -333,7 +328,6 @@ func startFleet(spec fleetSpec) (*fleet, error) {
 	if spec.Src != "" && base == nil {
 		return nil, fmt.Errorf("--src %q: want an IPv4 address", spec.Src)
 	}
-	pool := &sync.Pool{}
 	for i := spec.Lo; i < spec.Hi; i++ {
 		c := &client{f: f, idx: i, ri: i % len(spec.Rooms)}
 		c.room = spec.Rooms[c.ri]
@@ -346,15 +340,7 @@ func startFleet(spec fleetSpec) (*fleet, error) {
 				ip = make(net.IP, 4)
 				binary.BigEndian.PutUint32(ip, binary.BigEndian.Uint32(base)+uint32(c.src))
 			}
-			f.srcIPs[c.src] = ip
 			f.dialers[c.src] = newDialer(ip, spec.ConnectTimeout)
-			f.wsDial[c.src] = &websocket.Dialer{
-				NetDialContext:   f.dialers[c.src].DialContext,
-				HandshakeTimeout: spec.ConnectTimeout,
-				ReadBufferSize:   2048,
-				WriteBufferSize:  512,
-				WriteBufferPool:  pool,
-			}
 		}
 		c.dial = f.dialers[c.src]
 		switch spec.Transport {
@@ -379,9 +365,6 @@ func startFleet(spec fleetSpec) (*fleet, error) {
 	}
 	return f, nil
 }
-
-// wsDialer returns the WebSocket dialer of a source address.
-func (f *fleet) wsDialer(src int) *websocket.Dialer { return f.wsDial[src] }
 
 // waitSettled waits until every client has subscribed or failed.
 func (f *fleet) waitSettled(ctx context.Context) error {

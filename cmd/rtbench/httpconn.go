@@ -107,6 +107,7 @@ type respHead struct {
 	length  int64 // -1 when not given
 	chunked bool
 	close   bool
+	accept  []byte // Sec-WebSocket-Accept
 }
 
 // readHead reads the status line and the headers.
@@ -151,6 +152,8 @@ func (h *httpConn) readHead() (respHead, error) {
 			hd.chunked = bytes.EqualFold(value, []byte("chunked"))
 		case bytes.EqualFold(name, []byte("Connection")):
 			hd.close = bytes.EqualFold(value, []byte("close"))
+		case bytes.EqualFold(name, []byte("Sec-WebSocket-Accept")):
+			hd.accept = bytes.Clone(value)
 		}
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"strconv"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // sioState is where a Socket.IO subscriber is in its (re)connection.
@@ -162,12 +160,14 @@ func (s *sioSession) event(data []byte) error {
 }
 
 // wsTransport is Socket.IO over a WebSocket opened directly
-// (transport=websocket, no polling first).
+// (transport=websocket, no polling first), read with readStream.
 type wsTransport struct {
-	c   *client
-	s   sioSession
-	ws  *websocket.Conn
-	buf []byte // the message being read
+	c      *client
+	s      sioSession
+	nc     net.Conn
+	r      wsReader
+	out    []byte // the frame being written
+	toLive bool   // connecting: stop reading once subscribed
 }
 
 func newWSTransport(c *client) *wsTransport {
@@ -176,65 +176,66 @@ func newWSTransport(c *client) *wsTransport {
 	return w
 }
 
-func (w *wsTransport) write(p []byte) error { return w.ws.WriteMessage(websocket.TextMessage, p) }
+// write sends one Engine.IO packet as a text frame.
+func (w *wsTransport) write(p []byte) error {
+	w.out = appendWSFrame(w.out[:0], wsText, p)
+	_, err := w.nc.Write(w.out)
+	return err
+}
 
 func (w *wsTransport) connect(ctx context.Context) error {
 	f := w.c.f
-	ws, resp, err := f.wsDialer(w.c.src).DialContext(ctx, f.wsURL, nil)
+	nc, rest, err := dialWS(ctx, w.c.dial, f.addr, f.host, f.path+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("websocket handshake: HTTP %d", resp.StatusCode)
-		}
 		return err
 	}
-	w.ws = ws
-	w.c.track(ws.NetConn(), nil)
-	ws.SetReadDeadline(time.Now().Add(f.spec.ConnectTimeout))
+	w.nc = nc
+	w.c.track(nc, nil)
+	nc.SetDeadline(time.Now().Add(f.spec.ConnectTimeout))
+	w.r = wsReader{msg: w.r.msg[:0], ctl: w.r.ctl[:0]}
 	w.s.reset()
-	for w.s.state != sioLive {
-		msg, err := w.next()
-		if err != nil {
-			return err
-		}
-		if err := w.s.handle(msg); err != nil {
-			return err
-		}
+	w.toLive = true
+	err = w.chunk(rest)
+	if err == nil {
+		err = readStream(nc, f.bufs, w.chunk)
 	}
-	return ws.SetReadDeadline(time.Time{})
+	w.toLive = false
+	if err != errPause {
+		return err
+	}
+	return nc.SetDeadline(time.Time{})
 }
 
-func (w *wsTransport) read() error {
-	for {
-		msg, err := w.next()
-		if err != nil {
-			return err
-		}
-		if err := w.s.handle(msg); err != nil {
-			return err
-		}
+func (w *wsTransport) read() error { return readStream(w.nc, w.c.f.bufs, w.chunk) }
+
+// chunk handles bytes read from the connection.
+func (w *wsTransport) chunk(p []byte) error {
+	if err := w.r.feed(p, w.onMessage, w.onControl); err != nil {
+		return err
 	}
+	if w.toLive && w.s.state == sioLive {
+		return errPause
+	}
+	return nil
 }
 
-// next reads one WebSocket message into w.buf.
-func (w *wsTransport) next() ([]byte, error) {
-	_, r, err := w.ws.NextReader()
-	if err != nil {
-		return nil, err
+func (w *wsTransport) onMessage(op byte, msg []byte) error {
+	if op != wsText {
+		return nil // binary attachments: not used by the bench
 	}
-	w.buf = w.buf[:0]
-	for {
-		if len(w.buf) == cap(w.buf) {
-			w.buf = append(w.buf, 0)[:len(w.buf)]
-		}
-		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
-		w.buf = w.buf[:len(w.buf)+n]
-		if err == io.EOF {
-			return w.buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	return w.s.handle(msg)
+}
+
+func (w *wsTransport) onControl(op byte, p []byte) error {
+	switch op {
+	case wsPing:
+		w.out = appendWSFrame(w.out[:0], wsPong, p)
+		_, err := w.nc.Write(w.out)
+		return err
+	case wsClose:
+		return errors.New("the server closed the WebSocket")
 	}
+	return nil
 }
 
 // pollingTransport is Socket.IO over Engine.IO HTTP long-polling: one

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -184,5 +185,88 @@ func TestChunkedReader(t *testing.T) {
 	bad := &chunkedReader{br: bufio.NewReader(strings.NewReader("zz\r\nabc"))}
 	if _, err := io.ReadAll(bad); err == nil {
 		t.Fatal("a malformed chunk size was accepted")
+	}
+}
+
+// serverFrame is an unmasked frame, as servers send.
+func serverFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	f := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		f = append(f, byte(n))
+	case n < 1<<16:
+		f = append(f, 126, byte(n>>8), byte(n))
+	default:
+		f = append(f, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(f, payload...)
+}
+
+// TestWSReader feeds a stream of frames in every chunking: messages
+// small and large (16- and 64-bit lengths), fragmented, with a ping in
+// the middle of a fragmented message, and an empty one.
+func TestWSReader(t *testing.T) {
+	big := []byte(strings.Repeat("b", 70_000))
+	mid := []byte(strings.Repeat("m", 300))
+	var stream []byte
+	stream = append(stream, serverFrame(true, wsText, []byte("42[\"a\"]"))...)
+	stream = append(stream, serverFrame(true, wsText, mid)...)
+	stream = append(stream, serverFrame(false, wsText, []byte("frag1-"))...)
+	stream = append(stream, serverFrame(true, wsPing, []byte("hi"))...)
+	stream = append(stream, serverFrame(true, wsCont, []byte("frag2"))...)
+	stream = append(stream, serverFrame(true, wsBin, big)...)
+	stream = append(stream, serverFrame(true, wsText, nil)...)
+	stream = append(stream, serverFrame(true, wsClose, []byte{3, 232})...)
+	want := []string{"msg 1 42[\"a\"]", "msg 1 " + string(mid), "ctl 9 hi", "msg 1 frag1-frag2", "msg 2 " + string(big), "msg 1 ", "ctl 8 \x03\xe8"}
+	for _, chunk := range []int{1, 2, 3, 7, 100, 4096, len(stream)} {
+		var got []string
+		var r wsReader
+		onMsg := func(op byte, m []byte) error { got = append(got, fmt.Sprintf("msg %d %s", op, m)); return nil }
+		onCtl := func(op byte, m []byte) error { got = append(got, fmt.Sprintf("ctl %d %s", op, m)); return nil }
+		for p := stream; len(p) > 0; {
+			n := min(chunk, len(p))
+			if err := r.feed(p[:n], onMsg, onCtl); err != nil {
+				t.Fatalf("chunk %d: %v", chunk, err)
+			}
+			p = p[n:]
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("chunk %d: got %d items %.200q", chunk, len(got), got)
+		}
+	}
+	bad := map[string][]byte{
+		"masked":             {0x81, 0x81, 1, 2, 3, 4, 'x'},
+		"reserved bits":      {0xC1, 0},
+		"continuation first": {0x80, 0},
+		"long ping":          append([]byte{0x89, 126, 0, 200}, make([]byte, 200)...),
+		"unknown opcode":     {0x83, 0},
+	}
+	for name, b := range bad {
+		var r wsReader
+		if err := r.feed(b, func(byte, []byte) error { return nil }, func(byte, []byte) error { return nil }); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestAppendWSFrame checks the client frames unmask to their payload.
+func TestAppendWSFrame(t *testing.T) {
+	for _, n := range []int{0, 5, 125, 126, 65535, 65536} {
+		p := []byte(strings.Repeat("z", n))
+		f := appendWSFrame(nil, wsText, p)
+		hl := 2 + map[bool]int{true: 2, false: 0}[n >= 126 && n < 65536] + map[bool]int{true: 8, false: 0}[n >= 65536]
+		if f[0] != 0x81 || f[1]&0x80 == 0 || len(f) != hl+4+n {
+			t.Fatalf("n=%d: header % x, len %d", n, f[:hl], len(f))
+		}
+		mask := f[hl : hl+4]
+		for i := range n {
+			if f[hl+4+i]^mask[i&3] != 'z' {
+				t.Fatalf("n=%d: byte %d does not unmask", n, i)
+			}
+		}
 	}
 }

@@ -111,16 +111,21 @@ var (
 
 // benchFields reads a delivered bench event's arguments (what follows the
 // event name): t, the send time in the data (the first "t" field); off,
-// the log offset in the meta (the last "offset" field); token, the last
-// argument when it is a string (the recovery offset rtbroker and Node's
-// connection-state recovery append). ok is false without t and offset.
+// the log offset in the meta that follows the data (the first "offset"
+// field after t); token, the last argument when it is a string (the
+// recovery offset rtbroker and Node's connection-state recovery append).
+// ok is false without t and offset.
 func benchFields(rest []byte) (t int64, off uint64, token []byte, ok bool) {
-	t, tok := intAfter(rest, keyT)
-	i := bytes.LastIndex(rest, keyOffset)
-	if i < 0 || !tok {
+	i := bytes.Index(rest, keyT)
+	if i < 0 {
 		return 0, 0, nil, false
 	}
-	off, ok = uintAfter(rest[i:], keyOffset)
+	rest = rest[i:]
+	t, ok = intAfter(rest, keyT)
+	if !ok {
+		return 0, 0, nil, false
+	}
+	off, ok = uintAfter(rest, keyOffset)
 	return t, off, lastStringArg(rest), ok
 }
 
