@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,19 +11,18 @@ import (
 	"time"
 )
 
-// sseTransport follows one room over Server-Sent Events; it resumes with
-// Last-Event-ID (the last offset received) as EventSource does.
+// sseTransport follows one room over Server-Sent Events, read with
+// readStream; it resumes with Last-Event-ID (the last offset received) as
+// EventSource does.
 type sseTransport struct {
-	c  *client
-	hc *httpConn
-	lr *bufio.Reader // lines of the (de-chunked) body
-	cr chunkedReader
-	p  sseParser
+	c       *client
+	hc      *httpConn
+	chunked bool
+	dec     chunkDecoder
+	p       sseParser
 }
 
-func newSSETransport(c *client) *sseTransport {
-	return &sseTransport{c: c, lr: bufio.NewReaderSize(nil, 4096)}
-}
+func newSSETransport(c *client) *sseTransport { return &sseTransport{c: c} }
 
 func (s *sseTransport) connect(ctx context.Context) error {
 	f := s.c.f
@@ -55,37 +53,47 @@ func (s *sseTransport) connect(ctx context.Context) error {
 		body, _ := hc.readBody(hd)
 		return &errStatus{hd.status, string(body)}
 	}
-	var body io.Reader = hc.br
-	if hd.chunked {
-		s.cr = chunkedReader{br: hc.br}
-		body = &s.cr
+	s.chunked = hd.chunked
+	s.dec = chunkDecoder{line: s.dec.line[:0]}
+	s.p = sseParser{carry: s.p.carry[:0], typ: s.p.typ[:0], id: s.p.id[:0], data: s.p.data[:0]}
+	rest, _ := hc.br.Peek(hc.br.Buffered())
+	if err := s.chunk(rest); err != nil {
+		return err
 	}
-	s.lr.Reset(body)
-	s.p = sseParser{r: s.lr, typ: s.p.typ[:0], id: s.p.id[:0], data: s.p.data[:0], long: s.p.long[:0]}
 	return hc.nc.SetDeadline(time.Time{})
 }
 
 func (s *sseTransport) read() error {
-	for {
-		ev, err := s.p.next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		switch string(ev.typ) {
-		case "bench":
-			off, _, ok := leadingUint(ev.id)
-			if !ok || !ev.hasID {
-				return fmt.Errorf("SSE bench event without an id: %.200s", ev.data)
-			}
-			t, _ := intAfter(ev.data, keyT)
-			s.c.deliver(off, t, time.Now().UnixNano())
-		case "reset":
-			s.c.f.resets.Add(1)
-		}
+	err := readStream(s.hc.nc, s.c.f.bufs, s.chunk)
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
 	}
+	return err
+}
+
+// chunk handles bytes read from the connection.
+func (s *sseTransport) chunk(p []byte) error {
+	if s.chunked {
+		return s.dec.feed(p, s.body)
+	}
+	return s.body(p)
+}
+
+func (s *sseTransport) body(p []byte) error { return s.p.feed(p, s.event) }
+
+func (s *sseTransport) event(ev *sseEvent) error {
+	switch string(ev.typ) {
+	case "bench":
+		off, _, ok := leadingUint(ev.id)
+		if !ok || !ev.hasID {
+			return fmt.Errorf("SSE bench event without an id: %.200s", ev.data)
+		}
+		t, _ := intAfter(ev.data, keyT)
+		s.c.deliver(off, t, time.Now().UnixNano())
+	case "reset":
+		s.c.f.resets.Add(1)
+	}
+	return nil
 }
 
 // longpollTransport follows one room with GET /poll, passing each

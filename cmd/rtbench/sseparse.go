@@ -1,13 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
+	"io"
 )
 
+// maxLine bounds an SSE line (one data: line of a large event fits).
+const maxLine = 16 << 20
+
 // sseEvent is one dispatched Server-Sent Event. Its slices alias the
-// parser's buffers: valid until the next call of next.
+// parser's buffers: valid only during the callback.
 type sseEvent struct {
 	typ   []byte // "message" when the stream gave no event: field
 	id    []byte // the last id: seen on the stream (it persists across events)
@@ -15,77 +18,69 @@ type sseEvent struct {
 	data  []byte
 }
 
-// sseParser reads a text/event-stream incrementally, one line at a time
-// out of its bufio.Reader (no copy unless a line is longer than the
-// buffer). Not safe for concurrent use.
+// sseParser parses a text/event-stream fed to it in chunks of any size
+// (lines end with \n or \r\n). Lines within a chunk are not copied. Not
+// safe for concurrent use.
 type sseParser struct {
-	r     *bufio.Reader
-	long  []byte // a line longer than r's buffer, gathered
-	typ   []byte
-	id    []byte
-	hasID bool
-	data  []byte
-	ev    sseEvent
-	// dataSeen: the event being read has a data: line; done: the last
-	// event was returned and its buffers are to be reset.
-	dataSeen, done bool
+	carry    []byte // a line split over chunks, gathered
+	typ      []byte
+	id       []byte
+	data     []byte
+	hasID    bool
+	dataSeen bool // the event being read has a data: line
 }
 
 var msgType = []byte("message")
 
-// next returns the next event, skipping comments and retry: lines. The
-// event's slices alias the parser's buffers until next is called again.
-func (p *sseParser) next() (*sseEvent, error) {
-	if p.done {
-		p.typ, p.data, p.done = p.typ[:0], p.data[:0], false
-	}
-	for {
-		line, err := p.line()
+// feed parses b, calling fn for every complete event.
+func (p *sseParser) feed(b []byte, fn func(*sseEvent) error) error {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if len(p.carry)+len(b) > maxLine {
+				return errors.New("SSE line too long")
+			}
+			p.carry = append(p.carry, b...)
+			return nil
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if len(p.carry) > 0 {
+			p.carry = append(p.carry, line...)
+			line = p.carry
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		err := p.line(line, fn)
+		p.carry = p.carry[:0]
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if len(line) > 0 {
-			p.field(line)
-			continue
-		}
-		if !p.dataSeen {
-			p.typ, p.hasID = p.typ[:0], false
-			continue
-		}
-		p.ev = sseEvent{typ: p.typ, id: p.id, hasID: p.hasID, data: p.data}
-		if len(p.ev.typ) == 0 {
-			p.ev.typ = msgType
-		}
-		if n := len(p.ev.data); n > 0 && p.ev.data[n-1] == '\n' {
-			p.ev.data = p.ev.data[:n-1]
-		}
-		p.dataSeen, p.hasID, p.done = false, false, true
-		return &p.ev, nil
 	}
+	return nil
 }
 
-// line returns the next line without its end of line (\n or \r\n).
-func (p *sseParser) line() ([]byte, error) {
-	p.long = p.long[:0]
-	for {
-		l, err := p.r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			p.long = append(p.long, l...)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(p.long) > 0 {
-			p.long = append(p.long, l...)
-			l = p.long
-		}
-		l = l[:len(l)-1]
-		if len(l) > 0 && l[len(l)-1] == '\r' {
-			l = l[:len(l)-1]
-		}
-		return l, nil
+// line applies one line; an empty one dispatches the event.
+func (p *sseParser) line(l []byte, fn func(*sseEvent) error) error {
+	if len(l) > 0 {
+		p.field(l)
+		return nil
 	}
+	if !p.dataSeen {
+		p.typ, p.hasID = p.typ[:0], false
+		return nil
+	}
+	ev := sseEvent{typ: p.typ, id: p.id, hasID: p.hasID, data: p.data}
+	if len(ev.typ) == 0 {
+		ev.typ = msgType
+	}
+	if n := len(ev.data); n > 0 && ev.data[n-1] == '\n' {
+		ev.data = ev.data[:n-1]
+	}
+	err := fn(&ev)
+	p.typ, p.data, p.hasID, p.dataSeen = p.typ[:0], p.data[:0], false, false
+	return err
 }
 
 // field applies one "name: value" line.
@@ -113,4 +108,71 @@ func (p *sseParser) field(line []byte) {
 			p.hasID = true
 		}
 	}
+}
+
+// chunkDecoder decodes a chunked HTTP/1.1 body fed to it in pieces of any
+// size; feed returns io.EOF after the last chunk.
+type chunkDecoder struct {
+	state int    // one of the chunk* states
+	line  []byte // a chunk-size or trailer line split over pieces
+	left  uint64 // bytes left in the current chunk
+}
+
+const (
+	chunkSize = iota
+	chunkData
+	chunkCRLF
+	chunkTrailer
+	chunkDone
+)
+
+// feed decodes b, handing the body's bytes to out.
+func (d *chunkDecoder) feed(b []byte, out func([]byte) error) error {
+	for len(b) > 0 || d.state == chunkDone {
+		switch d.state {
+		case chunkData:
+			n := min(uint64(len(b)), d.left)
+			if err := out(b[:n]); err != nil {
+				return err
+			}
+			b, d.left = b[n:], d.left-n
+			if d.left == 0 {
+				d.state = chunkCRLF
+			}
+			continue
+		case chunkDone:
+			return io.EOF
+		}
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if len(d.line)+len(b) > 4096 {
+				return errors.New("malformed chunked encoding")
+			}
+			d.line = append(d.line, b...)
+			return nil
+		}
+		line := append(d.line, b[:i+1]...)
+		d.line, b = line[:0], b[i+1:]
+		switch d.state {
+		case chunkSize:
+			n, err := parseHex(line)
+			if err != nil {
+				return err
+			}
+			d.state, d.left = chunkData, n
+			if n == 0 {
+				d.state = chunkTrailer
+			}
+		case chunkCRLF:
+			if len(bytes.TrimRight(line, "\r\n")) != 0 {
+				return errors.New("malformed chunked encoding")
+			}
+			d.state = chunkSize
+		case chunkTrailer:
+			if len(bytes.TrimRight(line, "\r\n")) == 0 {
+				d.state = chunkDone
+			}
+		}
+	}
+	return nil
 }

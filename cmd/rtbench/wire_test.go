@@ -1,7 +1,8 @@
 package main
 
 import (
-	"bufio"
+	"io"
+	"net/http/httputil"
 	"strings"
 	"testing"
 )
@@ -148,25 +149,59 @@ func TestSSEParser(t *testing.T) {
 		"id: 1\nevent: bench\ndata: {\"t\":5}\n\n" +
 		"id: 2\r\nevent: bench\r\ndata: a\r\ndata: b\r\n\r\n" +
 		"data: " + long + "\n\n" +
-		"event: reset\ndata: {}\n\n"
-	p := sseParser{r: bufio.NewReaderSize(strings.NewReader(stream), 64)}
-	want := []struct{ typ, id, data string }{
-		{"bench", "1", `{"t":5}`},
-		{"bench", "2", "a\nb"},
-		{"message", "2", long},
-		{"reset", "2", "{}"},
+		"event: reset\ndata: {}\n\n" +
+		"data: partial"
+	want := []string{
+		"bench 1 " + `{"t":5}`,
+		"bench 2 a\nb",
+		"message 2 " + long,
+		"reset 2 {}",
 	}
-	for i, w := range want {
-		ev, err := p.next()
-		if err != nil {
-			t.Fatalf("event %d: %v", i, err)
+	for _, size := range []int{1, 2, 5, 64, 5000, len(stream)} {
+		var got []string
+		var p sseParser
+		for b := []byte(stream); len(b) > 0; {
+			n := min(size, len(b))
+			err := p.feed(b[:n], func(ev *sseEvent) error {
+				got = append(got, string(ev.typ)+" "+string(ev.id)+" "+string(ev.data))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = b[n:]
 		}
-		if string(ev.typ) != w.typ || string(ev.id) != w.id || string(ev.data) != w.data {
-			t.Fatalf("event %d: %s id %s data %.40q", i, ev.typ, ev.id, ev.data)
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("pieces of %d: got %.300q", size, got)
 		}
 	}
-	if _, err := p.next(); err == nil {
-		t.Fatal("no error at the end of the stream")
+}
+
+func TestChunkDecoder(t *testing.T) {
+	var sb strings.Builder
+	cw := httputil.NewChunkedWriter(&sb)
+	body := "id: 1\ndata: x\n\n" + strings.Repeat("z", 5000)
+	io.WriteString(cw, body[:7])
+	io.WriteString(cw, body[7:])
+	cw.Close()
+	sb.WriteString("\r\n")
+	enc := sb.String()
+	for _, size := range []int{1, 3, 100, len(enc)} {
+		var d chunkDecoder
+		var out []byte
+		var err error
+		for b := []byte(enc); len(b) > 0 && err == nil; {
+			n := min(size, len(b))
+			err = d.feed(b[:n], func(p []byte) error { out = append(out, p...); return nil })
+			b = b[n:]
+		}
+		if err != io.EOF || string(out) != body {
+			t.Fatalf("pieces of %d: %v, %d bytes", size, err, len(out))
+		}
+	}
+	var d chunkDecoder
+	if err := d.feed([]byte("zz\r\n"), func([]byte) error { return nil }); err == nil {
+		t.Fatal("a malformed chunk size was accepted")
 	}
 }
 
@@ -193,11 +228,9 @@ func FuzzSSE(f *testing.F) {
 	f.Add([]byte("id: 1\nevent: bench\ndata: {}\n\n"))
 	f.Add([]byte("data\r\n\r\n:\n\nid\x00: 2\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p := sseParser{r: bufio.NewReaderSize(strings.NewReader(string(b)), 16)}
-		for range 1000 {
-			if _, err := p.next(); err != nil {
-				return
-			}
-		}
+		var p sseParser
+		p.feed(b, func(*sseEvent) error { return nil })
+		var d chunkDecoder
+		d.feed(b, func([]byte) error { return nil })
 	})
 }
