@@ -107,13 +107,16 @@ func (b *bench) spec(subs int) fleetSpec {
 func (b *bench) subscribe(ctx context.Context, spec fleetSpec) error {
 	b.setPhase("connecting")
 	t := time.Now()
-	g, err := startGroup(ctx, spec, b.cfg.ProcConns, b.stderr)
+	g, err := startGroup(spec, b.cfg.ProcConns, b.stderr)
 	if err != nil {
 		return err
 	}
 	b.mu.Lock()
 	b.grp = g
 	b.mu.Unlock()
+	if err := g.waitSettled(ctx); err != nil {
+		return err
+	}
 	s, err := g.stats(nil)
 	if err != nil {
 		return err
@@ -206,6 +209,10 @@ func (b *bench) startMeters() meters {
 // read puts the CPU used since startMeters (and the server's RSS) into
 // the result.
 func (b *bench) readMeters(m meters) {
+	for _, p := range b.loadPIDs() {
+		// Workers started after the meter (replay connects while measured).
+		m.load.include(p)
+	}
 	if v, ok := m.load.pct(); ok {
 		b.res.LoadCPUPct = round1(v)
 		if v > 80 {

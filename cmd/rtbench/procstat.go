@@ -108,6 +108,14 @@ func startCPU(pids ...int) *cpuMeter {
 	return m
 }
 
+// include adds a process started after startCPU (all its CPU counts).
+func (m *cpuMeter) include(pid int) {
+	if _, ok := m.used[pid]; !ok {
+		m.pids = append(m.pids, pid)
+		m.used[pid] = 0
+	}
+}
+
 // pct returns the CPU used since startCPU, in % of one core; ok is false
 // when no process could be read at both ends.
 func (m *cpuMeter) pct() (float64, bool) {

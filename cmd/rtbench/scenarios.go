@@ -180,10 +180,10 @@ func (b *bench) idle(ctx context.Context) error {
 	if !ok {
 		b.res.Extra["warning"] = "the server's RSS did not settle before the connections opened"
 	}
-	m := b.startMeters()
 	if err := b.subscribe(ctx, b.spec(c.Subs)); err != nil {
 		return err
 	}
+	m := b.startMeters()
 	b.setPhase("settling")
 	after, ok, err := settleRSS(ctx, c.ServerPID, 500*time.Millisecond, 3*time.Second, 0.01, 120*time.Second)
 	if err != nil {
@@ -209,10 +209,10 @@ func (b *bench) idle(ctx context.Context) error {
 func (b *bench) conns(ctx context.Context) error {
 	c := b.cfg
 	b.newRooms()
-	m := b.startMeters()
 	if err := b.subscribe(ctx, b.spec(c.Subs)); err != nil {
 		return err
 	}
+	m := b.startMeters()
 	b.setPhase("holding")
 	select {
 	case <-time.After(c.Duration):

@@ -156,29 +156,24 @@ func (r *remote) close() {
 type group struct {
 	local   *fleet
 	remotes []*remote
+	clients int
 }
 
 // startGroup starts the clients of spec (Lo..Hi is the whole run) in this
 // process when they need at most perProc connections, else in workers of
-// at most perProc connections each, and waits until every client has
-// subscribed or failed.
-func startGroup(ctx context.Context, spec fleetSpec, perProc int, stderr io.Writer) (*group, error) {
+// at most perProc connections each. The clients connect meanwhile: see
+// waitSettled.
+func startGroup(spec fleetSpec, perProc int, stderr io.Writer) (*group, error) {
 	n := spec.Hi - spec.Lo
-	per := fdsPerClient(spec.Transport)
-	procs := (n*per + perProc - 1) / max(perProc, 1)
+	procs := (n*fdsPerClient(spec.Transport) + perProc - 1) / max(perProc, 1)
 	if procs <= 1 {
 		f, err := startFleet(spec)
 		if err != nil {
 			return nil, err
 		}
-		g := &group{local: f}
-		if err := f.waitSettled(ctx); err != nil {
-			g.close()
-			return nil, err
-		}
-		return g, nil
+		return &group{local: f, clients: n}, nil
 	}
-	g := &group{}
+	g := &group{clients: n}
 	for range procs {
 		r, err := startRemote(stderr)
 		if err != nil {
@@ -200,20 +195,26 @@ func startGroup(ctx context.Context, spec fleetSpec, perProc int, stderr io.Writ
 		g.close()
 		return nil, err
 	}
+	return g, nil
+}
+
+// waitSettled waits until every client has subscribed or failed.
+func (g *group) waitSettled(ctx context.Context) error {
+	if g.local != nil {
+		return g.local.waitSettled(ctx)
+	}
 	for {
 		s, err := g.stats(nil)
 		if err != nil {
-			g.close()
-			return nil, err
+			return err
 		}
-		if s.Settled >= n {
-			return g, nil
+		if s.Settled >= g.clients {
+			return nil
 		}
 		select {
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
-			g.close()
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }
