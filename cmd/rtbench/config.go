@@ -74,8 +74,9 @@ Usage:
 
 Scenarios (defaults that differ from the flags' own in brackets):
   fanout   one room, --subs subscribers; the publish rate starts at --rate and
-           grows ×--rate-factor every --step-duration until p99 > --max-p99 or
-           delivery < --min-delivery; reports the best sustained deliveries/s
+           grows ×--rate-factor every --step-duration until two steps in a row
+           (the second at the same rate) have p99 > --max-p99 or delivery <
+           --min-delivery; reports the best sustained deliveries/s
            [--duration 120s caps the stepping]
   rooms    --subs subscribers over --rooms rooms, --rate events/s over all rooms
            [--subs 10000 --rooms 1000 --rate 1000]

@@ -90,6 +90,7 @@ func (b *bench) fanout(ctx context.Context) error {
 	var steps []stepResult
 	best := -1
 	var bestLat *Snapshot
+	fails := 0
 	t0 := time.Now()
 	for ctx.Err() == nil {
 		b.setPhase(fmt.Sprintf("%g/s", rate))
@@ -116,11 +117,16 @@ func (b *bench) fanout(ctx context.Context) error {
 		st.Pass = kept && st.P99 <= float64(c.MaxP99.Milliseconds()) && st.Delivery >= c.MinDelivery
 		steps = append(steps, st)
 		b.logf("step %g/s: %s deliveries/s, delivery %.4f, p99 %.1f ms, server CPU %.0f%%, load CPU %.0f%%%s",
-			rate, thousands(st.DeliveriesPS), st.Delivery, st.P99, st.ServerCPU, st.LoadCPU, map[bool]string{true: "", false: " — stop"}[st.Pass])
+			rate, thousands(st.DeliveriesPS), st.Delivery, st.P99, st.ServerCPU, st.LoadCPU, map[bool]string{true: "", false: " — failed"}[st.Pass])
 		if st.Pass && (best < 0 || st.DeliveriesPS > steps[best].DeliveriesPS) {
 			best, bestLat = len(steps)-1, lat
 		}
-		if !st.Pass {
+		if st.Pass {
+			fails = 0
+		} else if fails++; fails >= 2 {
+			// Two failing steps in a row: a single one may be a hiccup
+			// (an fsync stall on a shared disk), so it is tried again at
+			// the same rate first.
 			if !kept {
 				b.res.Extra["stop"] = fmt.Sprintf("the publisher reached %.0f of %g events/s", st.PublishedPerS, rate)
 			}
@@ -130,7 +136,9 @@ func (b *bench) fanout(ctx context.Context) error {
 			b.res.Extra["stop"] = "--duration reached"
 			break
 		}
-		rate *= c.RateFactor
+		if st.Pass {
+			rate *= c.RateFactor
+		}
 	}
 	s := b.drain(ctx)
 	b.fill(s)
