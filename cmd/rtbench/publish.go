@@ -167,13 +167,19 @@ func (p *publisher) publishN(ctx context.Context, n int) {
 
 // pace sends one job per 1/rate seconds on jobs (blocking when the
 // publishers lag: the rate achieved is what is reported), then closes it.
+// After a stall (publishing paused, or publishers slower than the rate) it
+// does not catch up by more than a tenth of a second's worth of jobs.
 func pace(ctx context.Context, rate float64, jobs chan<- struct{}) {
 	defer close(jobs)
 	start := time.Now()
 	var sent uint64
+	backlog := uint64(max(rate/10, 1))
 	for {
 		el := time.Since(start)
 		due := uint64(el.Seconds()*rate) + 1
+		if due > sent+backlog {
+			sent = due - backlog
+		}
 		for ; sent < due; sent++ {
 			select {
 			case jobs <- struct{}{}:
