@@ -87,6 +87,7 @@ func (b *bench) fanout(ctx context.Context) error {
 	rate := c.Rate
 	b.setPhase("warmup")
 	pub.run(ctx, rate, c.Warmup)
+	b.settle(ctx, c.MaxP99)
 	var steps []stepResult
 	best := -1
 	var bestLat *Snapshot
@@ -98,8 +99,11 @@ func (b *bench) fanout(ctx context.Context) error {
 		p0 := pub.published()
 		pub.run(ctx, rate, c.StepDuration)
 		el := time.Since(ts).Seconds()
-		s1, e1 := b.stats(nil), b.expectedDeliveries()
 		b.readMeters(m)
+		// Events published at the end of the step are still on their way:
+		// give them up to --max-p99 (later ones are late anyway).
+		s1 := b.settle(ctx, c.MaxP99)
+		e1 := b.expectedDeliveries()
 		lat := s1.Latency.Sub(s0.Latency)
 		st := stepResult{
 			Rate:          rate,
@@ -123,7 +127,10 @@ func (b *bench) fanout(ctx context.Context) error {
 		}
 		if st.Pass {
 			fails = 0
-		} else if fails++; fails >= 2 {
+		} else if fails++; fails < 2 {
+			// Start the retry from a clean slate.
+			b.drain(ctx)
+		} else {
 			// Two failing steps in a row: a single one may be a hiccup
 			// (an fsync stall on a shared disk), so it is tried again at
 			// the same rate first.
@@ -157,6 +164,19 @@ func (b *bench) fanout(ctx context.Context) error {
 	b.res.LatencyMs = latencyOf(bestLat)
 	b.res.Server.CPUPct, b.res.LoadCPUPct = bs.ServerCPU, bs.LoadCPU
 	return nil
+}
+
+// settle waits until the subscribers have every acknowledged event or
+// for at most d, and returns their stats.
+func (b *bench) settle(ctx context.Context, d time.Duration) *fleetStats {
+	deadline := time.Now().Add(d)
+	for {
+		s := b.stats(b.expected())
+		if s.Behind == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // expectedDeliveries is Σ over rooms of events acknowledged × the room's
