@@ -54,7 +54,7 @@ type config struct {
 // from the flags' own, and whether the scenario exists.
 func scenarioDefaults(name string) (map[string]string, bool) {
 	d, ok := map[string]map[string]string{
-		"fanout":  {"duration": "120s"},
+		"fanout":  {"duration": "120s", "pub-conns": "64"},
 		"rooms":   {"subs": "10000", "rooms": "1000", "rate": "1000"},
 		"latency": {"duration": "20s"},
 		"idle":    {"subs": "10000", "warmup": "0s"},
@@ -76,7 +76,7 @@ Scenarios (defaults that differ from the flags' own in brackets):
   fanout   one room, --subs subscribers; the publish rate starts at --rate and
            grows ×--rate-factor every --step-duration until two steps in a row
            (the second at the same rate) have p99 > --max-p99 or delivery <
-           --min-delivery; reports the best sustained deliveries/s
+           --min-delivery; reports the best sustained deliveries/s [--pub-conns 64]
            [--duration 120s caps the stepping]
   rooms    --subs subscribers over --rooms rooms, --rate events/s over all rooms
            [--subs 10000 --rooms 1000 --rate 1000]
@@ -136,6 +136,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			}
 		}
 	}
+	if !c.set["pub-conns"] && c.Rate > 0 {
+		// Each connection has one publish in flight, which waits for a
+		// commit (an fsync): allow ~40 ms per publish at the rate asked.
+		c.PubConns = min(256, max(c.PubConns, int(c.Rate/25)+1))
+	}
 	return c, c.validate()
 }
 
@@ -152,7 +157,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured duration")
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "publishing before the measurement starts (storm: before the drop)")
 	fs.StringVar(&c.Publisher, "publisher", "http", "publish over http or sio (Socket.IO WebSocket, acked)")
-	fs.IntVar(&c.PubConns, "pub-conns", 16, "publisher connections")
+	fs.IntVar(&c.PubConns, "pub-conns", 16, "publisher connections (with --rate: at least rate/25, at most 256, unless given)")
 	fs.IntVar(&c.Batch, "batch", 1, "ingest: events per HTTP request (a JSON array)")
 	fs.StringVar(&c.Src, "src", "127.0.0.2", "first client source address (then the next ones); empty: any")
 	fs.IntVar(&c.PerSrc, "per-src", 2000, "client connections per source address")

@@ -60,7 +60,16 @@ func (b *bench) steady(ctx context.Context) error {
 	b.res.DeliveredPerS = float64(s1.Delivered-s0.Delivered) / el.Seconds()
 	b.res.LatencyMs = latencyOf(s.Latency.Sub(s0.Latency))
 	b.res.Extra["published_per_s"] = float64(p1-p0) / el.Seconds()
+	b.checkRate(float64(p1-p0) / el.Seconds())
 	return nil
+}
+
+// checkRate warns when the publisher fell short of --rate.
+func (b *bench) checkRate(achieved float64) {
+	if achieved < 0.9*b.cfg.Rate {
+		b.res.Extra["warning"] = fmt.Sprintf("the publisher reached %.0f of %g events/s (publish p99 %v ms over %d connections): raise --pub-conns",
+			achieved, b.cfg.Rate, b.res.Extra["publish_p99_ms"], b.cfg.PubConns)
+	}
 }
 
 // stepResult is one rate step of fanout.
