@@ -170,7 +170,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Events, "events", 100000, "replay: events stored in the room")
 	fs.StringVar(&c.RestartCmd, "restart-cmd", "", "storm: shell command run (and waited for) instead of dropping the connections, e.g. to restart the server")
 	fs.IntVar(&c.ProcConns, "proc-conns", 9000, "connections per process; above, subscribers run in worker processes")
-	fs.IntVar(&c.Parallel, "parallel", 256, "connection attempts in flight per process")
+	fs.IntVar(&c.Parallel, "parallel", 256, "connection attempts in flight (over all processes)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "one connection attempt (dial, handshake, subscribe)")
 	fs.DurationVar(&c.ReconnectTimeout, "reconnect-timeout", 30*time.Second, "how long a dropped client keeps trying to reconnect")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 5*time.Second, "after publishing, how long to wait for deliveries to progress")

@@ -245,7 +245,7 @@ func (c *client) run(ctx context.Context) {
 }
 
 // connect makes one connection attempt, at most Parallel at a time per
-// fleet; c.start is when it began (after waiting for its turn).
+// fleet; c.start is when the first one began (after waiting for its turn).
 func (c *client) connect(ctx context.Context) error {
 	f := c.f
 	select {
@@ -254,7 +254,9 @@ func (c *client) connect(ctx context.Context) error {
 		return ctx.Err()
 	}
 	defer func() { <-f.sem }()
-	c.start = time.Now()
+	if c.start.IsZero() {
+		c.start = time.Now() // the first attempt: connect and replay times count from here
+	}
 	cctx, cancel := context.WithTimeout(ctx, f.spec.ConnectTimeout)
 	defer cancel()
 	err := c.t.connect(cctx)

@@ -186,6 +186,7 @@ func startGroup(spec fleetSpec, perProc int, stderr io.Writer) (*group, error) {
 	var wg sync.WaitGroup
 	for i, r := range g.remotes {
 		s := spec
+		s.Parallel = (spec.Parallel + procs - 1) / procs // --parallel is for the whole run
 		s.Lo = spec.Lo + n*i/procs
 		s.Hi = spec.Lo + n*(i+1)/procs
 		wg.Go(func() { _, errs[i] = r.call(workerMsg{Op: "start", Spec: &s}) })
