@@ -31,6 +31,7 @@ type Subscription struct {
 
 	pos    atomic.Uint64 // everything of rooms up to pos has been returned
 	wakeC  chan struct{} // cap 1: a commit or ephemeral event arrived
+	onWake atomic.Pointer[func()]
 	closed atomic.Bool
 
 	mu  sync.Mutex // guards eph
@@ -236,10 +237,38 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 // nothing new.
 func (s *Subscription) Wait() <-chan struct{} { return s.wakeC }
 
-func (s *Subscription) wake() {
+// OnWake sets fn to be called each time Wait's channel is signalled (a
+// commit to one of the rooms, an ephemeral event, Close of the
+// subscription or of the broker), so a reader can be scheduled instead of
+// parking a goroutine on Wait. fn is called after the commit, outside the
+// broker's locks, from the goroutine that caused the wake-up (the broker's
+// writer, a publisher of an ephemeral event, a closer); it must not block
+// and must not call back into the broker. Wait keeps working. Wake-ups
+// that happen before OnWake are only signalled on the channel: read with
+// TryNext once after setting fn. nil removes the callback.
+func (s *Subscription) OnWake(fn func()) {
+	if fn == nil {
+		s.onWake.Store(nil)
+		return
+	}
+	s.onWake.Store(&fn)
+}
+
+// wake signals the channel; it may be called with the broker's lock held.
+// The caller then calls notify without the lock when wants reports true.
+func (s *Subscription) wake() (wants bool) {
 	select {
 	case s.wakeC <- struct{}{}:
 	default:
+	}
+	return s.onWake.Load() != nil
+}
+
+// notify calls the OnWake callback, if any. Never with the broker's lock
+// held.
+func (s *Subscription) notify() {
+	if fn := s.onWake.Load(); fn != nil {
+		(*fn)()
 	}
 }
 
@@ -252,6 +281,7 @@ func (s *Subscription) pushEphemeral(ev *Event) {
 	s.eph = append(s.eph, ev)
 	s.mu.Unlock()
 	s.wake()
+	s.notify()
 }
 
 func (s *Subscription) takeEphemeral(out []*Event) []*Event {
@@ -280,4 +310,5 @@ func (s *Subscription) Close() {
 	}
 	b.mu.Unlock()
 	s.wake()
+	s.notify()
 }

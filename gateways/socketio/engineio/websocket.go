@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,31 +19,16 @@ const (
 	opPong   = 10
 )
 
-// inlineMax is the size under which message data is copied next to its
-// frame header instead of getting its own iovec.
-const inlineMax = 512
-
 // wsConn is a WebSocket transport. Reading goes through gorilla's Conn
 // (one goroutine); writing bypasses it: frames are assembled by the
 // engine and handed to the net.Conn in one writev per batch, so queued
-// messages cost one syscall and shared data is never copied.
+// messages cost one syscall and shared data is never copied (see
+// wswrite.go).
 type wsConn struct {
 	ws  *websocket.Conn
 	nc  net.Conn
-	tcp bool // nc supports writev
-}
-
-// frameScratch holds the buffers of one batch write.
-type frameScratch struct {
-	hdr  []byte
-	segs []segment
-	bufs net.Buffers
-}
-
-// segment is a run of hdr (data == nil) or an external data slice.
-type segment struct {
-	off, end int
-	data     []byte
+	tcp bool            // nc supports writev
+	raw syscall.RawConn // non-nil when the engine may write to the socket without blocking
 }
 
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
@@ -56,8 +42,14 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error)
 	ws.SetPingHandler(func(string) error { return nil })
 	ws.SetCloseHandler(func(int, string) error { return nil })
 	nc := ws.NetConn()
-	_, tcp := nc.(*net.TCPConn)
-	return &wsConn{ws: ws, nc: nc, tcp: tcp}, nil
+	wc := &wsConn{ws: ws, nc: nc}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		wc.tcp = true
+		if rc, err := tc.SyscallConn(); err == nil && rawWrites {
+			wc.raw = rc
+		}
+	}
+	return wc, nil
 }
 
 // handshakeWebSocket opens a WebSocket-only session and reads it until it
@@ -147,8 +139,7 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 			if c.state == stateClosing {
 				c.queue = append(c.queue, outItem{ctl: opClose})
 			}
-			c.kick()
-			c.mu.Unlock()
+			c.kickUnlock()
 			s.goRead(c, wc)
 			return
 		default:
@@ -213,98 +204,6 @@ func (s *Server) readLoop(c *Conn, wc *wsConn) {
 			return
 		}
 	}
-}
-
-// writeLoop is the WebSocket writer goroutine of c: it runs while c has
-// queued packets, writing each batch in one syscall.
-func (c *Conn) writeLoop() {
-	for {
-		c.mu.Lock()
-		if c.state == stateClosed || len(c.queue) == 0 {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		items := c.takeQueue()
-		wc := c.ws
-		c.mu.Unlock()
-
-		_ = wc.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-		closed, err := c.srv.writeFrames(wc, items)
-		c.recycle(items)
-		if err != nil {
-			c.finish(ReasonTransportError, 0)
-			return
-		}
-		if closed {
-			c.finish(ReasonForcedClose, 0)
-			return
-		}
-	}
-}
-
-// writeFrames writes items as WebSocket frames in one writev (one Write
-// when the connection is not TCP). It stops after a close frame and
-// reports it.
-func (s *Server) writeFrames(wc *wsConn, items []outItem) (closed bool, err error) {
-	sc, _ := s.scratchPool.Get().(*frameScratch)
-	if sc == nil {
-		sc = &frameScratch{hdr: make([]byte, 0, 1024)}
-	}
-	hdr, segs := sc.hdr[:0], sc.segs[:0]
-	start := 0
-	for _, it := range items {
-		var op byte
-		var prefix []byte
-		data := it.data
-		switch {
-		case it.ctl == opClose:
-			op, data = opClose, []byte{0x03, 0xe8} // 1000 normal closure
-			closed = true
-		case it.ctl != 0:
-			op = it.ctl
-		case it.binary:
-			op = opBinary
-		default:
-			op = opText
-			prefix = []byte{it.typ}
-		}
-		hdr = appendFrameHeader(hdr, op, len(prefix)+len(data))
-		hdr = append(hdr, prefix...)
-		if len(data) <= inlineMax || !wc.tcp {
-			hdr = append(hdr, data...)
-		} else {
-			segs = append(segs, segment{off: start, end: len(hdr)}, segment{data: data})
-			start = len(hdr)
-		}
-		if closed {
-			break
-		}
-	}
-	if start < len(hdr) {
-		segs = append(segs, segment{off: start, end: len(hdr)})
-	}
-	if len(segs) == 1 {
-		_, err = wc.nc.Write(hdr)
-	} else {
-		bufs := sc.bufs[:0]
-		for _, sg := range segs {
-			if sg.data != nil {
-				bufs = append(bufs, sg.data)
-			} else {
-				bufs = append(bufs, hdr[sg.off:sg.end])
-			}
-		}
-		sc.bufs = bufs
-		_, err = bufs.WriteTo(wc.nc)
-	}
-	clear(segs)
-	clear(sc.bufs[:cap(sc.bufs)])
-	if cap(hdr) <= 64<<10 {
-		sc.hdr, sc.segs = hdr[:0], segs[:0]
-		s.scratchPool.Put(sc)
-	}
-	return closed, err
 }
 
 // appendFrameHeader appends an unmasked, final frame header.
