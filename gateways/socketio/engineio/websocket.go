@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
 )
 
 // WebSocket opcodes written by the engine.
@@ -45,7 +47,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error)
 	wc := &wsConn{ws: ws, nc: nc}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		wc.tcp = true
-		if rc, err := tc.SyscallConn(); err == nil && rawWrites {
+		if rc, err := tc.SyscallConn(); err == nil && rawio.Supported {
 			wc.raw = rc
 		}
 	}
@@ -205,6 +207,9 @@ func (s *Server) readLoop(c *Conn, wc *wsConn) {
 		}
 	}
 }
+
+// maxFrameHeader is the longest header appendFrameHeader writes.
+const maxFrameHeader = 10
 
 // appendFrameHeader appends an unmasked, final frame header.
 func appendFrameHeader(dst []byte, op byte, n int) []byte {

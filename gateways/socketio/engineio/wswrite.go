@@ -5,11 +5,9 @@ import (
 	"net"
 	"os"
 	"time"
-)
 
-// inlineMax is the size under which message data is copied next to its
-// frame header instead of getting its own iovec.
-const inlineMax = 512
+	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
+)
 
 // inlineRounds bounds how many batches a sender writes itself (when other
 // senders keep adding to the queue meanwhile) before it hands the queue to
@@ -18,116 +16,52 @@ const inlineRounds = 4
 
 // frameScratch holds the buffers of one batch write.
 type frameScratch struct {
-	hdr  []byte
-	segs []segment
-	bufs net.Buffers
-	rw   rawWriter // non-blocking writes (Linux)
-}
-
-// segment is a run of hdr (data == nil) or an external data slice.
-type segment struct {
-	off, end int
-	data     []byte
+	g  rawio.Gather
+	rw rawio.Writer // non-blocking writes (Linux)
 }
 
 func (s *Server) getScratch() *frameScratch {
 	sc, _ := s.scratchPool.Get().(*frameScratch)
 	if sc == nil {
-		sc = &frameScratch{hdr: make([]byte, 0, 1024)}
+		sc = &frameScratch{}
 	}
 	return sc
 }
 
 func (s *Server) putScratch(sc *frameScratch) {
-	clear(sc.segs)
-	clear(sc.bufs[:cap(sc.bufs)])
-	if cap(sc.hdr) > 64<<10 {
-		return
-	}
-	sc.hdr, sc.segs, sc.bufs = sc.hdr[:0], sc.segs[:0], sc.bufs[:0]
+	sc.g.Reset(64 << 10)
 	s.scratchPool.Put(sc)
 }
 
-// assemble lays items out as WebSocket frames: headers and small data in
-// sc.hdr, larger data as segments of their own when gather is set (the
-// connection supports writev). It stops after a close frame (a frame, or
-// the raw rest of one) and reports it.
-func (sc *frameScratch) assemble(items []outItem, gather bool) (closed bool) {
-	hdr, segs := sc.hdr[:0], sc.segs[:0]
-	start := 0
+// assemble lays items out as WebSocket frames in sc.g: headers and small
+// data copied together, larger data referenced unless copy is set (the
+// connection is written with one Write). It stops after a close frame (a
+// frame, or the raw rest of one) and reports it.
+func (sc *frameScratch) assemble(items []outItem, copy bool) (closed bool) {
+	g := &sc.g
+	var h [maxFrameHeader + 1]byte
 	for _, it := range items {
 		data := it.data
 		switch {
 		case it.raw:
 			closed = it.ctl == opClose
 		case it.ctl == opClose:
-			hdr = appendFrameHeader(hdr, opClose, 2)
-			hdr = append(hdr, 0x03, 0xe8) // 1000 normal closure
+			g.Append(appendFrameHeader(h[:0], opClose, 2)...)
+			g.Append(0x03, 0xe8) // 1000 normal closure
 			data, closed = nil, true
 		case it.ctl != 0:
-			hdr = appendFrameHeader(hdr, it.ctl, len(data))
+			g.Append(appendFrameHeader(h[:0], it.ctl, len(data))...)
 		case it.binary:
-			hdr = appendFrameHeader(hdr, opBinary, len(data))
+			g.Append(appendFrameHeader(h[:0], opBinary, len(data))...)
 		default:
-			hdr = appendFrameHeader(hdr, opText, 1+len(data))
-			hdr = append(hdr, it.typ)
+			g.Append(append(appendFrameHeader(h[:0], opText, 1+len(data)), it.typ)...)
 		}
-		if len(data) <= inlineMax || !gather {
-			hdr = append(hdr, data...)
-		} else {
-			segs = append(segs, segment{off: start, end: len(hdr)}, segment{data: data})
-			start = len(hdr)
-		}
+		g.Add(data, copy)
 		if closed {
 			break
 		}
 	}
-	if start < len(hdr) {
-		segs = append(segs, segment{off: start, end: len(hdr)})
-	}
-	sc.hdr, sc.segs = hdr, segs
 	return closed
-}
-
-// buffers returns the assembled segments as buffers for one writev.
-func (sc *frameScratch) buffers() net.Buffers {
-	bufs := sc.bufs[:0]
-	for _, sg := range sc.segs {
-		if sg.data != nil {
-			bufs = append(bufs, sg.data)
-		} else {
-			bufs = append(bufs, sc.hdr[sg.off:sg.end])
-		}
-	}
-	sc.bufs = bufs
-	return bufs
-}
-
-// rest returns what remains of the assembled segments after their first
-// n bytes were written, as raw items: the part in hdr copied (the scratch
-// is reused), external data referenced. The last item is marked when the
-// batch ends with a close frame.
-func (sc *frameScratch) rest(n int, closed bool) []outItem {
-	var out []outItem
-	for _, sg := range sc.segs {
-		b := sg.data
-		if b == nil {
-			b = sc.hdr[sg.off:sg.end]
-		}
-		if n >= len(b) {
-			n -= len(b)
-			continue
-		}
-		b, n = b[n:], 0
-		if sg.data == nil {
-			b = append([]byte(nil), b...)
-		}
-		out = append(out, outItem{raw: true, data: b})
-	}
-	if closed && len(out) > 0 {
-		out[len(out)-1].ctl = opClose
-	}
-	return out
 }
 
 // writeFrames writes items as WebSocket frames in one writev (one Write
@@ -135,11 +69,11 @@ func (sc *frameScratch) rest(n int, closed bool) []outItem {
 // deadline. It stops after a close frame and reports it.
 func (s *Server) writeFrames(wc *wsConn, items []outItem) (closed bool, err error) {
 	sc := s.getScratch()
-	closed = sc.assemble(items, wc.tcp)
-	if len(sc.segs) == 1 {
-		_, err = wc.nc.Write(sc.hdr)
+	closed = sc.assemble(items, !wc.tcp)
+	bufs := net.Buffers(sc.g.Buffers())
+	if len(bufs) == 1 {
+		_, err = wc.nc.Write(bufs[0])
 	} else {
-		bufs := sc.buffers()
 		_, err = bufs.WriteTo(wc.nc)
 	}
 	s.putScratch(sc)
@@ -147,23 +81,25 @@ func (s *Server) writeFrames(wc *wsConn, items []outItem) (closed bool, err erro
 }
 
 // writeNow writes items without blocking: what the socket does not take at
-// once is returned as raw items for the writer goroutine. A write deadline
-// left over from the writer goroutine that has passed since is not an
-// error: everything is then returned.
+// once is returned as raw items for the writer goroutine (the last one
+// marked when the batch ends with a close frame). A write deadline left
+// over from the writer goroutine that has passed since is not an error:
+// everything is then returned.
 func (s *Server) writeNow(wc *wsConn, items []outItem) (rest []outItem, closed bool, err error) {
 	sc := s.getScratch()
-	closed = sc.assemble(items, true)
-	bufs := sc.buffers()
-	total := 0
-	for _, b := range bufs {
-		total += len(b)
-	}
-	n, err := sc.rw.writev(wc.raw, bufs)
+	closed = sc.assemble(items, false)
+	total := sc.g.Len()
+	n, err := sc.rw.Writev(wc.raw, sc.g.Buffers())
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = nil
 	}
 	if err == nil && n < total {
-		rest = sc.rest(n, closed)
+		for _, b := range sc.g.Rest(n) {
+			rest = append(rest, outItem{raw: true, data: b})
+		}
+		if closed {
+			rest[len(rest)-1].ctl = opClose
+		}
 	}
 	s.putScratch(sc)
 	return rest, closed, err
