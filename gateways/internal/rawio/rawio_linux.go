@@ -110,3 +110,27 @@ func PeerClosed(rc syscall.RawConn) bool {
 	})
 	return closed || err != nil
 }
+
+// Discard reads and drops up to max bytes the peer of rc sent, without
+// waiting, and reports whether the peer has closed its side (or the
+// connection failed).
+func Discard(rc syscall.RawConn, max int) (closed bool) {
+	err := rc.Read(func(fd uintptr) bool {
+		var b [4096]byte
+		for max > 0 {
+			n, err := syscall.Read(int(fd), b[:min(len(b), max)])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true
+			case err != nil || n == 0:
+				closed = true
+				return true
+			}
+			max -= n
+		}
+		return true
+	})
+	return closed || err != nil
+}

@@ -21,3 +21,6 @@ func (w *Writer) Writev(syscall.RawConn, [][]byte) (int, error) {
 
 // PeerClosed reports false.
 func PeerClosed(syscall.RawConn) bool { return false }
+
+// Discard reports false.
+func Discard(syscall.RawConn, int) bool { return false }
