@@ -423,6 +423,7 @@ func TestOnWake(t *testing.T) {
 			// Position takes no lock, Head takes the broker's read lock: a
 			// callback run under the broker's lock would deadlock here.
 			s.OnWake(func() { _ = b.Head(); woke <- s.Position() })
+			<-s.Wait() // the channel starts with a token: take it
 			tc.poke(b, s)
 			select {
 			case <-woke:
@@ -436,6 +437,9 @@ func TestOnWake(t *testing.T) {
 			}
 			select {
 			case <-s.Wait():
+				if !tc.wakes {
+					t.Error("Wait's channel signalled by a commit to another room")
+				}
 			default:
 				if tc.wakes {
 					t.Error("Wait's channel was not signalled as well")

@@ -1,6 +1,7 @@
 package rawio
 
 import (
+	"io"
 	"syscall"
 	"unsafe"
 )
@@ -133,4 +134,34 @@ func Discard(rc syscall.RawConn, max int) (closed bool) {
 		return true
 	})
 	return closed || err != nil
+}
+
+// Read reads into p what the socket of rc holds now, without waiting:
+// 0 and a nil error when it holds nothing; io.EOF when the peer has
+// closed its side. Errors from rc.Read (the connection is closed) and the
+// socket's (ECONNRESET…) are returned as they are.
+func Read(rc syscall.RawConn, p []byte) (n int, err error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	rerr := rc.Read(func(fd uintptr) bool {
+		for {
+			n, err = syscall.Read(int(fd), p)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				n, err = 0, nil
+			case err != nil:
+				n = 0
+			case n == 0:
+				err = io.EOF
+			}
+			return true
+		}
+	})
+	if rerr != nil {
+		return 0, rerr
+	}
+	return n, err
 }

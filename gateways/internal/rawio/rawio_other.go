@@ -24,3 +24,6 @@ func PeerClosed(syscall.RawConn) bool { return false }
 
 // Discard reports false.
 func Discard(syscall.RawConn, int) bool { return false }
+
+// Read returns errors.ErrUnsupported.
+func Read(syscall.RawConn, []byte) (int, error) { return 0, errors.ErrUnsupported }

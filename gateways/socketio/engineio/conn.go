@@ -60,8 +60,8 @@ type Conn struct {
 	pollReply byte // packet answering a GET pending at close
 	wake      chan struct{}
 	done      chan struct{}
-	writeFn   func()    // c.writeLoop, bound once
-	wdl       time.Time // the write deadline last set on the WebSocket; owned by the writer role
+	writeFn   func() // c.writeLoop, bound once
+	wdl       int64  // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
 
 	// Heartbeat bookkeeping, guarded by srv.hb.mu.
 	hbPrev, hbNext *Conn
@@ -350,10 +350,10 @@ func (c *Conn) finish(reason string, reply byte) {
 	c.srv.remove(c)
 	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", reason)
 	if ws != nil {
-		_ = ws.nc.Close()
+		ws.close()
 	}
 	if probe != nil {
-		_ = probe.nc.Close()
+		probe.close()
 	}
 	if cb != nil {
 		c.srv.wg.Go(func() {

@@ -2,49 +2,38 @@ package engineio
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/http"
 	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
 )
 
-// WebSocket opcodes written by the engine.
-const (
-	opText   = 1
-	opBinary = 2
-	opClose  = 8
-	opPong   = 10
-)
-
-// wsConn is a WebSocket transport. Reading goes through gorilla's Conn
-// (one goroutine); writing bypasses it: frames are assembled by the
-// engine and handed to the net.Conn in one writev per batch, so queued
-// messages cost one syscall and shared data is never copied (see
-// wswrite.go).
+// wsConn is a WebSocket transport. The engine answers the handshake
+// (upgrade.go) and reads and writes the frames itself. Reading
+// (wsread.go): on Linux an idle connection is watched by the server's
+// epoll poller and read, when it has data, by a task of the server's pump
+// pool, without a goroutine or a buffer of its own; elsewhere, or for a
+// connection that is not TCP, a goroutine reads it. Writing (wswrite.go):
+// frames are assembled by the engine and written in one writev per batch,
+// without blocking from the sender when the socket takes them at once, so
+// queued messages cost one syscall and shared data is never copied.
 type wsConn struct {
-	ws  *websocket.Conn
 	nc  net.Conn
-	tcp bool            // nc supports writev
-	raw syscall.RawConn // non-nil when the engine may write to the socket without blocking
+	raw syscall.RawConn // non-nil when the engine may read and write the socket without blocking
+
+	wsReader      // the reading side, once the session reads it
+	tcp      bool // nc supports writev
 }
 
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	nc, err := s.upgrade(w, r)
 	if err != nil {
 		return nil, err
 	}
-	ws.SetReadLimit(s.cfg.MaxPayload)
-	// All writes go through the engine's writer: gorilla must not answer
-	// pings or close frames on its own.
-	ws.SetPingHandler(func(string) error { return nil })
-	ws.SetCloseHandler(func(int, string) error { return nil })
-	nc := ws.NetConn()
-	wc := &wsConn{ws: ws, nc: nc}
+	wc := &wsConn{nc: nc}
+	wc.fr.max = s.cfg.MaxPayload
 	if tc, ok := nc.(*net.TCPConn); ok {
 		wc.tcp = true
 		if rc, err := tc.SyscallConn(); err == nil && rawio.Supported {
@@ -54,8 +43,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error)
 	return wc, nil
 }
 
-// handshakeWebSocket opens a WebSocket-only session and reads it until it
-// closes.
+// handshakeWebSocket opens a WebSocket-only session and starts reading it.
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, release func()) {
 	wc, err := s.accept(w, r)
 	if err != nil {
@@ -74,7 +62,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, rele
 		_ = wc.nc.Close()
 		return
 	}
-	s.goRead(c, wc)
+	s.startReading(c, wc, nil)
 }
 
 // upgradeSession runs the upgrade of polling session c to WebSocket: it
@@ -110,15 +98,17 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 	c.mu.Unlock()
 
 	_ = wc.nc.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
+	var buf []byte
 	for {
-		mt, data, err := wc.ws.ReadMessage()
-		if err != nil || mt != websocket.TextMessage {
+		var ev wsEvent
+		ev, buf, err = wc.readEvent(buf)
+		if err != nil || ev.op != opText {
 			s.abortUpgrade(c, wc)
 			return
 		}
-		switch string(data) {
+		switch string(ev.data) {
 		case "2probe":
-			if _, err := s.writeFrames(wc, []outItem{{typ: typePong, data: data[1:]}}); err != nil {
+			if _, err := s.writeFrames(wc, []outItem{{typ: typePong, data: ev.data[1:]}}); err != nil {
 				s.abortUpgrade(c, wc)
 				return
 			}
@@ -142,7 +132,9 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 				c.queue = append(c.queue, outItem{ctl: opClose})
 			}
 			c.kickUnlock()
-			s.goRead(c, wc)
+			// What the client sent after "5" is in buf: the reader starts
+			// there.
+			s.startReading(c, wc, buf)
 			return
 		default:
 			s.abortUpgrade(c, wc)
@@ -159,52 +151,6 @@ func (s *Server) abortUpgrade(c *Conn, wc *wsConn) {
 	c.mu.Unlock()
 	if wc != nil {
 		_ = wc.nc.Close()
-	}
-}
-
-// goRead hands the connection to a reader goroutine owned by the server
-// and lets the HTTP handler return: net/http then drops its per-request
-// state (request, response and write buffers) for the connection's whole
-// life, which makes an idle WebSocket session several KiB cheaper.
-func (s *Server) goRead(c *Conn, wc *wsConn) {
-	s.wg.Go(func() { s.readLoop(c, wc) })
-}
-
-// readLoop reads the WebSocket transport of c until it fails or the
-// session closes.
-func (s *Server) readLoop(c *Conn, wc *wsConn) {
-	wc.ws.SetPingHandler(func(data string) error {
-		c.sendCtl(opPong, []byte(data))
-		return nil
-	})
-	for {
-		mt, data, err := wc.ws.ReadMessage()
-		if err != nil {
-			reason := ReasonTransportClose
-			var ce *websocket.CloseError
-			switch {
-			case errors.As(err, &ce):
-				// Answer the close handshake, best effort.
-				_ = wc.nc.SetWriteDeadline(time.Now().Add(time.Second))
-				_, _ = s.writeFrames(wc, []outItem{{ctl: opClose}})
-			case errors.Is(err, websocket.ErrReadLimit):
-				reason = ReasonTransportError
-			}
-			c.finish(reason, 0)
-			return
-		}
-		if mt == websocket.BinaryMessage {
-			c.deliver(data, true)
-			continue
-		}
-		p, err := decodeText(data)
-		if err != nil {
-			c.finish(ReasonParseError, 0)
-			return
-		}
-		if !c.handlePacket(p) {
-			return
-		}
 	}
 }
 

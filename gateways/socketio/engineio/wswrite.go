@@ -46,9 +46,11 @@ func (sc *frameScratch) assemble(items []outItem, copy bool) (closed bool) {
 		case it.raw:
 			closed = it.ctl == opClose
 		case it.ctl == opClose:
-			g.Append(appendFrameHeader(h[:0], opClose, 2)...)
-			g.Append(0x03, 0xe8) // 1000 normal closure
-			data, closed = nil, true
+			if data == nil {
+				data = []byte{0x03, 0xe8} // 1000 normal closure
+			}
+			g.Append(appendFrameHeader(h[:0], opClose, len(data))...)
+			closed = true
 		case it.ctl != 0:
 			g.Append(appendFrameHeader(h[:0], it.ctl, len(data))...)
 		case it.binary:
@@ -150,11 +152,12 @@ func (c *Conn) writeLoop() {
 // holder only.
 func (c *Conn) setWriteDeadline(wc *wsConn) {
 	now := time.Now()
-	if c.wdl.Sub(now) >= c.srv.cfg.WriteTimeout/2 {
+	if c.wdl-now.UnixNano() >= int64(c.srv.cfg.WriteTimeout/2) {
 		return
 	}
-	c.wdl = now.Add(c.srv.cfg.WriteTimeout)
-	_ = wc.nc.SetWriteDeadline(c.wdl)
+	dl := now.Add(c.srv.cfg.WriteTimeout)
+	c.wdl = dl.UnixNano()
+	_ = wc.nc.SetWriteDeadline(dl)
 }
 
 // writeInline is run by a sender that took the writer role in kick: it
