@@ -88,6 +88,7 @@ type Broker struct {
 
 	mu      sync.RWMutex // guards tail and closed
 	tail    tail
+	notify  []*Subscription // scratch of visible, owned by the writer goroutine
 	closed  bool
 	closing chan struct{} // closed by Close: stops the writer
 	done    atomic.Bool   // set by Close, read by subscriptions without locking
@@ -406,8 +407,12 @@ func (b *Broker) visible(evs []*Event) {
 		return
 	}
 	b.mu.Lock()
-	b.tail.add(evs)
+	b.notify = b.tail.add(evs, b.notify[:0])
 	b.mu.Unlock()
+	for i, s := range b.notify {
+		s.notify()
+		b.notify[i] = nil
+	}
 }
 
 // PublishEphemeral validates m and sends it to the current subscribers of
@@ -470,12 +475,18 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.done.Store(true)
 	close(b.closing)
+	var notify []*Subscription
 	for _, rt := range b.tail.rooms {
 		for s := range rt.subs {
-			s.wake()
+			if s.wake() {
+				notify = append(notify, s)
+			}
 		}
 	}
 	b.mu.Unlock()
+	for _, s := range notify {
+		s.notify()
+	}
 	b.cancel()
 	b.wg.Wait()
 	return nil

@@ -395,3 +395,56 @@ func TestMultiRoomResetKeepsOtherRooms(t *testing.T) {
 		t.Fatalf("events = %s, want quiet's 11..13 and busy's retained 19..23", got)
 	}
 }
+
+// TestOnWake checks that the callback fires, outside the broker's lock
+// (it may read the subscription), for each kind of wake-up: a commit to a
+// subscribed room, an ephemeral event, Close of the subscription and Close
+// of the broker; and not for other rooms' commits.
+func TestOnWake(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		poke  func(b *broker.Broker, s *broker.Subscription)
+		wakes bool
+	}{
+		{name: "commit", poke: func(b *broker.Broker, _ *broker.Subscription) { mustPublish(t, b, msg("r", "t", 1)) }, wakes: true},
+		{name: "other room", poke: func(b *broker.Broker, _ *broker.Subscription) { mustPublish(t, b, msg("other", "t", 1)) }},
+		{name: "ephemeral", poke: func(b *broker.Broker, _ *broker.Subscription) {
+			if _, err := b.PublishEphemeral(msg("r", "typing", 1)); err != nil {
+				t.Fatal(err)
+			}
+		}, wakes: true},
+		{name: "close subscription", poke: func(_ *broker.Broker, s *broker.Subscription) { s.Close() }, wakes: true},
+		{name: "close broker", poke: func(b *broker.Broker, _ *broker.Subscription) { b.Close() }, wakes: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := newBroker(t, broker.Config{})
+			s := mustSubscribe(t, b, []string{"r"}, broker.Position{})
+			woke := make(chan broker.Position, 8)
+			// Position takes no lock, Head takes the broker's read lock: a
+			// callback run under the broker's lock would deadlock here.
+			s.OnWake(func() { _ = b.Head(); woke <- s.Position() })
+			<-s.Wait() // the channel starts with a token: take it
+			tc.poke(b, s)
+			select {
+			case <-woke:
+				if !tc.wakes {
+					t.Fatal("woken by a commit to another room")
+				}
+			default:
+				if tc.wakes {
+					t.Fatal("no wake-up by the time the call returned")
+				}
+			}
+			select {
+			case <-s.Wait():
+				if !tc.wakes {
+					t.Error("Wait's channel signalled by a commit to another room")
+				}
+			default:
+				if tc.wakes {
+					t.Error("Wait's channel was not signalled as well")
+				}
+			}
+		})
+	}
+}

@@ -29,8 +29,9 @@ type Subscription struct {
 	rooms []string
 	reset *ResetError // set at Subscribe when the position could not be honoured
 
-	pos    atomic.Uint64 // everything of rooms up to pos has been returned
-	wakeC  chan struct{} // cap 1: a commit or ephemeral event arrived
+	pos    atomic.Uint64                 // everything of rooms up to pos has been returned
+	wakeC  atomic.Pointer[chan struct{}] // cap 1: a commit or ephemeral event arrived; made by the first Wait
+	onWake atomic.Pointer[func()]
 	closed atomic.Bool
 
 	mu  sync.Mutex // guards eph
@@ -68,7 +69,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 			return nil, err
 		}
 	}
-	s := &Subscription{b: b, rooms: rs, wakeC: make(chan struct{}, 1)}
+	s := &Subscription{b: b, rooms: rs}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -219,11 +220,11 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 			return nil, ctx.Err()
 		}
 		if ctx.Done() == nil {
-			<-s.wakeC
+			<-s.Wait()
 			continue
 		}
 		select {
-		case <-s.wakeC:
+		case <-s.Wait():
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -233,13 +234,55 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 // Wait returns a channel that receives a value when there may be something
 // new for TryNext (a commit to one of the rooms, an ephemeral event, Close
 // of the subscription or of the broker). It may also fire when there is
-// nothing new.
-func (s *Subscription) Wait() <-chan struct{} { return s.wakeC }
+// nothing new. The channel is made by the first call (a subscription read
+// through OnWake never has one), ready to fire once, as nothing signalled
+// it before.
+func (s *Subscription) Wait() <-chan struct{} {
+	if p := s.wakeC.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{}, 1)
+	ch <- struct{}{}
+	if !s.wakeC.CompareAndSwap(nil, &ch) {
+		return *s.wakeC.Load()
+	}
+	return ch
+}
 
-func (s *Subscription) wake() {
-	select {
-	case s.wakeC <- struct{}{}:
-	default:
+// OnWake sets fn to be called each time Wait's channel is signalled (a
+// commit to one of the rooms, an ephemeral event, Close of the
+// subscription or of the broker), so a reader can be scheduled instead of
+// parking a goroutine on Wait. fn is called after the commit, outside the
+// broker's locks, from the goroutine that caused the wake-up (the broker's
+// writer, a publisher of an ephemeral event, a closer); it must not block
+// and must not call back into the broker. Wait keeps working. Wake-ups
+// that happen before OnWake are only signalled on the channel: read with
+// TryNext once after setting fn. nil removes the callback.
+func (s *Subscription) OnWake(fn func()) {
+	if fn == nil {
+		s.onWake.Store(nil)
+		return
+	}
+	s.onWake.Store(&fn)
+}
+
+// wake signals the channel; it may be called with the broker's lock held.
+// The caller then calls notify without the lock when wants reports true.
+func (s *Subscription) wake() (wants bool) {
+	if p := s.wakeC.Load(); p != nil {
+		select {
+		case *p <- struct{}{}:
+		default:
+		}
+	}
+	return s.onWake.Load() != nil
+}
+
+// notify calls the OnWake callback, if any. Never with the broker's lock
+// held.
+func (s *Subscription) notify() {
+	if fn := s.onWake.Load(); fn != nil {
+		(*fn)()
 	}
 }
 
@@ -252,6 +295,7 @@ func (s *Subscription) pushEphemeral(ev *Event) {
 	s.eph = append(s.eph, ev)
 	s.mu.Unlock()
 	s.wake()
+	s.notify()
 }
 
 func (s *Subscription) takeEphemeral(out []*Event) []*Event {
@@ -280,4 +324,5 @@ func (s *Subscription) Close() {
 	}
 	b.mu.Unlock()
 	s.wake()
+	s.notify()
 }

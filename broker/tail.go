@@ -47,8 +47,9 @@ func (t *tail) dropIfIdle(name string, rt *roomTail) {
 
 // add appends committed events (ascending offsets above head), evicts the
 // oldest events beyond max, and wakes the subscribers of the rooms that got
-// events.
-func (t *tail) add(evs []*Event) {
+// events. It appends to notify the subscribers whose OnWake callback the
+// caller must call once the lock is released.
+func (t *tail) add(evs []*Event, notify []*Subscription) []*Subscription {
 	if first := evs[0].Offset; first != t.head+1 {
 		// Events between head and first were committed elsewhere and are not
 		// in memory: nothing at or below first-1 is covered any more.
@@ -76,9 +77,12 @@ func (t *tail) add(evs []*Event) {
 		}
 		last = ev.Room
 		for s := range t.rooms[ev.Room].subs {
-			s.wake()
+			if s.wake() {
+				notify = append(notify, s)
+			}
 		}
 	}
+	return notify
 }
 
 func (t *tail) raiseFloor(off uint64) {

@@ -75,7 +75,7 @@ func startServer(t *testing.T, data, addr string) *server {
 // launch starts an rtbroker process and waits until it listens.
 func launch(data, addr string) (*server, error) {
 	cmd := exec.Command(rtbrokerBin, "serve", "--addr", addr, "--data", data,
-		"--publish-rate", "0", "--max-conns-per-ip", "0")
+		"--publish-rate", "0", "--max-conns-per-ip", "0", "--connect-rate", "0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -17,12 +17,10 @@ import (
 )
 
 // readStream reads nc until it fails or fn returns an error, handing fn
-// each chunk read (valid only during the call). A plain read loop costs
-// two read system calls per wake-up (the data, then EAGAIN before
-// parking); readStream reads once per wake-up when that read does not
-// fill its buffer (the socket was drained: the netpoller's edge trigger
-// wakes it for anything that arrives later), which halves the tool's
-// system calls when messages trickle in one at a time. Buffers come from
+// each chunk read (valid only during the call). It reads until EAGAIN on
+// every wake-up: the netpoller is edge-triggered, and a peer's hang-up
+// that arrives together with the last data (the end of a close-delimited
+// SSE body) is signalled only once. Buffers come from
 // bufs (*[]byte) and go back after each chunk, so an idle connection holds
 // none.
 func readStream(nc net.Conn, bufs *sync.Pool, fn func([]byte) error) error {
@@ -56,14 +54,13 @@ func readStream(nc net.Conn, bufs *sync.Pool, fn func([]byte) error) error {
 				return true
 			}
 			ferr = fn((*bp)[:n])
-			full := n == len(*bp)
 			bufs.Put(bp)
 			if ferr != nil {
 				return true
 			}
-			if !full {
-				return false // drained: wait for more
-			}
+			// Read on until EAGAIN even after a short read: the poller is
+			// edge-triggered, so a hang-up that arrived with the data (a
+			// close-delimited body's end) would never be signalled again.
 		}
 	})
 	if ferr != nil {

@@ -75,8 +75,9 @@ func (c *Conns) Admit(r *http.Request) (release func(), ok bool) {
 }
 
 // Middleware counts each request to next (an SSE stream or a long-poll)
-// as a connection from its IP while next runs; over the cap it answers
-// 429 rate_limited without calling next.
+// as a connection from its IP while next runs (or, when next detaches
+// from the request, see httpx.Detach, until it ends); over the cap it
+// answers 429 rate_limited without calling next.
 func (c *Conns) Middleware(next http.Handler) http.Handler {
 	if c == nil {
 		return next
@@ -88,7 +89,8 @@ func (c *Conns) Middleware(next http.Handler) http.Handler {
 			httpx.WriteErrorBody(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many connections from this address")
 			return
 		}
-		defer c.Release(ip)
+		r, after := httpx.Detachable(r) // a hijacked SSE stream holds the slot until it ends
+		defer after(func() { c.Release(ip) })
 		next.ServeHTTP(w, r)
 	})
 }

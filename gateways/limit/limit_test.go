@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 )
 
 // clock is a settable time source.
@@ -109,6 +110,22 @@ func TestConns(t *testing.T) {
 	}
 	close(release)
 	<-done
+
+	// A handler that detaches (a hijacked stream) holds its slot after it
+	// returns, until it ends.
+	c = NewConns(1)
+	var end func()
+	h = c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { end = httpx.Detach(r) }))
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 429 {
+		t.Fatalf("request while a detached stream runs: %d", rec.Code)
+	}
+	end()
+	if c.Len() != 0 {
+		t.Fatalf("%d IPs kept after the detached stream ended", c.Len())
+	}
 }
 
 func TestParseRate(t *testing.T) {

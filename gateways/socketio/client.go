@@ -3,6 +3,7 @@ package socketio
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,19 +17,28 @@ type client struct {
 	conn *engineio.Conn
 	dec  Decoder // used only by the engine's message callback
 
-	mu      sync.Mutex         // guards the fields below
-	sockets map[string]*Socket // by namespace
-	timer   *time.Timer        // connect timeout, nil once a namespace connected
+	mu      sync.Mutex  // guards the fields below
+	sockets []*Socket   // one per connected namespace (a slice: most clients use one)
+	timer   *time.Timer // connect timeout, nil once a namespace connected
 	closed  bool
+}
+
+// socket returns the socket of namespace nsp, or nil. Called with mu held.
+func (c *client) socket(nsp string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
 }
 
 // onOpen wires a new engine connection.
 func (s *Server) onOpen(conn *engineio.Conn) {
 	c := &client{
-		srv:     s,
-		conn:    conn,
-		dec:     Decoder{MaxAttachments: s.cfg.MaxAttachments},
-		sockets: make(map[string]*Socket, 1),
+		srv:  s,
+		conn: conn,
+		dec:  Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
 	c.mu.Lock()
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.connectTimeout)
@@ -57,7 +67,7 @@ func (c *client) onMessage(data []byte, binary bool) {
 		return
 	}
 	c.mu.Lock()
-	sock := c.sockets[p.Namespace]
+	sock := c.socket(p.Namespace)
 	c.mu.Unlock()
 	switch {
 	case sock == nil && p.Type == PacketConnect:
@@ -99,7 +109,7 @@ func (c *client) connect(p *Packet) {
 		c.mu.Unlock()
 		return
 	}
-	c.sockets[nsp.name] = s
+	c.sockets = append(c.sockets, s)
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
@@ -131,8 +141,11 @@ func (c *client) sendPacket(header, payload []byte) {
 // remove forgets the socket of a namespace.
 func (c *client) remove(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	for i, x := range c.sockets {
+		if x == s {
+			c.sockets = slices.Delete(c.sockets, i, i+1)
+			break
+		}
 	}
 	c.mu.Unlock()
 	s.nsp.mu.Lock()
@@ -150,10 +163,7 @@ func (c *client) onClose(reason string) {
 		c.timer.Stop()
 		c.timer = nil
 	}
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := slices.Clone(c.sockets)
 	c.mu.Unlock()
 	c.dec.Reset()
 	for _, s := range socks {

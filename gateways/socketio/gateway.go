@@ -18,6 +18,7 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 )
 
@@ -34,6 +35,10 @@ type GatewayConfig struct {
 	// BatchSize is how many events a socket's subscription reads at once.
 	// Default 256.
 	BatchSize int
+	// Workers is how many goroutines deliver events to the sockets (each
+	// socket is a task scheduled when its rooms have news; an idle socket
+	// holds none). Default GOMAXPROCS.
+	Workers int
 	// MaxSessions caps the recoverable sessions kept in memory (the log
 	// keeps them all; beyond this, the oldest cannot recover and re-join
 	// instead). Default 100,000.
@@ -193,10 +198,11 @@ type Gateway struct {
 	srv      *Server
 	handler  http.Handler // srv behind the CORS of GatewayConfig.AllowedOrigins
 	sessions *sessions
+	pool     *pump.Pool // runs the members' deliveries
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // pumps and the session follower
+	wg        sync.WaitGroup // the session follower and the expiry ticker
 	closeOnce sync.Once
 
 	mu       sync.Mutex // guards members, expiring and every member's expIdx
@@ -221,6 +227,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		b: b, cfg: cfg, log: cfg.Logger,
 		srv:      NewServer(cfg.Server),
 		sessions: newSessions(b, cfg.MaxSessions, cfg.Logger),
+		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
 		members: make(map[*Socket]*member),
 	}
@@ -260,8 +267,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.
 // more than once.
 func (g *Gateway) Close() {
 	g.closeOnce.Do(func() {
-		g.srv.Close()
+		g.srv.Close() // every socket disconnects: its member ends
 		g.cancel()
+		g.pool.Close() // the members close their subscriptions
 		g.wg.Wait()
 	})
 }
@@ -484,7 +492,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	return rec
 }
 
-// onConnect starts the socket's pump and handlers.
+// onConnect starts the socket's delivery and handlers.
 func (g *Gateway) onConnect(s *Socket) {
 	g.mu.Lock()
 	m := g.members[s]
@@ -501,10 +509,10 @@ func (g *Gateway) onConnect(s *Socket) {
 		delete(g.members, s)
 		g.unwatchExpiry(m)
 		g.mu.Unlock()
-		close(m.done)
+		m.end()
 	})
 	s.OnEvent(func(ev *Event) { g.onEvent(m, ev) })
-	g.wg.Go(func() { m.pump(g.ctx) })
+	m.start()
 }
 
 // onEvent handles one client event, on the connection's reading
@@ -556,10 +564,11 @@ func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
 	return room, nil
 }
 
-// onJoin joins the room on the member's pump and acknowledges from there,
-// so the ack reaches the client before the room's first events. A join
-// without `after` starts at the head as it is now, when the join is read:
-// what the socket publishes after it is sent to it.
+// onJoin joins the room with the member's state (on its command
+// goroutine) and acknowledges from there, so the ack reaches the client
+// before the room's first events. A join without `after` starts at the
+// head as it is now, when the join is read: what the socket publishes
+// after it is sent to it.
 func (g *Gateway) onJoin(m *member, ev *Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
@@ -601,8 +610,8 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 	})
 }
 
-// onLeave leaves the room on the member's pump, after the joins and
-// leaves read before it.
+// onLeave leaves the room on the member's command goroutine, after the
+// joins and leaves read before it.
 func (g *Gateway) onLeave(m *member, ev *Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)

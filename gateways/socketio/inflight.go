@@ -12,8 +12,8 @@ import (
 // A socket's joins, leaves and publishes are handled off its connection's
 // reading goroutine, so that one slow operation (a commit, a session save)
 // does not hold up the next event and a socket's publishes share commits
-// with each other: joins and leaves run in order on the member's pump,
-// publishes are queued for commit in the order they were read (the log
+// with each other: joins and leaves run in order on the member's command
+// goroutine (with the member's state, see member.call), publishes are queued for commit in the order they were read (the log
 // keeps that order) and acked, in that order, by an ack goroutine that
 // runs while some are awaited. At most GatewayConfig.MaxPending of them
 // are in flight per socket: each holds a slot from read until acked.
@@ -60,24 +60,29 @@ func (m *member) finish(ev *Event, ack any, err error) {
 	<-m.slots
 }
 
-// enqueue runs f on the pump goroutine after the functions enqueued
-// before it. f never runs if the socket disconnects first.
+// enqueue runs f with the member's state (see member.call) after the
+// functions enqueued before it, on the member's command goroutine, which
+// runs while there are any: joins and leaves save the session durably, so
+// they block, which the pump's workers must not. f never runs if the
+// socket disconnects first.
 func (m *member) enqueue(f func()) {
 	m.qmu.Lock()
 	m.cmdQ = append(m.cmdQ, f)
+	start := !m.running
+	m.running = true
 	m.qmu.Unlock()
-	select {
-	case m.cmdSig <- struct{}{}:
-	default: // already signalled
+	if start {
+		m.g.wg.Go(m.runQueued)
 	}
 }
 
-// runQueued runs the enqueued functions, oldest first. On the pump.
+// runQueued runs the enqueued functions, oldest first, until none is left.
 func (m *member) runQueued() {
 	for {
 		m.qmu.Lock()
 		if len(m.cmdQ) == 0 {
 			m.cmdQ = nil
+			m.running = false
 			m.qmu.Unlock()
 			return
 		}
@@ -85,7 +90,7 @@ func (m *member) runQueued() {
 		m.cmdQ[0] = nil
 		m.cmdQ = m.cmdQ[1:]
 		m.qmu.Unlock()
-		f()
+		m.call(f)
 	}
 }
 

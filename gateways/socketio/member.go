@@ -6,17 +6,20 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 )
 
 // member is one Socket.IO socket of the broker gateway: the log rooms it
-// has joined and the one subscription that feeds it. Everything but the
-// channels and the queues is owned by the member's pump goroutine; the
-// socket's event handlers ask the pump to join or leave through enqueue
-// (see inflight.go).
+// has joined and the one subscription that feeds it. It holds no
+// goroutine: it is a task of the gateway's pump pool, made ready by its
+// subscription's wake-ups, and its state has one owner at a time: the
+// task's run (step, on a pool worker) or a join or leave running on the
+// socket's command goroutine through the task's Do (see inflight.go).
 type member struct {
 	g    *Gateway
 	ns   *gwNamespace
@@ -29,26 +32,30 @@ type member struct {
 	deadline time.Time // when the identity's token stops being accepted; zero: never
 	expIdx   int       // index in Gateway.expiring, or -1
 
-	cmdSig chan struct{} // capacity 1: cmdQ has functions for the pump
-	done   chan struct{} // closed when the socket disconnects
-	slots  chan struct{} // one per event in flight; capacity GatewayConfig.MaxPending
+	task    *pump.Task
+	started atomic.Bool   // the socket is connected: deliver
+	ended   atomic.Bool   // the socket disconnected: close the subscription
+	done    chan struct{} // closed when the socket disconnects
+	slots   chan struct{} // one per event in flight; capacity GatewayConfig.MaxPending
 
-	qmu    sync.Mutex   // guards the fields below
-	cmdQ   []func()     // run on the pump goroutine, in order
-	acks   []pendingAck // publishes awaiting their commit, in order
-	acking bool         // the ack goroutine runs
+	qmu     sync.Mutex   // guards the fields below
+	cmdQ    []func()     // joins and leaves, run in order by the command goroutine
+	running bool         // the command goroutine runs
+	acks    []pendingAck // publishes awaiting their commit, in order
+	acking  bool         // the ack goroutine runs
 
-	// Owned by the pump.
-	sent  map[string]uint64 // log room → offset through which its events were sent (or skipped)
-	rec   sessionRecord     // the session as last saved
-	sub   *broker.Subscription
-	ended bool
+	// Owned by the task.
+	sent    map[string]uint64 // log room → offset through which its events were sent (or skipped)
+	rec     sessionRecord     // the session as last saved
+	sub     *broker.Subscription
+	stopped bool // nothing more is delivered (the connection is going away)
 }
 
 // newMember returns a member whose rooms resume after the given offsets
 // (a new session when rooms is empty). rec is the session to save.
 func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, cmdSig: make(chan struct{}, 1), done: make(chan struct{}), slots: make(chan struct{}, g.cfg.MaxPending)}
+	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, done: make(chan struct{}), slots: make(chan struct{}, g.cfg.MaxPending)}
+	m.task = g.pool.NewTask(m.step)
 	m.sent = make(map[string]uint64, len(rec.Rooms))
 	for r, off := range rec.Rooms {
 		m.sent[r] = off
@@ -75,61 +82,76 @@ func (m *member) autoJoin(ctx context.Context) error {
 	return err
 }
 
-// pump delivers the events of the member's rooms until the socket
-// disconnects or the gateway closes.
-func (m *member) pump(ctx context.Context) {
-	defer func() {
+// start begins delivery, once the socket is connected.
+func (m *member) start() {
+	m.started.Store(true)
+	m.task.Ready()
+}
+
+// end stops delivery for good: the task closes the subscription.
+func (m *member) end() {
+	if m.ended.CompareAndSwap(false, true) {
+		close(m.done)
+	}
+	m.task.Ready()
+}
+
+// step is the member's task: it reads one batch of its subscription and
+// writes it to the socket without blocking (see engineio.Conn.Send), and
+// makes itself ready again while there may be more.
+func (m *member) step() {
+	if m.ended.Load() {
 		if m.sub != nil {
 			m.sub.Close()
+			m.sub = nil
 		}
-	}()
-	for {
-		if m.sub == nil {
-			select {
-			case <-m.cmdSig:
-				m.runQueued()
-			case <-m.done:
-				return
-			case <-ctx.Done():
-				return
-			}
-			continue
-		}
-		evs, err := m.sub.TryNext(ctx, m.g.cfg.BatchSize)
-		var reset *broker.ResetError
-		switch {
-		case errors.As(err, &reset):
-			m.s.Emit("reset", m.resetInfo(reset))
-			continue
-		case err != nil:
-			if !errors.Is(err, broker.ErrClosed) && ctx.Err() == nil {
-				m.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
-			}
-			m.s.Conn().Close() // the client reconnects and recovers
-			return
-		}
-		if len(evs) > 0 {
-			if !m.deliver(evs) {
-				return
-			}
-			continue
-		}
-		select {
-		case <-m.sub.Wait():
-		case <-m.cmdSig:
-			m.runQueued()
-		case <-m.done:
-			return
-		case <-ctx.Done():
-			return
-		}
+		m.stopped = true
+		return
+	}
+	if m.stopped || m.sub == nil || !m.started.Load() {
+		return
+	}
+	limit := m.g.cfg.BatchSize
+	evs, err := m.sub.TryNext(m.g.ctx, limit)
+	if err != nil {
+		m.readFailed(err)
+		return
+	}
+	if len(evs) == 0 {
+		return
+	}
+	if !m.deliver(evs) {
+		m.stopped = true
+		return
+	}
+	if len(evs) >= limit {
+		m.task.Ready() // there may be more: after the other ready tasks
 	}
 }
 
-// deliver writes the events the socket has not been sent yet: live events
-// as their shared packet, catch-up events (see recovery.go) encoded for
-// this socket. It reports false when the socket can take no more.
+// readFailed handles an error of the subscription: a reset is told to
+// the client and reading goes on; anything else closes the connection.
+func (m *member) readFailed(err error) {
+	var reset *broker.ResetError
+	if errors.As(err, &reset) {
+		m.s.Emit("reset", m.resetInfo(reset))
+		m.task.Ready()
+		return
+	}
+	if !errors.Is(err, broker.ErrClosed) && m.g.ctx.Err() == nil {
+		m.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
+	}
+	m.stopped = true
+	m.s.Conn().Close() // the client reconnects and recovers
+}
+
+// deliver writes the events the socket has not been sent yet, in one
+// write per chunk: live events as their shared packet, catch-up events
+// (see recovery.go) encoded for this socket. It reports false when the
+// socket can take no more.
 func (m *member) deliver(evs []*broker.Event) bool {
+	var chunk [64][]byte
+	pkts := chunk[:0]
 	for _, ev := range evs {
 		through, ok := m.sent[ev.Room]
 		if !ok || ev.Offset != 0 && ev.Offset <= through {
@@ -142,14 +164,26 @@ func (m *member) deliver(evs []*broker.Event) bool {
 				pkt = m.ns.encode(ev, catchUpToken(m.rec.Gen, ev.Offset))
 			}
 		}
-		if err := m.s.WriteRaw(pkt); err != nil {
-			if !errors.Is(err, ErrNotConnected) {
-				// A client that cannot keep up loses its connection (not
-				// its session): it reconnects and recovers from the log.
-				m.s.Conn().Close()
+		if len(pkts) == len(chunk) {
+			if !m.write(pkts) {
+				return false
 			}
-			return false
+			pkts = pkts[:0]
 		}
+		pkts = append(pkts, pkt)
+	}
+	return len(pkts) == 0 || m.write(pkts)
+}
+
+// write sends packets to the socket; a client that cannot keep up loses
+// its connection (not its session): it reconnects and recovers from the
+// log.
+func (m *member) write(pkts [][]byte) bool {
+	if err := m.s.WriteRaw(pkts...); err != nil {
+		if !errors.Is(err, ErrNotConnected) {
+			m.s.Conn().Close()
+		}
+		return false
 	}
 	return true
 }
@@ -170,6 +204,7 @@ func (m *member) resubscribe(ctx context.Context) (*broker.ResetError, error) {
 	if err != nil {
 		return nil, err
 	}
+	sub.OnWake(m.task.Ready)
 	m.sub = sub
 	return sub.Reset(), nil
 }
@@ -181,6 +216,24 @@ func (m *member) position() uint64 {
 		return 0
 	}
 	return m.sub.Position().Offset
+}
+
+// call runs f with the member's state (see pump.Task.Do) on the calling
+// goroutine, then lets the task deliver what f made available. It returns
+// false when the member is gone.
+func (m *member) call(f func()) bool {
+	ran := false
+	m.task.Do(func() {
+		if m.ended.Load() {
+			return
+		}
+		ran = true
+		f()
+	})
+	if ran {
+		m.task.Ready()
+	}
+	return ran
 }
 
 // resetInfo is the payload of a `reset` event or of a join that could not
@@ -205,7 +258,7 @@ func (m *member) resetInfo(r *broker.ResetError) map[string]any {
 // last had): when none of the room's events has been sent since, the
 // room starts over from `after`; otherwise the ack is recovered: false
 // with reset {reason: "already_joined", requested, resume} (the events
-// between them were not sent on this socket). On the pump goroutine.
+// between them were not sent on this socket). With the member's state (call).
 func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64) (map[string]any, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
@@ -288,7 +341,7 @@ func (m *member) catchingUp(pos uint64) bool {
 	return len(m.rec.CatchUp) > 0 && pos < m.rec.Live
 }
 
-// leave removes room and saves the session. On the pump goroutine.
+// leave removes room and saves the session. With the member's state (call).
 func (m *member) leave(ctx context.Context, room string) (map[string]any, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {

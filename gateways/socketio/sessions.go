@@ -58,10 +58,12 @@ type sessions struct {
 	order   []string // pids in the order first seen, for eviction
 }
 
-// sessionEntry is a pid's latest record and its offset.
+// sessionEntry is a pid's latest record, as logged (decoded by lookup
+// only: a connected client's entry costs its JSON, which the log's event
+// shares), and its offset.
 type sessionEntry struct {
-	rec *sessionRecord
-	off uint64
+	data []byte
+	off  uint64
 }
 
 func newSessions(b *broker.Broker, max int, log *slog.Logger) *sessions {
@@ -100,7 +102,9 @@ func (ss *sessions) apply(evs []*broker.Event, inOrder bool) {
 		if ev.Type != sessionType {
 			continue
 		}
-		var rec sessionRecord
+		var rec struct {
+			PID string `json:"pid"`
+		}
 		if err := json.Unmarshal(ev.Data, &rec); err != nil || rec.PID == "" {
 			ss.log.Warn("socketio: bad session record", "offset", ev.Offset, "err", err)
 			continue
@@ -112,7 +116,7 @@ func (ss *sessions) apply(evs []*broker.Event, inOrder bool) {
 		if !ok {
 			ss.order = append(ss.order, rec.PID)
 		}
-		ss.byPID[rec.PID] = sessionEntry{rec: &rec, off: ev.Offset}
+		ss.byPID[rec.PID] = sessionEntry{data: ev.Data, off: ev.Offset}
 		for len(ss.byPID) > ss.max && len(ss.order) > 0 {
 			delete(ss.byPID, ss.order[0])
 			ss.order = ss.order[1:]
@@ -139,8 +143,16 @@ func (ss *sessions) lookup(ctx context.Context, pid string) (*sessionRecord, err
 		applied = res.Events[len(res.Events)-1].Offset
 	}
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.byPID[pid].rec, nil
+	e, ok := ss.byPID[pid]
+	ss.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	var rec sessionRecord
+	if err := json.Unmarshal(e.data, &rec); err != nil {
+		return nil, fmt.Errorf("session record at offset %d: %w", e.off, err)
+	}
+	return &rec, nil
 }
 
 // follow applies records as they are committed until ctx ends.

@@ -183,15 +183,16 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 }
 
-// WriteRaw writes a text packet encoded by EncodeEvent (for this
-// socket's namespace) without copying it: the same bytes may be written
-// to any number of sockets, and must not be modified afterwards. It
-// returns ErrNotConnected or the engine's send error.
-func (s *Socket) WriteRaw(packet []byte) error {
+// WriteRaw writes text packets encoded by EncodeEvent (for this socket's
+// namespace), in order and together (one write when the transport
+// allows), without copying them: the same bytes may be written to any
+// number of sockets, and must not be modified afterwards. It never blocks
+// on the network. It returns ErrNotConnected or the engine's send error.
+func (s *Socket) WriteRaw(packets ...[]byte) error {
 	if !s.Connected() {
 		return ErrNotConnected
 	}
-	return s.client.conn.SendText(packet)
+	return s.client.conn.SendText(packets...)
 }
 
 // Disconnect disconnects the socket from its namespace: the client gets a

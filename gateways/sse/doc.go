@@ -16,9 +16,22 @@
 // Each frame is encoded once per event by the Handler's encoder and the same
 // bytes are written to every connection. A connection holds no queue: it
 // reads the broker's subscription cursor, writes what is there in one
-// flush, and waits. A client that stops reading is dropped after the write
+// write, and waits. A client that stops reading is dropped after the write
 // timeout, it never makes the server buffer without bound or slows the
-// publisher. Close ends every stream with a retry hint, so EventSource
+// publisher.
+//
+// Cost model: a stream over HTTP/1.1 (no TLS, Linux) is taken from
+// net/http once the request is validated (hijacked; the body ends when the
+// connection closes) and becomes a task of the Handler's pump pool, woken
+// by its subscription, by one heartbeat sweeper for all streams (a heap of
+// deadlines: heartbeats and token expiries) and by an epoll poller that
+// sees the client hang up. Writes are non-blocking from the pool's
+// workers; what a socket does not take at once is finished by a goroutine
+// that waits up to the write timeout, and the stream reads no further
+// meanwhile. An idle stream thus holds no goroutine and no buffer: about
+// 2 KB of process memory, against 28 KB on net/http's goroutines
+// (bufio buffers, the handler and net/http's background reader). Streams
+// over HTTP/2 are served on their request's goroutine. Close ends every stream with a retry hint, so EventSource
 // reconnects (to another node, or to this one after a restart). A stream
 // opened with an expiring token ends the same way, with a `: token expired`
 // comment, at the token's deadline: the client must come back with a fresh

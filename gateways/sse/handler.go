@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
+	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -36,6 +39,9 @@ type Config struct {
 	// BatchSize is how many committed events one read of the subscription
 	// returns at most; they are written with one flush. Default 256.
 	BatchSize int
+	// Workers is how many goroutines serve the streams that left net/http
+	// (see Handler). Default GOMAXPROCS.
+	Workers int
 	// Auth authenticates requests (token in the Authorization header, the
 	// rtbroker_token cookie or ?token=) and must allow subscribing to every
 	// room requested. Default auth.Open() (everyone allowed everything).
@@ -72,8 +78,15 @@ func (c *Config) setDefaults() {
 }
 
 // Handler serves Server-Sent Event streams of room events. It is an
-// http.Handler, safe for concurrent use; each request is served on the
-// goroutine net/http runs it on and starts no other goroutine.
+// http.Handler, safe for concurrent use.
+//
+// A stream over HTTP/1.1 without TLS (on Linux) leaves net/http: the
+// handler hijacks the connection once the request is validated, writes
+// the response head itself (the body ends when the connection closes),
+// and the stream becomes a task of the handler's pump pool, woken by its
+// subscription and by one heartbeat sweeper for all streams, so an idle
+// stream holds no goroutine and no buffer. Other streams (HTTP/2) run on
+// the goroutine net/http serves them on and start no other goroutine.
 //
 // The Handler does not own the Broker: call Close on the Handler before
 // closing the Broker (closing the Broker first also ends every stream).
@@ -84,20 +97,40 @@ type Handler struct {
 	// bufs holds *[]byte batch buffers, borrowed for one batch at a time so
 	// an idle stream holds none.
 	bufs sync.Pool
+	// scratch holds *scratch for the writes of hijacked streams.
+	scratch sync.Pool
 
 	t *httpx.Tracker // requests in flight, for Active and Close
+
+	pool   *pump.Pool      // runs hijacked streams
+	poll   *netpoll.Poller // tells when a hijacked stream's client hangs up; nil where unsupported
+	beats  beats           // heartbeat and token deadlines of hijacked streams
+	ctx    context.Context // cancelled by Close once every stream ended
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the sweeper and flush goroutines
 }
 
 // New returns a Handler serving streams from b. cfg's zero fields take
-// their defaults.
+// their defaults. It starts the pool and the heartbeat sweeper of
+// hijacked streams; Close stops them.
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
-	return &Handler{
-		b:   b,
-		cfg: cfg,
-		enc: broker.NewEncoder(encodeFrame),
-		t:   httpx.NewTracker(),
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Handler{
+		b:      b,
+		cfg:    cfg,
+		enc:    broker.NewEncoder(encodeFrame),
+		t:      httpx.NewTracker(),
+		pool:   pump.New(cfg.Workers),
+		ctx:    ctx,
+		cancel: cancel,
 	}
+	if p, err := netpoll.New(); err == nil {
+		h.poll = p
+	}
+	h.beats.init(cfg.Heartbeat)
+	h.wg.Go(h.sweep)
+	return h
 }
 
 // Active returns how many requests the Handler is serving now (open
@@ -107,10 +140,19 @@ func (h *Handler) Active() int { return h.t.Active() }
 // Close ends every stream: each one is sent a short retry hint and a
 // `: shutdown` comment, flushed, and finished, so EventSource reconnects
 // with its Last-Event-ID. Requests arriving afterwards get 503. Close waits
-// until every request has returned, which takes at most about WriteTimeout
-// (a client that does not read is cut off). Safe to call more than once and
-// from any goroutine other than a request's.
-func (h *Handler) Close() { h.t.Close() }
+// until every stream has ended, which takes at most about WriteTimeout
+// (a client that does not read is cut off), then stops the Handler's
+// goroutines. Safe to call more than once and from any goroutine other
+// than a request's.
+func (h *Handler) Close() {
+	h.t.Close()
+	h.cancel()
+	h.pool.Close()
+	h.wg.Wait()
+	if h.poll != nil {
+		h.poll.Close()
+	}
+}
 
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
@@ -131,7 +173,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Begin(w, r, h.t, h.cfg.Logger, errShutdown) {
 		return
 	}
-	defer h.t.End()
+	detached := false
+	defer func() {
+		if !detached {
+			h.t.End()
+		}
+	}()
 	req, err := parseRequest(r.URL.Query(), r.Header.Get("Last-Event-ID"), h.cfg.MaxRooms)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
@@ -142,7 +189,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
+	expires := h.cfg.Auth.Deadline(id)
+	if h.hijack(w, r, sub, expires) {
+		detached = true
+		return
+	}
 	defer sub.Close()
-	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub, expires: h.cfg.Auth.Deadline(id)}
+	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub, expires: expires}
 	s.run(r.Context())
 }

@@ -25,16 +25,38 @@ type env struct {
 	b   *broker.Broker
 	h   *Handler
 	srv *httptest.Server
+	h2  bool // the server speaks HTTP/2 over TLS
 }
 
 func newEnv(t testing.TB, bcfg broker.Config, cfg Config) *env {
 	t.Helper()
+	return newEnvOn(t, false, bcfg, cfg)
+}
+
+// transports are the two ways the Handler serves a stream: on a hijacked
+// HTTP/1.1 connection (a task of its pool), and on the request's
+// goroutine (HTTP/2, over TLS).
+var transports = []struct {
+	name string
+	h2   bool
+}{{name: "http1"}, {name: "http2", h2: true}}
+
+// newEnvOn is newEnv with the server speaking HTTP/2 over TLS when h2 is
+// set (the client too), plain HTTP/1.1 otherwise.
+func newEnvOn(t testing.TB, h2 bool, bcfg broker.Config, cfg Config) *env {
+	t.Helper()
 	b, l := brokertest.NewBroker(t, bcfg)
 	h := New(b, cfg)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Close)
-	return &env{log: l, b: b, h: h, srv: srv}
+	return &env{log: l, b: b, h: h, srv: srv, h2: h2}
 }
 
 // publish commits one event per type to room and returns them.
@@ -123,6 +145,9 @@ func (e *env) open(t testing.TB, query string, header http.Header) *sseReader {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		t.Fatalf("GET /sse?%s: status %d: %s", query, resp.StatusCode, b)
+	}
+	if want := map[bool]int{false: 1, true: 2}[e.h2]; resp.ProtoMajor != want {
+		t.Fatalf("stream over %s, want HTTP/%d", resp.Proto, want)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type = %q", ct)

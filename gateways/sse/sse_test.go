@@ -20,23 +20,27 @@ import (
 )
 
 func TestStreamFramesEvents(t *testing.T) {
-	e := newEnv(t, broker.Config{}, Config{Retry: 1500 * time.Millisecond})
-	want := e.publish(t, "a", "chat:message", "typing", "x.y")
-	r := e.open(t, q("room", "a", "after", "0"), nil)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newEnvOn(t, tr.h2, broker.Config{}, Config{Retry: 1500 * time.Millisecond})
+			want := e.publish(t, "a", "chat:message", "typing", "x.y")
+			r := e.open(t, q("room", "a", "after", "0"), nil)
 
-	first, err := r.next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.retry != "1500" || first.isEvent() {
-		t.Fatalf("first block = %+v, want a lone retry: 1500", first)
-	}
-	got := readEvents(t, r, len(want))
-	for i, ev := range want {
-		if got[i].Offset != ev.Offset || got[i].Type != ev.Type || got[i].Room != "a" ||
-			got[i].ID != ev.ID.String() || string(got[i].Data) != string(ev.Data) {
-			t.Errorf("event %d = %+v, want %s", i, got[i], ev.JSON())
-		}
+			first, err := r.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.retry != "1500" || first.isEvent() {
+				t.Fatalf("first block = %+v, want a lone retry: 1500", first)
+			}
+			got := readEvents(t, r, len(want))
+			for i, ev := range want {
+				if got[i].Offset != ev.Offset || got[i].Type != ev.Type || got[i].Room != "a" ||
+					got[i].ID != ev.ID.String() || string(got[i].Data) != string(ev.Data) {
+					t.Errorf("event %d = %+v, want %s", i, got[i], ev.JSON())
+				}
+			}
+		})
 	}
 }
 
@@ -202,19 +206,23 @@ func TestResetEvent(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	e := newEnv(t, broker.Config{}, Config{Heartbeat: 20 * time.Millisecond})
-	r := e.open(t, q("room", "a"), nil)
-	for i := range 3 {
-		f, err := r.next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			continue // retry
-		}
-		if !slices.Equal(f.comments, []string{"ping"}) || f.isEvent() {
-			t.Fatalf("block %d = %+v, want a ping comment", i, f)
-		}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newEnvOn(t, tr.h2, broker.Config{}, Config{Heartbeat: 20 * time.Millisecond})
+			r := e.open(t, q("room", "a"), nil)
+			for i := range 3 {
+				f, err := r.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					continue // retry
+				}
+				if !slices.Equal(f.comments, []string{"ping"}) || f.isEvent() {
+					t.Fatalf("block %d = %+v, want a ping comment", i, f)
+				}
+			}
+		})
 	}
 }
 
@@ -235,37 +243,41 @@ func TestEphemeralWithoutID(t *testing.T) {
 }
 
 func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
-	tests := []struct {
-		name  string
-		close func(e *env)
-	}{
-		{name: "handler Close", close: func(e *env) { e.h.Close() }},
-		{name: "broker Close", close: func(e *env) { e.b.Close() }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, broker.Config{}, Config{ShutdownRetry: 300 * time.Millisecond})
-			r := e.open(t, q("room", "a"), nil)
-			if _, err := r.next(); err != nil { // retry
-				t.Fatal(err)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			tests := []struct {
+				name  string
+				close func(e *env)
+			}{
+				{name: "handler Close", close: func(e *env) { e.h.Close() }},
+				{name: "broker Close", close: func(e *env) { e.b.Close() }},
 			}
-			tc.close(e)
-			f, err := r.next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ms, _ := strconv.Atoi(f.retry)
-			if ms < 300 || ms >= 600 || !slices.Equal(f.comments, []string{"shutdown"}) {
-				t.Errorf("last block = %+v, want retry in [300,600) and a shutdown comment", f)
-			}
-			if _, err := r.next(); err != io.EOF {
-				t.Errorf("after the hint: %v, want EOF", err)
-			}
-			waitFor(t, "no active stream", func() bool { return e.h.Active() == 0 })
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					e := newEnvOn(t, tr.h2, broker.Config{}, Config{ShutdownRetry: 300 * time.Millisecond})
+					r := e.open(t, q("room", "a"), nil)
+					if _, err := r.next(); err != nil { // retry
+						t.Fatal(err)
+					}
+					tc.close(e)
+					f, err := r.next()
+					if err != nil {
+						t.Fatal(err)
+					}
+					ms, _ := strconv.Atoi(f.retry)
+					if ms < 300 || ms >= 600 || !slices.Equal(f.comments, []string{"shutdown"}) {
+						t.Errorf("last block = %+v, want retry in [300,600) and a shutdown comment", f)
+					}
+					if _, err := r.next(); err != io.EOF {
+						t.Errorf("after the hint: %v, want EOF", err)
+					}
+					waitFor(t, "no active stream", func() bool { return e.h.Active() == 0 })
 
-			resp := e.get(t, q("room", "a"), nil)
-			defer resp.Body.Close()
-			checkError(t, resp, http.StatusServiceUnavailable, "unavailable")
+					resp := e.get(t, q("room", "a"), nil)
+					defer resp.Body.Close()
+					checkError(t, resp, http.StatusServiceUnavailable, "unavailable")
+				})
+			}
 		})
 	}
 }
@@ -429,5 +441,59 @@ func TestResetMidStream(t *testing.T) {
 	}
 	if resets != 1 {
 		t.Fatalf("%d resets, want 1", resets)
+	}
+}
+
+// TestGoneClientEndsStream: a client that closes its connection without a
+// word is noticed (a hijacked stream has no goroutine reading it): at once
+// by the poller, else at the next heartbeat; the stream ends, and a client
+// that stays keeps its stream.
+func TestGoneClientEndsStream(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		heartbeat time.Duration
+		noPoller  bool
+	}{
+		{name: "poller", heartbeat: time.Hour},
+		{name: "heartbeat", heartbeat: 30 * time.Millisecond, noPoller: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, broker.Config{}, Config{Heartbeat: tc.heartbeat})
+			if tc.noPoller && e.h.poll != nil {
+				e.h.poll.Close()
+				e.h.poll = nil
+			}
+			dial := func() (net.Conn, *bufio.Reader) {
+				conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close() })
+				if _, err := fmt.Fprintf(conn, "GET /sse?room=a HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				br := bufio.NewReader(conn)
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if status, err := br.ReadString('\n'); err != nil || !strings.Contains(status, "200") {
+					t.Fatalf("status line %q: %v", status, err)
+				}
+				return conn, br
+			}
+			gone, _ := dial()
+			_, stays := dial()
+			waitFor(t, "two streams", func() bool { return e.h.Active() == 2 })
+			gone.Close()
+			waitFor(t, "the gone client's stream to end", func() bool { return e.h.Active() == 1 })
+			e.publish(t, "a", "still-here")
+			for {
+				line, err := stays.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if line == "event: still-here\n" {
+					break
+				}
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,6 +118,60 @@ func TestCredentialSource(t *testing.T) {
 			cred, src := Credential(tc.header, tc.query)
 			if cred != tc.wantCred || src != tc.wantSrc {
 				t.Fatalf("Credential = %q, %d; want %q, %d", cred, src, tc.wantCred, tc.wantSrc)
+			}
+		})
+	}
+}
+
+// TestDetach checks that middleware cleanups run when the request returns,
+// unless the handler detached: then when it ends, whether that is before
+// or after the middleware handed its cleanup over.
+func TestDetach(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		detach    bool
+		endBefore bool // the detached handler ends before the middleware's after
+	}{
+		{name: "not detached"},
+		{name: "ends later", detach: true},
+		{name: "ends before the middleware returns", detach: true, endBefore: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			var end func()
+			handler := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				if tc.detach {
+					end = Detach(r)
+					if tc.endBefore {
+						end()
+						log = append(log, "ended")
+					}
+				}
+			})
+			mw := func(name string, next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					r, after := Detachable(r)
+					defer after(func() { log = append(log, "release "+name) })
+					next.ServeHTTP(w, r)
+				})
+			}
+			mw("outer", mw("inner", handler)).ServeHTTP(nil, httptest.NewRequest(http.MethodGet, "/", nil))
+			var want []string
+			switch {
+			case !tc.detach:
+				want = []string{"release inner", "release outer"}
+			case tc.endBefore:
+				want = []string{"ended", "release inner", "release outer"}
+			default:
+				if len(log) != 0 {
+					t.Fatalf("released %v before the detached handler ended", log)
+				}
+				end()
+				end() // idempotent
+				want = []string{"release inner", "release outer"}
+			}
+			if !slices.Equal(log, want) {
+				t.Errorf("log = %v, want %v", log, want)
 			}
 		})
 	}

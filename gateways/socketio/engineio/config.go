@@ -117,11 +117,14 @@ func (c *Config) allows(transport string) bool {
 // handshake). It is immutable: callers may read it from any goroutine and
 // must not modify it.
 type Request struct {
-	// Header is a copy of the handshake request's headers (cookies,
-	// Authorization, Origin, User-Agent…).
+	// Header holds the handshake request's headers (cookies,
+	// Authorization, Origin, User-Agent…), without those of the
+	// connection handshake itself (Connection, Upgrade, Sec-WebSocket-*),
+	// which mean nothing once it is done. It may be nil (no header).
 	Header http.Header
-	// Query is the handshake URL's query (EIO, transport, and whatever the
-	// client added).
+	// Query is the handshake URL's query, without the engine's own
+	// parameters (EIO, transport, sid, t, b64): what the client added. It
+	// may be nil (nothing added).
 	Query url.Values
 	// RemoteAddr is the network address of the client, "IP:port".
 	RemoteAddr string
@@ -131,10 +134,56 @@ type Request struct {
 	Secure bool
 }
 
+// handshakeHeader reports whether k (canonical) is a header of the
+// connection handshake, which Request.Header leaves out: an idle session
+// keeps only what it may need.
+func handshakeHeader(k string) bool {
+	switch k {
+	case "Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
+		return true
+	}
+	return false
+}
+
+// requestHeader returns the headers of r a session keeps: all but the
+// handshake's, sharing r's value slices (net/http does not touch them once
+// the handler has returned), or nil when none is left.
+func requestHeader(r *http.Request) http.Header {
+	n := 0
+	for k := range r.Header {
+		if !handshakeHeader(k) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	h := make(http.Header, n)
+	for k, v := range r.Header {
+		if !handshakeHeader(k) {
+			h[k] = v
+		}
+	}
+	return h
+}
+
+// requestQuery returns the query parameters of r the client added (not
+// the engine's own), or nil when there are none.
+func requestQuery(r *http.Request) url.Values {
+	q := r.URL.Query()
+	for _, k := range [...]string{"EIO", "transport", "sid", "t", "b64"} {
+		delete(q, k)
+	}
+	if len(q) == 0 {
+		return nil
+	}
+	return q
+}
+
 func newRequest(r *http.Request) *Request {
 	return &Request{
-		Header:     r.Header.Clone(),
-		Query:      r.URL.Query(),
+		Header:     requestHeader(r),
+		Query:      requestQuery(r),
 		RemoteAddr: r.RemoteAddr,
 		Host:       r.Host,
 		Secure:     r.TLS != nil,

@@ -49,7 +49,7 @@ type Conn struct {
 	queue     []outItem // packets waiting for the transport
 	spare     []outItem // a drained queue kept for reuse
 	queued    int       // bytes in queue, counted against WriteBufferLimit
-	writing   bool      // a WebSocket writer goroutine is running
+	writing   bool      // the writer role is taken: a sender writing inline, or the writer goroutine
 	ws        *wsConn   // the WebSocket transport, once in use
 	probe     *wsConn   // a WebSocket being upgraded to
 	upgrading bool      // a WebSocket upgrade is in progress
@@ -61,6 +61,7 @@ type Conn struct {
 	wake      chan struct{}
 	done      chan struct{}
 	writeFn   func() // c.writeLoop, bound once
+	wdl       int64  // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
 
 	// Heartbeat bookkeeping, guarded by srv.hb.mu.
 	hbPrev, hbNext *Conn
@@ -112,7 +113,11 @@ func (c *Conn) OnClose(fn func(reason string)) {
 }
 
 // Send queues messages to be written in order, contiguously (no other
-// Send interleaves with them). It never blocks on the network.
+// Send interleaves with them). It never blocks on the network: on a
+// WebSocket whose queue is empty (Linux, TCP), Send writes the messages
+// itself with a non-blocking write, and leaves what the socket does not
+// take at once to a writer goroutine, as it does everything on other
+// connections.
 //
 // The engine keeps each Data slice, without copying, until it has been
 // written: the caller must not modify it afterwards. The same slice may be
@@ -128,6 +133,39 @@ func (c *Conn) Send(msgs ...Message) error {
 		size += len(m.Data) + itemOverhead
 	}
 	c.mu.Lock()
+	if err := c.admit(size); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		c.queue = append(c.queue, outItem{typ: typeMessage, binary: m.Binary, data: m.Data})
+	}
+	c.queued += size
+	c.kickUnlock()
+	return nil
+}
+
+// SendText queues text messages, in order and contiguously; see Send for
+// ownership and errors.
+func (c *Conn) SendText(data ...[]byte) error {
+	size := 0
+	for _, d := range data {
+		size += len(d) + itemOverhead
+	}
+	c.mu.Lock()
+	if err := c.admit(size); err != nil {
+		return err
+	}
+	for _, d := range data {
+		c.queue = append(c.queue, outItem{typ: typeMessage, data: d})
+	}
+	c.queued += size
+	c.kickUnlock()
+	return nil
+}
+
+// admit checks that size more bytes may be queued. Called with mu held;
+// on error it has released mu (and closed a slow client's session).
+func (c *Conn) admit(size int) error {
 	if c.state != stateOpen {
 		c.mu.Unlock()
 		return ErrClosed
@@ -137,18 +175,7 @@ func (c *Conn) Send(msgs ...Message) error {
 		c.finish(ReasonSlowClient, typeClose)
 		return ErrSlowClient
 	}
-	for _, m := range msgs {
-		c.queue = append(c.queue, outItem{typ: typeMessage, binary: m.Binary, data: m.Data})
-	}
-	c.queued += size
-	c.kick()
-	c.mu.Unlock()
 	return nil
-}
-
-// SendText queues one text message; see Send for ownership and errors.
-func (c *Conn) SendText(data []byte) error {
-	return c.Send(Message{Data: data})
 }
 
 // SendBinary queues one binary message; see Send for ownership and errors.
@@ -170,26 +197,35 @@ func (c *Conn) Close() {
 	c.state = stateClosing
 	if c.transport == TransportWebSocket {
 		c.queue = append(c.queue, outItem{ctl: opClose})
-		c.kick()
-	} else {
-		c.signalPoll()
-	}
-	c.mu.Unlock()
-}
-
-// kick makes the transport take the queue. Called with mu held.
-func (c *Conn) kick() {
-	if c.transport == TransportWebSocket {
-		if !c.writing && c.ws != nil && len(c.queue) > 0 {
-			c.writing = true
-			if c.writeFn == nil {
-				c.writeFn = c.writeLoop
-			}
-			c.srv.wg.Go(c.writeFn)
-		}
+		c.kickUnlock()
 		return
 	}
 	c.signalPoll()
+	c.mu.Unlock()
+}
+
+// kickUnlock makes the transport take the queue and releases mu (held by
+// the caller). A WebSocket whose writer role is free is written at once,
+// without blocking, by the caller (see writeInline) when its socket
+// allows; otherwise a writer goroutine starts.
+func (c *Conn) kickUnlock() {
+	if c.transport != TransportWebSocket {
+		c.signalPoll()
+		c.mu.Unlock()
+		return
+	}
+	if c.writing || c.ws == nil || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	if c.ws.raw == nil {
+		c.startWriter()
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.writeInline()
 }
 
 // signalPoll wakes a waiting GET. Called with mu held.
@@ -238,19 +274,19 @@ func (c *Conn) sendPing() {
 	}
 	c.queue = append(c.queue, outItem{typ: typePing})
 	c.queued += itemOverhead
-	c.kick()
-	c.mu.Unlock()
+	c.kickUnlock()
 }
 
 // sendCtl queues a WebSocket control frame; control frames are not
 // counted against the write buffer limit.
 func (c *Conn) sendCtl(op byte, data []byte) {
 	c.mu.Lock()
-	if c.state != stateClosed {
-		c.queue = append(c.queue, outItem{ctl: op, data: data})
-		c.kick()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
 	}
-	c.mu.Unlock()
+	c.queue = append(c.queue, outItem{ctl: op, data: data})
+	c.kickUnlock()
 }
 
 // handlePacket processes one packet from the client. It reports false
@@ -314,10 +350,10 @@ func (c *Conn) finish(reason string, reply byte) {
 	c.srv.remove(c)
 	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", reason)
 	if ws != nil {
-		_ = ws.nc.Close()
+		ws.close()
 	}
 	if probe != nil {
-		_ = probe.nc.Close()
+		probe.close()
 	}
 	if cb != nil {
 		c.srv.wg.Go(func() {

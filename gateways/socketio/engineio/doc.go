@@ -1,9 +1,9 @@
 // Package engineio is an Engine.IO protocol v4 server: the transport layer
-// under Socket.IO. It speaks HTTP long-polling and WebSocket (on
-// github.com/gorilla/websocket), upgrades a polling session to WebSocket
-// with the 2probe/3probe/5 sequence, keeps sessions alive with server
-// pings, and enforces the payload and queue limits that keep memory
-// bounded.
+// under Socket.IO. It speaks HTTP long-polling and WebSocket (its own
+// handshake and frame reader and writer; RFC 6455 without extensions),
+// upgrades a polling session to WebSocket with the 2probe/3probe/5
+// sequence, keeps sessions alive with server pings, and enforces the
+// payload and queue limits that keep memory bounded.
 //
 // A [Server] is an [net/http.Handler] for the engine path (mount it at
 // "/engine.io/" or "/socket.io/"). Each new session is announced to the
@@ -12,13 +12,19 @@
 // may start sending. Messages of one connection are delivered one at a
 // time, in order.
 //
-// Cost model: a WebSocket session holds one reader goroutine (owned by the
-// Server; the upgrading HTTP handler returns so that net/http frees its
-// per-request buffers), a 1 KiB read buffer and no write buffer while idle,
-// about 9 KiB in all (BenchmarkIdleConn). A writer goroutine exists only
-// while the session has queued messages, and it writes everything queued
-// in one writev. Heartbeats of all sessions are driven by one goroutine
-// and one timer. A polling session holds no goroutine between requests.
+// Cost model: an idle WebSocket session holds no goroutine and no buffer.
+// On Linux, the server's epoll poller watches its socket; when data
+// arrives a task of the server's pump pool reads it without blocking,
+// handles pongs and control frames itself, and passes messages to a
+// deliverer goroutine that lives only while there are messages (the
+// message callback may block). Sends write the socket at once, without
+// blocking, when nothing is queued; a writer goroutine exists only while
+// a socket does not take what is sent (a slow client), and writes all
+// that is queued in one writev. Heartbeats of all sessions are driven by
+// one goroutine and one timer. A polling session holds no goroutine
+// between requests. Elsewhere (or on connections that are not TCP) a
+// goroutine reads each WebSocket session and a writer goroutine writes
+// each batch. BenchmarkIdleConn measures the engine's part.
 //
 // Shutdown: a held poll lasts up to PingInterval, so register
 // [Server.Close] with http.Server.RegisterOnShutdown (or call it right

@@ -99,6 +99,7 @@ type outItem struct {
 	typ    byte   // packet type; typeMessage for messages
 	binary bool   // binary message (typ == typeMessage)
 	ctl    byte   // WebSocket control opcode for frames that are not packets (pong, close); 0 otherwise
+	raw    bool   // data is the unwritten rest of WebSocket frames, written as is (ctl == opClose: it ends with a close frame)
 	data   []byte // packet data (message body, probe text, or control payload)
 }
 
@@ -111,7 +112,7 @@ const itemOverhead = 48
 func appendPayload(dst []byte, items []outItem) []byte {
 	first := true
 	for _, it := range items {
-		if it.ctl != 0 {
+		if it.ctl != 0 || it.raw {
 			continue
 		}
 		if !first {

@@ -10,23 +10,28 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
+	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 )
 
 // Server is an Engine.IO v4 server and the [http.Handler] of the engine
 // path. It is safe for concurrent use. Create it with NewServer and stop
 // it with Close.
 type Server struct {
-	cfg      Config
-	onOpen   func(*Conn)
-	log      *slog.Logger
-	upgrader websocket.Upgrader
-	hb       *heartbeat
-	done     chan struct{} // closed by Close: stops the heartbeat
-	wg       sync.WaitGroup
+	cfg    Config
+	onOpen func(*Conn)
+	log    *slog.Logger
+	hb     *heartbeat
+	done   chan struct{} // closed by Close: stops the heartbeat
+	wg     sync.WaitGroup
 
 	payloadPool sync.Pool // *[]byte: polling response bodies
 	scratchPool sync.Pool // *frameScratch: WebSocket batch assembly
-	wsWritePool sync.Pool // gorilla's write buffers (used only for its own control frames)
+	readPool    sync.Pool // *[]byte: WebSocket frames being read (wsread.go)
+
+	poll *netpoll.Poller // watches idle WebSocket connections; nil where unsupported
+	pool *pump.Pool      // reads WebSocket connections the poller found readable
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[string]*Conn
@@ -37,7 +42,8 @@ type Server struct {
 // before any message of it is delivered. onOpen runs on the handshake's
 // HTTP handler goroutine; it should install the connection's callbacks
 // (Conn.OnMessage, Conn.OnClose) and return promptly. The server starts
-// its heartbeat goroutine; Close stops it.
+// its heartbeat goroutine and, on Linux, the poller and pool that read
+// idle WebSocket connections; Close stops them.
 func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 	cfg.setDefaults()
 	s := &Server{
@@ -47,15 +53,9 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 		done:   make(chan struct{}),
 		conns:  make(map[string]*Conn),
 	}
-	s.upgrader = websocket.Upgrader{
-		// A small read buffer of its own (the hijacked 4 KiB one is
-		// released with the HTTP handler): idle sessions stay cheap.
-		ReadBufferSize:  1024,
-		WriteBufferPool: &s.wsWritePool,
-		CheckOrigin:     s.checkOrigin,
-		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
-			http.Error(w, http.StatusText(status), status)
-		},
+	if p, err := netpoll.New(); err == nil {
+		s.poll = p
+		s.pool = pump.New(0)
 	}
 	s.hb = newHeartbeat(cfg.PingInterval, cfg.PingTimeout,
 		(*Conn).sendPing,
@@ -92,6 +92,10 @@ func (s *Server) Close() {
 	close(s.done)
 	for _, c := range conns {
 		c.finish(ReasonForcedClose, typeClose)
+	}
+	if s.poll != nil {
+		s.poll.Close()
+		s.pool.Close() // the readers see their connection closed
 	}
 	s.wg.Wait()
 }
@@ -305,7 +309,7 @@ func (s *Server) originAllowed(origin string) bool {
 	return false
 }
 
-// checkOrigin is the WebSocket upgrader's origin check; see
+// checkOrigin is the WebSocket handshake's origin check; see
 // Config.CheckOrigin.
 func (s *Server) checkOrigin(r *http.Request) bool {
 	if s.cfg.CheckOrigin != nil {

@@ -3,6 +3,7 @@ package engineio_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,6 +27,28 @@ type testServer struct {
 
 func newTestServer(t *testing.T, cfg engineio.Config) *testServer {
 	t.Helper()
+	return newTestServerOn(t, cfg, false)
+}
+
+// wrapListener hides the *net.TCPConn of accepted connections, so the
+// engine reads and writes them as any net.Conn: a reader goroutine and
+// writer goroutines instead of the poller and non-blocking writes.
+type wrapListener struct{ net.Listener }
+
+type wrappedConn struct{ net.Conn }
+
+func (l wrapListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return wrappedConn{c}, nil
+}
+
+// newTestServerOn is newTestServer; with plainConns the engine sees
+// connections that are not TCP (see wrapListener).
+func newTestServerOn(t *testing.T, cfg engineio.Config, plainConns bool) *testServer {
+	t.Helper()
 	ts := &testServer{closed: make(chan string, 100), opened: make(chan *engineio.Conn, 100)}
 	ts.engine = engineio.NewServer(cfg, func(c *engineio.Conn) {
 		c.OnMessage(func(data []byte, binary bool) {
@@ -34,7 +57,11 @@ func newTestServer(t *testing.T, cfg engineio.Config) *testServer {
 		c.OnClose(func(reason string) { ts.closed <- reason })
 		ts.opened <- c
 	})
-	ts.Server = httptest.NewServer(ts.engine)
+	ts.Server = httptest.NewUnstartedServer(ts.engine)
+	if plainConns {
+		ts.Server.Listener = wrapListener{ts.Server.Listener}
+	}
+	ts.Server.Start()
 	t.Cleanup(func() {
 		ts.Server.Close()
 		ts.engine.Close()
