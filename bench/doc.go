@@ -1,7 +1,12 @@
-// Package bench holds the side-by-side benchmark of rtbroker against the
-// reference Node Socket.IO server: peer/ is that server (server.mjs, its own
-// package.json), run.sh runs every scenario of cmd/rtbench against both and
-// writes results/<date>.md. The package's tests check the peer keeps the
-// same join/publish/receive contract as rtbroker, with the real
-// socket.io-client; the benchmark itself never runs in tests.
-package bench
+// Command bench runs rtbroker side by side with the reference Node
+// Socket.IO server (peer/server.mjs, with its own package.json): every
+// scenario of cmd/rtbench against both servers in turn, three repetitions,
+// server pinned to core 0 and load to core 1, and writes the medians as a
+// markdown table to results/<date>.md with the raw results beside it.
+// Start it with bench/run.sh (or make bench) from anywhere; --help lists
+// its flags.
+//
+// Its tests check that the peer keeps the same join/publish/receive
+// contract as rtbroker, with the real socket.io-client, and the report
+// arithmetic; the benchmark itself never runs in tests.
+package main
