@@ -42,6 +42,7 @@ type config struct {
 	list    bool
 	keep    bool
 	verbose bool
+	rtbench string // a prebuilt load tool instead of building ./cmd/rtbench
 }
 
 func main() {
@@ -81,6 +82,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.list, "list", false, "print the plan and its estimated time, run nothing")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the work directory (binaries, data, logs)")
 	fs.BoolVar(&cfg.verbose, "verbose", false, "show rtbench's progress lines")
+	fs.StringVar(&cfg.rtbench, "rtbench", "", "use this rtbench binary instead of building ./cmd/rtbench")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -184,8 +186,14 @@ func (s *suite) prepare(ctx context.Context) error {
 		return err
 	}
 	s.rtbroker = filepath.Join(s.work, "rtbroker")
-	s.rtbench = filepath.Join(s.work, "rtbench")
-	for _, b := range []struct{ out, pkg string }{{s.rtbroker, "./cmd/rtbroker"}, {s.rtbench, "./cmd/rtbench"}} {
+	builds := []struct{ out, pkg string }{{s.rtbroker, "./cmd/rtbroker"}}
+	if s.rtbench = s.cfg.rtbench; s.rtbench == "" {
+		s.rtbench = filepath.Join(s.work, "rtbench")
+		builds = append(builds, struct{ out, pkg string }{s.rtbench, "./cmd/rtbench"})
+	} else if s.rtbench, err = filepath.Abs(s.rtbench); err != nil {
+		return err
+	}
+	for _, b := range builds {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.out, b.pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -342,6 +350,7 @@ func (s *suite) step(ctx context.Context, r *run, st step, srv *server, prefix s
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
+	r.LoadAvg = loadAvg()
 	start := time.Now()
 	err = cmd.Run()
 	r.Seconds = time.Since(start).Seconds()
@@ -409,6 +418,9 @@ func (s *suite) write() error {
 	if s.cfg.quick {
 		md.WriteString(" **Quick run**: smaller sizes, one repetition.")
 	}
+	if lo, hi := loadRange(s.runs); hi > float64(info.Cores)+1 {
+		fmt.Fprintf(&md, " The machine was busy with other work (1-minute load average %.1f–%.1f on %d cores): figures are lower than on a quiet machine.", lo, hi, info.Cores)
+	}
 	md.WriteString("\n\n" + tbl + "\n")
 	md.WriteString("↑ higher is better, ↓ lower is better; ratio = rtbroker ÷ node; met? compares rtbroker's median with issue 5's target. " +
 		"`*`: a run behind the median reported problems (missed or duplicated events, failed connections) or had the load generator above 80 % CPU; " +
@@ -439,6 +451,25 @@ func (s *suite) write() error {
 	}
 	fmt.Printf("\n%s\nwrote %s and %s (%s)\n", md.String(), mdPath, jsonPath, time.Since(s.started).Round(time.Second))
 	return nil
+}
+
+// loadAvg is the 1-minute load average from /proc/loadavg (0 if unknown).
+func loadAvg() float64 {
+	data, _ := os.ReadFile("/proc/loadavg")
+	var v float64
+	fmt.Sscan(string(data), &v)
+	return v
+}
+
+// loadRange is the lowest and highest load average the runs started at.
+func loadRange(runs []run) (lo, hi float64) {
+	for i, r := range runs {
+		if i == 0 || r.LoadAvg < lo {
+			lo = r.LoadAvg
+		}
+		hi = max(hi, r.LoadAvg)
+	}
+	return lo, hi
 }
 
 // shellQuote joins args into one sh command line.

@@ -66,6 +66,7 @@ func atMost(v float64) *target  { return &target{max: true, bound: v} }
 type sizes struct {
 	fanoutSubs       []int
 	stepDuration     string
+	fanoutCap        string // --duration: the stepping stops there
 	roomsSubs, rooms int
 	roomsRate        int
 	latencySubs      []int
@@ -76,24 +77,25 @@ type sizes struct {
 	stormSubs        int
 	stormRestarts    []string
 	ingestConns      []int
+	ingestBatch      int // also run the largest --pub-conns with this --batch (0: not)
 	conns            int
 	scale            float64 // multiplies the step estimates
 }
 
 var fullSizes = sizes{
-	fanoutSubs: []int{1000, 5000, 15000}, stepDuration: "4s",
+	fanoutSubs: []int{1000, 5000, 15000}, stepDuration: "4s", fanoutCap: "60s",
 	roomsSubs: 10000, rooms: 1000, roomsRate: 2000,
 	latencySubs: []int{1000, 5000}, measure: "15s",
 	idleSubs:     10000,
 	replayEvents: 100000, replaySubs: []int{1, 100},
 	stormSubs: 5000, stormRestarts: []string{"term", "kill"},
-	ingestConns: []int{32, 256},
-	conns:       19900,
-	scale:       1,
+	ingestConns: []int{32, 256}, ingestBatch: 16,
+	conns: 19900,
+	scale: 1,
 }
 
 var quickSizes = sizes{
-	fanoutSubs: []int{1000}, stepDuration: "3s",
+	fanoutSubs: []int{1000}, stepDuration: "3s", fanoutCap: "30s",
 	roomsSubs: 2000, rooms: 200, roomsRate: 1000,
 	latencySubs: []int{1000}, measure: "8s",
 	idleSubs:     2000,
@@ -120,7 +122,7 @@ func plan(sz sizes) []scenario {
 			id: "fanout-" + kilo(n), group: "fanout", targets: both,
 			title: fmt.Sprintf("(a) fan-out, 1 room × %s WS", kilo(n)),
 			steps: []step{{
-				args:     []string{"fanout", "--subs", itoa(n), "--transport", "ws", "--rate", itoa(max(1, 10000/n)), "--step-duration", sz.stepDuration},
+				args:     []string{"fanout", "--subs", itoa(n), "--transport", "ws", "--rate", itoa(max(1, 10000/n)), "--step-duration", sz.stepDuration, "--duration", sz.fanoutCap},
 				estimate: est(40 + n/200), timeout: 6 * time.Minute,
 				metrics: []metric{
 					{name: "deliveries/s", path: "extra.max_deliveries_per_s", unit: unitCount, higher: true, target: when(n == 5000, atLeast(300000))},
@@ -174,7 +176,10 @@ func plan(sz sizes) []scenario {
 			}},
 		})
 	}
-	replay := scenario{id: "replay", group: "replay", targets: both,
+	// rtbench refuses replay on the Node peer, which it takes to have no
+	// history (server.mjs keeps the last --history events of a room in
+	// memory and replays them on a join with `after`).
+	replay := scenario{id: "replay", group: "replay", targets: []string{"rtbroker"},
 		title: fmt.Sprintf("(e) replay %s events", kilo(sz.replayEvents))}
 	for _, restarted := range []bool{false, true} {
 		for i, n := range sz.replaySubs {
@@ -214,12 +219,24 @@ func plan(sz sizes) []scenario {
 			}},
 		})
 	}
+	type ingest struct{ conns, batch int }
+	var ingests []ingest
 	for _, c := range sz.ingestConns {
+		ingests = append(ingests, ingest{c, 1})
+	}
+	if sz.ingestBatch > 1 {
+		ingests = append(ingests, ingest{sz.ingestConns[len(sz.ingestConns)-1], sz.ingestBatch})
+	}
+	for _, in := range ingests {
+		id, title := "ingest-"+itoa(in.conns), fmt.Sprintf("(g) ingest, 1 KB over HTTP, %d conns", in.conns)
+		if in.batch > 1 {
+			id += "-batch" + itoa(in.batch)
+			title += fmt.Sprintf(", %d events per request", in.batch)
+		}
 		out = append(out, scenario{
-			id: "ingest-" + itoa(c), group: "ingest", targets: both,
-			title: fmt.Sprintf("(g) ingest, 1 KB over HTTP, %d conns", c),
+			id: id, group: "ingest", targets: both, title: title,
 			steps: []step{{
-				args:     []string{"ingest", "--pub-conns", itoa(c), "--size", "1024", "--duration", sz.measure},
+				args:     []string{"ingest", "--pub-conns", itoa(in.conns), "--batch", itoa(in.batch), "--size", "1024", "--duration", sz.measure},
 				estimate: est(30), timeout: 3 * time.Minute,
 				metrics: []metric{
 					{name: "events/s", path: "extra.ingest_events_per_s", unit: unitCount, higher: true, target: atLeast(40000)},

@@ -21,6 +21,7 @@ type run struct {
 	LoadCPU  float64         `json:"load_cpu_pct"`       // the load generator's CPU, % of one core
 	Problems []string        `json:"problems,omitempty"` // rtbench's, or why there is no result
 	Seconds  float64         `json:"seconds"`
+	LoadAvg  float64         `json:"loadavg"` // the machine's 1-minute load average as the step started
 	Args     []string        `json:"args"`
 	Result   json.RawMessage `json:"result,omitempty"` // rtbench's JSON, as written
 }
@@ -256,9 +257,14 @@ func problems(runs []run) []string {
 			line += fmt.Sprintf(" (load generator at %.0f %%)", r.LoadCPU)
 		}
 		if len(r.Problems) > 0 {
-			ps := r.Problems
+			ps := slices.Clone(r.Problems)
 			if len(ps) > 3 {
-				ps = append(ps[:3:3], fmt.Sprintf("and %d more", len(r.Problems)-3))
+				ps = append(ps[:3], fmt.Sprintf("and %d more", len(r.Problems)-3))
+			}
+			for i, p := range ps {
+				if len(p) > 200 {
+					ps[i] = p[:200] + "…"
+				}
 			}
 			line += ": " + strings.Join(ps, "; ")
 		}

@@ -141,7 +141,7 @@ func TestSelectScenarios(t *testing.T) {
 		wantErr string
 	}{
 		{"a group", []string{"storm"}, "both", "storm-drop storm-term storm-kill", ""},
-		{"an id and a group", []string{"fanout-15k", "ingest"}, "both", "fanout-15k ingest-32 ingest-256", ""},
+		{"an id and a group", []string{"fanout-15k", "ingest"}, "both", "fanout-15k ingest-32 ingest-256 ingest-256-batch16", ""},
 		{"node skips what it does not serve", []string{"idle"}, "node", "idle-ws idle-polling", ""},
 		{"rtbroker has every transport", []string{"idle"}, "rtbroker", "idle-ws idle-polling idle-sse idle-longpoll", ""},
 		{"unknown scenario", []string{"fanout", "nope"}, "both", "", `--only "nope"`},

@@ -195,6 +195,10 @@ function drained(conn) {
   });
 }
 
+// rtbroker's idle timeout for kept-alive HTTP connections: with Node's 5 s
+// default a publisher's pooled connection can be closed as it sends on it.
+httpServer.keepAliveTimeout = 120_000;
+
 // A large backlog, as Go's listener has (the kernel caps it at somaxconn):
 // Node's default of 511 drops the SYNs of a reconnect storm.
 httpServer.listen({ port: Number(opts.port), host: opts.host, backlog: 65535 }, () => {
