@@ -65,12 +65,12 @@ func atMost(v float64) *target  { return &target{max: true, bound: v} }
 // sizes are the knobs that differ between the full suite and --quick.
 type sizes struct {
 	fanoutSubs       []int
-	stepDuration     string
-	fanoutCap        string // --duration: the stepping stops there
+	stepDuration     time.Duration
+	fanoutCap        time.Duration // --duration: the stepping stops there
 	roomsSubs, rooms int
 	roomsRate        int
 	latencySubs      []int
-	measure          string // --duration of the fixed-rate scenarios
+	measure          time.Duration // --duration of the fixed-rate scenarios
 	idleSubs         int
 	replayEvents     int
 	replaySubs       []int
@@ -79,31 +79,28 @@ type sizes struct {
 	ingestConns      []int
 	ingestBatch      int // also run the largest --pub-conns with this --batch (0: not)
 	conns            int
-	scale            float64 // multiplies the step estimates
 }
 
 var fullSizes = sizes{
-	fanoutSubs: []int{1000, 5000, 15000}, stepDuration: "4s", fanoutCap: "60s",
+	fanoutSubs: []int{1000, 5000, 15000}, stepDuration: 3 * time.Second, fanoutCap: 45 * time.Second,
 	roomsSubs: 10000, rooms: 1000, roomsRate: 2000,
-	latencySubs: []int{1000, 5000}, measure: "15s",
+	latencySubs: []int{1000, 5000}, measure: 10 * time.Second,
 	idleSubs:     10000,
 	replayEvents: 100000, replaySubs: []int{1, 100},
 	stormSubs: 5000, stormRestarts: []string{"term", "kill"},
 	ingestConns: []int{32, 256}, ingestBatch: 16,
 	conns: 19900,
-	scale: 1,
 }
 
 var quickSizes = sizes{
-	fanoutSubs: []int{1000}, stepDuration: "3s", fanoutCap: "30s",
+	fanoutSubs: []int{1000}, stepDuration: 2 * time.Second, fanoutCap: 20 * time.Second,
 	roomsSubs: 2000, rooms: 200, roomsRate: 1000,
-	latencySubs: []int{1000}, measure: "8s",
+	latencySubs: []int{1000}, measure: 6 * time.Second,
 	idleSubs:     2000,
 	replayEvents: 20000, replaySubs: []int{1, 10},
 	stormSubs: 1000, stormRestarts: []string{"term"},
 	ingestConns: []int{32},
 	conns:       2000,
-	scale:       0.5,
 }
 
 // servers lists the targets in the order each repetition runs them (A B).
@@ -115,15 +112,20 @@ var servers = []string{"rtbroker", "node"}
 // and the open-files cap (conns).
 func plan(sz sizes) []scenario {
 	both := []string{"rtbroker", "node"}
-	est := func(s int) time.Duration { return time.Duration(float64(s)*sz.scale) * time.Second }
+	// est is a step's usual time: server start and teardown, connecting
+	// conns clients (about 500 a second), then run.
+	est := func(conns int, run time.Duration) time.Duration {
+		return 4*time.Second + time.Duration(conns)*time.Second/500 + run
+	}
+	measure := sz.measure.String()
 	var out []scenario
 	for _, n := range sz.fanoutSubs {
 		out = append(out, scenario{
 			id: "fanout-" + kilo(n), group: "fanout", targets: both,
 			title: fmt.Sprintf("(a) fan-out, 1 room × %s WS", kilo(n)),
 			steps: []step{{
-				args:     []string{"fanout", "--subs", itoa(n), "--transport", "ws", "--rate", itoa(max(1, 10000/n)), "--step-duration", sz.stepDuration, "--duration", sz.fanoutCap},
-				estimate: est(40 + n/200), timeout: 6 * time.Minute,
+				args:     []string{"fanout", "--subs", itoa(n), "--transport", "ws", "--rate", itoa(max(1, 10000/n)), "--step-duration", sz.stepDuration.String(), "--duration", sz.fanoutCap.String()},
+				estimate: est(n, sz.fanoutCap*2/3), timeout: 6 * time.Minute,
 				metrics: []metric{
 					{name: "deliveries/s", path: "extra.max_deliveries_per_s", unit: unitCount, higher: true, target: when(n == 5000, atLeast(300000))},
 				},
@@ -134,8 +136,8 @@ func plan(sz sizes) []scenario {
 		id: "rooms", group: "rooms", targets: both,
 		title: fmt.Sprintf("(b) %s subs over %s rooms, %s events/s", kilo(sz.roomsSubs), kilo(sz.rooms), kilo(sz.roomsRate)),
 		steps: []step{{
-			args:     []string{"rooms", "--subs", itoa(sz.roomsSubs), "--rooms", itoa(sz.rooms), "--rate", itoa(sz.roomsRate), "--duration", sz.measure},
-			estimate: est(50), timeout: 4 * time.Minute,
+			args:     []string{"rooms", "--subs", itoa(sz.roomsSubs), "--rooms", itoa(sz.rooms), "--rate", itoa(sz.roomsRate), "--duration", measure},
+			estimate: est(sz.roomsSubs, sz.measure+2*time.Second), timeout: 4 * time.Minute,
 			metrics: []metric{
 				{name: "deliveries/s", path: "delivered_per_s", unit: unitCount, higher: true},
 				{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis},
@@ -148,8 +150,8 @@ func plan(sz sizes) []scenario {
 			id: "latency-" + kilo(n), group: "latency", targets: both,
 			title: fmt.Sprintf("(c) latency, %s subs × 10 msg/s", kilo(n)),
 			steps: []step{{
-				args:     []string{"latency", "--subs", itoa(n), "--rate", "10", "--duration", sz.measure},
-				estimate: est(30 + n/250), timeout: 4 * time.Minute,
+				args:     []string{"latency", "--subs", itoa(n), "--rate", "10", "--duration", measure},
+				estimate: est(n, sz.measure+2*time.Second), timeout: 4 * time.Minute,
 				metrics: []metric{
 					{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: when(five, atMost(15))},
 					{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: when(five, atMost(40))},
@@ -168,7 +170,7 @@ func plan(sz sizes) []scenario {
 			title: fmt.Sprintf("(d) idle memory, %s %s", kilo(sz.idleSubs), tr),
 			steps: []step{{
 				args:     []string{"idle", "--subs", itoa(sz.idleSubs), "--transport", tr},
-				estimate: est(45), timeout: 4 * time.Minute,
+				estimate: est(sz.idleSubs, 5*time.Second), timeout: 4 * time.Minute,
 				metrics: []metric{
 					{name: "RSS/conn", path: "server.rss_per_conn_bytes", unit: unitBytes,
 						target: map[string]*target{"ws": atMost(8 * 1024), "sse": atMost(6 * 1024)}[tr]},
@@ -187,7 +189,7 @@ func plan(sz sizes) []scenario {
 				label:         fmt.Sprintf("%d client%s", n, plural(n)),
 				args:          []string{"replay", "--events", itoa(sz.replayEvents), "--subs", itoa(n)},
 				restartBefore: restarted && i == 0,
-				estimate:      est(20), timeout: 4 * time.Minute,
+				estimate:      est(n, time.Duration(sz.replayEvents)*time.Second/20000), timeout: 4 * time.Minute,
 				metrics: []metric{
 					{name: "events/s", path: "extra.replay_events_per_s", unit: unitCount, higher: true, target: atLeast(500000)},
 				},
@@ -211,7 +213,7 @@ func plan(sz sizes) []scenario {
 			steps: []step{{
 				args:       []string{"storm", "--subs", itoa(sz.stormSubs), "--transport", "ws", "--rate", "10"},
 				restartCmd: st.restart,
-				estimate:   est(40), timeout: 4 * time.Minute,
+				estimate:   est(sz.stormSubs, 10*time.Second), timeout: 4 * time.Minute,
 				metrics: []metric{
 					{name: "s to resubscribed", path: "extra.resubscribed_s", unit: unitSeconds, target: atMost(0.8)},
 					{name: "missed", path: "missed", unit: unitCount, target: atMost(0)},
@@ -236,8 +238,8 @@ func plan(sz sizes) []scenario {
 		out = append(out, scenario{
 			id: id, group: "ingest", targets: both, title: title,
 			steps: []step{{
-				args:     []string{"ingest", "--pub-conns", itoa(in.conns), "--batch", itoa(in.batch), "--size", "1024", "--duration", sz.measure},
-				estimate: est(30), timeout: 3 * time.Minute,
+				args:     []string{"ingest", "--pub-conns", itoa(in.conns), "--batch", itoa(in.batch), "--size", "1024", "--duration", measure},
+				estimate: est(in.conns, sz.measure), timeout: 3 * time.Minute,
 				metrics: []metric{
 					{name: "events/s", path: "extra.ingest_events_per_s", unit: unitCount, higher: true, target: atLeast(40000)},
 					{name: "publish p99 ms", path: "latency_ms.p99", unit: unitMillis},
@@ -250,7 +252,7 @@ func plan(sz sizes) []scenario {
 		title: fmt.Sprintf("%s WS connections held", kilo(sz.conns)),
 		steps: []step{{
 			args:     []string{"conns", "--subs", itoa(sz.conns), "--duration", "5s"},
-			estimate: est(30 + sz.conns/500), timeout: 4 * time.Minute,
+			estimate: est(sz.conns, 5*time.Second), timeout: 4 * time.Minute,
 			metrics: []metric{
 				{name: "connect failures", path: "connect_failures", unit: unitCount, target: atMost(0)},
 			},
