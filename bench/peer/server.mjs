@@ -124,7 +124,8 @@ const io = new Server(httpServer, {
 
 io.on("connection", (socket) => {
   const from = `sio:${socket.id}`;
-  socket.on("room:join", (payload, ack = () => {}) => {
+  socket.on("room:join", (payload, ack) => {
+    ack = typeof ack === "function" ? ack : () => {};
     const { room, after } = payload ?? {};
     if (typeof room !== "string" || room === "") return ack({ ok: false, error: { code: "bad_request", message: "room must be a non-empty string" } });
     ack({ ok: true, room, head });
@@ -132,7 +133,8 @@ io.on("connection", (socket) => {
     if (typeof after === "number") replay(socket, room, after);
     else socket.join(room);
   });
-  socket.on("room:leave", (payload, ack = () => {}) => {
+  socket.on("room:leave", (payload, ack) => {
+    ack = typeof ack === "function" ? ack : () => {};
     const room = payload?.room;
     socket.leave(room);
     ack({ ok: true, room });
