@@ -82,7 +82,7 @@ type sizes struct {
 }
 
 var fullSizes = sizes{
-	fanoutSubs: []int{1000, 5000, 15000}, stepDuration: 3 * time.Second, fanoutCap: 45 * time.Second,
+	fanoutSubs: []int{1000, 5000, 15000}, stepDuration: 4 * time.Second, fanoutCap: 60 * time.Second,
 	roomsSubs: 10000, rooms: 1000, roomsRate: 2000,
 	latencySubs: []int{1000, 5000}, measure: 10 * time.Second,
 	idleSubs:     10000,
@@ -93,7 +93,7 @@ var fullSizes = sizes{
 }
 
 var quickSizes = sizes{
-	fanoutSubs: []int{1000}, stepDuration: 2 * time.Second, fanoutCap: 30 * time.Second,
+	fanoutSubs: []int{1000}, stepDuration: 3 * time.Second, fanoutCap: 30 * time.Second,
 	roomsSubs: 2000, rooms: 200, roomsRate: 1000,
 	latencySubs: []int{1000}, measure: 6 * time.Second,
 	idleSubs:     2000,
