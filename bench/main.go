@@ -43,6 +43,7 @@ type config struct {
 	keep    bool
 	verbose bool
 	rtbench string // a prebuilt load tool instead of building ./cmd/rtbench
+	report  string // only render this results file's table again
 }
 
 func main() {
@@ -60,6 +61,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
+	}
+	if cfg.report != "" {
+		if err := rewrite(cfg.report); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -83,6 +91,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the work directory (binaries, data, logs)")
 	fs.BoolVar(&cfg.verbose, "verbose", false, "show rtbench's progress lines")
 	fs.StringVar(&cfg.rtbench, "rtbench", "", "use this rtbench binary instead of building ./cmd/rtbench")
+	fs.StringVar(&cfg.report, "report", "", "run nothing: render the table of this results `file` (.json) again into its .md")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -403,45 +412,21 @@ func (s *suite) progress(sc scenario, st step, r run) {
 
 // write saves the table and the raw runs under cfg.out and prints the table.
 func (s *suite) write() error {
-	stamp := time.Now().Format("2006-01-02-1504")
+	now := time.Now()
+	stamp := now.Format("2006-01-02-1504")
 	if s.cfg.quick {
 		stamp += "-quick"
 	}
 	if err := os.MkdirAll(s.cfg.out, 0o755); err != nil {
 		return err
 	}
-	info := machine(s.node)
-	tbl := table(s.scs, s.runs)
-	var md strings.Builder
-	fmt.Fprintf(&md, "# rtbroker vs the Node Socket.IO peer, %s\n\n", time.Now().Format("2006-01-02 15:04"))
-	fmt.Fprintf(&md, "%s. Server on core 0, load (cmd/rtbench) on core 1; %d repetition(s) (A B A B …), medians.", info.describe(), s.cfg.reps)
-	if s.cfg.quick {
-		md.WriteString(" **Quick run**: smaller sizes, one repetition.")
-	}
-	if lo, hi := loadRange(s.runs); hi > float64(info.Cores)+1 {
-		fmt.Fprintf(&md, " The machine was busy with other work (1-minute load average %.1f–%.1f on %d cores): figures are lower than on a quiet machine.", lo, hi, info.Cores)
-	}
-	md.WriteString("\n\n" + tbl + "\n")
-	md.WriteString("↑ higher is better, ↓ lower is better; ratio = rtbroker ÷ node; met? compares rtbroker's median with issue 5's target. " +
-		"`*`: a run behind the median reported problems (missed or duplicated events, failed connections) or had the load generator above 80 % CPU; " +
-		"(n/m): only n of m runs gave the figure; fail: none did. The Node peer keeps events in memory only (no fsync), serves Socket.IO only, and loses its sessions on a restart.\n")
-	if ps := problems(s.runs); len(ps) > 0 {
-		md.WriteString("\nRuns that were not clean:\n\n")
-		for _, p := range ps {
-			md.WriteString("- " + p + "\n")
-		}
-	}
+	res := results{Date: now.Format(time.RFC3339), Quick: s.cfg.quick, Reps: s.cfg.reps, Machine: machine(s.node), Runs: s.runs}
+	md := res.markdown(s.scs)
 	mdPath := filepath.Join(s.cfg.out, stamp+".md")
-	if err := os.WriteFile(mdPath, []byte(md.String()), 0o644); err != nil {
+	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
 		return err
 	}
-	raw, err := json.MarshalIndent(struct {
-		Date    string      `json:"date"`
-		Quick   bool        `json:"quick"`
-		Reps    int         `json:"reps"`
-		Machine machineInfo `json:"machine"`
-		Runs    []run       `json:"runs"`
-	}{time.Now().Format(time.RFC3339), s.cfg.quick, s.cfg.reps, info, s.runs}, "", " ")
+	raw, err := json.MarshalIndent(res, "", " ")
 	if err != nil {
 		return err
 	}
@@ -449,8 +434,29 @@ func (s *suite) write() error {
 	if err := os.WriteFile(jsonPath, raw, 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("\n%s\nwrote %s and %s (%s)\n", md.String(), mdPath, jsonPath, time.Since(s.started).Round(time.Second))
+	fmt.Printf("\n%s\nwrote %s and %s (%s)\n", md, mdPath, jsonPath, time.Since(s.started).Round(time.Second))
 	return nil
+}
+
+// rewrite renders the table of a results file again (after a change to
+// the table's rows or format), prints it and replaces the .md beside it.
+func rewrite(jsonPath string) error {
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return err
+	}
+	var res results
+	if err := json.Unmarshal(data, &res); err != nil {
+		return fmt.Errorf("%s: %w", jsonPath, err)
+	}
+	sz := fullSizes
+	if res.Quick {
+		sz = quickSizes
+	}
+	md := res.markdown(plan(sz))
+	mdPath := strings.TrimSuffix(jsonPath, ".json") + ".md"
+	fmt.Printf("%s\nwrote %s\n", md, mdPath)
+	return os.WriteFile(mdPath, []byte(md), 0o644)
 }
 
 // loadAvg is the 1-minute load average from /proc/loadavg (0 if unknown).

@@ -131,6 +131,7 @@ func plan(sz sizes) []scenario {
 				estimate: est(n, sz.fanoutCap*2/3), timeout: 6 * time.Minute,
 				metrics: []metric{
 					{name: "deliveries/s", path: "extra.max_deliveries_per_s", unit: unitCount, higher: true, target: when(n == 5000, atLeast(300000))},
+					{name: fmt.Sprintf("p99 ms at the first step (%d/s)", max(1, 2000/n)), path: "extra.steps.0.p99_ms", unit: unitMillis},
 				},
 			}},
 		})

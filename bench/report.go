@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A run is one rtbench invocation's record, as kept in the raw JSON file.
@@ -36,7 +37,46 @@ const (
 	statusTimeout   = "timeout"
 )
 
-// value reads the figure at path (dotted) from the run's result.
+// results is what a results .json file holds.
+type results struct {
+	Date    string      `json:"date"` // RFC 3339, when the suite ended
+	Quick   bool        `json:"quick"`
+	Reps    int         `json:"reps"`
+	Machine machineInfo `json:"machine"`
+	Runs    []run       `json:"runs"`
+}
+
+// markdown is the results page: what ran where, the table of scs, the
+// legend and the runs that were not clean.
+func (res results) markdown(scs []scenario) string {
+	var md strings.Builder
+	date := res.Date
+	if t, err := time.Parse(time.RFC3339, res.Date); err == nil {
+		date = t.Format("2006-01-02 15:04")
+	}
+	fmt.Fprintf(&md, "# rtbroker vs the Node Socket.IO peer, %s\n\n", date)
+	fmt.Fprintf(&md, "%s. Server on core 0, load (cmd/rtbench) on core 1; %d repetition(s) (A B A B …), medians.", res.Machine.describe(), res.Reps)
+	if res.Quick {
+		md.WriteString(" **Quick run**: smaller sizes, one repetition.")
+	}
+	if lo, hi := loadRange(res.Runs); hi > float64(res.Machine.Cores)+1 {
+		fmt.Fprintf(&md, " The machine was busy with other work (1-minute load average %.1f–%.1f on %d cores): figures are lower than on a quiet machine.", lo, hi, res.Machine.Cores)
+	}
+	md.WriteString("\n\n" + table(scs, res.Runs) + "\n")
+	md.WriteString("↑ higher is better, ↓ lower is better; ratio = rtbroker ÷ node; met? compares rtbroker's median with issue 5's target. " +
+		"`*`: a run behind the median reported problems (missed or duplicated events, failed connections) or had the load generator above 80 % CPU; " +
+		"(n/m): only n of m runs gave the figure; fail: none did. The Node peer keeps events in memory only (no fsync), serves Socket.IO only, and loses its sessions on a restart.\n")
+	if ps := problems(res.Runs); len(ps) > 0 {
+		md.WriteString("\nRuns that were not clean:\n\n")
+		for _, p := range ps {
+			md.WriteString("- " + p + "\n")
+		}
+	}
+	return md.String()
+}
+
+// value reads the figure at path from the run's result: dotted keys, and
+// indexes into arrays ("extra.steps.0.p99_ms").
 func (r run) value(path string) (float64, bool) {
 	if len(r.Result) == 0 {
 		return 0, false
@@ -46,11 +86,18 @@ func (r run) value(path string) (float64, bool) {
 		return 0, false
 	}
 	for _, k := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[k]
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(c) {
+				return 0, false
+			}
+			v = c[i]
+		default:
 			return 0, false
 		}
-		v = m[k]
 	}
 	f, ok := v.(float64)
 	return f, ok

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -257,5 +258,66 @@ func TestRestartService(t *testing.T) {
 	}
 	if err := restartCommand([]string{"--sock", sock}); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Errorf("restart without a signal: %v", err)
+	}
+}
+
+func TestRunValue(t *testing.T) {
+	r := run{Result: []byte(`{"missed":0,"latency_ms":{"p99":12.5},"extra":{"steps":[{"p99_ms":40},{"p99_ms":300}],"stop":"x"}}`)}
+	tests := []struct {
+		path   string
+		want   float64
+		wantOK bool
+	}{
+		{"missed", 0, true},
+		{"latency_ms.p99", 12.5, true},
+		{"extra.steps.1.p99_ms", 300, true},
+		{"extra.steps.2.p99_ms", 0, false},
+		{"extra.steps.x", 0, false},
+		{"extra.stop", 0, false}, // not a number
+		{"nope.p99", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			if got, ok := r.value(tc.path); got != tc.want || ok != tc.wantOK {
+				t.Errorf("value(%q) = %v, %v; want %v, %v", tc.path, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+// TestRewrite renders a results file's table again into the .md beside it.
+func TestRewrite(t *testing.T) {
+	dir := t.TempDir()
+	res := results{Date: "2026-01-02T03:04:05Z", Reps: 1, Machine: machineInfo{Cores: 2, CPU: "test CPU"}, Runs: []run{
+		result("rtbroker", 1, 1, statusOK, `{"extra":{"max_deliveries_per_s":310000,"steps":[{"p99_ms":20}]}}`),
+		result("node", 1, 1, statusOK, `{"extra":{"max_deliveries_per_s":62000,"steps":[{"p99_ms":80}]}}`),
+	}}
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "r.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rewrite(path); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "r.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# rtbroker vs the Node Socket.IO peer, 2026-01-02 03:04\n",
+		"2 × test CPU",
+		"| (a) fan-out, 1 room × 5k WS | deliveries/s ↑ | 310,000 | 62,000 | 5.00 | ≥ 300,000 | yes |\n",
+		"| (a) fan-out, 1 room × 5k WS | p99 ms at the first step (1/s) ↓ | 20.0 | 80.0 | 0.25 | — | — |\n",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("the page has no %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(string(md), "fan-out, 1 room × 1k") {
+		t.Errorf("a scenario that did not run has a row:\n%s", md)
 	}
 }
