@@ -29,6 +29,8 @@ type Pool struct {
 	n      int        // tasks in ring
 	closed bool
 
+	workers int
+
 	wg sync.WaitGroup
 }
 
@@ -38,7 +40,7 @@ func New(workers int) *Pool {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{ring: make([]*Task, 64)}
+	p := &Pool{ring: make([]*Task, 64), workers: workers}
 	p.cond.L = &p.mu
 	for range workers {
 		p.wg.Go(p.work)
@@ -143,9 +145,15 @@ func (p *Pool) grow() {
 	p.ring, p.head = ring, 0
 }
 
+// batchMax is how many ready tasks a worker takes at once (one lock for
+// all of them), at most.
+const batchMax = 32
+
 // work is a worker goroutine: it runs ready tasks until the pool closes
-// and its ring is empty.
+// and its ring is empty. It takes several at a time, leaving the other
+// workers their share.
 func (p *Pool) work() {
+	var batch [batchMax]*Task
 	p.mu.Lock()
 	for {
 		for p.n == 0 && !p.closed {
@@ -155,13 +163,19 @@ func (p *Pool) work() {
 			p.mu.Unlock()
 			return
 		}
-		t := p.ring[p.head]
-		p.ring[p.head] = nil
-		p.head = (p.head + 1) % len(p.ring)
-		p.n--
+		k := min(batchMax, max(1, p.n/p.workers))
+		for i := range k {
+			batch[i] = p.ring[p.head]
+			p.ring[p.head] = nil
+			p.head = (p.head + 1) % len(p.ring)
+		}
+		p.n -= k
 		p.mu.Unlock()
-		t.queued.Store(false)
-		t.runOnce()
+		for i, t := range batch[:k] {
+			t.queued.Store(false)
+			t.runOnce()
+			batch[i] = nil
+		}
 		p.mu.Lock()
 	}
 }
