@@ -60,8 +60,8 @@ type Conn struct {
 	pollReply byte // packet answering a GET pending at close
 	wake      chan struct{}
 	done      chan struct{} // made by Done, closed by finish
-	writeFn   func() // c.writeLoop, bound once
-	wdl       int64  // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
+	writeFn   func()        // c.writeLoop, bound once
+	wdl       int64         // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
 
 	// Heartbeat bookkeeping, guarded by srv.hb.mu.
 	hbPrev, hbNext *Conn
