@@ -69,6 +69,11 @@ func (m *member) end() {
 // writes it to the socket without blocking (see engineio.Conn.Send), and
 // makes itself ready again while there may be more.
 func (m *member) step() {
+	if !m.started.Load() {
+		// The subscription may wake the task while the CONNECT is being
+		// answered; the member's state is not the task's before start.
+		return
+	}
 	if m.ended.Load() {
 		if m.sub != nil {
 			m.sub.Close()
@@ -77,7 +82,7 @@ func (m *member) step() {
 		m.stopped = true
 		return
 	}
-	if m.stopped || m.sub == nil || !m.started.Load() {
+	if m.stopped || m.sub == nil {
 		return
 	}
 	limit := m.g.cfg.BatchSize
