@@ -1,7 +1,8 @@
 # rtbroker developer targets. `make test` is what CI runs (see .ci/run).
 # The browser and Socket.IO tests use the npm packages of package-lock.json
 # (`make test` runs `npm ci` when node_modules is missing or older than the
-# lock file) and Debian's chromium at /usr/bin/chromium.
+# lock file; the same for bench/peer, the benchmark's Node server) and
+# Debian's chromium at /usr/bin/chromium.
 
 GO       ?= go
 BIN      ?= rtbroker
@@ -9,9 +10,13 @@ FUZZTIME ?= 10s
 # Lists the Go files to format: everything but node_modules and .git.
 GOFIND    = find . -name '*.go' -not -path './node_modules/*' -not -path './.git/*'
 
-.PHONY: all run build test vet fmt fmt-check fuzz bench npm clean
+.PHONY: all help run build test vet fmt fmt-check fuzz bench gobench npm clean
 
 all: build
+
+## help: list these targets
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 ## run: serve on :8080 with data in ./data
 run:
@@ -22,7 +27,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/rtbroker
 
 ## test: gofmt, go vet, then every test with the race detector
-test: fmt-check node_modules/.package-lock.json
+test: fmt-check node_modules/.package-lock.json bench/peer/node_modules/.package-lock.json
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -47,13 +52,24 @@ fuzz:
 	  done; \
 	done
 
-## bench: every benchmark, with allocations
-bench:
+## bench: rtbroker against the Node Socket.IO peer, every scenario (bench/run.sh;
+##        ARGS=--quick for a few minutes, ARGS='--only fanout'); writes bench/results/
+bench: bench/peer/node_modules/.package-lock.json
+	bench/run.sh $(ARGS)
+
+## gobench: every Go micro-benchmark, with allocations
+gobench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
-## npm: install the npm packages the tests use, exactly as locked
-npm node_modules/.package-lock.json: package.json package-lock.json
+## npm: install the npm packages the tests use, exactly as locked (and bench/peer's)
+npm: node_modules/.package-lock.json bench/peer/node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# The benchmark peer (bench/peer) has its own package.json: the server only.
+bench/peer/node_modules/.package-lock.json: bench/peer/package.json bench/peer/package-lock.json
+	cd bench/peer && npm ci --no-audit --no-fund
 
 clean:
 	rm -f $(BIN)

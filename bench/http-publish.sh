@@ -16,7 +16,7 @@ run() { # name conns script env...
   local name=$1 conns=$2 script=$3
   shift 3
   rm -rf "$work/data"
-  "$work/rtbroker" serve --addr "127.0.0.1:$PORT" --data "$work/data" --log-level warn --publish-rate 0 --max-conns-per-ip 0 &
+  "$work/rtbroker" serve --addr "127.0.0.1:$PORT" --data "$work/data" --log-level warn --publish-rate 0 --connect-rate 0 --max-conns-per-ip 0 &
   pid=$!
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
   local out

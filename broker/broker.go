@@ -180,6 +180,24 @@ func (b *Broker) PublishBatch(ctx context.Context, msgs []Message) ([]*Event, er
 // publish commits msgs and returns the committed events with the IDs the
 // broker gave the new entries (an event whose ID differs is a replay).
 func (b *Broker) publish(ctx context.Context, msgs []Message) ([]*Event, []ulid.ULID, error) {
+	req, ids, err := b.prepare(msgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := b.enqueue(ctx, req); err != nil {
+		return nil, nil, err
+	}
+	select {
+	case <-req.done:
+		return req.events, ids, req.err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// prepare validates msgs and turns them into a request for the writer,
+// returning the IDs given to the new entries.
+func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 	now := b.cfg.Now().UTC()
 	entries := make([]Entry, len(msgs))
 	ids := make([]ulid.ULID, len(msgs))
@@ -197,15 +215,44 @@ func (b *Broker) publish(ctx context.Context, msgs []Message) ([]*Event, []ulid.
 			Data: data, Time: now, From: m.From, IdempotencyKey: m.IdempotencyKey,
 		}
 	}
-	req := &publishReq{entries: entries, done: make(chan struct{})}
-	if err := b.enqueue(ctx, req); err != nil {
-		return nil, nil, err
+	return &publishReq{entries: entries, done: make(chan struct{})}, ids, nil
+}
+
+// Pending is a publish queued by Enqueue; Wait returns its outcome. It is
+// safe for concurrent use.
+type Pending struct{ req *publishReq }
+
+// Enqueue validates m and queues it for commit without waiting for the
+// commit; Wait on the result does. Events enqueued one after another (by
+// one goroutine) are committed in that order: a connection that has many
+// publishes in flight keeps the order its client sent them in. Enqueue
+// blocks only while the commit queue is full, at most until ctx ends. It
+// returns validation errors (wrapping ErrInvalid or ErrTooLarge),
+// ErrClosed, or ctx's error; the event is then not queued.
+func (b *Broker) Enqueue(ctx context.Context, m Message) (*Pending, error) {
+	req, _, err := b.prepare([]Message{m})
+	if err != nil {
+		return nil, err
 	}
+	if err := b.enqueue(ctx, req); err != nil {
+		return nil, err
+	}
+	return &Pending{req: req}, nil
+}
+
+// Wait waits for the commit of the enqueued event and returns the
+// committed event (for an IdempotencyKey committed before, the first
+// event committed with it). When ctx ends first it returns ctx.Err(), and
+// the event may or may not be committed.
+func (p *Pending) Wait(ctx context.Context) (*Event, error) {
 	select {
-	case <-req.done:
-		return req.events, ids, req.err
+	case <-p.req.done:
+		if p.req.err != nil {
+			return nil, p.req.err
+		}
+		return p.req.events[0], nil
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -146,6 +147,51 @@ func TestCloseCommitsQueuedPublishes(t *testing.T) {
 		}
 		if mem.Head() != n {
 			t.Fatalf("head = %d, want %d", mem.Head(), n)
+		}
+	})
+}
+
+// Enqueue returns once the event is queued; events enqueued one after
+// another commit in that order, several per commit; Wait returns each
+// one's committed event, or ctx's error while the commit is held.
+func TestEnqueueKeepsOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &gatedLog{Log: brokertest.NewMemLog(), gate: make(chan struct{})}
+		b := broker.New(g, broker.Config{MaxBatch: 64}) // the queue holds 64
+		defer b.Close()
+		ctx := context.Background()
+		const n = 50
+		pending := make([]*broker.Pending, n)
+		for i := range n {
+			p, err := b.Enqueue(ctx, msg("r", "t", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending[i] = p
+		}
+		if _, err := b.Enqueue(ctx, msg("r", "bad type", 0)); !errors.Is(err, broker.ErrInvalid) {
+			t.Fatalf("invalid message: %v, want ErrInvalid", err)
+		}
+		synctest.Wait() // the first commit is held at the gate
+		short, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := pending[0].Wait(short); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait while the commit is held: %v", err)
+		}
+		close(g.gate)
+		for i, p := range pending {
+			ev, err := p.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Offset != uint64(i+1) || string(ev.Data) != fmt.Sprint(i) {
+				t.Fatalf("event %d committed as offset %d with data %s", i, ev.Offset, ev.Data)
+			}
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if len(g.batches) >= n {
+			t.Fatalf("%d appends for %d events: no group commit", len(g.batches), n)
 		}
 	})
 }

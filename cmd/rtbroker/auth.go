@@ -14,18 +14,20 @@ import (
 // fails when it cannot; the returned close stops the set's refresher (it
 // is a no-op otherwise) and must be called after the gateways are closed.
 func (c *config) authenticator(ctx context.Context, log *slog.Logger) (*auth.Authenticator, func(), error) {
+	pol, err := c.loadPolicy()
+	if err != nil {
+		return nil, nil, err
+	}
 	ac := auth.Config{
-		Algorithm: c.JWTAlg,
-		Leeway:    c.JWTLeeway,
-		Issuer:    c.JWTIssuer,
-		Audience:  c.JWTAudience,
-		APIKeys:   c.APIKeys,
-		AnonymousPermissions: auth.Permissions{
-			Subscribe: c.AnonymousSubscribe,
-			History:   c.AnonymousSubscribe,
-			Presence:  c.AnonymousSubscribe,
-			Publish:   c.AnonymousPublish,
-		},
+		Algorithm:            c.JWTAlg,
+		Leeway:               c.JWTLeeway,
+		Issuer:               c.JWTIssuer,
+		Audience:             c.JWTAudience,
+		APIKeys:              c.APIKeys,
+		Keys:                 pol.keys,
+		AnonymousPermissions: pol.anonymous,
+		UserPermissions:      pol.users,
+		RolePermissions:      pol.roles,
 	}
 	if c.JWTLeeway == 0 {
 		ac.Leeway = -1 // explicitly none
@@ -55,9 +57,12 @@ func (c *config) authenticator(ctx context.Context, log *slog.Logger) (*auth.Aut
 	if c.JWTAlg != "" && ac.Secrets == nil && ac.PublicKeys == nil && ac.JWKS == nil {
 		return nil, nil, fmt.Errorf("--jwt-alg %s needs --jwt-secret or --jwt-public-key", c.JWTAlg)
 	}
-	ac.Anonymous = len(ac.Secrets) == 0 && len(ac.PublicKeys) == 0 && len(ac.APIKeys) == 0 && ac.JWKS == nil
+	ac.Anonymous = len(ac.Secrets) == 0 && len(ac.PublicKeys) == 0 && len(ac.APIKeys) == 0 && len(ac.Keys) == 0 && ac.JWKS == nil
 	if c.Anonymous != nil {
 		ac.Anonymous = *c.Anonymous
+	}
+	if pol.anonInFile && !ac.Anonymous {
+		log.Warn("the policy file sets anonymous permissions, but anonymous access is off (--anonymous)")
 	}
 	a, err := auth.New(ac)
 	if err != nil {

@@ -94,26 +94,13 @@ func errCode(body string) string {
 	return e.Error.Code
 }
 
+// TestAuthHTTP: who may do what over REST, SSE and long-poll — tokens in
+// each place, API keys, user rooms. Refused credentials and the other
+// hostile inputs are in the hostile tables (hostile_http_test.go).
 func TestAuthHTTP(t *testing.T) {
 	s := startServer(t, "", "--jwt-secret", testSecret, "--api-key", "other-key,"+testAPIKey, "--log-level", "debug")
 	ada := mint(t, "ada", nil)
 	secrets := []string{testSecret, testAPIKey, ada}
-	hostile := map[string]string{
-		"bad signature": func() string {
-			tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ada", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("wrong"))
-			return tok
-		}(),
-		"alg none": func() string {
-			tok, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "ada", "exp": time.Now().Add(time.Hour).Unix(), "rooms": map[string]any{"subscribe": []string{"*"}, "publish": []string{"*"}}}).SignedString(jwt.UnsafeAllowNoneSignatureType)
-			return tok
-		}(),
-		"expired":       mint(t, "ada", func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }),
-		"not yet valid": mint(t, "ada", func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(time.Hour).Unix() }),
-		"spoofed api":   mint(t, "api", nil),
-	}
-	for _, tok := range hostile {
-		secrets = append(secrets, tok)
-	}
 	pub := `{"type":"chat:message","data":{"text":"hi"}}`
 	type tcase struct {
 		name       string
@@ -125,10 +112,6 @@ func TestAuthHTTP(t *testing.T) {
 		wantFrom   string
 	}
 	tests := []tcase{
-		{name: "history without a token", method: "GET", path: "/api/rooms/general/events", wantStatus: 401, wantCode: "unauthorized"},
-		{name: "publish without a token", method: "POST", path: "/api/rooms/general/events", body: pub, wantStatus: 401, wantCode: "unauthorized"},
-		{name: "sse without a token", method: "GET", path: "/sse?room=general", wantStatus: 401, wantCode: "unauthorized"},
-		{name: "poll without a token", method: "GET", path: "/poll?room=general&timeout=0s", wantStatus: 401, wantCode: "unauthorized"},
 		{name: "rooms without a token", method: "GET", path: "/api/rooms", wantStatus: 401, wantCode: "unauthorized"},
 		{name: "backup without a token", method: "GET", path: "/api/backup", wantStatus: 401, wantCode: "unauthorized"},
 		{name: "other Authorization scheme", cred: cred{}, method: "GET", path: "/api/rooms/general/events", wantStatus: 401, wantCode: "unauthorized"},
@@ -136,7 +119,6 @@ func TestAuthHTTP(t *testing.T) {
 		{name: "publish with a bearer token", cred: cred{bearer: ada}, method: "POST", path: "/api/rooms/general/events", body: pub, wantStatus: 201, wantFrom: "ada"},
 		{name: "batch publish", cred: cred{bearer: ada}, method: "POST", path: "/api/rooms/general/events", body: "[" + pub + "]", wantStatus: 201},
 		{name: "spoofed from is refused", cred: cred{bearer: ada}, method: "POST", path: "/api/rooms/general/events", body: `{"type":"t","data":1,"from":"eve"}`, wantStatus: 400, wantCode: "invalid_argument"},
-		{name: "publish to a room not granted", cred: cred{bearer: ada}, method: "POST", path: "/api/rooms/news:x/events", body: pub, wantStatus: 403, wantCode: "forbidden"},
 		{name: "publish to own user room", cred: cred{cookie: ada}, method: "POST", path: "/api/rooms/user:ada/events", body: pub, wantStatus: 201, wantFrom: "ada"},
 		{name: "publish to another user's room", cred: cred{bearer: ada}, method: "POST", path: "/api/rooms/user:bob/events", body: pub, wantStatus: 403, wantCode: "forbidden"},
 		{name: "publish with an API key", cred: cred{apiKey: testAPIKey}, method: "POST", path: "/api/rooms/ops/events", body: pub, wantStatus: 201, wantFrom: "api"},
@@ -144,13 +126,10 @@ func TestAuthHTTP(t *testing.T) {
 		{name: "unknown API key", cred: cred{apiKey: "guess"}, method: "POST", path: "/api/rooms/ops/events", body: pub, wantStatus: 401, wantCode: "unauthorized"},
 
 		{name: "history granted", cred: cred{query: ada}, method: "GET", path: "/api/rooms/news:a/events", wantStatus: 200},
-		{name: "history not granted", cred: cred{bearer: ada}, method: "GET", path: "/api/rooms/ops/events", wantStatus: 403, wantCode: "forbidden"},
 		{name: "history before, not granted", cred: cred{bearer: ada}, method: "GET", path: "/api/rooms/ops/events?before=0", wantStatus: 403, wantCode: "forbidden"},
 		{name: "sse granted", cred: cred{query: ada}, method: "GET", path: "/sse?room=general&room=user:ada", wantStatus: 200},
-		{name: "sse, one room not granted", cred: cred{query: ada}, method: "GET", path: "/sse?room=general&room=ops", wantStatus: 403, wantCode: "forbidden"},
 		{name: "sse, another user's room", cred: cred{cookie: ada}, method: "GET", path: "/sse?room=user:bob", wantStatus: 403, wantCode: "forbidden"},
 		{name: "poll granted", cred: cred{cookie: ada}, method: "GET", path: "/poll?room=news:b&after=0&timeout=0s", wantStatus: 200},
-		{name: "poll not granted", cred: cred{bearer: ada}, method: "GET", path: "/poll?room=ops&after=0&timeout=0s", wantStatus: 403, wantCode: "forbidden"},
 		{name: "poll with an API key", cred: cred{apiKey: testAPIKey}, method: "GET", path: "/poll?room=ops&after=0&timeout=0s", wantStatus: 200},
 		{name: "backup with a user token", cred: cred{bearer: ada}, method: "GET", path: "/api/backup", wantStatus: 403, wantCode: "forbidden"},
 		{name: "backup with an API key", cred: cred{apiKey: testAPIKey}, method: "GET", path: "/api/backup", wantStatus: 200},
@@ -167,16 +146,6 @@ func TestAuthHTTP(t *testing.T) {
 			tcase{name: "API key in " + where + " poll", cred: c, method: "GET", path: "/poll?room=ops&after=0&timeout=0s", wantStatus: 401, wantCode: "unauthorized"},
 			tcase{name: "API key in " + where + " backup", cred: c, method: "GET", path: "/api/backup", wantStatus: 401, wantCode: "unauthorized"},
 		)
-	}
-	for name, tok := range hostile {
-		for _, c := range []cred{{bearer: tok}, {cookie: tok}, {query: tok}} {
-			tests = append(tests,
-				tcase{name: name + " history", cred: c, method: "GET", path: "/api/rooms/general/events", wantStatus: 401, wantCode: "unauthorized"},
-				tcase{name: name + " publish", cred: c, method: "POST", path: "/api/rooms/general/events", body: pub, wantStatus: 401, wantCode: "unauthorized"},
-				tcase{name: name + " sse", cred: c, method: "GET", path: "/sse?room=general", wantStatus: 401, wantCode: "unauthorized"},
-				tcase{name: name + " poll", cred: c, method: "GET", path: "/poll?room=general&timeout=0s", wantStatus: 401, wantCode: "unauthorized"},
-			)
-		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

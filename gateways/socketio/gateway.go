@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,13 @@ type GatewayConfig struct {
 	MaxSessions int
 	// PublishTimeout bounds a publish from a socket. Default 10 s.
 	PublishTimeout time.Duration
+	// MaxPending caps the joins, leaves and publishes of one socket that
+	// await their ack (publishes wait for their commit). Over it, an event
+	// that asks for an ack is acked {ok: false, error: {code:
+	// "rate_limited"}} at once and the connection stays; one that asks
+	// for none waits for a slot (the connection's reading pauses).
+	// Default 64.
+	MaxPending int
 	// ExpiryInterval is how often the gateway disconnects the sockets
 	// whose token has expired (see Gateway). Default 1 s.
 	ExpiryInterval time.Duration
@@ -59,6 +67,16 @@ type GatewayConfig struct {
 	// {code: "rate_limited"}} and the connection stays. Default nil: no
 	// limit.
 	PublishLimit *limit.Buckets
+	// AllowedOrigins lists the origins ("https://app.example.com", or "*"
+	// for any but "null") whose pages may use Socket.IO cross-site, as the
+	// HTTP gateways allow them (httpx.Origins): polling responses to an
+	// allowed origin echo it in Access-Control-Allow-Origin with
+	// Access-Control-Allow-Credentials: true and Vary: Origin, preflights
+	// are answered; a WebSocket upgrade whose Origin is another host's and
+	// not listed is refused with 403. Default none: same-site only. A
+	// CheckOrigin or AllowedOrigins set in Server.Engine replaces this
+	// WebSocket check.
+	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -69,8 +87,34 @@ type NamespaceConfig struct {
 	Name string
 	// RoomPrefix is prepended to room names to make log room names.
 	// Default "" for "/", and the name without its slash plus ":" for
-	// others ("/admin" → "admin:").
+	// others ("/admin" → "admin:"); see LogPrefix.
 	RoomPrefix string
+	// Role, when set, is required to connect to the namespace (like a
+	// Socket.IO middleware checking the user's role): a socket whose token
+	// does not grant it (auth.Identity.HasRole) is refused with
+	// connect_error {message: "forbidden", data: {code: "forbidden",
+	// message}}, and an anonymous one with "unauthorized". API keys are
+	// let in (their scope still decides what they may do). Other
+	// namespaces on the same connection are not affected.
+	Role string
+	// AutoJoin lists rooms of the namespace (client room names, in which
+	// {sub} is the token's subject, as in "user:{sub}") that every socket
+	// authenticated by a token is joined to when it connects with a new
+	// session, from the log's head, so that what is published to them
+	// reaches every connection of that user. A recovered session keeps the
+	// rooms it had (including these, unless it left them) and is not
+	// joined again. Rooms that are not valid names for this subject are
+	// skipped. The socket needs no subscribe permission for them.
+	AutoJoin []string
+}
+
+// LogPrefix is what the namespace puts before a room name to make its
+// log room name: RoomPrefix, or its default.
+func (nc NamespaceConfig) LogPrefix() string {
+	if nc.RoomPrefix != "" || nc.Name == "/" {
+		return nc.RoomPrefix
+	}
+	return strings.TrimPrefix(nc.Name, "/") + ":"
 }
 
 func (c *GatewayConfig) setDefaults() {
@@ -89,6 +133,9 @@ func (c *GatewayConfig) setDefaults() {
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 10 * time.Second
 	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 64
+	}
 	if c.ExpiryInterval <= 0 {
 		c.ExpiryInterval = time.Second
 	}
@@ -100,6 +147,10 @@ func (c *GatewayConfig) setDefaults() {
 	}
 	if c.Server.Logger == nil {
 		c.Server.Logger = c.Logger
+	}
+	origins := httpx.NewOrigins(c.AllowedOrigins)
+	if e := &c.Server.Engine; e.CheckOrigin == nil && len(e.AllowedOrigins) == 0 {
+		e.CheckOrigin = func(r *http.Request) bool { return origins.SameSiteOrAllowed(r.Header.Get("Origin"), r.Host) }
 	}
 }
 
@@ -121,11 +172,17 @@ func (c *GatewayConfig) setDefaults() {
 //	                           ({ok, ephemeral: true} for ephemeral events)
 //
 // Errors are acked {ok: false, error: {code, message}}; the connection
-// stays. A join or publish the socket's identity is not allowed is acked
+// stays. A socket's events are handled in the order it sent them (its
+// publishes are logged in that order) without waiting for each other's
+// commit; at most MaxPending await their ack, and an event over that is
+// acked with code "rate_limited" at once. A join or publish the socket's identity is not allowed is acked
 // with code "forbidden". A missing or invalid token (where one is required)
 // refuses the CONNECT: connect_error {message: "unauthorized", data: {code:
-// "unauthorized", message: reason}}. Permissions are checked on log room
-// names (room R of /admin is admin:R), as SSE and long-poll check them.
+// "unauthorized", message: reason}}; so does a namespace's Role, with
+// "forbidden" for a token without the role (see NamespaceConfig). Sockets
+// with a token are joined to their namespace's AutoJoin rooms when their
+// session is new. Permissions are checked on log room names (room R of
+// /admin is admin:R), as SSE and long-poll check them.
 // A socket authenticated with a token that has an exp is disconnected
 // (a DISCONNECT packet: "io server disconnect" in socket.io-client, which
 // does not reconnect by itself) within ExpiryInterval of the moment the
@@ -139,6 +196,7 @@ type Gateway struct {
 	cfg      GatewayConfig
 	log      *slog.Logger
 	srv      *Server
+	handler  http.Handler // srv behind the CORS of GatewayConfig.AllowedOrigins
 	sessions *sessions
 	pool     *pump.Pool // runs the members' deliveries
 
@@ -154,9 +212,11 @@ type Gateway struct {
 
 // gwNamespace is a namespace of the gateway.
 type gwNamespace struct {
-	name   string
-	prefix string
-	enc    *broker.Encoder // the live packet of an event, shared by every socket
+	name     string
+	prefix   string
+	role     string          // required to connect; "" none
+	autoJoin []string        // client rooms ({sub} patterns) joined at connect
+	enc      *broker.Encoder // the live packet of an event, shared by every socket
 }
 
 // New returns a gateway serving b.
@@ -171,11 +231,9 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		ctx:      ctx, cancel: cancel,
 		members: make(map[*Socket]*member),
 	}
+	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	for _, nc := range cfg.Namespaces {
-		ns := &gwNamespace{name: nc.Name, prefix: nc.RoomPrefix}
-		if ns.prefix == "" && nc.Name != "/" {
-			ns.prefix = strings.TrimPrefix(nc.Name, "/") + ":"
-		}
+		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
 			if ev.Offset == 0 {
 				return ns.encode(ev, "")
@@ -202,7 +260,7 @@ func (g *Gateway) Sockets() int {
 func (g *Gateway) Server() *Server { return g.srv }
 
 // ServeHTTP serves the Engine.IO transports.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.srv.ServeHTTP(w, r) }
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
 // Close disconnects every client (they reconnect and recover elsewhere or
 // after a restart) and waits for the gateway's goroutines. Safe to call
@@ -259,11 +317,12 @@ func (ns *gwNamespace) encode(ev *broker.Event, token string) []byte {
 	return pkt
 }
 
-// connect is the namespace middleware: it authenticates the client, then
-// recovers its session when its pid and offset token allow an exact
-// recovery (and the identity may still subscribe to every room of it),
-// and otherwise starts a new one. Either way the session is saved before
-// CONNECT is answered.
+// connect is the namespace middleware: it authenticates the client and
+// checks the namespace's role, then recovers its session when its pid and
+// offset token allow an exact recovery (and the identity may still
+// subscribe to every room of it), and otherwise starts a new one, joined
+// to the namespace's auto-join rooms. Either way the session is saved
+// before CONNECT is answered.
 func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	var hs struct {
 		PID    string `json:"pid"`
@@ -276,10 +335,14 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 		_, _, msg := httpx.Wire(err)
 		return &ConnectError{Message: httpx.CodeUnauth, Data: map[string]string{"code": httpx.CodeUnauth, "message": msg}}
 	}
+	if err := ns.admit(id); err != nil {
+		_, code, msg := httpx.Wire(err)
+		return &ConnectError{Message: code, Data: map[string]string{"code": code, "message": msg}}
+	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	var m *member
-	if rec := g.recover(ctx, ns, hs.PID, hs.Offset); rec != nil && mayResume(id, rec) {
+	if rec := g.recover(ctx, ns, hs.PID, hs.Offset); rec != nil && mayResume(ns, id, rec) {
 		m = newMember(g, ns, s, id, *rec)
 		reset, err := m.resubscribe(ctx)
 		switch {
@@ -299,6 +362,10 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	}
 	if m == nil {
 		m = newMember(g, ns, s, id, sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID()})
+		if err := m.autoJoin(ctx); err != nil {
+			g.log.Error("socketio: auto-join", "err", err)
+			return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
+		}
 	}
 	s.SetPID(m.pid)
 	if err := g.sessions.save(ctx, &m.rec); err != nil {
@@ -337,11 +404,43 @@ func (g *Gateway) authenticate(s *Socket, token any) (auth.Identity, error) {
 	return httpx.AuthenticateFrom(g.cfg.Auth, cred, src)
 }
 
+// admit checks that id may connect to the namespace: it must hold the
+// namespace's role, if any (API keys are let in). Errors wrap
+// auth.ErrUnauthorized (anonymous) or auth.ErrForbidden.
+func (ns *gwNamespace) admit(id auth.Identity) error {
+	switch {
+	case ns.role == "" || id.APIKey || id.HasRole(ns.role):
+		return nil
+	case id.Anonymous:
+		return fmt.Errorf("%w: namespace %s needs a token with the role %q", auth.ErrUnauthorized, ns.name, ns.role)
+	}
+	return fmt.Errorf("%w: namespace %s needs the role %q", auth.ErrForbidden, ns.name, ns.role)
+}
+
+// autoJoinRooms returns the log rooms id is joined to at connect: the
+// namespace's AutoJoin rooms with {sub} replaced, for token identities
+// only; names that are not valid rooms are left out.
+func (ns *gwNamespace) autoJoinRooms(id auth.Identity) []string {
+	if id.Anonymous || id.APIKey || len(ns.autoJoin) == 0 {
+		return nil
+	}
+	var out []string
+	for _, r := range ns.autoJoin {
+		logRoom, err := ns.logRoom(strings.ReplaceAll(r, "{sub}", id.Subject))
+		if err == nil && !slices.Contains(out, logRoom) {
+			out = append(out, logRoom)
+		}
+	}
+	return out
+}
+
 // mayResume reports whether id may still subscribe to every room of the
-// session to recover (the token may have changed since).
-func mayResume(id auth.Identity, rec *sessionRecord) bool {
+// session to recover (the token may have changed since); the rooms it is
+// auto-joined to count as allowed.
+func mayResume(ns *gwNamespace, id auth.Identity, rec *sessionRecord) bool {
+	auto := ns.autoJoinRooms(id)
 	for room := range rec.Rooms {
-		if !id.Can(auth.Subscribe, room) {
+		if !id.Can(auth.Subscribe, room) && !slices.Contains(auto, room) {
 			return false
 		}
 	}
@@ -416,17 +515,20 @@ func (g *Gateway) onConnect(s *Socket) {
 	m.start()
 }
 
-// onEvent handles one client event, on the connection's reading goroutine.
+// onEvent handles one client event, on the connection's reading
+// goroutine, which it leaves as soon as the event is handed on (see
+// inflight.go).
 func (g *Gateway) onEvent(m *member, ev *Event) {
+	if !m.acquire(ev) {
+		return
+	}
 	switch ev.Name {
 	case "room:join":
 		g.onJoin(m, ev)
 	case "room:leave":
-		ack, err := g.onLeave(m, ev)
-		g.respond(ev, ack, err)
+		g.onLeave(m, ev)
 	default:
-		ack, err := g.onPublish(m, ev)
-		g.respond(ev, ack, err)
+		g.onPublish(m, ev)
 	}
 }
 
@@ -462,21 +564,24 @@ func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
 	return room, nil
 }
 
-// onJoin joins the room with the member's state and acknowledges from
-// there, so the ack reaches the client before the room's first events.
+// onJoin joins the room with the member's state (on its command
+// goroutine) and acknowledges from there, so the ack reaches the client
+// before the room's first events. A join without `after` starts at the
+// head as it is now, when the join is read: what the socket publishes
+// after it is sent to it.
 func (g *Gateway) onJoin(m *member, ev *Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
-		g.respond(ev, nil, err)
+		m.finish(ev, nil, err)
 		return
 	}
 	logRoom, err := m.ns.logRoom(room)
-	if err == nil {
+	if err == nil && !slices.Contains(m.auto, logRoom) {
 		err = m.id.Check(auth.Subscribe, logRoom)
 	}
 	if err != nil {
-		g.respond(ev, nil, err)
+		m.finish(ev, nil, err)
 		return
 	}
 	var after *uint64
@@ -484,7 +589,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 		s := strings.Trim(string(raw), `"`)
 		off, err := broker.ParseOffset(s)
 		if err != nil {
-			g.respond(ev, nil, httpx.BadRequest("after must be an offset (a whole number)"))
+			m.finish(ev, nil, httpx.BadRequest("after must be an offset (a whole number)"))
 			return
 		}
 		after = &off
@@ -492,78 +597,90 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 	var epoch string
 	if raw, ok := fields["epoch"]; ok {
 		if err := json.Unmarshal(raw, &epoch); err != nil {
-			g.respond(ev, nil, httpx.BadRequest("epoch must be a string"))
+			m.finish(ev, nil, httpx.BadRequest("epoch must be a string"))
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
-	defer cancel()
-	if !m.call(func() {
-		ack, err := m.join(ctx, room, after, epoch)
-		g.respond(ev, ack, err)
-	}) {
-		g.respond(ev, nil, broker.ErrClosed)
-	}
+	now := g.b.Head().Offset
+	m.enqueue(func() {
+		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+		defer cancel()
+		ack, err := m.join(ctx, room, after, epoch, now)
+		m.finish(ev, ack, err)
+	})
 }
 
-func (g *Gateway) onLeave(m *member, ev *Event) (any, error) {
+// onLeave leaves the room on the member's command goroutine, after the
+// joins and leaves read before it.
+func (g *Gateway) onLeave(m *member, ev *Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
-		return nil, err
+		m.finish(ev, nil, err)
+		return
 	}
-	var ack map[string]any
-	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
-	defer cancel()
-	if !m.call(func() { ack, err = m.leave(ctx, room) }) {
-		return nil, broker.ErrClosed
-	}
-	return ack, err
+	m.enqueue(func() {
+		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+		defer cancel()
+		ack, err := m.leave(ctx, room)
+		m.finish(ev, ack, err)
+	})
 }
 
-// onPublish publishes {room, ...data} under the event's name.
-func (g *Gateway) onPublish(m *member, ev *Event) (any, error) {
+// onPublish publishes {room, ...data} under the event's name: it queues
+// the event for commit and leaves the ack to the member's ack goroutine.
+func (g *Gateway) onPublish(m *member, ev *Event) {
+	msg, ephemeral, err := g.message(m, ev)
+	if err == nil && ephemeral {
+		_, err = g.b.PublishEphemeral(msg)
+		m.finish(ev, map[string]any{"ok": true, "ephemeral": true}, err)
+		return
+	}
+	if err != nil {
+		m.finish(ev, nil, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
+	p, err := g.b.Enqueue(ctx, msg)
+	if err != nil {
+		cancel()
+		m.finish(ev, nil, err)
+		return
+	}
+	m.awaitCommit(pendingAck{ev: ev, p: p, ctx: ctx, cancel: cancel})
+}
+
+// message turns a publish event into the message to log (or to send as
+// ephemeral), checking permission and the publish rate.
+func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral bool, err error) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
-		return nil, err
+		return msg, false, err
 	}
 	if len(ev.Attachments) > 0 {
-		return nil, httpx.BadRequest("binary attachments cannot be logged; send them base64-encoded")
+		return msg, false, httpx.BadRequest("binary attachments cannot be logged; send them base64-encoded")
 	}
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
-		return nil, err
+		return msg, false, err
 	}
 	if err := m.id.Check(auth.Publish, logRoom); err != nil {
-		return nil, err
+		return msg, false, err
 	}
 	if key, limited := limit.PublishKey(m.id, m.s.Request().RemoteAddr); limited {
 		if ok, wait := g.cfg.PublishLimit.Allow(key); !ok {
-			return nil, &httpx.RateLimited{Wait: wait}
+			return msg, false, &httpx.RateLimited{Wait: wait}
 		}
 	}
-	ephemeral := string(fields["ephemeral"]) == "true"
+	ephemeral = string(fields["ephemeral"]) == "true"
 	delete(fields, "room")
 	delete(fields, "ephemeral")
 	data, err := json.Marshal(fields)
 	if err != nil {
-		return nil, httpx.BadRequest("data cannot be encoded")
+		return msg, false, httpx.BadRequest("data cannot be encoded")
 	}
-	msg := broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: m.id.From()}
-	if ephemeral {
-		if _, err := g.b.PublishEphemeral(msg); err != nil {
-			return nil, err
-		}
-		return map[string]any{"ok": true, "ephemeral": true}, nil
-	}
-	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
-	defer cancel()
-	pub, err := g.b.Publish(ctx, msg)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"ok": true, "offset": pub.Offset, "id": pub.ID.String()}, nil
+	return broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: m.id.From()}, ephemeral, nil
 }
 
 // newPID returns a new private session id: 128 random bits.

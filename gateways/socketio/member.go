@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,21 +19,30 @@ import (
 // goroutine: it is a task of the gateway's pump pool, made ready by its
 // subscription's wake-ups, and its state has one owner at a time: the
 // task's run (step, on a pool worker) or a join or leave running on the
-// socket's reading goroutine through the task's Do.
+// socket's command goroutine through the task's Do (see inflight.go).
 type member struct {
-	g   *Gateway
-	ns  *gwNamespace
-	s   *Socket
-	pid string
-	id  auth.Identity // who the socket is; decides what it may join and publish
+	g    *Gateway
+	ns   *gwNamespace
+	s    *Socket
+	pid  string
+	id   auth.Identity // who the socket is; decides what it may join and publish
+	auto []string      // the log rooms it is auto-joined to (and may join without permission)
 
 	// Guarded by Gateway.mu (see expiry.go).
 	deadline time.Time // when the identity's token stops being accepted; zero: never
 	expIdx   int       // index in Gateway.expiring, or -1
 
 	task    *pump.Task
-	started atomic.Bool // the socket is connected: deliver
-	ended   atomic.Bool // the socket disconnected: close the subscription
+	started atomic.Bool   // the socket is connected: deliver
+	ended   atomic.Bool   // the socket disconnected: close the subscription
+	done    chan struct{} // closed when the socket disconnects
+	slots   chan struct{} // one per event in flight; capacity GatewayConfig.MaxPending
+
+	qmu     sync.Mutex   // guards the fields below
+	cmdQ    []func()     // joins and leaves, run in order by the command goroutine
+	running bool         // the command goroutine runs
+	acks    []pendingAck // publishes awaiting their commit, in order
+	acking  bool         // the ack goroutine runs
 
 	// Owned by the task.
 	sent    map[string]uint64 // log room → offset through which its events were sent (or skipped)
@@ -44,13 +54,32 @@ type member struct {
 // newMember returns a member whose rooms resume after the given offsets
 // (a new session when rooms is empty). rec is the session to save.
 func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, pid: rec.PID, rec: rec}
+	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, done: make(chan struct{}), slots: make(chan struct{}, g.cfg.MaxPending)}
 	m.task = g.pool.NewTask(m.step)
 	m.sent = make(map[string]uint64, len(rec.Rooms))
 	for r, off := range rec.Rooms {
 		m.sent[r] = off
 	}
 	return m
+}
+
+// autoJoin adds the member's auto-join rooms from the log's head to a new
+// session (before it is saved and before the pump runs).
+func (m *member) autoJoin(ctx context.Context) error {
+	if len(m.auto) == 0 {
+		return nil
+	}
+	head := m.g.b.Head().Offset
+	m.rec.Rooms = make(map[string]uint64, len(m.auto))
+	for _, r := range m.auto {
+		if len(m.sent) >= m.g.cfg.MaxRooms {
+			break
+		}
+		m.sent[r] = head
+		m.rec.Rooms[r] = head
+	}
+	_, err := m.resubscribe(ctx)
+	return err
 }
 
 // start begins delivery, once the socket is connected.
@@ -61,7 +90,9 @@ func (m *member) start() {
 
 // end stops delivery for good: the task closes the subscription.
 func (m *member) end() {
-	m.ended.Store(true)
+	if m.ended.CompareAndSwap(false, true) {
+		close(m.done)
+	}
 	m.task.Ready()
 }
 
@@ -221,12 +252,19 @@ func (m *member) resetInfo(r *broker.ResetError) map[string]any {
 	return map[string]any{"reason": r.Code(), "rooms": rooms, "requested": r.Requested.Offset, "resume": r.Resume.Offset, "epoch": m.g.b.Epoch()}
 }
 
-// join adds room (a client room name) from after `after` (nil: from the
-// current head) and saves the session. An `after` beyond the head, or
+// join adds room (a client room name) from after `after` (nil: from
+// `now`, the head when the client's join was received) and saves the
+// session. An `after` beyond the head, or
 // given with another log's epoch, starts at the earliest retained event
 // and reports recovered: false (reason epoch_mismatch), as the HTTP
-// interfaces do. With the member's state (call).
-func (m *member) join(ctx context.Context, room string, after *uint64, epoch string) (map[string]any, error) {
+// interfaces do. Joining a room the socket is already in changes nothing,
+// unless `after` is before the room's start in this session (an
+// auto-joined room, say, which a client re-joins after the offset it
+// last had): when none of the room's events has been sent since, the
+// room starts over from `after`; otherwise the ack is recovered: false
+// with reset {reason: "already_joined", requested, resume} (the events
+// between them were not sent on this socket). With the member's state (call).
+func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64) (map[string]any, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
 		return nil, err
@@ -235,7 +273,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
 	}
 	head := m.g.b.Head().Offset
-	start := head
+	start := now
 	var mismatch bool
 	if after != nil {
 		start = *after
@@ -243,12 +281,24 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 			start, mismatch = 0, true
 		}
 	}
-	if _, ok := m.sent[logRoom]; ok {
-		// Already joined (a retried join, say): nothing changes. Neither
-		// the subscription nor the saved session may move: the events sent
-		// so far may not have been received, and recovery relies on the
-		// saved start.
-		return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": true}, nil
+	prev, had := m.sent[logRoom]
+	if had {
+		joinedAt := m.rec.Rooms[logRoom]
+		switch {
+		case after == nil || start >= joinedAt:
+			// Already joined (a retried join, say): nothing changes.
+			// Neither the subscription nor the saved session may move: the
+			// events sent so far may not have been received, and recovery
+			// relies on the saved start.
+			return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": true}, nil
+		case prev != joinedAt:
+			// Events after joinedAt were sent: resending from start would
+			// duplicate them.
+			return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": false,
+				"reset": map[string]any{"reason": "already_joined", "requested": *after, "resume": joinedAt}}, nil
+		}
+		// Nothing of the room was sent since joinedAt: join it afresh.
+		delete(m.sent, logRoom)
 	}
 	pos := m.position()
 	rec := m.rec
@@ -265,7 +315,6 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 		rec.Live = pos
 		rec.CatchUp = map[string]bool{logRoom: true}
 	}
-	prev, had := m.sent[logRoom]
 	m.sent[logRoom] = start
 	reset, err := m.resubscribe(ctx)
 	if err == nil {
@@ -297,8 +346,7 @@ func (m *member) catchingUp(pos uint64) bool {
 	return len(m.rec.CatchUp) > 0 && pos < m.rec.Live
 }
 
-// leave removes room and saves the session. With the member's state
-// (call).
+// leave removes room and saves the session. With the member's state (call).
 func (m *member) leave(ctx context.Context, room string) (map[string]any, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {

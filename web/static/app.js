@@ -23,7 +23,12 @@
 //         events(list),                // event objects as the REST API shows them
 //         reset(info),                 // {reason, requested, resume}
 //         detail(text, badge),         // the header line, with a badge (e.g. the wire transport)
-//         note(kind, text) }           // 'ok' | 'info': a remark on the connection (recovery)
+//         note(kind, text) }           // 'ok' | 'info' | 'error': a remark on the connection
+//   - The optional token (the Token field, kept in sessionStorage for the
+//     tab) is sent the way each client can: Authorization: Bearer for
+//     fetch (history, rooms, HTTP publish), ?token= for EventSource and the
+//     long-poll, and auth.token in Socket.IO's CONNECT (read again at every
+//     reconnect). Without one the server's anonymous permissions apply.
 'use strict';
 
 (() => {
@@ -62,6 +67,16 @@
   /** backoff returns the next retry delay (with jitter) after delay. */
   const backoff = (delay) => Math.min(RETRY_MAX_MS, delay * 2) * (0.75 + Math.random() * 0.5);
 
+  /**
+   * errorText formats a wire error {code, message} (the message may
+   * already start with the code, as the server's auth errors do).
+   */
+  function errorText(e) {
+    if (!e) return 'unknown error';
+    const msg = String(e.message ?? e);
+    return e.code && !msg.startsWith(`${e.code}:`) ? `${e.code}: ${msg}` : msg;
+  }
+
   /** ApiError is a failed request, with the server's {"error":{code,message}}. */
   class ApiError extends Error {
     constructor(status, code, message) {
@@ -69,14 +84,74 @@
       this.status = status;
       this.code = code;
     }
-    toString() { return this.code ? `${this.code}: ${this.message}` : this.message; }
+    toString() { return errorText(this); }
   }
 
-  /** api fetches JSON; failures become ApiError with the wire error's code. */
-  async function api(path, init = {}) {
-    let res;
+  // ---- identity ------------------------------------------------------------
+
+  const TOKEN_KEY = 'rtbroker.token';
+  let token = '';
+  try { token = sessionStorage.getItem(TOKEN_KEY) ?? ''; } catch { /* storage disabled */ }
+
+  /**
+   * tokenClaims reads a JWT's payload for display only: the server
+   * verifies the token, the page never needs to. null when tok is not a JWT.
+   */
+  function tokenClaims(tok) {
+    const part = tok.split('.')[1];
+    if (!part) return null;
     try {
-      res = await fetch(path, { cache: 'no-store', ...init });
+      const b64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const c = JSON.parse(new TextDecoder().decode(bytes));
+      return c && typeof c === 'object' ? c : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** showIdentity shows who the token says the page is. */
+  function showIdentity() {
+    const dd = $('#identity');
+    const c = token ? tokenClaims(token) : null;
+    if (!token) {
+      dd.textContent = 'anonymous';
+      dd.title = "No token: the server's anonymous permissions apply";
+    } else if (c && typeof c.sub === 'string') {
+      dd.textContent = c.sub;
+      const exp = typeof c.exp === 'number' ? ` · expires ${new Date(c.exp * 1000).toLocaleString()}` : '';
+      const roles = [c.roles, c.role].flat().filter((r) => typeof r === 'string' && r);
+      dd.title = `Token subject ${c.sub}${roles.length ? ` · roles ${roles.join(', ')}` : ''}${exp}`;
+    } else {
+      dd.textContent = 'token';
+      dd.title = 'The token is not a JWT the page can read; the server decides';
+    }
+  }
+
+  /** setToken changes the token every transport uses from now on. */
+  function setToken(t) {
+    token = t;
+    try {
+      if (t) sessionStorage.setItem(TOKEN_KEY, t);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch { /* storage disabled */ }
+    showIdentity();
+  }
+
+  /** authError reports an error the token (or its absence) caused. */
+  const authError = (err) => err?.code === 'unauthorized' || err?.code === 'forbidden';
+
+  /**
+   * api fetches JSON; failures become ApiError with the wire error's code.
+   * The token goes in Authorization: Bearer unless bearer is false (the
+   * URL carries it as ?token=).
+   */
+  async function api(path, init = {}, { bearer = true } = {}) {
+    let res;
+    const headers = new Headers(init.headers);
+    if (bearer && token) headers.set('Authorization', `Bearer ${token}`);
+    try {
+      res = await fetch(path, { cache: 'no-store', ...init, headers });
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       throw new ApiError(0, 'network', 'server unreachable');
@@ -174,7 +249,7 @@
     function open(after) {
       close();
       const s = session;
-      es = new EventSource('/sse?' + query({ room: s.room, after, epoch }));
+      es = new EventSource('/sse?' + query({ room: s.room, after, epoch, token }));
       es.onopen = () => { retry = RETRY_MIN_MS; s.status('live'); };
       es.onerror = () => {
         if (s !== session) return;
@@ -247,7 +322,7 @@
       let retry = RETRY_MIN_MS;
       while (s === session) {
         try {
-          const body = await api('/poll?' + query({ room: s.room, after, epoch, timeout: first ? '0s' : POLL_HOLD }), { signal });
+          const body = await api('/poll?' + query({ room: s.room, after, epoch, timeout: first ? '0s' : POLL_HOLD, token }), { signal }, { bearer: false });
           if (s !== session) return;
           if (body.reset) s.reset(body.reset);
           if (body.events.length > 0) s.events(body.events);
@@ -258,6 +333,7 @@
           s.status('live');
         } catch (err) {
           if (s !== session || err.name === 'AbortError') return;
+          if (authError(err)) s.note('error', String(err));
           s.status('reconnecting', `${err} · retrying in ${Math.round(retry / 1000)}s`);
           await sleep(retry, signal);
           retry = backoff(retry);
@@ -327,7 +403,10 @@
     function ensureSocket() {
       if (socket) return true;
       if (typeof io !== 'function') return false; // the bundle did not load
-      socket = io({ autoConnect: false });
+      // auth is read at every (re)connect, so a new token is used as soon
+      // as the socket reconnects; socket.io-client adds its session id and
+      // offset to it for connection state recovery.
+      socket = io({ autoConnect: false, auth: (cb) => cb(token ? { token } : {}) });
       socket.io.on('open', () => {
         socket.io.engine.on('upgrade', showTransport);
         showTransport();
@@ -371,6 +450,8 @@
 
     function onConnectError(err) {
       showTransport();
+      // {message: "unauthorized" | "forbidden", data: {code, message}}
+      if (authError({ code: err.message })) session?.note('error', errorText(err.data ?? { message: err.message }));
       session?.status('reconnecting', err.message);
       if (!socket.active) reconnectLater(); // refused by the server: retry ourselves
     }
@@ -391,6 +472,7 @@
         if (gen !== joinGen || s !== session) return;
         if (err || !ack || !ack.ok) {
           const why = err ? 'room:join was not answered' : errorText(ack?.error);
+          if (authError(ack?.error)) s.note('error', why);
           s.status('reconnecting', `${why} · retrying in ${Math.round(joinRetry / 1000)}s`);
           joinTimer = setTimeout(() => { if (gen === joinGen && s === session && socket.connected) join(s); }, joinRetry);
           joinRetry = backoff(joinRetry);
@@ -466,6 +548,13 @@
         showTransport();
         if (socket.connected) join(s); // else onConnect joins
       },
+      /** reauth reconnects the socket, so that it presents the current token. */
+      reauth() {
+        if (!socket) return;
+        connectedBefore = false;
+        socket.disconnect();
+        socket.connect();
+      },
       stop() {
         const s = session;
         session = null;
@@ -499,11 +588,6 @@
     };
   }
 
-  /** errorText formats a wire error {code, message}. */
-  function errorText(e) {
-    if (!e) return 'unknown error';
-    return e.code ? `${e.code}: ${e.message}` : String(e.message ?? e);
-  }
 
   /** The transports shown, left to right. */
   const TRANSPORTS = [sseTransport, longPollTransport, socketIOTransport];
@@ -577,6 +661,11 @@
       d.replaceChildren(text, badge ? el('span', { class: 'badge mono' }, badge) : null);
       if (badge) this.root.dataset.wire = badge;
       else delete this.root.dataset.wire;
+    }
+
+    clearNote() {
+      this.noteEl.hidden = true;
+      this.noteEl.replaceChildren();
     }
 
     /** note shows a one-line remark on the connection, with its time. */
@@ -728,7 +817,10 @@
         break;
       } catch (err) {
         if (ctrl.signal.aborted) return;
-        for (const p of panels) p.setStatus('reconnecting', String(err));
+        for (const p of panels) {
+          p.setStatus('reconnecting', String(err));
+          if (authError(err)) p.note('error', `${err} — ${err.code === 'unauthorized' ? 'enter a valid token above' : 'the token does not allow this room'}`);
+        }
         await sleep(retry, ctrl.signal);
         if (ctrl.signal.aborted) return;
       }
@@ -743,7 +835,10 @@
       after = Math.max(after, ev.offset);
     }
     types.delete('');
-    for (const p of panels) p.add(page.events, { history: true });
+    for (const p of panels) {
+      p.clearNote();
+      p.add(page.events, { history: true });
+    }
 
     transports.forEach((t, i) => {
       const p = panels[i];
@@ -891,9 +986,19 @@
     if (tr && e.target.closest('button')) connect(tr.dataset.room);
   });
 
+  const tokenInput = $('#token-input');
+  tokenInput.value = token;
+  showIdentity();
+
   $('#room-form').addEventListener('submit', (e) => {
     e.preventDefault();
     if (!roomInput.reportValidity()) return;
+    const t = tokenInput.value.trim();
+    if (t !== token) {
+      setToken(t);
+      for (const tr of transports) tr.reauth?.();
+      refreshRooms();
+    }
     connect(roomInput.value.trim());
   });
   olderBtn.addEventListener('click', loadOlder);

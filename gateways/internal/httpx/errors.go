@@ -49,10 +49,19 @@ func BadRequest(msg string) error { return &Error{http.StatusBadRequest, CodeInv
 var ErrMethod = &Error{http.StatusMethodNotAllowed, CodeMethod, "method not allowed"}
 
 // RateLimited refuses a request over a rate limit: 429 rate_limited, with
-// Retry-After from Wait.
-type RateLimited struct{ Wait time.Duration }
+// Retry-After from Wait (at least one second). Message is sent as the
+// error's message; empty means "rate limit exceeded, retry later".
+type RateLimited struct {
+	Wait    time.Duration
+	Message string
+}
 
-func (e *RateLimited) Error() string { return "rate limit exceeded, retry later" }
+func (e *RateLimited) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return "rate limit exceeded, retry later"
+}
 
 // Wire is the one table from errors to their HTTP status, code and the
 // message sent to the client. Only errors the client caused carry their

@@ -119,6 +119,16 @@ func (o *Origins) CheckSite(r *http.Request) error {
 	return ErrCrossSite
 }
 
+// SameSiteOrAllowed reports whether a request to host from origin (its
+// Origin header) is not cross-site: it has no Origin (it is not from a
+// browser page), comes from the same host[:port], or from an allowed
+// origin. It is the Origin check of WebSocket upgrades, which CORS does
+// not cover: without it any page could open a WebSocket that carries the
+// user's cookie (cross-site WebSocket hijacking).
+func (o *Origins) SameSiteOrAllowed(origin, host string) bool {
+	return origin == "" || sameHost(origin, host) || o.Allowed(origin)
+}
+
 // sameHost reports whether origin's host[:port] is host.
 func sameHost(origin, host string) bool {
 	u, err := url.Parse(origin)

@@ -416,6 +416,10 @@ func TestWebSocket(t *testing.T) {
 		read(t, ws)
 		write(t, ws, "4"+strings.Repeat("x", 1000))
 		ts.waitClosed(t, engineio.ReasonTransportError)
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+			t.Errorf("read after an oversized message: %v, want close 1009 (message too big)", err)
+		}
 	})
 	t.Run("invalid packet", func(t *testing.T) {
 		ws := dial(t, ts.wsURL("transport=websocket"))

@@ -6,7 +6,11 @@
 //
 // Commands (op):
 //   connect     {name, url, opts}          connect; reply {sid, recovered, transport}
-//                                          or ok:false with the connect_error
+//                                          or ok:false with the connect_error as JSON
+//                                          {message, data, description} (description: the
+//                                          HTTP status of a failed polling request, the
+//                                          WebSocket error's message). opts.localAddress
+//                                          binds both transports to that local IP.
 //   emit        {name, event, args, ack, timeout}
 //                                          emit; with ack, reply {ack: [...]}
 //   wait        {name, count, timeout}     wait until `count` events were
@@ -16,12 +20,20 @@
 //   waitConnect {name, timeout}            wait for the next connect; reply {sid, recovered, transport}
 //   waitUpgrade {name, timeout}            wait until the transport is websocket
 //   disconnect  {name}
-//   waitDisconnect {name, timeout}         wait for the next disconnect; reply {reason}
+//   waitDisconnect {name, timeout}         wait for the next disconnect; reply {reason, code,
+//                                          description} (code: the WebSocket close code)
+//   burst       {name, event, args, timeout} emit event once per element of args (each an
+//                                          argument list) with an ack, without waiting
+//   burstAcks   {name, count, timeout}     wait until `count` acks (or ack timeouts) of the
+//                                          bursts arrived; reply {acks: [{i, ack} | {i, error}]}
+//                                          in arrival order (all, then cleared)
 //   reconnect   {name, auth, timeout}      after a server disconnect: set socket.auth and
 //                                          socket.connect(); reply as connect
 //   serverAck   {name, event, reply}       answer the server's `event` acks with `reply`
 // Every received event is recorded as {event, args} with Buffers as {"$buffer": base64}.
 import { io } from "socket.io-client";
+import http from "node:http";
+import https from "node:https";
 import readline from "node:readline";
 
 const sockets = new Map(); // name -> {socket, events, waiters, connects}
@@ -69,8 +81,12 @@ function info(s) {
 
 const handlers = {
   async connect({ name, url, opts = {}, timeout = 10000 }) {
+    if (opts.localAddress) {
+      // The WebSocket transport binds by itself; polling needs an agent.
+      opts = { ...opts, agent: new (url.startsWith("https:") ? https : http).Agent({ localAddress: opts.localAddress }) };
+    }
     const socket = io(url, { forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500, ...opts });
-    const s = { socket, events: [], waiters: [], connectWaiters: [], disconnects: [], disconnectWaiters: [] };
+    const s = { socket, events: [], waiters: [], connectWaiters: [], disconnects: [], disconnectWaiters: [], acks: [], ackWaiters: [] };
     sockets.set(name, s);
     socket.onAny((event, ...args) => {
       s.events.push({ event, args: encode(args) });
@@ -79,12 +95,15 @@ const handlers = {
     socket.on("connect", () => {
       for (const w of s.connectWaiters.splice(0)) w.resolve(info(s));
     });
-    socket.on("disconnect", (reason) => {
-      s.disconnects.push(reason);
+    socket.on("disconnect", (reason, details) => {
+      const d = details?.description;
+      s.disconnects.push({ reason, code: details?.context?.code ?? null, description: typeof d === "number" || typeof d === "string" ? d : null });
       for (const w of s.disconnectWaiters.splice(0)) w();
     });
     socket.on("connect_error", (err) => {
-      for (const w of s.connectWaiters.splice(0)) w.reject(new Error(JSON.stringify({ message: err.message, data: err.data ?? null })));
+      const d = err.description;
+      const description = typeof d === "number" ? d : (d?.message ?? null);
+      for (const w of s.connectWaiters.splice(0)) w.reject(new Error(JSON.stringify({ message: err.message, data: err.data ?? null, description })));
     });
     return nextConnect(s, timeout);
   },
@@ -139,7 +158,7 @@ const handlers = {
     if (s.disconnects.length === 0) {
       await withTimeout(new Promise((resolve) => s.disconnectWaiters.push(resolve)), timeout, "disconnect");
     }
-    return { reason: s.disconnects.shift() };
+    return s.disconnects.shift();
   },
   async reconnect({ name, auth, timeout = 10000 }) {
     const s = get(name);
@@ -152,6 +171,29 @@ const handlers = {
     get(name).socket.disconnect();
     sockets.delete(name);
     return {};
+  },
+  async burst({ name, event, args, timeout = 10000 }) {
+    const s = get(name);
+    args.forEach((a, i) => {
+      s.socket
+        .timeout(timeout)
+        .emitWithAck(event, ...decode(a))
+        .then((reply) => s.acks.push({ i, ack: encode(reply) }), (err) => s.acks.push({ i, error: err.message }))
+        .finally(() => (s.ackWaiters = s.ackWaiters.filter((w) => !w())));
+    });
+    return {};
+  },
+  async burstAcks({ name, count, timeout = 10000 }) {
+    const s = get(name);
+    await withTimeout(
+      new Promise((resolve) => {
+        const check = () => s.acks.length >= count && (resolve(), true);
+        if (!check()) s.ackWaiters.push(check);
+      }),
+      timeout,
+      `${count} acks on ${name} (have ${s.acks.length})`,
+    );
+    return { acks: s.acks.splice(0) };
   },
   async serverAck({ name, event, reply }) {
     get(name).socket.on(event, (...args) => {

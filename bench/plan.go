@@ -1,0 +1,344 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// A scenario is one row group of the results table: a run of it starts a
+// fresh server (fresh data directory, new port) and runs its steps in order
+// against that server.
+type scenario struct {
+	id      string   // unique, e.g. "fanout-5k"
+	group   string   // what --only selects: fanout, rooms, latency, idle, replay, storm, ingest, conns
+	title   string   // the scenario column of the table
+	targets []string // servers it runs against
+	steps   []step
+}
+
+// A step is one rtbench run; its JSON result gives the metrics of one or
+// more table rows.
+type step struct {
+	label string   // appended to the scenario title ("1 client", "after restart")
+	args  []string // rtbench scenario and flags (without --url, --target, --json)
+	// only limits the step to one server ("" both): the Node peer keeps
+	// nothing across a restart, so replay after a restart is rtbroker's.
+	only string
+	// restartBefore restarts the server (SIGTERM, same data directory and
+	// port) before the step.
+	restartBefore bool
+	// restartCmd is "term" or "kill": rtbench gets a --restart-cmd that
+	// restarts the server with that signal at the storm's drop.
+	restartCmd string
+	estimate   time.Duration // what the step usually takes, server start included
+	timeout    time.Duration // after this the run is killed and marked failed
+	metrics    []metric
+}
+
+// A metric is one row: a figure read from rtbench's JSON result.
+type metric struct {
+	name   string // e.g. "deliveries/s"
+	path   string // dotted path into the JSON result
+	unit   unit
+	higher bool    // higher is better
+	target *target // nil: none
+}
+
+// A target is a bound the rtbroker median must meet (issue 5's table).
+type target struct {
+	max   bool // the value must be ≤ bound (else ≥)
+	bound float64
+}
+
+func (t target) met(v float64) bool {
+	if t.max {
+		return v <= t.bound
+	}
+	return v >= t.bound
+}
+
+func atLeast(v float64) *target { return &target{bound: v} }
+func atMost(v float64) *target  { return &target{max: true, bound: v} }
+
+// sizes are the knobs that differ between the full suite and --quick.
+type sizes struct {
+	fanoutSubs       []int
+	stepDuration     time.Duration
+	fanoutCap        time.Duration // --duration: the stepping stops there
+	roomsSubs, rooms int
+	roomsRate        int
+	latencySubs      []int
+	measure          time.Duration // --duration of the fixed-rate scenarios
+	idleSubs         int
+	replayEvents     int
+	replaySubs       []int
+	stormSubs        int
+	stormRestarts    []string
+	ingestConns      []int
+	ingestBatch      int // also run the largest --pub-conns with this --batch (0: not)
+	conns            int
+}
+
+var fullSizes = sizes{
+	fanoutSubs: []int{1000, 5000, 15000}, stepDuration: 4 * time.Second, fanoutCap: 60 * time.Second,
+	roomsSubs: 10000, rooms: 1000, roomsRate: 2000,
+	latencySubs: []int{1000, 5000}, measure: 10 * time.Second,
+	idleSubs:     10000,
+	replayEvents: 100000, replaySubs: []int{1, 100},
+	stormSubs: 5000, stormRestarts: []string{"term", "kill"},
+	ingestConns: []int{32, 256}, ingestBatch: 16,
+	conns: 19900,
+}
+
+var quickSizes = sizes{
+	fanoutSubs: []int{1000}, stepDuration: 3 * time.Second, fanoutCap: 30 * time.Second,
+	roomsSubs: 2000, rooms: 200, roomsRate: 1000,
+	latencySubs: []int{1000}, measure: 6 * time.Second,
+	idleSubs:     2000,
+	replayEvents: 20000, replaySubs: []int{1, 10},
+	stormSubs: 1000, stormRestarts: []string{"term"},
+	ingestConns: []int{32},
+	conns:       2000,
+}
+
+// servers lists the targets in the order each repetition runs them (A B).
+var servers = []string{"rtbroker", "node"}
+
+// plan returns the scenarios of issue 5 at the given sizes:
+// (a) fan-out, (b) rooms, (c) latency, (d) idle memory per transport,
+// (e) replay before and after a restart, (f) reconnect storm, (g) ingest,
+// and the open-files cap (conns).
+func plan(sz sizes) []scenario {
+	both := []string{"rtbroker", "node"}
+	// est is a step's usual time: server start and teardown, connecting
+	// conns clients (about 500 a second), then run.
+	est := func(conns int, run time.Duration) time.Duration {
+		return 4*time.Second + time.Duration(conns)*time.Second/500 + run
+	}
+	measure := sz.measure.String()
+	var out []scenario
+	// Fan-out starts low (2,000 deliveries/s, at least one event a second)
+	// so that a first step passes even on a busy machine; rtbench grows the
+	// rate ×1.5 a step.
+	for _, n := range sz.fanoutSubs {
+		out = append(out, scenario{
+			id: "fanout-" + kilo(n), group: "fanout", targets: both,
+			title: fmt.Sprintf("(a) fan-out, 1 room × %s WS", kilo(n)),
+			steps: []step{{
+				args:     []string{"fanout", "--subs", itoa(n), "--transport", "ws", "--rate", itoa(max(1, 2000/n)), "--step-duration", sz.stepDuration.String(), "--duration", sz.fanoutCap.String()},
+				estimate: est(n, sz.fanoutCap*2/3), timeout: 6 * time.Minute,
+				metrics: []metric{
+					{name: "deliveries/s", path: "extra.max_deliveries_per_s", unit: unitCount, higher: true, target: when(n == 5000, atLeast(300000))},
+					{name: fmt.Sprintf("p99 ms at the first step (%d/s)", max(1, 2000/n)), path: "extra.steps.0.p99_ms", unit: unitMillis},
+				},
+			}},
+		})
+	}
+	out = append(out, scenario{
+		id: "rooms", group: "rooms", targets: both,
+		title: fmt.Sprintf("(b) %s subs over %s rooms, %s events/s", kilo(sz.roomsSubs), kilo(sz.rooms), kilo(sz.roomsRate)),
+		steps: []step{{
+			args:     []string{"rooms", "--subs", itoa(sz.roomsSubs), "--rooms", itoa(sz.rooms), "--rate", itoa(sz.roomsRate), "--duration", measure},
+			estimate: est(sz.roomsSubs, sz.measure+2*time.Second), timeout: 4 * time.Minute,
+			metrics: []metric{
+				{name: "deliveries/s", path: "delivered_per_s", unit: unitCount, higher: true},
+				{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis},
+			},
+		}},
+	})
+	for _, n := range sz.latencySubs {
+		five := n == 5000
+		out = append(out, scenario{
+			id: "latency-" + kilo(n), group: "latency", targets: both,
+			title: fmt.Sprintf("(c) latency, %s subs × 10 msg/s", kilo(n)),
+			steps: []step{{
+				args:     []string{"latency", "--subs", itoa(n), "--rate", "10", "--duration", measure},
+				estimate: est(n, sz.measure+2*time.Second), timeout: 4 * time.Minute,
+				metrics: []metric{
+					{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: when(five, atMost(15))},
+					{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: when(five, atMost(40))},
+					{name: "p99.9 ms", path: "latency_ms.p999", unit: unitMillis},
+				},
+			}},
+		})
+	}
+	for _, tr := range []string{"ws", "polling", "sse", "longpoll"} {
+		targets := both
+		if tr == "sse" || tr == "longpoll" {
+			targets = []string{"rtbroker"} // the Node peer serves Socket.IO only
+		}
+		out = append(out, scenario{
+			id: "idle-" + tr, group: "idle", targets: targets,
+			title: fmt.Sprintf("(d) idle memory, %s %s", kilo(sz.idleSubs), tr),
+			steps: []step{{
+				args:     []string{"idle", "--subs", itoa(sz.idleSubs), "--transport", tr},
+				estimate: est(sz.idleSubs, 5*time.Second), timeout: 4 * time.Minute,
+				metrics: []metric{
+					{name: "RSS/conn", path: "server.rss_per_conn_bytes", unit: unitBytes,
+						target: map[string]*target{"ws": atMost(8 * 1024), "sse": atMost(6 * 1024)}[tr]},
+				},
+			}},
+		})
+	}
+	// rtbench refuses replay on the Node peer, which it takes to have no
+	// history (server.mjs keeps the last --history events of a room in
+	// memory and replays them on a join with `after`).
+	replay := scenario{id: "replay", group: "replay", targets: []string{"rtbroker"},
+		title: fmt.Sprintf("(e) replay %s events", kilo(sz.replayEvents))}
+	for _, restarted := range []bool{false, true} {
+		for i, n := range sz.replaySubs {
+			s := step{
+				label:         fmt.Sprintf("%d client%s", n, plural(n)),
+				args:          []string{"replay", "--events", itoa(sz.replayEvents), "--subs", itoa(n)},
+				restartBefore: restarted && i == 0,
+				estimate:      est(n, time.Duration(sz.replayEvents)*time.Second/20000), timeout: 4 * time.Minute,
+				metrics: []metric{
+					{name: "events/s", path: "extra.replay_events_per_s", unit: unitCount, higher: true, target: atLeast(500000)},
+				},
+			}
+			if restarted {
+				s.label += ", after restart"
+				s.only = "rtbroker"
+			}
+			replay.steps = append(replay.steps, s)
+		}
+	}
+	out = append(out, replay)
+	storms := []struct{ id, label, restart string }{{"storm-drop", "clients dropped", ""}}
+	for _, sig := range sz.stormRestarts {
+		storms = append(storms, struct{ id, label, restart string }{"storm-" + sig, "server restart (SIG" + strings.ToUpper(sig) + ")", sig})
+	}
+	for _, st := range storms {
+		out = append(out, scenario{
+			id: st.id, group: "storm", targets: both,
+			title: fmt.Sprintf("(f) storm, %s WS, %s", kilo(sz.stormSubs), st.label),
+			steps: []step{{
+				args:       []string{"storm", "--subs", itoa(sz.stormSubs), "--transport", "ws", "--rate", "10"},
+				restartCmd: st.restart,
+				estimate:   est(sz.stormSubs, 10*time.Second), timeout: 4 * time.Minute,
+				metrics: []metric{
+					{name: "s to resubscribed", path: "extra.resubscribed_s", unit: unitSeconds, target: atMost(0.8)},
+					{name: "missed", path: "missed", unit: unitCount, target: atMost(0)},
+				},
+			}},
+		})
+	}
+	type ingest struct{ conns, batch int }
+	var ingests []ingest
+	for _, c := range sz.ingestConns {
+		ingests = append(ingests, ingest{c, 1})
+	}
+	if sz.ingestBatch > 1 {
+		ingests = append(ingests, ingest{sz.ingestConns[len(sz.ingestConns)-1], sz.ingestBatch})
+	}
+	for _, in := range ingests {
+		id, title := "ingest-"+itoa(in.conns), fmt.Sprintf("(g) ingest, 1 KB over HTTP, %d conns", in.conns)
+		if in.batch > 1 {
+			id += "-batch" + itoa(in.batch)
+			title += fmt.Sprintf(", %d events per request", in.batch)
+		}
+		out = append(out, scenario{
+			id: id, group: "ingest", targets: both, title: title,
+			steps: []step{{
+				args:     []string{"ingest", "--pub-conns", itoa(in.conns), "--batch", itoa(in.batch), "--size", "1024", "--duration", measure},
+				estimate: est(in.conns, sz.measure), timeout: 3 * time.Minute,
+				metrics: []metric{
+					{name: "events/s", path: "extra.ingest_events_per_s", unit: unitCount, higher: true, target: atLeast(40000)},
+					{name: "publish p99 ms", path: "latency_ms.p99", unit: unitMillis},
+				},
+			}},
+		})
+	}
+	out = append(out, scenario{
+		id: "conns", group: "conns", targets: both,
+		title: fmt.Sprintf("%s WS connections held", kilo(sz.conns)),
+		steps: []step{{
+			args:     []string{"conns", "--subs", itoa(sz.conns), "--duration", "5s"},
+			estimate: est(sz.conns, 5*time.Second), timeout: 4 * time.Minute,
+			metrics: []metric{
+				{name: "connect failures", path: "connect_failures", unit: unitCount, target: atMost(0)},
+			},
+		}},
+	})
+	return out
+}
+
+// groups lists the values --only accepts.
+func groups(scs []scenario) []string {
+	var g []string
+	for _, sc := range scs {
+		if !slices.Contains(g, sc.group) {
+			g = append(g, sc.group)
+		}
+	}
+	return g
+}
+
+// selectScenarios keeps the scenarios whose group or id is in only (all
+// when only is empty) and the servers of target ("both", "rtbroker",
+// "node"); it fails on a name it does not know.
+func selectScenarios(scs []scenario, only []string, tgt string) ([]scenario, error) {
+	if tgt != "both" && !slices.Contains(servers, tgt) {
+		return nil, fmt.Errorf("--target %q: want rtbroker, node or both", tgt)
+	}
+	for _, o := range only {
+		if !slices.ContainsFunc(scs, func(sc scenario) bool { return sc.group == o || sc.id == o }) {
+			return nil, fmt.Errorf("--only %q: want one of %s (or a scenario id such as fanout-5k)", o, strings.Join(groups(scs), ", "))
+		}
+	}
+	var out []scenario
+	for _, sc := range scs {
+		if len(only) > 0 && !slices.Contains(only, sc.group) && !slices.Contains(only, sc.id) {
+			continue
+		}
+		if tgt != "both" {
+			if !slices.Contains(sc.targets, tgt) {
+				continue
+			}
+			sc.targets = []string{tgt}
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// estimate is how long running scs reps times should take.
+func estimate(scs []scenario, reps int) time.Duration {
+	var d time.Duration
+	for _, sc := range scs {
+		for _, srv := range sc.targets {
+			for _, st := range sc.steps {
+				if st.only == "" || st.only == srv {
+					d += st.estimate
+				}
+			}
+		}
+	}
+	return d * time.Duration(reps)
+}
+
+func when(cond bool, t *target) *target {
+	if cond {
+		return t
+	}
+	return nil
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+// kilo writes 15000 as "15k" and 19900 as "19,900".
+func kilo(n int) string {
+	if n >= 1000 && n%1000 == 0 {
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return group3(fmt.Sprint(n))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,134 @@
+package socketio
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+)
+
+// A socket's joins, leaves and publishes are handled off its connection's
+// reading goroutine, so that one slow operation (a commit, a session save)
+// does not hold up the next event and a socket's publishes share commits
+// with each other: joins and leaves run in order on the member's command
+// goroutine (with the member's state, see member.call), publishes are queued for commit in the order they were read (the log
+// keeps that order) and acked, in that order, by an ack goroutine that
+// runs while some are awaited. At most GatewayConfig.MaxPending of them
+// are in flight per socket: each holds a slot from read until acked.
+
+// pendingAck is a publish queued for commit, to be acked once committed.
+type pendingAck struct {
+	ev     *Event
+	p      *broker.Pending
+	ctx    context.Context // bounds the wait (GatewayConfig.PublishTimeout)
+	cancel context.CancelFunc
+}
+
+// acquire takes a slot for ev. When every slot is taken, an event that
+// asks for an ack is acked {ok: false, error: {code: "rate_limited"}} at
+// once and acquire reports false; one that asks for none waits for a slot
+// (the connection's reading pauses: backpressure, nothing is dropped).
+// False also when the socket is gone meanwhile. On the reading goroutine.
+func (m *member) acquire(ev *Event) bool {
+	select {
+	case m.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if ev.HasAck() {
+		m.g.respond(ev, nil, &httpx.Error{
+			Status:  http.StatusTooManyRequests,
+			Code:    httpx.CodeRateLimited,
+			Message: fmt.Sprintf("too many events awaiting their ack on this socket (at most %d): wait for acks before sending more", cap(m.slots)),
+		})
+		return false
+	}
+	select {
+	case m.slots <- struct{}{}:
+		return true
+	case <-m.done:
+	case <-m.g.ctx.Done():
+	}
+	return false
+}
+
+// finish acks ev (see Gateway.respond) and frees its slot.
+func (m *member) finish(ev *Event, ack any, err error) {
+	m.g.respond(ev, ack, err)
+	<-m.slots
+}
+
+// enqueue runs f with the member's state (see member.call) after the
+// functions enqueued before it, on the member's command goroutine, which
+// runs while there are any: joins and leaves save the session durably, so
+// they block, which the pump's workers must not. f never runs if the
+// socket disconnects first.
+func (m *member) enqueue(f func()) {
+	m.qmu.Lock()
+	m.cmdQ = append(m.cmdQ, f)
+	start := !m.running
+	m.running = true
+	m.qmu.Unlock()
+	if start {
+		m.g.wg.Go(m.runQueued)
+	}
+}
+
+// runQueued runs the enqueued functions, oldest first, until none is left.
+func (m *member) runQueued() {
+	for {
+		m.qmu.Lock()
+		if len(m.cmdQ) == 0 {
+			m.cmdQ = nil
+			m.running = false
+			m.qmu.Unlock()
+			return
+		}
+		f := m.cmdQ[0]
+		m.cmdQ[0] = nil
+		m.cmdQ = m.cmdQ[1:]
+		m.qmu.Unlock()
+		m.call(f)
+	}
+}
+
+// awaitCommit acks pa's event once committed, after the publishes queued
+// before it; it starts the ack goroutine when none runs.
+func (m *member) awaitCommit(pa pendingAck) {
+	m.qmu.Lock()
+	m.acks = append(m.acks, pa)
+	start := !m.acking
+	m.acking = true
+	m.qmu.Unlock()
+	if start {
+		m.g.wg.Go(m.ackLoop)
+	}
+}
+
+// ackLoop acks the awaited publishes in order until none is left.
+// Commits happen in the same order, so waiting for each in turn delays
+// no ack.
+func (m *member) ackLoop() {
+	for {
+		m.qmu.Lock()
+		if len(m.acks) == 0 {
+			m.acks = nil
+			m.acking = false
+			m.qmu.Unlock()
+			return
+		}
+		pa := m.acks[0]
+		m.acks[0] = pendingAck{}
+		m.acks = m.acks[1:]
+		m.qmu.Unlock()
+		ev, err := pa.p.Wait(pa.ctx)
+		pa.cancel()
+		var ack any
+		if err == nil {
+			ack = map[string]any{"ok": true, "offset": ev.Offset, "id": ev.ID.String()}
+		}
+		m.finish(pa.ev, ack, err)
+	}
+}
