@@ -33,16 +33,16 @@ type member struct {
 	expIdx   int       // index in Gateway.expiring, or -1
 
 	task    *pump.Task
-	started atomic.Bool   // the socket is connected: deliver
-	ended   atomic.Bool   // the socket disconnected: close the subscription
-	done    chan struct{} // closed when the socket disconnects
-	slots   chan struct{} // one per event in flight; capacity GatewayConfig.MaxPending
+	started atomic.Bool // the socket is connected: deliver
+	ended   atomic.Bool // the socket disconnected: close the subscription
 
-	qmu     sync.Mutex   // guards the fields below
-	cmdQ    []func()     // joins and leaves, run in order by the command goroutine
-	running bool         // the command goroutine runs
-	acks    []pendingAck // publishes awaiting their commit, in order
-	acking  bool         // the ack goroutine runs
+	qmu      sync.Mutex    // guards the fields below
+	inFlight int           // events holding a slot (at most GatewayConfig.MaxPending)
+	slotWait chan struct{} // cap 1: a slot was freed or the socket ended; made by the first waiter
+	cmdQ     []func()      // joins and leaves, run in order by the command goroutine
+	running  bool          // the command goroutine runs
+	acks     []pendingAck  // publishes awaiting their commit, in order
+	acking   bool          // the ack goroutine runs
 
 	// Owned by the task.
 	sent    map[string]uint64 // log room → offset through which its events were sent (or skipped)
@@ -54,7 +54,7 @@ type member struct {
 // newMember returns a member whose rooms resume after the given offsets
 // (a new session when rooms is empty). rec is the session to save.
 func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, done: make(chan struct{}), slots: make(chan struct{}, g.cfg.MaxPending)}
+	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec}
 	m.task = g.pool.NewTask(m.step)
 	m.sent = make(map[string]uint64, len(rec.Rooms))
 	for r, off := range rec.Rooms {
@@ -91,7 +91,7 @@ func (m *member) start() {
 // end stops delivery for good: the task closes the subscription.
 func (m *member) end() {
 	if m.ended.CompareAndSwap(false, true) {
-		close(m.done)
+		m.signalSlot() // a reader waiting for a slot gives up
 	}
 	m.task.Ready()
 }
