@@ -46,7 +46,7 @@ type member struct {
 
 	// Owned by the task.
 	sent    roomOffsets   // log room → offset through which its events were sent (or skipped)
-	rec     sessionRecord     // the session as last saved
+	rec     sessionRecord // the session as last saved
 	sub     *broker.Subscription
 	stopped bool // nothing more is delivered (the connection is going away)
 }
