@@ -32,32 +32,69 @@ type pendingAck struct {
 // (the connection's reading pauses: backpressure, nothing is dropped).
 // False also when the socket is gone meanwhile. On the reading goroutine.
 func (m *member) acquire(ev *Event) bool {
-	select {
-	case m.slots <- struct{}{}:
+	max := m.g.cfg.MaxPending
+	if m.takeSlot(max) {
 		return true
-	default:
 	}
 	if ev.HasAck() {
 		m.g.respond(ev, nil, &httpx.Error{
 			Status:  http.StatusTooManyRequests,
 			Code:    httpx.CodeRateLimited,
-			Message: fmt.Sprintf("too many events awaiting their ack on this socket (at most %d): wait for acks before sending more", cap(m.slots)),
+			Message: fmt.Sprintf("too many events awaiting their ack on this socket (at most %d): wait for acks before sending more", max),
 		})
 		return false
 	}
-	select {
-	case m.slots <- struct{}{}:
-		return true
-	case <-m.done:
-	case <-m.g.ctx.Done():
+	for {
+		m.qmu.Lock()
+		if m.slotWait == nil {
+			m.slotWait = make(chan struct{}, 1)
+		}
+		wait := m.slotWait
+		m.qmu.Unlock()
+		if m.takeSlot(max) {
+			return true
+		}
+		if m.ended.Load() {
+			return false
+		}
+		select {
+		case <-wait:
+		case <-m.g.ctx.Done():
+			return false
+		}
 	}
-	return false
+}
+
+// takeSlot takes a slot when fewer than max are taken.
+func (m *member) takeSlot(max int) bool {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if m.inFlight >= max {
+		return false
+	}
+	m.inFlight++
+	return true
+}
+
+// signalSlot wakes the reader waiting for a slot, if any.
+func (m *member) signalSlot() {
+	m.qmu.Lock()
+	if m.slotWait != nil {
+		select {
+		case m.slotWait <- struct{}{}:
+		default:
+		}
+	}
+	m.qmu.Unlock()
 }
 
 // finish acks ev (see Gateway.respond) and frees its slot.
 func (m *member) finish(ev *Event, ack any, err error) {
 	m.g.respond(ev, ack, err)
-	<-m.slots
+	m.qmu.Lock()
+	m.inFlight--
+	m.qmu.Unlock()
+	m.signalSlot()
 }
 
 // enqueue runs f with the member's state (see member.call) after the

@@ -33,20 +33,20 @@ type member struct {
 	expIdx   int       // index in Gateway.expiring, or -1
 
 	task    *pump.Task
-	started atomic.Bool   // the socket is connected: deliver
-	ended   atomic.Bool   // the socket disconnected: close the subscription
-	done    chan struct{} // closed when the socket disconnects
-	slots   chan struct{} // one per event in flight; capacity GatewayConfig.MaxPending
+	started atomic.Bool // the socket is connected: deliver
+	ended   atomic.Bool // the socket disconnected: close the subscription
 
-	qmu     sync.Mutex   // guards the fields below
-	cmdQ    []func()     // joins and leaves, run in order by the command goroutine
-	running bool         // the command goroutine runs
-	acks    []pendingAck // publishes awaiting their commit, in order
-	acking  bool         // the ack goroutine runs
+	qmu      sync.Mutex    // guards the fields below
+	inFlight int           // events holding a slot (at most GatewayConfig.MaxPending)
+	slotWait chan struct{} // cap 1: a slot was freed or the socket ended; made by the first waiter
+	cmdQ     []func()      // joins and leaves, run in order by the command goroutine
+	running  bool          // the command goroutine runs
+	acks     []pendingAck  // publishes awaiting their commit, in order
+	acking   bool          // the ack goroutine runs
 
 	// Owned by the task.
-	sent    map[string]uint64 // log room → offset through which its events were sent (or skipped)
-	rec     sessionRecord     // the session as last saved
+	sent    roomOffsets   // log room → offset through which its events were sent (or skipped)
+	rec     sessionRecord // the session as last saved
 	sub     *broker.Subscription
 	stopped bool // nothing more is delivered (the connection is going away)
 }
@@ -54,11 +54,11 @@ type member struct {
 // newMember returns a member whose rooms resume after the given offsets
 // (a new session when rooms is empty). rec is the session to save.
 func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, done: make(chan struct{}), slots: make(chan struct{}, g.cfg.MaxPending)}
+	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec}
 	m.task = g.pool.NewTask(m.step)
-	m.sent = make(map[string]uint64, len(rec.Rooms))
+	m.sent = make(roomOffsets, 0, len(rec.Rooms))
 	for r, off := range rec.Rooms {
-		m.sent[r] = off
+		m.sent.set(r, off)
 	}
 	return m
 }
@@ -75,7 +75,7 @@ func (m *member) autoJoin(ctx context.Context) error {
 		if len(m.sent) >= m.g.cfg.MaxRooms {
 			break
 		}
-		m.sent[r] = head
+		m.sent.set(r, head)
 		m.rec.Rooms[r] = head
 	}
 	_, err := m.resubscribe(ctx)
@@ -91,7 +91,7 @@ func (m *member) start() {
 // end stops delivery for good: the task closes the subscription.
 func (m *member) end() {
 	if m.ended.CompareAndSwap(false, true) {
-		close(m.done)
+		m.signalSlot() // a reader waiting for a slot gives up
 	}
 	m.task.Ready()
 }
@@ -100,6 +100,11 @@ func (m *member) end() {
 // writes it to the socket without blocking (see engineio.Conn.Send), and
 // makes itself ready again while there may be more.
 func (m *member) step() {
+	if !m.started.Load() {
+		// The subscription may wake the task while the CONNECT is being
+		// answered; the member's state is not the task's before start.
+		return
+	}
 	if m.ended.Load() {
 		if m.sub != nil {
 			m.sub.Close()
@@ -108,7 +113,7 @@ func (m *member) step() {
 		m.stopped = true
 		return
 	}
-	if m.stopped || m.sub == nil || !m.started.Load() {
+	if m.stopped || m.sub == nil {
 		return
 	}
 	limit := m.g.cfg.BatchSize
@@ -153,13 +158,13 @@ func (m *member) deliver(evs []*broker.Event) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
 	for _, ev := range evs {
-		through, ok := m.sent[ev.Room]
+		through, ok := m.sent.get(ev.Room)
 		if !ok || ev.Offset != 0 && ev.Offset <= through {
 			continue
 		}
 		pkt := ev.Encode(m.ns.enc)
 		if ev.Offset != 0 {
-			m.sent[ev.Room] = ev.Offset
+			m.sent.set(ev.Room, ev.Offset)
 			if ev.Offset <= m.rec.Live && m.rec.CatchUp[ev.Room] {
 				pkt = m.ns.encode(ev, catchUpToken(m.rec.Gen, ev.Offset))
 			}
@@ -199,8 +204,7 @@ func (m *member) resubscribe(ctx context.Context) (*broker.ResetError, error) {
 	if len(m.sent) == 0 {
 		return nil, nil
 	}
-	from := slices.Min(slices.Collect(maps.Values(m.sent)))
-	sub, err := m.g.b.Subscribe(ctx, slices.Collect(maps.Keys(m.sent)), broker.Position{Offset: from})
+	sub, err := m.g.b.Subscribe(ctx, m.sent.rooms(), broker.Position{Offset: m.sent.minOffset()})
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +244,8 @@ func (m *member) call(f func()) bool {
 // start where it was asked to.
 func (m *member) resetInfo(r *broker.ResetError) map[string]any {
 	rooms := make([]string, 0, len(m.sent))
-	for lr := range m.sent {
+	for _, ro := range m.sent {
+		lr := ro.room
 		rooms = append(rooms, m.ns.clientRoom(lr))
 	}
 	slices.Sort(rooms)
@@ -264,7 +269,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m.sent[logRoom]; !ok && len(m.sent) >= m.g.cfg.MaxRooms {
+	if _, ok := m.sent.get(logRoom); !ok && len(m.sent) >= m.g.cfg.MaxRooms {
 		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
 	}
 	head := m.g.b.Head().Offset
@@ -276,7 +281,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 			start, mismatch = 0, true
 		}
 	}
-	prev, had := m.sent[logRoom]
+	prev, had := m.sent.get(logRoom)
 	if had {
 		joinedAt := m.rec.Rooms[logRoom]
 		switch {
@@ -293,7 +298,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 				"reset": map[string]any{"reason": "already_joined", "requested": *after, "resume": joinedAt}}, nil
 		}
 		// Nothing of the room was sent since joinedAt: join it afresh.
-		delete(m.sent, logRoom)
+		m.sent.del(logRoom)
 	}
 	pos := m.position()
 	rec := m.rec
@@ -310,16 +315,16 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 		rec.Live = pos
 		rec.CatchUp = map[string]bool{logRoom: true}
 	}
-	m.sent[logRoom] = start
+	m.sent.set(logRoom, start)
 	reset, err := m.resubscribe(ctx)
 	if err == nil {
 		err = m.g.sessions.save(ctx, &rec)
 	}
 	if err != nil {
 		if had {
-			m.sent[logRoom] = prev
+			m.sent.set(logRoom, prev)
 		} else {
-			delete(m.sent, logRoom)
+			m.sent.del(logRoom)
 		}
 		m.resubscribe(ctx)
 		return nil, err
@@ -347,7 +352,7 @@ func (m *member) leave(ctx context.Context, room string) (map[string]any, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m.sent[logRoom]; !ok {
+	if _, ok := m.sent.get(logRoom); !ok {
 		return map[string]any{"ok": true, "room": room}, nil
 	}
 	rec := m.rec
@@ -357,7 +362,7 @@ func (m *member) leave(ctx context.Context, room string) (map[string]any, error)
 		return nil, err
 	}
 	m.rec = rec
-	delete(m.sent, logRoom)
+	m.sent.del(logRoom)
 	if _, err := m.resubscribe(ctx); err != nil {
 		return nil, err
 	}

@@ -1,15 +1,3 @@
-// Package pump runs many small tasks on a few worker goroutines: the
-// connections of a gateway become tasks that are scheduled when there is
-// something for them to do (a commit woke their subscription, a socket
-// became readable) instead of each parking a goroutine of its own. An idle
-// connection then costs a Task (a few words), not a goroutine stack.
-//
-// A task's run function must not block: it does what it can without
-// waiting (non-blocking reads and writes, a TryNext) and returns; whatever
-// remains is picked up when the task is made ready again. Blocking work
-// that must own the task's state (a durable write, say) runs on the
-// caller's goroutine with Task.Do, which excludes the workers from the task
-// meanwhile without stalling them.
 package pump
 
 import (
@@ -29,6 +17,8 @@ type Pool struct {
 	n      int        // tasks in ring
 	closed bool
 
+	workers int
+
 	wg sync.WaitGroup
 }
 
@@ -38,7 +28,7 @@ func New(workers int) *Pool {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{ring: make([]*Task, 64)}
+	p := &Pool{ring: make([]*Task, 64), workers: workers}
 	p.cond.L = &p.mu
 	for range workers {
 		p.wg.Go(p.work)
@@ -143,9 +133,15 @@ func (p *Pool) grow() {
 	p.ring, p.head = ring, 0
 }
 
+// batchMax is how many ready tasks a worker takes at once (one lock for
+// all of them), at most.
+const batchMax = 32
+
 // work is a worker goroutine: it runs ready tasks until the pool closes
-// and its ring is empty.
+// and its ring is empty. It takes several at a time, leaving the other
+// workers their share.
 func (p *Pool) work() {
+	var batch [batchMax]*Task
 	p.mu.Lock()
 	for {
 		for p.n == 0 && !p.closed {
@@ -155,13 +151,19 @@ func (p *Pool) work() {
 			p.mu.Unlock()
 			return
 		}
-		t := p.ring[p.head]
-		p.ring[p.head] = nil
-		p.head = (p.head + 1) % len(p.ring)
-		p.n--
+		k := min(batchMax, max(1, p.n/p.workers))
+		for i := range k {
+			batch[i] = p.ring[p.head]
+			p.ring[p.head] = nil
+			p.head = (p.head + 1) % len(p.ring)
+		}
+		p.n -= k
 		p.mu.Unlock()
-		t.queued.Store(false)
-		t.runOnce()
+		for i, t := range batch[:k] {
+			t.queued.Store(false)
+			t.runOnce()
+			batch[i] = nil
+		}
 		p.mu.Lock()
 	}
 }

@@ -59,9 +59,9 @@ type Conn struct {
 	posting   bool // a POST is being processed
 	pollReply byte // packet answering a GET pending at close
 	wake      chan struct{}
-	done      chan struct{}
-	writeFn   func() // c.writeLoop, bound once
-	wdl       int64  // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
+	done      chan struct{} // made by Done, closed by finish
+	writeFn   func()        // c.writeLoop, bound once
+	wdl       int64         // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
 
 	// Heartbeat bookkeeping, guarded by srv.hb.mu.
 	hbPrev, hbNext *Conn
@@ -84,8 +84,19 @@ func (c *Conn) Transport() string {
 	return c.transport
 }
 
-// Done returns a channel closed when the session is closed.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+// Done returns a channel closed when the session is closed. (It is made
+// by the first call: a session nobody waits for has none.)
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.state == stateClosed {
+			close(c.done)
+		}
+	}
+	return c.done
+}
 
 // Reason returns why the session closed, or "" while it is open.
 func (c *Conn) Reason() string {
@@ -343,7 +354,9 @@ func (c *Conn) finish(reason string, reply byte) {
 	ws, probe := c.ws, c.probe
 	c.queue, c.spare, c.queued = nil, nil, 0
 	c.signalPoll()
-	close(c.done)
+	if c.done != nil {
+		close(c.done)
+	}
 	cb := c.onClose
 	c.mu.Unlock()
 

@@ -224,7 +224,6 @@ func (s *Server) newConn(r *http.Request, transport string, release func()) *Con
 		id:        base64.RawURLEncoding.EncodeToString(b[:]),
 		req:       newRequest(r),
 		transport: transport,
-		done:      make(chan struct{}),
 		release:   release,
 	}
 }
