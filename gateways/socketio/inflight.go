@@ -90,11 +90,13 @@ func (m *member) signalSlot() {
 
 // finish acks ev (see Gateway.respond) and frees its slot.
 func (m *member) finish(ev *Event, ack any, err error) {
-	m.g.respond(ev, ack, err)
+	// The slot is free before the ack is sent: a client that sends its next
+	// event on receiving the ack must find it free.
 	m.qmu.Lock()
 	m.inFlight--
 	m.qmu.Unlock()
 	m.signalSlot()
+	m.g.respond(ev, ack, err)
 }
 
 // enqueue runs f with the member's state (see member.call) after the

@@ -92,15 +92,25 @@ func TestMaxPending(t *testing.T) {
 			hl.release()
 			acks := d.do("burstAcks", map[string]any{"name": "s", "count": maxPending + 1})["acks"].([]any)
 			offsets := make([]float64, maxPending)
+			published := 0
 			for _, a := range acks {
 				a := a.(map[string]any)
 				ack, _ := a["ack"].(map[string]any)
-				if ack["ok"] != true {
+				if ack["offset"] != nil && ack["ok"] == true {
+					offsets[int(a["i"].(float64))] = ack["offset"].(float64)
+					published++
+					continue
+				}
+				// The leave: read once the event without an ack got its
+				// slot, it may find the held publishes not all acked yet
+				// and be refused; either answer is right.
+				e, _ := ack["error"].(map[string]any)
+				if ack["ok"] != true && e["code"] != "rate_limited" {
 					t.Fatalf("ack after the release: %v", a)
 				}
-				if i := int(a["i"].(float64)); ack["offset"] != nil {
-					offsets[i] = ack["offset"].(float64)
-				}
+			}
+			if published != maxPending {
+				t.Fatalf("%d of the %d held publishes acked with an offset: %v", published, maxPending, acks)
 			}
 			for i := 1; i < maxPending; i++ {
 				if offsets[i] <= offsets[i-1] {
