@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -19,6 +20,7 @@ import (
 var version = "dev"
 
 func main() {
+	minProcs(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -28,6 +30,18 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtbroker:", err)
 		os.Exit(2)
+	}
+}
+
+// minProcs runs Go with at least two Ps, unless GOMAXPROCS is set. On one
+// CPU (a container or taskset limit) Go would use one P, and the commit's
+// fsync, a blocking system call, would then hold it until the runtime's
+// monitor hands it off (up to 10 ms later), stalling every request meanwhile:
+// on one core, durable HTTP ingest measured 6,100 / 1,800 events/s at 32 /
+// 256 connections with one P against 10,000 / 14,400 with two.
+func minProcs(getenv func(string) string) {
+	if getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
 	}
 }
 
