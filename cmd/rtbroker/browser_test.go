@@ -41,23 +41,38 @@ type browserResult struct {
 // kept in the test's temp dir and copied to $RTBROKER_SCREENSHOT_DIR when
 // that is set.
 func TestBrowserUI(t *testing.T) {
+	node := needBrowser(t)
+	srv := startServer(t, "")
+	runBrowserScript(t, node, srv, "browser.mjs", []string{"ui.png", "ui-narrow.png"})
+}
+
+// needBrowser returns node's path once node, Chromium and playwright-core
+// are there (skipped with -short; see requireFile for a missing tool).
+func needBrowser(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
 	node := requireTool(t, "node")
 	requireFile(t, "/usr/bin/chromium", "install Debian's chromium package")
-	root := repoRoot(t)
-	requireFile(t, filepath.Join(root, "node_modules", "playwright-core", "package.json"), "run `npm ci` at the repository root")
+	requireFile(t, filepath.Join(repoRoot(t), "node_modules", "playwright-core", "package.json"), "run `npm ci` at the repository root")
+	return node
+}
 
-	srv := startServer(t, "")
+// runBrowserScript runs testdata/<script> with Node against srv (its URL
+// and the path of the first screenshot as arguments, env added to Node's
+// environment), reports the steps and failures it prints, checks that
+// the first screenshot was taken, and copies the screenshots named in
+// shots to $RTBROKER_SCREENSHOT_DIR when that is set.
+func runBrowserScript(t *testing.T, node string, srv *testServer, script string, shots []string, env ...string) {
+	t.Helper()
 	tmp := t.TempDir()
-	shot := filepath.Join(tmp, "ui.png")
-
+	shot := filepath.Join(tmp, shots[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "browser.mjs"), srv.URL, shot)
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", script), srv.URL, shot)
 	// Playwright makes Chromium's fresh profile directory under TMPDIR.
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), env...)
 	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -92,7 +107,7 @@ func TestBrowserUI(t *testing.T) {
 		return
 	}
 	if dir := os.Getenv("RTBROKER_SCREENSHOT_DIR"); dir != "" {
-		for _, name := range []string{"ui.png", "ui-narrow.png"} {
+		for _, name := range shots {
 			dst := filepath.Join(dir, name)
 			if err := copyFile(filepath.Join(tmp, name), dst); err != nil {
 				t.Errorf("copy screenshot: %v", err)
@@ -150,64 +165,10 @@ func copyFile(src, dst string) error {
 // The screenshots, ui-token.png and ui-token-refused.png (before the
 // token), are copied to $RTBROKER_SCREENSHOT_DIR when that is set.
 func TestBrowserUIToken(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	node := requireTool(t, "node")
-	requireFile(t, "/usr/bin/chromium", "install Debian's chromium package")
-	requireFile(t, filepath.Join(repoRoot(t), "node_modules", "playwright-core", "package.json"), "run `npm ci` at the repository root")
-
+	node := needBrowser(t)
 	srv := startServer(t, "", "--jwt-secret", testSecret)
 	tok := mint(t, "ada", func(c jwt.MapClaims) {
 		c["rooms"] = map[string]any{"subscribe": []string{"secure-room"}, "publish": []string{"secure-room"}}
 	})
-	tmp := t.TempDir()
-	shot := filepath.Join(tmp, "ui-token.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "browser-token.mjs"), srv.URL, shot)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "RTBROKER_TEST_TOKEN="+tok)
-	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("browser script timed out\nstdout:\n%s\nstderr:\n%s\nserver log:\n%s", &stdout, &stderr, srv.logs.String())
-	}
-	res, perr := parseBrowserResult(stdout.Bytes())
-	if perr != nil {
-		t.Fatalf("browser script: %v (exit: %v)\nstdout:\n%s\nstderr:\n%s", perr, err, &stdout, &stderr)
-	}
-	if err != nil {
-		t.Errorf("browser script exited with %v\nstderr:\n%s", err, &stderr)
-	}
-	for _, s := range res.Steps {
-		t.Logf("ok: %s", s)
-	}
-	for _, f := range res.Failures {
-		t.Errorf("browser: %s", f)
-	}
-	if !res.OK && len(res.Failures) == 0 {
-		t.Errorf("browser script reported failure without details: %s", &stdout)
-	}
-	if t.Failed() {
-		t.Logf("stderr:\n%s\nserver log:\n%s", &stderr, srv.logs.String())
-	}
-	if res.Screenshot == "" {
-		return
-	}
-	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
-		t.Errorf("screenshot %s missing or empty: %v", shot, err)
-		return
-	}
-	if dir := os.Getenv("RTBROKER_SCREENSHOT_DIR"); dir != "" {
-		for _, name := range []string{"ui-token.png", "ui-token-refused.png"} {
-			dst := filepath.Join(dir, name)
-			if err := copyFile(filepath.Join(tmp, name), dst); err != nil {
-				t.Errorf("copy screenshot: %v", err)
-			} else {
-				t.Logf("screenshot: %s", dst)
-			}
-		}
-	}
+	runBrowserScript(t, node, srv, "browser-token.mjs", []string{"ui-token.png", "ui-token-refused.png"}, "RTBROKER_TEST_TOKEN="+tok)
 }
