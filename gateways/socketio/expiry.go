@@ -1,34 +1,17 @@
 package socketio
 
 import (
-	"container/heap"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/iheap"
 )
 
-// expiries orders the members whose identity expires (a token with an
-// exp) by their deadline, so that one ticker per gateway can disconnect
-// them when it passes without walking every socket and without a timer per
-// socket. It is guarded by Gateway.mu.
-type expiries []*member
-
-func (h expiries) Len() int           { return len(h) }
-func (h expiries) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h expiries) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].expIdx, h[j].expIdx = i, j
-}
-func (h *expiries) Push(x any) {
-	m := x.(*member)
-	m.expIdx = len(*h)
-	*h = append(*h, m)
-}
-func (h *expiries) Pop() any {
-	old := *h
-	m := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	m.expIdx = -1
-	return m
+// newExpiries returns the heap that orders the members whose identity
+// expires (a token with an exp) by their deadline, so that one ticker per
+// gateway can disconnect them when it passes without walking every socket
+// and without a timer per socket. It is guarded by Gateway.mu.
+func newExpiries() *iheap.Heap[*member] {
+	return iheap.New(func(a, b *member) bool { return a.deadline.Before(b.deadline) }, func(m *member, i int) { m.expIdx = i })
 }
 
 // watchExpiry schedules m's disconnection at its identity's deadline (no
@@ -37,14 +20,14 @@ func (g *Gateway) watchExpiry(m *member) {
 	m.expIdx = -1
 	m.deadline = g.cfg.Auth.Deadline(m.id)
 	if !m.deadline.IsZero() {
-		heap.Push(&g.expiring, m)
+		g.expiring.Push(m)
 	}
 }
 
 // unwatchExpiry forgets m (it disconnected). Call with g.mu held.
 func (g *Gateway) unwatchExpiry(m *member) {
 	if m.expIdx >= 0 {
-		heap.Remove(&g.expiring, m.expIdx)
+		g.expiring.Remove(m.expIdx)
 	}
 }
 
@@ -74,8 +57,8 @@ func (g *Gateway) expired(now time.Time) []*member {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []*member
-	for len(g.expiring) > 0 && !g.expiring[0].deadline.After(now) {
-		out = append(out, heap.Pop(&g.expiring).(*member))
+	for g.expiring.Len() > 0 && !g.expiring.Min().deadline.After(now) {
+		out = append(out, g.expiring.Pop())
 	}
 	return out
 }

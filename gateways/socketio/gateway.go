@@ -18,6 +18,7 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/iheap"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 )
@@ -207,7 +208,7 @@ type Gateway struct {
 
 	mu       sync.Mutex // guards members, expiring and every member's expIdx
 	members  map[*Socket]*member
-	expiring expiries // the members whose identity expires, soonest first
+	expiring *iheap.Heap[*member] // the members whose identity expires, soonest first (newExpiries)
 }
 
 // gwNamespace is a namespace of the gateway.
@@ -229,7 +230,8 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		sessions: newSessions(b, cfg.MaxSessions, cfg.Logger),
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
-		members: make(map[*Socket]*member),
+		members:  make(map[*Socket]*member),
+		expiring: newExpiries(),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	for _, nc := range cfg.Namespaces {

@@ -1,9 +1,10 @@
 package sse
 
 import (
-	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/iheap"
 )
 
 // beats schedules the heartbeats and token deadlines of the hijacked
@@ -20,15 +21,16 @@ type beats struct {
 	slack    time.Duration // pings may go out this much early
 	wake     chan struct{} // cap 1: the earliest key may have moved earlier
 
-	mu      sync.Mutex // guards the fields below and every conn's beat fields
-	heap    beatHeap
-	closing bool // the handler is closing: new streams are woken at once
+	mu      sync.Mutex         // guards the fields below and every conn's beat fields
+	heap    *iheap.Heap[*conn] // by beatKey
+	closing bool               // the handler is closing: new streams are woken at once
 }
 
 func (b *beats) init(interval time.Duration) {
 	b.interval = interval
 	b.slack = min(interval/16, 250*time.Millisecond)
 	b.wake = make(chan struct{}, 1)
+	b.heap = iheap.New(func(x, y *conn) bool { return x.beatKey < y.beatKey }, func(c *conn, i int) { c.beatIdx = i })
 }
 
 // key is when the sweeper should look at c next: its next heartbeat or its
@@ -46,7 +48,7 @@ func (b *beats) key(c *conn) int64 {
 func (b *beats) add(c *conn) {
 	b.mu.Lock()
 	c.beatKey = b.key(c)
-	heap.Push(&b.heap, c)
+	b.heap.Push(c)
 	first := c.beatIdx == 0
 	closing := b.closing
 	b.mu.Unlock()
@@ -65,7 +67,7 @@ func (b *beats) add(c *conn) {
 func (b *beats) remove(c *conn) {
 	b.mu.Lock()
 	if c.beatIdx >= 0 {
-		heap.Remove(&b.heap, c.beatIdx)
+		b.heap.Remove(c.beatIdx)
 	}
 	b.mu.Unlock()
 }
@@ -76,8 +78,8 @@ func (b *beats) due(now time.Time, ready []*conn) ([]*conn, time.Duration) {
 	n := now.UnixNano()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for len(b.heap) > 0 && b.heap[0].beatKey <= n {
-		c := b.heap[0]
+	for b.heap.Len() > 0 && b.heap.Min().beatKey <= n {
+		c := b.heap.Min()
 		if k := b.key(c); k > n {
 			c.beatKey = k // written since: not due yet
 		} else {
@@ -86,12 +88,12 @@ func (b *beats) due(now time.Time, ready []*conn) ([]*conn, time.Duration) {
 			// write (a deadline that has passed is the step's to act on).
 			c.beatKey = n + int64(b.interval-b.slack)
 		}
-		heap.Fix(&b.heap, 0)
+		b.heap.Fix(0)
 	}
-	if len(b.heap) == 0 {
+	if b.heap.Len() == 0 {
 		return ready, time.Hour
 	}
-	return ready, time.Duration(b.heap[0].beatKey - n)
+	return ready, time.Duration(b.heap.Min().beatKey - n)
 }
 
 // closeAll marks the handler closing and returns every stream, to be
@@ -100,7 +102,7 @@ func (b *beats) closeAll() []*conn {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closing = true
-	return append([]*conn(nil), b.heap...)
+	return b.heap.Items()
 }
 
 // sweep is the heartbeat goroutine of the hijacked streams: it makes them
@@ -136,27 +138,4 @@ func (h *Handler) sweep() {
 		case <-timer.C:
 		}
 	}
-}
-
-// beatHeap is a min-heap of streams by beatKey. It is guarded by beats.mu.
-type beatHeap []*conn
-
-func (q beatHeap) Len() int           { return len(q) }
-func (q beatHeap) Less(i, j int) bool { return q[i].beatKey < q[j].beatKey }
-func (q beatHeap) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].beatIdx, q[j].beatIdx = i, j
-}
-func (q *beatHeap) Push(x any) {
-	c := x.(*conn)
-	c.beatIdx = len(*q)
-	*q = append(*q, c)
-}
-func (q *beatHeap) Pop() any {
-	old := *q
-	c := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	c.beatIdx = -1
-	return c
 }
