@@ -41,8 +41,7 @@ func (b *bench) runScenario(ctx context.Context) error {
 // steady publishes at --rate for --warmup then --duration (measured).
 func (b *bench) steady(ctx context.Context) error {
 	c := b.cfg
-	b.newRooms()
-	if err := b.subscribe(ctx, b.spec(c.Subs)); err != nil {
+	if err := b.subscribeFresh(ctx, c.Subs); err != nil {
 		return err
 	}
 	pub := b.newPublisher()
@@ -88,8 +87,7 @@ type stepResult struct {
 // fanout steps the publish rate up until latency or delivery fails.
 func (b *bench) fanout(ctx context.Context) error {
 	c := b.cfg
-	b.newRooms()
-	if err := b.subscribe(ctx, b.spec(c.Subs)); err != nil {
+	if err := b.subscribeFresh(ctx, c.Subs); err != nil {
 		return err
 	}
 	pub := b.newPublisher()
@@ -245,8 +243,7 @@ func (b *bench) idle(ctx context.Context) error {
 // publishes one event per room and checks every connection delivers it.
 func (b *bench) conns(ctx context.Context) error {
 	c := b.cfg
-	b.newRooms()
-	if err := b.subscribe(ctx, b.spec(c.Subs)); err != nil {
+	if err := b.subscribeFresh(ctx, c.Subs); err != nil {
 		return err
 	}
 	m := b.startMeters()
@@ -273,8 +270,7 @@ func (b *bench) conns(ctx context.Context) error {
 // publishing; every client must resubscribe and recover every event.
 func (b *bench) storm(ctx context.Context) error {
 	c := b.cfg
-	b.newRooms()
-	if err := b.subscribe(ctx, b.spec(c.Subs)); err != nil {
+	if err := b.subscribeFresh(ctx, c.Subs); err != nil {
 		return err
 	}
 	pub := b.newPublisher()
@@ -385,4 +381,11 @@ func (b *bench) ingest(ctx context.Context) error {
 		b.res.DeliveredPerS = float64(s.Delivered) / el.Seconds()
 	}
 	return nil
+}
+
+// subscribeFresh makes new rooms for the run and subscribes n clients to
+// them.
+func (b *bench) subscribeFresh(ctx context.Context, n int) error {
+	b.newRooms()
+	return b.subscribe(ctx, b.spec(n))
 }
