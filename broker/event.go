@@ -23,7 +23,7 @@ type Event struct {
 	Time   time.Time       // when the broker accepted it (UTC)
 	From   string          // who published it; set by the server, never by the client
 
-	enc atomic.Pointer[[]encoded] // cached wire encodings, see Encode
+	enc atomic.Pointer[encoded] // cached wire encodings, see Encode
 }
 
 // Ephemeral reports whether e was never logged.
@@ -42,39 +42,36 @@ type Encoder struct {
 // afterwards.
 func NewEncoder(fn func(*Event) []byte) *Encoder { return &Encoder{fn: fn} }
 
+// encoded is one cached encoding, the head of an immutable list.
 type encoded struct {
-	enc *Encoder
-	b   []byte
+	enc  *Encoder
+	b    []byte
+	next *encoded
 }
 
 // Encode returns enc's encoding of e, computing it at most once per event in
 // the common case (two goroutines racing may both compute it; one result
 // wins). The returned bytes are shared: callers must not modify them.
 func (e *Event) Encode(enc *Encoder) []byte {
+	var b []byte
 	for {
-		old := e.enc.Load()
-		if old != nil {
-			for _, x := range *old {
-				if x.enc == enc {
-					return x.b
-				}
+		head := e.enc.Load()
+		for x := head; x != nil; x = x.next {
+			if x.enc == enc {
+				return x.b
 			}
 		}
-		b := enc.fn(e)
-		var list []encoded
-		if old != nil {
-			list = make([]encoded, len(*old), len(*old)+1)
-			copy(list, *old)
+		if b == nil {
+			b = enc.fn(e)
 		}
-		list = append(list, encoded{enc: enc, b: b})
-		if e.enc.CompareAndSwap(old, &list) {
+		if e.enc.CompareAndSwap(head, &encoded{enc: enc, b: b, next: head}) {
 			return b
 		}
 	}
 }
 
 // jsonEncoder is immutable after construction; it is the cache key for JSON.
-var jsonEncoder = &Encoder{fn: func(e *Event) []byte { return e.AppendJSON(nil) }}
+var jsonEncoder = &Encoder{fn: func(e *Event) []byte { return e.AppendJSON(make([]byte, 0, e.JSONSize())) }}
 
 // JSON returns the event's JSON object, cached like Encode:
 //
@@ -96,7 +93,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	} else {
 		b = append(b, `{"ephemeral":true,"id":"`...)
 	}
-	b = append(b, e.ID.String()...)
+	b = AppendID(b, e.ID)
 	b = append(b, `","room":`...)
 	b = AppendJSONString(b, e.Room)
 	b = append(b, `,"type":`...)
@@ -112,6 +109,20 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `","from":`...)
 	b = AppendJSONString(b, e.From)
 	return append(b, '}')
+}
+
+// JSONSize is the usual length of the event's JSON object: exact unless
+// strings need escaping. Encoders use it to allocate once.
+func (e *Event) JSONSize() int {
+	return len(`{"offset":,"id":"","room":,"type":,"data":,"time":"","from":}`) + 20 +
+		ulid.EncodedSize + len(e.Room) + len(e.Type) + len(e.Data) + len(time.RFC3339Nano) + len(e.From) + 6
+}
+
+// AppendID appends the text form of id (26 characters, no quotes).
+func AppendID(b []byte, id ulid.ULID) []byte {
+	var t [ulid.EncodedSize]byte
+	_ = id.MarshalTextTo(t[:]) // cannot fail: t is large enough
+	return append(b, t[:]...)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -162,12 +162,14 @@ func (m *member) deliver(evs []*broker.Event) bool {
 		if !ok || ev.Offset != 0 && ev.Offset <= through {
 			continue
 		}
-		pkt := ev.Encode(m.ns.enc)
+		var pkt []byte
+		if ev.Offset != 0 && ev.Offset <= m.rec.Live && m.rec.CatchUp[ev.Room] {
+			pkt = m.ns.encode(ev, token{catchUp: true, gen: m.rec.Gen, offset: ev.Offset})
+		} else {
+			pkt = ev.Encode(m.ns.enc)
+		}
 		if ev.Offset != 0 {
 			m.sent.set(ev.Room, ev.Offset)
-			if ev.Offset <= m.rec.Live && m.rec.CatchUp[ev.Room] {
-				pkt = m.ns.encode(ev, catchUpToken(m.rec.Gen, ev.Offset))
-			}
 		}
 		if len(pkts) == len(chunk) {
 			if !m.write(pkts) {

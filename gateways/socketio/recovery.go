@@ -35,10 +35,14 @@ type token struct {
 	offset  uint64
 }
 
-func liveToken(off uint64) string { return strconv.FormatUint(off, 10) }
-
-func catchUpToken(gen, off uint64) string {
-	return "c" + strconv.FormatUint(gen, 10) + "." + strconv.FormatUint(off, 10)
+// appendToken appends t's text: "123" or "c<gen>.<offset>".
+func appendToken(b []byte, t token) []byte {
+	if t.catchUp {
+		b = append(b, 'c')
+		b = strconv.AppendUint(b, t.gen, 10)
+		b = append(b, '.')
+	}
+	return strconv.AppendUint(b, t.offset, 10)
 }
 
 // parseToken reads an offset token; "" (no event received yet) is plain 0.

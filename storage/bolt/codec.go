@@ -93,8 +93,8 @@ func appendBytes[T ~string | ~[]byte](b []byte, s T) []byte {
 
 // decodeRecord fills e's Time, ID, Room, Type, From and Data from the
 // record b. Nothing of e refers to b afterwards, so b may be bbolt memory.
-// When e.Room already holds the record's room it is kept as is (no
-// allocation). Empty data decodes as nil. It returns an error wrapping
+// When e.Room, e.Type or e.From already hold the record's value it is kept
+// as is (no allocation: a reader passes the previous event's strings). Empty data decodes as nil. It returns an error wrapping
 // errCorrupt, and never panics, when b is not a record.
 func decodeRecord(b []byte, e *broker.Event) error {
 	room, rest, err := cutHeader(b)
@@ -121,8 +121,12 @@ func decodeRecord(b []byte, e *broker.Event) error {
 	if string(room) != e.Room {
 		e.Room = string(room)
 	}
-	e.Type = string(typ)
-	e.From = string(from)
+	if string(typ) != e.Type {
+		e.Type = string(typ)
+	}
+	if string(from) != e.From {
+		e.From = string(from)
+	}
 	e.Data = nil
 	if len(data) > 0 {
 		e.Data = bytes.Clone(data)

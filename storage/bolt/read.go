@@ -204,6 +204,8 @@ type eventReader struct {
 	off uint64 // the offset of the event c is at
 	v   []byte // its record; bbolt memory
 	key [keyLen]byte
+
+	typ, from string // of the last event read, shared when the next repeats them
 }
 
 // stepLimit is how many Cursor.Next an eventReader tries before seeking.
@@ -216,10 +218,11 @@ func (r *eventReader) event(off uint64, room string) (*broker.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev := &broker.Event{Offset: off, Room: room}
+	ev := &broker.Event{Offset: off, Room: room, Type: r.typ, From: r.from}
 	if err := decodeRecord(rec, ev); err != nil {
 		return nil, fmt.Errorf("room %q offset %d: %w", room, off, err)
 	}
+	r.typ, r.from = ev.Type, ev.From
 	if ev.Room != room {
 		return nil, fmt.Errorf("offset %d indexed in room %q belongs to room %q: %w", off, room, ev.Room, errCorrupt)
 	}
