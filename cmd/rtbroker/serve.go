@@ -103,7 +103,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		backup:  api.AdminOnly(backupHandler(l, log)),
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	// No TCP keepalive: every long-lived transport has its own heartbeat
+	// (Engine.IO ping, SSE comments, the long-poll timeout) and idle HTTP
+	// connections have IdleTimeout; keepalive would cost four setsockopt
+	// calls per accepted connection.
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

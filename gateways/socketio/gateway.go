@@ -244,6 +244,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		nsp.OnConnect(g.onConnect)
 	}
 	g.wg.Go(func() { g.sessions.follow(ctx) })
+	g.wg.Go(func() { g.sessions.confirm(ctx) })
 	g.wg.Go(g.expire)
 	return g
 }
@@ -326,8 +327,8 @@ func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
 // checks the namespace's role, then recovers its session when its pid and
 // offset token allow an exact recovery (and the identity may still
 // subscribe to every room of it), and otherwise starts a new one, joined
-// to the namespace's auto-join rooms. Either way the session is saved
-// before CONNECT is answered.
+// to the namespace's auto-join rooms. Either way the session record is
+// queued for commit before CONNECT is answered (see saveBehind).
 func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	var hs struct {
 		PID    string `json:"pid"`
@@ -373,7 +374,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 		}
 	}
 	s.SetPID(m.pid)
-	if err := g.sessions.save(ctx, &m.rec); err != nil {
+	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
 		if m.sub != nil {
 			m.sub.Close()
 		}

@@ -52,6 +52,8 @@ type sessions struct {
 	log *slog.Logger
 	max int
 
+	queued chan *broker.Pending // records saveBehind queued, for confirm
+
 	mu      sync.Mutex // guards the fields below
 	applied uint64     // every record up to this offset has been applied
 	byPID   map[string]sessionEntry
@@ -67,7 +69,56 @@ type sessionEntry struct {
 }
 
 func newSessions(b *broker.Broker, max int, log *slog.Logger) *sessions {
-	return &sessions{b: b, max: max, log: log, byPID: make(map[string]sessionEntry)}
+	return &sessions{b: b, max: max, log: log, byPID: make(map[string]sessionEntry),
+		queued: make(chan *broker.Pending, 1024)}
+}
+
+// saveBehind queues rec for commit without waiting for it: a connecting
+// client need not wait for a disk flush. This is safe because records are
+// whole snapshots committed in the order they are queued: a record lost in
+// a crash leaves the previous one (or none), under which the client's
+// tokens either resume exactly (a plain token: its rooms are unchanged) or
+// not at all (a catch-up token names the lost record's gen; an unknown
+// pid), and the client is then told recovered: false. Joins and leaves,
+// which change the rooms, use save. confirm applies the record once
+// committed.
+func (ss *sessions) saveBehind(ctx context.Context, rec *sessionRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	p, err := ss.b.Enqueue(ctx, broker.Message{Room: sessionsRoom, Type: sessionType, Data: data, From: "socketio"})
+	if err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	select {
+	case ss.queued <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// confirm applies the records saveBehind queued as they commit, in order,
+// until ctx ends. A record that fails to commit is logged: that client
+// gets a fresh session if it reconnects.
+func (ss *sessions) confirm(ctx context.Context) {
+	for {
+		select {
+		case p := <-ss.queued:
+			ev, err := p.Wait(ctx)
+			switch {
+			case err == nil:
+				ss.apply([]*broker.Event{ev}, false)
+			case ctx.Err() != nil:
+				return
+			default:
+				ss.log.Warn("socketio: session record not saved", "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // save commits rec durably.

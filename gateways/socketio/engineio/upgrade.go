@@ -18,9 +18,10 @@ var errUpgrade = errors.New("engineio: websocket upgrade refused")
 // the connection from net/http. The engine speaks no subprotocol and no
 // extension. Requests that are not handshakes get 400 (405 for a method
 // other than GET), an origin CheckOrigin refuses gets 403; the error is
-// then errUpgrade. It allocates only the response it writes, so that a
-// connection's setup leaves little behind.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+// then errUpgrade. first (the first frames, already encoded) is written
+// with the 101 response, in one write. It allocates only the response it
+// writes, so that a connection's setup leaves little behind.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, first []byte) (net.Conn, error) {
 	key := r.Header.Get("Sec-Websocket-Key")
 	status := 0
 	switch {
@@ -49,11 +50,12 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, erro
 		_ = nc.Close()
 		return nil, errors.New("engineio: websocket client sent data before the handshake was complete")
 	}
-	var b [128]byte
+	var b [256]byte
 	resp := append(b[:0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	resp = base64.StdEncoding.AppendEncode(resp, sum[:])
 	resp = append(resp, "\r\n\r\n"...)
+	resp = append(resp, first...)
 	_ = nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if _, err := nc.Write(resp); err != nil {
 		_ = nc.Close()

@@ -27,8 +27,8 @@ type wsConn struct {
 	tcp      bool // nc supports writev
 }
 
-func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
-	nc, err := s.upgrade(w, r)
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, first []byte) (*wsConn, error) {
+	nc, err := s.upgrade(w, r, first)
 	if err != nil {
 		return nil, err
 	}
@@ -45,19 +45,17 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error)
 
 // handshakeWebSocket opens a WebSocket-only session and starts reading it.
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, release func()) {
-	wc, err := s.accept(w, r)
+	c := s.newConn(r, TransportWebSocket, release)
+	// The open packet goes out with the 101 response, in one write.
+	open := appendOpen(make([]byte, 0, 192), c.id, s.upgrades(TransportWebSocket), &s.cfg)
+	var h [maxFrameHeader]byte
+	first := append(appendFrameHeader(h[:0], opText, len(open)), open...)
+	wc, err := s.accept(w, r, first)
 	if err != nil {
 		release()
 		return
 	}
-	c := s.newConn(r, TransportWebSocket, release)
 	c.ws = wc
-	open := appendOpen(nil, c.id, s.upgrades(TransportWebSocket), &s.cfg)
-	if _, err := s.writeFrames(wc, []outItem{{typ: typeOpen, data: open[1:]}}); err != nil {
-		_ = wc.nc.Close()
-		release()
-		return
-	}
 	if !s.open(c) {
 		_ = wc.nc.Close()
 		return
@@ -73,7 +71,7 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 	if c.state != stateOpen || c.transport != TransportPolling || c.upgrading || c.upgraded {
 		c.mu.Unlock()
 		// Like the Node.js server: accept, then close at once.
-		if wc, err := s.accept(w, r); err == nil {
+		if wc, err := s.accept(w, r, nil); err == nil {
 			_ = wc.nc.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = s.writeFrames(wc, []outItem{{ctl: opClose}})
 			_ = wc.nc.Close()
@@ -83,7 +81,7 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 	c.upgrading = true // one upgrade at a time
 	c.mu.Unlock()
 
-	wc, err := s.accept(w, r)
+	wc, err := s.accept(w, r, nil)
 	if err != nil {
 		s.abortUpgrade(c, nil)
 		return
