@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -107,10 +108,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// (Engine.IO ping, SSE comments, the long-poll timeout) and idle HTTP
 	// connections have IdleTimeout; keepalive would cost four setsockopt
 	// calls per accepted connection.
-	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", cfg.Addr)
+	tcpLn, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln := &countingListener{Listener: tcpLn}
+	tctx, stopTrim := context.WithCancel(ctx)
+	var trimWG sync.WaitGroup
+	trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
+	defer trimWG.Wait()
+	defer stopTrim()
 	srv := &http.Server{
 		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
