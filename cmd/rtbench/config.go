@@ -36,6 +36,7 @@ type config struct {
 	RateFactor   float64
 	MaxP99       time.Duration
 	MinDelivery  float64
+	MaxLoadCPU   float64
 	Events       int
 	RestartCmd   string
 
@@ -167,6 +168,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.RateFactor, "rate-factor", 1.5, "fanout: rate multiplier between steps")
 	fs.DurationVar(&c.MaxP99, "max-p99", 250*time.Millisecond, "fanout: a step with a higher p99 ends the run")
 	fs.Float64Var(&c.MinDelivery, "min-delivery", 0.99, "fanout: a step delivering less than this share ends the run")
+	fs.Float64Var(&c.MaxLoadCPU, "max-load-cpu", 80, "fanout: a step during which this tool used more CPU (% of one core) ends the run and does not count: it measured the tool (0: no limit)")
 	fs.IntVar(&c.Events, "events", 100000, "replay: events stored in the room")
 	fs.StringVar(&c.RestartCmd, "restart-cmd", "", "storm: shell command run (and waited for) instead of dropping the connections, e.g. to restart the server")
 	fs.IntVar(&c.ProcConns, "proc-conns", 9000, "connections per process; above, subscribers run in worker processes")
@@ -221,6 +223,8 @@ func (c *config) validate() error {
 		return errors.New("--pub-conns, --batch, --per-src, --proc-conns and --parallel must be at least 1")
 	case c.StepDuration <= 0 || c.RateFactor <= 1:
 		return errors.New("--step-duration must be positive and --rate-factor above 1")
+	case c.MaxLoadCPU < 0:
+		return fmt.Errorf("--max-load-cpu %g: want ≥ 0", c.MaxLoadCPU)
 	case c.MinDelivery < 0 || c.MinDelivery > 1:
 		return fmt.Errorf("--min-delivery %g: want 0..1", c.MinDelivery)
 	case c.Events < 1:
