@@ -104,9 +104,17 @@ func (c *client) connect(p *Packet) {
 			return
 		}
 	}
+	// The socket becomes connected with the client's lock held, so that
+	// the engine closing meanwhile either finds it connected (and
+	// disconnects it) or is seen here (and the connect is aborted).
+	nsp.mu.Lock()
+	nsp.sockets[s.id] = s
+	nsp.mu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		c.remove(s)
+		s.abort("transport close")
 		return
 	}
 	c.sockets = append(c.sockets, s)
@@ -114,14 +122,10 @@ func (c *client) connect(p *Packet) {
 		c.timer.Stop()
 		c.timer = nil
 	}
-	c.mu.Unlock()
-	nsp.mu.Lock()
-	nsp.sockets[s.id] = s
-	nsp.mu.Unlock()
-
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()
+	c.mu.Unlock()
 	payload := append([]byte(`{"sid":`), appendString(nil, s.id)...)
 	if s.pid != "" {
 		payload = append(payload, `,"pid":`...)

@@ -383,7 +383,17 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	}
 	g.mu.Lock()
 	g.members[s] = m
+	g.watchExpiry(m)
 	g.mu.Unlock()
+	// Set here, not in onConnect: it also releases the member when the
+	// connection closes before the CONNECT is answered.
+	s.OnDisconnect(func(string) {
+		g.mu.Lock()
+		delete(g.members, s)
+		g.unwatchExpiry(m)
+		g.mu.Unlock()
+		m.end()
+	})
 	return nil
 }
 
@@ -507,16 +517,6 @@ func (g *Gateway) onConnect(s *Socket) {
 		s.Disconnect()
 		return
 	}
-	g.mu.Lock()
-	g.watchExpiry(m)
-	g.mu.Unlock()
-	s.OnDisconnect(func(string) {
-		g.mu.Lock()
-		delete(g.members, s)
-		g.unwatchExpiry(m)
-		g.mu.Unlock()
-		m.end()
-	})
 	s.OnEvent(func(ev *Event) { g.onEvent(m, ev) })
 	m.start()
 }

@@ -100,17 +100,19 @@ func (m *member) end() {
 // writes it to the socket without blocking (see engineio.Conn.Send), and
 // makes itself ready again while there may be more.
 func (m *member) step() {
-	if !m.started.Load() {
-		// The subscription may wake the task while the CONNECT is being
-		// answered; the member's state is not the task's before start.
-		return
-	}
 	if m.ended.Load() {
+		// Ended (only ever after the CONNECT middleware returned, even
+		// when the CONNECT was aborted and start never came).
 		if m.sub != nil {
 			m.sub.Close()
 			m.sub = nil
 		}
 		m.stopped = true
+		return
+	}
+	if !m.started.Load() {
+		// The subscription may wake the task while the CONNECT is being
+		// answered; the member's state is not the task's before start.
 		return
 	}
 	if m.stopped || m.sub == nil {

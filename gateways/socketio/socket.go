@@ -112,7 +112,10 @@ func (s *Socket) OnEvent(fn func(ev *Event)) {
 // OnDisconnect sets the handler told, once, why the socket disconnected:
 // "client namespace disconnect", "server namespace disconnect", or the
 // engine's close reason ("transport close", "ping timeout", "transport
-// error", "parse error", "forced close", "slow client").
+// error", "parse error", "forced close", "slow client"). A middleware may
+// set it: when the connection closes before the CONNECT is answered, it
+// runs then (with "transport close"), so what the middleware set up is
+// released.
 func (s *Socket) OnDisconnect(fn func(reason string)) {
 	s.mu.Lock()
 	s.onDisconnect = fn
@@ -256,6 +259,18 @@ func (s *Socket) onPacket(p *Packet) {
 
 // onClose disconnects the socket once: pending acks fail, the socket
 // leaves its client and namespace, and the handler runs.
+// abort runs the disconnect handler of a socket whose CONNECT did not
+// complete (see OnDisconnect).
+func (s *Socket) abort(reason string) {
+	s.mu.Lock()
+	fn := s.onDisconnect
+	s.onDisconnect = nil
+	s.mu.Unlock()
+	if fn != nil {
+		fn(reason)
+	}
+}
+
 func (s *Socket) onClose(reason string) {
 	s.mu.Lock()
 	if !s.connected {
