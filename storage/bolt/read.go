@@ -92,7 +92,7 @@ func readTx(tx *bbolt.Tx, v *pendingView, rooms []string, after uint64, limit in
 		}
 	}
 	er := eventReader{c: tx.Bucket(bucketEvents).Cursor()}
-	evs := make([]*broker.Event, 0, min(limit, 1024))
+	evs := make([]*broker.Event, 0, min(limit, 16)) // most reads are short: grow when not
 	for len(evs) < limit && m.Len() > 0 && m[0].off <= head {
 		src := m[0]
 		ev, err := er.event(src.off, src.room)
