@@ -73,6 +73,15 @@ func newSessions(b *broker.Broker, max int, log *slog.Logger) *sessions {
 		queued: make(chan *broker.Pending, 1024)}
 }
 
+// recordMessage is the log message of rec.
+func recordMessage(rec *sessionRecord) (broker.Message, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return broker.Message{}, err
+	}
+	return broker.Message{Room: sessionsRoom, Type: sessionType, Data: data, From: "socketio"}, nil
+}
+
 // saveBehind queues rec for commit without waiting for it: a connecting
 // client need not wait for a disk flush. This is safe because records are
 // whole snapshots committed in the order they are queued: a record lost in
@@ -83,11 +92,11 @@ func newSessions(b *broker.Broker, max int, log *slog.Logger) *sessions {
 // which change the rooms, use save. confirm applies the record once
 // committed.
 func (ss *sessions) saveBehind(ctx context.Context, rec *sessionRecord) error {
-	data, err := json.Marshal(rec)
+	m, err := recordMessage(rec)
 	if err != nil {
 		return err
 	}
-	p, err := ss.b.Enqueue(ctx, broker.Message{Room: sessionsRoom, Type: sessionType, Data: data, From: "socketio"})
+	p, err := ss.b.Enqueue(ctx, m)
 	if err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
@@ -123,11 +132,11 @@ func (ss *sessions) confirm(ctx context.Context) {
 
 // save commits rec durably.
 func (ss *sessions) save(ctx context.Context, rec *sessionRecord) error {
-	data, err := json.Marshal(rec)
+	m, err := recordMessage(rec)
 	if err != nil {
 		return err
 	}
-	ev, err := ss.b.Publish(ctx, broker.Message{Room: sessionsRoom, Type: sessionType, Data: data, From: "socketio"})
+	ev, err := ss.b.Publish(ctx, m)
 	if err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
