@@ -162,6 +162,9 @@ func (c *client) track(a, b net.Conn) {
 
 // closeConns closes the client's connections; safe from any goroutine.
 func (c *client) closeConns() {
+	if d, ok := c.t.(interface{ detach() }); ok {
+		d.detach() // out of the livePoller before the descriptor is freed
+	}
 	c.mu.Lock()
 	conns := c.conns
 	c.conns = [2]net.Conn{}
@@ -291,6 +294,7 @@ type fleet struct {
 	clients []*client
 	dialers map[int]*net.Dialer // by source address index
 	bufs    *sync.Pool          // read buffers (*[]byte), shared by the clients
+	poller  *livePoller         // reads live WebSocket clients (nil: readStream)
 
 	lat, connect, replay *Recorder
 	sem                  chan struct{}
@@ -358,6 +362,9 @@ func startFleet(spec fleetSpec) (*fleet, error) {
 			return nil, fmt.Errorf("unknown transport %q", spec.Transport)
 		}
 		f.clients = append(f.clients, c)
+	}
+	if spec.Transport == "ws" {
+		f.poller = newLivePoller()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
@@ -471,4 +478,5 @@ func (f *fleet) close() {
 		c.closeConns()
 	}
 	f.wg.Wait()
+	f.poller.close()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -166,8 +167,9 @@ type wsTransport struct {
 	s      sioSession
 	nc     net.Conn
 	r      wsReader
-	out    []byte // the frame being written
-	toLive bool   // connecting: stop reading once subscribed
+	out    []byte                  // the frame being written
+	toLive bool                    // connecting: stop reading once subscribed
+	reg    atomic.Pointer[liveReg] // while read uses the fleet's livePoller
 }
 
 func newWSTransport(c *client) *wsTransport {
@@ -206,7 +208,23 @@ func (w *wsTransport) connect(ctx context.Context) error {
 	return nc.SetDeadline(time.Time{})
 }
 
-func (w *wsTransport) read() error { return readStream(w.nc, w.c.f.bufs, w.chunk) }
+// read delivers live events through the fleet's livePoller (readStream
+// where there is none).
+func (w *wsTransport) read() error {
+	if p := w.c.f.poller; p != nil {
+		if err := p.read(w.nc, w.chunk, &w.reg); err != errNoPoll {
+			return err
+		}
+	}
+	return readStream(w.nc, w.c.f.bufs, w.chunk)
+}
+
+// detach takes the connection out of the livePoller before it is closed.
+func (w *wsTransport) detach() {
+	if r := w.reg.Load(); r != nil {
+		r.detach()
+	}
+}
 
 // chunk handles bytes read from the connection.
 func (w *wsTransport) chunk(p []byte) error {

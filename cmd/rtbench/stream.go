@@ -93,6 +93,9 @@ func readLoop(nc net.Conn, bufs *sync.Pool, fn func([]byte) error) error {
 // errPause stops readStream once the caller has what it waited for.
 var errPause = errors.New("pause reading")
 
+// errNoPoll: the connection cannot be read by the livePoller.
+var errNoPoll = errors.New("no file descriptor to poll")
+
 // WebSocket (RFC 6455) opcodes.
 const (
 	wsCont  = 0x0
