@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rtbroker/rtbroker/internal/numfmt"
 )
 
 // A scenario is one row group of the results table: a run of it starts a
@@ -345,7 +347,7 @@ func kilo(n int) string {
 	if n >= 1000 && n%1000 == 0 {
 		return fmt.Sprintf("%dk", n/1000)
 	}
-	return group3(fmt.Sprint(n))
+	return numfmt.Group3(fmt.Sprint(n))
 }
 
 func plural(n int) string {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rtbroker/rtbroker/internal/numfmt"
 )
 
 // A run is one rtbench invocation's record, as kept in the raw JSON file.
@@ -177,24 +179,7 @@ func (u unit) format(v float64) string {
 	case unitSeconds:
 		return strconv.FormatFloat(v, 'f', 2, 64) + " s"
 	}
-	return group3(strconv.FormatInt(int64(math.Round(v)), 10))
-}
-
-// group3 puts thousands separators into a decimal integer: 1234567 → 1,234,567.
-func group3(s string) string {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return numfmt.Group3(strconv.FormatInt(int64(math.Round(v)), 10))
 }
 
 func formatTarget(t *target, u unit) string {

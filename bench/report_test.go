@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rtbroker/rtbroker/internal/numfmt"
 )
 
 func TestMedian(t *testing.T) {
@@ -38,7 +40,7 @@ func TestFormat(t *testing.T) {
 		{"count", unitCount.format(312000.4), "312,000"},
 		{"small count", unitCount.format(999), "999"},
 		{"millions", unitCount.format(1234567), "1,234,567"},
-		{"negative", group3("-1234"), "-1,234"},
+		{"negative", numfmt.Group3("-1234"), "-1,234"},
 		{"millis", unitMillis.format(12.345), "12.3"},
 		{"bytes as KB", unitBytes.format(8192), "8.0 KB"},
 		{"seconds", unitSeconds.format(0.4249), "0.42 s"},

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rtbroker/rtbroker/internal/numfmt"
 )
 
 // result is the outcome of a run: the JSON object of the contract
@@ -150,20 +152,7 @@ func thousands(v float64) string {
 	if v < 100 && v > -100 {
 		return fmt.Sprintf("%.2f", v)
 	}
-	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return numfmt.Group3(fmt.Sprintf("%.0f", v))
 }
 
 // seconds rounds a duration to milliseconds, in seconds.
