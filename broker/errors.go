@@ -22,6 +22,8 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrTooLarge means event data exceeds the configured size limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrNotFound means a State record does not exist (or has expired).
+	ErrNotFound = errors.New("not found")
 )
 
 // ValidationError describes one bad input field. It unwraps to ErrInvalid
