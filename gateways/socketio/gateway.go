@@ -40,10 +40,11 @@ type GatewayConfig struct {
 	// socket is a task scheduled when its rooms have news; an idle socket
 	// holds none). Default GOMAXPROCS.
 	Workers int
-	// MaxSessions caps the recoverable sessions kept in memory (the log
-	// keeps them all; beyond this, the oldest cannot recover and re-join
-	// instead). Default 100,000.
-	MaxSessions int
+	// RecoveryWindow is how long a session stays recoverable after its
+	// record was last written (at connect, join, leave and disconnect):
+	// its record in the broker's state store expires then. Default
+	// DefaultRecoveryWindow.
+	RecoveryWindow time.Duration
 	// PublishTimeout bounds a publish from a socket. Default 10 s.
 	PublishTimeout time.Duration
 	// MaxPending caps the joins, leaves and publishes of one socket that
@@ -118,6 +119,11 @@ func (nc NamespaceConfig) LogPrefix() string {
 	return strings.TrimPrefix(nc.Name, "/") + ":"
 }
 
+// DefaultRecoveryWindow is how long a Socket.IO session stays recoverable
+// by default: a day, where Node's in-memory recovery keeps two minutes. A
+// record costs about half a kilobyte of the data file.
+const DefaultRecoveryWindow = 24 * time.Hour
+
 func (c *GatewayConfig) setDefaults() {
 	if len(c.Namespaces) == 0 {
 		c.Namespaces = []NamespaceConfig{{Name: "/"}}
@@ -128,8 +134,8 @@ func (c *GatewayConfig) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = broker.DefaultReadLimit
 	}
-	if c.MaxSessions <= 0 {
-		c.MaxSessions = 100_000
+	if c.RecoveryWindow <= 0 {
+		c.RecoveryWindow = DefaultRecoveryWindow
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 10 * time.Second
@@ -203,7 +209,7 @@ type Gateway struct {
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // the session follower and the expiry ticker
+	wg        sync.WaitGroup // the session confirmer, the expiry ticker, command and ack goroutines
 	closeOnce sync.Once
 
 	mu       sync.Mutex // guards members, expiring and every member's expIdx
@@ -227,7 +233,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 	g := &Gateway{
 		b: b, cfg: cfg, log: cfg.Logger,
 		srv:      NewServer(cfg.Server),
-		sessions: newSessions(b, cfg.MaxSessions, cfg.Logger),
+		sessions: newSessions(b, cfg.RecoveryWindow, cfg.Logger),
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
 		members:  make(map[*Socket]*member),
@@ -243,7 +249,6 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		nsp.Use(func(s *Socket) error { return g.connect(ns, s) })
 		nsp.OnConnect(g.onConnect)
 	}
-	g.wg.Go(func() { g.sessions.follow(ctx) })
 	g.wg.Go(func() { g.sessions.confirm(ctx) })
 	g.wg.Go(g.expire)
 	return g
@@ -339,47 +344,24 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	id, err := g.authenticate(s, hs.Token)
 	if err != nil {
 		_, _, msg := httpx.Wire(err)
-		return &ConnectError{Message: httpx.CodeUnauth, Data: map[string]string{"code": httpx.CodeUnauth, "message": msg}}
+		return &ConnectError{Message: httpx.CodeUnauth, Data: errorInfo{Code: httpx.CodeUnauth, Message: msg}}
 	}
 	if err := ns.admit(id); err != nil {
 		_, code, msg := httpx.Wire(err)
-		return &ConnectError{Message: code, Data: map[string]string{"code": code, "message": msg}}
+		return &ConnectError{Message: code, Data: errorInfo{Code: code, Message: msg}}
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
-	var m *member
-	if rec := g.recover(ctx, ns, hs.PID, hs.Offset); rec != nil && mayResume(ns, id, rec) {
-		m = newMember(g, ns, s, id, *rec)
-		reset, err := m.resubscribe(ctx)
-		switch {
-		case err != nil:
-			g.log.Error("socketio: resume session", "err", err)
-			return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
-		case reset != nil:
-			// Retention removed events the session needed: start afresh.
-			m.sub.Close()
-			m = nil
-		default:
-			if old := g.srv.Of(ns.name).Socket(rec.SID); old != nil {
-				old.Disconnect() // the old connection has not noticed it is gone
-			}
-			s.Restore(rec.SID)
-		}
-	}
-	if m == nil {
-		m = newMember(g, ns, s, id, sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID()})
-		if err := m.autoJoin(ctx); err != nil {
-			g.log.Error("socketio: auto-join", "err", err)
-			return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
-		}
+	m, err := g.session(ctx, ns, s, id, hs.PID, hs.Offset)
+	if err != nil {
+		g.log.Error("socketio: start session", "err", err)
+		return unavailable
 	}
 	s.SetPID(m.pid)
 	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
-		if m.sub != nil {
-			m.sub.Close()
-		}
+		m.sub.Close()
 		g.log.Error("socketio: save session", "err", err)
-		return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
+		return unavailable
 	}
 	g.mu.Lock()
 	g.members[s] = m
@@ -393,8 +375,68 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 		g.unwatchExpiry(m)
 		g.mu.Unlock()
 		m.end()
+		m.task.Do(m.saveOnLeave)
 	})
 	return nil
+}
+
+// unavailable refuses a CONNECT the server cannot serve now.
+var unavailable = &ConnectError{Message: httpx.CodeUnavailable, Data: errorInfo{Code: httpx.CodeUnavailable}}
+
+// session returns the member of a connecting socket: its recovered
+// session when pid and the offset token allow an exact recovery (and the
+// identity may still subscribe to every room of it), else a new session
+// joined to the namespace's auto-join rooms.
+func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *Socket, id auth.Identity, pid string, offset any) (*member, error) {
+	if rec := g.recover(ctx, ns, pid, offset); rec != nil && mayResume(ns, id, rec) {
+		m, err := g.resume(ctx, ns, s, id, rec)
+		if m != nil || err != nil {
+			return m, err
+		}
+	}
+	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
+	if err != nil {
+		return nil, err
+	}
+	rec := sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID(), Epoch: g.b.Epoch(), generation: generation{Gen: 1}}
+	m := newMember(g, ns, s, id, rec, sub)
+	if err := m.autoJoin(ctx); err != nil {
+		sub.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// resume returns a member reading rec's rooms from their resume positions,
+// or nil when retention removed events the session needed (the client
+// then gets a fresh session).
+func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *Socket, id auth.Identity, rec *sessionRecord) (*member, error) {
+	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
+	if err != nil {
+		return nil, err
+	}
+	for room, off := range rec.Rooms {
+		reset, err := sub.Add(ctx, room, broker.Position{Offset: off})
+		if err != nil || reset != nil {
+			sub.Close()
+			return nil, err
+		}
+	}
+	if old := g.srv.Of(ns.name).Socket(rec.SID); old != nil {
+		old.Disconnect() // the old connection has not noticed it is gone
+	}
+	s.Restore(rec.SID)
+	return newMember(g, ns, s, id, *rec, sub), nil
+}
+
+// saveOnLeave writes the session again when its socket disconnects, so
+// that it stays recoverable for a whole window from now. Not awaited.
+func (m *member) saveOnLeave() {
+	ctx, cancel := context.WithTimeout(m.g.ctx, m.g.cfg.PublishTimeout)
+	defer cancel()
+	if err := m.g.sessions.saveBehind(ctx, &m.rec); err != nil && m.g.ctx.Err() == nil {
+		m.g.log.Warn("socketio: save session at disconnect", "err", err)
+	}
 }
 
 // authenticate returns the identity of a connecting socket: the CONNECT
@@ -486,24 +528,18 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 		g.log.Error("socketio: look up session", "err", err)
 		return nil
 	}
-	if old == nil || old.NSP != ns.name || tok.offset > g.b.Head().Offset {
+	if old == nil || old.NSP != ns.name || old.Epoch != g.b.Epoch() || tok.offset > g.b.Head().Offset {
 		return nil
 	}
 	rooms, ok := resumeFrom(old, tok)
 	if !ok {
 		return nil
 	}
-	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Rooms: rooms, Gen: old.Gen + 1}
+	prev := old.generation
+	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
+		generation: generation{Gen: old.Gen + 1, Rooms: rooms}}
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
-	}
-	for r, off := range rooms {
-		if off < rec.Live {
-			if rec.CatchUp == nil {
-				rec.CatchUp = make(map[string]bool)
-			}
-			rec.CatchUp[r] = true
-		}
 	}
 	return rec
 }
@@ -545,7 +581,7 @@ func (g *Gateway) respond(ev *Event, ack any, err error) {
 		if code == httpx.CodeInternal {
 			g.log.Error("socketio: event failed", "event", ev.Name, "err", err)
 		}
-		ack = map[string]any{"ok": false, "error": map[string]string{"code": code, "message": msg}}
+		ack = errorAck{Error: errorInfo{Code: code, Message: msg}}
 	}
 	if ev.HasAck() {
 		ev.Ack(ack)
@@ -639,7 +675,7 @@ func (g *Gateway) onPublish(m *member, ev *Event) {
 	msg, ephemeral, err := g.message(m, ev)
 	if err == nil && ephemeral {
 		_, err = g.b.PublishEphemeral(msg)
-		m.finish(ev, map[string]any{"ok": true, "ephemeral": true}, err)
+		m.finish(ev, ephemeralAck{OK: true, Ephemeral: true}, err)
 		return
 	}
 	if err != nil {

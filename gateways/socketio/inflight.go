@@ -166,7 +166,7 @@ func (m *member) ackLoop() {
 		pa.cancel()
 		var ack any
 		if err == nil {
-			ack = map[string]any{"ok": true, "offset": ev.Offset, "id": ev.ID.String()}
+			ack = publishAck{OK: true, Offset: ev.Offset, ID: ev.ID.String()}
 		}
 		m.finish(pa.ev, ack, err)
 	}
