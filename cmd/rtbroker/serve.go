@@ -80,6 +80,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublishLimit:   pubLimit,
 		MaxPending:     cfg.SIOMaxPending,
+		RecoveryWindow: cfg.SIORecoveryWindow,
 		Namespaces:     namespaces,
 		MaxRooms:       cfg.MaxRooms,
 		Auth:           authn,
