@@ -130,7 +130,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
 	// WebSockets. Request bodies get their own deadline (BodyDeadline),
 	// and connections beyond a client's share are refused (Sockets).
-	sockets := limit.NewSockets(cfg.MaxConnsPerIP)
+	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // a polling session uses two at once
 	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), ln.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
@@ -23,25 +24,33 @@ func BodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 	return httpx.BodyDeadline(d)
 }
 
-// Sockets counts the TCP connections the HTTP server holds per client IP
-// address and caps them, so that requests that are not streams (slow
-// publish bodies, Engine.IO polling POSTs, idle keep-alive connections)
-// cannot hold more of the server's descriptors than a client's share.
-// Install it with Install; a connection over the cap is answered 429
-// rate_limited on its first request, with Connection: close.
+// Sockets counts the TCP connections of the HTTP server that are serving
+// a request (or are new and have not sent one yet) per client IP address
+// and caps them, so that requests that are not streams (slow publish
+// bodies, Engine.IO polling POSTs) cannot hold more of the server's
+// descriptors than a client's share. Install it with Install; a request
+// over the cap is answered 429 rate_limited, with Connection: close.
 //
-// A connection is counted from its accept until it is closed, or until a
-// handler takes it over (an SSE stream, a WebSocket): from then on it is
-// a stream or a session, which Conns counts. Safe for concurrent use; a
-// nil *Sockets allows everything.
+// A connection is counted from its accept until it goes idle between
+// requests (keep-alive connections are bounded by the server's
+// IdleTimeout), is closed, or is taken over by a handler (an SSE stream,
+// a WebSocket): from then on it is a stream or a session, which Conns
+// counts. Safe for concurrent use; a nil *Sockets allows everything.
 type Sockets struct {
 	conns *Conns
 
-	mu    sync.Mutex          // guards slots
-	slots map[net.Conn]string // counted connections, by their IP
+	mu    sync.Mutex           // guards slots
+	slots map[net.Conn]*socket // every open connection of the server
 }
 
-// socketKey is the context key of a connection refused by Sockets.
+// socket is one connection of the server.
+type socket struct {
+	ip      string
+	counted bool        // holds a slot of conns; guarded by Sockets.mu
+	refused atomic.Bool // its current request is over the cap
+}
+
+// socketKey is the context key of a connection's *socket.
 type socketKey struct{}
 
 // NewSockets returns a cap of max connections per IP; nil (no cap) when
@@ -50,7 +59,7 @@ func NewSockets(max int) *Sockets {
 	if max <= 0 {
 		return nil
 	}
-	return &Sockets{conns: NewConns(max), slots: make(map[net.Conn]string)}
+	return &Sockets{conns: NewConns(max), slots: make(map[net.Conn]*socket)}
 }
 
 // Install sets srv's ConnContext and ConnState hooks (chaining those
@@ -65,12 +74,14 @@ func (s *Sockets) Install(srv *http.Server) func(http.Handler) http.Handler {
 		if prevCtx != nil {
 			ctx = prevCtx(ctx, c)
 		}
-		return s.accept(ctx, c)
+		sk := &socket{ip: ClientIP(c.RemoteAddr().String())}
+		s.mu.Lock()
+		s.slots[c] = sk
+		s.mu.Unlock()
+		return context.WithValue(ctx, socketKey{}, sk)
 	}
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateClosed || st == http.StateHijacked {
-			s.release(c)
-		}
+		s.state(c, st)
 		if prevState != nil {
 			prevState(c, st)
 		}
@@ -78,25 +89,31 @@ func (s *Sockets) Install(srv *http.Server) func(http.Handler) http.Handler {
 	return s.middleware
 }
 
-// accept counts c, or marks ctx refused when its IP is at the cap.
-func (s *Sockets) accept(ctx context.Context, c net.Conn) context.Context {
-	ip := ClientIP(c.RemoteAddr().String())
-	if !s.conns.Acquire(ip) {
-		return context.WithValue(ctx, socketKey{}, true)
+// state follows a connection: counted while new or active, not while
+// idle, forgotten once closed or hijacked.
+func (s *Sockets) state(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	sk := s.slots[c]
+	if sk == nil {
+		s.mu.Unlock()
+		return
 	}
-	s.mu.Lock()
-	s.slots[c] = ip
+	release := false
+	switch st {
+	case http.StateNew, http.StateActive:
+		if !sk.counted {
+			sk.counted = s.conns.Acquire(sk.ip)
+			sk.refused.Store(!sk.counted)
+		}
+	case http.StateIdle:
+		release, sk.counted = sk.counted, false
+	case http.StateClosed, http.StateHijacked:
+		release, sk.counted = sk.counted, false
+		delete(s.slots, c)
+	}
 	s.mu.Unlock()
-	return ctx
-}
-
-func (s *Sockets) release(c net.Conn) {
-	s.mu.Lock()
-	ip, ok := s.slots[c]
-	delete(s.slots, c)
-	s.mu.Unlock()
-	if ok {
-		s.conns.Release(ip)
+	if release {
+		s.conns.Release(sk.ip)
 	}
 }
 
@@ -110,7 +127,7 @@ func (s *Sockets) Len() int {
 
 func (s *Sockets) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refused, _ := r.Context().Value(socketKey{}).(bool); refused {
+		if sk, _ := r.Context().Value(socketKey{}).(*socket); sk != nil && sk.refused.Load() {
 			h := w.Header()
 			h.Set("Retry-After", "1")
 			h.Set("Connection", "close")
