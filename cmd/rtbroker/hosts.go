@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 )
@@ -68,6 +69,7 @@ func (g *hostGuard) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.allowed(r.Host) {
 			w.Header().Set("Connection", "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // a body is not waited for
 			httpapi.WriteErrorBody(w, http.StatusForbidden, "forbidden", "host not allowed: add it to --allowed-hosts")
 			return
 		}

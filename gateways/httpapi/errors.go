@@ -24,13 +24,13 @@ func WriteErrorBody(w http.ResponseWriter, status int, code, msg string) {
 
 // NotFound answers unknown routes in the JSON error shape.
 func NotFound(w http.ResponseWriter, r *http.Request) {
-	closeIfBodyUnread(w, r)
+	httpx.CloseUnread(w, r)
 	httpx.WriteErrorBody(w, http.StatusNotFound, httpx.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
 }
 
 // MethodNotAllowed answers a known route with the wrong method.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	closeIfBodyUnread(w, r)
+	httpx.CloseUnread(w, r)
 	httpx.WriteErrorBody(w, http.StatusMethodNotAllowed, httpx.CodeMethod, "method "+r.Method+" not allowed on "+r.URL.Path)
 }
 
@@ -52,14 +52,5 @@ func (h *Handler) AdminOnly(next http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		next(w, r)
-	}
-}
-
-// closeIfBodyUnread closes the connection after the answer to a request
-// whose body was not read, so that the answer is sent at once instead of
-// after the rest of the body (which a slow client may never send).
-func closeIfBodyUnread(w http.ResponseWriter, r *http.Request) {
-	if httpx.BodyUnread(r) {
-		w.Header().Set("Connection", "close")
 	}
 }

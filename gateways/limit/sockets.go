@@ -131,6 +131,7 @@ func (s *Sockets) middleware(next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Retry-After", "1")
 			h.Set("Connection", "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // its body is not waited for
 			httpx.WriteErrorBody(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many connections from this address")
 			return
 		}

@@ -108,3 +108,20 @@ func BodyUnread(r *http.Request) bool {
 	b, ok := r.Body.(*deadlineBody)
 	return ok && !b.done.Load()
 }
+
+// CloseUnread prepares the answer to a request whose body has not been
+// read (it is refused before it): the connection is closed after the
+// answer, and the rest of the body is not waited for (net/http would read
+// up to 256 KiB of it first, for as long as the client takes).
+func CloseUnread(w http.ResponseWriter, r *http.Request) {
+	if !BodyUnread(r) && (!hasBody(r) || isDeadlineBody(r)) {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+func isDeadlineBody(r *http.Request) bool {
+	_, ok := r.Body.(*deadlineBody)
+	return ok
+}

@@ -110,9 +110,10 @@ func Wire(err error) (status int, code, message string) {
 // rest of the body.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, code, msg := Wire(err)
-	if status == http.StatusRequestTimeout || BodyUnread(r) {
+	if status == http.StatusRequestTimeout {
 		w.Header().Set("Connection", "close")
 	}
+	CloseUnread(w, r)
 	switch status {
 	case StatusClientClosed:
 		if r.Context().Err() != nil {

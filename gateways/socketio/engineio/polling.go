@@ -155,13 +155,18 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		return
 	}
 	body, err := readBody(r, s.cfg.MaxPayload)
+	if err != nil {
+		// The connection is closed after the answer: the rest of the body
+		// is not waited for.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	if err == errTooLarge {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		return
 	}
 	if err != nil {
 		c.finish(ReasonTransportError, typeClose)
-		w.Header().Set("Connection", "close") // the rest of the body is not waited for
 		if isTimeout(err) {
 			writeErrorStatus(w, http.StatusRequestTimeout, CodeBadRequest, "request body not received in time")
 		} else {
