@@ -128,6 +128,21 @@ func TestHostileREST(t *testing.T) {
 			wantStatus: 429, wantCode: "rate_limited", wantHeader: "Retry-After",
 			logged: []string{logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood")},
 		},
+		{name: "HEAD /healthz", req: hreq{method: "HEAD", url: "/healthz"}, wantStatus: 200},
+		{name: "HEAD /metrics without a key (secured server)", req: hreq{method: "HEAD", url: "/metrics"}, wantStatus: 401},
+		{name: "GET /metrics without a key (secured server)", req: hreq{method: "GET", url: "/metrics"}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "GET /metrics with a token (not an admin key)", req: hreq{method: "GET", url: "/metrics", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "HEAD /socket.io/socket.io.js", req: hreq{method: "HEAD", url: "/socket.io/socket.io.js"}, wantStatus: 200},
+		{
+			name: "DNS rebinding: another Host on an anonymous loopback server", flags: []string{"--anonymous"},
+			req:        hreq{method: "POST", url: events, body: pub, hdr: map[string]string{"Host": "rebind.evil.example"}},
+			wantStatus: 403, wantCode: "forbidden", wantMsg: "host not allowed",
+		},
+		{
+			name: "DNS rebinding: a name listed in --allowed-hosts is served", flags: []string{"--anonymous", "--allowed-hosts", "broker.test"},
+			req:        hreq{method: "GET", url: "/api/rooms", hdr: map[string]string{"Host": "broker.test"}},
+			wantStatus: 200,
+		},
 		{name: "publish flood: the same identity by cookie shares the bucket", req: hreq{method: "POST", url: events, body: pub, cred: cred{cookie: flood}}, wantStatus: 429, wantCode: "rate_limited", wantHeader: "Retry-After"},
 		{
 			name:       "publish flood: API keys are exempt",
@@ -182,6 +197,7 @@ func TestHostileStreams(t *testing.T) {
 				{name: "cross-origin request", req: hreq{method: "GET", url: tr.path, cred: cred{cookie: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 200, wantNoCORS: true},
 				{name: "cross-origin preflight", req: hreq{method: "OPTIONS", url: tr.path, hdr: map[string]string{"Origin": evilOrigin, "Access-Control-Request-Method": "GET"}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "origin not allowed"},
 				{name: "oversized request (headers over 1 MB)", req: hreq{method: "GET", url: tr.path, cred: cred{bearer: ada}, hdr: map[string]string{"X-Pad": strings.Repeat("x", 1<<20+8192)}}, wantStatus: 431},
+				{name: "HEAD", req: hreq{method: "HEAD", url: tr.path}, wantStatus: 200},
 				{name: "too many rooms", req: hreq{method: "GET", url: rooms(5), cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "more than 4 rooms"},
 				{
 					name: "too many connections from one IP", flags: []string{"--max-conns-per-ip", "2"},

@@ -173,7 +173,9 @@ func (c *GatewayConfig) setDefaults() {
 //	                           ({ok, ephemeral: true} for ephemeral events)
 //
 // Errors are acked {ok: false, error: {code, message}}; the connection
-// stays. A socket's events are handled in the order it sent them (its
+// stays. An event sent without an ack that fails is answered with an
+// ErrorEvent ("error": {code, message, event}) instead: never a silent
+// drop. A socket's events are handled in the order it sent them (its
 // publishes are logged in that order) without waiting for each other's
 // commit; at most MaxPending await their ack, and an event over that is
 // acked with code "rate_limited" at once. A join or publish the socket's identity is not allowed is acked
@@ -545,12 +547,28 @@ func (g *Gateway) respond(ev *Event, ack any, err error) {
 		if code == httpx.CodeInternal {
 			g.log.Error("socketio: event failed", "event", ev.Name, "err", err)
 		}
-		ack = map[string]any{"ok": false, "error": map[string]string{"code": code, "message": msg}}
+		e := map[string]string{"code": code, "message": msg}
+		if !ev.HasAck() {
+			// Never a silent drop: an event sent without an ack that fails
+			// (over the publish rate, forbidden, invalid) is answered with
+			// an "error" event (a type no one can publish) naming it.
+			e["event"] = ev.Name
+			_ = ev.Socket().Emit(ErrorEvent, e)
+			return
+		}
+		ack = map[string]any{"ok": false, "error": e}
 	}
 	if ev.HasAck() {
 		ev.Ack(ack)
 	}
 }
+
+// ErrorEvent is the event a socket is sent when an event it sent without
+// asking for an ack fails: {code, message, event} (event: the failed
+// event's name), with the code and message an ack would have carried.
+// It is a reserved event type (broker.ReservedType): no client can
+// publish it.
+const ErrorEvent = "error"
 
 // roomArg decodes the first argument of ev as an object with a string
 // room; fields receives the whole object.
