@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -112,6 +113,8 @@ func TestHostileREST(t *testing.T) {
 		{name: "cross-origin read", req: hreq{method: "GET", url: events, cred: cred{bearer: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 200, wantNoCORS: true},
 		{name: "body over --max-body-size", req: hreq{method: "POST", url: events, body: `{"type":"t","data":"` + strings.Repeat("x", 5000) + `"}`, cred: cred{bearer: ada}}, wantStatus: 413, wantCode: "too_large"},
 		{name: "data over --max-data-size", req: hreq{method: "POST", url: events, body: `{"type":"t","data":"` + strings.Repeat("x", 2000) + `"}`, cred: cred{bearer: ada}}, wantStatus: 413, wantCode: "too_large"},
+		{name: "bad base64 in a $binary object", req: hreq{method: "POST", url: events, body: `{"type":"t","data":{"bin":{"$binary":"!!!!"}}}`, cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "$binary"},
+		{name: "bytes over --max-data-size (counted decoded)", req: hreq{method: "POST", url: events, body: `{"type":"t","data":{"bin":{"$binary":"` + base64.StdEncoding.EncodeToString(make([]byte, 1010)) + `"}}}`, cred: cred{bearer: ada}}, wantStatus: 413, wantCode: "too_large"},
 		// Too many rooms: a REST request names one room.
 		{
 			name: "too many connections: a publish is not a connection", flags: []string{"--max-conns-per-ip", "1"},
