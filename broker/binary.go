@@ -45,19 +45,50 @@ type Binary struct {
 }
 
 // Binary reports whether the event's data holds bytes (see BinaryKey).
-// It is cheap for events without: a substring search of the data, and a
-// scan only when that finds the member name.
+// It is cheap for events without: a search of the data for the byte '$',
+// and a scan only when the member name is found.
 func (e *Event) Binary() bool { return HasBinary(e.Data) }
 
 // HasBinary reports whether data, valid JSON as the broker stores it,
-// holds bytes (see BinaryKey): a substring search, confirmed by a scan
-// only when the member name is found.
+// holds bytes (see BinaryKey): a search for the member name (hasMarker),
+// confirmed by a scan up to the first $binary object only when it is
+// found. (It does not check the base64: FindBinary does.)
 func HasBinary(data []byte) bool {
-	if !bytes.Contains(data, binaryMarker) {
+	if !hasMarker(data) {
 		return false
 	}
-	refs, _ := FindBinary(nil, data)
-	return len(refs) > 0
+	for i := 0; i < len(data); {
+		switch data[i] {
+		case '"':
+			i = stringEnd(data, i)
+		case '{':
+			if _, ok := binaryAt(data, i); ok {
+				return true
+			}
+			i++
+		default:
+			i++
+		}
+	}
+	return false
+}
+
+// hasMarker reports whether data contains "$binary" (with its quotes).
+// It looks for the '$' first: a rare byte in JSON, found with one
+// vectorised IndexByte, where a search for the whole string would stop at
+// every quote.
+func hasMarker(data []byte) bool {
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], '$')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i > 0 && data[i-1] == '"' && bytes.HasPrefix(data[i:], binaryMarker[1:]) {
+			return true
+		}
+		i++
+	}
 }
 
 // FindBinary appends the bytes values of data (valid JSON) to dst, in the
@@ -188,7 +219,7 @@ func base64Len(s []byte) (int, bool) {
 // mayHaveBinary reports whether data may hold bytes: the member name as
 // stored, or an escape (it may be written with escapes).
 func mayHaveBinary(data []byte) bool {
-	return bytes.IndexByte(data, '\\') >= 0 || bytes.Contains(data, binaryMarker)
+	return bytes.IndexByte(data, '\\') >= 0 || hasMarker(data)
 }
 
 // checkBinary checks the bytes values of data (compact, valid JSON;

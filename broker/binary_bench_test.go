@@ -20,3 +20,15 @@ func BenchmarkPublishEphemeral(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHasBinary is what an ordinary event pays to be told it holds
+// no bytes (Event.Binary), on chat-like data.
+func BenchmarkHasBinary(b *testing.B) {
+	data := []byte(`{"text":"hello, world, this is a chat message of ordinary length","user":{"name":"ada","id":42}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if broker.HasBinary(data) {
+			b.Fatal("bytes found")
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"testing"
 	"time"
@@ -22,6 +23,17 @@ func benchEvent(data string) *broker.Event {
 func BenchmarkNamespaceEncode(b *testing.B) {
 	ns := &gwNamespace{name: "/"}
 	ev := benchEvent(`{"text":"hello, world, this is a chat message of ordinary length","user":{"name":"ada","id":42}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = ns.encode(ev, token{offset: ev.Offset})
+	}
+}
+
+// BenchmarkNamespaceEncodeBinary is the live encoding of an event with a
+// 4 KiB attachment: a multi-frame packet, in one allocation.
+func BenchmarkNamespaceEncodeBinary(b *testing.B) {
+	ns := &gwNamespace{name: "/"}
+	ev := benchEvent(`{"name":"a.bin","chunk":{"$binary":"` + base64.StdEncoding.EncodeToString(make([]byte, 4096)) + `"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = ns.encode(ev, token{offset: ev.Offset})
