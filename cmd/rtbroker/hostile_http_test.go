@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -89,6 +90,7 @@ func tableSecrets(bad []badToken, good ...string) []string {
 
 func TestHostileREST(t *testing.T) {
 	ada, flood := userToken(t, "ada", nil), userToken(t, "flood", nil)
+	bin := userToken(t, "bin", nil) // the binary rows' publishes have a bucket of their own
 	bad := badTokens(t)
 	const events = "/api/rooms/general/events"
 	pub := `{"type":"chat:message","data":{"text":"hi"}}`
@@ -112,6 +114,8 @@ func TestHostileREST(t *testing.T) {
 		{name: "cross-origin read", req: hreq{method: "GET", url: events, cred: cred{bearer: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 200, wantNoCORS: true},
 		{name: "body over --max-body-size", req: hreq{method: "POST", url: events, body: `{"type":"t","data":"` + strings.Repeat("x", 5000) + `"}`, cred: cred{bearer: ada}}, wantStatus: 413, wantCode: "too_large"},
 		{name: "data over --max-data-size", req: hreq{method: "POST", url: events, body: `{"type":"t","data":"` + strings.Repeat("x", 2000) + `"}`, cred: cred{bearer: ada}}, wantStatus: 413, wantCode: "too_large"},
+		{name: "bad base64 in a $binary object", req: hreq{method: "POST", url: events, body: `{"type":"t","data":{"bin":{"$binary":"!!!!"}}}`, cred: cred{bearer: bin}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "$binary"},
+		{name: "bytes over --max-data-size (counted decoded)", req: hreq{method: "POST", url: events, body: `{"type":"t","data":{"bin":{"$binary":"` + base64.StdEncoding.EncodeToString(make([]byte, 1010)) + `"}}}`, cred: cred{bearer: bin}}, wantStatus: 413, wantCode: "too_large"},
 		// Too many rooms: a REST request names one room.
 		{
 			name: "too many connections: a publish is not a connection", flags: []string{"--max-conns-per-ip", "1"},
@@ -152,7 +156,7 @@ func TestHostileREST(t *testing.T) {
 			logged:     []string{logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api")},
 		},
 	}...)
-	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood), func(t *testing.T, e *hostileEnv) {
+	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood, bin), func(t *testing.T, e *hostileEnv) {
 		sub := e.goodSub()
 		tok := userToken(t, sub, nil)
 		c := newClient()

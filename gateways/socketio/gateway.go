@@ -290,17 +290,23 @@ func (ns *gwNamespace) logRoom(room string) (string, error) {
 
 // encode returns the EVENT packet of ev for this namespace, built in one
 // allocation: [type, data, meta] and, for a logged event, the offset token
-// t (whose offset is ev's).
+// t (whose offset is ev's). An event whose data holds bytes is a
+// BINARY_EVENT, as a multi-frame packet (see binary.go).
 func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
+	refs := eventBinary(ev)
 	b := make([]byte, 0, len(ns.name)+ev.JSONSize()+48)
-	b = appendHeader(b, PacketEvent, 0, ns.name, false, 0)
+	if refs == nil {
+		b = appendHeader(b, PacketEvent, 0, ns.name, false, 0)
+	} else {
+		b = appendHeader(b, PacketBinaryEvent, len(refs), ns.name, false, 0)
+	}
 	b = append(b, '[')
 	b = appendString(b, ev.Type)
 	if len(ev.Data) == 0 {
 		b = append(b, ",null"...)
 	} else {
 		b = append(b, ',')
-		b = append(b, ev.Data...)
+		b = appendPlaceholders(b, ev.Data, refs)
 	}
 	b = append(b, `,{"room":`...)
 	b = broker.AppendJSONString(b, ns.clientRoom(ev.Room))
@@ -322,7 +328,7 @@ func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
 		b = appendToken(b, t)
 		b = append(b, '"')
 	}
-	return append(b, ']')
+	return appendAttachments(append(b, ']'), refs)
 }
 
 // connect is the namespace middleware: it authenticates the client and
@@ -677,13 +683,18 @@ func (g *Gateway) onPublish(m *member, ev *Event) {
 // message turns a publish event into the message to log (or to send as
 // ephemeral), checking permission and the publish rate.
 func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral bool, err error) {
+	if len(ev.Attachments) > 0 && len(ev.Args) > 0 {
+		// Bytes are logged as {"$binary": base64} (see binary.go).
+		arg, err := checkAttachments(ev.Args[0], ev.Attachments)
+		if err != nil {
+			return msg, false, httpx.BadRequest(err.Error())
+		}
+		ev.Args[0] = arg
+	}
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
 		return msg, false, err
-	}
-	if len(ev.Attachments) > 0 {
-		return msg, false, httpx.BadRequest("binary attachments cannot be logged; send them base64-encoded")
 	}
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
