@@ -24,7 +24,9 @@ type Config struct {
 	// MaxBatch caps how many queued publishes share one Log.Append
 	// (one transaction, one fsync). Default 1024.
 	MaxBatch int
-	// MaxDataSize caps the size of an event's data in bytes. Default 64 KiB.
+	// MaxDataSize caps the size of an event's data in bytes: the length of
+	// its JSON, in which bytes ({"$binary":"…"}, see BinaryKey) count at
+	// their decoded length. Default 64 KiB.
 	MaxDataSize int
 	// Retention is applied every RetentionInterval (default 1 minute) when
 	// it keeps less than everything.
@@ -285,10 +287,18 @@ func (b *Broker) checkMessage(m Message) (json.RawMessage, error) {
 	if len(m.IdempotencyKey) > MaxKeyLen {
 		return nil, invalid("idempotency key", "longer than %d bytes", MaxKeyLen)
 	}
-	if len(m.Data) > b.cfg.MaxDataSize {
-		return nil, &ValidationError{Field: "data", Reason: fmt.Sprintf("larger than %d bytes", b.cfg.MaxDataSize), kind: ErrTooLarge}
+	max := b.cfg.MaxDataSize
+	bin := mayHaveBinary(m.Data)
+	// Data with bytes is measured once compact, its base64 counted decoded
+	// (see BinaryKey); its text may be larger, up to twice the limit.
+	if len(m.Data) > max && (!bin || len(m.Data)/2 > max) {
+		return nil, &ValidationError{Field: "data", Reason: fmt.Sprintf("larger than %d bytes", max), kind: ErrTooLarge}
 	}
-	return CompactJSON(m.Data)
+	data, err := CompactJSON(m.Data)
+	if err != nil || !bin {
+		return data, err
+	}
+	return checkBinary(data, len(m.Data), max)
 }
 
 // CompactJSON validates data and returns it without insignificant white

@@ -448,9 +448,15 @@ func poll(c *http.Client, base string, rooms []string, after uint64, extra strin
 	return p, err
 }
 
-// metric returns the value of a gauge on /metrics.
+// metric returns the value of a gauge on /metrics, asked with the test
+// API key (a secured server shows its metrics to admin keys only).
 func metric(c *http.Client, base, name string) (float64, error) {
-	resp, err := c.Get(base + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-API-Key", testAPIKey)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -40,9 +40,12 @@ type config struct {
 	SSEHeartbeat   time.Duration
 	SSERetry       time.Duration
 	WriteTimeout   time.Duration
+	ReadTimeout    time.Duration
 	MaxRooms       int
 
 	AllowedOrigins  []string
+	AllowedHosts    []string
+	MetricsAddr     string
 	SIONamespaces   []string
 	SIOPingInterval time.Duration
 	SIOPingTimeout  time.Duration
@@ -158,9 +161,12 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SSEHeartbeat, "sse-heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
 	fs.DurationVar(&c.SSERetry, "sse-retry", 2*time.Second, "reconnect delay suggested to EventSource clients")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a streaming client that does not read for this long is dropped")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", limit.DefaultReadTimeout, "a request body (publish, Engine.IO polling POST) not received within this is answered 408 and its connection closed (0: no limit); streams are not affected")
 	fs.IntVar(&c.MaxRooms, "max-rooms", 32, "rooms one SSE or long-poll request, or one Socket.IO socket, may follow")
 
 	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site (CORS for Socket.IO polling, WebSocket Origin check); * for any; empty: same-site only")
+	fs.Var(listFlag{&c.AllowedHosts}, "allowed-hosts", "comma-separated host `names` the server answers to besides IP addresses and localhost (DNS-rebinding guard); checked when set, and always when anonymous access is on and --addr is a loopback address; * turns the check off")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "`host:port` serving /metrics on a listener of its own, without credentials (keep it private); when empty /metrics is on --addr, open only while no credential is configured, otherwise for admin API keys")
 	c.SIONamespaces = []string{"/"}
 	fs.Var(listFlag{&c.SIONamespaces}, "sio-namespaces", "comma-separated Socket.IO `namespaces`; a room R of /name is the log room name:R")
 	fs.DurationVar(&c.SIOPingInterval, "sio-ping-interval", 25*time.Second, "Engine.IO ping interval")
@@ -181,7 +187,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.AnonymousPublish}, "anonymous-publish", "comma-separated room `patterns` anonymous clients may publish to")
 	fs.StringVar(&c.PublishRate, "publish-rate", "100/s", "publishes one identity may make (`N/s`, N/m or N/h; 0: no limit), over REST and Socket.IO together; anonymous clients share their IP's bucket; API keys are exempt")
 	fs.IntVar(&c.PublishBurst, "publish-burst", 200, "publishes an identity may make at once above --publish-rate")
-	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open SSE streams, long-polls and Socket.IO sessions one client IP may hold (0: no limit); behind a proxy every client has its IP")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open connections, and open SSE streams, long-polls and Socket.IO sessions, one client IP may hold (each counted against this cap; 0: no limit); behind a proxy every client has its IP")
 	fs.StringVar(&c.ConnectRate, "connect-rate", "50/s", "new SSE streams, long-polls and Socket.IO (Engine.IO) sessions one client IP may open (`N/s`, N/m or N/h; 0: no limit)")
 	fs.IntVar(&c.ConnectBurst, "connect-burst", 200, "connections a client IP may open at once above --connect-rate")
 	fs.DurationVar(&c.SIORecoveryWindow, "sio-recovery-window", socketio.DefaultRecoveryWindow, "how long a disconnected Socket.IO session stays recoverable (its record is kept in the data file that long after its last connect, join, leave or disconnect)")
@@ -257,6 +263,7 @@ func (c *config) validate() error {
 	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout <= --poll-max-timeout")
 	check(c.SSEHeartbeat > 0 && c.SSERetry > 0 && c.WriteTimeout > 0, "SSE intervals and --write-timeout must be positive")
 	check(c.MaxRooms > 0, "--max-rooms must be positive")
+	check(c.ReadTimeout >= 0, "--read-timeout cannot be negative")
 	check(c.SIOPingInterval > 0 && c.SIOPingTimeout > 0 && c.SIOMaxPayload > 0, "Socket.IO ping interval, timeout and max payload must be positive")
 	for _, n := range c.SIONamespaces {
 		check(strings.HasPrefix(n, "/"), "--sio-namespaces: %q must start with /", n)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -89,6 +90,7 @@ func tableSecrets(bad []badToken, good ...string) []string {
 
 func TestHostileREST(t *testing.T) {
 	ada, flood := userToken(t, "ada", nil), userToken(t, "flood", nil)
+	bin := userToken(t, "bin", nil) // the binary rows' publishes have a bucket of their own
 	bad := badTokens(t)
 	const events = "/api/rooms/general/events"
 	pub := `{"type":"chat:message","data":{"text":"hi"}}`
@@ -112,6 +114,8 @@ func TestHostileREST(t *testing.T) {
 		{name: "cross-origin read", req: hreq{method: "GET", url: events, cred: cred{bearer: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 200, wantNoCORS: true},
 		{name: "body over --max-body-size", req: hreq{method: "POST", url: events, body: `{"type":"t","data":"` + strings.Repeat("x", 5000) + `"}`, cred: cred{bearer: ada}}, wantStatus: 413, wantCode: "too_large"},
 		{name: "data over --max-data-size", req: hreq{method: "POST", url: events, body: `{"type":"t","data":"` + strings.Repeat("x", 2000) + `"}`, cred: cred{bearer: ada}}, wantStatus: 413, wantCode: "too_large"},
+		{name: "bad base64 in a $binary object", req: hreq{method: "POST", url: events, body: `{"type":"t","data":{"bin":{"$binary":"!!!!"}}}`, cred: cred{bearer: bin}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "$binary"},
+		{name: "bytes over --max-data-size (counted decoded)", req: hreq{method: "POST", url: events, body: `{"type":"t","data":{"bin":{"$binary":"` + base64.StdEncoding.EncodeToString(make([]byte, 1010)) + `"}}}`, cred: cred{bearer: bin}}, wantStatus: 413, wantCode: "too_large"},
 		// Too many rooms: a REST request names one room.
 		{
 			name: "too many connections: a publish is not a connection", flags: []string{"--max-conns-per-ip", "1"},
@@ -128,6 +132,21 @@ func TestHostileREST(t *testing.T) {
 			wantStatus: 429, wantCode: "rate_limited", wantHeader: "Retry-After",
 			logged: []string{logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood")},
 		},
+		{name: "HEAD /healthz", req: hreq{method: "HEAD", url: "/healthz"}, wantStatus: 200},
+		{name: "HEAD /metrics without a key (secured server)", req: hreq{method: "HEAD", url: "/metrics"}, wantStatus: 401},
+		{name: "GET /metrics without a key (secured server)", req: hreq{method: "GET", url: "/metrics"}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "GET /metrics with a token (not an admin key)", req: hreq{method: "GET", url: "/metrics", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "HEAD /socket.io/socket.io.js", req: hreq{method: "HEAD", url: "/socket.io/socket.io.js"}, wantStatus: 200},
+		{
+			name: "DNS rebinding: another Host on an anonymous loopback server", flags: []string{"--anonymous"},
+			req:        hreq{method: "POST", url: events, body: pub, hdr: map[string]string{"Host": "rebind.evil.example"}},
+			wantStatus: 403, wantCode: "forbidden", wantMsg: "host not allowed",
+		},
+		{
+			name: "DNS rebinding: a name listed in --allowed-hosts is served", flags: []string{"--anonymous", "--allowed-hosts", "broker.test"},
+			req:        hreq{method: "GET", url: "/api/rooms", hdr: map[string]string{"Host": "broker.test"}},
+			wantStatus: 200,
+		},
 		{name: "publish flood: the same identity by cookie shares the bucket", req: hreq{method: "POST", url: events, body: pub, cred: cred{cookie: flood}}, wantStatus: 429, wantCode: "rate_limited", wantHeader: "Retry-After"},
 		{
 			name:       "publish flood: API keys are exempt",
@@ -137,7 +156,7 @@ func TestHostileREST(t *testing.T) {
 			logged:     []string{logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api")},
 		},
 	}...)
-	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood), func(t *testing.T, e *hostileEnv) {
+	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood, bin), func(t *testing.T, e *hostileEnv) {
 		sub := e.goodSub()
 		tok := userToken(t, sub, nil)
 		c := newClient()
@@ -182,6 +201,7 @@ func TestHostileStreams(t *testing.T) {
 				{name: "cross-origin request", req: hreq{method: "GET", url: tr.path, cred: cred{cookie: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 200, wantNoCORS: true},
 				{name: "cross-origin preflight", req: hreq{method: "OPTIONS", url: tr.path, hdr: map[string]string{"Origin": evilOrigin, "Access-Control-Request-Method": "GET"}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "origin not allowed"},
 				{name: "oversized request (headers over 1 MB)", req: hreq{method: "GET", url: tr.path, cred: cred{bearer: ada}, hdr: map[string]string{"X-Pad": strings.Repeat("x", 1<<20+8192)}}, wantStatus: 431},
+				{name: "HEAD", req: hreq{method: "HEAD", url: tr.path}, wantStatus: 200},
 				{name: "too many rooms", req: hreq{method: "GET", url: rooms(5), cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "more than 4 rooms"},
 				{
 					name: "too many connections from one IP", flags: []string{"--max-conns-per-ip", "2"},

@@ -194,8 +194,27 @@ func TestHostileSocketIO(t *testing.T) {
 			steps:  []sioStep{publish("general", "", ""), publish("general", "", ""), publish("general", "", ""), publish("general", "rate_limited", "")},
 			logged: []string{logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood")},
 		},
+		{name: "publish flood without acks: an error event per refused publish", run: func(t *testing.T, e *sioEnv) {
+			sub := "flood-noack-" + e.transport
+			name, reply := e.connect(t, auth(userToken(t, sub, nil)), true)
+			defer e.d.Try("disconnect", map[string]any{"name": name})
+			if reply["ok"] != true {
+				t.Fatalf("connect: %v", reply["error"])
+			}
+			for range 6 {
+				e.d.Do("emit", map[string]any{"name": name, "event": "chat:message", "args": []any{map[string]any{"room": "general", "text": "hi"}}})
+			}
+			e.expect = append(e.expect, logKey("general", "chat:message", sub), logKey("general", "chat:message", sub), logKey("general", "chat:message", sub))
+			for i, ev := range e.d.WaitEvents(name, 3) {
+				var got struct{ Code, Message, Event string }
+				if ev.Event != "error" || len(ev.Args) != 1 || json.Unmarshal(ev.Args[0], &got) != nil || got.Code != "rate_limited" || got.Event != "chat:message" {
+					t.Fatalf("event %d: %v, want error {code: rate_limited, event: chat:message}", i, ev)
+				}
+			}
+		}},
 		{name: "publish flood: another socket of the identity shares the bucket", opts: auth(flood), steps: []sioStep{publish("general", "rate_limited", "")}},
 	}...)
+	rows = append(rows, binaryRows(ada)...)
 
 	for _, transport := range []string{"websocket", "polling"} {
 		t.Run(transport, func(t *testing.T) {

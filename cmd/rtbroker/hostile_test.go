@@ -92,6 +92,19 @@ func badTokens(t testing.TB) []badToken {
 		{"not yet valid", userToken(t, "eve", func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(time.Hour).Unix() })},
 		{"wrong audience", userToken(t, "eve", func(c jwt.MapClaims) { c["aud"] = "another-service" })},
 		{"reserved subject api", userToken(t, "api", nil)},
+		{"reserved subject in upper case", userToken(t, "API", nil)},
+		{"reserved subject with a trailing space", userToken(t, "api ", nil)},
+		{"anonymous subject in another case", userToken(t, "Anonymous:x", nil)},
+		{"exp as a JSON string", userToken(t, "eve", func(c jwt.MapClaims) { c["exp"] = fmt.Sprint(time.Now().Add(time.Hour).Unix()) })},
+		{"crit header", func() string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims())
+			tok.Header["crit"] = []string{"exp"}
+			s, err := tok.SignedString([]byte(testSecret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}()},
 		{"not a JWT", "not.a.jwt"},
 	}
 }
@@ -237,6 +250,10 @@ func doHTTP(ctx context.Context, c *http.Client, r hreq) (*http.Response, error)
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range r.hdr {
+		if k == "Host" {
+			req.Host = v // net/http sends req.Host, not a Host header
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	return c.Do(req)

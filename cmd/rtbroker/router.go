@@ -26,8 +26,10 @@ func newRouter(h routes) http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpapi.NotFound)
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
-	r.Get("/healthz", h.health)
-	r.Get("/metrics", h.metrics)
+	getHead(r, "/healthz", h.health) // HEAD: Go's server drops the body
+	if h.metrics != nil {
+		getHead(r, "/metrics", h.metrics)
+	}
 	cors := h.api.CORS // preflights are answered there, before routing by method
 	r.Route("/api", func(r chi.Router) {
 		r.Use(cors)
@@ -38,11 +40,12 @@ func newRouter(h routes) http.Handler {
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {
 		r.Method(http.MethodGet, path, cors(handler))
+		r.Method(http.MethodHead, path, cors(http.HandlerFunc(streamHead)))
 		r.Method(http.MethodOptions, path, cors(http.HandlerFunc(httpapi.MethodNotAllowed)))
 	}
 	// The browser client, where Socket.IO servers serve it.
-	r.Get("/socket.io/socket.io.js", serveFile(h.web, "/vendor/socket.io.min.js"))
-	r.Get("/socket.io/socket.io.min.js", serveFile(h.web, "/vendor/socket.io.min.js"))
+	getHead(r, "/socket.io/socket.io.js", serveFile(h.web, "/vendor/socket.io.min.js"))
+	getHead(r, "/socket.io/socket.io.min.js", serveFile(h.web, "/vendor/socket.io.min.js"))
 	r.Handle("/socket.io/*", h.sio)
 	r.Method(http.MethodGet, "/*", h.web)
 	r.Method(http.MethodHead, "/*", h.web)
@@ -56,4 +59,24 @@ func serveFile(web http.Handler, path string) http.HandlerFunc {
 		r2.URL.Path = path
 		web.ServeHTTP(w, r2)
 	}
+}
+
+// getHead routes GET and HEAD of path to h.
+func getHead(r chi.Router, path string, h http.HandlerFunc) {
+	r.Get(path, h)
+	r.Head(path, h)
+}
+
+// streamHead answers HEAD on a stream endpoint (/sse, /poll) with the
+// headers of a stream, without opening one: a stream is not held for a
+// request that reads no body.
+func streamHead(w http.ResponseWriter, r *http.Request) {
+	ct := "application/json"
+	if r.URL.Path == "/sse" {
+		ct = "text/event-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
 }

@@ -94,6 +94,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log})
+	metrics := api.AdminOnly(metricsHandler(gauges)) // open only when no credential is configured
+	if cfg.MetricsAddr != "" {
+		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(gauges), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		metrics = nil // only on the private address
+	}
 	router := newRouter(routes{
 		api:     api,
 		sse:     limit.Connects(connects, nil)(conns.Middleware(sseH)),
@@ -101,7 +110,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		sio:     limit.Connects(connects, engineHandshake)(sioGW),
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
-		metrics: metricsHandler(gauges),
+		metrics: metrics,
 		backup:  api.AdminOnly(backupHandler(l, log)),
 	})
 
@@ -119,13 +128,18 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
 	defer trimWG.Wait()
 	defer stopTrim()
+	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
+	// WebSockets. Request bodies get their own deadline (BodyDeadline),
+	// and connections beyond a client's share are refused (Sockets).
+	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // a polling session uses two at once
+	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), ln.Addr())
 	srv := &http.Server{
-		Handler:           router,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig:         tlsCfg,
 	}
+	srv.Handler = sockets.Install(srv)(hosts.middleware(limit.BodyDeadline(cfg.ReadTimeout)(router)))
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"

@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -370,6 +371,9 @@ func (a *Authenticator) apiKey(token string) (Identity, bool) {
 // keyFunc picks the keys of the token's algorithm; the parser has already
 // refused algorithms that are not configured.
 func (a *Authenticator) keyFunc(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCritHeader
+	}
 	alg := t.Method.Alg()
 	keys := a.keys[alg]
 	if a.cfg.JWKS != nil && slices.Contains(a.jwksMethods, alg) {
@@ -392,8 +396,10 @@ func validSubject(sub string) error {
 		return fmt.Errorf("%w: token has no sub", ErrUnauthorized)
 	case len(sub) > maxSubjectLen:
 		return fmt.Errorf("%w: token sub is longer than %d bytes", ErrUnauthorized, maxSubjectLen)
-	case sub == APISubject || strings.HasPrefix(sub, APISubject+":") || strings.HasPrefix(sub, AnonymousPrefix):
+	case reservedSubject(sub):
 		return fmt.Errorf("%w: token sub is reserved", ErrUnauthorized)
+	case strings.TrimSpace(sub) != sub:
+		return fmt.Errorf("%w: token sub has leading or trailing space", ErrUnauthorized)
 	case strings.ContainsAny(sub, "*{}"):
 		return fmt.Errorf("%w: token sub contains * { or }", ErrUnauthorized)
 	}
@@ -405,6 +411,24 @@ func validSubject(sub string) error {
 	return nil
 }
 
+// reservedSubject reports whether sub is, or could pass for, a subject
+// the server gives (an API key's, an anonymous client's): compared
+// without case and surrounding space, so that "API" or "api " cannot
+// publish as from the API.
+func reservedSubject(sub string) bool {
+	n := strings.ToLower(strings.TrimSpace(sub))
+	return n == APISubject || strings.HasPrefix(n, APISubject+":") || strings.HasPrefix(n, AnonymousPrefix)
+}
+
+// errCritHeader refuses a token with a crit header: it names extensions
+// the token's meaning depends on, and rtbroker understands none (RFC 7515
+// section 4.1.11).
+var errCritHeader = errors.New("crit header")
+
+// errNumericDate refuses a token whose exp, nbf or iat is not a JSON
+// number (RFC 7519 NumericDate): a string is not a date.
+var errNumericDate = errors.New("date claim is not a number")
+
 // reason maps a jwt error to a short text for the client. It is built from
 // fixed strings only: never the token, never a key.
 func reason(err error) string {
@@ -412,6 +436,8 @@ func reason(err error) string {
 		err  error
 		text string
 	}{
+		{errNumericDate, "token exp, nbf and iat must be numbers"},
+		{errCritHeader, "token has a crit header (no extension is supported)"},
 		{jwt.ErrTokenExpired, "token has expired"},
 		{jwt.ErrTokenNotValidYet, "token is not valid yet"},
 		{jwt.ErrTokenUsedBeforeIssued, "token is issued in the future"},
@@ -421,6 +447,7 @@ func reason(err error) string {
 		{jwt.ErrTokenSignatureInvalid, "token signature is invalid"},
 		{jwt.ErrTokenMalformed, "token is malformed"},
 		{errUnknownKey, "token key id (kid) is unknown"},
+
 		{jwt.ErrTokenUnverifiable, "token algorithm is not accepted"},
 		{jwt.ErrTokenInvalidClaims, "token claims are invalid"},
 	} {
@@ -439,4 +466,22 @@ type claims struct {
 	Rooms Rooms      `json:"rooms"`
 	Roles stringList `json:"roles"`
 	Role  stringList `json:"role"`
+}
+
+// UnmarshalJSON decodes the claims, refusing dates that are not JSON
+// numbers (the jwt library also takes "exp":"1700000000").
+func (c *claims) UnmarshalJSON(b []byte) error {
+	var dates struct {
+		Exp, Nbf, Iat json.RawMessage
+	}
+	if err := json.Unmarshal(b, &dates); err != nil {
+		return err
+	}
+	for _, d := range [...]json.RawMessage{dates.Exp, dates.Nbf, dates.Iat} {
+		if len(d) > 0 && (d[0] == '"' || d[0] == '{' || d[0] == '[' || d[0] == 't' || d[0] == 'f') {
+			return errNumericDate
+		}
+	}
+	type plain claims // without this method
+	return json.Unmarshal(b, (*plain)(c))
 }

@@ -24,11 +24,13 @@ func WriteErrorBody(w http.ResponseWriter, status int, code, msg string) {
 
 // NotFound answers unknown routes in the JSON error shape.
 func NotFound(w http.ResponseWriter, r *http.Request) {
+	httpx.CloseUnread(w, r)
 	httpx.WriteErrorBody(w, http.StatusNotFound, httpx.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
 }
 
 // MethodNotAllowed answers a known route with the wrong method.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	httpx.CloseUnread(w, r)
 	httpx.WriteErrorBody(w, http.StatusMethodNotAllowed, httpx.CodeMethod, "method "+r.Method+" not allowed on "+r.URL.Path)
 }
 

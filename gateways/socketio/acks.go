@@ -39,10 +39,12 @@ type errorAck struct {
 	Error errorInfo `json:"error"`
 }
 
-// errorInfo is the error object of errorAck and of connect_error data.
+// errorInfo is the error object of errorAck, of connect_error data and
+// of the ErrorEvent (which names the failed event).
 type errorInfo struct {
 	Code    string `json:"code"`
 	Message string `json:"message,omitempty"`
+	Event   string `json:"event,omitempty"`
 }
 
 // resetInfo says that a room could not start (join ack) or continue

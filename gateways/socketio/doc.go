@@ -9,7 +9,10 @@
 // []json.RawMessage plus binary attachments [][]byte, and outgoing
 // arguments are JSON-encoded here. A packet can be encoded once
 // (EncodeEvent) and written to many sockets (Socket.WriteRaw) without
-// copying.
+// copying, a packet with binary attachments too (as one multi-frame
+// packet). The broker gateway (Gateway) logs a client's attachments as
+// the broker's {"$binary": base64} objects and sends those as
+// attachments again (binary.go).
 //
 // The package does not import the broker; the broker mapping is written
 // on top of its public API, like the conformance echo server.

@@ -3,30 +3,26 @@ package socketio
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
 )
 
-// ErrBinaryArg is returned by EncodeEvent for a []byte argument: binary
-// attachments cannot be shared as one text packet (use Socket.Emit).
-var ErrBinaryArg = errors.New("socketio: binary argument in a shared packet")
-
-// EncodeEvent returns the text encoding of an EVENT packet for namespace
-// ("/" or "" for the main namespace) with the given arguments, to be
-// written to any number of sockets of that namespace with
-// Socket.WriteRaw. Arguments are encoded as by Socket.Emit, except that
-// []byte arguments are refused with ErrBinaryArg. The returned slice is
-// owned by the caller; it must not be modified once handed to WriteRaw.
+// EncodeEvent returns the encoding of an EVENT packet for namespace ("/"
+// or "" for the main namespace) with the given arguments, to be written to
+// any number of sockets of that namespace with Socket.WriteRaw. Arguments
+// are encoded as by Socket.Emit: a top-level []byte argument makes the
+// packet a BINARY_EVENT, returned as a multi-frame packet (the text
+// packet, a NUL byte, then each attachment as its length, an unsigned
+// varint, and its bytes) that WriteRaw sends as several messages. The
+// returned slice is owned by the caller; it must not be modified once
+// handed to WriteRaw.
 func EncodeEvent(namespace, event string, args ...any) ([]byte, error) {
-	for _, a := range args {
-		if _, ok := a.([]byte); ok {
-			return nil, ErrBinaryArg
-		}
+	buf, atts, err := appendEvent(nil, namespace, false, 0, event, args)
+	if err != nil || len(atts) == 0 {
+		return buf, err
 	}
-	buf, _, err := appendEvent(nil, namespace, false, 0, event, args)
-	return buf, err
+	return joinFrames(buf, atts), nil
 }
 
 // countBinary returns how many top-level arguments are []byte.

@@ -179,7 +179,9 @@ func (c *GatewayConfig) setDefaults() {
 //	                           ({ok, ephemeral: true} for ephemeral events)
 //
 // Errors are acked {ok: false, error: {code, message}}; the connection
-// stays. A socket's events are handled in the order it sent them (its
+// stays. An event sent without an ack that fails is answered with an
+// ErrorEvent ("error": {code, message, event}) instead: never a silent
+// drop. A socket's events are handled in the order it sent them (its
 // publishes are logged in that order) without waiting for each other's
 // commit; at most MaxPending await their ack, and an event over that is
 // acked with code "rate_limited" at once. A join or publish the socket's identity is not allowed is acked
@@ -293,17 +295,23 @@ func (ns *gwNamespace) logRoom(room string) (string, error) {
 
 // encode returns the EVENT packet of ev for this namespace, built in one
 // allocation: [type, data, meta] and, for a logged event, the offset token
-// t (whose offset is ev's).
+// t (whose offset is ev's). An event whose data holds bytes is a
+// BINARY_EVENT, as a multi-frame packet (see binary.go).
 func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
+	refs := eventBinary(ev)
 	b := make([]byte, 0, len(ns.name)+ev.JSONSize()+48)
-	b = appendHeader(b, PacketEvent, 0, ns.name, false, 0)
+	if refs == nil {
+		b = appendHeader(b, PacketEvent, 0, ns.name, false, 0)
+	} else {
+		b = appendHeader(b, PacketBinaryEvent, len(refs), ns.name, false, 0)
+	}
 	b = append(b, '[')
 	b = appendString(b, ev.Type)
 	if len(ev.Data) == 0 {
 		b = append(b, ",null"...)
 	} else {
 		b = append(b, ',')
-		b = append(b, ev.Data...)
+		b = appendPlaceholders(b, ev.Data, refs)
 	}
 	b = append(b, `,{"room":`...)
 	b = broker.AppendJSONString(b, ns.clientRoom(ev.Room))
@@ -325,7 +333,7 @@ func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
 		b = appendToken(b, t)
 		b = append(b, '"')
 	}
-	return append(b, ']')
+	return appendAttachments(append(b, ']'), refs)
 }
 
 // connect is the namespace middleware: it authenticates the client and
@@ -581,12 +589,28 @@ func (g *Gateway) respond(ev *Event, ack any, err error) {
 		if code == httpx.CodeInternal {
 			g.log.Error("socketio: event failed", "event", ev.Name, "err", err)
 		}
-		ack = errorAck{Error: errorInfo{Code: code, Message: msg}}
+		e := errorInfo{Code: code, Message: msg}
+		if !ev.HasAck() {
+			// Never a silent drop: an event sent without an ack that fails
+			// (over the publish rate, forbidden, invalid) is answered with
+			// an "error" event (a type no one can publish) naming it.
+			e.Event = ev.Name
+			_ = ev.Socket().Emit(ErrorEvent, e)
+			return
+		}
+		ack = errorAck{Error: e}
 	}
 	if ev.HasAck() {
 		ev.Ack(ack)
 	}
 }
+
+// ErrorEvent is the event a socket is sent when an event it sent without
+// asking for an ack fails: {code, message, event} (event: the failed
+// event's name), with the code and message an ack would have carried.
+// It is a reserved event type (broker.ReservedType): no client can
+// publish it.
+const ErrorEvent = "error"
 
 // roomArg decodes the first argument of ev as an object with a string
 // room; fields receives the whole object.
@@ -695,13 +719,18 @@ func (g *Gateway) onPublish(m *member, ev *Event) {
 // message turns a publish event into the message to log (or to send as
 // ephemeral), checking permission and the publish rate.
 func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral bool, err error) {
+	if len(ev.Attachments) > 0 && len(ev.Args) > 0 {
+		// Bytes are logged as {"$binary": base64} (see binary.go).
+		arg, err := checkAttachments(ev.Args[0], ev.Attachments)
+		if err != nil {
+			return msg, false, httpx.BadRequest(err.Error())
+		}
+		ev.Args[0] = arg
+	}
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
 		return msg, false, err
-	}
-	if len(ev.Attachments) > 0 {
-		return msg, false, httpx.BadRequest("binary attachments cannot be logged; send them base64-encoded")
 	}
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {

@@ -182,9 +182,25 @@ func TestEncode(t *testing.T) {
 			}
 		})
 	}
-	t.Run("EncodeEvent refuses binary", func(t *testing.T) {
-		if _, err := EncodeEvent("/", "x", []byte{1}); !errors.Is(err, ErrBinaryArg) {
-			t.Errorf("err = %v", err)
+	t.Run("EncodeEvent with binary", func(t *testing.T) {
+		pkt, err := EncodeEvent("/", "x", []byte{1, 0, 2}, "s", []byte{})
+		if err != nil || !isFrames(pkt) {
+			t.Fatalf("%q %v", pkt, err)
+		}
+		msgs := appendFrames(nil, pkt)
+		var d Decoder
+		var p *Packet
+		for i, m := range msgs {
+			if m.Binary != (i > 0) {
+				t.Fatalf("message %d binary %v", i, m.Binary)
+			}
+			if p, err = d.Decode(m.Data, m.Binary); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p == nil || string(p.Data) != `["x",{"_placeholder":true,"num":0},"s",{"_placeholder":true,"num":1}]` ||
+			len(p.Attachments) != 2 || string(p.Attachments[0]) != "\x01\x00\x02" || len(p.Attachments[1]) != 0 {
+			t.Fatalf("decoded %+v", p)
 		}
 	})
 	t.Run("unencodable", func(t *testing.T) {

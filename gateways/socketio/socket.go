@@ -186,16 +186,36 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 }
 
-// WriteRaw writes text packets encoded by EncodeEvent (for this socket's
+// WriteRaw writes packets encoded by EncodeEvent (for this socket's
 // namespace), in order and together (one write when the transport
 // allows), without copying them: the same bytes may be written to any
-// number of sockets, and must not be modified afterwards. It never blocks
-// on the network. It returns ErrNotConnected or the engine's send error.
+// number of sockets, and must not be modified afterwards. A packet with
+// binary attachments (a multi-frame packet, see EncodeEvent) is written
+// as its text message followed by its attachments as binary messages. It
+// never blocks on the network. It returns ErrNotConnected or the engine's
+// send error.
 func (s *Socket) WriteRaw(packets ...[]byte) error {
 	if !s.Connected() {
 		return ErrNotConnected
 	}
-	return s.client.conn.SendText(packets...)
+	frames := 0
+	for _, p := range packets {
+		if isFrames(p) {
+			frames++
+		}
+	}
+	if frames == 0 {
+		return s.client.conn.SendText(packets...)
+	}
+	msgs := make([]engineio.Message, 0, len(packets)+2*frames)
+	for _, p := range packets {
+		if isFrames(p) {
+			msgs = appendFrames(msgs, p)
+		} else {
+			msgs = append(msgs, engineio.Message{Data: p})
+		}
+	}
+	return s.client.conn.Send(msgs...)
 }
 
 // Disconnect disconnects the socket from its namespace: the client gets a

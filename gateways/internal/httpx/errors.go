@@ -3,6 +3,7 @@ package httpx
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -27,6 +28,7 @@ const (
 	CodeUnauth      = "unauthorized"
 	CodeForbidden   = "forbidden"
 	CodeRateLimited = "rate_limited"
+	CodeTimeout     = "timeout"
 )
 
 // StatusClientClosed is the de facto status (nginx's 499) for a request
@@ -70,7 +72,12 @@ func Wire(err error) (status int, code, message string) {
 	var we *Error
 	var maxErr *http.MaxBytesError
 	var rl *RateLimited
+	var be *BodyError
 	switch {
+	case errors.Is(err, ErrBodyTimeout):
+		return http.StatusRequestTimeout, CodeTimeout, ErrBodyTimeout.Error()
+	case errors.As(err, &be), errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadRequest, CodeInvalid, "request body could not be read"
 	case errors.As(err, &rl):
 		return http.StatusTooManyRequests, CodeRateLimited, rl.Error()
 	case errors.As(err, &we):
@@ -97,9 +104,16 @@ func Wire(err error) (status int, code, message string) {
 
 // WriteError answers r with err as {"error":{"code","message"}} and its
 // status (see Wire). Unknown errors are logged with their detail, which is
-// never sent; when the client is gone nothing is written or logged.
+// never sent; when the client is gone nothing is written or logged. A
+// request whose body is late, failed or was not read is answered with
+// Connection: close, so that the answer is not held back waiting for the
+// rest of the body.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, code, msg := Wire(err)
+	if status == http.StatusRequestTimeout {
+		w.Header().Set("Connection", "close")
+	}
+	CloseUnread(w, r)
 	switch status {
 	case StatusClientClosed:
 		if r.Context().Err() != nil {

@@ -1,8 +1,10 @@
 package engineio
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -153,12 +155,23 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		return
 	}
 	body, err := readBody(r, s.cfg.MaxPayload)
+	if err != nil {
+		// The connection is closed after the answer: the rest of the body
+		// is not waited for.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	if err == errTooLarge {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		return
 	}
 	if err != nil {
 		c.finish(ReasonTransportError, typeClose)
+		if isTimeout(err) {
+			writeErrorStatus(w, http.StatusRequestTimeout, CodeBadRequest, "request body not received in time")
+		} else {
+			writeError(w, CodeBadRequest, "")
+		}
 		return
 	}
 	pkts, err := decodePayload(body)
@@ -205,27 +218,58 @@ func (e bodyError) Error() string { return string(e) }
 
 const errTooLarge = bodyError("engineio: request body exceeds MaxPayload")
 
+// readChunk is how much of a polling body is read into a buffer
+// before it grows: a buffer grows with the bytes that arrived, never
+// from the declared length alone.
+const readChunk = 4 << 10
+
 // readBody reads a request body of at most max bytes into a fresh buffer
 // (the packets decoded from it alias it and are handed to the callback).
+// The buffer grows as bytes arrive: a client that declares a megabyte
+// and sends a byte holds a few kilobytes, not the megabyte.
 func readBody(r *http.Request, max int64) ([]byte, error) {
 	if r.ContentLength > max {
 		return nil, errTooLarge
 	}
-	if r.ContentLength >= 0 {
+	if r.ContentLength >= 0 && r.ContentLength <= readChunk {
 		buf := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, buf); err != nil {
 			return nil, err
 		}
 		return buf, nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		return nil, err
+	limit := max + 1
+	if r.ContentLength >= 0 {
+		limit = r.ContentLength
 	}
-	if int64(len(buf)) > max {
+	buf := make([]byte, 0, readChunk)
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(int64(cap(buf)), limit-int64(len(buf)))))
+		}
+		n, err := r.Body.Read(buf[len(buf):min(int64(cap(buf)), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case int64(len(buf)) > max:
 		return nil, errTooLarge
+	case r.ContentLength >= 0 && int64(len(buf)) < r.ContentLength:
+		return nil, io.ErrUnexpectedEOF
 	}
 	return buf, nil
+}
+
+// isTimeout reports whether err is a deadline exceeded while reading (a
+// request body that did not arrive in time).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // writePayload answers a poll with a text payload.

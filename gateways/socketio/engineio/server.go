@@ -309,8 +309,13 @@ func (s *Server) originAllowed(origin string) bool {
 }
 
 // checkOrigin is the WebSocket handshake's origin check; see
-// Config.CheckOrigin.
+// Config.CheckOrigin. A request with more than one Origin header is
+// refused whatever the check: a browser sends one, and a check reads only
+// the first.
 func (s *Server) checkOrigin(r *http.Request) bool {
+	if len(r.Header.Values("Origin")) > 1 {
+		return false
+	}
 	if s.cfg.CheckOrigin != nil {
 		return s.cfg.CheckOrigin(r)
 	}

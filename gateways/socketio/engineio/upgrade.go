@@ -17,7 +17,8 @@ var errUpgrade = errors.New("engineio: websocket upgrade refused")
 // upgrade answers a WebSocket opening handshake (RFC 6455 §4.2) and takes
 // the connection from net/http. The engine speaks no subprotocol and no
 // extension. Requests that are not handshakes get 400 (405 for a method
-// other than GET), an origin CheckOrigin refuses gets 403; the error is
+// other than GET; 400 over HTTP/1.0), an origin CheckOrigin refuses, or
+// more than one Origin header, gets 403; the error is
 // then errUpgrade. first (the first frames, already encoded) is written
 // with the 101 response, in one write. It allocates only the response it
 // writes, so that a connection's setup leaves little behind.
@@ -29,6 +30,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, first []byte) (
 		status = http.StatusBadRequest
 	case r.Method != http.MethodGet:
 		status = http.StatusMethodNotAllowed
+	case !r.ProtoAtLeast(1, 1): // RFC 6455 §4.1: HTTP/1.1 or later
+		status = http.StatusBadRequest
 	case !headerHasToken(r.Header, "Sec-Websocket-Version", "13"):
 		status = http.StatusBadRequest
 	case !s.checkOrigin(r):

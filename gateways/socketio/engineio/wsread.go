@@ -151,10 +151,16 @@ func (wc *wsConn) stop(b []byte) {
 	}
 }
 
-// growFor returns b with room to read into: at least need bytes in all
-// (the incomplete frame at its start), and some room past what it holds.
+// growFor returns b with room to read into: some room past what it holds
+// and, for an incomplete frame at its start that needs need bytes in all,
+// room that grows with the bytes that arrived (at most double what b
+// holds, and never past need): a frame header declaring a megabyte
+// reserves nothing until the megabyte arrives.
 func growFor(b []byte, need int) []byte {
-	want := max(need, len(b)+512)
+	want := len(b) + 512
+	if need > want {
+		want = min(need, max(2*len(b), readBufSize))
+	}
 	if cap(b) >= want {
 		return b
 	}
