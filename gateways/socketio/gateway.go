@@ -31,7 +31,7 @@ type GatewayConfig struct {
 	// Namespaces served; default one, "/". Each has its own rooms: a room
 	// R of a namespace is the log room RoomPrefix+R.
 	Namespaces []NamespaceConfig
-	// MaxRooms caps the rooms one socket may join. Default 100.
+	// MaxRooms caps the rooms one socket may join. Default DefaultMaxRooms.
 	MaxRooms int
 	// BatchSize is how many events a socket's subscription reads at once.
 	// Default 256.
@@ -123,7 +123,7 @@ func (c *GatewayConfig) setDefaults() {
 		c.Namespaces = []NamespaceConfig{{Name: "/"}}
 	}
 	if c.MaxRooms <= 0 {
-		c.MaxRooms = 100
+		c.MaxRooms = DefaultMaxRooms
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = broker.DefaultReadLimit
@@ -135,7 +135,7 @@ func (c *GatewayConfig) setDefaults() {
 		c.PublishTimeout = 10 * time.Second
 	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = 64
+		c.MaxPending = DefaultMaxPending
 	}
 	if c.ExpiryInterval <= 0 {
 		c.ExpiryInterval = time.Second
