@@ -68,14 +68,14 @@ type config struct {
 	AnonymousPublish   []string
 	APIKeys            []string
 
-	// Authorization policy (see policy.go): the --policy file and the
-	// flags that are shortcuts for parts of it.
+	// Authorization policy (auth.PolicyFile, merged by policy.go): the
+	// --policy file and the flags that are shortcuts for parts of it.
 	Policy        string          // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
 	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
 	UserPublish   []string        // patterns every token holder may publish to
 	AutoJoin      []string        // rooms of / every token socket joins at connect
 	explicit      map[string]bool // flags set on the command line or in the environment
-	pol           *policy         // loaded by loadPolicy
+	pol           *auth.Policy    // loaded by loadPolicy
 
 	// Abuse limits (see gateways/limit).
 	PublishRate   string // "N/s", "N/m", "N/h" or "0" (off)
