@@ -17,8 +17,8 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
-	"github.com/rtbroker/rtbroker/gateways/internal/iheap"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 )
@@ -206,9 +206,9 @@ type Gateway struct {
 	wg        sync.WaitGroup // the session follower and the expiry ticker
 	closeOnce sync.Once
 
-	mu       sync.Mutex // guards members, expiring and every member's expIdx
+	mu       sync.Mutex // guards members
 	members  map[*Socket]*member
-	expiring *iheap.Heap[*member] // the members whose identity expires, soonest first (newExpiries)
+	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
 }
 
 // gwNamespace is a namespace of the gateway.
@@ -231,7 +231,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
 		members:  make(map[*Socket]*member),
-		expiring: newExpiries(),
+		expiring: newExpiries(cfg.ExpiryInterval),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	for _, nc := range cfg.Namespaces {

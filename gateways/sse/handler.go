@@ -124,7 +124,7 @@ type Handler struct {
 	beats  beats           // heartbeat and token deadlines of hijacked streams
 	ctx    context.Context // cancelled by Close once every stream ended
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the sweeper and flush goroutines
+	wg     sync.WaitGroup // the closing watcher and the flush goroutines
 }
 
 // New returns a Handler serving streams from b. cfg's zero fields take
@@ -146,7 +146,7 @@ func New(b *broker.Broker, cfg Config) *Handler {
 		h.poll = p
 	}
 	h.beats.init(cfg.Heartbeat)
-	h.wg.Go(h.sweep)
+	h.wg.Go(h.watchClosing)
 	return h
 }
 
@@ -166,6 +166,7 @@ func (h *Handler) Close() {
 	h.cancel()
 	h.pool.Close()
 	h.wg.Wait()
+	h.beats.sched.Close()
 	if h.poll != nil {
 		h.poll.Close()
 	}

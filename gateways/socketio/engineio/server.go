@@ -23,7 +23,6 @@ type Server struct {
 	onOpen func(*Conn)
 	log    *slog.Logger
 	hb     *heartbeat
-	done   chan struct{} // closed by Close: stops the heartbeat
 	wg     sync.WaitGroup
 
 	payloadPool sync.Pool // *[]byte: polling response bodies
@@ -50,7 +49,6 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 		cfg:    cfg,
 		onOpen: onOpen,
 		log:    cfg.Logger,
-		done:   make(chan struct{}),
 		conns:  make(map[string]*Conn),
 	}
 	if p, err := netpoll.New(); err == nil {
@@ -60,7 +58,6 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 	s.hb = newHeartbeat(cfg.PingInterval, cfg.PingTimeout,
 		(*Conn).sendPing,
 		func(c *Conn) { c.finish(ReasonPingTimeout, typeClose) })
-	s.wg.Go(func() { s.hb.run(s.done) })
 	return s
 }
 
@@ -89,7 +86,7 @@ func (s *Server) Close() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	close(s.done)
+	s.hb.close()
 	for _, c := range conns {
 		c.finish(ReasonForcedClose, typeClose)
 	}
@@ -239,7 +236,7 @@ func (s *Server) open(c *Conn) bool {
 	}
 	s.conns[c.id] = c
 	s.mu.Unlock()
-	s.hb.schedulePing(c)
+	s.hb.add(c)
 	if s.onOpen != nil {
 		s.onOpen(c)
 	}
