@@ -1,13 +1,15 @@
 // Package deadline runs callbacks at deadlines for many values with one
-// goroutine and one timer: the gateways' heartbeats (Engine.IO pings and
-// pong timeouts, SSE pings) and token expiries, without a goroutine or a
-// timer per connection.
+// goroutine and one timer: the SSE gateway's pings and token deadlines and
+// the Socket.IO gateway's token expiries, without a goroutine or a timer
+// per connection. (Engine.IO's heartbeat keeps its own sorted lists: its
+// deadlines only grow by a constant, which lists serve in O(1) — see
+// engineio's heartbeat.go for the measurements.)
 //
-// A Scheduler is an indexed (4-ary) min-heap of entries: an Entry lives inside the
-// value it schedules (no allocation), knows its place in the heap, and is
-// rescheduled or removed in O(log n). Each owner (a gateway, an Engine.IO
-// server) creates its own Scheduler and closes it; there is no shared or
-// global state.
+// A Scheduler is an indexed 4-ary min-heap of entries: an Entry lives
+// inside the value it schedules (no allocation), knows its place in the
+// heap, and is rescheduled or removed in O(log n). Each owner (a gateway)
+// creates its own Scheduler and closes it; there is no shared or global
+// state.
 package deadline
 
 import (
@@ -266,9 +268,9 @@ func (s *Scheduler[T]) removeAt(i int) {
 }
 
 // The heap is 4-ary: half the levels of a binary heap, so a deadline
-// moved to the end (the common case: a pong, a write) updates the index
-// of half as many entries, each in a different connection's memory; the
-// four children compared at each level are adjacent in the slice.
+// moved to the end (the common case: a stream written, a ping sent)
+// updates the index of half as many entries; the four children compared
+// at each level are adjacent in the slice.
 const arity = 4
 
 // up moves the element at index i towards the root while it is earlier

@@ -2,9 +2,7 @@ package engineio
 
 import (
 	"sync"
-	"sync/atomic"
-
-	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
+	"time"
 )
 
 // Message is one Engine.IO message: text (a UTF-8 string on the wire) or
@@ -65,9 +63,10 @@ type Conn struct {
 	writeFn   func()        // c.writeLoop, bound once
 	wdl       int64         // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
 
-	// Heartbeat bookkeeping (heartbeat.go).
-	hb     deadline.Entry[*Conn] // guarded by srv.hb's scheduler
-	hbPong atomic.Bool           // hb is the deadline of a pong, not of the next ping
+	// Heartbeat bookkeeping, guarded by srv.hb.mu.
+	hbPrev, hbNext *Conn
+	hbList         *hbList
+	hbDeadline     time.Time
 }
 
 // ID returns the session id (the "sid" of the handshake).

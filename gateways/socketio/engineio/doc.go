@@ -21,7 +21,7 @@
 // blocking, when nothing is queued; a writer goroutine exists only while
 // a socket does not take what is sent (a slow client), and writes all
 // that is queued in one writev. Heartbeats of all sessions are driven by
-// one goroutine and one timer (a deadline scheduler). A polling session holds no goroutine
+// one goroutine and one timer. A polling session holds no goroutine
 // between requests. Elsewhere (or on connections that are not TCP) a
 // goroutine reads each WebSocket session and a writer goroutine writes
 // each batch. BenchmarkIdleConn measures the engine's part.

@@ -28,9 +28,13 @@ func TestHeartbeat(t *testing.T) {
 				timeouts[c] = time.Since(start)
 				mu.Unlock()
 			})
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { hb.run(done) })
+
 		alive, dead, gone := &Conn{}, &Conn{}, &Conn{}
 		for _, c := range []*Conn{alive, dead, gone} {
-			hb.add(c)
+			hb.schedulePing(c)
 		}
 		hb.remove(gone)
 		// alive answers every ping 50ms later.
@@ -40,7 +44,8 @@ func TestHeartbeat(t *testing.T) {
 			hb.schedulePing(alive)
 		}
 		synctest.Wait()
-		hb.close()
+		close(done)
+		wg.Wait()
 
 		mu.Lock()
 		defer mu.Unlock()
@@ -53,15 +58,42 @@ func TestHeartbeat(t *testing.T) {
 		if got := pings[dead]; got != 1 {
 			t.Errorf("dead got %d pings, want 1", got)
 		}
-		// Ping at 300ms, pong due at 500ms; a wake-up serves what is due
-		// within a tick (200ms/64) after it, never before.
-		if d, ok := timeouts[dead]; !ok || d < 500*time.Millisecond || d > 510*time.Millisecond {
+		if d, ok := timeouts[dead]; !ok || d > 500*time.Millisecond || d < 490*time.Millisecond {
 			t.Errorf("dead timed out after %v (%v), want ~500ms", d, ok)
 		}
 		if pings[gone] != 0 || timeouts[gone] != 0 {
 			t.Error("removed connection was pinged")
 		}
 	})
+}
+
+// TestHeartbeatOrder checks the sorted insertion of the intrusive lists.
+func TestHeartbeatOrder(t *testing.T) {
+	hb := newHeartbeat(time.Second, time.Second, func(*Conn) {}, func(*Conn) {})
+	base := time.Now()
+	var cs []*Conn
+	for _, off := range []int{5, 1, 3, 9, 0, 7} {
+		c := &Conn{hbDeadline: base.Add(time.Duration(off) * time.Millisecond), hbList: &hb.ping}
+		hb.insert(c)
+		cs = append(cs, c)
+	}
+	hb.unlink(cs[2]) // 3
+	var got []time.Duration
+	for c := hb.ping.head; c != nil; c = c.hbNext {
+		got = append(got, c.hbDeadline.Sub(base)/time.Millisecond)
+	}
+	want := []time.Duration{0, 1, 5, 7, 9}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if hb.ping.tail.hbDeadline.Sub(base) != 9*time.Millisecond {
+		t.Error("tail is not the latest")
+	}
 }
 
 // heartbeatSessions is how many sessions the heartbeat benchmarks keep
@@ -72,11 +104,10 @@ const heartbeatSessions = 10_000
 // rescheduled) among heartbeatSessions scheduled sessions, none due.
 func BenchmarkHeartbeatPong(b *testing.B) {
 	hb := newHeartbeat(time.Hour, time.Hour, func(*Conn) {}, func(*Conn) {})
-	defer hb.close()
 	cs := make([]*Conn, heartbeatSessions)
 	for i := range cs {
 		cs[i] = &Conn{}
-		hb.add(cs[i])
+		hb.schedulePing(cs[i])
 	}
 	b.ReportAllocs()
 	i := 0
@@ -102,11 +133,15 @@ func BenchmarkHeartbeatCycle(b *testing.B) {
 		}
 	}, func(*Conn) { b.Error("timeout") })
 	for range heartbeatSessions {
-		hb.add(&Conn{}) // due at once: the sweeps start
+		hb.schedulePing(&Conn{})
 	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
+	wg.Go(func() { hb.run(done) })
 	<-enough
 	b.StopTimer()
-	hb.close()
+	close(done)
+	wg.Wait()
 }

@@ -23,6 +23,7 @@ type Server struct {
 	onOpen func(*Conn)
 	log    *slog.Logger
 	hb     *heartbeat
+	done   chan struct{} // closed by Close: stops the heartbeat
 	wg     sync.WaitGroup
 
 	payloadPool sync.Pool // *[]byte: polling response bodies
@@ -49,6 +50,7 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 		cfg:    cfg,
 		onOpen: onOpen,
 		log:    cfg.Logger,
+		done:   make(chan struct{}),
 		conns:  make(map[string]*Conn),
 	}
 	if p, err := netpoll.New(); err == nil {
@@ -58,6 +60,7 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 	s.hb = newHeartbeat(cfg.PingInterval, cfg.PingTimeout,
 		(*Conn).sendPing,
 		func(c *Conn) { c.finish(ReasonPingTimeout, typeClose) })
+	s.wg.Go(func() { s.hb.run(s.done) })
 	return s
 }
 
@@ -86,7 +89,7 @@ func (s *Server) Close() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	s.hb.close()
+	close(s.done)
 	for _, c := range conns {
 		c.finish(ReasonForcedClose, typeClose)
 	}
@@ -236,7 +239,7 @@ func (s *Server) open(c *Conn) bool {
 	}
 	s.conns[c.id] = c
 	s.mu.Unlock()
-	s.hb.add(c)
+	s.hb.schedulePing(c)
 	if s.onOpen != nil {
 		s.onOpen(c)
 	}
