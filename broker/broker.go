@@ -43,16 +43,16 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.TailSize <= 0 {
-		c.TailSize = 16384
+		c.TailSize = DefaultTailSize
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 1024
+		c.MaxBatch = DefaultMaxBatch
 	}
 	if c.MaxDataSize <= 0 {
-		c.MaxDataSize = 64 << 10
+		c.MaxDataSize = DefaultMaxDataSize
 	}
 	if c.RetentionInterval <= 0 {
-		c.RetentionInterval = time.Minute
+		c.RetentionInterval = DefaultRetentionInterval
 	}
 	if c.EphemeralBuffer <= 0 {
 		c.EphemeralBuffer = 64

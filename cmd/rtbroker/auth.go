@@ -24,10 +24,10 @@ func (c *config) authenticator(ctx context.Context, log *slog.Logger) (*auth.Aut
 		Issuer:               c.JWTIssuer,
 		Audience:             c.JWTAudience,
 		APIKeys:              c.APIKeys,
-		Keys:                 pol.keys,
-		AnonymousPermissions: pol.anonymous,
-		UserPermissions:      pol.users,
-		RolePermissions:      pol.roles,
+		Keys:                 pol.Keys,
+		AnonymousPermissions: pol.Anonymous,
+		UserPermissions:      pol.Users,
+		RolePermissions:      pol.Roles,
 	}
 	if c.JWTLeeway == 0 {
 		ac.Leeway = -1 // explicitly none
@@ -61,7 +61,7 @@ func (c *config) authenticator(ctx context.Context, log *slog.Logger) (*auth.Aut
 	if c.Anonymous != nil {
 		ac.Anonymous = *c.Anonymous
 	}
-	if pol.anonInFile && !ac.Anonymous {
+	if pol.AnonymousInFile && !ac.Anonymous {
 		log.Warn("the policy file sets anonymous permissions, but anonymous access is off (--anonymous)")
 	}
 	a, err := auth.New(ac)

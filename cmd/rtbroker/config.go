@@ -10,8 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/longpoll"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+	"github.com/rtbroker/rtbroker/gateways/sse"
 )
 
 // config is everything `rtbroker serve` can be told. Every field has a flag
@@ -65,14 +71,14 @@ type config struct {
 	AnonymousPublish   []string
 	APIKeys            []string
 
-	// Authorization policy (see policy.go): the --policy file and the
-	// flags that are shortcuts for parts of it.
+	// Authorization policy (auth.PolicyFile, merged by policy.go): the
+	// --policy file and the flags that are shortcuts for parts of it.
 	Policy        string          // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
 	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
 	UserPublish   []string        // patterns every token holder may publish to
 	AutoJoin      []string        // rooms of / every token socket joins at connect
 	explicit      map[string]bool // flags set on the command line or in the environment
-	pol           *policy         // loaded by loadPolicy
+	pol           *auth.Policy    // loaded by loadPolicy
 
 	// Abuse limits (see gateways/limit).
 	PublishRate   string // "N/s", "N/m", "N/h" or "0" (off)
@@ -147,38 +153,38 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for requests to finish")
 
-	fs.IntVar(&c.TailSize, "tail-size", 16384, "recent events kept in memory for live subscribers")
-	fs.IntVar(&c.MaxBatch, "max-batch", 1024, "publishes that share one commit (transaction + fsync) at most")
-	fs.IntVar(&c.MaxDataSize, "max-data-size", 64<<10, "largest event data in `bytes`")
-	fs.Int64Var(&c.MaxBodySize, "max-body-size", 1<<20, "largest publish request body in `bytes`")
+	fs.IntVar(&c.TailSize, "tail-size", broker.DefaultTailSize, "recent events kept in memory for live subscribers")
+	fs.IntVar(&c.MaxBatch, "max-batch", broker.DefaultMaxBatch, "publishes that share one commit (transaction + fsync) at most")
+	fs.IntVar(&c.MaxDataSize, "max-data-size", broker.DefaultMaxDataSize, "largest event data in `bytes`")
+	fs.Int64Var(&c.MaxBodySize, "max-body-size", httpapi.DefaultMaxBodySize, "largest publish request body in `bytes`")
 	fs.DurationVar(&c.RetentionMaxAge, "retention-max-age", 0, "remove events older than this (0 keeps all)")
 	fs.IntVar(&c.RetentionMaxCount, "retention-max-count", 0, "keep at most this many events per room (0 keeps all)")
-	fs.DurationVar(&c.RetentionInterval, "retention-interval", time.Minute, "how often retention runs")
+	fs.DurationVar(&c.RetentionInterval, "retention-interval", broker.DefaultRetentionInterval, "how often retention runs")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long Idempotency-Key values are remembered")
 
-	fs.DurationVar(&c.PollTimeout, "poll-timeout", 25*time.Second, "default hold of a long-poll request")
-	fs.DurationVar(&c.PollMaxTimeout, "poll-max-timeout", 60*time.Second, "longest hold a long-poll request may ask for")
-	fs.DurationVar(&c.SSEHeartbeat, "sse-heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
-	fs.DurationVar(&c.SSERetry, "sse-retry", 2*time.Second, "reconnect delay suggested to EventSource clients")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a streaming client that does not read for this long is dropped")
+	fs.DurationVar(&c.PollTimeout, "poll-timeout", longpoll.DefaultHold, "default hold of a long-poll request")
+	fs.DurationVar(&c.PollMaxTimeout, "poll-max-timeout", longpoll.DefaultMaxTimeout, "longest hold a long-poll request may ask for")
+	fs.DurationVar(&c.SSEHeartbeat, "sse-heartbeat", sse.DefaultHeartbeat, "interval of SSE heartbeat comments")
+	fs.DurationVar(&c.SSERetry, "sse-retry", sse.DefaultRetry, "reconnect delay suggested to EventSource clients")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", sse.DefaultWriteTimeout, "a streaming client that does not read for this long is dropped")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", limit.DefaultReadTimeout, "a request body (publish, Engine.IO polling POST) not received within this is answered 408 and its connection closed (0: no limit); streams are not affected")
-	fs.IntVar(&c.MaxRooms, "max-rooms", 32, "rooms one SSE or long-poll request, or one Socket.IO socket, may follow")
+	fs.IntVar(&c.MaxRooms, "max-rooms", sse.DefaultMaxRooms, "rooms one SSE or long-poll request, or one Socket.IO socket, may follow")
 
 	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site (CORS for Socket.IO polling, WebSocket Origin check); * for any; empty: same-site only")
 	fs.Var(listFlag{&c.AllowedHosts}, "allowed-hosts", "comma-separated host `names` the server answers to besides IP addresses and localhost (DNS-rebinding guard); checked when set, and always when anonymous access is on and --addr is a loopback address; * turns the check off")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "`host:port` serving /metrics on a listener of its own, without credentials (keep it private); when empty /metrics is on --addr, open only while no credential is configured, otherwise for admin API keys")
 	c.SIONamespaces = []string{"/"}
 	fs.Var(listFlag{&c.SIONamespaces}, "sio-namespaces", "comma-separated Socket.IO `namespaces`; a room R of /name is the log room name:R")
-	fs.DurationVar(&c.SIOPingInterval, "sio-ping-interval", 25*time.Second, "Engine.IO ping interval")
-	fs.DurationVar(&c.SIOPingTimeout, "sio-ping-timeout", 20*time.Second, "Engine.IO ping timeout")
-	fs.Int64Var(&c.SIOMaxPayload, "sio-max-payload", 1_000_000, "largest Engine.IO message or polling body in `bytes`")
+	fs.DurationVar(&c.SIOPingInterval, "sio-ping-interval", engineio.DefaultPingInterval, "Engine.IO ping interval")
+	fs.DurationVar(&c.SIOPingTimeout, "sio-ping-timeout", engineio.DefaultPingTimeout, "Engine.IO ping timeout")
+	fs.Int64Var(&c.SIOMaxPayload, "sio-max-payload", engineio.DefaultMaxPayload, "largest Engine.IO message or polling body in `bytes`")
 
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `key` verifying client tokens (HS256, or --jwt-alg HS384/HS512); prefer the environment variable")
 	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM `file` with the public key verifying client tokens (RSA: RS256 or --jwt-alg RS*/PS*; ECDSA: ES*; Ed25519: EdDSA)")
 	fs.StringVar(&c.JWKSURL, "jwks-url", "", "`URL` of a JSON Web Key Set verifying client tokens by kid (RSA, EC, Ed25519 keys); the server does not start if it cannot be fetched")
-	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", 5*time.Minute, "how often the --jwks-url set is fetched again (also on an unknown kid, at most every 10s)")
+	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", auth.DefaultJWKSRefresh, "how often the --jwks-url set is fetched again (also on an unknown kid, at most every 10s)")
 	fs.StringVar(&c.JWTAlg, "jwt-alg", "", "the only token signing `algorithm` accepted (default: from the key type); none is never accepted")
-	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
+	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", auth.DefaultLeeway, "clock skew allowed on a token's exp, nbf and iat")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required token iss (not checked when empty)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required token aud (not checked when empty)")
 	fs.Var(optBool{&c.Anonymous}, "anonymous", "let clients without a token in, with the anonymous permissions (default: true unless a secret, key or API key is configured)")
@@ -191,7 +197,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConnectRate, "connect-rate", "50/s", "new SSE streams, long-polls and Socket.IO (Engine.IO) sessions one client IP may open (`N/s`, N/m or N/h; 0: no limit)")
 	fs.IntVar(&c.ConnectBurst, "connect-burst", 200, "connections a client IP may open at once above --connect-rate")
 	fs.DurationVar(&c.SIORecoveryWindow, "sio-recovery-window", socketio.DefaultRecoveryWindow, "how long a disconnected Socket.IO session stays recoverable (its record is kept in the data file that long after its last connect, join, leave or disconnect)")
-	fs.IntVar(&c.SIOMaxPending, "sio-max-pending", 64, "publishes, joins and leaves one Socket.IO socket may have awaiting their ack; more are refused with rate_limited")
+	fs.IntVar(&c.SIOMaxPending, "sio-max-pending", socketio.DefaultMaxPending, "publishes, joins and leaves one Socket.IO socket may have awaiting their ack; more are refused with rate_limited")
 	fs.Var(listFlag{&c.APIKeys}, "api-key", "comma-separated server-to-server `keys` (sent as Authorization: Bearer KEY or X-API-Key), allowed everything, publishing as from \"api\"")
 	fs.StringVar(&c.Policy, "policy", "", "JSON `file` with the authorization policy: defaults for token holders and anonymous clients, Socket.IO namespaces (role, defaults, auto-join), scoped API keys (see README)")
 	fs.Var(listFlag{&c.UserSubscribe}, "user-subscribe", "comma-separated room `patterns` every token holder may subscribe to and read, on top of its token's rooms claim ({sub}: its subject)")

@@ -3,10 +3,19 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/httpapi"
+	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/socketio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+	"github.com/rtbroker/rtbroker/gateways/sse"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -67,5 +76,50 @@ func TestHelpListsEnvNames(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help does not mention %s:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestFlagDefaultsArePackageDefaults: an empty command line gives every
+// setting the default its package applies to a zero field, so that
+// `rtbroker serve` and a Go program using the packages behave alike. A
+// setting several gateways share has one default in all of them.
+func TestFlagDefaultsArePackageDefaults(t *testing.T) {
+	c, err := parseConfig("serve", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{name: "tail-size", got: c.TailSize, want: broker.DefaultTailSize},
+		{name: "max-batch", got: c.MaxBatch, want: broker.DefaultMaxBatch},
+		{name: "max-data-size", got: c.MaxDataSize, want: broker.DefaultMaxDataSize},
+		{name: "retention-interval", got: c.RetentionInterval, want: broker.DefaultRetentionInterval},
+		{name: "max-body-size", got: c.MaxBodySize, want: int64(httpapi.DefaultMaxBodySize)},
+		{name: "poll-timeout", got: c.PollTimeout, want: longpoll.DefaultHold},
+		{name: "poll-max-timeout", got: c.PollMaxTimeout, want: longpoll.DefaultMaxTimeout},
+		{name: "sse-heartbeat", got: c.SSEHeartbeat, want: sse.DefaultHeartbeat},
+		{name: "sse-retry", got: c.SSERetry, want: sse.DefaultRetry},
+		{name: "write-timeout sse", got: c.WriteTimeout, want: sse.DefaultWriteTimeout},
+		{name: "write-timeout longpoll", got: c.WriteTimeout, want: longpoll.DefaultWriteTimeout},
+		{name: "write-timeout engineio", got: c.WriteTimeout, want: engineio.DefaultWriteTimeout},
+		{name: "max-rooms sse", got: c.MaxRooms, want: sse.DefaultMaxRooms},
+		{name: "max-rooms longpoll", got: c.MaxRooms, want: longpoll.DefaultMaxRooms},
+		{name: "max-rooms socketio", got: c.MaxRooms, want: socketio.DefaultMaxRooms},
+		{name: "sio-ping-interval", got: c.SIOPingInterval, want: engineio.DefaultPingInterval},
+		{name: "sio-ping-timeout", got: c.SIOPingTimeout, want: engineio.DefaultPingTimeout},
+		{name: "sio-max-payload", got: c.SIOMaxPayload, want: int64(engineio.DefaultMaxPayload)},
+		{name: "sio-max-pending", got: c.SIOMaxPending, want: socketio.DefaultMaxPending},
+		{name: "sio-namespaces", got: fmt.Sprint(c.SIONamespaces), want: "[/]"},
+		{name: "jwks-refresh", got: c.JWKSRefresh, want: auth.DefaultJWKSRefresh},
+		{name: "jwt-leeway", got: c.JWTLeeway, want: auth.DefaultLeeway},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("--%s defaults to %v, its package to %v", tc.name, tc.got, tc.want)
+			}
+		})
 	}
 }

@@ -16,5 +16,8 @@
 // policy adds defaults for every token holder (Config.UserPermissions) and
 // per role (Config.RolePermissions, by the token's `roles`/`role` claims).
 // API keys are either unscoped (everything, and the operator endpoints) or
-// named and scoped to some rooms and actions (APIKey).
+// named and scoped to some rooms and actions (APIKey). The policy document
+// an operator writes (PolicyFile, rtbroker serve --policy) is parsed and
+// merged with the command's shortcut flags here too (MergePolicy), so that
+// what it means is decided next to what it configures.
 package auth

@@ -17,6 +17,10 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 )
 
+// DefaultMaxBodySize is Config.MaxBodySize's default, in bytes; the
+// command's flag defaults to it too.
+const DefaultMaxBodySize = 1 << 20
+
 // Config holds the REST API's limits. Zero values take the defaults.
 type Config struct {
 	// MaxBodySize caps a publish request body in bytes. Default 1 MiB.
@@ -46,7 +50,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.MaxBodySize <= 0 {
-		c.MaxBodySize = 1 << 20
+		c.MaxBodySize = DefaultMaxBodySize
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000

@@ -11,15 +11,32 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
 
+// The defaults of Config's fields (a zero field takes its default). The
+// command's flags default to these too.
+const (
+	// DefaultMaxRooms is Config.MaxRooms's default, the same for every
+	// gateway (SSE requests, Socket.IO sockets).
+	DefaultMaxRooms = defaults.MaxRooms
+	// DefaultHold is Config.DefaultTimeout's default.
+	DefaultHold = 25 * time.Second
+	// DefaultMaxTimeout is Config.MaxTimeout's default.
+	DefaultMaxTimeout = 60 * time.Second
+	// DefaultWriteTimeout is Config.WriteTimeout's default, the same for
+	// every gateway (SSE streams, Engine.IO WebSockets).
+	DefaultWriteTimeout = defaults.WriteTimeout
+)
+
 // Config holds the long-poll gateway's limits. Zero values take the
 // defaults documented on each field.
 type Config struct {
-	// MaxRooms caps the room parameters of one request. Default 32.
+	// MaxRooms caps the room parameters of one request. Default
+	// DefaultMaxRooms (32).
 	MaxRooms int
 	// DefaultTimeout is how long a poll is held when it names no timeout.
 	// Default 25s.
@@ -43,13 +60,13 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.MaxRooms <= 0 {
-		c.MaxRooms = 32
+		c.MaxRooms = DefaultMaxRooms
 	}
 	if c.DefaultTimeout <= 0 {
-		c.DefaultTimeout = 25 * time.Second
+		c.DefaultTimeout = DefaultHold
 	}
 	if c.MaxTimeout <= 0 {
-		c.MaxTimeout = 60 * time.Second
+		c.MaxTimeout = DefaultMaxTimeout
 	}
 	c.DefaultTimeout = min(c.DefaultTimeout, c.MaxTimeout)
 	if c.DefaultLimit <= 0 {
@@ -60,7 +77,7 @@ func (c *Config) setDefaults() {
 	}
 	c.DefaultLimit = min(c.DefaultLimit, c.MaxLimit)
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.Auth == nil {
 		c.Auth = auth.Open()

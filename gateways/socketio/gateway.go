@@ -17,8 +17,8 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
-	"github.com/rtbroker/rtbroker/gateways/internal/iheap"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 )
@@ -31,7 +31,7 @@ type GatewayConfig struct {
 	// Namespaces served; default one, "/". Each has its own rooms: a room
 	// R of a namespace is the log room RoomPrefix+R.
 	Namespaces []NamespaceConfig
-	// MaxRooms caps the rooms one socket may join. Default 100.
+	// MaxRooms caps the rooms one socket may join. Default DefaultMaxRooms.
 	MaxRooms int
 	// BatchSize is how many events a socket's subscription reads at once.
 	// Default 256.
@@ -129,7 +129,7 @@ func (c *GatewayConfig) setDefaults() {
 		c.Namespaces = []NamespaceConfig{{Name: "/"}}
 	}
 	if c.MaxRooms <= 0 {
-		c.MaxRooms = 100
+		c.MaxRooms = DefaultMaxRooms
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = broker.DefaultReadLimit
@@ -141,7 +141,7 @@ func (c *GatewayConfig) setDefaults() {
 		c.PublishTimeout = 10 * time.Second
 	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = 64
+		c.MaxPending = DefaultMaxPending
 	}
 	if c.ExpiryInterval <= 0 {
 		c.ExpiryInterval = time.Second
@@ -214,9 +214,9 @@ type Gateway struct {
 	wg        sync.WaitGroup // the session confirmer, the expiry ticker, command and ack goroutines
 	closeOnce sync.Once
 
-	mu       sync.Mutex // guards members, expiring and every member's expIdx
+	mu       sync.Mutex // guards members
 	members  map[*Socket]*member
-	expiring *iheap.Heap[*member] // the members whose identity expires, soonest first (newExpiries)
+	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
 }
 
 // gwNamespace is a namespace of the gateway.
@@ -239,7 +239,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
 		members:  make(map[*Socket]*member),
-		expiring: newExpiries(),
+		expiring: newExpiries(cfg.ExpiryInterval),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	for _, nc := range cfg.Namespaces {

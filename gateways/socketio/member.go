@@ -11,6 +11,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 )
 
@@ -32,7 +33,8 @@ type member struct {
 
 	// Guarded by Gateway.mu (see expiry.go).
 	deadline time.Time // when the identity's token stops being accepted; zero: never
-	expIdx   int       // index in Gateway.expiring, or -1
+	// In Gateway.expiring (guarded by the scheduler).
+	expiry deadline.Entry[*member]
 
 	task    *pump.Task
 	started atomic.Bool // the socket is connected: deliver

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
@@ -42,9 +43,7 @@ type conn struct {
 
 	done bool // owned by the task: the stream has ended
 
-	// Guarded by h.beats.mu.
-	beatIdx int   // index in h.beats.heap, or -1
-	beatKey int64 // when the sweeper looks at the stream next (unix nanoseconds)
+	beat deadline.Entry[*conn] // in h.beats: when the sweeper looks at the stream next
 }
 
 // scratch holds the buffers of one write of a hijacked stream.
@@ -77,7 +76,7 @@ func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Sub
 		hdr.Del("Connection")
 		return false
 	}
-	c := &conn{h: h, nc: nc, sub: sub, expires: expires, beatIdx: -1}
+	c := &conn{h: h, nc: nc, sub: sub, expires: expires}
 	c.end = func() {
 		end()
 		h.t.End()

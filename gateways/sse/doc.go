@@ -23,8 +23,8 @@
 // Cost model: a stream over HTTP/1.1 (no TLS, Linux) is taken from
 // net/http once the request is validated (hijacked; the body ends when the
 // connection closes) and becomes a task of the Handler's pump pool, woken
-// by its subscription, by one heartbeat sweeper for all streams (a heap of
-// deadlines: heartbeats and token expiries) and by an epoll poller that
+// by its subscription, by one heartbeat sweeper for all streams (a deadline
+// scheduler: heartbeats and token expiries) and by an epoll poller that
 // sees the client hang up. Writes are non-blocking from the pool's
 // workers; what a socket does not take at once is finished by a goroutine
 // that waits up to the write timeout, and the stream reads no further

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
@@ -16,10 +17,26 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 )
 
+// The defaults of Config's fields (a zero field takes its default). The
+// command's flags default to these too.
+const (
+	// DefaultMaxRooms is Config.MaxRooms's default, the same for every
+	// gateway (long-poll requests, Socket.IO sockets).
+	DefaultMaxRooms = defaults.MaxRooms
+	// DefaultRetry is Config.Retry's default.
+	DefaultRetry = 2 * time.Second
+	// DefaultHeartbeat is Config.Heartbeat's default.
+	DefaultHeartbeat = 15 * time.Second
+	// DefaultWriteTimeout is Config.WriteTimeout's default, the same for
+	// every gateway (long-poll responses, Engine.IO WebSockets).
+	DefaultWriteTimeout = defaults.WriteTimeout
+)
+
 // Config holds the SSE gateway's limits. Zero values take the defaults
 // documented on each field.
 type Config struct {
-	// MaxRooms caps the room parameters of one request. Default 32.
+	// MaxRooms caps the room parameters of one request. Default
+	// DefaultMaxRooms (32).
 	MaxRooms int
 	// Retry is the reconnection delay sent to the client (`retry:`) when
 	// the stream opens. Default 2s.
@@ -52,19 +69,19 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.MaxRooms <= 0 {
-		c.MaxRooms = 32
+		c.MaxRooms = DefaultMaxRooms
 	}
 	if c.Retry <= 0 {
-		c.Retry = 2 * time.Second
+		c.Retry = DefaultRetry
 	}
 	if c.ShutdownRetry <= 0 {
 		c.ShutdownRetry = 500 * time.Millisecond
 	}
 	if c.Heartbeat <= 0 {
-		c.Heartbeat = 15 * time.Second
+		c.Heartbeat = DefaultHeartbeat
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = broker.DefaultReadLimit
@@ -107,7 +124,7 @@ type Handler struct {
 	beats  beats           // heartbeat and token deadlines of hijacked streams
 	ctx    context.Context // cancelled by Close once every stream ended
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the sweeper and flush goroutines
+	wg     sync.WaitGroup // the closing watcher and the flush goroutines
 }
 
 // New returns a Handler serving streams from b. cfg's zero fields take
@@ -129,7 +146,7 @@ func New(b *broker.Broker, cfg Config) *Handler {
 		h.poll = p
 	}
 	h.beats.init(cfg.Heartbeat)
-	h.wg.Go(h.sweep)
+	h.wg.Go(h.watchClosing)
 	return h
 }
 
@@ -149,6 +166,7 @@ func (h *Handler) Close() {
 	h.cancel()
 	h.pool.Close()
 	h.wg.Wait()
+	h.beats.sched.Close()
 	if h.poll != nil {
 		h.poll.Close()
 	}

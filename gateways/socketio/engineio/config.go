@@ -5,6 +5,23 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
+)
+
+// The defaults of Config's fields (a zero field takes its default). They
+// are the Node.js server's, but for WriteTimeout, which Node does not have;
+// the command's flags default to these too.
+const (
+	// DefaultPingInterval is Config.PingInterval's default.
+	DefaultPingInterval = 25 * time.Second
+	// DefaultPingTimeout is Config.PingTimeout's default.
+	DefaultPingTimeout = 20 * time.Second
+	// DefaultMaxPayload is Config.MaxPayload's default, in bytes.
+	DefaultMaxPayload = 1_000_000
+	// DefaultWriteTimeout is Config.WriteTimeout's default, the same for
+	// every gateway (SSE streams, long-poll responses).
+	DefaultWriteTimeout = defaults.WriteTimeout
 )
 
 // Transport names, as used in the "transport" query parameter.
@@ -79,13 +96,13 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
+		c.PingInterval = DefaultPingInterval
 	}
 	if c.PingTimeout <= 0 {
-		c.PingTimeout = 20 * time.Second
+		c.PingTimeout = DefaultPingTimeout
 	}
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = 1_000_000
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.UpgradeTimeout <= 0 {
 		c.UpgradeTimeout = 10 * time.Second
@@ -97,7 +114,7 @@ func (c *Config) setDefaults() {
 		c.WriteBufferLimit = 1 << 20
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

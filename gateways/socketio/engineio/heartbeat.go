@@ -17,6 +17,15 @@ type hbList struct {
 // pong (deadline = ping + timeout). Because the interval and the timeout
 // are the same for every session, new deadlines land at (or very near)
 // the tail, so every operation is O(1) in practice.
+//
+// It is kept apart from gateways/internal/deadline, the scheduler of SSE
+// pings and token expiries, on purpose: with deadlines that only ever
+// grow by a constant, a sorted list beats any heap, whose pong and sweep
+// each cost a sift over O(log n) levels. Measured at 10,000 sessions
+// (BenchmarkHeartbeatPong, BenchmarkHeartbeatCycle; 2 noisy cores): a pong
+// ~60 ns here against ~125-135 ns on the deadline heap (binary or 4-ary),
+// a whole ping-pong cycle ~100 ns against ~150-160 ns, both without
+// allocation. The heap version is commit ca34b02 of branch tidy.
 type heartbeat struct {
 	interval, timeout time.Duration
 	slack             time.Duration // deadlines this close are treated as due

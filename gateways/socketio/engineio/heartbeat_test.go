@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -93,4 +94,54 @@ func TestHeartbeatOrder(t *testing.T) {
 	if hb.ping.tail.hbDeadline.Sub(base) != 9*time.Millisecond {
 		t.Error("tail is not the latest")
 	}
+}
+
+// heartbeatSessions is how many sessions the heartbeat benchmarks keep
+// scheduled: the idle-connection scale the heartbeat is built for.
+const heartbeatSessions = 10_000
+
+// BenchmarkHeartbeatPong measures one pong (a session's next ping
+// rescheduled) among heartbeatSessions scheduled sessions, none due.
+func BenchmarkHeartbeatPong(b *testing.B) {
+	hb := newHeartbeat(time.Hour, time.Hour, func(*Conn) {}, func(*Conn) {})
+	cs := make([]*Conn, heartbeatSessions)
+	for i := range cs {
+		cs[i] = &Conn{}
+		hb.schedulePing(cs[i])
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		hb.schedulePing(cs[i])
+		i = (i + 1) % len(cs)
+	}
+}
+
+// BenchmarkHeartbeatCycle measures a whole heartbeat cycle of one session
+// (due, pinged by the heartbeat goroutine, pong rescheduling the next
+// ping) with heartbeatSessions sessions always due: what the sweep costs
+// per connection per tick, allocations included.
+func BenchmarkHeartbeatCycle(b *testing.B) {
+	var pings atomic.Int64
+	enough := make(chan struct{})
+	target := int64(b.N)
+	var hb *heartbeat
+	hb = newHeartbeat(time.Nanosecond, time.Hour, func(c *Conn) {
+		hb.schedulePing(c) // the pong, at once
+		if pings.Add(1) == target {
+			close(enough)
+		}
+	}, func(*Conn) { b.Error("timeout") })
+	for range heartbeatSessions {
+		hb.schedulePing(&Conn{})
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	wg.Go(func() { hb.run(done) })
+	<-enough
+	b.StopTimer()
+	close(done)
+	wg.Wait()
 }
