@@ -86,9 +86,10 @@ type Broker struct {
 	pubMu     sync.RWMutex // held for reading while sending to reqs; guards pubClosed
 	pubClosed bool
 
-	mu      sync.RWMutex // guards tail and closed
+	mu      sync.RWMutex // guards tail, idle and closed
 	tail    tail
-	notify  []*Subscription // scratch of visible, owned by the writer goroutine
+	idle    map[*Subscription]struct{} // open subscriptions that follow no room (the tail's rooms list the others)
+	notify  []*Subscription            // scratch of visible, owned by the writer goroutine
 	closed  bool
 	closing chan struct{} // closed by Close: stops the writer
 	done    atomic.Bool   // set by Close, read by subscriptions without locking
@@ -121,6 +122,7 @@ func New(log Log, cfg Config) *Broker {
 		epoch:   log.Epoch(),
 		reqs:    make(chan *publishReq, cfg.MaxBatch),
 		closing: make(chan struct{}),
+		idle:    make(map[*Subscription]struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
@@ -481,6 +483,11 @@ func (b *Broker) Close() error {
 			if s.wake() {
 				notify = append(notify, s)
 			}
+		}
+	}
+	for s := range b.idle {
+		if s.wake() {
+			notify = append(notify, s)
 		}
 	}
 	b.mu.Unlock()
