@@ -250,9 +250,12 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	b.tail.room(room).subs[s] = struct{}{}
+	rt := b.tail.room(room)
+	rt.subs[s] = struct{}{}
 	delete(b.idle, s)
-	head := b.tail.head
+	// Events to read: the Log had some after pos, or some were committed
+	// since (later commits wake the subscription as it is registered now).
+	wake := len(res.Events) > 0 || rt.events.len() > 0 && rt.events.at(rt.events.len()-1).Offset > pos
 	b.mu.Unlock()
 	if s.cur.remove(room) {
 		s.resets = slices.DeleteFunc(s.resets, func(re *ResetError) bool { return re.Room == room })
@@ -262,7 +265,7 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 	s.pos.Store(s.cur.min())
 	s.mu.Unlock()
 
-	if pos < head {
+	if wake {
 		s.wake()
 		s.notify()
 	}

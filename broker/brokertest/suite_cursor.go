@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,29 +32,51 @@ import (
 // events after its start position, in order, with no gap and no
 // duplicate, except the ranges that a reset of the room reported; and
 // (serial kind) that between two Add calls the events of all rooms came
-// in ascending offset order.
+// in ascending offset order. It runs with a tail of 8 events (most reads
+// go to the Log) and with one that holds every event.
 func TestCursor(t *testing.T, open func(t *testing.T) func() broker.Log) {
 	t.Helper()
-	l := openLog(t, open(t))
-	b := broker.New(l, broker.Config{TailSize: 8, MaxBatch: 8})
+	for _, tail := range []int{8, 4096} {
+		t.Run(fmt.Sprintf("Tail%d", tail), func(t *testing.T) { testCursor(t, open(t), tail) })
+	}
+}
+
+func testCursor(t *testing.T, open func() broker.Log, tail int) {
+	l := openLog(t, open)
+	b := broker.New(l, broker.Config{TailSize: tail, MaxBatch: 8})
 	t.Cleanup(func() { b.Close() })
 	rooms := []string{"r0", "r1", "r2", "r3", "r4", "r5"}
-	const publishers, perPublisher, serial, concurrent = 4, 120, 6, 3
+	// Publishers go on (paced, up to maxPerPublisher events each) until
+	// every subscriber has done its share: busy counts those that have not.
+	const publishers, maxPerPublisher, serial, concurrent = 4, 1000, 6, 3
+	var busy atomic.Int64
+	busy.Store(serial + concurrent)
+	working := make(chan struct{}) // closed when every subscriber has done its share
+	done := func() {
+		if busy.Add(-1) == 0 {
+			close(working)
+		}
+	}
 
 	var pubs, subs, trimmer sync.WaitGroup
 	stop := make(chan struct{}) // publishers are done
 	published := make([][]*broker.Event, publishers)
 	results := make([]cursorResult, serial+concurrent)
 	for i := range serial {
-		subs.Go(func() { results[i] = serialCursor(b, rooms, uint64(i), stop) })
+		subs.Go(func() { results[i] = serialCursor(b, rooms, uint64(i), done, stop) })
 	}
 	for i := range concurrent {
-		subs.Go(func() { results[serial+i] = concurrentCursor(b, rooms, uint64(i), stop) })
+		subs.Go(func() { results[serial+i] = concurrentCursor(b, rooms, uint64(i), done, stop) })
 	}
 	for p := range publishers {
 		pubs.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(p), 99))
-			for i := range perPublisher {
+			for i := range maxPerPublisher {
+				select {
+				case <-working:
+					return
+				case <-time.After(200 * time.Microsecond):
+				}
 				m := broker.Message{Room: rooms[rng.IntN(len(rooms))], Type: "t", Data: json.RawMessage(fmt.Sprint(i))}
 				ev, err := b.Publish(context.Background(), m)
 				if err != nil {
@@ -94,7 +117,9 @@ func TestCursor(t *testing.T, open func(t *testing.T) func() broker.Log) {
 		slices.Sort(offs)
 	}
 	var pieces, checked int
-	defer func() { t.Logf("checked %d events in %d pieces (room followed from a position through another)", checked, pieces) }()
+	defer func() {
+		t.Logf("checked %d events in %d pieces (room followed from a position through another)", checked, pieces)
+	}()
 	for i, res := range results {
 		if res.err != nil {
 			t.Errorf("subscriber %d: %v", i, res.err)
@@ -130,8 +155,12 @@ type cursorResult struct {
 }
 
 // serialCursor runs a subscriber that adds, removes and reads on one
-// goroutine, until stop is closed and it has read through the head.
-func serialCursor(b *broker.Broker, rooms []string, seed uint64, stop <-chan struct{}) (res cursorResult) {
+// goroutine, until stop is closed and it has read through the head. It
+// calls done after 300 operations.
+func serialCursor(b *broker.Broker, rooms []string, seed uint64, done func(), stop <-chan struct{}) (res cursorResult) {
+	done = sync.OnceFunc(done)
+	defer done()
+	ops := 0
 	rng := rand.New(rand.NewPCG(seed, 7))
 	ctx := context.Background()
 	var initial []string
@@ -176,6 +205,9 @@ func serialCursor(b *broker.Broker, rooms []string, seed uint64, stop <-chan str
 				return res
 			}
 		default:
+		}
+		if ops++; ops == 300 {
+			done()
 		}
 		op := rng.IntN(12)
 		if stopped {
@@ -259,7 +291,8 @@ func serialCursor(b *broker.Broker, rooms []string, seed uint64, stop <-chan str
 // concurrentCursor runs a subscriber whose rooms are added (each once,
 // from a position in [1, head], so that a trim is always a reset) by one
 // goroutine while another reads with TryNext when OnWake says so.
-func concurrentCursor(b *broker.Broker, rooms []string, seed uint64, stop <-chan struct{}) cursorResult {
+// It calls done when every room is added.
+func concurrentCursor(b *broker.Broker, rooms []string, seed uint64, done func(), stop <-chan struct{}) cursorResult {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	ctx := context.Background()
 	sub, err := b.Subscribe(ctx, nil, broker.Position{})
@@ -284,6 +317,7 @@ func concurrentCursor(b *broker.Broker, rooms []string, seed uint64, stop <-chan
 	joined := make(chan struct{})
 	var joiner sync.WaitGroup
 	joiner.Go(func() {
+		defer done()
 		defer close(joined)
 		rng := rand.New(rand.NewPCG(seed, 13)) // the joiner's own
 		for _, i := range rng.Perm(len(rooms)) {
