@@ -88,9 +88,10 @@ type Broker struct {
 	pubMu     sync.RWMutex // held for reading while sending to reqs; guards pubClosed
 	pubClosed bool
 
-	mu      sync.RWMutex // guards tail and closed
+	mu      sync.RWMutex // guards tail, idle and closed
 	tail    tail
-	notify  []*Subscription // scratch of visible, owned by the writer goroutine
+	idle    map[*Subscription]struct{} // open subscriptions that follow no room (the tail's rooms list the others)
+	notify  []*Subscription            // scratch of visible, owned by the writer goroutine
 	closed  bool
 	closing chan struct{} // closed by Close: stops the writer
 	done    atomic.Bool   // set by Close, read by subscriptions without locking
@@ -123,6 +124,7 @@ func New(log Log, cfg Config) *Broker {
 		epoch:   log.Epoch(),
 		reqs:    make(chan *publishReq, cfg.MaxBatch),
 		closing: make(chan struct{}),
+		idle:    make(map[*Subscription]struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
@@ -491,6 +493,11 @@ func (b *Broker) Close() error {
 			if s.wake() {
 				notify = append(notify, s)
 			}
+		}
+	}
+	for s := range b.idle {
+		if s.wake() {
+			notify = append(notify, s)
 		}
 	}
 	b.mu.Unlock()

@@ -47,7 +47,7 @@ func (s *stream) run(ctx context.Context) {
 	b := s.begin()
 	b = appendRetry(b, h.cfg.Retry)
 	if re := s.sub.Reset(); re != nil {
-		b = appendReset(b, re)
+		b = appendReset(b, re, s.sub.Position().Offset)
 	}
 	if s.end(b) != nil {
 		return
@@ -75,7 +75,7 @@ func (s *stream) run(ctx context.Context) {
 		case errors.As(err, &re):
 			// Retention overtook this reader: say so, then go on from
 			// re.Resume, where the subscription now is.
-			if s.end(appendReset(s.begin(), re)) != nil {
+			if s.end(appendReset(s.begin(), re, s.sub.Position().Offset)) != nil {
 				return
 			}
 			heartbeat.Reset(s.untilTick())
@@ -283,13 +283,20 @@ func appendRetry(b []byte, d time.Duration) []byte {
 	return append(b, "\n\n"...)
 }
 
-// appendReset appends the reset event: its id is the offset the stream
-// continues from, so a reconnecting client resumes there.
-func appendReset(b []byte, re *broker.ResetError) []byte {
+// appendReset appends the reset event. Its id is the stream's position
+// after the reset (the subscription's Position: the resume offset of a
+// stream of one room; with several rooms, where a reconnecting client
+// misses nothing), and its data says which room it concerns ("room",
+// absent when it concerns all of them) and where that room resumes.
+func appendReset(b []byte, re *broker.ResetError, id uint64) []byte {
 	b = append(b, "id: "...)
-	b = strconv.AppendUint(b, re.Resume.Offset, 10)
+	b = strconv.AppendUint(b, id, 10)
 	b = append(b, "\nevent: reset\ndata: {\"reason\":"...)
 	b = broker.AppendJSONString(b, re.Code())
+	if re.Room != "" {
+		b = append(b, `,"room":`...)
+		b = broker.AppendJSONString(b, re.Room)
+	}
 	b = append(b, `,"requested":`...)
 	b = strconv.AppendUint(b, re.Requested.Offset, 10)
 	b = append(b, `,"resume":`...)

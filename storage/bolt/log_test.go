@@ -418,3 +418,9 @@ func checkIdem(tx *bbolt.Tx) error {
 	}
 	return nil
 }
+
+// TestCursor runs the broker's cursor stress test (rooms added and removed
+// at random positions while publishers and retention run) on bbolt.
+func TestCursor(t *testing.T) {
+	brokertest.TestCursor(t, opener(Options{}))
+}
