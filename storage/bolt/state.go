@@ -73,17 +73,23 @@ func decodeStateRecord(k, v []byte, now time.Time) (r broker.Record, live bool, 
 // with a nil Value, deletes) its key and its expiry index entry.
 func putRecords(tx *bbolt.Tx, recs []broker.Record) error {
 	state, stime := tx.Bucket(bucketState), tx.Bucket(bucketStateTime)
+	size := 0
+	for i := range recs {
+		size += 3*(expiryLen+len(recs[i].Key)) + len(recs[i].Value)
+	}
+	buf := kvBuffer(make([]byte, 0, size))
+	var code [expiryLen]byte
 	for i := range recs {
 		r := &recs[i]
-		// bbolt keeps keys and values until the commit: these are ours.
-		key := []byte(r.Key)
+		key := kvAdd(&buf, nil, r.Key)
 		if old := state.Get(key); old != nil {
-			code, _, err := decodeStateValue(old)
+			oldCode, _, err := decodeStateValue(old)
 			if err != nil {
 				return fmt.Errorf("state key %q: %w", r.Key, err)
 			}
-			if code != 0 {
-				if err := stime.Delete(appendStateTimeKey(nil, code, key)); err != nil {
+			if oldCode != 0 {
+				binary.BigEndian.PutUint64(code[:], oldCode)
+				if err := stime.Delete(kvAdd(&buf, code[:], r.Key)); err != nil {
 					return fmt.Errorf("state key %q: expiry index: %w", r.Key, err)
 				}
 			}
@@ -94,19 +100,31 @@ func putRecords(tx *bbolt.Tx, recs []broker.Record) error {
 			}
 			continue
 		}
-		code := expiryCode(r.Expires)
-		v := make([]byte, expiryLen, expiryLen+len(r.Value))
-		binary.BigEndian.PutUint64(v, code)
-		if err := state.Put(key, append(v, r.Value...)); err != nil {
+		c := expiryCode(r.Expires)
+		binary.BigEndian.PutUint64(code[:], c)
+		if err := state.Put(key, kvAdd(&buf, code[:], r.Value)); err != nil {
 			return fmt.Errorf("put state key %q: %w", r.Key, err)
 		}
-		if code != 0 {
-			if err := stime.Put(appendStateTimeKey(nil, code, key), emptyValue); err != nil {
+		if c != 0 {
+			if err := stime.Put(kvAdd(&buf, code[:], r.Key), emptyValue); err != nil {
 				return fmt.Errorf("state key %q: expiry index: %w", r.Key, err)
 			}
 		}
 	}
 	return nil
+}
+
+// kvBuffer holds the keys and values put in one transaction, which bbolt
+// requires to stay valid until the commit: one allocation when sized
+// right. Slices it returned stay valid when it grows (the old array is
+// kept and never written again).
+type kvBuffer []byte
+
+// kvAdd appends head and tail to b and returns them as one slice.
+func kvAdd[T ~string | ~[]byte](b *kvBuffer, head []byte, tail T) []byte {
+	start := len(*b)
+	*b = append(append(*b, head...), tail...)
+	return (*b)[start:len(*b):len(*b)]
 }
 
 // Get returns the live record under key; see broker.State.Get. Expiry is
