@@ -194,21 +194,7 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	l := newLog(db, opts)
-	if err := migrate(db, l.trimBatch, l.logger); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		epoch, indexed, head, err := initFile(tx)
-		if err != nil {
-			return err
-		}
-		l.epoch = epoch
-		l.pend = newPending(indexed, head)
-		l.head.Store(head)
-		return l.pend.load(tx)
-	})
-	if err != nil {
+	if err := l.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
@@ -217,6 +203,32 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	l.wg.Go(l.runIndexer)
 	return l, nil
+}
+
+// init creates or checks the file and loads the in-memory part of the
+// room index. A file of format 2 (initFile returns errNeedsMigration,
+// and its transaction rolls back) is migrated first. A new or current
+// file costs one write transaction and nothing else, so its pages are laid
+// out as they always were.
+func (l *Log) init() error {
+	load := func(tx *bbolt.Tx) error {
+		epoch, indexed, head, err := initFile(tx)
+		if err != nil {
+			return err
+		}
+		l.epoch = epoch
+		l.pend = newPending(indexed, head)
+		l.head.Store(head)
+		return l.pend.load(tx)
+	}
+	err := l.db.Update(load)
+	if !errors.Is(err, errNeedsMigration) {
+		return err
+	}
+	if err := migrate(l.db, l.trimBatch, l.logger); err != nil {
+		return err
+	}
+	return l.db.Update(load)
 }
 
 // newLog returns a Log on db with opts' defaults applied.
@@ -271,8 +283,8 @@ func initFile(tx *bbolt.Tx) (epoch string, indexed, head uint64, err error) {
 	case got < formatMigrated:
 		return "", 0, 0, fmt.Errorf("format version %d, but this build reads only format %d and migrates format %d "+
 			"(there is no migration from format %d: start from an empty data directory)", got, formatVersion, formatMigrated, got)
-	case got != formatVersion:
-		return "", 0, 0, fmt.Errorf("format version %d was not migrated to %d: %w", got, formatVersion, errCorrupt)
+	case got == formatMigrated:
+		return "", 0, 0, errNeedsMigration
 	}
 	for _, name := range topBuckets {
 		if tx.Bucket(name) == nil {

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -33,6 +34,9 @@ import (
 // transaction, the room metadata, the new buckets and the version. Each
 // step works out what is left from the file itself, so a step repeated
 // after a crash finds less to do, never something wrong.
+
+// errNeedsMigration is initFile's answer for a file of format 2.
+var errNeedsMigration = errors.New("format 2: migrate first")
 
 // migrate brings a file of format 2 to the current format in place and
 // logs one INFO line saying what it removed. Any other file is left alone
