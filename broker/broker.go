@@ -121,14 +121,25 @@ type Broker struct {
 // Enqueue) or state records to put (PutState, EnqueueState).
 type publishReq struct {
 	entries []Entry
-	recs    []Record
-	events  []*Event
-	err     error
-	done    chan struct{}
+	// recs are the state records of an EnqueueState, nil for a publish: a
+	// pointer keeps the request of a publish in the size class it had
+	// before records existed (80 bytes).
+	recs   *[]Record
+	events []*Event
+	err    error
+	done   chan struct{}
+}
+
+// records returns r's state records.
+func (r *publishReq) records() []Record {
+	if r.recs == nil {
+		return nil
+	}
+	return *r.recs
 }
 
 // size is how much of a batch r takes: its events and records.
-func (r *publishReq) size() int { return len(r.entries) + len(r.recs) }
+func (r *publishReq) size() int { return len(r.entries) + len(r.records()) }
 
 // New starts a broker on log. It reads the log's head and epoch, and starts
 // the writer and (when retention is set or there is a State) the retention
@@ -404,7 +415,7 @@ func (b *Broker) collect(batch []*publishReq) (_ []*publishReq, carry *publishRe
 	for n < b.cfg.MaxBatch {
 		select {
 		case r := <-b.reqs:
-			if b.same == nil && events && len(r.recs) > 0 {
+			if b.same == nil && events && r.recs != nil {
 				return batch, r
 			}
 			batch = append(batch, r)
@@ -424,7 +435,7 @@ func (b *Broker) commit(batch []*publishReq) {
 	entries, recs := b.entries[:0], b.recs[:0]
 	for _, r := range batch {
 		entries = append(entries, r.entries...)
-		recs = append(recs, r.recs...)
+		recs = append(recs, r.records()...)
 	}
 	evs, err := b.write(entries, recs)
 	clear(recs) // drop the references to the records' values

@@ -70,13 +70,14 @@ func (b *Broker) EnqueueState(ctx context.Context, recs ...Record) (*Pending, er
 		close(req.done)
 		return &Pending{req: req}, nil
 	}
-	req.recs = make([]Record, len(recs))
+	own := make([]Record, len(recs))
 	for i, r := range recs {
 		if r.Value != nil {
 			r.Value = bytes.Clone(r.Value)
 		}
-		req.recs[i] = r
+		own[i] = r
 	}
+	req.recs = &own
 	if err := b.enqueue(ctx, req); err != nil {
 		return nil, fmt.Errorf("put state: %w", err)
 	}
