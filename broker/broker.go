@@ -263,8 +263,8 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 	return &publishReq{entries: entries, done: make(chan struct{})}, ids, nil
 }
 
-// Pending is a publish queued by Enqueue; Wait returns its outcome. It is
-// safe for concurrent use.
+// Pending is a publish queued by Enqueue, or state records queued by
+// EnqueueState; Wait returns its outcome. It is safe for concurrent use.
 type Pending struct{ req *publishReq }
 
 // Enqueue validates m and queues it for commit without waiting for the
@@ -639,7 +639,7 @@ func (b *Broker) Done() <-chan struct{} { return b.closing }
 type Stats struct {
 	Published     int64 // events committed
 	Replayed      int64 // publishes answered from an earlier idempotent commit
-	Commits       int64 // Log.Append calls that succeeded (transactions)
+	Commits       int64 // commits of events that succeeded (transactions; one of state records only is not counted)
 	Ephemeral     int64 // ephemeral events sent
 	Subscriptions int64 // open subscriptions
 	Head          uint64
