@@ -16,4 +16,10 @@
 //
 // Ephemeral events (typing indicators, cursors, presence) are fanned out to
 // current subscribers only; they are never logged and carry no offset.
+//
+// What the server knows about its clients (Socket.IO sessions, read
+// positions) is not an event: it lives in a State, a keyed store beside the
+// log whose records expire (Broker.PutState, GetState, ScanState). Records
+// go through the same group commit as events, in the same transaction when
+// the Log is also the State (a StateLog), and take no offset.
 package broker
