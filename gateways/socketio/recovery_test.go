@@ -44,7 +44,7 @@ func TestResumeFrom(t *testing.T) {
 		{name: "catch-up token of the generation", rec: rec, tok: token{catchUp: true, gen: 2, offset: 20}, want: "map[a:40 b:20 c:60]"},
 		{name: "live token of the previous generation", rec: rec, tok: token{offset: 30}, want: "map[a:30 b:5 c:60]"},
 		{name: "no event received yet", rec: rec, tok: token{}, want: "map[a:10 b:5 c:60]"},
-		{name: "catch-up token of an older generation", rec: rec, tok: token{catchUp: true, gen: 1, offset: 20}, want: "refused"},
+		{name: "catch-up token of an unknown generation", rec: rec, tok: token{catchUp: true, gen: 7, offset: 20}, want: "refused"},
 		{name: "catch-up token of the previous generation", rec: &sessionRecord{generation: rec.generation, Added: rec.Added,
 			Prev: &generation{Gen: 1, Live: 30, Rooms: map[string]uint64{"a": 10}}}, tok: token{catchUp: true, gen: 1, offset: 20}, want: "map[a:20 b:5 c:60]"},
 		{name: "token older than the previous generation", rec: &sessionRecord{generation: rec.generation, Added: rec.Added,

@@ -114,7 +114,7 @@ func TestGatewayLostConnectRecord(t *testing.T) {
 	// The crash lost what was written behind since the join.
 	l := srv.store.Open()
 	for k, v := range joined {
-		if err := l.(broker.State).Put(context.Background(), []broker.Record{{Key: k, Value: []byte(v)}}); err != nil {
+		if err := l.Put(context.Background(), []broker.Record{{Key: k, Value: []byte(v)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
