@@ -449,12 +449,14 @@ func (b *Broker) commit(batch []*publishReq) {
 		entries = append(entries, r.entries...)
 		recs = append(recs, r.records()...)
 	}
-	evs, err := b.write(entries, recs)
+	evs, recsDurable, err := b.write(entries, recs)
 	clear(recs) // drop the references to the records' values
 	b.entries, b.recs = entries, recs
 	if err != nil {
 		for _, r := range batch {
-			r.err = err
+			if !recsDurable || len(r.entries) > 0 {
+				r.err = err
+			}
 			close(r.done)
 		}
 		return
@@ -481,18 +483,18 @@ func (b *Broker) commit(batch []*publishReq) {
 
 // write commits entries and recs, durably, in one transaction when the
 // Log is the State, otherwise recs first, and returns the committed
-// events.
-func (b *Broker) write(entries []Entry, recs []Record) ([]*Event, error) {
+// events. When it fails, recsDurable tells whether the records were
+// committed all the same (by their own Put, before the Append failed).
+func (b *Broker) write(entries []Entry, recs []Record) (evs []*Event, recsDurable bool, err error) {
 	ctx := context.Background()
-	var evs []*Event
-	var err error
 	if len(recs) > 0 && b.same != nil {
 		evs, err = b.same.AppendWith(ctx, entries, recs)
 	} else {
 		if len(recs) > 0 {
 			if err := b.state.Put(ctx, recs); err != nil {
-				return nil, fmt.Errorf("put %d state records: %w", len(recs), err)
+				return nil, false, fmt.Errorf("put %d state records: %w", len(recs), err)
 			}
+			recsDurable = true
 		}
 		if len(entries) > 0 {
 			evs, err = b.log.Append(ctx, entries)
@@ -503,11 +505,11 @@ func (b *Broker) write(entries []Entry, recs []Record) ([]*Event, error) {
 	}
 	switch {
 	case err != nil && len(recs) > 0:
-		return nil, fmt.Errorf("append %d events with %d state records: %w", len(entries), len(recs), err)
+		return nil, recsDurable, fmt.Errorf("append %d events with %d state records: %w", len(entries), len(recs), err)
 	case err != nil:
-		return nil, fmt.Errorf("append %d events: %w", len(entries), err)
+		return nil, false, fmt.Errorf("append %d events: %w", len(entries), err)
 	}
-	return evs, nil
+	return evs, true, nil
 }
 
 // visible adds committed events to the tail and wakes their rooms'

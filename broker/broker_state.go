@@ -53,7 +53,9 @@ func (b *Broker) PutState(ctx context.Context, recs ...Record) error {
 // in that order, in the same transaction or a later one: a record queued
 // before an event is never durable after that event, and an event queued
 // before a record is durable no later than the record. When a commit
-// fails, every request of its batch fails with it.
+// fails, every request of its batch fails with it (except, with a State of
+// its own, records whose Put succeeded before the events' Append failed:
+// they are durable, and their requests succeed).
 //
 // It blocks only while the commit queue is full, at most until ctx ends,
 // and returns validation errors (wrapping ErrInvalid), ErrNoState,

@@ -24,6 +24,7 @@ type recorder struct {
 	gate    chan struct{} // writes wait for it to close; nil: no wait
 	moments []string      // per write: "append", "appendWith" or "put", then the items
 	fail    error         // when set, writes fail
+	failOn  string        // only writes of this kind fail; "": all
 }
 
 func (r *recorder) note(kind string, entries []broker.Entry, recs []broker.Record) error {
@@ -37,6 +38,9 @@ func (r *recorder) note(kind string, entries []broker.Entry, recs []broker.Recor
 	r.mu.Lock()
 	r.moments = append(r.moments, strings.Join(items, " "))
 	gate, fail := r.gate, r.fail
+	if r.failOn != "" && r.failOn != kind {
+		fail = nil
+	}
 	r.mu.Unlock()
 	if gate != nil {
 		<-gate
@@ -328,6 +332,45 @@ func TestStateFailedCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStateRecordsDurableAppendFailed has a State of its own take the
+// records of a batch whose Append then fails: the records are durable, so
+// their request succeeds; the events' request fails.
+func TestStateRecordsDurableAppendFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStateSetup(t, false, broker.Config{})
+		ctx := context.Background()
+		s.rec.hold()
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _ = s.b.Publish(ctx, msg("r", "first", 0)) })
+		synctest.Wait()
+		pr, err := s.b.EnqueueState(ctx, broker.Record{Key: "k", Value: []byte("v")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pe, err := s.b.Enqueue(ctx, msg("r", "second", 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.rec.mu.Lock()
+		s.rec.fail, s.rec.failOn = errors.New("disk on fire"), "append"
+		s.rec.mu.Unlock()
+		s.rec.release()
+		wg.Wait()
+		if _, err := pr.Wait(ctx); err != nil {
+			t.Errorf("records: %v, want success (they were put)", err)
+		}
+		if _, err := pe.Wait(ctx); err == nil {
+			t.Error("event: no error, but its Append failed")
+		}
+		if got := s.rec.snapshot(); strings.Join(got, "|") != "append e:first|put r:k|append e:second" {
+			t.Errorf("writes %q", got)
+		}
+		if _, err := s.state.Get(ctx, "k"); err != nil {
+			t.Errorf("record: %v", err)
+		}
+	})
 }
 
 func TestStateNotInOffsets(t *testing.T) {
