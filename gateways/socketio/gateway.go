@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -27,7 +28,7 @@ import (
 // documented defaults.
 type GatewayConfig struct {
 	// Server configures the Socket.IO and Engine.IO layers.
-	Server Config
+	Server protocol.Config
 	// Namespaces served; default one, "/". Each has its own rooms: a room
 	// R of a namespace is the log room RoomPrefix+R.
 	Namespaces []NamespaceConfig
@@ -204,7 +205,7 @@ type Gateway struct {
 	b        *broker.Broker
 	cfg      GatewayConfig
 	log      *slog.Logger
-	srv      *Server
+	srv      *protocol.Server
 	handler  http.Handler // srv behind the CORS of GatewayConfig.AllowedOrigins
 	sessions *sessions
 	pool     *pump.Pool // runs the members' deliveries
@@ -215,7 +216,7 @@ type Gateway struct {
 	closeOnce sync.Once
 
 	mu       sync.Mutex // guards members
-	members  map[*Socket]*member
+	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
 }
 
@@ -234,11 +235,11 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
 		b: b, cfg: cfg, log: cfg.Logger,
-		srv:      NewServer(cfg.Server),
+		srv:      protocol.NewServer(cfg.Server),
 		sessions: newSessions(b, cfg.RecoveryWindow, cfg.Logger),
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
-		members:  make(map[*Socket]*member),
+		members:  make(map[*protocol.Socket]*member),
 		expiring: newExpiries(cfg.ExpiryInterval),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
@@ -248,7 +249,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 			return ns.encode(ev, token{offset: ev.Offset})
 		})
 		nsp := g.srv.Of(nc.Name)
-		nsp.Use(func(s *Socket) error { return g.connect(ns, s) })
+		nsp.Use(func(s *protocol.Socket) error { return g.connect(ns, s) })
 		nsp.OnConnect(g.onConnect)
 	}
 	g.wg.Go(func() { g.sessions.confirm(ctx) })
@@ -264,7 +265,7 @@ func (g *Gateway) Sockets() int {
 }
 
 // Server returns the underlying Socket.IO server.
-func (g *Gateway) Server() *Server { return g.srv }
+func (g *Gateway) Server() *protocol.Server { return g.srv }
 
 // ServeHTTP serves the Engine.IO transports.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
@@ -301,12 +302,12 @@ func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
 	refs := eventBinary(ev)
 	b := make([]byte, 0, len(ns.name)+ev.JSONSize()+48)
 	if refs == nil {
-		b = appendHeader(b, PacketEvent, 0, ns.name, false, 0)
+		b = protocol.AppendHeader(b, protocol.PacketEvent, 0, ns.name, false, 0)
 	} else {
-		b = appendHeader(b, PacketBinaryEvent, len(refs), ns.name, false, 0)
+		b = protocol.AppendHeader(b, protocol.PacketBinaryEvent, len(refs), ns.name, false, 0)
 	}
 	b = append(b, '[')
-	b = appendString(b, ev.Type)
+	b = protocol.AppendString(b, ev.Type)
 	if len(ev.Data) == 0 {
 		b = append(b, ",null"...)
 	} else {
@@ -342,7 +343,7 @@ func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
 // subscribe to every room of it), and otherwise starts a new one, joined
 // to the namespace's auto-join rooms. Either way the session record is
 // queued for commit before CONNECT is answered (see saveBehind).
-func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
+func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	var hs struct {
 		PID    string `json:"pid"`
 		Offset any    `json:"offset"`
@@ -352,11 +353,11 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	id, err := g.authenticate(s, hs.Token)
 	if err != nil {
 		_, _, msg := httpx.Wire(err)
-		return &ConnectError{Message: httpx.CodeUnauth, Data: errorInfo{Code: httpx.CodeUnauth, Message: msg}}
+		return &protocol.ConnectError{Message: httpx.CodeUnauth, Data: errorInfo{Code: httpx.CodeUnauth, Message: msg}}
 	}
 	if err := ns.admit(id); err != nil {
 		_, code, msg := httpx.Wire(err)
-		return &ConnectError{Message: code, Data: errorInfo{Code: code, Message: msg}}
+		return &protocol.ConnectError{Message: code, Data: errorInfo{Code: code, Message: msg}}
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
@@ -389,13 +390,13 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 }
 
 // unavailable refuses a CONNECT the server cannot serve now.
-var unavailable = &ConnectError{Message: httpx.CodeUnavailable, Data: errorInfo{Code: httpx.CodeUnavailable}}
+var unavailable = &protocol.ConnectError{Message: httpx.CodeUnavailable, Data: errorInfo{Code: httpx.CodeUnavailable}}
 
 // session returns the member of a connecting socket: its recovered
 // session when pid and the offset token allow an exact recovery (and the
 // identity may still subscribe to every room of it), else a new session
 // joined to the namespace's auto-join rooms.
-func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *Socket, id auth.Identity, pid string, offset any) (*member, error) {
+func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *protocol.Socket, id auth.Identity, pid string, offset any) (*member, error) {
 	if rec := g.recover(ctx, ns, pid, offset); rec != nil && mayResume(ns, id, rec) {
 		m, err := g.resume(ctx, ns, s, id, rec)
 		if m != nil || err != nil {
@@ -418,7 +419,7 @@ func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *Socket, id au
 // resume returns a member reading rec's rooms from their resume positions,
 // or nil when retention removed events the session needed (the client
 // then gets a fresh session).
-func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *Socket, id auth.Identity, rec *sessionRecord) (*member, error) {
+func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec *sessionRecord) (*member, error) {
 	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
 	if err != nil {
 		return nil, err
@@ -452,7 +453,7 @@ func (m *member) saveOnLeave() {
 // may be a token or an API key) or, without one, the handshake request's
 // credential (an API key only from a header, never the cookie or
 // ?token=). Errors wrap auth.ErrUnauthorized.
-func (g *Gateway) authenticate(s *Socket, token any) (auth.Identity, error) {
+func (g *Gateway) authenticate(s *protocol.Socket, token any) (auth.Identity, error) {
 	switch t := token.(type) {
 	case string:
 		if t != "" {
@@ -553,7 +554,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 }
 
 // onConnect starts the socket's delivery and handlers.
-func (g *Gateway) onConnect(s *Socket) {
+func (g *Gateway) onConnect(s *protocol.Socket) {
 	g.mu.Lock()
 	m := g.members[s]
 	g.mu.Unlock()
@@ -561,14 +562,14 @@ func (g *Gateway) onConnect(s *Socket) {
 		s.Disconnect()
 		return
 	}
-	s.OnEvent(func(ev *Event) { g.onEvent(m, ev) })
+	s.OnEvent(func(ev *protocol.Event) { g.onEvent(m, ev) })
 	m.start()
 }
 
 // onEvent handles one client event, on the connection's reading
 // goroutine, which it leaves as soon as the event is handed on (see
 // inflight.go).
-func (g *Gateway) onEvent(m *member, ev *Event) {
+func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 	if !m.acquire(ev) {
 		return
 	}
@@ -583,7 +584,7 @@ func (g *Gateway) onEvent(m *member, ev *Event) {
 }
 
 // respond acknowledges ev with ack, or with {ok: false, error} for err.
-func (g *Gateway) respond(ev *Event, ack any, err error) {
+func (g *Gateway) respond(ev *protocol.Event, ack any, err error) {
 	if err != nil {
 		_, code, msg := httpx.Wire(err)
 		if code == httpx.CodeInternal {
@@ -614,7 +615,7 @@ const ErrorEvent = "error"
 
 // roomArg decodes the first argument of ev as an object with a string
 // room; fields receives the whole object.
-func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
+func roomArg(ev *protocol.Event, fields *map[string]json.RawMessage) (string, error) {
 	if len(ev.Args) == 0 {
 		return "", httpx.BadRequest("the first argument must be an object with a string room")
 	}
@@ -635,7 +636,7 @@ func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
 // before the room's first events. A join without `after` starts at the
 // head as it is now, when the join is read: what the socket publishes
 // after it is sent to it.
-func (g *Gateway) onJoin(m *member, ev *Event) {
+func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
@@ -678,7 +679,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 
 // onLeave leaves the room on the member's command goroutine, after the
 // joins and leaves read before it.
-func (g *Gateway) onLeave(m *member, ev *Event) {
+func (g *Gateway) onLeave(m *member, ev *protocol.Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
@@ -695,7 +696,7 @@ func (g *Gateway) onLeave(m *member, ev *Event) {
 
 // onPublish publishes {room, ...data} under the event's name: it queues
 // the event for commit and leaves the ack to the member's ack goroutine.
-func (g *Gateway) onPublish(m *member, ev *Event) {
+func (g *Gateway) onPublish(m *member, ev *protocol.Event) {
 	msg, ephemeral, err := g.message(m, ev)
 	if err == nil && ephemeral {
 		_, err = g.b.PublishEphemeral(msg)
@@ -718,7 +719,7 @@ func (g *Gateway) onPublish(m *member, ev *Event) {
 
 // message turns a publish event into the message to log (or to send as
 // ephemeral), checking permission and the publish rate.
-func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral bool, err error) {
+func (g *Gateway) message(m *member, ev *protocol.Event) (msg broker.Message, ephemeral bool, err error) {
 	if len(ev.Attachments) > 0 && len(ev.Args) > 0 {
 		// Bytes are logged as {"$binary": base64} (see binary.go).
 		arg, err := checkAttachments(ev.Args[0], ev.Attachments)

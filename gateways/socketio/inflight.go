@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"fmt"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -20,7 +21,7 @@ import (
 
 // pendingAck is a publish queued for commit, to be acked once committed.
 type pendingAck struct {
-	ev     *Event
+	ev     *protocol.Event
 	p      *broker.Pending
 	ctx    context.Context // bounds the wait (GatewayConfig.PublishTimeout)
 	cancel context.CancelFunc
@@ -31,7 +32,7 @@ type pendingAck struct {
 // once and acquire reports false; one that asks for none waits for a slot
 // (the connection's reading pauses: backpressure, nothing is dropped).
 // False also when the socket is gone meanwhile. On the reading goroutine.
-func (m *member) acquire(ev *Event) bool {
+func (m *member) acquire(ev *protocol.Event) bool {
 	max := m.g.cfg.MaxPending
 	if m.takeSlot(max) {
 		return true
@@ -89,7 +90,7 @@ func (m *member) signalSlot() {
 }
 
 // finish acks ev (see Gateway.respond) and frees its slot.
-func (m *member) finish(ev *Event, ack any, err error) {
+func (m *member) finish(ev *protocol.Event, ack any, err error) {
 	// The slot is free before the ack is sent: a client that sends its next
 	// event on receiving the ack must find it free.
 	m.qmu.Lock()

@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"errors"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"maps"
 	"slices"
 	"sync"
@@ -25,7 +26,7 @@ import (
 type member struct {
 	g    *Gateway
 	ns   *gwNamespace
-	s    *Socket
+	s    *protocol.Socket
 	pid  string
 	id   auth.Identity // who the socket is; decides what it may join and publish
 	auto []string      // the log rooms it is auto-joined to (and may join without permission)
@@ -55,7 +56,7 @@ type member struct {
 
 // newMember returns a member reading sub (which it then owns) for the
 // session rec.
-func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord, sub *broker.Subscription) *member {
+func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionRecord, sub *broker.Subscription) *member {
 	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, sub: sub}
 	m.task = g.pool.NewTask(m.step)
 	sub.OnWake(m.task.Ready)
@@ -173,7 +174,7 @@ func (m *member) deliver(evs []*broker.Event) bool {
 // log.
 func (m *member) write(pkts [][]byte) bool {
 	if err := m.s.WriteRaw(pkts...); err != nil {
-		if !errors.Is(err, ErrNotConnected) {
+		if !errors.Is(err, protocol.ErrNotConnected) {
 			m.s.Conn().Close()
 		}
 		return false
