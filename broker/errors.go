@@ -76,12 +76,3 @@ func (e *ResetError) Error() string {
 
 // Unwrap returns Reason.
 func (e *ResetError) Unwrap() error { return e.Reason }
-
-// Code is the reset's reason as gateways put it on the wire:
-// "epoch_mismatch" or "trimmed".
-func (e *ResetError) Code() string {
-	if errors.Is(e.Reason, ErrEpochMismatch) {
-		return "epoch_mismatch"
-	}
-	return "trimmed"
-}

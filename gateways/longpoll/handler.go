@@ -10,11 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
-
-	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // The defaults of Config's fields (a zero field takes its default). The
@@ -250,17 +250,10 @@ func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broke
 	b = append(b, `,"epoch":`...)
 	b = broker.AppendJSONString(b, next.Epoch)
 	if reset != nil {
-		b = append(b, `,"reset":{"reason":`...)
-		b = broker.AppendJSONString(b, reset.Code())
-		if reset.Room != "" {
-			b = append(b, `,"room":`...)
-			b = broker.AppendJSONString(b, reset.Room)
-		}
-		b = append(b, `,"requested":`...)
-		b = strconv.AppendUint(b, reset.Requested.Offset, 10)
-		b = append(b, `,"resume":`...)
-		b = strconv.AppendUint(b, reset.Resume.Offset, 10)
-		b = append(b, '}')
+		rs := wire.NewReset(reset)
+		rs.Epoch = "" // the response's own epoch
+		b = append(b, `,"reset":`...)
+		b = rs.AppendJSON(b)
 	}
 	b = append(b, "}\n"...)
 

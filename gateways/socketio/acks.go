@@ -1,17 +1,21 @@
 package socketio
 
-// The gateway's answers, as the client receives them (JSON objects).
+import "github.com/rtbroker/rtbroker/gateways/internal/wire"
+
+// The gateway's answers, as the client receives them (JSON objects),
+// built on the vocabulary every gateway shares (gateways/internal/wire).
 
 // joinAck answers room:join: where the room starts, and whether it starts
 // exactly where the client asked (recovered) or, with Reset, where
-// instead.
+// instead: {reason, requested, resume} (the ack names the room and the
+// epoch).
 type joinAck struct {
-	OK        bool       `json:"ok"`
-	Room      string     `json:"room"`
-	Head      uint64     `json:"head"`
-	Epoch     string     `json:"epoch"`
-	Recovered bool       `json:"recovered"`
-	Reset     *resetInfo `json:"reset,omitempty"`
+	OK        bool        `json:"ok"`
+	Room      string      `json:"room"`
+	Head      uint64      `json:"head"`
+	Epoch     string      `json:"epoch"`
+	Recovered bool        `json:"recovered"`
+	Reset     *wire.Reset `json:"reset,omitempty"`
 }
 
 // leaveAck answers room:leave.
@@ -34,26 +38,9 @@ type ephemeralAck struct {
 }
 
 // errorAck answers an event that failed: {ok: false, error: {code, message}}.
+// The same error object is connect_error's data and, naming the failed
+// event, the ErrorEvent's payload.
 type errorAck struct {
-	OK    bool      `json:"ok"`
-	Error errorInfo `json:"error"`
-}
-
-// errorInfo is the error object of errorAck, of connect_error data and
-// of the ErrorEvent (which names the failed event).
-type errorInfo struct {
-	Code    string `json:"code"`
-	Message string `json:"message,omitempty"`
-	Event   string `json:"event,omitempty"`
-}
-
-// resetInfo says that a room could not start (join ack) or continue
-// (`reset` event) exactly where it was: the offset requested and the one
-// it resumes from; the `reset` event also names the rooms and the epoch.
-type resetInfo struct {
-	Reason    string   `json:"reason"`
-	Rooms     []string `json:"rooms,omitempty"`
-	Requested uint64   `json:"requested"`
-	Resume    uint64   `json:"resume"`
-	Epoch     string   `json:"epoch,omitempty"`
+	OK    bool           `json:"ok"`
+	Error wire.ErrorBody `json:"error"`
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -21,7 +20,9 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
 // GatewayConfig configures the broker gateway. Zero values take the
@@ -352,12 +353,12 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	json.Unmarshal(s.Auth(), &hs) // a malformed auth payload just means no recovery (and no token)
 	id, err := g.authenticate(s, hs.Token)
 	if err != nil {
-		_, _, msg := httpx.Wire(err)
-		return &protocol.ConnectError{Message: httpx.CodeUnauth, Data: errorInfo{Code: httpx.CodeUnauth, Message: msg}}
+		_, _, msg := wire.Classify(err)
+		return &protocol.ConnectError{Message: wire.CodeUnauth, Data: wire.ErrorBody{Code: wire.CodeUnauth, Message: msg}}
 	}
 	if err := ns.admit(id); err != nil {
-		_, code, msg := httpx.Wire(err)
-		return &protocol.ConnectError{Message: code, Data: errorInfo{Code: code, Message: msg}}
+		e := wire.NewErrorBody(err)
+		return &protocol.ConnectError{Message: e.Code, Data: e}
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
@@ -390,7 +391,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 }
 
 // unavailable refuses a CONNECT the server cannot serve now.
-var unavailable = &protocol.ConnectError{Message: httpx.CodeUnavailable, Data: errorInfo{Code: httpx.CodeUnavailable}}
+var unavailable = &protocol.ConnectError{Message: wire.CodeUnavailable, Data: wire.ErrorBody{Code: wire.CodeUnavailable}}
 
 // session returns the member of a connecting socket: its recovered
 // session when pid and the offset token allow an exact recovery (and the
@@ -586,11 +587,10 @@ func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 // respond acknowledges ev with ack, or with {ok: false, error} for err.
 func (g *Gateway) respond(ev *protocol.Event, ack any, err error) {
 	if err != nil {
-		_, code, msg := httpx.Wire(err)
-		if code == httpx.CodeInternal {
+		e := wire.NewErrorBody(err)
+		if e.Code == wire.CodeInternal {
 			g.log.Error("socketio: event failed", "event", ev.Name, "err", err)
 		}
-		e := errorInfo{Code: code, Message: msg}
 		if !ev.HasAck() {
 			// Never a silent drop: an event sent without an ack that fails
 			// (over the publish rate, forbidden, invalid) is answered with
@@ -617,16 +617,16 @@ const ErrorEvent = "error"
 // room; fields receives the whole object.
 func roomArg(ev *protocol.Event, fields *map[string]json.RawMessage) (string, error) {
 	if len(ev.Args) == 0 {
-		return "", httpx.BadRequest("the first argument must be an object with a string room")
+		return "", wire.BadRequest("the first argument must be an object with a string room")
 	}
 	dec := json.NewDecoder(bytes.NewReader(ev.Args[0]))
 	dec.UseNumber()
 	if err := dec.Decode(fields); err != nil || *fields == nil {
-		return "", httpx.BadRequest("the first argument must be an object with a string room")
+		return "", wire.BadRequest("the first argument must be an object with a string room")
 	}
 	var room string
 	if err := json.Unmarshal((*fields)["room"], &room); err != nil || room == "" {
-		return "", httpx.BadRequest("the first argument must be an object with a string room")
+		return "", wire.BadRequest("the first argument must be an object with a string room")
 	}
 	return room, nil
 }
@@ -656,7 +656,7 @@ func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 		s := strings.Trim(string(raw), `"`)
 		off, err := broker.ParseOffset(s)
 		if err != nil {
-			m.finish(ev, nil, httpx.BadRequest("after must be an offset (a whole number)"))
+			m.finish(ev, nil, wire.BadRequest("after must be an offset (a whole number)"))
 			return
 		}
 		after = &off
@@ -664,7 +664,7 @@ func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 	var epoch string
 	if raw, ok := fields["epoch"]; ok {
 		if err := json.Unmarshal(raw, &epoch); err != nil {
-			m.finish(ev, nil, httpx.BadRequest("epoch must be a string"))
+			m.finish(ev, nil, wire.BadRequest("epoch must be a string"))
 			return
 		}
 	}
@@ -724,7 +724,7 @@ func (g *Gateway) message(m *member, ev *protocol.Event) (msg broker.Message, ep
 		// Bytes are logged as {"$binary": base64} (see binary.go).
 		arg, err := checkAttachments(ev.Args[0], ev.Attachments)
 		if err != nil {
-			return msg, false, httpx.BadRequest(err.Error())
+			return msg, false, wire.BadRequest(err.Error())
 		}
 		ev.Args[0] = arg
 	}
@@ -742,7 +742,7 @@ func (g *Gateway) message(m *member, ev *protocol.Event) (msg broker.Message, ep
 	}
 	if key, limited := limit.PublishKey(m.id, m.s.Request().RemoteAddr); limited {
 		if ok, wait := g.cfg.PublishLimit.Allow(key); !ok {
-			return msg, false, &httpx.RateLimited{Wait: wait}
+			return msg, false, &wire.RateLimited{Wait: wait}
 		}
 	}
 	ephemeral = string(fields["ephemeral"]) == "true"
@@ -750,7 +750,7 @@ func (g *Gateway) message(m *member, ev *protocol.Event) (msg broker.Message, ep
 	delete(fields, "ephemeral")
 	data, err := json.Marshal(fields)
 	if err != nil {
-		return msg, false, httpx.BadRequest("data cannot be encoded")
+		return msg, false, wire.BadRequest("data cannot be encoded")
 	}
 	return broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: m.id.From()}, ephemeral, nil
 }

@@ -3,11 +3,11 @@ package socketio
 import (
 	"context"
 	"fmt"
-	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/broker"
-	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
 // A socket's joins, leaves and publishes are handled off its connection's
@@ -38,9 +38,9 @@ func (m *member) acquire(ev *protocol.Event) bool {
 		return true
 	}
 	if ev.HasAck() {
-		m.g.respond(ev, nil, &httpx.Error{
+		m.g.respond(ev, nil, &wire.Error{
 			Status:  http.StatusTooManyRequests,
-			Code:    httpx.CodeRateLimited,
+			Code:    wire.CodeRateLimited,
 			Message: fmt.Sprintf("too many events awaiting their ack on this socket (at most %d): wait for acks before sending more", max),
 		})
 		return false

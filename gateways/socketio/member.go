@@ -3,7 +3,6 @@ package socketio
 import (
 	"context"
 	"errors"
-	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"maps"
 	"slices"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
 // member is one Socket.IO socket of the broker gateway: glue between the
@@ -201,8 +202,10 @@ func (m *member) call(f func()) bool {
 }
 
 // resetEvent is the payload of a `reset` event: a room of the socket lost
-// events to retention while it was being read.
-func (m *member) resetEvent(r *broker.ResetError) resetInfo {
+// events to retention while it was being read. It names the rooms (client
+// names: the one room, or all of the socket's when the reset concerns them
+// all) and the epoch: {reason, rooms, requested, resume, epoch}.
+func (m *member) resetEvent(r *broker.ResetError) wire.Reset {
 	rooms := []string{m.ns.clientRoom(r.Room)}
 	if r.Room == "" {
 		rooms = rooms[:0]
@@ -211,7 +214,9 @@ func (m *member) resetEvent(r *broker.ResetError) resetInfo {
 		}
 		slices.Sort(rooms)
 	}
-	return resetInfo{Reason: r.Code(), Rooms: rooms, Requested: r.Requested.Offset, Resume: r.Resume.Offset, Epoch: m.g.b.Epoch()}
+	rs := wire.NewReset(r)
+	rs.Room, rs.Rooms, rs.Epoch = "", rooms, m.g.b.Epoch()
+	return rs
 }
 
 // frontier is the highest position of the socket's rooms: every offset
@@ -271,7 +276,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 			// Events after joinedAt were sent: resending from start would
 			// duplicate them.
 			ack.Recovered = false
-			ack.Reset = &resetInfo{Reason: "already_joined", Requested: *after, Resume: joinedAt}
+			ack.Reset = &wire.Reset{Reason: wire.ReasonAlreadyJoined, Requested: *after, Resume: joinedAt}
 			return ack, nil
 		}
 		// Nothing of the room was sent since joinedAt: join it afresh.
@@ -282,10 +287,12 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 		return nil, err
 	case mismatch:
 		ack.Recovered = false
-		ack.Reset = &resetInfo{Reason: "epoch_mismatch", Requested: *after, Resume: pos}
+		ack.Reset = &wire.Reset{Reason: wire.ReasonEpochMismatch, Requested: *after, Resume: pos}
 	case reset != nil:
 		ack.Recovered = false
-		ack.Reset = &resetInfo{Reason: reset.Code(), Requested: reset.Requested.Offset, Resume: reset.Resume.Offset}
+		rs := wire.NewReset(reset)
+		rs.Room, rs.Epoch = "", "" // the ack names both
+		ack.Reset = &rs
 	}
 	return ack, nil
 }

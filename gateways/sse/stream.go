@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 const (
@@ -286,22 +287,14 @@ func appendRetry(b []byte, d time.Duration) []byte {
 // appendReset appends the reset event. Its id is the stream's position
 // after the reset (the subscription's Position: the resume offset of a
 // stream of one room; with several rooms, where a reconnecting client
-// misses nothing), and its data says which room it concerns ("room",
-// absent when it concerns all of them) and where that room resumes.
+// misses nothing), and its data is the wire.Reset: which room it concerns
+// ("room", absent when it concerns all of them), where that room resumes,
+// and the epoch.
 func appendReset(b []byte, re *broker.ResetError, id uint64) []byte {
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, id, 10)
-	b = append(b, "\nevent: reset\ndata: {\"reason\":"...)
-	b = broker.AppendJSONString(b, re.Code())
-	if re.Room != "" {
-		b = append(b, `,"room":`...)
-		b = broker.AppendJSONString(b, re.Room)
-	}
-	b = append(b, `,"requested":`...)
-	b = strconv.AppendUint(b, re.Requested.Offset, 10)
-	b = append(b, `,"resume":`...)
-	b = strconv.AppendUint(b, re.Resume.Offset, 10)
-	b = append(b, `,"epoch":`...)
-	b = broker.AppendJSONString(b, re.Resume.Epoch)
-	return append(b, "}\n\n"...)
+	b = append(b, "\nevent: reset\ndata: "...)
+	rs := wire.NewReset(re)
+	b = rs.AppendJSON(b)
+	return append(b, "\n\n"...)
 }
