@@ -29,9 +29,18 @@ type Config struct {
 	// their decoded length. Default 64 KiB.
 	MaxDataSize int
 	// Retention is applied every RetentionInterval (default 1 minute) when
-	// it keeps less than everything.
+	// it keeps less than everything. Expired State records are removed on
+	// the same tick whenever there is a State.
 	Retention         Retention
 	RetentionInterval time.Duration
+	// State is the keyed store beside the log (see PutState). Nil means
+	// the Log itself when it implements State (both bbolt and the memory
+	// log do), and otherwise no State: the state methods then fail with
+	// ErrNoState. When State is the Log and the Log is a StateLog, records
+	// are committed in the same transaction as the events of their batch;
+	// otherwise the writer puts them into State right before the batch's
+	// Append. The Broker does not own State: close it after the Broker.
+	State State
 	// EphemeralBuffer is how many undelivered ephemeral events a
 	// subscription holds before dropping the oldest. Default 64.
 	EphemeralBuffer int
@@ -82,15 +91,22 @@ type Broker struct {
 	log   Log
 	cfg   Config
 	epoch string
+	state State    // immutable: nil when there is no State
+	same  StateLog // immutable: the Log, when it is also the State; records go in its Append transaction
+
+	// Scratch space owned by the writer goroutine.
+	entries []Entry
+	recs    []Record
 
 	reqs chan *publishReq // to the writer goroutine
 
 	pubMu     sync.RWMutex // held for reading while sending to reqs; guards pubClosed
 	pubClosed bool
 
-	mu      sync.RWMutex // guards tail and closed
+	mu      sync.RWMutex // guards tail, idle and closed
 	tail    tail
-	notify  []*Subscription // scratch of visible, owned by the writer goroutine
+	idle    map[*Subscription]struct{} // open subscriptions that follow no room (the tail's rooms list the others)
+	notify  []*Subscription            // scratch of visible, owned by the writer goroutine
 	closed  bool
 	closing chan struct{} // closed by Close: stops the writer
 	done    atomic.Bool   // set by Close, read by subscriptions without locking
@@ -104,18 +120,38 @@ type Broker struct {
 	wg     sync.WaitGroup
 }
 
+// publishReq is one request to the writer: events to append (Publish,
+// Enqueue) or state records to put (PutState, EnqueueState).
 type publishReq struct {
 	entries []Entry
-	events  []*Event
-	err     error
-	done    chan struct{}
+	// recs are the state records of an EnqueueState, nil for a publish: a
+	// pointer keeps the request of a publish in the size class it had
+	// before records existed (80 bytes).
+	recs   *[]Record
+	events []*Event
+	err    error
+	done   chan struct{}
 }
 
+// records returns r's state records.
+func (r *publishReq) records() []Record {
+	if r.recs == nil {
+		return nil
+	}
+	return *r.recs
+}
+
+// size is how much of a batch r takes: its events and records.
+func (r *publishReq) size() int { return len(r.entries) + len(r.records()) }
+
 // New starts a broker on log. It reads the log's head and epoch, and starts
-// the writer and (when retention is set) the retention goroutines, which
-// Close stops.
+// the writer and (when retention is set or there is a State) the retention
+// goroutines, which Close stops.
 func New(log Log, cfg Config) *Broker {
 	cfg.setDefaults()
+	if cfg.State == nil {
+		cfg.State, _ = log.(State)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		log:     log,
@@ -123,15 +159,26 @@ func New(log Log, cfg Config) *Broker {
 		epoch:   log.Epoch(),
 		reqs:    make(chan *publishReq, cfg.MaxBatch),
 		closing: make(chan struct{}),
+		idle:    make(map[*Subscription]struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	b.state = cfg.State
+	if sl, ok := log.(StateLog); ok && sameStore(sl, cfg.State) {
+		b.same = sl
+	}
 	b.tail.init(log.Head(), cfg.TailSize)
 	b.wg.Go(b.writer)
-	if cfg.Retention.MaxAge > 0 || cfg.Retention.MaxCount > 0 || cfg.Retention.Idempotency > 0 {
+	if b.trims() || b.state != nil {
 		b.wg.Go(b.retention)
 	}
 	return b
+}
+
+// trims reports whether the configured retention removes anything.
+func (b *Broker) trims() bool {
+	r := b.cfg.Retention
+	return r.MaxAge > 0 || r.MaxCount > 0 || r.Idempotency > 0
 }
 
 // Epoch returns the epoch of the broker's log.
@@ -220,8 +267,8 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 	return &publishReq{entries: entries, done: make(chan struct{})}, ids, nil
 }
 
-// Pending is a publish queued by Enqueue; Wait returns its outcome. It is
-// safe for concurrent use.
+// Pending is a publish queued by Enqueue, or state records queued by
+// EnqueueState; Wait returns its outcome. It is safe for concurrent use.
 type Pending struct{ req *publishReq }
 
 // Enqueue validates m and queues it for commit without waiting for the
@@ -244,13 +291,14 @@ func (b *Broker) Enqueue(ctx context.Context, m Message) (*Pending, error) {
 
 // Wait waits for the commit of the enqueued event and returns the
 // committed event (for an IdempotencyKey committed before, the first
-// event committed with it). When ctx ends first it returns ctx.Err(), and
-// the event may or may not be committed.
+// event committed with it). For records queued by EnqueueState it returns
+// (nil, nil) once they are durable, or (nil, err). When ctx ends first it
+// returns ctx.Err(), and the event may or may not be committed.
 func (p *Pending) Wait(ctx context.Context) (*Event, error) {
 	select {
 	case <-p.req.done:
-		if p.req.err != nil {
-			return nil, p.req.err
+		if p.req.err != nil || len(p.req.entries) == 0 {
+			return nil, p.req.err // state records (EnqueueState) have no event
 		}
 		return p.req.events[0], nil
 	case <-ctx.Done():
@@ -332,64 +380,86 @@ func hasSpace(data []byte) bool {
 }
 
 // writer is the only goroutine that appends to the log. It takes every
-// queued publish (up to MaxBatch entries) into one Log.Append, then makes
-// the committed events visible and answers the publishers.
-// On Close it commits what is still queued, then returns.
+// queued request (up to MaxBatch events and records) into one commit,
+// then makes the committed events visible and answers the requesters. A
+// request that collect could not fit into a batch (carry) starts the
+// next one. On Close it commits what is still queued, then returns.
 func (b *Broker) writer() {
 	var batch []*publishReq
-	var entries []Entry
+	var carry *publishReq
 	for {
 		batch = batch[:0]
-		select {
-		case r := <-b.reqs:
-			batch = append(batch, r)
-		case <-b.closing:
-			for {
-				batch = b.collect(batch[:0], 0)
-				if len(batch) == 0 {
-					return
+		if carry != nil {
+			batch, carry = append(batch, carry), nil
+		} else {
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			case <-b.closing:
+				for {
+					batch = batch[:0]
+					if carry != nil {
+						batch, carry = append(batch, carry), nil
+					}
+					if batch, carry = b.collect(batch); len(batch) == 0 {
+						return
+					}
+					b.commit(batch)
 				}
-				entries = b.commit(batch, entries[:0])
 			}
 		}
-		batch = b.collect(batch, len(batch[0].entries))
-		entries = b.commit(batch, entries[:0])
+		batch, carry = b.collect(batch)
+		b.commit(batch)
 	}
 }
 
 // collect adds queued requests to batch without waiting, up to MaxBatch
-// entries (n counts the entries already in batch).
-func (b *Broker) collect(batch []*publishReq, n int) []*publishReq {
+// events and records. When the State is a store of its own, a request
+// with records that follows one with events is not added but returned as
+// carry: the writer puts a batch's records before it appends its events,
+// so the records of a batch must all have been queued before its events.
+func (b *Broker) collect(batch []*publishReq) (_ []*publishReq, carry *publishReq) {
+	n, events := 0, false
+	for _, r := range batch {
+		n += r.size()
+		events = events || len(r.entries) > 0
+	}
 	for n < b.cfg.MaxBatch {
 		select {
 		case r := <-b.reqs:
+			if b.same == nil && events && r.recs != nil {
+				return batch, r
+			}
 			batch = append(batch, r)
-			n += len(r.entries)
+			n += r.size()
+			events = events || len(r.entries) > 0
 		default:
-			return batch
+			return batch, nil
 		}
 	}
-	return batch
+	return batch, nil
 }
 
-// commit appends the entries of batch (entries is scratch space, returned
-// for reuse) and answers every request of the batch.
-func (b *Broker) commit(batch []*publishReq, entries []Entry) []Entry {
+// commit writes the events and records of batch and answers every request
+// of the batch. The commit itself is not cancelled by Close: in-flight
+// publishes finish.
+func (b *Broker) commit(batch []*publishReq) {
+	entries, recs := b.entries[:0], b.recs[:0]
 	for _, r := range batch {
 		entries = append(entries, r.entries...)
+		recs = append(recs, r.records()...)
 	}
-	// The commit itself is not cancelled by Close: in-flight publishes finish.
-	evs, err := b.log.Append(context.Background(), entries)
-	if err == nil && len(evs) != len(entries) {
-		err = fmt.Errorf("log returned %d events for %d entries", len(evs), len(entries))
-	}
+	evs, recsDurable, err := b.write(entries, recs)
+	clear(recs) // drop the references to the records' values
+	b.entries, b.recs = entries, recs
 	if err != nil {
-		err = fmt.Errorf("append %d events: %w", len(entries), err)
 		for _, r := range batch {
-			r.err = err
+			if !recsDurable || len(r.entries) > 0 {
+				r.err = err
+			}
 			close(r.done)
 		}
-		return entries
+		return
 	}
 	fresh := evs[:0:0]
 	for i, ev := range evs {
@@ -397,7 +467,9 @@ func (b *Broker) commit(batch []*publishReq, entries []Entry) []Entry {
 			fresh = append(fresh, ev)
 		}
 	}
-	b.stats.commits.Add(1)
+	if len(entries) > 0 {
+		b.stats.commits.Add(1)
+	}
 	b.stats.published.Add(int64(len(fresh)))
 	b.stats.replayed.Add(int64(len(evs) - len(fresh)))
 	b.visible(fresh)
@@ -407,7 +479,37 @@ func (b *Broker) commit(batch []*publishReq, entries []Entry) []Entry {
 		i += len(r.entries)
 		close(r.done)
 	}
-	return entries
+}
+
+// write commits entries and recs, durably, in one transaction when the
+// Log is the State, otherwise recs first, and returns the committed
+// events. When it fails, recsDurable tells whether the records were
+// committed all the same (by their own Put, before the Append failed).
+func (b *Broker) write(entries []Entry, recs []Record) (evs []*Event, recsDurable bool, err error) {
+	ctx := context.Background()
+	if len(recs) > 0 && b.same != nil {
+		evs, err = b.same.AppendWith(ctx, entries, recs)
+	} else {
+		if len(recs) > 0 {
+			if err := b.state.Put(ctx, recs); err != nil {
+				return nil, false, fmt.Errorf("put %d state records: %w", len(recs), err)
+			}
+			recsDurable = true
+		}
+		if len(entries) > 0 {
+			evs, err = b.log.Append(ctx, entries)
+		}
+	}
+	if err == nil && len(evs) != len(entries) {
+		err = fmt.Errorf("log returned %d events for %d entries", len(evs), len(entries))
+	}
+	switch {
+	case err != nil && len(recs) > 0:
+		return nil, recsDurable, fmt.Errorf("append %d events with %d state records: %w", len(entries), len(recs), err)
+	case err != nil:
+		return nil, false, fmt.Errorf("append %d events: %w", len(entries), err)
+	}
+	return evs, true, nil
 }
 
 // visible adds committed events to the tail and wakes their rooms'
@@ -493,6 +595,11 @@ func (b *Broker) Close() error {
 			}
 		}
 	}
+	for s := range b.idle {
+		if s.wake() {
+			notify = append(notify, s)
+		}
+	}
 	b.mu.Unlock()
 	for _, s := range notify {
 		s.notify()
@@ -509,18 +616,31 @@ func (b *Broker) Trim(ctx context.Context, r Retention) (int, error) {
 	return b.log.Trim(ctx, r, b.cfg.Now())
 }
 
+// retention applies the retention and removes expired State records every
+// RetentionInterval until Close. Errors are logged; the next tick retries.
 func (b *Broker) retention() {
 	t := time.NewTicker(b.cfg.RetentionInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			n, err := b.Trim(b.ctx, b.cfg.Retention)
-			switch {
-			case err != nil && !errors.Is(err, context.Canceled):
-				b.cfg.Logger.Error("retention", "err", err)
-			case n > 0:
-				b.cfg.Logger.Info("retention removed events", "count", n)
+			if b.trims() {
+				n, err := b.Trim(b.ctx, b.cfg.Retention)
+				switch {
+				case err != nil && !errors.Is(err, context.Canceled):
+					b.cfg.Logger.Error("retention", "err", err)
+				case n > 0:
+					b.cfg.Logger.Info("retention removed events", "count", n)
+				}
+			}
+			if b.state != nil {
+				n, err := b.state.Expire(b.ctx, b.cfg.Now())
+				switch {
+				case err != nil && !errors.Is(err, context.Canceled):
+					b.cfg.Logger.Error("state expiry", "err", err)
+				case n > 0:
+					b.cfg.Logger.Debug("state expiry removed records", "count", n)
+				}
 			}
 		case <-b.ctx.Done():
 			return
@@ -538,7 +658,7 @@ func (b *Broker) Done() <-chan struct{} { return b.closing }
 type Stats struct {
 	Published     int64 // events committed
 	Replayed      int64 // publishes answered from an earlier idempotent commit
-	Commits       int64 // Log.Append calls that succeeded (transactions)
+	Commits       int64 // commits of events that succeeded (transactions; one of state records only is not counted)
 	Ephemeral     int64 // ephemeral events sent
 	Subscriptions int64 // open subscriptions
 	Head          uint64

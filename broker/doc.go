@@ -7,13 +7,20 @@
 // subsequence of that order. A Position pairs an offset with the epoch of the
 // log it came from, so a position from another log instance is detected.
 //
-// A Subscription is a cursor over one or more rooms: it replays what is after
-// its position (from an in-memory tail of recent events, or from the Log when
-// it has fallen further behind), then waits for the next commit. There is one
-// code path for replay and live delivery, so a subscriber sees each event of
-// its rooms exactly once and in order. A slow subscriber never blocks the
+// A Subscription is a cursor over a set of rooms, each at its own position;
+// rooms are added (from a position) and removed while it is live. It replays
+// what is after the positions (from an in-memory tail of recent events, or
+// from the Log when it has fallen further behind), then waits for the next
+// commit. There is one code path for replay and live delivery, so a
+// subscriber sees each event of its rooms exactly once and in order. A slow subscriber never blocks the
 // publisher or other subscribers: nothing is queued per subscriber.
 //
 // Ephemeral events (typing indicators, cursors, presence) are fanned out to
 // current subscribers only; they are never logged and carry no offset.
+//
+// What the server knows about its clients (Socket.IO sessions, read
+// positions) is not an event: it lives in a State, a keyed store beside the
+// log whose records expire (Broker.PutState, GetState, ScanState). Records
+// go through the same group commit as events, in the same transaction when
+// the Log is also the State (a StateLog), and take no offset.
 package broker

@@ -49,28 +49,30 @@ func invalid(field, format string, args ...any) error {
 }
 
 // ResetError tells a reader that it cannot continue exactly from the position
-// it asked for. Reason is ErrTrimmed or ErrEpochMismatch (Unwrap returns it);
-// Resume is the position the reader continues from: just before the earliest
-// retained event of its rooms. A Subscription reports a ResetError once and
-// then goes on from Resume.
+// it asked for. Reason is ErrTrimmed or ErrEpochMismatch (Unwrap returns it).
+//
+// Room names the room the reset concerns: a room Subscription.Add was asked
+// to follow, or a room retention overtook (at Subscribe or in Next). Its
+// Requested is the position asked for (or the room's position when
+// retention overtook it) and Resume the room's new position: just before
+// its earliest retained event. Room is empty only for the reset of
+// Subscribe's position as a whole (from.Epoch not the log's, or from beyond
+// the head), which concerns all its rooms at once; Resume is then the
+// subscription's Position after it. A Subscription reports each reset once
+// and then goes on from Resume.
 type ResetError struct {
 	Reason    error
+	Room      string
 	Requested Position
 	Resume    Position
 }
 
 func (e *ResetError) Error() string {
+	if e.Room != "" {
+		return fmt.Sprintf("reset of room %q from %s to %s: %v", e.Room, e.Requested, e.Resume, e.Reason)
+	}
 	return fmt.Sprintf("reset from %s to %s: %v", e.Requested, e.Resume, e.Reason)
 }
 
 // Unwrap returns Reason.
 func (e *ResetError) Unwrap() error { return e.Reason }
-
-// Code is the reset's reason as gateways put it on the wire:
-// "epoch_mismatch" or "trimmed".
-func (e *ResetError) Code() string {
-	if errors.Is(e.Reason, ErrEpochMismatch) {
-		return "epoch_mismatch"
-	}
-	return "trimmed"
-}

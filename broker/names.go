@@ -10,9 +10,11 @@ const (
 // ValidateRoom reports whether name is a valid room name: 1 to 128 bytes of
 // ASCII letters, digits and `_ - . : @`. The error wraps ErrInvalid.
 //
-// Rooms whose name starts with InternalPrefix hold gateways' own state (for
-// example Socket.IO sessions); clients can neither name nor list them (see
-// ValidatePublicRoom).
+// Names starting with InternalPrefix are reserved: clients can neither
+// name nor list such rooms (see ValidatePublicRoom). Nothing is logged in
+// them any more (what the server knows about clients lives in the State
+// beside the log); the bbolt file's migration from format 2 removes the
+// Socket.IO session records that format kept in "_sio.sessions".
 func ValidateRoom(name string) error { return validateName("room", name, MaxRoomLen) }
 
 // InternalPrefix starts the names of internal rooms.

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,55 +14,71 @@ import (
 // is not positive.
 const DefaultReadLimit = 256
 
-// Subscription is a cursor over the events of a set of rooms. It holds a
-// position; Next returns the events of its rooms after that position and
-// advances it. Replay and live delivery are the same code path: Next reads
-// from the in-memory tail when it covers the position, from the Log
+// Subscription is a cursor over the events of a set of rooms, each room
+// at its own position: Next returns the events of the rooms after their
+// positions and advances them. Rooms are added (from a position) and
+// removed while the subscription is live, so a gateway keeps no offsets
+// of its own. Replay and live delivery are the same code path: Next reads
+// from the in-memory tail when it covers a position, from the Log
 // otherwise, and waits for the next commit when there is nothing to read.
+//
+// Delivery: Next returns each room's events exactly once, in offset
+// order, with no gap from the room's position (except events retention
+// removed, which are reported by a reset), and across rooms in offset
+// order: the events of all calls between two Add calls form one ascending
+// sequence. Rooms at the lowest position are read first, up to the next
+// room's position, where they join it; rooms that share a position are
+// read together, so a subscription whose rooms all share one position
+// reads exactly as a single-position cursor does.
 //
 // Nothing is queued per subscription except ephemeral events (bounded,
 // oldest dropped), so a subscriber that reads slowly costs no memory and
 // never slows the publisher: it just reads further back.
 //
-// Next must not be called concurrently with itself; Position, Rooms and
-// Close are safe to call from any goroutine.
+// Next and TryNext must not be called concurrently with each other or
+// themselves (one reader); Add, Remove, RoomPosition, Rooms, Position,
+// Reset, Wait, OnWake and Close are safe to call from any goroutine,
+// concurrently with the reader.
 type Subscription struct {
 	b     *Broker
-	rooms []string
-	reset *ResetError // set at Subscribe when the position could not be honoured
+	reset *ResetError // set by Subscribe when the position could not be honoured; immutable
 
-	pos    atomic.Uint64                 // everything of rooms up to pos has been returned
+	pos    atomic.Uint64                 // cur.min(), written under mu, read by Position without it
 	wakeC  atomic.Pointer[chan struct{}] // cap 1: a commit or ephemeral event arrived; made by the first Wait
 	onWake atomic.Pointer[func()]
-	closed atomic.Bool
+	closed atomic.Bool // set under mu (so Add never registers a closed subscription); read without it
 
-	mu  sync.Mutex // guards eph
-	eph []*Event
+	// mu guards cur, eph and resets. Lock order: mu, then Broker.mu. The
+	// reader holds it while it reads the tail (in memory, short), never
+	// while it reads the Log or waits.
+	mu     sync.Mutex
+	cur    cursor
+	eph    []*Event      // pending ephemeral events of followed rooms, oldest first
+	resets []*ResetError // per-room resets Next has still to report, in order
 
 	buf []*Event // reused by Next for its result; owned by the Next caller
-
-	// Owned by the Next caller:
-	trimSeen uint64   // highest trim watermark already reported
-	pending  []*Event // events read with a reset, returned by the next call
 }
 
 // maxKeptBuf bounds the result buffer a subscription keeps between calls.
 const maxKeptBuf = 64
 
-// Subscribe opens a subscription to rooms (at least one; duplicates are
-// ignored) starting after position from. An offset of 0 means "from the
-// earliest retained event" and is never a reset. When from cannot be honoured exactly, the
-// subscription starts just before the earliest retained event and Reset
-// says why:
+// Subscribe opens a subscription to rooms (duplicates are ignored; none
+// is allowed: Add rooms later, Next waits until one has events), every
+// room starting after position from. An offset of 0 means "from the
+// earliest retained event" and is never a reset. When from cannot be
+// honoured exactly, Reset says why:
 //   - from.Epoch is set and is not the log's epoch, or from.Offset is
-//     beyond the head (the log was recreated): ErrEpochMismatch;
-//   - retention removed events of these rooms after from.Offset: ErrTrimmed.
+//     beyond the head (the log was recreated): ErrEpochMismatch for all
+//     rooms at once (ResetError.Room is empty); every room starts at its
+//     earliest retained event;
+//   - retention removed events of some rooms after from.Offset:
+//     ErrTrimmed per room (ResetError.Room names it); each such room
+//     continues from its earliest retained event, the others from from.
+//     Reset returns the first such room's reset (by name) and Next reports
+//     the others', one per call, before any event.
 //
 // Errors: ErrInvalid for a bad room name, ErrClosed, or a Log read error.
 func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (*Subscription, error) {
-	if len(rooms) == 0 {
-		return nil, invalid("room", "no room given")
-	}
 	rs := slices.Clone(rooms)
 	slices.Sort(rs)
 	rs = slices.Compact(rs)
@@ -69,7 +87,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 			return nil, err
 		}
 	}
-	s := &Subscription{b: b, rooms: rs}
+	s := &Subscription{b: b, cur: newCursor(rs, 0)}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -79,6 +97,9 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	for _, r := range rs {
 		b.tail.room(r).subs[s] = struct{}{}
 	}
+	if len(rs) == 0 {
+		b.idle[s] = struct{}{}
+	}
 	b.mu.Unlock()
 	b.stats.subscriptions.Add(1)
 
@@ -87,64 +108,76 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 		s.reset = &ResetError{Reason: ErrEpochMismatch, Requested: from}
 		pos = 0
 	}
-	// Ask the Log whether retention removed anything after pos, even when
-	// the tail holds the position, so a subscriber is told what the Log says.
-	res, err := b.log.Read(ctx, rs, pos, 1)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("subscribe to %v: %w", rs, err)
-	}
-	if res.Trimmed > 0 {
-		s.trimSeen = res.Trimmed
-		if pos > 0 && s.reset == nil {
-			s.reset = &ResetError{Reason: ErrTrimmed, Requested: from}
+	var marks []roomMark
+	if len(rs) > 0 {
+		// Ask the Log whether retention removed anything after pos, even
+		// when the tail holds the position, so a subscriber is told what
+		// the Log says.
+		res, err := b.log.Read(ctx, rs, pos, 1)
+		if err == nil && res.Trimmed > 0 {
+			marks, err = b.trimMarks(ctx, rs, pos, res.Trimmed)
 		}
-		pos = s.skipTrimmed(pos, res.Trimmed)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("subscribe to %v: %w", rs, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(rs) > 0 {
+		s.cur.groups[0].pos = pos
+	}
+	for _, m := range marks {
+		s.cur.move(m.room, m.mark)
+		if pos > 0 { // from 0 (asked or after an epoch reset) is never a trim reset
+			s.resets = append(s.resets, &ResetError{
+				Reason: ErrTrimmed, Room: m.room, Requested: from,
+				Resume: Position{Epoch: b.epoch, Offset: m.mark},
+			})
+		}
 	}
 	if s.reset != nil {
-		s.reset.Resume = Position{Epoch: b.epoch, Offset: pos}
+		s.reset.Resume = Position{Epoch: b.epoch, Offset: s.cur.min()}
+	} else if len(s.resets) > 0 {
+		s.reset = s.resets[0]
+		s.resets = slices.Delete(s.resets, 0, 1)
 	}
-	s.pos.Store(pos)
+	s.pos.Store(s.cur.min())
 	return s, nil
 }
 
-// skipTrimmed returns where to continue after a trim reported by the Log:
-// a single room continues from its watermark; several rooms keep pos, as
-// the watermark of one room may be above retained events of another (the
-// Log's read already starts each room at its earliest retained event).
-func (s *Subscription) skipTrimmed(pos, trimmed uint64) uint64 {
-	if len(s.rooms) == 1 {
-		return max(pos, trimmed)
-	}
-	return pos
-}
-
-// Rooms returns the subscribed rooms, sorted. The caller must not modify
-// the slice.
-func (s *Subscription) Rooms() []string { return s.rooms }
-
-// Reset returns why the subscription did not start exactly where it was
-// asked to, or nil when it did (the client recovered everything).
+// Reset returns why the subscription did not start exactly where
+// Subscribe was asked to, or nil when it did (the client recovered
+// everything). See Subscribe.
 func (s *Subscription) Reset() *ResetError { return s.reset }
 
-// Position returns the subscription's position: every event of its rooms
-// up to it has been returned by Next. Resubscribing from it continues
-// without gap or duplicate.
+// Position returns the lowest position of the subscription's rooms (0
+// while it follows none): every event of every room up to it has been
+// returned by Next (or skipped by a reset). Subscribing again to Rooms()
+// from it misses nothing; a room whose own position (RoomPosition) is
+// higher gets again its events between the two, unless retention removed
+// them (a room moved ahead by a trim reset has none there; it is reported
+// trimmed again). For an exact continuation of every room, follow each
+// from its RoomPosition. Safe to call from any goroutine; it takes no
+// lock.
 func (s *Subscription) Position() Position {
 	return Position{Epoch: s.b.epoch, Offset: s.pos.Load()}
 }
 
 // Next returns the next events of the subscription's rooms, at most limit
-// committed events (DefaultReadLimit when limit <= 0) in offset order,
-// preceded by any pending ephemeral events. It blocks until there is at
-// least one event, ctx ends (ctx.Err()), the subscription or broker is
-// closed (ErrClosed), or the Log fails.
+// committed events (DefaultReadLimit when limit <= 0) in offset order (see
+// Subscription for the order across rooms), preceded by any pending
+// ephemeral events of the rooms. It blocks until there is at least one
+// event, ctx ends (ctx.Err()), the subscription or broker is closed
+// (ErrClosed), or the Log fails; it holds no lock while it waits or reads
+// the Log. With no rooms it waits until a room is added and has events.
 //
-// When retention removed events the subscriber had not read yet, Next
-// returns a *ResetError (wrapping ErrTrimmed) once and continues from the
-// earliest retained event on the following call. The returned slice is
-// valid until the next call of Next or TryNext; the events must not be
-// modified (they are shared with other subscribers) but may be kept.
+// When retention removed events of a room that the subscriber had not
+// read yet, Next returns a *ResetError (wrapping ErrTrimmed, Room naming
+// the room) once for that room, with no events, and the room continues
+// from its earliest retained event (Resume). The returned slice is valid
+// until the next call of Next or TryNext; the events must not be modified
+// (they are shared with other subscribers) but may be kept.
 func (s *Subscription) Next(ctx context.Context, limit int) ([]*Event, error) {
 	return s.next(ctx, limit, true)
 }
@@ -176,36 +209,9 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 		if s.closed.Load() || b.done.Load() {
 			return nil, ErrClosed
 		}
-		if len(s.pending) > 0 {
-			out := s.pending
-			s.pending = nil
-			return out, nil
-		}
-		out := s.takeEphemeral(s.buf[:0])
-		pos := s.pos.Load()
-		b.mu.RLock()
-		out, through, ok := b.tail.read(s.rooms, pos, limit, out)
-		b.mu.RUnlock()
-		if !ok {
-			res, err := b.log.Read(ctx, s.rooms, pos, limit)
-			if err != nil {
-				return nil, fmt.Errorf("read rooms %v after %d: %w", s.rooms, pos, err)
-			}
-			if res.Trimmed > s.trimSeen {
-				s.trimSeen = res.Trimmed
-				s.pos.Store(max(pos, res.Through))
-				s.pending = append(out, res.Events...)
-				return nil, &ResetError{
-					Reason:    ErrTrimmed,
-					Requested: Position{Epoch: b.epoch, Offset: pos},
-					Resume:    Position{Epoch: b.epoch, Offset: s.skipTrimmed(pos, res.Trimmed)},
-				}
-			}
-			out = append(out, res.Events...)
-			through = res.Through
-		}
-		if through > pos {
-			s.pos.Store(through)
+		out, again, err := s.step(ctx, limit)
+		if err != nil {
+			return nil, err
 		}
 		if len(out) > 0 {
 			if cap(out) <= maxKeptBuf {
@@ -213,8 +219,8 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 			}
 			return out, nil
 		}
-		if !ok {
-			continue // the log read reached the head; the tail covers the rest
+		if again {
+			continue
 		}
 		if !wait {
 			return nil, ctx.Err()
@@ -229,6 +235,99 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// step makes one read: a pending reset, or the pending ephemeral events
+// and the events of the lowest group of rooms up to the next group's
+// position, from the tail when it covers them, else from the Log. again
+// reports that a read that returned nothing made progress (the group
+// reached the next one, or a Log read moved on), so the caller reads
+// again before it waits.
+func (s *Subscription) step(ctx context.Context, limit int) (out []*Event, again bool, err error) {
+	s.mu.Lock()
+	if len(s.resets) > 0 {
+		re := s.resets[0]
+		s.resets = slices.Delete(s.resets, 0, 1)
+		s.mu.Unlock()
+		return nil, false, re
+	}
+	out = append(s.buf[:0], s.eph...)
+	if len(s.cur.groups) == 0 {
+		s.clearEph()
+		s.mu.Unlock()
+		return out, false, nil
+	}
+	g := &s.cur.groups[0]
+	upto := uint64(math.MaxUint64)
+	if len(s.cur.groups) > 1 {
+		upto = s.cur.groups[1].pos
+	}
+	b := s.b
+	b.mu.RLock()
+	out, through, ok := b.tail.read(g.rooms, g.pos, upto, limit, out)
+	b.mu.RUnlock()
+	if ok {
+		s.clearEph()
+		again = s.cur.advance(through)
+		s.pos.Store(s.cur.groups[0].pos)
+		s.mu.Unlock()
+		return out, again, nil
+	}
+	rooms, pos, gen := g.rooms, g.pos, s.cur.gen
+	s.mu.Unlock()
+	return s.readLog(ctx, rooms, pos, upto, gen, limit, out[:0])
+}
+
+// readLog reads the group of rooms at pos from the Log (without the lock),
+// up to upto, and applies the result unless an Add or Remove changed the
+// rooms meanwhile (gen): then nothing is returned and the caller reads
+// again.
+func (s *Subscription) readLog(ctx context.Context, rooms []string, pos, upto, gen uint64, limit int, out []*Event) ([]*Event, bool, error) {
+	b := s.b
+	res, err := b.log.Read(ctx, rooms, pos, limit)
+	if err != nil {
+		return nil, false, fmt.Errorf("read rooms %v after %d: %w", rooms, pos, err)
+	}
+	var marks []roomMark
+	if res.Trimmed > 0 {
+		if marks, err = b.trimMarks(ctx, rooms, pos, res.Trimmed); err != nil {
+			return nil, false, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur.gen != gen || s.closed.Load() {
+		return nil, true, nil
+	}
+	if len(marks) > 0 {
+		for _, m := range marks {
+			s.cur.move(m.room, m.mark)
+			s.resets = append(s.resets, &ResetError{
+				Reason: ErrTrimmed, Room: m.room,
+				Requested: Position{Epoch: b.epoch, Offset: pos},
+				Resume:    Position{Epoch: b.epoch, Offset: m.mark},
+			})
+		}
+		s.pos.Store(s.cur.min())
+		re := s.resets[0]
+		s.resets = slices.Delete(s.resets, 0, 1)
+		return nil, false, re
+	}
+	evs, through := res.Events, res.Through
+	if through > upto {
+		// Events above the next group's position are read again with it.
+		n, _ := slices.BinarySearchFunc(evs, upto+1, func(ev *Event, off uint64) int {
+			return cmp.Compare(ev.Offset, off)
+		})
+		evs, through = evs[:n], upto
+	}
+	out = append(out, s.eph...)
+	s.clearEph()
+	out = append(out, evs...)
+	again := through > pos
+	s.cur.advance(through)
+	s.pos.Store(s.cur.groups[0].pos)
+	return out, again, nil
 }
 
 // Wait returns a channel that receives a value when there may be something
@@ -286,8 +385,15 @@ func (s *Subscription) notify() {
 	}
 }
 
+// pushEphemeral queues ev (of a room the subscription may follow) and
+// wakes the subscription; an event of a room no longer followed is
+// dropped.
 func (s *Subscription) pushEphemeral(ev *Event) {
 	s.mu.Lock()
+	if !s.cur.has(ev.Room) {
+		s.mu.Unlock()
+		return
+	}
 	if len(s.eph) >= s.b.cfg.EphemeralBuffer {
 		copy(s.eph, s.eph[1:])
 		s.eph = s.eph[:len(s.eph)-1]
@@ -298,31 +404,36 @@ func (s *Subscription) pushEphemeral(ev *Event) {
 	s.notify()
 }
 
-func (s *Subscription) takeEphemeral(out []*Event) []*Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out = append(out, s.eph...)
-	clear(s.eph)
-	s.eph = s.eph[:0]
-	return out
+// clearEph drops the pending ephemeral events (taken). With mu held.
+func (s *Subscription) clearEph() {
+	if len(s.eph) > 0 {
+		clear(s.eph)
+		s.eph = s.eph[:0]
+	}
 }
 
-// Close ends the subscription: a blocked Next returns ErrClosed. Safe to
-// call more than once and concurrently with Next.
+// Close ends the subscription: a blocked Next returns ErrClosed, later
+// calls of Next, TryNext and Add too. Safe to call more than once, from
+// any goroutine, concurrently with Next.
 func (s *Subscription) Close() {
+	b := s.b
+	s.mu.Lock()
 	if s.closed.Swap(true) {
+		s.mu.Unlock()
 		return
 	}
-	b := s.b
-	b.stats.subscriptions.Add(-1)
 	b.mu.Lock()
-	for _, r := range s.rooms {
+	for _, r := range s.cur.all {
 		if rt := b.tail.rooms[r]; rt != nil {
 			delete(rt.subs, s)
 			b.tail.dropIfIdle(r, rt)
 		}
 	}
+	delete(b.idle, s)
 	b.mu.Unlock()
+	s.eph, s.resets = nil, nil
+	s.mu.Unlock()
+	b.stats.subscriptions.Add(-1)
 	s.wake()
 	s.notify()
 }

@@ -104,25 +104,30 @@ func (t *tail) subscribers(room string) []*Subscription {
 	return subs
 }
 
-// read returns up to limit events of rooms after offset `after`, and the
-// offset the read is complete through. ok is false when some room is not
-// covered from `after` on: the caller must read the Log.
-func (t *tail) read(rooms []string, after uint64, limit int, out []*Event) (evs []*Event, through uint64, ok bool) {
+// read returns up to limit events of rooms with offsets in (after, upto],
+// and the offset the read is complete through (at most upto). ok is false
+// when some room is not covered from `after` on: the caller must read the
+// Log. A through below `after` (a position beyond the tail's head) means
+// nothing was read.
+func (t *tail) read(rooms []string, after, upto uint64, limit int, out []*Event) (evs []*Event, through uint64, ok bool) {
+	end := min(t.head, upto)
 	if len(rooms) == 1 {
 		rt := t.rooms[rooms[0]]
 		if rt == nil {
-			return out, t.head, after >= t.floor
+			return out, end, after >= t.floor
 		}
 		if after < rt.covered {
 			return out, 0, false
 		}
-		i := searchAfter(&rt.events, after)
-		n := rt.events.len() - i
-		if n > limit {
+		i, j := searchAfter(&rt.events, after), rt.events.len()
+		if upto < t.head {
+			j = searchAfter(&rt.events, upto)
+		}
+		if j-i > limit {
 			out = rt.events.appendRange(out, i, i+limit)
 			return out, out[len(out)-1].Offset, true
 		}
-		return rt.events.appendRange(out, i, i+n), t.head, true
+		return rt.events.appendRange(out, i, j), end, true
 	}
 	// Several rooms: merge their tails by offset.
 	type cur struct {
@@ -146,22 +151,23 @@ func (t *tail) read(rooms []string, after uint64, limit int, out []*Event) (evs 
 	for len(out) < limit {
 		best := -1
 		for j, c := range curs {
-			if c.i < c.rt.events.len() && (best < 0 || c.rt.events.at(c.i).Offset < curs[best].rt.events.at(curs[best].i).Offset) {
+			if c.i < c.rt.events.len() && c.rt.events.at(c.i).Offset <= upto &&
+				(best < 0 || c.rt.events.at(c.i).Offset < curs[best].rt.events.at(curs[best].i).Offset) {
 				best = j
 			}
 		}
 		if best < 0 {
-			return out, t.head, true
+			return out, end, true
 		}
 		out = append(out, curs[best].rt.events.at(curs[best].i))
 		curs[best].i++
 	}
 	for _, c := range curs {
-		if c.i < c.rt.events.len() {
+		if c.i < c.rt.events.len() && c.rt.events.at(c.i).Offset <= upto {
 			return out, out[len(out)-1].Offset, true
 		}
 	}
-	return out, t.head, true
+	return out, end, true
 }
 
 // queue is a FIFO on a slice that reclaims its consumed prefix.

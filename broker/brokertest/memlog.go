@@ -14,11 +14,12 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 )
 
-var _ broker.Log = (*MemLog)(nil)
+var _ broker.StateLog = (*MemLog)(nil)
 
 // MemStore is the data of an in-memory log. It outlives the MemLog handles
 // opened on it, so a test can close a log and reopen the same events, head,
-// trim watermarks, idempotency keys and epoch, as it would reopen a file.
+// trim watermarks, idempotency keys, state records and epoch, as it would
+// reopen a file.
 // Nothing is persisted: the data lives as long as the MemStore.
 //
 // A MemStore is safe for concurrent use. Several handles may be open on it
@@ -26,10 +27,11 @@ var _ broker.Log = (*MemLog)(nil)
 type MemStore struct {
 	epoch string // immutable after NewMemStore
 
-	mu    sync.RWMutex        // guards the fields below and every MemLog.closed
-	head  uint64              // offset of the last appended event
-	rooms map[string]*memRoom // every room that ever had an event
-	keys  map[memKey]memKeyed // idempotency keys not yet forgotten
+	mu    sync.RWMutex             // guards the fields below and every MemLog.closed
+	head  uint64                   // offset of the last appended event
+	rooms map[string]*memRoom      // every room that ever had an event
+	keys  map[memKey]memKeyed      // idempotency keys not yet forgotten
+	state map[string]broker.Record // state records by key, expired ones until Expire; Values never modified
 }
 
 // memRoom is one room's retained events and bookkeeping.
@@ -56,6 +58,7 @@ func NewMemStore() *MemStore {
 		epoch: ulid.Make().String(),
 		rooms: make(map[string]*memRoom),
 		keys:  make(map[memKey]memKeyed),
+		state: make(map[string]broker.Record),
 	}
 }
 
@@ -66,9 +69,10 @@ func (s *MemStore) Open() *MemLog { return &MemLog{s: s} }
 // NewMemLog returns an open, empty in-memory log on a store of its own.
 func NewMemLog() *MemLog { return NewMemStore().Open() }
 
-// MemLog is a broker.Log kept in memory: the reference implementation of
-// the Log contract and the log that gateway and broker tests run on. It
-// passes TestLog.
+// MemLog is a broker.Log and broker.State kept in memory (a
+// broker.StateLog): the reference implementation of both contracts and the
+// log that gateway and broker tests run on. It passes TestLog and
+// TestState.
 //
 // All methods are safe for concurrent use. Appends are serialized by a
 // mutex; reads share a read lock and binary-search each room's events, so a
@@ -102,6 +106,13 @@ func (l *MemLog) Head() uint64 {
 // nothing is committed. An empty batch commits nothing and returns an empty
 // slice.
 func (l *MemLog) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Event, error) {
+	return l.AppendWith(ctx, entries, nil)
+}
+
+// AppendWith is Append that also writes recs as Put does, atomically with
+// the events; see broker.StateLog. A bad record fails the call with an
+// error wrapping broker.ErrInvalid, and nothing is committed.
+func (l *MemLog) AppendWith(ctx context.Context, entries []broker.Entry, recs []broker.Record) ([]*broker.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memlog: append: %w", err)
 	}
@@ -110,6 +121,9 @@ func (l *MemLog) Append(ctx context.Context, entries []broker.Entry) ([]*broker.
 			return nil, fmt.Errorf("memlog: append entry %d: %w", i,
 				&broker.ValidationError{Field: "room", Reason: "empty"})
 		}
+	}
+	if err := broker.ValidateRecords(recs); err != nil {
+		return nil, fmt.Errorf("memlog: append: %w", err)
 	}
 	s := l.s
 	s.mu.Lock()
@@ -121,6 +135,7 @@ func (l *MemLog) Append(ctx context.Context, entries []broker.Entry) ([]*broker.
 		return nil, fmt.Errorf("memlog: append: %w", err)
 	}
 	// Nothing below can fail, so the batch is committed as a whole.
+	s.putLocked(recs)
 	out := make([]*broker.Event, len(entries))
 	for i := range entries {
 		e := &entries[i]

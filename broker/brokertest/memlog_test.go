@@ -13,3 +13,10 @@ func TestMemLog(t *testing.T) {
 		return func() broker.Log { return s.Open() }
 	})
 }
+
+func TestMemState(t *testing.T) {
+	brokertest.TestState(t, func(t *testing.T) func() brokertest.ClosableState {
+		s := brokertest.NewMemStore()
+		return func() brokertest.ClosableState { return s.Open() }
+	})
+}

@@ -87,10 +87,11 @@ type config struct {
 	publishPerSec float64 // PublishRate, parsed by validate
 
 	// More abuse limits: new connections per IP, Socket.IO acks in flight.
-	ConnectRate   string // "N/s", "N/m", "N/h" or "0" (off)
-	ConnectBurst  int
-	SIOMaxPending int
-	connectPerSec float64 // ConnectRate, parsed by validate
+	ConnectRate       string // "N/s", "N/m", "N/h" or "0" (off)
+	ConnectBurst      int
+	SIOMaxPending     int
+	SIORecoveryWindow time.Duration
+	connectPerSec     float64 // ConnectRate, parsed by validate
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -195,6 +196,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open connections, and open SSE streams, long-polls and Socket.IO sessions, one client IP may hold (each counted against this cap; 0: no limit); behind a proxy every client has its IP")
 	fs.StringVar(&c.ConnectRate, "connect-rate", "50/s", "new SSE streams, long-polls and Socket.IO (Engine.IO) sessions one client IP may open (`N/s`, N/m or N/h; 0: no limit)")
 	fs.IntVar(&c.ConnectBurst, "connect-burst", 200, "connections a client IP may open at once above --connect-rate")
+	fs.DurationVar(&c.SIORecoveryWindow, "sio-recovery-window", socketio.DefaultRecoveryWindow, "how long a disconnected Socket.IO session stays recoverable (its record is kept in the data file that long after its last connect, join, leave or disconnect)")
 	fs.IntVar(&c.SIOMaxPending, "sio-max-pending", socketio.DefaultMaxPending, "publishes, joins and leaves one Socket.IO socket may have awaiting their ack; more are refused with rate_limited")
 	fs.Var(listFlag{&c.APIKeys}, "api-key", "comma-separated server-to-server `keys` (sent as Authorization: Bearer KEY or X-API-Key), allowed everything, publishing as from \"api\"")
 	fs.StringVar(&c.Policy, "policy", "", "JSON `file` with the authorization policy: defaults for token holders and anonymous clients, Socket.IO namespaces (role, defaults, auto-join), scoped API keys (see README)")
@@ -285,6 +287,7 @@ func (c *config) validate() error {
 	check(err == nil, "--connect-rate: %v", err)
 	check(c.ConnectBurst > 0, "--connect-burst must be positive")
 	check(c.SIOMaxPending > 0, "--sio-max-pending must be positive")
+	check(c.SIORecoveryWindow > 0, "--sio-recovery-window must be positive")
 	return errors.Join(errs...)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/storage/bolt"
 	"github.com/rtbroker/rtbroker/web"
@@ -72,7 +73,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	sioGW := socketio.New(b, socketio.GatewayConfig{
-		Server: socketio.Config{Engine: engineio.Config{
+		Server: protocol.Config{Engine: engineio.Config{
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
 			WriteTimeout: cfg.WriteTimeout,
 			Admit:        admit(conns),
@@ -80,6 +81,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublishLimit:   pubLimit,
 		MaxPending:     cfg.SIOMaxPending,
+		RecoveryWindow: cfg.SIORecoveryWindow,
 		Namespaces:     namespaces,
 		MaxRooms:       cfg.MaxRooms,
 		Auth:           authn,

@@ -6,15 +6,16 @@ import (
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // writeError answers with err in the one wire form every gateway uses
-// (see httpx.Wire): {"error":{"code","message"}} and its status.
+// (see wire.Classify): {"error":{"code","message"}} and its status.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.WriteError(w, r, h.log, err)
 }
 
-func badRequest(msg string) error { return httpx.BadRequest(msg) }
+func badRequest(msg string) error { return wire.BadRequest(msg) }
 
 // WriteErrorBody writes {"error":{"code":code,"message":msg}} with status,
 // for router-level errors in cmd/rtbroker, so every error has one shape.
@@ -25,13 +26,13 @@ func WriteErrorBody(w http.ResponseWriter, status int, code, msg string) {
 // NotFound answers unknown routes in the JSON error shape.
 func NotFound(w http.ResponseWriter, r *http.Request) {
 	httpx.CloseUnread(w, r)
-	httpx.WriteErrorBody(w, http.StatusNotFound, httpx.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
+	httpx.WriteErrorBody(w, http.StatusNotFound, wire.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
 }
 
 // MethodNotAllowed answers a known route with the wrong method.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	httpx.CloseUnread(w, r)
-	httpx.WriteErrorBody(w, http.StatusMethodNotAllowed, httpx.CodeMethod, "method "+r.Method+" not allowed on "+r.URL.Path)
+	httpx.WriteErrorBody(w, http.StatusMethodNotAllowed, wire.CodeMethod, "method "+r.Method+" not allowed on "+r.URL.Path)
 }
 
 // AdminOnly guards next, an operator endpoint (the backup): once any

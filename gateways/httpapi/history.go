@@ -7,6 +7,7 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // History handles GET /api/rooms/{room}/events.
@@ -57,10 +58,10 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var reset []byte
+	var reset *wire.Reset
 	requested := after
 	if e := q.Get("epoch"); after > 0 && (e != "" && e != head.Epoch || after > head.Offset) {
-		reset = appendReset(nil, "epoch_mismatch", requested, 0)
+		reset = &wire.Reset{Reason: wire.ReasonEpochMismatch, Requested: requested}
 		after = 0
 	}
 	res, err := h.b.History(r.Context(), room, after, limit)
@@ -69,11 +70,10 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Trimmed > 0 {
-		reason := "trimmed"
-		if reset != nil {
-			reason = "epoch_mismatch"
+		if reset == nil {
+			reset = &wire.Reset{Reason: wire.ReasonTrimmed, Requested: requested}
 		}
-		reset = appendReset(reset[:0], reason, requested, res.Trimmed)
+		reset.Resume = res.Trimmed
 	}
 	var prev uint64
 	if len(res.Events) > 0 {
@@ -108,7 +108,7 @@ func (h *Handler) historyBefore(w http.ResponseWriter, r *http.Request, room, be
 	writeJSON(w, http.StatusOK, appendPage(evs, next, prev, head, nil))
 }
 
-func appendPage(evs []*broker.Event, next, prev uint64, head broker.Position, reset []byte) []byte {
+func appendPage(evs []*broker.Event, next, prev uint64, head broker.Position, reset *wire.Reset) []byte {
 	b := appendEvents(nil, `{"events":`, evs, `,"next":`)
 	b = strconv.AppendUint(b, next, 10)
 	b = append(b, `,"prev":`...)
@@ -119,19 +119,9 @@ func appendPage(evs []*broker.Event, next, prev uint64, head broker.Position, re
 	b = broker.AppendJSONString(b, head.Epoch)
 	if reset != nil {
 		b = append(b, `,"reset":`...)
-		b = append(b, reset...)
+		b = reset.AppendJSON(b)
 	}
 	return append(b, "}\n"...)
-}
-
-func appendReset(b []byte, reason string, requested, resume uint64) []byte {
-	b = append(b, `{"reason":"`...)
-	b = append(b, reason...)
-	b = append(b, `","requested":`...)
-	b = strconv.AppendUint(b, requested, 10)
-	b = append(b, `,"resume":`...)
-	b = strconv.AppendUint(b, resume, 10)
-	return append(b, '}')
 }
 
 func parseLimit(s string, def, max int) (int, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -140,13 +141,13 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	if key, limited := limit.PublishKey(id, r.RemoteAddr); limited {
 		if ok, wait := h.cfg.PublishLimit.Allow(key); !ok {
-			h.writeError(w, r, &httpx.RateLimited{Wait: wait})
+			h.writeError(w, r, &wire.RateLimited{Wait: wait})
 			return
 		}
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMediaType[mt] {
-			h.writeError(w, r, &httpx.Error{Status: http.StatusUnsupportedMediaType, Code: httpx.CodeMediaType, Message: "Content-Type must be application/json"})
+			h.writeError(w, r, &wire.Error{Status: http.StatusUnsupportedMediaType, Code: wire.CodeMediaType, Message: "Content-Type must be application/json"})
 			return
 		}
 	}
@@ -184,7 +185,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	if replayed {
 		if ev.Type != m.Type || string(ev.Data) != string(mustCompact(m.Data)) {
-			h.writeError(w, r, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: httpx.CodeIdempotency, Message: "Idempotency-Key was already used in this room for a different event"})
+			h.writeError(w, r, &wire.Error{Status: http.StatusUnprocessableEntity, Code: wire.CodeIdempotency, Message: "Idempotency-Key was already used in this room for a different event"})
 			return
 		}
 		w.Header().Set("Idempotent-Replayed", "true")

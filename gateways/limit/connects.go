@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // Connects returns middleware that caps how often one client IP address
@@ -23,7 +24,7 @@ func Connects(b *Buckets, opens func(*http.Request) bool) func(http.Handler) htt
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if opens == nil || opens(r) {
 				if ok, wait := b.Allow("ip:" + requestIP(r)); !ok {
-					httpx.WriteError(w, r, quiet, &httpx.RateLimited{Wait: wait, Message: "too many connections opened from this address, retry later"})
+					httpx.WriteError(w, r, quiet, &wire.RateLimited{Wait: wait, Message: "too many connections opened from this address, retry later"})
 					return
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // Conns counts open connections (SSE streams, held long-polls, Socket.IO
@@ -86,7 +87,7 @@ func (c *Conns) Middleware(next http.Handler) http.Handler {
 		ip := requestIP(r)
 		if !c.Acquire(ip) {
 			w.Header().Set("Retry-After", "1")
-			httpx.WriteErrorBody(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many connections from this address")
+			httpx.WriteErrorBody(w, http.StatusTooManyRequests, wire.CodeRateLimited, "too many connections from this address")
 			return
 		}
 		r, after := httpx.Detachable(r) // a hijacked SSE stream holds the slot until it ends

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // DefaultReadTimeout is how long a request body may take to arrive
@@ -132,7 +133,7 @@ func (s *Sockets) middleware(next http.Handler) http.Handler {
 			h.Set("Retry-After", "1")
 			h.Set("Connection", "close")
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // its body is not waited for
-			httpx.WriteErrorBody(w, http.StatusTooManyRequests, httpx.CodeRateLimited, "too many connections from this address")
+			httpx.WriteErrorBody(w, http.StatusTooManyRequests, wire.CodeRateLimited, "too many connections from this address")
 			return
 		}
 		next.ServeHTTP(w, r)

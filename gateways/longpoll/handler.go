@@ -10,11 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
-
-	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // The defaults of Config's fields (a zero field takes its default). The
@@ -181,7 +181,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // req.timeout. It returns no events (and no error) when the timeout passes
 // or the gateway or broker closes, and the reset to report, if any. A
 // ResetError from the subscription is folded into reset: it keeps the first
-// requested position and the latest resume position.
+// requested position, the latest resume position, and the room when every
+// folded reset concerns the same one. The response's next (the
+// subscription's Position) is where the client continues.
 func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request) ([]*broker.Event, *broker.ResetError, error) {
 	reset := sub.Reset()
 	var timer *time.Timer
@@ -199,7 +201,11 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 			if reset == nil {
 				reset = re
 			} else {
-				reset = &broker.ResetError{Reason: re.Reason, Requested: reset.Requested, Resume: re.Resume}
+				room := re.Room // the room of resets of one room; "" for several
+				if room != reset.Room {
+					room = ""
+				}
+				reset = &broker.ResetError{Reason: re.Reason, Room: room, Requested: reset.Requested, Resume: re.Resume}
 			}
 			continue
 		case err != nil:
@@ -244,13 +250,10 @@ func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broke
 	b = append(b, `,"epoch":`...)
 	b = broker.AppendJSONString(b, next.Epoch)
 	if reset != nil {
-		b = append(b, `,"reset":{"reason":`...)
-		b = broker.AppendJSONString(b, reset.Code())
-		b = append(b, `,"requested":`...)
-		b = strconv.AppendUint(b, reset.Requested.Offset, 10)
-		b = append(b, `,"resume":`...)
-		b = strconv.AppendUint(b, reset.Resume.Offset, 10)
-		b = append(b, '}')
+		rs := wire.NewReset(reset)
+		rs.Epoch = "" // the response's own epoch
+		b = append(b, `,"reset":`...)
+		b = rs.AppendJSON(b)
 	}
 	b = append(b, "}\n"...)
 

@@ -49,6 +49,7 @@ type pollResponse struct {
 	Epoch  string      `json:"epoch"`
 	Reset  *struct {
 		Reason    string `json:"reason"`
+		Room      string `json:"room"`
 		Requested uint64 `json:"requested"`
 		Resume    uint64 `json:"resume"`
 	} `json:"reset"`

@@ -149,6 +149,25 @@ func TestPagingDeliversEveryEventOnce(t *testing.T) {
 	}
 }
 
+// TestResetNamesRoom: with several rooms, a trim reset says which room
+// it concerns; the other room's events still come, and next is where the
+// client continues.
+func TestResetNamesRoom(t *testing.T) {
+	e := newEnv(t, broker.Config{TailSize: 1}, Config{})
+	e.publish(t, "a", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9", "t10")
+	e.publish(t, "b", "t11")
+	if _, err := e.log.Trim(context.Background(), broker.Retention{MaxCount: 2}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.poll(t, q("room", "a", "room", "b", "after", "3"))
+	if r := got.Reset; r == nil || r.Reason != "trimmed" || r.Room != "a" || r.Requested != 3 || r.Resume != 8 {
+		t.Fatalf("reset = %+v, want room a trimmed from 3 to 8", got.Reset)
+	}
+	if want := []uint64{9, 10, 11}; !slices.Equal(got.offsets(), want) || *got.Next != 11 {
+		t.Fatalf("offsets %v next %d, want %v next 11", got.offsets(), *got.Next, want)
+	}
+}
+
 func TestResetBody(t *testing.T) {
 	tests := []struct {
 		name          string

@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/rtbroker/rtbroker/broker"
-	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 )
 
 // Binary events of the broker gateway. The log stores bytes as JSON
@@ -20,53 +19,6 @@ import (
 // bytes is sent as a BINARY_EVENT with each $binary object replaced by a
 // placeholder and its bytes as attachments (appendPlaceholders).
 //
-// A packet with attachments is several engine messages. So that it can
-// be encoded once and written to many sockets (Socket.WriteRaw), it is
-// held in one byte slice, a multi-frame packet: the text packet (whose
-// type is BINARY_EVENT or BINARY_ACK), a NUL byte (which no text packet
-// holds: JSON escapes control characters), then each attachment as its
-// length (unsigned varint) and its bytes. splitFrames takes it apart
-// without copying.
-
-// joinFrames returns the multi-frame packet of text and atts.
-func joinFrames(text []byte, atts [][]byte) []byte {
-	n := len(text) + 1
-	for _, a := range atts {
-		n += binary.MaxVarintLen64 + len(a)
-	}
-	b := append(make([]byte, 0, n), text...)
-	b = append(b, 0)
-	for _, a := range atts {
-		b = binary.AppendUvarint(b, uint64(len(a)))
-		b = append(b, a...)
-	}
-	return b
-}
-
-// isFrames reports whether a packet given to WriteRaw is a multi-frame
-// packet (a binary type) rather than a text packet.
-func isFrames(p []byte) bool { return len(p) > 0 && PacketType(p[0]-'0').binary() }
-
-// appendFrames appends the engine messages of the multi-frame packet p to
-// msgs: its text and its attachments, aliasing p.
-func appendFrames(msgs []engineio.Message, p []byte) []engineio.Message {
-	i := bytes.IndexByte(p, 0)
-	if i < 0 {
-		return append(msgs, engineio.Message{Data: p})
-	}
-	msgs = append(msgs, engineio.Message{Data: p[:i:i]})
-	for rest := p[i+1:]; len(rest) > 0; {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > uint64(len(rest)-k) {
-			break // cannot happen with joinFrames' output
-		}
-		end := k + int(n)
-		msgs = append(msgs, engineio.Message{Data: rest[k:end:end], Binary: true})
-		rest = rest[end:]
-	}
-	return msgs
-}
-
 // eventBinary returns the bytes values of a broker event's data, none for
 // most events (see broker.Event.Binary). Data logged before bytes were
 // checked may hold a $binary object with bad base64: it is then sent as

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"strings"
 	"testing"
 
@@ -60,18 +61,18 @@ func TestEncodeBinaryEvent(t *testing.T) {
 	ns := &gwNamespace{name: "/admin", prefix: "admin:"}
 	ev.Room = "admin:general"
 	pkt := ns.encode(ev, token{offset: ev.Offset})
-	if !isFrames(pkt) {
+	if !protocol.IsFrames(pkt) {
 		t.Fatalf("not a multi-frame packet: %q", pkt)
 	}
-	var d Decoder
-	var p *Packet
+	var d protocol.Decoder
+	var p *protocol.Packet
 	var err error
-	for _, m := range appendFrames(nil, pkt) {
+	for _, m := range protocol.AppendFrames(nil, pkt) {
 		if p, err = d.Decode(m.Data, m.Binary); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p == nil || p.Type != PacketBinaryEvent || p.Namespace != "/admin" {
+	if p == nil || p.Type != protocol.PacketBinaryEvent || p.Namespace != "/admin" {
 		t.Fatalf("decoded %+v", p)
 	}
 	wantData := `{"a":{"_placeholder":true,"num":0},"b":[{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}],"c":{"$binary":"AQID","x":1}}`
@@ -93,7 +94,7 @@ func TestEncodeBinaryEvent(t *testing.T) {
 		t.Errorf("round trip %s %v", got, err)
 	}
 	// An ordinary event stays a text packet.
-	if pkt := ns.encode(benchEvent(`{"$binary":"AQID","x":1}`), token{offset: 1}); isFrames(pkt) || pkt[0] != '2' {
+	if pkt := ns.encode(benchEvent(`{"$binary":"AQID","x":1}`), token{offset: 1}); protocol.IsFrames(pkt) || pkt[0] != '2' {
 		t.Errorf("plain event encoded as %q", pkt)
 	}
 }
@@ -132,7 +133,7 @@ func FuzzFromPlaceholders(f *testing.F) {
 		back := appendPlaceholders(nil, out, refs)
 		text := appendAttachments(append([]byte("51-"), back...), refs)
 		var decoded [][]byte
-		for _, m := range appendFrames(nil, text)[1:] {
+		for _, m := range protocol.AppendFrames(nil, text)[1:] {
 			decoded = append(decoded, m.Data)
 		}
 		again, err := fromPlaceholders(back, decoded, make([]bool, len(decoded)))

@@ -1,19 +1,17 @@
-// Package socketio is a Socket.IO protocol v5 server on top of the
-// Engine.IO server of package engineio. It multiplexes namespaces over one
-// engine connection, runs connect middleware, answers CONNECT with the
-// session id (and the private session id used for connection state
-// recovery), and carries events, acknowledgements and binary attachments
-// both ways.
+// Package socketio is the broker's Socket.IO gateway: clients of the
+// unmodified socket.io-client join rooms from an offset, publish by
+// emitting events, receive the rooms' events from the log, and recover
+// their session after a disconnect, also across a restart or a crash.
 //
-// Protocol values stay at this edge: event arguments are
-// []json.RawMessage plus binary attachments [][]byte, and outgoing
-// arguments are JSON-encoded here. A packet can be encoded once
-// (EncodeEvent) and written to many sockets (Socket.WriteRaw) without
-// copying, a packet with binary attachments too (as one multi-frame
-// packet). The broker gateway (Gateway) logs a client's attachments as
-// the broker's {"$binary": base64} objects and sends those as
-// attachments again (binary.go).
-//
-// The package does not import the broker; the broker mapping is written
-// on top of its public API, like the conformance echo server.
+// It is glue between the Socket.IO protocol server (package protocol, on
+// Engine.IO, package engineio) and the broker: each socket is a member
+// (member.go) holding one broker.Subscription, the cursor that follows
+// its rooms each from its own position, so a join or a leave is one call
+// on the cursor. Session records for recovery live in the broker's keyed
+// state store, never in the log (sessions.go); recovery.go argues why
+// recovery is exact or refused. A client's binary attachments are logged
+// as the broker's {"$binary": base64} objects and sent as attachments
+// again (binary.go). Joins, leaves and publishes of one socket are
+// handled in order off its reading goroutine (inflight.go), and sockets
+// whose token expires are disconnected (expiry.go).
 package socketio

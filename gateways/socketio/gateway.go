@@ -20,14 +20,16 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
 // GatewayConfig configures the broker gateway. Zero values take the
 // documented defaults.
 type GatewayConfig struct {
 	// Server configures the Socket.IO and Engine.IO layers.
-	Server Config
+	Server protocol.Config
 	// Namespaces served; default one, "/". Each has its own rooms: a room
 	// R of a namespace is the log room RoomPrefix+R.
 	Namespaces []NamespaceConfig
@@ -40,10 +42,11 @@ type GatewayConfig struct {
 	// socket is a task scheduled when its rooms have news; an idle socket
 	// holds none). Default GOMAXPROCS.
 	Workers int
-	// MaxSessions caps the recoverable sessions kept in memory (the log
-	// keeps them all; beyond this, the oldest cannot recover and re-join
-	// instead). Default 100,000.
-	MaxSessions int
+	// RecoveryWindow is how long a session stays recoverable after its
+	// record was last written (at connect, join, leave and disconnect):
+	// its record in the broker's state store expires then. Default
+	// DefaultRecoveryWindow.
+	RecoveryWindow time.Duration
 	// PublishTimeout bounds a publish from a socket. Default 10 s.
 	PublishTimeout time.Duration
 	// MaxPending caps the joins, leaves and publishes of one socket that
@@ -118,6 +121,11 @@ func (nc NamespaceConfig) LogPrefix() string {
 	return strings.TrimPrefix(nc.Name, "/") + ":"
 }
 
+// DefaultRecoveryWindow is how long a Socket.IO session stays recoverable
+// by default: a day, where Node's in-memory recovery keeps two minutes. A
+// record costs about half a kilobyte of the data file.
+const DefaultRecoveryWindow = 24 * time.Hour
+
 func (c *GatewayConfig) setDefaults() {
 	if len(c.Namespaces) == 0 {
 		c.Namespaces = []NamespaceConfig{{Name: "/"}}
@@ -128,8 +136,8 @@ func (c *GatewayConfig) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = broker.DefaultReadLimit
 	}
-	if c.MaxSessions <= 0 {
-		c.MaxSessions = 100_000
+	if c.RecoveryWindow <= 0 {
+		c.RecoveryWindow = DefaultRecoveryWindow
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 10 * time.Second
@@ -198,18 +206,18 @@ type Gateway struct {
 	b        *broker.Broker
 	cfg      GatewayConfig
 	log      *slog.Logger
-	srv      *Server
+	srv      *protocol.Server
 	handler  http.Handler // srv behind the CORS of GatewayConfig.AllowedOrigins
 	sessions *sessions
 	pool     *pump.Pool // runs the members' deliveries
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // the session follower and the expiry ticker
+	wg        sync.WaitGroup // the session confirmer, the expiry ticker, command and ack goroutines
 	closeOnce sync.Once
 
 	mu       sync.Mutex // guards members
-	members  map[*Socket]*member
+	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
 }
 
@@ -228,11 +236,11 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
 		b: b, cfg: cfg, log: cfg.Logger,
-		srv:      NewServer(cfg.Server),
-		sessions: newSessions(b, cfg.MaxSessions, cfg.Logger),
+		srv:      protocol.NewServer(cfg.Server),
+		sessions: newSessions(b, cfg.RecoveryWindow, cfg.Logger),
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
-		members:  make(map[*Socket]*member),
+		members:  make(map[*protocol.Socket]*member),
 		expiring: newExpiries(cfg.ExpiryInterval),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
@@ -242,10 +250,9 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 			return ns.encode(ev, token{offset: ev.Offset})
 		})
 		nsp := g.srv.Of(nc.Name)
-		nsp.Use(func(s *Socket) error { return g.connect(ns, s) })
+		nsp.Use(func(s *protocol.Socket) error { return g.connect(ns, s) })
 		nsp.OnConnect(g.onConnect)
 	}
-	g.wg.Go(func() { g.sessions.follow(ctx) })
 	g.wg.Go(func() { g.sessions.confirm(ctx) })
 	g.wg.Go(g.expire)
 	return g
@@ -259,7 +266,7 @@ func (g *Gateway) Sockets() int {
 }
 
 // Server returns the underlying Socket.IO server.
-func (g *Gateway) Server() *Server { return g.srv }
+func (g *Gateway) Server() *protocol.Server { return g.srv }
 
 // ServeHTTP serves the Engine.IO transports.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
@@ -296,12 +303,12 @@ func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
 	refs := eventBinary(ev)
 	b := make([]byte, 0, len(ns.name)+ev.JSONSize()+48)
 	if refs == nil {
-		b = appendHeader(b, PacketEvent, 0, ns.name, false, 0)
+		b = protocol.AppendHeader(b, protocol.PacketEvent, 0, ns.name, false, 0)
 	} else {
-		b = appendHeader(b, PacketBinaryEvent, len(refs), ns.name, false, 0)
+		b = protocol.AppendHeader(b, protocol.PacketBinaryEvent, len(refs), ns.name, false, 0)
 	}
 	b = append(b, '[')
-	b = appendString(b, ev.Type)
+	b = protocol.AppendString(b, ev.Type)
 	if len(ev.Data) == 0 {
 		b = append(b, ",null"...)
 	} else {
@@ -337,7 +344,7 @@ func (ns *gwNamespace) encode(ev *broker.Event, t token) []byte {
 // subscribe to every room of it), and otherwise starts a new one, joined
 // to the namespace's auto-join rooms. Either way the session record is
 // queued for commit before CONNECT is answered (see saveBehind).
-func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
+func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	var hs struct {
 		PID    string `json:"pid"`
 		Offset any    `json:"offset"`
@@ -346,48 +353,25 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 	json.Unmarshal(s.Auth(), &hs) // a malformed auth payload just means no recovery (and no token)
 	id, err := g.authenticate(s, hs.Token)
 	if err != nil {
-		_, _, msg := httpx.Wire(err)
-		return &ConnectError{Message: httpx.CodeUnauth, Data: map[string]string{"code": httpx.CodeUnauth, "message": msg}}
+		_, _, msg := wire.Classify(err)
+		return &protocol.ConnectError{Message: wire.CodeUnauth, Data: wire.ErrorBody{Code: wire.CodeUnauth, Message: msg}}
 	}
 	if err := ns.admit(id); err != nil {
-		_, code, msg := httpx.Wire(err)
-		return &ConnectError{Message: code, Data: map[string]string{"code": code, "message": msg}}
+		e := wire.NewErrorBody(err)
+		return &protocol.ConnectError{Message: e.Code, Data: e}
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
-	var m *member
-	if rec := g.recover(ctx, ns, hs.PID, hs.Offset); rec != nil && mayResume(ns, id, rec) {
-		m = newMember(g, ns, s, id, *rec)
-		reset, err := m.resubscribe(ctx)
-		switch {
-		case err != nil:
-			g.log.Error("socketio: resume session", "err", err)
-			return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
-		case reset != nil:
-			// Retention removed events the session needed: start afresh.
-			m.sub.Close()
-			m = nil
-		default:
-			if old := g.srv.Of(ns.name).Socket(rec.SID); old != nil {
-				old.Disconnect() // the old connection has not noticed it is gone
-			}
-			s.Restore(rec.SID)
-		}
-	}
-	if m == nil {
-		m = newMember(g, ns, s, id, sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID()})
-		if err := m.autoJoin(ctx); err != nil {
-			g.log.Error("socketio: auto-join", "err", err)
-			return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
-		}
+	m, err := g.session(ctx, ns, s, id, hs.PID, hs.Offset)
+	if err != nil {
+		g.log.Error("socketio: start session", "err", err)
+		return unavailable
 	}
 	s.SetPID(m.pid)
 	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
-		if m.sub != nil {
-			m.sub.Close()
-		}
+		m.sub.Close()
 		g.log.Error("socketio: save session", "err", err)
-		return &ConnectError{Message: "unavailable", Data: map[string]string{"code": httpx.CodeUnavailable}}
+		return unavailable
 	}
 	g.mu.Lock()
 	g.members[s] = m
@@ -401,8 +385,68 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 		g.unwatchExpiry(m)
 		g.mu.Unlock()
 		m.end()
+		m.task.Do(m.saveOnLeave)
 	})
 	return nil
+}
+
+// unavailable refuses a CONNECT the server cannot serve now.
+var unavailable = &protocol.ConnectError{Message: wire.CodeUnavailable, Data: wire.ErrorBody{Code: wire.CodeUnavailable}}
+
+// session returns the member of a connecting socket: its recovered
+// session when pid and the offset token allow an exact recovery (and the
+// identity may still subscribe to every room of it), else a new session
+// joined to the namespace's auto-join rooms.
+func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *protocol.Socket, id auth.Identity, pid string, offset any) (*member, error) {
+	if rec := g.recover(ctx, ns, pid, offset); rec != nil && mayResume(ns, id, rec) {
+		m, err := g.resume(ctx, ns, s, id, rec)
+		if m != nil || err != nil {
+			return m, err
+		}
+	}
+	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
+	if err != nil {
+		return nil, err
+	}
+	rec := sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID(), Epoch: g.b.Epoch(), generation: generation{Gen: 1}}
+	m := newMember(g, ns, s, id, rec, sub)
+	if err := m.autoJoin(ctx); err != nil {
+		sub.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// resume returns a member reading rec's rooms from their resume positions,
+// or nil when retention removed events the session needed (the client
+// then gets a fresh session).
+func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec *sessionRecord) (*member, error) {
+	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
+	if err != nil {
+		return nil, err
+	}
+	for room, off := range rec.Rooms {
+		reset, err := sub.Add(ctx, room, broker.Position{Offset: off})
+		if err != nil || reset != nil {
+			sub.Close()
+			return nil, err
+		}
+	}
+	if old := g.srv.Of(ns.name).Socket(rec.SID); old != nil {
+		old.Disconnect() // the old connection has not noticed it is gone
+	}
+	s.Restore(rec.SID)
+	return newMember(g, ns, s, id, *rec, sub), nil
+}
+
+// saveOnLeave writes the session again when its socket disconnects, so
+// that it stays recoverable for a whole window from now. Not awaited.
+func (m *member) saveOnLeave() {
+	ctx, cancel := context.WithTimeout(m.g.ctx, m.g.cfg.PublishTimeout)
+	defer cancel()
+	if err := m.g.sessions.saveBehind(ctx, &m.rec); err != nil && m.g.ctx.Err() == nil {
+		m.g.log.Warn("socketio: save session at disconnect", "err", err)
+	}
 }
 
 // authenticate returns the identity of a connecting socket: the CONNECT
@@ -410,7 +454,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *Socket) error {
 // may be a token or an API key) or, without one, the handshake request's
 // credential (an API key only from a header, never the cookie or
 // ?token=). Errors wrap auth.ErrUnauthorized.
-func (g *Gateway) authenticate(s *Socket, token any) (auth.Identity, error) {
+func (g *Gateway) authenticate(s *protocol.Socket, token any) (auth.Identity, error) {
 	switch t := token.(type) {
 	case string:
 		if t != "" {
@@ -494,30 +538,24 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 		g.log.Error("socketio: look up session", "err", err)
 		return nil
 	}
-	if old == nil || old.NSP != ns.name || tok.offset > g.b.Head().Offset {
+	if old == nil || old.NSP != ns.name || old.Epoch != g.b.Epoch() || tok.offset > g.b.Head().Offset {
 		return nil
 	}
 	rooms, ok := resumeFrom(old, tok)
 	if !ok {
 		return nil
 	}
-	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Rooms: rooms, Gen: old.Gen + 1}
+	prev := old.generation
+	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
+		generation: generation{Gen: old.Gen + 1, Rooms: rooms}}
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
-	}
-	for r, off := range rooms {
-		if off < rec.Live {
-			if rec.CatchUp == nil {
-				rec.CatchUp = make(map[string]bool)
-			}
-			rec.CatchUp[r] = true
-		}
 	}
 	return rec
 }
 
 // onConnect starts the socket's delivery and handlers.
-func (g *Gateway) onConnect(s *Socket) {
+func (g *Gateway) onConnect(s *protocol.Socket) {
 	g.mu.Lock()
 	m := g.members[s]
 	g.mu.Unlock()
@@ -525,14 +563,14 @@ func (g *Gateway) onConnect(s *Socket) {
 		s.Disconnect()
 		return
 	}
-	s.OnEvent(func(ev *Event) { g.onEvent(m, ev) })
+	s.OnEvent(func(ev *protocol.Event) { g.onEvent(m, ev) })
 	m.start()
 }
 
 // onEvent handles one client event, on the connection's reading
 // goroutine, which it leaves as soon as the event is handed on (see
 // inflight.go).
-func (g *Gateway) onEvent(m *member, ev *Event) {
+func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 	if !m.acquire(ev) {
 		return
 	}
@@ -547,22 +585,21 @@ func (g *Gateway) onEvent(m *member, ev *Event) {
 }
 
 // respond acknowledges ev with ack, or with {ok: false, error} for err.
-func (g *Gateway) respond(ev *Event, ack any, err error) {
+func (g *Gateway) respond(ev *protocol.Event, ack any, err error) {
 	if err != nil {
-		_, code, msg := httpx.Wire(err)
-		if code == httpx.CodeInternal {
+		e := wire.NewErrorBody(err)
+		if e.Code == wire.CodeInternal {
 			g.log.Error("socketio: event failed", "event", ev.Name, "err", err)
 		}
-		e := map[string]string{"code": code, "message": msg}
 		if !ev.HasAck() {
 			// Never a silent drop: an event sent without an ack that fails
 			// (over the publish rate, forbidden, invalid) is answered with
 			// an "error" event (a type no one can publish) naming it.
-			e["event"] = ev.Name
+			e.Event = ev.Name
 			_ = ev.Socket().Emit(ErrorEvent, e)
 			return
 		}
-		ack = map[string]any{"ok": false, "error": e}
+		ack = errorAck{Error: e}
 	}
 	if ev.HasAck() {
 		ev.Ack(ack)
@@ -578,18 +615,18 @@ const ErrorEvent = "error"
 
 // roomArg decodes the first argument of ev as an object with a string
 // room; fields receives the whole object.
-func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
+func roomArg(ev *protocol.Event, fields *map[string]json.RawMessage) (string, error) {
 	if len(ev.Args) == 0 {
-		return "", httpx.BadRequest("the first argument must be an object with a string room")
+		return "", wire.BadRequest("the first argument must be an object with a string room")
 	}
 	dec := json.NewDecoder(bytes.NewReader(ev.Args[0]))
 	dec.UseNumber()
 	if err := dec.Decode(fields); err != nil || *fields == nil {
-		return "", httpx.BadRequest("the first argument must be an object with a string room")
+		return "", wire.BadRequest("the first argument must be an object with a string room")
 	}
 	var room string
 	if err := json.Unmarshal((*fields)["room"], &room); err != nil || room == "" {
-		return "", httpx.BadRequest("the first argument must be an object with a string room")
+		return "", wire.BadRequest("the first argument must be an object with a string room")
 	}
 	return room, nil
 }
@@ -599,7 +636,7 @@ func roomArg(ev *Event, fields *map[string]json.RawMessage) (string, error) {
 // before the room's first events. A join without `after` starts at the
 // head as it is now, when the join is read: what the socket publishes
 // after it is sent to it.
-func (g *Gateway) onJoin(m *member, ev *Event) {
+func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
@@ -619,7 +656,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 		s := strings.Trim(string(raw), `"`)
 		off, err := broker.ParseOffset(s)
 		if err != nil {
-			m.finish(ev, nil, httpx.BadRequest("after must be an offset (a whole number)"))
+			m.finish(ev, nil, wire.BadRequest("after must be an offset (a whole number)"))
 			return
 		}
 		after = &off
@@ -627,7 +664,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 	var epoch string
 	if raw, ok := fields["epoch"]; ok {
 		if err := json.Unmarshal(raw, &epoch); err != nil {
-			m.finish(ev, nil, httpx.BadRequest("epoch must be a string"))
+			m.finish(ev, nil, wire.BadRequest("epoch must be a string"))
 			return
 		}
 	}
@@ -642,7 +679,7 @@ func (g *Gateway) onJoin(m *member, ev *Event) {
 
 // onLeave leaves the room on the member's command goroutine, after the
 // joins and leaves read before it.
-func (g *Gateway) onLeave(m *member, ev *Event) {
+func (g *Gateway) onLeave(m *member, ev *protocol.Event) {
 	var fields map[string]json.RawMessage
 	room, err := roomArg(ev, &fields)
 	if err != nil {
@@ -659,11 +696,11 @@ func (g *Gateway) onLeave(m *member, ev *Event) {
 
 // onPublish publishes {room, ...data} under the event's name: it queues
 // the event for commit and leaves the ack to the member's ack goroutine.
-func (g *Gateway) onPublish(m *member, ev *Event) {
+func (g *Gateway) onPublish(m *member, ev *protocol.Event) {
 	msg, ephemeral, err := g.message(m, ev)
 	if err == nil && ephemeral {
 		_, err = g.b.PublishEphemeral(msg)
-		m.finish(ev, map[string]any{"ok": true, "ephemeral": true}, err)
+		m.finish(ev, ephemeralAck{OK: true, Ephemeral: true}, err)
 		return
 	}
 	if err != nil {
@@ -682,12 +719,12 @@ func (g *Gateway) onPublish(m *member, ev *Event) {
 
 // message turns a publish event into the message to log (or to send as
 // ephemeral), checking permission and the publish rate.
-func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral bool, err error) {
+func (g *Gateway) message(m *member, ev *protocol.Event) (msg broker.Message, ephemeral bool, err error) {
 	if len(ev.Attachments) > 0 && len(ev.Args) > 0 {
 		// Bytes are logged as {"$binary": base64} (see binary.go).
 		arg, err := checkAttachments(ev.Args[0], ev.Attachments)
 		if err != nil {
-			return msg, false, httpx.BadRequest(err.Error())
+			return msg, false, wire.BadRequest(err.Error())
 		}
 		ev.Args[0] = arg
 	}
@@ -705,7 +742,7 @@ func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral b
 	}
 	if key, limited := limit.PublishKey(m.id, m.s.Request().RemoteAddr); limited {
 		if ok, wait := g.cfg.PublishLimit.Allow(key); !ok {
-			return msg, false, &httpx.RateLimited{Wait: wait}
+			return msg, false, &wire.RateLimited{Wait: wait}
 		}
 	}
 	ephemeral = string(fields["ephemeral"]) == "true"
@@ -713,7 +750,7 @@ func (g *Gateway) message(m *member, ev *Event) (msg broker.Message, ephemeral b
 	delete(fields, "ephemeral")
 	data, err := json.Marshal(fields)
 	if err != nil {
-		return msg, false, httpx.BadRequest("data cannot be encoded")
+		return msg, false, wire.BadRequest("data cannot be encoded")
 	}
 	return broker.Message{Room: logRoom, Type: ev.Name, Data: data, From: m.id.From()}, ephemeral, nil
 }

@@ -6,7 +6,8 @@ import (
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/broker"
-	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
 // A socket's joins, leaves and publishes are handled off its connection's
@@ -20,7 +21,7 @@ import (
 
 // pendingAck is a publish queued for commit, to be acked once committed.
 type pendingAck struct {
-	ev     *Event
+	ev     *protocol.Event
 	p      *broker.Pending
 	ctx    context.Context // bounds the wait (GatewayConfig.PublishTimeout)
 	cancel context.CancelFunc
@@ -31,15 +32,15 @@ type pendingAck struct {
 // once and acquire reports false; one that asks for none waits for a slot
 // (the connection's reading pauses: backpressure, nothing is dropped).
 // False also when the socket is gone meanwhile. On the reading goroutine.
-func (m *member) acquire(ev *Event) bool {
+func (m *member) acquire(ev *protocol.Event) bool {
 	max := m.g.cfg.MaxPending
 	if m.takeSlot(max) {
 		return true
 	}
 	if ev.HasAck() {
-		m.g.respond(ev, nil, &httpx.Error{
+		m.g.respond(ev, nil, &wire.Error{
 			Status:  http.StatusTooManyRequests,
-			Code:    httpx.CodeRateLimited,
+			Code:    wire.CodeRateLimited,
 			Message: fmt.Sprintf("too many events awaiting their ack on this socket (at most %d): wait for acks before sending more", max),
 		})
 		return false
@@ -89,7 +90,7 @@ func (m *member) signalSlot() {
 }
 
 // finish acks ev (see Gateway.respond) and frees its slot.
-func (m *member) finish(ev *Event, ack any, err error) {
+func (m *member) finish(ev *protocol.Event, ack any, err error) {
 	// The slot is free before the ack is sent: a client that sends its next
 	// event on receiving the ack must find it free.
 	m.qmu.Lock()
@@ -166,7 +167,7 @@ func (m *member) ackLoop() {
 		pa.cancel()
 		var ack any
 		if err == nil {
-			ack = map[string]any{"ok": true, "offset": ev.Offset, "id": ev.ID.String()}
+			ack = publishAck{OK: true, Offset: ev.Offset, ID: ev.ID.String()}
 		}
 		m.finish(pa.ev, ack, err)
 	}

@@ -52,8 +52,9 @@ func (h *heldLog) Append(ctx context.Context, entries []broker.Entry) ([]*broker
 // are then logged in the order they were sent and the connection stays.
 func TestMaxPending(t *testing.T) {
 	const maxPending = 4
-	hl := &heldLog{Log: brokertest.NewMemStore().Open()}
-	b := broker.New(hl, broker.Config{})
+	ml := brokertest.NewMemStore().Open()
+	hl := &heldLog{Log: ml}
+	b := broker.New(hl, broker.Config{State: ml}) // session records are not held
 	g := socketio.New(b, socketio.GatewayConfig{MaxPending: maxPending})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

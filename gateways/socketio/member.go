@@ -13,21 +13,25 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
-// member is one Socket.IO socket of the broker gateway: the log rooms it
-// has joined and the one subscription that feeds it. It holds no
-// goroutine: it is a task of the gateway's pump pool, made ready by its
-// subscription's wake-ups, and its state has one owner at a time: the
-// task's run (step, on a pool worker) or a join or leave running on the
-// socket's command goroutine through the task's Do (see inflight.go).
+// member is one Socket.IO socket of the broker gateway: glue between the
+// socket and its one broker.Subscription, the cursor that follows the
+// socket's rooms, each from its own position. It holds no goroutine: it
+// is a task of the gateway's pump pool, made ready by the subscription's
+// wake-ups. Its session state has one owner at a time: the task's run
+// (step, on a pool worker) or a join or leave running through the task's
+// Do on the socket's command goroutine (see inflight.go).
 type member struct {
 	g    *Gateway
 	ns   *gwNamespace
-	s    *Socket
+	s    *protocol.Socket
 	pid  string
 	id   auth.Identity // who the socket is; decides what it may join and publish
 	auto []string      // the log rooms it is auto-joined to (and may join without permission)
+	sub  *broker.Subscription
 
 	// Guarded by Gateway.mu (see expiry.go).
 	deadline time.Time // when the identity's token stops being accepted; zero: never
@@ -47,21 +51,16 @@ type member struct {
 	acking   bool          // the ack goroutine runs
 
 	// Owned by the task.
-	sent    roomOffsets   // log room → offset through which its events were sent (or skipped)
 	rec     sessionRecord // the session as last saved
-	sub     *broker.Subscription
-	stopped bool // nothing more is delivered (the connection is going away)
+	stopped bool          // nothing more is delivered (the connection is going away)
 }
 
-// newMember returns a member whose rooms resume after the given offsets
-// (a new session when rooms is empty). rec is the session to save.
-func newMember(g *Gateway, ns *gwNamespace, s *Socket, id auth.Identity, rec sessionRecord) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec}
+// newMember returns a member reading sub (which it then owns) for the
+// session rec.
+func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionRecord, sub *broker.Subscription) *member {
+	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, sub: sub}
 	m.task = g.pool.NewTask(m.step)
-	m.sent = make(roomOffsets, 0, len(rec.Rooms))
-	for r, off := range rec.Rooms {
-		m.sent.set(r, off)
-	}
+	sub.OnWake(m.task.Ready)
 	return m
 }
 
@@ -73,15 +72,13 @@ func (m *member) autoJoin(ctx context.Context) error {
 	}
 	head := m.g.b.Head().Offset
 	m.rec.Rooms = make(map[string]uint64, len(m.auto))
-	for _, r := range m.auto {
-		if len(m.sent) >= m.g.cfg.MaxRooms {
-			break
+	for _, r := range m.auto[:min(len(m.auto), m.g.cfg.MaxRooms)] {
+		if _, err := m.sub.Add(ctx, r, broker.Position{Offset: head}); err != nil {
+			return err
 		}
-		m.sent.set(r, head)
 		m.rec.Rooms[r] = head
 	}
-	_, err := m.resubscribe(ctx)
-	return err
+	return nil
 }
 
 // start begins delivery, once the socket is connected.
@@ -105,19 +102,13 @@ func (m *member) step() {
 	if m.ended.Load() {
 		// Ended (only ever after the CONNECT middleware returned, even
 		// when the CONNECT was aborted and start never came).
-		if m.sub != nil {
-			m.sub.Close()
-			m.sub = nil
-		}
+		m.sub.Close()
 		m.stopped = true
 		return
 	}
-	if !m.started.Load() {
+	if !m.started.Load() || m.stopped {
 		// The subscription may wake the task while the CONNECT is being
 		// answered; the member's state is not the task's before start.
-		return
-	}
-	if m.stopped || m.sub == nil {
 		return
 	}
 	limit := m.g.cfg.BatchSize
@@ -143,7 +134,7 @@ func (m *member) step() {
 func (m *member) readFailed(err error) {
 	var reset *broker.ResetError
 	if errors.As(err, &reset) {
-		m.s.Emit("reset", m.resetInfo(reset))
+		m.s.Emit("reset", m.resetEvent(reset))
 		m.task.Ready()
 		return
 	}
@@ -154,26 +145,19 @@ func (m *member) readFailed(err error) {
 	m.s.Conn().Close() // the client reconnects and recovers
 }
 
-// deliver writes the events the socket has not been sent yet, in one
-// write per chunk: live events as their shared packet, catch-up events
-// (see recovery.go) encoded for this socket. It reports false when the
-// socket can take no more.
+// deliver writes events to the socket, in one write per chunk: events
+// above the generation's Live boundary as their shared packet, catch-up
+// events (see recovery.go) encoded for this socket. It reports false
+// when the socket can take no more.
 func (m *member) deliver(evs []*broker.Event) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
 	for _, ev := range evs {
-		through, ok := m.sent.get(ev.Room)
-		if !ok || ev.Offset != 0 && ev.Offset <= through {
-			continue
-		}
 		var pkt []byte
-		if ev.Offset != 0 && ev.Offset <= m.rec.Live && m.rec.CatchUp[ev.Room] {
+		if ev.Offset != 0 && ev.Offset <= m.rec.Live {
 			pkt = m.ns.encode(ev, token{catchUp: true, gen: m.rec.Gen, offset: ev.Offset})
 		} else {
 			pkt = ev.Encode(m.ns.enc)
-		}
-		if ev.Offset != 0 {
-			m.sent.set(ev.Room, ev.Offset)
 		}
 		if len(pkts) == len(chunk) {
 			if !m.write(pkts) {
@@ -191,41 +175,12 @@ func (m *member) deliver(evs []*broker.Event) bool {
 // log.
 func (m *member) write(pkts [][]byte) bool {
 	if err := m.s.WriteRaw(pkts...); err != nil {
-		if !errors.Is(err, ErrNotConnected) {
+		if !errors.Is(err, protocol.ErrNotConnected) {
 			m.s.Conn().Close()
 		}
 		return false
 	}
 	return true
-}
-
-// resubscribe replaces the subscription with one over the member's rooms
-// from the lowest offset any of them still needs; deliver skips what a
-// room was already sent. It returns the subscription's reset, if any.
-func (m *member) resubscribe(ctx context.Context) (*broker.ResetError, error) {
-	if m.sub != nil {
-		m.sub.Close()
-		m.sub = nil
-	}
-	if len(m.sent) == 0 {
-		return nil, nil
-	}
-	sub, err := m.g.b.Subscribe(ctx, m.sent.rooms(), broker.Position{Offset: m.sent.minOffset()})
-	if err != nil {
-		return nil, err
-	}
-	sub.OnWake(m.task.Ready)
-	m.sub = sub
-	return sub.Reset(), nil
-}
-
-// position is the offset through which the subscription has read: every
-// event of the member's rooms up to it has been sent (0 without one).
-func (m *member) position() uint64 {
-	if m.sub == nil {
-		return 0
-	}
-	return m.sub.Position().Offset
 }
 
 // call runs f with the member's state (see pump.Task.Do) on the calling
@@ -246,131 +201,170 @@ func (m *member) call(f func()) bool {
 	return ran
 }
 
-// resetInfo is the payload of a `reset` event or of a join that could not
-// start where it was asked to.
-func (m *member) resetInfo(r *broker.ResetError) map[string]any {
-	rooms := make([]string, 0, len(m.sent))
-	for _, ro := range m.sent {
-		lr := ro.room
-		rooms = append(rooms, m.ns.clientRoom(lr))
+// resetEvent is the payload of a `reset` event: a room of the socket lost
+// events to retention while it was being read. It names the rooms (client
+// names: the one room, or all of the socket's when the reset concerns them
+// all) and the epoch: {reason, rooms, requested, resume, epoch}.
+func (m *member) resetEvent(r *broker.ResetError) wire.Reset {
+	rooms := []string{m.ns.clientRoom(r.Room)}
+	if r.Room == "" {
+		rooms = rooms[:0]
+		for lr := range m.rec.Rooms {
+			rooms = append(rooms, m.ns.clientRoom(lr))
+		}
+		slices.Sort(rooms)
 	}
-	slices.Sort(rooms)
-	return map[string]any{"reason": r.Code(), "rooms": rooms, "requested": r.Requested.Offset, "resume": r.Resume.Offset, "epoch": m.g.b.Epoch()}
+	rs := wire.NewReset(r)
+	rs.Room, rs.Rooms, rs.Epoch = "", rooms, m.g.b.Epoch()
+	return rs
+}
+
+// frontier is the highest position of the socket's rooms: every offset
+// written to the socket is at most this.
+func (m *member) frontier() uint64 {
+	var f uint64
+	for r := range m.rec.Rooms {
+		if p, ok := m.sub.RoomPosition(r); ok {
+			f = max(f, p)
+		}
+	}
+	return f
 }
 
 // join adds room (a client room name) from after `after` (nil: from
 // `now`, the head when the client's join was received) and saves the
-// session. An `after` beyond the head, or
-// given with another log's epoch, starts at the earliest retained event
-// and reports recovered: false (reason epoch_mismatch), as the HTTP
-// interfaces do. Joining a room the socket is already in changes nothing,
-// unless `after` is before the room's start in this session (an
-// auto-joined room, say, which a client re-joins after the offset it
-// last had): when none of the room's events has been sent since, the
-// room starts over from `after`; otherwise the ack is recovered: false
-// with reset {reason: "already_joined", requested, resume} (the events
-// between them were not sent on this socket). With the member's state (call).
-func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64) (map[string]any, error) {
+// session durably before any of the room's events is written. An `after`
+// beyond the head, or given with another log's epoch, starts at the
+// earliest retained event and reports recovered: false (reason
+// epoch_mismatch), as the HTTP interfaces do. Joining a room the socket is
+// already in changes nothing, unless `after` is before the room's start
+// in this session (an auto-joined room, say, which a client re-joins
+// after the offset it last had): when none of the room's events has been
+// sent since, the room starts over from `after`; otherwise the ack is
+// recovered: false with reset {reason: "already_joined", requested,
+// resume} (the events between them were not sent on this socket). With
+// the member's state (call).
+func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64) (*joinAck, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m.sent.get(logRoom); !ok && len(m.sent) >= m.g.cfg.MaxRooms {
+	joinedAt, had := m.rec.Rooms[logRoom]
+	if !had && len(m.rec.Rooms) >= m.g.cfg.MaxRooms {
 		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
 	}
-	head := m.g.b.Head().Offset
+	b := m.g.b
+	ack := &joinAck{OK: true, Room: room, Head: b.Head().Offset, Epoch: b.Epoch(), Recovered: true}
 	start := now
 	var mismatch bool
 	if after != nil {
 		start = *after
-		if start > 0 && (start > head || epoch != "" && epoch != m.g.b.Epoch()) {
+		if start > 0 && (start > ack.Head || epoch != "" && epoch != b.Epoch()) {
 			start, mismatch = 0, true
 		}
 	}
-	prev, had := m.sent.get(logRoom)
 	if had {
-		joinedAt := m.rec.Rooms[logRoom]
+		pos, _ := m.sub.RoomPosition(logRoom)
 		switch {
 		case after == nil || start >= joinedAt:
 			// Already joined (a retried join, say): nothing changes.
-			// Neither the subscription nor the saved session may move: the
+			// Neither the cursor nor the saved session may move: the
 			// events sent so far may not have been received, and recovery
-			// relies on the saved start.
-			return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": true}, nil
-		case prev != joinedAt:
+			// relies on the saved positions.
+			return ack, nil
+		case pos != joinedAt:
 			// Events after joinedAt were sent: resending from start would
 			// duplicate them.
-			return map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": false,
-				"reset": map[string]any{"reason": "already_joined", "requested": *after, "resume": joinedAt}}, nil
+			ack.Recovered = false
+			ack.Reset = &wire.Reset{Reason: wire.ReasonAlreadyJoined, Requested: *after, Resume: joinedAt}
+			return ack, nil
 		}
 		// Nothing of the room was sent since joinedAt: join it afresh.
-		m.sent.del(logRoom)
 	}
-	pos := m.position()
-	rec := m.rec
-	rec.Rooms = maps.Clone(m.rec.Rooms)
-	if rec.Rooms == nil {
-		rec.Rooms = make(map[string]uint64)
-	}
-	rec.Rooms[logRoom] = start
-	if start < pos {
-		// A catch-up: the room's events up to pos come after events of
-		// other rooms above them.
-		rec.Ambiguous = m.catchingUp(pos)
-		rec.Gen++
-		rec.Live = pos
-		rec.CatchUp = map[string]bool{logRoom: true}
-	}
-	m.sent.set(logRoom, start)
-	reset, err := m.resubscribe(ctx)
-	if err == nil {
-		err = m.g.sessions.save(ctx, &rec)
-	}
-	if err != nil {
-		if had {
-			m.sent.set(logRoom, prev)
-		} else {
-			m.sent.del(logRoom)
-		}
-		m.resubscribe(ctx)
-		return nil, err
-	}
-	m.rec = rec
-	ack := map[string]any{"ok": true, "room": room, "head": head, "epoch": m.g.b.Epoch(), "recovered": reset == nil && !mismatch}
+	pos, reset, err := m.add(ctx, logRoom, start)
 	switch {
+	case err != nil:
+		return nil, err
 	case mismatch:
-		ack["reset"] = map[string]any{"reason": "epoch_mismatch", "requested": *after, "resume": start}
+		ack.Recovered = false
+		ack.Reset = &wire.Reset{Reason: wire.ReasonEpochMismatch, Requested: *after, Resume: pos}
 	case reset != nil:
-		ack["reset"] = map[string]any{"reason": reset.Code(), "requested": reset.Requested.Offset, "resume": reset.Resume.Offset}
+		ack.Recovered = false
+		rs := wire.NewReset(reset)
+		rs.Room, rs.Epoch = "", "" // the ack names both
+		ack.Reset = &rs
 	}
 	return ack, nil
 }
 
-// catchingUp reports whether the last catch-up has not been sent in full
-// (the subscription has not read past its boundary).
-func (m *member) catchingUp(pos uint64) bool {
-	return len(m.rec.CatchUp) > 0 && pos < m.rec.Live
+// add makes the cursor follow logRoom from start and saves the session:
+// in the current generation when the room starts at or above the
+// frontier, else in a new one (see recovery.go). It returns the room's
+// position and the cursor's reset, if it could not start there. On error
+// the cursor and the session are as they were.
+func (m *member) add(ctx context.Context, logRoom string, start uint64) (uint64, *broker.ResetError, error) {
+	prevPos, had := m.sub.RoomPosition(logRoom)
+	frontier := m.frontier()
+	reset, err := m.sub.Add(ctx, logRoom, broker.Position{Offset: start})
+	if err != nil {
+		return 0, nil, err
+	}
+	pos, _ := m.sub.RoomPosition(logRoom)
+	rec := m.rec
+	rec.Added = maps.Clone(m.rec.Added)
+	if rec.Added == nil {
+		rec.Added = make(map[string]bool)
+	}
+	if pos < frontier {
+		// A catch-up: the room's events up to the frontier come after
+		// higher offsets written before. A new generation.
+		prev := m.rec.generation
+		rec.Prev = &prev
+		rec.Gen++
+		rec.Live = frontier
+		rec.Rooms = make(map[string]uint64, len(m.rec.Rooms)+1)
+		for r := range m.rec.Rooms {
+			rec.Rooms[r], _ = m.sub.RoomPosition(r)
+		}
+		clear(rec.Added)
+	} else {
+		rec.Rooms = maps.Clone(m.rec.Rooms)
+		if rec.Rooms == nil {
+			rec.Rooms = make(map[string]uint64)
+		}
+	}
+	rec.Rooms[logRoom] = pos
+	rec.Added[logRoom] = true
+	if err := m.g.sessions.save(ctx, &rec); err != nil {
+		if had {
+			m.sub.Add(ctx, logRoom, broker.Position{Offset: prevPos})
+		} else {
+			m.sub.Remove(logRoom)
+		}
+		return 0, nil, err
+	}
+	m.rec = rec
+	return pos, reset, nil
 }
 
 // leave removes room and saves the session. With the member's state (call).
-func (m *member) leave(ctx context.Context, room string) (map[string]any, error) {
+func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m.sent.get(logRoom); !ok {
-		return map[string]any{"ok": true, "room": room}, nil
+	if _, ok := m.rec.Rooms[logRoom]; !ok {
+		return &leaveAck{OK: true, Room: room}, nil
 	}
 	rec := m.rec
 	rec.Rooms = maps.Clone(m.rec.Rooms)
 	delete(rec.Rooms, logRoom)
+	rec.Added = maps.Clone(m.rec.Added)
+	delete(rec.Added, logRoom)
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return nil, err
 	}
 	m.rec = rec
-	m.sent.del(logRoom)
-	if _, err := m.resubscribe(ctx); err != nil {
-		return nil, err
-	}
-	return map[string]any{"ok": true, "room": room}, nil
+	m.sub.Remove(logRoom)
+	return &leaveAck{OK: true, Room: room}, nil
 }

@@ -28,23 +28,30 @@ func TestParseToken(t *testing.T) {
 }
 
 func TestResumeFrom(t *testing.T) {
-	// Room a joined at 10; b joined later from 5 while the socket had read
-	// through 40 (a catch-up of gen 2, live above 40).
-	rec := &sessionRecord{Rooms: map[string]uint64{"a": 10, "b": 5}, Gen: 2, Live: 40, CatchUp: map[string]bool{"b": true}}
+	// Generation 2 began when b was joined from 5 while a was read through
+	// 40 (the frontier): b's events up to 40 are a catch-up. Generation 1
+	// had a alone, from 10. c was joined in generation 2 at the head, 60.
+	prev := &generation{Gen: 1, Live: 0, Rooms: map[string]uint64{"a": 10}}
+	rec := &sessionRecord{generation: generation{Gen: 2, Live: 40, Rooms: map[string]uint64{"a": 40, "b": 5, "c": 60}},
+		Added: map[string]bool{"b": true, "c": true}, Prev: prev}
 	tests := []struct {
 		name string
 		rec  *sessionRecord
 		tok  token
 		want string // fmt of the map, or "refused"
 	}{
-		{name: "live token after the catch-up", rec: rec, tok: token{offset: 50}, want: "map[a:50 b:50]"},
-		{name: "live token before the join", rec: rec, tok: token{offset: 30}, want: "map[a:30 b:5]"},
-		{name: "no event received yet", rec: rec, tok: token{}, want: "map[a:10 b:5]"},
-		{name: "catch-up token", rec: rec, tok: token{catchUp: true, gen: 2, offset: 20}, want: "map[a:40 b:20]"},
-		{name: "catch-up token of another gen", rec: rec, tok: token{catchUp: true, gen: 1, offset: 20}, want: "refused"},
-		{name: "ambiguous without a live token", rec: &sessionRecord{Rooms: rec.Rooms, Gen: 2, Live: 40, CatchUp: rec.CatchUp, Ambiguous: true}, tok: token{offset: 30}, want: "refused"},
-		{name: "ambiguous with a live token", rec: &sessionRecord{Rooms: rec.Rooms, Gen: 2, Live: 40, CatchUp: rec.CatchUp, Ambiguous: true}, tok: token{offset: 45}, want: "map[a:45 b:45]"},
-		{name: "no catch-up ever", rec: &sessionRecord{Rooms: map[string]uint64{"a": 10, "c": 70}}, tok: token{offset: 60}, want: "map[a:60 c:70]"},
+		{name: "live token of the generation", rec: rec, tok: token{offset: 50}, want: "map[a:50 b:50 c:60]"},
+		{name: "catch-up token of the generation", rec: rec, tok: token{catchUp: true, gen: 2, offset: 20}, want: "map[a:40 b:20 c:60]"},
+		{name: "live token of the previous generation", rec: rec, tok: token{offset: 30}, want: "map[a:30 b:5 c:60]"},
+		{name: "no event received yet", rec: rec, tok: token{}, want: "map[a:10 b:5 c:60]"},
+		{name: "catch-up token of an unknown generation", rec: rec, tok: token{catchUp: true, gen: 7, offset: 20}, want: "refused"},
+		{name: "catch-up token of the previous generation", rec: &sessionRecord{generation: rec.generation, Added: rec.Added,
+			Prev: &generation{Gen: 1, Live: 30, Rooms: map[string]uint64{"a": 10}}}, tok: token{catchUp: true, gen: 1, offset: 20}, want: "map[a:20 b:5 c:60]"},
+		{name: "token older than the previous generation", rec: &sessionRecord{generation: rec.generation, Added: rec.Added,
+			Prev: &generation{Gen: 1, Live: 30, Rooms: map[string]uint64{"a": 10}}}, tok: token{offset: 25}, want: "refused"},
+		{name: "no previous generation", rec: &sessionRecord{generation: rec.generation}, tok: token{offset: 30}, want: "refused"},
+		{name: "fresh session", rec: &sessionRecord{generation: generation{Gen: 1, Rooms: map[string]uint64{"a": 10, "c": 70}}}, tok: token{offset: 60}, want: "map[a:60 c:70]"},
+		{name: "fresh session, nothing received", rec: &sessionRecord{generation: generation{Gen: 1, Rooms: map[string]uint64{"a": 10}}}, tok: token{}, want: "map[a:10]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

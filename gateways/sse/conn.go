@@ -97,7 +97,7 @@ func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Sub
 	b = append(hw.b, "\r\n"...)
 	b = appendRetry(b, h.cfg.Retry)
 	if re := sub.Reset(); re != nil {
-		b = appendReset(b, re)
+		b = appendReset(b, re, sub.Position().Offset)
 	}
 	sc.g.Add(b, true)
 	c.task.Do(func() {
@@ -200,7 +200,7 @@ func (c *conn) readFailed(err error) {
 	switch {
 	case errors.As(err, &re):
 		sc := h.getScratch()
-		sc.g.Add(appendReset(nil, re), true)
+		sc.g.Add(appendReset(nil, re, c.sub.Position().Offset), true)
 		c.write(sc, false)
 		c.task.Ready()
 	case errors.Is(err, broker.ErrClosed) || h.ctx.Err() != nil:

@@ -153,15 +153,16 @@ func TestResetEvent(t *testing.T) {
 		wantRequested uint64
 		wantResume    uint64
 		wantFirst     uint64 // first event after the reset
+		wantRoom      string // the room the reset names; "" for all of them
 	}{
 		{name: "other epoch", query: q("room", "a", "after", "3", "epoch", "another-log"),
 			wantReason: "epoch_mismatch", wantRequested: 3, wantResume: 0, wantFirst: 1},
 		{name: "beyond head", query: q("room", "a", "after", "100"),
 			wantReason: "epoch_mismatch", wantRequested: 100, wantResume: 0, wantFirst: 1},
 		{name: "trimmed", query: q("room", "a", "after", "3"), trim: 2,
-			wantReason: "trimmed", wantRequested: 3, wantResume: 8, wantFirst: 9},
+			wantReason: "trimmed", wantRequested: 3, wantResume: 8, wantFirst: 9, wantRoom: "a"},
 		{name: "trimmed via Last-Event-ID", query: q("room", "a", "lastEventId", "1"), trim: 5,
-			wantReason: "trimmed", wantRequested: 1, wantResume: 5, wantFirst: 6},
+			wantReason: "trimmed", wantRequested: 1, wantResume: 5, wantFirst: 6, wantRoom: "a"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +185,7 @@ func TestResetEvent(t *testing.T) {
 			}
 			var reset struct {
 				Reason    string `json:"reason"`
+				Room      string `json:"room"`
 				Requested uint64 `json:"requested"`
 				Resume    uint64 `json:"resume"`
 				Epoch     string `json:"epoch"`
@@ -191,7 +193,7 @@ func TestResetEvent(t *testing.T) {
 			if err := json.Unmarshal([]byte(f.data), &reset); err != nil {
 				t.Fatalf("reset data %q: %v", f.data, err)
 			}
-			if reset.Reason != tc.wantReason || reset.Requested != tc.wantRequested || reset.Resume != tc.wantResume || reset.Epoch != e.b.Epoch() {
+			if reset.Reason != tc.wantReason || reset.Room != tc.wantRoom || reset.Requested != tc.wantRequested || reset.Resume != tc.wantResume || reset.Epoch != e.b.Epoch() {
 				t.Errorf("reset = %+v, want reason %s requested %d resume %d epoch %s", reset, tc.wantReason, tc.wantRequested, tc.wantResume, e.b.Epoch())
 			}
 			if f.id != strconv.FormatUint(tc.wantResume, 10) {

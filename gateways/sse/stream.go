@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 const (
@@ -47,7 +48,7 @@ func (s *stream) run(ctx context.Context) {
 	b := s.begin()
 	b = appendRetry(b, h.cfg.Retry)
 	if re := s.sub.Reset(); re != nil {
-		b = appendReset(b, re)
+		b = appendReset(b, re, s.sub.Position().Offset)
 	}
 	if s.end(b) != nil {
 		return
@@ -75,7 +76,7 @@ func (s *stream) run(ctx context.Context) {
 		case errors.As(err, &re):
 			// Retention overtook this reader: say so, then go on from
 			// re.Resume, where the subscription now is.
-			if s.end(appendReset(s.begin(), re)) != nil {
+			if s.end(appendReset(s.begin(), re, s.sub.Position().Offset)) != nil {
 				return
 			}
 			heartbeat.Reset(s.untilTick())
@@ -283,18 +284,17 @@ func appendRetry(b []byte, d time.Duration) []byte {
 	return append(b, "\n\n"...)
 }
 
-// appendReset appends the reset event: its id is the offset the stream
-// continues from, so a reconnecting client resumes there.
-func appendReset(b []byte, re *broker.ResetError) []byte {
+// appendReset appends the reset event. Its id is the stream's position
+// after the reset (the subscription's Position: the resume offset of a
+// stream of one room; with several rooms, where a reconnecting client
+// misses nothing), and its data is the wire.Reset: which room it concerns
+// ("room", absent when it concerns all of them), where that room resumes,
+// and the epoch.
+func appendReset(b []byte, re *broker.ResetError, id uint64) []byte {
 	b = append(b, "id: "...)
-	b = strconv.AppendUint(b, re.Resume.Offset, 10)
-	b = append(b, "\nevent: reset\ndata: {\"reason\":"...)
-	b = broker.AppendJSONString(b, re.Code())
-	b = append(b, `,"requested":`...)
-	b = strconv.AppendUint(b, re.Requested.Offset, 10)
-	b = append(b, `,"resume":`...)
-	b = strconv.AppendUint(b, re.Resume.Offset, 10)
-	b = append(b, `,"epoch":`...)
-	b = broker.AppendJSONString(b, re.Resume.Epoch)
-	return append(b, "}\n\n"...)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, "\nevent: reset\ndata: "...)
+	rs := wire.NewReset(re)
+	b = rs.AppendJSON(b)
+	return append(b, "\n\n"...)
 }

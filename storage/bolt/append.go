@@ -30,6 +30,16 @@ const appendFillPercent = 0.95
 // is committed. The returned events are the caller's; entries are not
 // retained. An empty batch commits nothing.
 func (l *Log) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Event, error) {
+	return l.AppendWith(ctx, entries, nil)
+}
+
+// AppendWith is Append that also writes the state records recs, as Put
+// does, in the same transaction: one fsync for both, and after a crash
+// both or neither are in the file; see broker.StateLog. A bad record fails
+// the call with an error wrapping broker.ErrInvalid before anything is
+// written. With no entries it commits only the records (the head does not
+// move) and returns an empty slice. recs are not retained.
+func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []broker.Record) ([]*broker.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("bolt: append: %w", err)
 	}
@@ -39,11 +49,19 @@ func (l *Log) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Eve
 				&broker.ValidationError{Field: "room", Reason: "empty"})
 		}
 	}
+	if err := broker.ValidateRecords(recs); err != nil {
+		return nil, fmt.Errorf("bolt: append: %w", err)
+	}
 	if err := l.acquire("append"); err != nil {
 		return nil, err
 	}
 	defer l.mu.RUnlock()
 	if len(entries) == 0 {
+		if len(recs) > 0 {
+			if err := l.putState(ctx, recs); err != nil {
+				return nil, fmt.Errorf("bolt: append: %w", err)
+			}
+		}
 		return []*broker.Event{}, nil
 	}
 	var (
@@ -69,6 +87,11 @@ func (l *Log) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Eve
 		}
 		if err := a.finish(); err != nil {
 			return err
+		}
+		if len(recs) > 0 {
+			if err := putRecords(tx, recs); err != nil {
+				return err
+			}
 		}
 		out, fresh, head = a.out, a.fresh, a.head
 		return nil

@@ -270,3 +270,122 @@ func lazyCrashChild(path string) {
 		}
 	}
 }
+
+// stateCrashEnv names the file a state crash child appends to; set only
+// in the child.
+const stateCrashEnv = "RTBROKER_BOLT_STATE_CRASH_CHILD"
+
+// stateCrashBatch is the size of batch i of the state crash child.
+func stateCrashBatch(i int) int { return 1 + i%5 }
+
+// TestCrashKeepsRecordsWithEvents kills (SIGKILL) a process that commits
+// batches of events with state records in the same transaction
+// (AppendWith): each batch writes the record "batch/<last offset>" (which
+// expires, so the expiry index is written too) and overwrites "last" with
+// its last offset. After the crash, every acknowledged batch's record is
+// there, and the records match the events exactly: "last" is the head, and
+// a batch's record exists if and only if its events do — nothing
+// half-written.
+func TestCrashKeepsRecordsWithEvents(t *testing.T) {
+	if path := os.Getenv(stateCrashEnv); path != "" {
+		stateCrashChild(path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a subprocess")
+	}
+	path := filepath.Join(t.TempDir(), "rtbroker.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKeepsRecordsWithEvents$")
+	cmd.Env = append(os.Environ(), stateCrashEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked uint64
+	sc := bufio.NewScanner(out)
+	killed := false
+	for sc.Scan() {
+		off, err := strconv.ParseUint(sc.Text(), 10, 64)
+		if err != nil {
+			continue // test framework output
+		}
+		acked = off
+		if acked >= 300 && !killed {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	_ = cmd.Wait()
+	if !killed {
+		t.Fatalf("child exited before it was killed, after offset %d", acked)
+	}
+
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after crash: %v", err)
+	}
+	defer l.Close()
+	if err := l.check(); err != nil {
+		t.Fatalf("after crash: %v", err)
+	}
+	head := l.Head()
+	if head < acked {
+		t.Fatalf("Head() = %d after crash, but offset %d was acknowledged", head, acked)
+	}
+	ctx := context.Background()
+	last, err := l.Get(ctx, "last")
+	if err != nil || string(last.Value) != strconv.FormatUint(head, 10) {
+		t.Fatalf(`record "last" = %q, %v; want the head %d`, last.Value, err, head)
+	}
+	var want []string
+	var off uint64
+	for i := 0; off+uint64(stateCrashBatch(i)) <= head; i++ {
+		off += uint64(stateCrashBatch(i))
+		want = append(want, fmt.Sprintf("batch/%020d", off))
+	}
+	if off != head {
+		t.Fatalf("head %d is not the end of a batch (the last whole batch ends at %d)", head, off)
+	}
+	var got []string
+	err = l.Scan(ctx, "batch/", func(r broker.Record) bool { got = append(got, r.Key); return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("records %d, want one per committed batch (%d)", len(got), len(want))
+	}
+	if n := len(readOffsets(t, l, []string{"r0", "r1", "r2"})); uint64(n) != head {
+		t.Fatalf("%d events for head %d", n, head)
+	}
+	t.Logf("acknowledged %d, recovered %d events and %d batch records", acked, head, len(got))
+}
+
+// stateCrashChild commits batches of events with their records until
+// killed, printing the last offset of each batch after AppendWith
+// returned.
+func stateCrashChild(path string) {
+	l, err := Open(path, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	for i := 0; ; i++ {
+		batch := entries(stateCrashBatch(i), fmt.Sprintf("r%d", i%3), time.Now())
+		lastOff := l.Head() + uint64(len(batch))
+		recs := []broker.Record{
+			{Key: fmt.Sprintf("batch/%020d", lastOff), Value: []byte("x"), Expires: time.Now().Add(time.Hour)},
+			{Key: "last", Value: []byte(strconv.FormatUint(lastOff, 10))},
+		}
+		evs, err := l.AppendWith(context.Background(), batch, recs)
+		if err != nil || evs[len(evs)-1].Offset != lastOff {
+			fmt.Fprintln(os.Stderr, "append", err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stdout, lastOff)
+	}
+}

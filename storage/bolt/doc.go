@@ -1,14 +1,16 @@
-// Package bolt is rtbroker's default, embedded event log: a broker.Log in
-// one bbolt file (go.etcd.io/bbolt), a B+tree with copy-on-write
-// transactions, one writer at a time and any number of readers.
+// Package bolt is rtbroker's default, embedded event log: a broker.Log,
+// and the broker.State beside it, in one bbolt file (go.etcd.io/bbolt), a
+// B+tree with copy-on-write transactions, one writer at a time and any
+// number of readers.
 //
 // Every Append is one write transaction, committed with an fsync before
 // Append returns, so an acknowledged event survives a crash (the broker
 // groups concurrent publishes into one Append, so they share the fsync).
 // The transaction writes the events, the log head and the idempotency keys
 // together: after a crash either all of a batch is there or none of it.
+// AppendWith adds state records to that same transaction.
 //
-// Layout (format version 2). Offsets are stored as 8-byte big-endian
+// Layout (format version 3). Offsets are stored as 8-byte big-endian
 // keys, so bbolt's byte order is offset order and a reader positions
 // itself with a Cursor.Seek, never a scan from the oldest event:
 //
@@ -18,6 +20,15 @@
 //	roommeta/<room>            head, first retained, count retained, trim watermark
 //	idem/<room,key>            offset + record of the event an idempotency key names
 //	idemtime/<time,room,key>   expiry index, oldest first
+//	state/<key>                state record: 8-byte expiry code (0: never) + value
+//	statetime/<expiry,key>     expiry index of the records that expire, soonest first
+//
+// State records are not events: Trim never touches the state buckets,
+// and Open never reads them (Get and Scan look keys up when asked). Expire
+// deletes from the front of statetime and from state together, in bounded
+// write transactions like Trim's. Open migrates a file of format 2, whose
+// log still held gateways' internal rooms (Socket.IO sessions), in place:
+// see migrate.go.
 //
 // Lazy room index. Append writes only at the end of the events bucket, so
 // a commit costs the same whether its events belong to one room or to many

@@ -17,16 +17,18 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 )
 
-var _ broker.Log = (*Log)(nil)
+var _ broker.StateLog = (*Log)(nil)
 
 // Bucket and key names. Every top-level bucket is created with the file.
 var (
-	bucketMeta     = []byte("meta")     // keyEpoch, keyHead, keyIndexed, keyVersion
-	bucketEvents   = []byte("events")   // offset key → record
-	bucketRooms    = []byte("rooms")    // one nested bucket per room: offset key → empty (the room index)
-	bucketRoomMeta = []byte("roommeta") // room name → roomMeta, as far as the index goes
-	bucketIdem     = []byte("idem")     // idemKey → offset + record
-	bucketIdemTime = []byte("idemtime") // time key + idemKey → empty, for expiry
+	bucketMeta      = []byte("meta")      // keyEpoch, keyHead, keyIndexed, keyVersion
+	bucketEvents    = []byte("events")    // offset key → record
+	bucketRooms     = []byte("rooms")     // one nested bucket per room: offset key → empty (the room index)
+	bucketRoomMeta  = []byte("roommeta")  // room name → roomMeta, as far as the index goes
+	bucketIdem      = []byte("idem")      // idemKey → offset + record
+	bucketIdemTime  = []byte("idemtime")  // time key + idemKey → empty, for expiry
+	bucketState     = []byte("state")     // state key → expiry code + value
+	bucketStateTime = []byte("statetime") // expiry code + state key → empty, for Expire
 
 	keyEpoch   = []byte("epoch")
 	keyHead    = []byte("head")
@@ -34,14 +36,18 @@ var (
 	keyVersion = []byte("version")
 
 	// topBuckets are the buckets besides meta.
-	topBuckets = [][]byte{bucketEvents, bucketRooms, bucketRoomMeta, bucketIdem, bucketIdemTime}
+	topBuckets = [][]byte{bucketEvents, bucketRooms, bucketRoomMeta, bucketIdem, bucketIdemTime, bucketState, bucketStateTime}
 )
 
-// formatVersion is the layout version stored in the meta bucket. Open
-// refuses a file with another version. Version 1 kept each record in its
-// room's bucket; version 2 keeps records in one events bucket and indexes
-// rooms lazily.
-const formatVersion = 2
+// formatVersion is the layout version stored in the meta bucket. Version 1
+// kept each record in its room's bucket; version 2 keeps records in one
+// events bucket and indexes rooms lazily; version 3 adds the state buckets
+// and keeps no internal rooms in the log. Open migrates a version 2 file
+// (see migrate.go) and refuses any other version.
+const formatVersion = 3
+
+// formatMigrated is the one older version Open migrates.
+const formatMigrated = 2
 
 // Defaults that Open uses for zero Options fields.
 const (
@@ -95,7 +101,8 @@ type Options struct {
 	// TrimBatch is the most events Trim deletes in one write transaction,
 	// and the most idempotency keys it forgets in one; Trim commits as many
 	// transactions as it needs. It bounds how long Trim holds the write
-	// lock and delays Appends. Zero means DefaultTrimBatch.
+	// lock and delays Appends. Expire and the migration from format 2 at
+	// Open delete in batches of the same size. Zero means DefaultTrimBatch.
 	TrimBatch int
 
 	// IndexBatch is how many unindexed events make the indexer run before
@@ -107,13 +114,14 @@ type Options struct {
 	// event, however few. Zero means DefaultIndexInterval.
 	IndexInterval time.Duration
 
-	// Logger receives the indexer's errors (it retries on its next tick).
-	// Nil means slog.Default().
+	// Logger receives the indexer's errors (it retries on its next tick)
+	// and the one INFO line of a migration at Open. Nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
-// Log is a broker.Log stored in one bbolt file. See the package
-// documentation for the layout.
+// Log is a broker.Log and its broker.State (a broker.StateLog) stored in
+// one bbolt file. See the package documentation for the layout.
 //
 // All methods are safe for concurrent use. Appends are serialized (one
 // bbolt write transaction and one fsync each); reads run in parallel
@@ -153,8 +161,9 @@ type Log struct {
 // does not cover yet (after a crash, those since the last index pass) and
 // starts the indexer. It fails when the file is locked by another process
 // for longer than opts.Timeout, is not a bbolt file, or is a bbolt file of
-// another application or format version (there is no migration from
-// format 1). The caller must Close the returned Log.
+// another application or format version. A file of format version 2 is
+// migrated in place first (see migrate); there is no migration from format
+// 1, and a newer format is refused. The caller must Close the returned Log.
 func Open(path string, opts Options) (*Log, error) {
 	if path == "" {
 		return nil, errors.New("bolt: open: empty path")
@@ -185,17 +194,7 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	l := newLog(db, opts)
-	err = db.Update(func(tx *bbolt.Tx) error {
-		epoch, indexed, head, err := initFile(tx)
-		if err != nil {
-			return err
-		}
-		l.epoch = epoch
-		l.pend = newPending(indexed, head)
-		l.head.Store(head)
-		return l.pend.load(tx)
-	})
-	if err != nil {
+	if err := l.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
@@ -204,6 +203,32 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	l.wg.Go(l.runIndexer)
 	return l, nil
+}
+
+// init creates or checks the file and loads the in-memory part of the
+// room index. A file of format 2 (initFile returns errNeedsMigration,
+// and its transaction rolls back) is migrated first. A new or current
+// file costs one write transaction and nothing else, so its pages are laid
+// out as they always were.
+func (l *Log) init() error {
+	load := func(tx *bbolt.Tx) error {
+		epoch, indexed, head, err := initFile(tx)
+		if err != nil {
+			return err
+		}
+		l.epoch = epoch
+		l.pend = newPending(indexed, head)
+		l.head.Store(head)
+		return l.pend.load(tx)
+	}
+	err := l.db.Update(load)
+	if !errors.Is(err, errNeedsMigration) {
+		return err
+	}
+	if err := migrate(l.db, l.trimBatch, l.logger); err != nil {
+		return err
+	}
+	return l.db.Update(load)
 }
 
 // newLog returns a Log on db with opts' defaults applied.
@@ -251,9 +276,15 @@ func initFile(tx *bbolt.Tx) (epoch string, indexed, head uint64, err error) {
 	if len(v) != 8 {
 		return "", 0, 0, fmt.Errorf("format version: %w", errCorrupt)
 	}
-	if got := decodeUint(v); got != formatVersion {
-		return "", 0, 0, fmt.Errorf("format version %d, but this build reads only format %d "+
-			"(there is no migration: start from an empty data directory)", got, formatVersion)
+	switch got := decodeUint(v); {
+	case got > formatVersion:
+		return "", 0, 0, fmt.Errorf("format version %d is newer than this build reads (format %d): "+
+			"run the rtbroker version that wrote it, or a newer one", got, formatVersion)
+	case got < formatMigrated:
+		return "", 0, 0, fmt.Errorf("format version %d, but this build reads only format %d and migrates format %d "+
+			"(there is no migration from format %d: start from an empty data directory)", got, formatVersion, formatMigrated, got)
+	case got == formatMigrated:
+		return "", 0, 0, errNeedsMigration
 	}
 	for _, name := range topBuckets {
 		if tx.Bucket(name) == nil {

@@ -43,7 +43,7 @@ func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int,
 			return 0, err
 		}
 		for i := 0; i < len(names); {
-			n, err := l.trimTx(ctx, func(tx *bbolt.Tx) (int, error) {
+			n, err := l.batchTx(ctx, "trim", func(tx *bbolt.Tx) (int, error) {
 				budget := l.trimBatch
 				total := 0
 				for ; i < len(names) && budget > 0; i++ {
@@ -68,7 +68,7 @@ func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int,
 	if r.Idempotency > 0 {
 		cutoff := now.Add(-r.Idempotency)
 		for done := false; !done; {
-			_, err := l.trimTx(ctx, func(tx *bbolt.Tx) (int, error) {
+			_, err := l.batchTx(ctx, "trim", func(tx *bbolt.Tx) (int, error) {
 				var err error
 				done, err = expireKeys(tx, cutoff, l.trimBatch)
 				return 0, err
@@ -97,13 +97,14 @@ func (l *Log) indexForTrim(ctx context.Context) error {
 	return nil
 }
 
-// trimTx runs fn in one write transaction, unless ctx is done or the log
-// closed. It returns fn's count when the transaction committed.
-func (l *Log) trimTx(ctx context.Context, fn func(*bbolt.Tx) (int, error)) (int, error) {
+// batchTx runs fn in one write transaction of the operation op (one batch
+// of Trim or Expire), unless ctx is done or the log closed. It returns
+// fn's count when the transaction committed.
+func (l *Log) batchTx(ctx context.Context, op string, fn func(*bbolt.Tx) (int, error)) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("bolt: trim: %w", err)
+		return 0, fmt.Errorf("bolt: %s: %w", op, err)
 	}
-	if err := l.acquire("trim"); err != nil {
+	if err := l.acquire(op); err != nil {
 		return 0, err
 	}
 	defer l.mu.RUnlock()
@@ -114,7 +115,7 @@ func (l *Log) trimTx(ctx context.Context, fn func(*bbolt.Tx) (int, error)) (int,
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("bolt: trim: %w", err)
+		return 0, fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return n, nil
 }

@@ -1,13 +1,15 @@
 // sio-recover.mjs URL: one socket.io-client socket (WebSocket) that joins
 // room "recover", prints what happens as JSON lines, and waits for
 // commands on stdin: "expect N" prints the offsets of the next N
-// "chat:message" events once they have all arrived.
+// "chat:message" events once they have all arrived, and the base64 of
+// every Buffer received in data.bin (binary events).
 import { io } from "socket.io-client";
 import readline from "node:readline";
 
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const socket = io(process.argv[2], { transports: ["websocket"], reconnectionDelay: 100, reconnectionDelayMax: 300 });
 const got = [];
+const bins = [];
 let want = 0;
 socket.on("connect", async () => {
   if (!socket.recovered && got.length === 0) {
@@ -19,8 +21,9 @@ socket.on("connect", async () => {
 });
 socket.on("chat:message", (data, meta) => {
   got.push(meta.offset);
+  if (data && data.bin !== undefined) bins.push(Buffer.isBuffer(data.bin) ? data.bin.toString("base64") : "not a Buffer");
   if (want && got.length >= want) {
-    out({ phase: "events", offsets: got.splice(0, want) });
+    out({ phase: "events", offsets: got.splice(0, want), bins: bins.splice(0) });
     want = 0;
   }
 });
@@ -29,7 +32,7 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   if (cmd === "expect") {
     want = Number(n);
     if (got.length >= want) {
-      out({ phase: "events", offsets: got.splice(0, want) });
+      out({ phase: "events", offsets: got.splice(0, want), bins: bins.splice(0) });
       want = 0;
     }
   }

@@ -7,27 +7,9 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
-
-// ErrBodyTimeout is the error of a request body that did not arrive
-// within the read deadline of BodyDeadline: 408 timeout, and the
-// connection is closed. It reports Timeout() true, so that a handler that
-// does not know this package (the Engine.IO server) can tell it apart.
-var ErrBodyTimeout error = &timeoutError{}
-
-type timeoutError struct{}
-
-func (*timeoutError) Error() string   { return "request body not received in time" }
-func (*timeoutError) Timeout() bool   { return true }
-func (*timeoutError) Temporary() bool { return false }
-
-// BodyError is a request body that could not be read because of the
-// client (it closed the connection, sent a broken chunk): a client-side
-// failure, answered 400 and never logged above debug.
-type BodyError struct{ Err error }
-
-func (e *BodyError) Error() string { return "request body: " + e.Err.Error() }
-func (e *BodyError) Unwrap() error { return e.Err }
 
 // BodyDeadline returns middleware that reads every request body under a
 // deadline: a request that has a body (any method but GET, HEAD and
@@ -36,7 +18,8 @@ func (e *BodyError) Unwrap() error { return e.Err }
 // lifted as soon as the body has been read to its end, so that a handler
 // that then waits (a publish's commit) is not cut off, and the next
 // request on the connection gets the server's own deadlines. A body that
-// is late reads as ErrBodyTimeout, any other read error as a *BodyError.
+// is late reads as wire.ErrBodyTimeout, any other read error as a
+// *wire.BodyError.
 //
 // Requests without a body are passed on untouched: streams (SSE, long-poll
 // GET, WebSocket upgrades) never get a read deadline from here. With d <=
@@ -91,9 +74,9 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	default:
 		b.done.Store(true)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = ErrBodyTimeout
+			err = wire.ErrBodyTimeout
 		} else {
-			err = &BodyError{Err: err}
+			err = &wire.BodyError{Err: err}
 		}
 	}
 	return n, err

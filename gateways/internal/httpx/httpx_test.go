@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,38 +11,12 @@ import (
 	"testing"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
-
-func TestWire(t *testing.T) {
-	tests := []struct {
-		name       string
-		err        error
-		wantStatus int
-		wantCode   string
-		wantMsg    string
-	}{
-		{name: "validation", err: &broker.ValidationError{Field: "room", Reason: "empty"}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "invalid room: empty"},
-		{name: "wrapped invalid", err: fmt.Errorf("after: %w", broker.ErrInvalid), wantStatus: 400, wantCode: "invalid_argument", wantMsg: "after: invalid argument"},
-		{name: "too large", err: fmt.Errorf("data: %w", broker.ErrTooLarge), wantStatus: 413, wantCode: "too_large", wantMsg: "data: too large"},
-		{name: "body too large", err: &http.MaxBytesError{Limit: 10}, wantStatus: 413, wantCode: "too_large", wantMsg: "request body larger than 10 bytes"},
-		{name: "closed", err: fmt.Errorf("subscribe: %w", broker.ErrClosed), wantStatus: 503, wantCode: "unavailable", wantMsg: "server is shutting down, retry"},
-		{name: "canceled", err: fmt.Errorf("publish: %w", context.Canceled), wantStatus: 499, wantCode: "canceled", wantMsg: "request canceled"},
-		{name: "decided", err: fmt.Errorf("x: %w", &Error{422, CodeIdempotency, "reused"}), wantStatus: 422, wantCode: "idempotency_conflict", wantMsg: "reused"},
-		{name: "unknown", err: errors.New("disk on fire at /var/secret"), wantStatus: 500, wantCode: "internal", wantMsg: "internal error"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			status, code, msg := Wire(tc.err)
-			if status != tc.wantStatus || code != tc.wantCode || msg != tc.wantMsg {
-				t.Errorf("Wire = %d %q %q, want %d %q %q", status, code, msg, tc.wantStatus, tc.wantCode, tc.wantMsg)
-			}
-		})
-	}
-}
 
 func TestWriteErrorBody(t *testing.T) {
 	rec := httptest.NewRecorder()
-	WriteErrorBody(rec, 400, CodeInvalid, `bad "room" <x>`)
+	WriteErrorBody(rec, 400, wire.CodeInvalid, `bad "room" <x>`)
 	if rec.Code != 400 || rec.Header().Get("Content-Type") != "application/json" ||
 		rec.Body.String() != `{"error":{"code":"invalid_argument","message":"bad \"room\" \u003cx\u003e"}}`+"\n" {
 		t.Fatalf("got %d %q %q", rec.Code, rec.Header(), rec.Body)

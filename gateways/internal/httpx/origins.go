@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
 // CORS preflight answers: what a browser may send cross-site.
@@ -15,7 +17,7 @@ const (
 
 // ErrCrossSite refuses a cookie-authenticated state-changing request sent
 // from another site (CSRF).
-var ErrCrossSite = &Error{http.StatusForbidden, CodeForbidden, "cross-site request"}
+var ErrCrossSite = &wire.Error{Status: http.StatusForbidden, Code: wire.CodeForbidden, Message: "cross-site request"}
 
 // Origins is the list of origins allowed to call the HTTP gateways from
 // another site (--allowed-origins). It is immutable after NewOrigins and
@@ -80,7 +82,7 @@ func (o *Origins) CORS(next http.Handler) http.Handler {
 			return
 		}
 		if !allowed {
-			WriteErrorBody(w, http.StatusForbidden, CodeForbidden, "origin not allowed")
+			WriteErrorBody(w, http.StatusForbidden, wire.CodeForbidden, "origin not allowed")
 			return
 		}
 		h.Set("Access-Control-Allow-Methods", corsMethods)

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
 func main() {
@@ -72,10 +72,10 @@ func run(addr string, log *slog.Logger) error {
 // or "/custom") it emits "auth" with the CONNECT payload, echoes
 // "message" as "message-back" (binary attachments included) and
 // acknowledges "message-with-ack" with its arguments.
-func newSocketIO(engineCfg engineio.Config) *socketio.Server {
-	sio := socketio.NewServer(socketio.Config{Engine: engineCfg, Logger: engineCfg.Logger})
-	onConnect := func(s *socketio.Socket) {
-		s.OnEvent(func(ev *socketio.Event) {
+func newSocketIO(engineCfg engineio.Config) *protocol.Server {
+	sio := protocol.NewServer(protocol.Config{Engine: engineCfg, Logger: engineCfg.Logger})
+	onConnect := func(s *protocol.Socket) {
+		s.OnEvent(func(ev *protocol.Event) {
 			switch ev.Name {
 			case "message":
 				_ = s.Emit("message-back", ev.EchoArgs()...)

@@ -1,4 +1,4 @@
-package socketio
+package protocol
 
 import (
 	"crypto/rand"
@@ -84,7 +84,7 @@ func (c *client) onMessage(data []byte, binary bool) {
 func (c *client) connect(p *Packet) {
 	nsp := c.srv.namespace(p.Namespace)
 	if nsp == nil {
-		c.sendPacket(appendHeader(nil, PacketConnectError, 0, p.Namespace, false, 0), []byte(`{"message":"Invalid namespace"}`))
+		c.sendPacket(AppendHeader(nil, PacketConnectError, 0, p.Namespace, false, 0), []byte(`{"message":"Invalid namespace"}`))
 		return
 	}
 	auth := p.Data
@@ -100,7 +100,7 @@ func (c *client) connect(p *Packet) {
 	middlewares, onConnect := nsp.handlers()
 	for _, mw := range middlewares {
 		if err := mw(s); err != nil {
-			c.sendPacket(appendHeader(nil, PacketConnectError, 0, nsp.name, false, 0), connectErrorPayload(err))
+			c.sendPacket(AppendHeader(nil, PacketConnectError, 0, nsp.name, false, 0), connectErrorPayload(err))
 			return
 		}
 	}
@@ -126,13 +126,13 @@ func (c *client) connect(p *Packet) {
 	s.connected = true
 	s.mu.Unlock()
 	c.mu.Unlock()
-	payload := append([]byte(`{"sid":`), appendString(nil, s.id)...)
+	payload := append([]byte(`{"sid":`), AppendString(nil, s.id)...)
 	if s.pid != "" {
 		payload = append(payload, `,"pid":`...)
-		payload = appendString(payload, s.pid)
+		payload = AppendString(payload, s.pid)
 	}
 	payload = append(payload, '}')
-	c.sendPacket(appendHeader(nil, PacketConnect, 0, nsp.name, false, 0), payload)
+	c.sendPacket(AppendHeader(nil, PacketConnect, 0, nsp.name, false, 0), payload)
 	for _, fn := range onConnect {
 		fn(s)
 	}

@@ -1,4 +1,4 @@
-package socketio
+package protocol
 
 import (
 	"encoding/json"
@@ -184,10 +184,10 @@ func TestEncode(t *testing.T) {
 	}
 	t.Run("EncodeEvent with binary", func(t *testing.T) {
 		pkt, err := EncodeEvent("/", "x", []byte{1, 0, 2}, "s", []byte{})
-		if err != nil || !isFrames(pkt) {
+		if err != nil || !IsFrames(pkt) {
 			t.Fatalf("%q %v", pkt, err)
 		}
-		msgs := appendFrames(nil, pkt)
+		msgs := AppendFrames(nil, pkt)
 		var d Decoder
 		var p *Packet
 		for i, m := range msgs {

@@ -1,4 +1,4 @@
-package socketio
+package protocol
 
 import (
 	"errors"
@@ -178,7 +178,7 @@ func (e *ConnectError) Error() string { return e.Message }
 func connectErrorPayload(err error) []byte {
 	ce := &ConnectError{Message: err.Error()}
 	errors.As(err, &ce)
-	dst := append([]byte(`{"message":`), appendString(nil, ce.Message)...)
+	dst := append([]byte(`{"message":`), AppendString(nil, ce.Message)...)
 	if ce.Data != nil {
 		if b, _, err := appendArg(nil, ce.Data, nil); err == nil {
 			dst = append(dst, `,"data":`...)

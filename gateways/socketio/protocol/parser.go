@@ -1,4 +1,4 @@
-package socketio
+package protocol
 
 import (
 	"bytes"
@@ -352,11 +352,11 @@ func PlaceholderNum(raw json.RawMessage) (int, bool) {
 // unless it is "/", the ack id, then p.Data verbatim. The attachments
 // themselves are sent as separate binary messages after it.
 func AppendPacket(dst []byte, p *Packet) []byte {
-	dst = appendHeader(dst, p.Type, len(p.Attachments), p.Namespace, p.HasID, p.ID)
+	dst = AppendHeader(dst, p.Type, len(p.Attachments), p.Namespace, p.HasID, p.ID)
 	return append(dst, p.Data...)
 }
 
-func appendHeader(dst []byte, t PacketType, attachments int, nsp string, hasID bool, id uint64) []byte {
+func AppendHeader(dst []byte, t PacketType, attachments int, nsp string, hasID bool, id uint64) []byte {
 	dst = append(dst, '0'+byte(t))
 	if t.binary() {
 		dst = strconv.AppendInt(dst, int64(attachments), 10)

@@ -1,4 +1,4 @@
-package socketio
+package protocol
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ func EncodeEvent(namespace, event string, args ...any) ([]byte, error) {
 	if err != nil || len(atts) == 0 {
 		return buf, err
 	}
-	return joinFrames(buf, atts), nil
+	return JoinFrames(buf, atts), nil
 }
 
 // countBinary returns how many top-level arguments are []byte.
@@ -44,9 +44,9 @@ func appendEvent(dst []byte, nsp string, hasID bool, id uint64, event string, ar
 	if n > 0 {
 		t = PacketBinaryEvent
 	}
-	dst = appendHeader(dst, t, n, nsp, hasID, id)
+	dst = AppendHeader(dst, t, n, nsp, hasID, id)
 	dst = append(dst, '[')
-	dst = appendString(dst, event)
+	dst = AppendString(dst, event)
 	var atts [][]byte
 	if n > 0 {
 		atts = make([][]byte, 0, n)
@@ -68,7 +68,7 @@ func appendAck(dst []byte, nsp string, id uint64, args []any) ([]byte, [][]byte,
 	if n > 0 {
 		t = PacketBinaryAck
 	}
-	dst = appendHeader(dst, t, n, nsp, true, id)
+	dst = AppendHeader(dst, t, n, nsp, true, id)
 	dst = append(dst, '[')
 	var atts [][]byte
 	for i, a := range args {
@@ -101,7 +101,7 @@ func appendArg(dst []byte, v any, atts [][]byte) ([]byte, [][]byte, error) {
 		}
 		return append(dst, v...), atts, nil
 	case string:
-		return appendString(dst, v), atts, nil
+		return AppendString(dst, v), atts, nil
 	case bool:
 		return strconv.AppendBool(dst, v), atts, nil
 	case int:
@@ -122,7 +122,7 @@ func appendArg(dst []byte, v any, atts [][]byte) ([]byte, [][]byte, error) {
 
 // appendString appends s as a JSON string, escaping like encoding/json
 // but without HTML escaping; invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0

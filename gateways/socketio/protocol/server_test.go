@@ -1,4 +1,4 @@
-package socketio_test
+package protocol_test
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
-func newServer(t *testing.T, cfg socketio.Config, setup func(s *socketio.Server)) *httptest.Server {
+func newServer(t *testing.T, cfg protocol.Config, setup func(s *protocol.Server)) *httptest.Server {
 	t.Helper()
-	s := socketio.NewServer(cfg)
+	s := protocol.NewServer(cfg)
 	setup(s)
 	ts := httptest.NewServer(s)
 	t.Cleanup(func() {
@@ -109,20 +109,20 @@ func sidOf(t *testing.T, connect, prefix string) map[string]string {
 }
 
 func TestConnect(t *testing.T) {
-	ts := newServer(t, socketio.Config{}, func(s *socketio.Server) {
-		greet := func(sock *socketio.Socket) { _ = sock.Emit("auth", sock.Auth()) }
+	ts := newServer(t, protocol.Config{}, func(s *protocol.Server) {
+		greet := func(sock *protocol.Socket) { _ = sock.Emit("auth", sock.Auth()) }
 		s.Of("/").OnConnect(greet)
 		s.Of("/custom").OnConnect(greet)
-		s.Of("/private").Use(func(sock *socketio.Socket) error {
+		s.Of("/private").Use(func(sock *protocol.Socket) error {
 			var auth struct{ Token string }
 			_ = json.Unmarshal(sock.Auth(), &auth)
 			if auth.Token != "secret" {
-				return &socketio.ConnectError{Message: "unauthorized", Data: map[string]string{"reason": "bad token"}}
+				return &protocol.ConnectError{Message: "unauthorized", Data: map[string]string{"reason": "bad token"}}
 			}
 			return nil
 		})
 		s.Of("/private").OnConnect(greet)
-		s.Of("/plainerr").Use(func(*socketio.Socket) error { return errors.New("nope") })
+		s.Of("/plainerr").Use(func(*protocol.Socket) error { return errors.New("nope") })
 	})
 	tests := []struct {
 		name, send, prefix, next string
@@ -186,10 +186,10 @@ func TestEventsAndAcks(t *testing.T) {
 	}
 	acked := make(chan result, 1)
 	disconnected := make(chan string, 4)
-	ts := newServer(t, socketio.Config{}, func(s *socketio.Server) {
-		s.Of("/").OnConnect(func(sock *socketio.Socket) {
+	ts := newServer(t, protocol.Config{}, func(s *protocol.Server) {
+		s.Of("/").OnConnect(func(sock *protocol.Socket) {
 			sock.OnDisconnect(func(reason string) { disconnected <- reason })
-			sock.OnEvent(func(ev *socketio.Event) {
+			sock.OnEvent(func(ev *protocol.Event) {
 				switch ev.Name {
 				case "message":
 					_ = sock.Emit("message-back", ev.EchoArgs()...)
@@ -197,7 +197,7 @@ func TestEventsAndAcks(t *testing.T) {
 					if err := ev.Ack(ev.EchoArgs()...); err != nil {
 						t.Error(err)
 					}
-					if err := ev.Ack(); !errors.Is(err, socketio.ErrAcked) {
+					if err := ev.Ack(); !errors.Is(err, protocol.ErrAcked) {
 						t.Errorf("second ack: %v", err)
 					}
 				case "ask":
@@ -206,7 +206,7 @@ func TestEventsAndAcks(t *testing.T) {
 						acked <- result{args, err}
 					}()
 				case "bye":
-					if err := ev.Ack(); !errors.Is(err, socketio.ErrNoAck) {
+					if err := ev.Ack(); !errors.Is(err, protocol.ErrNoAck) {
 						t.Errorf("ack without id: %v", err)
 					}
 					sock.Disconnect()
@@ -282,9 +282,9 @@ func TestEventsAndAcks(t *testing.T) {
 
 func TestEmitWithAckTimeout(t *testing.T) {
 	errc := make(chan error, 2)
-	ts := newServer(t, socketio.Config{AckTimeout: 50 * time.Millisecond}, func(s *socketio.Server) {
-		s.Of("/").OnConnect(func(sock *socketio.Socket) {
-			sock.OnEvent(func(ev *socketio.Event) {
+	ts := newServer(t, protocol.Config{AckTimeout: 50 * time.Millisecond}, func(s *protocol.Server) {
+		s.Of("/").OnConnect(func(sock *protocol.Socket) {
+			sock.OnEvent(func(ev *protocol.Event) {
 				go func() {
 					_, err := sock.EmitWithAck(context.Background(), "q")
 					errc <- err
@@ -309,7 +309,7 @@ func TestEmitWithAckTimeout(t *testing.T) {
 }
 
 func TestConnectTimeout(t *testing.T) {
-	ts := newServer(t, socketio.Config{ConnectTimeout: 100 * time.Millisecond}, func(*socketio.Server) {})
+	ts := newServer(t, protocol.Config{ConnectTimeout: 100 * time.Millisecond}, func(*protocol.Server) {})
 	c := dial(t, ts)
 	start := time.Now()
 	c.expectClosed()
@@ -328,8 +328,8 @@ func TestConnectTimeout(t *testing.T) {
 }
 
 func TestRecoveryHandshake(t *testing.T) {
-	ts := newServer(t, socketio.Config{}, func(s *socketio.Server) {
-		s.Of("/").Use(func(sock *socketio.Socket) error {
+	ts := newServer(t, protocol.Config{}, func(s *protocol.Server) {
+		s.Of("/").Use(func(sock *protocol.Socket) error {
 			var auth struct {
 				PID    string `json:"pid"`
 				Offset string `json:"offset"`
@@ -343,7 +343,7 @@ func TestRecoveryHandshake(t *testing.T) {
 			sock.SetPID("pid-new")
 			return nil
 		})
-		s.Of("/").OnConnect(func(sock *socketio.Socket) {
+		s.Of("/").OnConnect(func(sock *protocol.Socket) {
 			_ = sock.Emit("recovered", sock.Recovered(), sock.ID())
 		})
 	})
@@ -375,9 +375,9 @@ func TestRecoveryHandshake(t *testing.T) {
 }
 
 func TestWriteRaw(t *testing.T) {
-	socks := make(chan *socketio.Socket, 3)
-	ts := newServer(t, socketio.Config{}, func(s *socketio.Server) {
-		s.Of("/news").OnConnect(func(sock *socketio.Socket) { socks <- sock })
+	socks := make(chan *protocol.Socket, 3)
+	ts := newServer(t, protocol.Config{}, func(s *protocol.Server) {
+		s.Of("/news").OnConnect(func(sock *protocol.Socket) { socks <- sock })
 	})
 	var clients []*rawClient
 	for range 3 {
@@ -386,7 +386,7 @@ func TestWriteRaw(t *testing.T) {
 		sidOf(t, c.read(), "40/news,")
 		clients = append(clients, c)
 	}
-	pkt, err := socketio.EncodeEvent("/news", "headline", json.RawMessage(`{"t":"hi"}`), "12")
+	pkt, err := protocol.EncodeEvent("/news", "headline", json.RawMessage(`{"t":"hi"}`), "12")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package socketio
+package protocol
 
 import (
 	"context"
@@ -200,7 +200,7 @@ func (s *Socket) WriteRaw(packets ...[]byte) error {
 	}
 	frames := 0
 	for _, p := range packets {
-		if isFrames(p) {
+		if IsFrames(p) {
 			frames++
 		}
 	}
@@ -209,8 +209,8 @@ func (s *Socket) WriteRaw(packets ...[]byte) error {
 	}
 	msgs := make([]engineio.Message, 0, len(packets)+2*frames)
 	for _, p := range packets {
-		if isFrames(p) {
-			msgs = appendFrames(msgs, p)
+		if IsFrames(p) {
+			msgs = AppendFrames(msgs, p)
 		} else {
 			msgs = append(msgs, engineio.Message{Data: p})
 		}
@@ -226,7 +226,7 @@ func (s *Socket) Disconnect() {
 	if !s.Connected() {
 		return
 	}
-	_ = s.client.conn.SendText(appendHeader(nil, PacketDisconnect, 0, s.nsp.name, false, 0))
+	_ = s.client.conn.SendText(AppendHeader(nil, PacketDisconnect, 0, s.nsp.name, false, 0))
 	s.onClose("server namespace disconnect")
 }
 

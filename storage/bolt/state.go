@@ -1,0 +1,292 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// The Log's broker.State: records in the state bucket of the same file,
+// key → expiry code + value, and the statetime index, expiry code + key →
+// empty, holding the records that expire, soonest first. Put keeps the two
+// in step in one transaction; Expire walks the index from its start.
+
+// expiryLen is the length of an expiry code.
+const expiryLen = 8
+
+// expiryCode encodes a record's expiry so that byte order is time order: 0
+// for "never", otherwise the Unix nanoseconds (clamped like event times)
+// with the sign bit flipped, and at least 1.
+func expiryCode(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(uint64(unixNano(t))^(1<<63), 1)
+}
+
+// expiryTime decodes an expiry code.
+func expiryTime(code uint64) time.Time {
+	if code == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(code^(1<<63))).UTC()
+}
+
+// appendStateTimeKey appends the statetime key of a record: its expiry
+// code, then its key.
+func appendStateTimeKey(b []byte, code uint64, key []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, code)
+	return append(b, key...)
+}
+
+// decodeStateValue splits a stored state value into its expiry code and
+// value; v may be bbolt memory, and so is the value returned.
+func decodeStateValue(v []byte) (uint64, []byte, error) {
+	if len(v) < expiryLen {
+		return 0, nil, fmt.Errorf("state value of %d bytes: %w", len(v), errCorrupt)
+	}
+	return binary.BigEndian.Uint64(v), v[expiryLen:], nil
+}
+
+// decodeRecord returns the record stored under key k with value v, copied
+// out of bbolt memory; live reports whether it is returned at now.
+func decodeStateRecord(k, v []byte, now time.Time) (r broker.Record, live bool, err error) {
+	code, val, err := decodeStateValue(v)
+	if err != nil {
+		return broker.Record{}, false, fmt.Errorf("state key %q: %w", k, err)
+	}
+	r = broker.Record{Key: string(k), Expires: expiryTime(code)}
+	if !r.Live(now) {
+		return broker.Record{}, false, nil
+	}
+	r.Value = append(make([]byte, 0, len(val)), val...) // non-nil, also when empty
+	return r, true, nil
+}
+
+// putRecords writes validated recs in tx, in order: each replaces (or,
+// with a nil Value, deletes) its key and its expiry index entry.
+func putRecords(tx *bbolt.Tx, recs []broker.Record) error {
+	state, stime := tx.Bucket(bucketState), tx.Bucket(bucketStateTime)
+	size := 0
+	for i := range recs {
+		size += 3*(expiryLen+len(recs[i].Key)) + len(recs[i].Value)
+	}
+	buf := kvBuffer(make([]byte, 0, size))
+	var code [expiryLen]byte
+	for i := range recs {
+		r := &recs[i]
+		key := kvAdd(&buf, nil, r.Key)
+		if old := state.Get(key); old != nil {
+			oldCode, _, err := decodeStateValue(old)
+			if err != nil {
+				return fmt.Errorf("state key %q: %w", r.Key, err)
+			}
+			if oldCode != 0 {
+				binary.BigEndian.PutUint64(code[:], oldCode)
+				if err := stime.Delete(kvAdd(&buf, code[:], r.Key)); err != nil {
+					return fmt.Errorf("state key %q: expiry index: %w", r.Key, err)
+				}
+			}
+		}
+		if r.Value == nil {
+			if err := state.Delete(key); err != nil {
+				return fmt.Errorf("delete state key %q: %w", r.Key, err)
+			}
+			continue
+		}
+		c := expiryCode(r.Expires)
+		binary.BigEndian.PutUint64(code[:], c)
+		if err := state.Put(key, kvAdd(&buf, code[:], r.Value)); err != nil {
+			return fmt.Errorf("put state key %q: %w", r.Key, err)
+		}
+		if c != 0 {
+			if err := stime.Put(kvAdd(&buf, code[:], r.Key), emptyValue); err != nil {
+				return fmt.Errorf("state key %q: expiry index: %w", r.Key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// kvBuffer holds the keys and values put in one transaction, which bbolt
+// requires to stay valid until the commit: one allocation when sized
+// right. Slices it returned stay valid when it grows (the old array is
+// kept and never written again).
+type kvBuffer []byte
+
+// kvAdd appends head and tail to b and returns them as one slice.
+func kvAdd[T ~string | ~[]byte](b *kvBuffer, head []byte, tail T) []byte {
+	start := len(*b)
+	*b = append(append(*b, head...), tail...)
+	return (*b)[start:len(*b):len(*b)]
+}
+
+// Get returns the live record under key; see broker.State.Get. Expiry is
+// checked against time.Now. The Value is a copy owned by the caller.
+func (l *Log) Get(ctx context.Context, key string) (broker.Record, error) {
+	if err := broker.ValidateStateKey(key); err != nil {
+		return broker.Record{}, fmt.Errorf("bolt: get state: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return broker.Record{}, fmt.Errorf("bolt: get state %q: %w", key, err)
+	}
+	if err := l.acquire("get state"); err != nil {
+		return broker.Record{}, err
+	}
+	defer l.mu.RUnlock()
+	var r broker.Record
+	live := false
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketState).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		var err error
+		r, live, err = decodeStateRecord([]byte(key), v, time.Now())
+		return err
+	})
+	if err != nil {
+		return broker.Record{}, fmt.Errorf("bolt: get state %q: %w", key, err)
+	}
+	if !live {
+		return broker.Record{}, fmt.Errorf("bolt: get state %q: %w", key, broker.ErrNotFound)
+	}
+	return r, nil
+}
+
+// Put writes recs in one write transaction, fsynced before it returns;
+// see broker.State.Put. A bad record fails the call with an error wrapping
+// broker.ErrInvalid and writes nothing. recs are not retained.
+func (l *Log) Put(ctx context.Context, recs []broker.Record) error {
+	if err := broker.ValidateRecords(recs); err != nil {
+		return fmt.Errorf("bolt: put state: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := l.acquire("put state"); err != nil {
+		return err
+	}
+	defer l.mu.RUnlock()
+	if err := l.putState(ctx, recs); err != nil {
+		return fmt.Errorf("bolt: put state: %w", err)
+	}
+	return nil
+}
+
+// putState commits validated recs in a transaction of their own; the
+// caller holds mu for reading.
+func (l *Log) putState(ctx context.Context, recs []broker.Record) error {
+	return l.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return putRecords(tx, recs)
+	})
+}
+
+// Scan calls fn with every live record whose key starts with prefix, in
+// key order; see broker.State.Scan. It copies the records out of one read
+// transaction, then calls fn outside it (so fn may use the Log).
+func (l *Log) Scan(ctx context.Context, prefix string, fn func(broker.Record) bool) error {
+	if err := broker.ValidateStatePrefix(prefix); err != nil {
+		return fmt.Errorf("bolt: scan state: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: scan state %q: %w", prefix, err)
+	}
+	recs, err := l.scan(prefix)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if !fn(r) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// scan returns the live records under prefix, in key order.
+func (l *Log) scan(prefix string) ([]broker.Record, error) {
+	if err := l.acquire("scan state"); err != nil {
+		return nil, err
+	}
+	defer l.mu.RUnlock()
+	var recs []broker.Record
+	p := []byte(prefix)
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		now := time.Now()
+		c := tx.Bucket(bucketState).Cursor()
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			r, live, err := decodeStateRecord(k, v, now)
+			if err != nil {
+				return err
+			}
+			if live {
+				recs = append(recs, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: scan state %q: %w", prefix, err)
+	}
+	return recs, nil
+}
+
+// Expire removes the records whose expiry is not after now, soonest first
+// through the expiry index, in write transactions of at most
+// Options.TrimBatch records each (so Appends wait for one batch at most);
+// see broker.State.Expire. When ctx is canceled or the log is closed
+// between batches it returns the count removed so far with the error.
+func (l *Log) Expire(ctx context.Context, now time.Time) (int, error) {
+	cutoff := expiryCode(now)
+	removed := 0
+	for done := false; !done; {
+		n, err := l.batchTx(ctx, "expire state", func(tx *bbolt.Tx) (int, error) {
+			var n int
+			var err error
+			n, done, err = expireRecords(tx, cutoff, l.trimBatch)
+			return n, err
+		})
+		removed += n
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// expireRecords removes up to budget records whose expiry code is at most
+// cutoff, soonest first. It reports how many it removed and whether none
+// is left to remove.
+func expireRecords(tx *bbolt.Tx, cutoff uint64, budget int) (int, bool, error) {
+	state := tx.Bucket(bucketState)
+	c := tx.Bucket(bucketStateTime).Cursor()
+	for n := 0; n < budget; n++ {
+		k, _ := c.First()
+		if k == nil {
+			return n, true, nil
+		}
+		if len(k) <= expiryLen {
+			return n, false, fmt.Errorf("state expiry index key of %d bytes: %w", len(k), errCorrupt)
+		}
+		if binary.BigEndian.Uint64(k) > cutoff {
+			return n, true, nil
+		}
+		if err := state.Delete(bytes.Clone(k[expiryLen:])); err != nil {
+			return n, false, fmt.Errorf("expire state key %q: %w", k[expiryLen:], err)
+		}
+		if err := c.Delete(); err != nil {
+			return n, false, fmt.Errorf("expire state key %q: expiry index: %w", k[expiryLen:], err)
+		}
+	}
+	return budget, false, nil
+}
