@@ -25,39 +25,8 @@ func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
 		crashChild(path)
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a subprocess")
-	}
-	path := filepath.Join(t.TempDir(), "rtbroker.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKeepsAcknowledgedEvents$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	var acked uint64
-	sc := bufio.NewScanner(out)
-	killed := false
-	for sc.Scan() {
-		off, err := strconv.ParseUint(sc.Text(), 10, 64)
-		if err != nil {
-			continue // test framework output
-		}
-		acked = off
-		if acked >= 300 && !killed {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	_ = cmd.Wait()
-	if !killed {
-		t.Fatalf("child exited before it was killed, after offset %d", acked)
-	}
+	path := crashRun(t, "TestCrashKeepsAcknowledgedEvents", crashEnv, ackedOffsets(&acked))
 
 	l, err := Open(path, Options{})
 	if err != nil {
@@ -80,6 +49,55 @@ func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
 		}
 	}
 	t.Logf("acknowledged %d, recovered %d", acked, l.Head())
+}
+
+// crashRun runs test name again in a child process, with env naming a new
+// data file, hands each line the child prints to line, and kills the child
+// (SIGKILL) once line returns true. It fails the test when the child ends
+// before it is killed, and returns the file's path.
+func crashRun(t *testing.T, name, env string, line func(string) (kill bool)) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a subprocess")
+	}
+	path := filepath.Join(t.TempDir(), "rtbroker.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$")
+	cmd.Env = append(os.Environ(), env+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	killed := false
+	for sc.Scan() {
+		if line(sc.Text()) && !killed {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	_ = cmd.Wait()
+	if !killed {
+		t.Fatalf("child exited before it was killed")
+	}
+	return path
+}
+
+// ackedOffsets returns a line function for crashRun that reads one
+// acknowledged offset a line into acked and kills the child from 300 on.
+func ackedOffsets(acked *uint64) func(string) bool {
+	return func(text string) bool {
+		off, err := strconv.ParseUint(text, 10, 64)
+		if err != nil {
+			return false // test framework output
+		}
+		*acked = off
+		return off >= 300
+	}
 }
 
 // crashChild appends batches until killed, printing the last offset of
@@ -136,42 +154,18 @@ func TestCrashBeforeIndexing(t *testing.T) {
 		lazyCrashChild(path)
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a subprocess")
-	}
-	path := filepath.Join(t.TempDir(), "rtbroker.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashBeforeIndexing$")
-	cmd.Env = append(os.Environ(), lazyCrashEnv+"="+path)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	acked := map[uint64]string{} // offset → room
 	var last uint64
-	sc := bufio.NewScanner(out)
-	killed := false
-	for sc.Scan() {
+	path := crashRun(t, "TestCrashBeforeIndexing", lazyCrashEnv, func(text string) bool {
 		var off uint64
 		var room string
-		if _, err := fmt.Sscanf(sc.Text(), "%d %s", &off, &room); err != nil {
-			continue // test framework output
+		if _, err := fmt.Sscanf(text, "%d %s", &off, &room); err != nil {
+			return false // test framework output
 		}
 		acked[off] = room
 		last = max(last, off)
-		if last >= 600 && !killed {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	_ = cmd.Wait()
-	if !killed {
-		t.Fatalf("child exited before it was killed, after offset %d", last)
-	}
+		return last >= 600
+	})
 
 	l, err := Open(path, lazyOptions)
 	if err != nil {
@@ -291,39 +285,8 @@ func TestCrashKeepsRecordsWithEvents(t *testing.T) {
 		stateCrashChild(path)
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a subprocess")
-	}
-	path := filepath.Join(t.TempDir(), "rtbroker.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKeepsRecordsWithEvents$")
-	cmd.Env = append(os.Environ(), stateCrashEnv+"="+path)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	var acked uint64
-	sc := bufio.NewScanner(out)
-	killed := false
-	for sc.Scan() {
-		off, err := strconv.ParseUint(sc.Text(), 10, 64)
-		if err != nil {
-			continue // test framework output
-		}
-		acked = off
-		if acked >= 300 && !killed {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	_ = cmd.Wait()
-	if !killed {
-		t.Fatalf("child exited before it was killed, after offset %d", acked)
-	}
+	path := crashRun(t, "TestCrashKeepsRecordsWithEvents", stateCrashEnv, ackedOffsets(&acked))
 
 	l, err := Open(path, Options{})
 	if err != nil {
