@@ -21,9 +21,16 @@ import (
 // opener returns a brokertest opener for a new file in t.TempDir() that
 // also checks the file's bookkeeping each time the log is reopened.
 func opener(opts Options) func(t *testing.T) func() broker.Log {
-	return func(t *testing.T) func() broker.Log {
+	return checkedOpener(opts, func(l *Log) broker.Log { return l })
+}
+
+// checkedOpener returns an opener of a new file in t.TempDir(), as the
+// type a brokertest suite takes, that checks the file's bookkeeping each
+// time it is opened.
+func checkedOpener[T any](opts Options, as func(*Log) T) func(t *testing.T) func() T {
+	return func(t *testing.T) func() T {
 		path := filepath.Join(t.TempDir(), "rtbroker.db")
-		return func() broker.Log {
+		return func() T {
 			t.Helper()
 			l, err := Open(path, opts)
 			if err != nil {
@@ -32,7 +39,7 @@ func opener(opts Options) func(t *testing.T) func() broker.Log {
 			if err := l.check(); err != nil {
 				t.Fatalf("reopened file is inconsistent: %v", err)
 			}
-			return l
+			return as(l)
 		}
 	}
 }

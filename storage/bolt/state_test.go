@@ -1,30 +1,15 @@
 package bolt
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker/brokertest"
 )
 
-// stateOpener returns a brokertest state opener for a new file in
-// t.TempDir() that checks the file's bookkeeping each time it is opened.
+// stateOpener is opener for the State conformance suite.
 func stateOpener(opts Options) func(t *testing.T) func() brokertest.ClosableState {
-	return func(t *testing.T) func() brokertest.ClosableState {
-		path := filepath.Join(t.TempDir(), "rtbroker.db")
-		return func() brokertest.ClosableState {
-			t.Helper()
-			l, err := Open(path, opts)
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			if err := l.check(); err != nil {
-				t.Fatalf("reopened file is inconsistent: %v", err)
-			}
-			return l
-		}
-	}
+	return checkedOpener(opts, func(l *Log) brokertest.ClosableState { return l })
 }
 
 func TestState(t *testing.T) {
