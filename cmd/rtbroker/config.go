@@ -196,7 +196,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open connections, and open SSE streams, long-polls and Socket.IO sessions, one client IP may hold (each counted against this cap; 0: no limit); behind a proxy every client has its IP")
 	fs.StringVar(&c.ConnectRate, "connect-rate", "50/s", "new SSE streams, long-polls and Socket.IO (Engine.IO) sessions one client IP may open (`N/s`, N/m or N/h; 0: no limit)")
 	fs.IntVar(&c.ConnectBurst, "connect-burst", 200, "connections a client IP may open at once above --connect-rate")
-	fs.DurationVar(&c.SIORecoveryWindow, "sio-recovery-window", socketio.DefaultRecoveryWindow, "how long a disconnected Socket.IO session stays recoverable (its record is kept in the data file that long after its last connect, join, leave or disconnect)")
+	fs.DurationVar(&c.SIORecoveryWindow, "sio-recovery-window", socketio.DefaultRecoveryWindow, "how long a Socket.IO session stays recoverable after its record was last written (at connect, join and leave, and at disconnect when older than 1/16 of this)")
 	fs.IntVar(&c.SIOMaxPending, "sio-max-pending", socketio.DefaultMaxPending, "publishes, joins and leaves one Socket.IO socket may have awaiting their ack; more are refused with rate_limited")
 	fs.Var(listFlag{&c.APIKeys}, "api-key", "comma-separated server-to-server `keys` (sent as Authorization: Bearer KEY or X-API-Key), allowed everything, publishing as from \"api\"")
 	fs.StringVar(&c.Policy, "policy", "", "JSON `file` with the authorization policy: defaults for token holders and anonymous clients, Socket.IO namespaces (role, defaults, auto-join), scoped API keys (see README)")

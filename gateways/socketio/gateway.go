@@ -368,6 +368,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		return unavailable
 	}
 	s.SetPID(m.pid)
+	m.saved = g.sessions.now()
 	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
 		m.sub.Close()
 		g.log.Error("socketio: save session", "err", err)
@@ -439,9 +440,16 @@ func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socke
 	return newMember(g, ns, s, id, *rec, sub), nil
 }
 
-// saveOnLeave writes the session again when its socket disconnects, so
-// that it stays recoverable for a whole window from now. Not awaited.
+// saveOnLeave writes the session again when its socket disconnects and
+// its record was written more than a sixteenth of the recovery window
+// ago, so that it stays recoverable for at least 15/16 of a window from
+// now. A record written recently is not written again: in a reconnect
+// storm, sockets that connected moments before cost no second write. Not
+// awaited.
 func (m *member) saveOnLeave() {
+	if m.g.sessions.now().Sub(m.saved) < m.g.cfg.RecoveryWindow/16 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(m.g.ctx, m.g.cfg.PublishTimeout)
 	defer cancel()
 	if err := m.g.sessions.saveBehind(ctx, &m.rec); err != nil && m.g.ctx.Err() == nil {
@@ -756,9 +764,18 @@ func (g *Gateway) message(m *member, ev *protocol.Event) (msg broker.Message, ep
 }
 
 // newPID returns a new private session id: 128 random bits.
+//
+// The 128 random bits follow the time in milliseconds (6 bytes, big
+// endian), so that new sessions' records are keyed in the order they are
+// made: the state store inserts them at the end of its key space (in
+// bbolt, into the last pages) instead of all over it.
 func newPID() string {
-	var b [16]byte
-	rand.Read(b[:])
+	var b [22]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	rand.Read(b[6:])
 	return hex.EncodeToString(b[:])
 }
 

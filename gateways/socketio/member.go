@@ -52,6 +52,7 @@ type member struct {
 
 	// Owned by the task.
 	rec     sessionRecord // the session as last saved
+	saved   time.Time     // when rec was last written
 	stopped bool          // nothing more is delivered (the connection is going away)
 }
 
@@ -343,7 +344,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64) (uint64,
 		}
 		return 0, nil, err
 	}
-	m.rec = rec
+	m.rec, m.saved = rec, m.g.sessions.now()
 	return pos, reset, nil
 }
 
@@ -364,7 +365,7 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return nil, err
 	}
-	m.rec = rec
+	m.rec, m.saved = rec, m.g.sessions.now()
 	m.sub.Remove(logRoom)
 	return &leaveAck{OK: true, Room: room}, nil
 }
