@@ -12,9 +12,9 @@ import (
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
-	"github.com/rtbroker/rtbroker/gateways/internal/receipts"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 
 	"github.com/rtbroker/rtbroker/broker"
 )

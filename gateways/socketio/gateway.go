@@ -20,9 +20,9 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
-	"github.com/rtbroker/rtbroker/gateways/internal/receipts"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/rtbroker/rtbroker/broker"
-	"github.com/rtbroker/rtbroker/gateways/internal/receipts"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )

@@ -8,7 +8,7 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/broker/brokertest"
 	"github.com/rtbroker/rtbroker/gateways/auth"
-	"github.com/rtbroker/rtbroker/gateways/internal/receipts"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
