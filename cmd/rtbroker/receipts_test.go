@@ -211,3 +211,44 @@ func TestRetentionRules(t *testing.T) {
 		t.Errorf("no retention in the logs")
 	}
 }
+
+// receiptRESTRows are the hostile rows of POST /api/rooms/{room}/read and
+// GET /api/me/rooms (TestHostileREST). ada's token may read general and
+// news:*, not ops.
+func receiptRESTRows(ada string) []httpRow {
+	read := func(room, body string) hreq {
+		return hreq{method: "POST", url: "/api/rooms/" + room + "/read", body: body, cred: cred{bearer: ada}}
+	}
+	return []httpRow{
+		{name: "read: without a token", req: hreq{method: "POST", url: "/api/rooms/general/read", body: `{"offset":1}`}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "read: offset not a number", req: read("general", `{"offset":"one"}`), wantStatus: 400, wantCode: "invalid_argument", wantMsg: "whole number"},
+		{name: "read: negative offset", req: read("general", `{"offset":-1}`), wantStatus: 400, wantCode: "invalid_argument", wantMsg: "whole number"},
+		{name: "read: no offset", req: read("general", `{}`), wantStatus: 400, wantCode: "invalid_argument", wantMsg: "whole number"},
+		{name: "read: not JSON", req: read("general", `offset=1`), wantStatus: 400, wantCode: "invalid_argument"},
+		{name: "read: offset beyond the head", req: read("general", `{"offset":99999999}`), wantStatus: 400, wantCode: "invalid_argument", wantMsg: "beyond"},
+		{name: "read: unknown room", req: read("news:none", `{"offset":1}`), wantStatus: 404, wantCode: "not_found"},
+		{name: "read: a room the token may not read", req: read("ops", `{"offset":1}`), wantStatus: 403, wantCode: "forbidden"},
+		{name: "read: internal room", req: read("_x", `{"offset":1}`), wantStatus: 400, wantCode: "invalid_argument"},
+		{name: "read: body over 4 KiB", req: read("general", `{"offset":1,"x":"`+strings.Repeat("x", 5000)+`"}`), wantStatus: 413, wantCode: "too_large"},
+		{name: "read: cross-origin with the cookie", req: hreq{method: "POST", url: "/api/rooms/general/read", body: `{"offset":1}`, cred: cred{cookie: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "cross-site request"},
+		{name: "me/rooms: without a token", req: hreq{method: "GET", url: "/api/me/rooms"}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "me/rooms: POST", req: hreq{method: "POST", url: "/api/me/rooms", cred: cred{bearer: ada}}, wantStatus: 405, wantCode: "method_not_allowed"},
+	}
+}
+
+// receiptSIORows are the hostile rows of room:read and me:rooms
+// (TestHostileSocketIO).
+func receiptSIORows() []sioRow {
+	read := func(arg map[string]any, code, msg string) sioStep {
+		return sioStep{event: "room:read", arg: arg, wantCode: code, wantMsg: msg}
+	}
+	return []sioRow{
+		{name: "room:read: offset not a number", steps: []sioStep{read(map[string]any{"room": "general", "offset": "one"}, "invalid_argument", "whole number")}},
+		{name: "room:read: no offset", steps: []sioStep{read(map[string]any{"room": "general"}, "invalid_argument", "whole number")}},
+		{name: "room:read: offset beyond the head", steps: []sioStep{read(map[string]any{"room": "general", "offset": 99999999}, "invalid_argument", "beyond")}},
+		{name: "room:read: unknown room", steps: []sioStep{read(map[string]any{"room": "news:none", "offset": 1}, "not_found", "")}},
+		{name: "room:read: a room the token may not read", steps: []sioStep{read(map[string]any{"room": "ops", "offset": 1}, "forbidden", "")}},
+		{name: "room:read: no room", steps: []sioStep{read(map[string]any{"offset": 1}, "invalid_argument", "room")}},
+		{name: "me:rooms with an argument is answered", steps: []sioStep{{event: "me:rooms", arg: map[string]any{"x": 1}}}},
+	}
+}
