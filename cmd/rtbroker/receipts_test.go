@@ -102,11 +102,12 @@ func TestReadReceipts(t *testing.T) {
 		offset     uint64
 		wantOffset float64
 		wantMoved  bool
+		wantRooms  []unreadRoom // me:rooms after the step, when set
 	}{
-		{"Socket.IO marks 2", false, 2, 2, true},
-		{"Socket.IO: a lower offset is a no-op", false, 1, 2, false},
-		{"HTTP marks 3", true, 3, 3, true},
-		{"HTTP: the same offset is a no-op", true, 3, 3, false},
+		{"Socket.IO marks 2", false, 2, 2, true, nil},
+		{"Socket.IO: a lower offset is a no-op", false, 1, 2, false, []unreadRoom{{Room: "chat:a", Head: 3, Read: 2, Unread: 1}, {Room: "chat:b", Head: 5, Unread: 2}}},
+		{"HTTP marks 3", true, 3, 3, true, nil},
+		{"HTTP: the same offset is a no-op", true, 3, 3, false, nil},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -127,6 +128,9 @@ func TestReadReceipts(t *testing.T) {
 			}
 			if st.wantMoved {
 				receipt(st.wantOffset)
+			}
+			if st.wantRooms != nil {
+				sameRooms(t, "me:rooms", sioRooms(t, d, "ada"), st.wantRooms)
 			}
 		})
 	}
