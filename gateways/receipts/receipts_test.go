@@ -8,8 +8,8 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/broker/brokertest"
 	"github.com/rtbroker/rtbroker/gateways/auth"
-	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 )
 
 func user(sub string, history ...string) auth.Identity {

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/rtbroker/rtbroker/broker"
-	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
