@@ -178,7 +178,7 @@ func New(log Log, cfg Config) *Broker {
 // trims reports whether the configured retention removes anything.
 func (b *Broker) trims() bool {
 	r := b.cfg.Retention
-	return r.MaxAge > 0 || r.MaxCount > 0 || r.Idempotency > 0
+	return r.RemovesEvents() || r.Idempotency > 0
 }
 
 // Epoch returns the epoch of the broker's log.

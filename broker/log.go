@@ -45,14 +45,24 @@ type Log interface {
 	// Rooms lists every room that has ever had an event, sorted by name.
 	Rooms(ctx context.Context) ([]RoomInfo, error)
 
-	// Trim removes events that retention no longer keeps: per room, events
-	// older than now-MaxAge (when MaxAge > 0) and all but the newest
-	// MaxCount (when MaxCount > 0). It also forgets idempotency keys older
+	// Trim removes events that retention no longer keeps: per room, with
+	// the limits r.For(room) gives it (the first matching rule of r.Rules,
+	// else r's own), events older than now-MaxAge (when MaxAge > 0) and
+	// all but the newest MaxCount (when MaxCount > 0). It also forgets idempotency keys older
 	// than the idempotency window. It records, per room, the highest
 	// removed offset (the room's trim watermark), so that a later Read from
 	// before it reports it in ReadResult.Trimmed. It returns how many
 	// events it removed.
 	Trim(ctx context.Context, r Retention, now time.Time) (int, error)
+
+	// CountAfter returns how many retained events of room have offsets
+	// greater than after, counting no further than limit (> 0): the result
+	// is min(that number, limit). A room without events counts 0. It reads
+	// no event body; implementations answer from per-room metadata when
+	// after is below the room's earliest retained event, and otherwise
+	// walk at most limit entries of the room's index. A limit <= 0 is an
+	// error wrapping ErrInvalid.
+	CountAfter(ctx context.Context, room string, after uint64, limit int) (int, error)
 
 	// Close releases the log. Appends in flight complete or fail first.
 	Close() error
@@ -99,4 +109,8 @@ type Retention struct {
 	MaxAge      time.Duration // remove events older than this; 0 keeps all
 	MaxCount    int           // keep at most this many events per room; 0 keeps all
 	Idempotency time.Duration // how long idempotency keys are remembered; 0 means forever
+	// Rules give rooms matching a pattern their own MaxAge and MaxCount;
+	// the first matching rule wins and MaxAge/MaxCount above are the
+	// default for rooms no rule matches (see Retention.For).
+	Rules []RetentionRule
 }

@@ -265,6 +265,31 @@ func (l *MemLog) ReadBefore(ctx context.Context, room string, before uint64, lim
 	return out, nil
 }
 
+// CountAfter returns how many retained events of room are above after, at
+// most limit; see broker.Log.CountAfter. It binary-searches the room's
+// events. limit <= 0 is an error wrapping broker.ErrInvalid.
+func (l *MemLog) CountAfter(ctx context.Context, room string, after uint64, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("memlog: count room %q after %d: %w", room, after,
+			&broker.ValidationError{Field: "max", Reason: "must be positive"})
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memlog: count room %q after %d: %w", room, after, err)
+	}
+	s := l.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if l.closed {
+		return 0, fmt.Errorf("memlog: count room %q after %d: %w", room, after, broker.ErrClosed)
+	}
+	r := s.rooms[room]
+	if r == nil {
+		return 0, nil
+	}
+	i := sort.Search(len(r.events), func(i int) bool { return r.events[i].Offset > after })
+	return min(len(r.events)-i, limit), nil
+}
+
 // Rooms lists every room that ever had an event, sorted by name.
 func (l *MemLog) Rooms(ctx context.Context) ([]broker.RoomInfo, error) {
 	if err := ctx.Err(); err != nil {
@@ -296,8 +321,8 @@ func (l *MemLog) Rooms(ctx context.Context) ([]broker.RoomInfo, error) {
 	return out, nil
 }
 
-// Trim applies retention as of now; see broker.Log.Trim. Per room it
-// removes the oldest events beyond MaxCount and the leading run of events
+// Trim applies retention as of now; see broker.Log.Trim. Per room, with
+// the limits r.For(room) gives it, it removes the oldest events beyond MaxCount and the leading run of events
 // whose Time is before now-MaxAge (events are in acceptance order, so that
 // is every older event unless clocks went backwards). It forgets
 // idempotency keys accepted before now-Idempotency. It returns how many
@@ -313,7 +338,8 @@ func (l *MemLog) Trim(ctx context.Context, r broker.Retention, now time.Time) (i
 		return 0, fmt.Errorf("memlog: trim: %w", broker.ErrClosed)
 	}
 	removed := 0
-	for _, room := range s.rooms {
+	for name, room := range s.rooms {
+		r := r.For(name) // the first matching rule, else the default
 		n := 0
 		if r.MaxCount > 0 && len(room.events) > r.MaxCount {
 			n = len(room.events) - r.MaxCount

@@ -61,6 +61,8 @@ func TestLog(t *testing.T, open func(t *testing.T) func() broker.Log) {
 		{"TrimByMaxAge", testTrimAge},
 		{"TrimWholeRoom", testTrimWholeRoom},
 		{"TrimmedWatermarkAcrossRooms", testTrimAcrossRooms},
+		{"TrimByRoomPatternRules", testTrimRules},
+		{"CountAfter", testCountAfter},
 		{"Epoch", testEpoch},
 		{"ReopenKeepsEverything", testReopen},
 		{"Closed", testClosed},

@@ -15,6 +15,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
@@ -40,6 +41,11 @@ type config struct {
 	RetentionMaxCount int
 	RetentionInterval time.Duration
 	IdempotencyWindow time.Duration
+
+	RetentionRules string                 // --retention-rules: PATTERN=AGE[/COUNT],… (retention.go)
+	retentionRules []broker.RetentionRule // parsed by validate
+	UnreadMaxRooms int                    // rooms one unread listing returns at most
+	UnreadMaxCount int                    // an unread count's cap
 
 	PollTimeout    time.Duration
 	PollMaxTimeout time.Duration
@@ -161,6 +167,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RetentionMaxCount, "retention-max-count", 0, "keep at most this many events per room (0 keeps all)")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", broker.DefaultRetentionInterval, "how often retention runs")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long Idempotency-Key values are remembered")
+	fs.StringVar(&c.RetentionRules, "retention-rules", "", "per-room retention, first match wins: comma-separated `PATTERN=AGE[/COUNT]` (AGE: 1h, 30d, forever), e.g. chat:*=30d,progress:*=1h,dm:*=forever; rooms no rule matches get --retention-max-age/--retention-max-count")
+	fs.IntVar(&c.UnreadMaxRooms, "unread-max-rooms", receipts.DefaultMaxRooms, "rooms GET /api/me/rooms and me:rooms list at most")
+	fs.IntVar(&c.UnreadMaxCount, "unread-max-count", receipts.DefaultMaxUnread, "an unread count stops at this many events (reported with unread_capped)")
 
 	fs.DurationVar(&c.PollTimeout, "poll-timeout", longpoll.DefaultHold, "default hold of a long-poll request")
 	fs.DurationVar(&c.PollMaxTimeout, "poll-max-timeout", longpoll.DefaultMaxTimeout, "longest hold a long-poll request may ask for")
@@ -266,6 +275,10 @@ func (c *config) validate() error {
 	check(c.MaxBodySize > 0, "--max-body-size must be positive")
 	check(c.RetentionMaxAge >= 0 && c.RetentionMaxCount >= 0, "retention limits cannot be negative")
 	check(c.RetentionInterval > 0, "--retention-interval must be positive")
+	rules, rerr := parseRetentionRules(c.RetentionRules)
+	c.retentionRules = rules
+	check(rerr == nil, "--retention-rules: %v", rerr)
+	check(c.UnreadMaxRooms > 0 && c.UnreadMaxCount > 0, "--unread-max-rooms and --unread-max-count must be positive")
 	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout <= --poll-max-timeout")
 	check(c.SSEHeartbeat > 0 && c.SSERetry > 0 && c.WriteTimeout > 0, "SSE intervals and --write-timeout must be positive")
 	check(c.MaxRooms > 0, "--max-rooms must be positive")

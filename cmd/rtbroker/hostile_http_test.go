@@ -156,6 +156,7 @@ func TestHostileREST(t *testing.T) {
 			logged:     []string{logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api"), logKey("general", "chat:message", "api")},
 		},
 	}...)
+	rows = append(rows, receiptRESTRows(ada)...)
 	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood, bin), func(t *testing.T, e *hostileEnv) {
 		sub := e.goodSub()
 		tok := userToken(t, sub, nil)

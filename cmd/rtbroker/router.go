@@ -36,6 +36,8 @@ func newRouter(h routes) http.Handler {
 		r.Get("/rooms", h.api.Rooms)
 		r.Get("/rooms/{room}/events", h.api.History)
 		r.Post("/rooms/{room}/events", h.api.Publish)
+		r.Post("/rooms/{room}/read", h.api.MarkRead)
+		r.Get("/me/rooms", h.api.MyRooms)
 		r.Get("/backup", h.backup)
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {

@@ -17,6 +17,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
@@ -55,11 +56,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		TailSize:          cfg.TailSize,
 		MaxBatch:          cfg.MaxBatch,
 		MaxDataSize:       cfg.MaxDataSize,
-		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow},
+		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow, Rules: cfg.retentionRules},
 		RetentionInterval: cfg.RetentionInterval,
 		Logger:            log,
 	})
 	defer b.Close()
+	reads := receipts.New(b, receipts.Config{MaxRooms: cfg.UnreadMaxRooms, MaxUnread: cfg.UnreadMaxCount}) // shared by the API and Socket.IO
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
@@ -86,6 +88,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MaxRooms:       cfg.MaxRooms,
 		Auth:           authn,
 		Logger:         log,
+		Receipts:       reads,
 	})
 	defer sioGW.Close()
 
@@ -94,7 +97,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
 		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
-	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log})
+	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log, Receipts: reads})
 	metrics := api.AdminOnly(metricsHandler(gauges)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
 		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(gauges), log)

@@ -14,6 +14,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -47,6 +48,10 @@ type Config struct {
 	PublishLimit *limit.Buckets
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// Receipts keeps read positions and counts unread events (POST
+	// /api/rooms/{room}/read, GET /api/me/rooms); share it with the other
+	// gateways. Default: a receipts.Service of its own on the broker.
+	Receipts *receipts.Service
 }
 
 func (c *Config) setDefaults() {
@@ -79,12 +84,18 @@ type Handler struct {
 	cfg     Config
 	log     *slog.Logger
 	origins *httpx.Origins
+	// receipts is Config.Receipts or the handler's own.
+	receipts *receipts.Service
 }
 
 // New returns the REST API on b.
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
-	return &Handler{b: b, cfg: cfg, log: cfg.Logger, origins: httpx.NewOrigins(cfg.AllowedOrigins)}
+	h := &Handler{b: b, cfg: cfg, log: cfg.Logger, origins: httpx.NewOrigins(cfg.AllowedOrigins), receipts: cfg.Receipts}
+	if h.receipts == nil {
+		h.receipts = receipts.New(b, receipts.Config{})
+	}
+	return h
 }
 
 // CORS wraps next (the API, SSE or long-poll routes) with the CORS

@@ -22,6 +22,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
@@ -83,6 +84,10 @@ type GatewayConfig struct {
 	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
+	// Receipts keeps read positions and counts unread events (room:read,
+	// me:rooms); share it with the other gateways. Default: a
+	// receipts.Service of its own on the broker.
+	Receipts *receipts.Service
 }
 
 // NamespaceConfig is one namespace of the gateway.
@@ -176,6 +181,8 @@ func (c *GatewayConfig) setDefaults() {
 //	                           (joining a room the socket is already in
 //	                           changes nothing: nothing is sent twice)
 //	room:leave {room}          ack {ok, room}
+//	room:read {room, offset}   ack {ok, room, offset, moved} (receipts.go)
+//	me:rooms                   ack {ok, rooms, truncated} (receipts.go)
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
 //	                           ({ok, ephemeral: true} for ephemeral events)
@@ -211,6 +218,8 @@ type Gateway struct {
 	sessions *sessions
 	pool     *pump.Pool // runs the members' deliveries
 
+	receipts *receipts.Service // GatewayConfig.Receipts or the gateway's own
+
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the session confirmer, the expiry ticker, command and ack goroutines
@@ -244,6 +253,9 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		expiring: newExpiries(cfg.ExpiryInterval),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
+	if g.receipts = cfg.Receipts; g.receipts == nil {
+		g.receipts = receipts.New(b, receipts.Config{})
+	}
 	for _, nc := range cfg.Namespaces {
 		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
@@ -587,6 +599,10 @@ func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 		g.onJoin(m, ev)
 	case "room:leave":
 		g.onLeave(m, ev)
+	case "room:read":
+		g.onRead(m, ev)
+	case "me:rooms":
+		g.onMyRooms(m, ev)
 	default:
 		g.onPublish(m, ev)
 	}

@@ -12,8 +12,9 @@ import (
 )
 
 // Trim applies retention as of now; see broker.Log.Trim. It first indexes
-// every unindexed event (retention works on the room index), then per room
-// it removes the oldest events beyond r.MaxCount and the leading run of events
+// every unindexed event (retention works on the room index), then per room,
+// with the limits r.For(room) gives it (the first matching rule, else the
+// default), it removes the oldest events beyond r.MaxCount and the leading run of events
 // whose Time is before now-r.MaxAge (events are stored in acceptance order,
 // so that is every older event unless the clock went backwards), and
 // records the highest removed offset as the room's watermark. It forgets
@@ -37,7 +38,7 @@ func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int,
 		return 0, err
 	}
 	removed := 0
-	if r.MaxAge > 0 || r.MaxCount > 0 {
+	if r.RemovesEvents() {
 		names, err := l.roomNames()
 		if err != nil {
 			return 0, err
@@ -143,6 +144,10 @@ func (l *Log) roomNames() ([]string, error) {
 // requires and updates the room's metadata. It reports how many it removed
 // and whether the room is done (false: the budget ran out first).
 func trimRoom(tx *bbolt.Tx, room string, r broker.Retention, now time.Time, budget int) (int, bool, error) {
+	r = r.For(room) // the first matching rule, else the default
+	if r.MaxAge <= 0 && r.MaxCount <= 0 {
+		return 0, true, nil // kept forever
+	}
 	metaBucket := tx.Bucket(bucketRoomMeta)
 	v := metaBucket.Get([]byte(room))
 	if v == nil {
