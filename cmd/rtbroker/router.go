@@ -36,6 +36,7 @@ func newRouter(h routes) http.Handler {
 		r.Get("/rooms", h.api.Rooms)
 		r.Get("/rooms/{room}/events", h.api.History)
 		r.Post("/rooms/{room}/events", h.api.Publish)
+		r.Get("/rooms/{room}/presence", h.api.Presence)
 		r.Get("/backup", h.backup)
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {

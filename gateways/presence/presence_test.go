@@ -10,7 +10,7 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/broker/brokertest"
 	"github.com/rtbroker/rtbroker/gateways/auth"
-	"github.com/rtbroker/rtbroker/gateways/internal/presence"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 )
 
 func user(sub string) auth.Identity { return auth.Identity{Subject: sub, Rooms: auth.All()} }
