@@ -96,6 +96,7 @@ type config struct {
 
 	PresenceMaxList   int           // rooms with more users answer presence with counts only
 	PresencePollGrace time.Duration // a long-poll client stays present this long after its last poll
+	PresenceEvents    bool          // send presence:join and presence:leave
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -207,6 +208,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.UserSubscribe}, "user-subscribe", "comma-separated room `patterns` every token holder may subscribe to and read, on top of its token's rooms claim ({sub}: its subject)")
 	fs.Var(listFlag{&c.UserPublish}, "user-publish", "comma-separated room `patterns` every token holder may publish to, on top of its token's rooms claim")
 	fs.IntVar(&c.PresenceMaxList, "presence-max-list", presence.DefaultMaxList, "largest room (in users) whose presence is answered with the member list; above it, counts only")
+	fs.BoolVar(&c.PresenceEvents, "presence-events", false, "send presence:join and presence:leave events to the rooms' subscribers (every transport)")
 	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
 	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }

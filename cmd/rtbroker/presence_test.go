@@ -101,7 +101,7 @@ func nextPresence(t *testing.T, d *sioDriver, name, user string) (string, int) {
 func TestPresence(t *testing.T) {
 	node, _ := socketiotest.NeedNode(t)
 	dir := t.TempDir()
-	srv := startServer(t, dir, "--jwt-secret", testSecret, "--presence-poll-grace", "300ms")
+	srv := startServer(t, dir, "--jwt-secret", testSecret, "--presence-poll-grace", "300ms", "--presence-events")
 	base := srv.URL
 	ada, bob, carol, dave := presenceToken(t, "ada", true), presenceToken(t, "bob", true), presenceToken(t, "carol", true), presenceToken(t, "dave", true)
 	d := startSIODriver(t)
@@ -202,7 +202,7 @@ func TestPresence(t *testing.T) {
 // answered with counts and no list, and the events still carry the user
 // and the count only.
 func TestPresenceCountsOnly(t *testing.T) {
-	srv := startServer(t, "", "--jwt-secret", testSecret, "--presence-max-list", "1")
+	srv := startServer(t, "", "--jwt-secret", testSecret, "--presence-max-list", "1", "--presence-events")
 	d := startSIODriver(t)
 	for _, u := range []string{"ada", "bob"} {
 		d.connect(u, srv.URL, presenceToken(t, u, true), false)

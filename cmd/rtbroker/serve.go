@@ -61,7 +61,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:            log,
 	})
 	defer b.Close()
-	pres := presence.New(b, presence.Config{MaxList: cfg.PresenceMaxList, PollGrace: cfg.PresencePollGrace, Logger: log})
+	pres := presence.New(b, presence.Config{MaxList: cfg.PresenceMaxList, PollGrace: cfg.PresencePollGrace, Events: cfg.PresenceEvents, Logger: log})
 	defer pres.Close() // after the gateways, whose connections leave as they close
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)

@@ -19,7 +19,7 @@ import (
 func BenchmarkJoinLeave10k(b *testing.B) {
 	const members = 10_000
 	br, _ := brokertest.NewBroker(b, broker.Config{})
-	r := presence.New(br, presence.Config{})
+	r := presence.New(br, presence.Config{Events: true})
 	defer r.Close()
 	ctx := context.Background()
 	subs := make([]*broker.Subscription, members)

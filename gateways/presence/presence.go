@@ -36,6 +36,11 @@ type Config struct {
 	// last poll ended without a new one arriving. Default
 	// DefaultPollGrace.
 	PollGrace time.Duration
+	// Events turns on the presence:join and presence:leave events. Off,
+	// presence is counted and listed but not announced: clients that do
+	// not expect the events (a long-poll client's held poll would be
+	// answered by its own arrival) do not receive them.
+	Events bool
 	// Store holds the counts. Default NewMemory().
 	Store Store
 	// Logger receives failures to announce. Default slog.Default().
@@ -212,6 +217,9 @@ func (r *Registry) Close() {
 // the user. With r.mu held, so that a room's events keep their order
 // (Announce does not block: it hands the event to each subscriber).
 func (r *Registry) announce(typ, room, user string, count int) {
+	if !r.cfg.Events {
+		return
+	}
 	data := make([]byte, 0, len(user)+32)
 	data = append(data, `{"user":`...)
 	data = broker.AppendJSONString(data, user)

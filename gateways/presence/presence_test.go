@@ -75,7 +75,7 @@ func newRegistry(t *testing.T, cfg presence.Config) (*broker.Broker, *presence.R
 // last one a leave, each with the count of users; connections over
 // several transports make one member.
 func TestJoinLeave(t *testing.T) {
-	b, r := newRegistry(t, presence.Config{})
+	b, r := newRegistry(t, presence.Config{Events: true})
 	w := watch(t, b, "lobby")
 
 	ada1 := r.Enter("lobby", user("ada"), presence.SocketIO)
@@ -114,7 +114,7 @@ func TestJoinLeave(t *testing.T) {
 // TestAnonymousCountedOnly: anonymous connections are counted, never
 // listed, and announce nothing.
 func TestAnonymousCountedOnly(t *testing.T) {
-	b, r := newRegistry(t, presence.Config{})
+	b, r := newRegistry(t, presence.Config{Events: true})
 	w := watch(t, b, "lobby")
 	c1 := r.Enter("lobby", anon, presence.SSE)
 	c2 := r.Enter("lobby", anon, presence.SocketIO)
@@ -142,7 +142,7 @@ func TestCountsOnlyAboveMaxList(t *testing.T) {
 		{name: "above it", users: 4, listed: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, r := newRegistry(t, presence.Config{MaxList: 3})
+			_, r := newRegistry(t, presence.Config{Events: true, MaxList: 3})
 			for i := range tc.users {
 				r.Enter("big", user(fmt.Sprint("u", i)), presence.SSE)
 			}
@@ -158,7 +158,7 @@ func TestCountsOnlyAboveMaxList(t *testing.T) {
 // stays while polls keep coming, and leaves PollGrace after its last one
 // ended.
 func TestPollGrace(t *testing.T) {
-	b, r := newRegistry(t, presence.Config{PollGrace: 50 * time.Millisecond})
+	b, r := newRegistry(t, presence.Config{Events: true, PollGrace: 50 * time.Millisecond})
 	w := watch(t, b, "lobby")
 	key := presence.PollClient(user("ada"), "127.0.0.1")
 	done := r.Poll(key, []string{"lobby"}, user("ada"))
@@ -183,7 +183,7 @@ func TestPollGrace(t *testing.T) {
 // TestCloseLeavesPollers: Close ends the long-poll clients' presence at
 // once, announcing it, and records nothing afterwards.
 func TestCloseLeavesPollers(t *testing.T) {
-	b, r := newRegistry(t, presence.Config{PollGrace: time.Hour})
+	b, r := newRegistry(t, presence.Config{Events: true, PollGrace: time.Hour})
 	w := watch(t, b, "lobby")
 	r.Poll("sub:ada", []string{"lobby"}, user("ada"))()
 	if got := w.next(); got != "presence:join ada 1" {
@@ -202,7 +202,7 @@ func TestCloseLeavesPollers(t *testing.T) {
 
 // TestClientsCannotForge: presence events are reserved types.
 func TestClientsCannotForge(t *testing.T) {
-	b, _ := newRegistry(t, presence.Config{})
+	b, _ := newRegistry(t, presence.Config{Events: true})
 	for _, typ := range []string{presence.JoinEvent, presence.LeaveEvent, "room:presence"} {
 		if _, err := b.PublishEphemeral(broker.Message{Room: "lobby", Type: typ, Data: []byte(`{}`)}); err == nil {
 			t.Errorf("%s: published", typ)
