@@ -535,6 +535,12 @@ func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.fanOutEphemeral(m, data)
+}
+
+// fanOutEphemeral sends the checked ephemeral message m (data: its
+// compact data) to the room's current subscribers.
+func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage) (*Event, error) {
 	now := b.cfg.Now().UTC()
 	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
 	b.mu.RLock()

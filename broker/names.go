@@ -51,13 +51,16 @@ func ValidateType(name string) error {
 // ReservedType reports whether an event type is reserved because clients
 // give it another meaning: EventSource's own events (open, error), the SSE
 // gateway's reset event, Socket.IO's reserved events (connect,
-// connect_error, disconnect, disconnecting, newListener, removeListener)
-// and the broker's Socket.IO control events (room:join, room:leave).
+// connect_error, disconnect, disconnecting, newListener, removeListener),
+// the broker's Socket.IO control events (room:join, room:leave,
+// room:presence) and the events only the server sends (presence:join,
+// presence:leave; see Broker.Announce).
 func ReservedType(name string) bool {
 	switch name {
 	case "open", "error", "reset",
 		"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
-		"room:join", "room:leave":
+		"room:join", "room:leave",
+		"room:presence", "presence:join", "presence:leave": // see Broker.Announce
 		return true
 	}
 	return false

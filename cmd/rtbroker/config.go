@@ -15,6 +15,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
@@ -98,6 +99,10 @@ type config struct {
 	SIOMaxPending     int
 	SIORecoveryWindow time.Duration
 	connectPerSec     float64 // ConnectRate, parsed by validate
+
+	PresenceMaxList   int           // rooms with more users answer presence with counts only
+	PresencePollGrace time.Duration // a long-poll client stays present this long after its last poll
+	PresenceEvents    bool          // send presence:join and presence:leave
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -211,6 +216,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Policy, "policy", "", "JSON `file` with the authorization policy: defaults for token holders and anonymous clients, Socket.IO namespaces (role, defaults, auto-join), scoped API keys (see README)")
 	fs.Var(listFlag{&c.UserSubscribe}, "user-subscribe", "comma-separated room `patterns` every token holder may subscribe to and read, on top of its token's rooms claim ({sub}: its subject)")
 	fs.Var(listFlag{&c.UserPublish}, "user-publish", "comma-separated room `patterns` every token holder may publish to, on top of its token's rooms claim")
+	fs.IntVar(&c.PresenceMaxList, "presence-max-list", presence.DefaultMaxList, "largest room (in users) whose presence is answered with the member list; above it, counts only")
+	fs.BoolVar(&c.PresenceEvents, "presence-events", false, "send presence:join and presence:leave events to the rooms' subscribers (every transport)")
+	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
 	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }
 

@@ -109,6 +109,10 @@ func TestHostileREST(t *testing.T) {
 	rows = append(rows, []httpRow{
 		{name: "token for another room: history", req: hreq{method: "GET", url: "/api/rooms/ops/events", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "publish without permission", req: hreq{method: "POST", url: "/api/rooms/news:x/events", body: pub, cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "presence without a token", req: hreq{method: "GET", url: "/api/rooms/general/presence"}, wantStatus: 401, wantCode: "unauthorized"},
+		{name: "presence of another room", req: hreq{method: "GET", url: "/api/rooms/ops/presence", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "presence of a bad room name", req: hreq{method: "GET", url: "/api/rooms/bad!room/presence", cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument"},
+		{name: "forged presence event", req: hreq{method: "POST", url: events, body: `{"type":"presence:leave","data":{"user":"bob","count":0},"ephemeral":true}`, cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "reserved"},
 		{name: "cross-origin publish with the cookie", req: hreq{method: "POST", url: events, body: pub, cred: cred{cookie: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "cross-site request"},
 		{name: "cross-origin preflight", req: hreq{method: "OPTIONS", url: events, hdr: map[string]string{"Origin": evilOrigin, "Access-Control-Request-Method": "POST"}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "origin not allowed"},
 		{name: "cross-origin read", req: hreq{method: "GET", url: events, cred: cred{bearer: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 200, wantNoCORS: true},

@@ -157,6 +157,9 @@ func TestHostileSocketIO(t *testing.T) {
 	}
 	rows = append(rows, []sioRow{
 		{name: "token for another room", steps: []sioStep{join("ops", "forbidden", ""), join("user:bob", "forbidden", "")}},
+		{name: "presence of another room", steps: []sioStep{{event: "room:presence", arg: map[string]any{"room": "ops"}, wantCode: "forbidden"}}},
+		{name: "presence without a room", steps: []sioStep{{event: "room:presence", arg: map[string]any{"room": 7}, wantCode: "invalid_argument"}}},
+		{name: "forged presence event", opts: auth(userToken(t, "forger", nil)), steps: []sioStep{{event: "presence:join", arg: map[string]any{"room": "general", "user": "bob", "ephemeral": true}, wantCode: "invalid_argument", wantMsg: "reserved"}}},
 		{name: "publish without permission", steps: []sioStep{publish("news:x", "forbidden", ""), {event: "typing", arg: map[string]any{"room": "news:x", "ephemeral": true}, wantCode: "forbidden"}}},
 		{name: "cross-origin WebSocket", only: "websocket", opts: map[string]any{"auth": map[string]any{"token": ada}, "origin": evilOrigin}, wantConnect: &sioConnErr{status: 403}},
 		{name: "cross-origin request", only: "polling", run: func(t *testing.T, e *sioEnv) {

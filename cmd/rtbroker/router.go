@@ -38,6 +38,7 @@ func newRouter(h routes) http.Handler {
 		r.Post("/rooms/{room}/events", h.api.Publish)
 		r.Post("/rooms/{room}/read", h.api.MarkRead)
 		r.Get("/me/rooms", h.api.MyRooms)
+		r.Get("/rooms/{room}/presence", h.api.Presence)
 		r.Get("/backup", h.backup)
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {

@@ -27,7 +27,7 @@ const (
 	Subscribe Action = iota // receive a room's events live (SSE, long-poll, Socket.IO join)
 	Publish                 // append events to a room, or send ephemeral ones
 	History                 // read a room's stored events over the REST API
-	Presence                // see who is in a room (reserved: presence is not served yet)
+	Presence                // see who is in a room (GET /api/rooms/{room}/presence, Socket.IO room:presence)
 )
 
 func (a Action) String() string {

@@ -14,6 +14,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -46,6 +47,9 @@ type Config struct {
 	// token); see limit.PublishKey. Over it, 429 rate_limited with
 	// Retry-After. Default nil: no limit.
 	PublishLimit *limit.Buckets
+	// Presence answers GET /api/rooms/{room}/presence (see Presence).
+	// Default nil: every room is empty.
+	Presence *presence.Registry
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 	// Receipts keeps read positions and counts unread events (POST

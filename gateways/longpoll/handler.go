@@ -15,6 +15,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 )
 
 // The defaults of Config's fields (a zero field takes its default). The
@@ -54,6 +55,11 @@ type Config struct {
 	// rtbroker_token cookie or ?token=) and must allow subscribing to every
 	// room requested. Default auth.Open() (everyone allowed everything).
 	Auth *auth.Authenticator
+	// Presence, when set, counts a client as present in the rooms it
+	// polls from its first poll until the registry's PollGrace after its
+	// last one (see presence.Registry.Poll and PollClient). Default nil:
+	// not tracked.
+	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -163,6 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	defer h.cfg.Presence.Poll(presence.PollClient(id, remoteIP(r)), req.rooms, id)()
 	if d := h.cfg.Auth.Deadline(id); !d.IsZero() {
 		// Hold no longer than the token is valid: the next poll must
 		// bring a fresh one.

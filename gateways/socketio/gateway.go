@@ -22,6 +22,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
@@ -82,6 +83,10 @@ type GatewayConfig struct {
 	// CheckOrigin or AllowedOrigins set in Server.Engine replaces this
 	// WebSocket check.
 	AllowedOrigins []string
+	// Presence, when set, tracks the sockets in each room they joined
+	// and answers room:presence {room} (see presence.go). Default nil:
+	// not tracked, and room:presence answers an empty room.
+	Presence *presence.Registry
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
 	// Receipts keeps read positions and counts unread events (room:read,
@@ -183,6 +188,8 @@ func (c *GatewayConfig) setDefaults() {
 //	room:leave {room}          ack {ok, room}
 //	room:read {room, offset}   ack {ok, room, offset, moved} (receipts.go)
 //	me:rooms                   ack {ok, rooms, truncated} (receipts.go)
+//	room:presence {room}       ack {ok, room, count, anonymous, listed, members}
+//	                           (see GatewayConfig.Presence)
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
 //	                           ({ok, ephemeral: true} for ephemeral events)
@@ -228,6 +235,7 @@ type Gateway struct {
 	mu       sync.Mutex // guards members
 	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
+	presence *sioPresence                 // the members' presence in their rooms
 }
 
 // gwNamespace is a namespace of the gateway.
@@ -251,6 +259,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		ctx:      ctx, cancel: cancel,
 		members:  make(map[*protocol.Socket]*member),
 		expiring: newExpiries(cfg.ExpiryInterval),
+		presence: newSIOPresence(cfg.Presence),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	if g.receipts = cfg.Receipts; g.receipts == nil {
@@ -390,6 +399,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	g.members[s] = m
 	g.watchExpiry(m)
 	g.mu.Unlock()
+	g.presence.sync(m) // the auto-joined or recovered rooms
 	// Set here, not in onConnect: it also releases the member when the
 	// connection closes before the CONNECT is answered.
 	s.OnDisconnect(func(string) {
@@ -398,6 +408,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		g.unwatchExpiry(m)
 		g.mu.Unlock()
 		m.end()
+		g.presence.drop(m)
 		m.task.Do(m.saveOnLeave)
 	})
 	return nil
@@ -603,6 +614,8 @@ func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 		g.onRead(m, ev)
 	case "me:rooms":
 		g.onMyRooms(m, ev)
+	case "room:presence":
+		g.onPresence(m, ev)
 	default:
 		g.onPublish(m, ev)
 	}
@@ -697,6 +710,7 @@ func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 		defer cancel()
 		ack, err := m.join(ctx, room, after, epoch, now)
+		g.presence.sync(m)
 		m.finish(ev, ack, err)
 	})
 }
@@ -714,6 +728,7 @@ func (g *Gateway) onLeave(m *member, ev *protocol.Event) {
 		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 		defer cancel()
 		ack, err := m.leave(ctx, room)
+		g.presence.sync(m)
 		m.finish(ev, ack, err)
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -63,6 +64,9 @@ type Config struct {
 	// rtbroker_token cookie or ?token=) and must allow subscribing to every
 	// room requested. Default auth.Open() (everyone allowed everything).
 	Auth *auth.Authenticator
+	// Presence, when set, counts each open stream as present in its rooms
+	// until it ends. Default nil: not tracked.
+	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -208,6 +212,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expires := h.cfg.Auth.Deadline(id)
+	r, after := httpx.Detachable(r) // a hijacked stream leaves when it ends
+	defer after(h.cfg.Presence.EnterAll(req.rooms, id, presence.SSE))
 	if h.hijack(w, r, sub, expires) {
 		detached = true
 		return

@@ -1,0 +1,110 @@
+package socketio
+
+import (
+	"encoding/json"
+	"sync"
+
+	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/presence"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
+)
+
+// sioPresence keeps the presence (GatewayConfig.Presence) of the
+// gateway's members in step with the rooms of their sessions: a socket is
+// present in each room it is in, from its join (or its connect, for the
+// auto-joined and recovered rooms) until it leaves the room or
+// disconnects.
+type sioPresence struct {
+	reg   *presence.Registry // nil: presence is not tracked
+	mu    sync.Mutex         // guards conns
+	conns map[*member]map[string]*presence.Conn
+}
+
+func newSIOPresence(reg *presence.Registry) *sioPresence {
+	return &sioPresence{reg: reg, conns: make(map[*member]map[string]*presence.Conn)}
+}
+
+// sync enters the rooms of m's session it is not present in yet and
+// leaves those it is no longer in; once m has ended it leaves them all.
+// With the member's state (m.rec), or before the member started.
+func (p *sioPresence) sync(m *member) {
+	if p.reg == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	have := p.conns[m]
+	if m.ended.Load() {
+		p.dropLocked(m)
+		return
+	}
+	for room, c := range have {
+		if _, ok := m.rec.Rooms[room]; !ok {
+			c.Leave()
+			delete(have, room)
+		}
+	}
+	for room := range m.rec.Rooms {
+		if _, ok := have[room]; ok {
+			continue
+		}
+		if have == nil {
+			have = make(map[string]*presence.Conn, len(m.rec.Rooms))
+			p.conns[m] = have
+		}
+		have[room] = p.reg.Enter(room, m.id, presence.SocketIO)
+	}
+}
+
+// drop leaves every room of m: its socket disconnected (m has ended).
+func (p *sioPresence) drop(m *member) {
+	if p.reg == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropLocked(m)
+}
+
+func (p *sioPresence) dropLocked(m *member) {
+	for _, c := range p.conns[m] {
+		c.Leave()
+	}
+	delete(p.conns, m)
+}
+
+// presenceAck answers room:presence: {ok, room, count, anonymous,
+// listed, members: [{user, connections, since, transports}]}.
+type presenceAck struct {
+	OK bool `json:"ok"`
+	presence.Snapshot
+}
+
+// onPresence answers room:presence {room} with who is in the room, in
+// the order of the socket's other joins and leaves. The socket's identity
+// needs the presence permission on the room (else the ack is forbidden);
+// it need not have joined it. Without a Registry the room is empty.
+func (g *Gateway) onPresence(m *member, ev *protocol.Event) {
+	var fields map[string]json.RawMessage
+	room, err := roomArg(ev, &fields)
+	if err != nil {
+		m.finish(ev, nil, err)
+		return
+	}
+	logRoom, err := m.ns.logRoom(room)
+	if err == nil {
+		err = m.id.Check(auth.Presence, logRoom)
+	}
+	if err != nil {
+		m.finish(ev, nil, err)
+		return
+	}
+	m.enqueue(func() {
+		ack := presenceAck{OK: true, Snapshot: presence.Snapshot{Listed: true, Members: []presence.Member{}}}
+		if reg := g.presence.reg; reg != nil {
+			ack.Snapshot = reg.Snapshot(logRoom)
+		}
+		ack.Room = room
+		m.finish(ev, ack, nil)
+	})
+}
