@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/socketio/socketiotest"
 )
@@ -214,6 +215,17 @@ func TestHostileSocketIO(t *testing.T) {
 					t.Fatalf("event %d: %v, want error {code: rate_limited, event: chat:message}", i, ev)
 				}
 			}
+			// The accepted publishes are not acked: wait until they are
+			// committed, or the row after this one could receive them.
+			key := logKey("general", "chat:message", sub)
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				if n := countKey(logKeys(t, e.srv.URL), key); n == 3 {
+					break
+				} else if time.Now().After(deadline) {
+					t.Fatalf("%d of the 3 accepted publishes committed", n)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		}},
 		{name: "publish flood: another socket of the identity shares the bucket", opts: auth(flood), steps: []sioStep{publish("general", "rate_limited", "")}},
 	}...)
@@ -348,4 +360,15 @@ func sioStillServes(t *testing.T, e *sioEnv) {
 	if evs[0].Event != "good:check" || meta.From != sub {
 		t.Fatalf("good client received %v", evs)
 	}
+}
+
+// countKey counts key in keys.
+func countKey(keys []string, key string) int {
+	n := 0
+	for _, k := range keys {
+		if k == key {
+			n++
+		}
+	}
+	return n
 }
