@@ -203,6 +203,10 @@ func TestHostileStreams(t *testing.T) {
 				{name: "oversized request (headers over 1 MB)", req: hreq{method: "GET", url: tr.path, cred: cred{bearer: ada}, hdr: map[string]string{"X-Pad": strings.Repeat("x", 1<<20+8192)}}, wantStatus: 431},
 				{name: "HEAD", req: hreq{method: "HEAD", url: tr.path}, wantStatus: 200},
 				{name: "too many rooms", req: hreq{method: "GET", url: rooms(5), cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "more than 4 rooms"},
+				{name: "history over --max-history", req: hreq{method: "GET", url: tr.path + "&history=1001", cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "more than the maximum, 1000"},
+				{name: "history not a count", req: hreq{method: "GET", url: tr.path + "&history=-1", cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "whole number"},
+				{name: "another pair's direct messages", req: hreq{method: "GET", url: tr.path + "&room=dm:bob:eve&history=5", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "two users only"},
+				{name: "unsorted direct-message room", req: hreq{method: "GET", url: tr.path + "&room=dm:bob:ada", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "not a direct-message room"},
 				{
 					name: "too many connections from one IP", flags: []string{"--max-conns-per-ip", "2"},
 					before: held, req: hreq{method: "GET", url: tr.path, cred: cred{bearer: ada}},

@@ -63,9 +63,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
-	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
+	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer sseH.Close()
-	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log})
+	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer pollH.Close()
 
 	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
@@ -84,6 +84,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		RecoveryWindow: cfg.SIORecoveryWindow,
 		Namespaces:     namespaces,
 		MaxRooms:       cfg.MaxRooms,
+		MaxHistory:     cfg.MaxHistory,
 		Auth:           authn,
 		Logger:         log,
 	})

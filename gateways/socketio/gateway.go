@@ -83,6 +83,10 @@ type GatewayConfig struct {
 	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
+	// MaxHistory caps room:join's `history` (how many of the room's last
+	// events are sent before the live ones); over it the join is acked
+	// invalid_argument. Default DefaultMaxHistory (1000).
+	MaxHistory int
 }
 
 // NamespaceConfig is one namespace of the gateway.
@@ -145,6 +149,9 @@ func (c *GatewayConfig) setDefaults() {
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
 	}
+	if c.MaxHistory <= 0 {
+		c.MaxHistory = DefaultMaxHistory
+	}
 	if c.ExpiryInterval <= 0 {
 		c.ExpiryInterval = time.Second
 	}
@@ -171,10 +178,14 @@ func (c *GatewayConfig) setDefaults() {
 //
 // Client events:
 //
-//	room:join  {room, after?, epoch?}
-//	                           ack {ok, room, head, epoch, recovered[, reset]}
+//	room:join  {room, after?, epoch?, history?}
+//	                           ack {ok, room, head, epoch, recovered, start[, reset]}
 //	                           (joining a room the socket is already in
-//	                           changes nothing: nothing is sent twice)
+//	                           changes nothing: nothing is sent twice;
+//	                           history: N sends the room's last N events
+//	                           first, from whichever of it and after is
+//	                           later; start: the room's events after it
+//	                           are sent)
 //	room:leave {room}          ack {ok, room}
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
@@ -668,11 +679,16 @@ func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 			return
 		}
 	}
+	history, err := joinHistory(fields, g.cfg.MaxHistory)
+	if err != nil {
+		m.finish(ev, nil, err)
+		return
+	}
 	now := g.b.Head().Offset
 	m.enqueue(func() {
 		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 		defer cancel()
-		ack, err := m.join(ctx, room, after, epoch, now)
+		ack, err := m.join(ctx, room, after, epoch, now, history)
 		m.finish(ev, ack, err)
 	})
 }
