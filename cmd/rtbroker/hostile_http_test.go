@@ -109,6 +109,16 @@ func TestHostileREST(t *testing.T) {
 	rows = append(rows, []httpRow{
 		{name: "token for another room: history", req: hreq{method: "GET", url: "/api/rooms/ops/events", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "publish without permission", req: hreq{method: "POST", url: "/api/rooms/news:x/events", body: pub, cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "typing:start in a batch", req: hreq{method: "POST", url: events, body: `[{"type":"typing:start","data":{}}]`, cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "typing:start is ephemeral"},
+		{name: "typing:start without permission", req: hreq{method: "POST", url: "/api/rooms/news:x/events", body: `{"type":"typing:start","data":{},"ephemeral":true}`, cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
+		{name: "another pair's direct messages: publish", req: hreq{method: "POST", url: "/api/rooms/dm:bob:eve/events", body: pub, cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "two users only"},
+		{name: "another pair's direct messages: history", req: hreq{method: "GET", url: "/api/rooms/dm:bob:eve/events", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "two users only"},
+		{
+			name: "typists over --max-typists", flags: []string{"--max-typists", "1"},
+			before:     repeat(1, hreq{method: "POST", url: events, body: `{"type":"typing:start","data":{}}`, cred: cred{bearer: ada}}, 202),
+			req:        hreq{method: "POST", url: "/api/rooms/user:ada/events", body: `{"type":"typing:start","data":{}}`, cred: cred{bearer: ada}},
+			wantStatus: 429, wantCode: "rate_limited", wantMsg: "too many typists", wantHeader: "Retry-After",
+		},
 		{name: "cross-origin publish with the cookie", req: hreq{method: "POST", url: events, body: pub, cred: cred{cookie: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "cross-site request"},
 		{name: "cross-origin preflight", req: hreq{method: "OPTIONS", url: events, hdr: map[string]string{"Origin": evilOrigin, "Access-Control-Request-Method": "POST"}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "origin not allowed"},
 		{name: "cross-origin read", req: hreq{method: "GET", url: events, cred: cred{bearer: ada}, hdr: map[string]string{"Origin": evilOrigin}}, wantStatus: 200, wantNoCORS: true},

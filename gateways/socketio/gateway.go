@@ -23,6 +23,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
+	"github.com/rtbroker/rtbroker/gateways/typing"
 )
 
 // GatewayConfig configures the broker gateway. Zero values take the
@@ -83,6 +84,12 @@ type GatewayConfig struct {
 	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
+	// Typing tracks typists and stops them when they go silent or
+	// disconnect (see typing.go); shared with the HTTP API so that an
+	// ephemeral typing:start published there expires the same way. Its
+	// owner closes it after the gateway. Default nil: the gateway makes
+	// one with typing's defaults and closes it in Close.
+	Typing *typing.Tracker
 	// MaxHistory caps room:join's `history` (how many of the room's last
 	// events are sent before the live ones); over it the join is acked
 	// invalid_argument. Default DefaultMaxHistory (1000).
@@ -187,6 +194,10 @@ func (c *GatewayConfig) setDefaults() {
 //	                           later; start: the room's events after it
 //	                           are sent)
 //	room:leave {room}          ack {ok, room}
+//	typing:start {room} / typing:stop {room}
+//	                           ephemeral, to the room's other subscribers;
+//	                           the server stops silent and disconnected
+//	                           typists (typing.go); ack {ok, ephemeral: true}
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
 //	                           ({ok, ephemeral: true} for ephemeral events)
@@ -227,6 +238,9 @@ type Gateway struct {
 	wg        sync.WaitGroup // the session confirmer, the expiry ticker, command and ack goroutines
 	closeOnce sync.Once
 
+	typing     *typing.Tracker // typists of every socket (typing.go)
+	ownsTyping bool            // typing was made by New: Close closes it
+
 	mu       sync.Mutex // guards members
 	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
@@ -255,6 +269,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		expiring: newExpiries(cfg.ExpiryInterval),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
+	g.initTyping()
 	for _, nc := range cfg.Namespaces {
 		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
@@ -291,6 +306,7 @@ func (g *Gateway) Close() {
 		g.cancel()
 		g.pool.Close() // the members close their subscriptions
 		g.wg.Wait()
+		g.closeTyping()
 	})
 }
 
@@ -395,6 +411,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		delete(g.members, s)
 		g.unwatchExpiry(m)
 		g.mu.Unlock()
+		g.typing.Gone(m)
 		m.end()
 		m.task.Do(m.saveOnLeave)
 	})
@@ -590,6 +607,8 @@ func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 		g.onJoin(m, ev)
 	case "room:leave":
 		g.onLeave(m, ev)
+	case typing.StartType, typing.StopType:
+		g.onTyping(m, ev)
 	default:
 		g.onPublish(m, ev)
 	}

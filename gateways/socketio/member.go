@@ -153,6 +153,9 @@ func (m *member) deliver(evs []*broker.Event) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
 	for _, ev := range evs {
+		if m.ownTyping(ev) {
+			continue
+		}
 		var pkt []byte
 		if ev.Offset != 0 && ev.Offset <= m.rec.Live {
 			pkt = m.ns.encode(ev, token{catchUp: true, gen: m.rec.Gen, offset: ev.Offset})
