@@ -16,6 +16,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
+	"github.com/rtbroker/rtbroker/gateways/typing"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -111,6 +112,8 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "max-history sse", got: c.MaxHistory, want: sse.DefaultMaxHistory},
 		{name: "max-history longpoll", got: c.MaxHistory, want: longpoll.DefaultMaxHistory},
 		{name: "max-history socketio", got: c.MaxHistory, want: socketio.DefaultMaxHistory},
+		{name: "typing-timeout", got: c.TypingTimeout, want: typing.DefaultTimeout},
+		{name: "max-typists", got: c.MaxTypists, want: typing.DefaultMaxTypists},
 		{name: "sio-ping-interval", got: c.SIOPingInterval, want: engineio.DefaultPingInterval},
 		{name: "sio-ping-timeout", got: c.SIOPingTimeout, want: engineio.DefaultPingTimeout},
 		{name: "sio-max-payload", got: c.SIOMaxPayload, want: int64(engineio.DefaultMaxPayload)},
