@@ -20,6 +20,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
+	"github.com/rtbroker/rtbroker/gateways/typing"
 )
 
 // config is everything `rtbroker serve` can be told. Every field has a flag
@@ -55,6 +56,9 @@ type config struct {
 	WriteTimeout   time.Duration
 	ReadTimeout    time.Duration
 	MaxRooms       int
+	MaxHistory     int
+	TypingTimeout  time.Duration
+	MaxTypists     int
 
 	AllowedOrigins  []string
 	AllowedHosts    []string
@@ -183,6 +187,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", sse.DefaultWriteTimeout, "a streaming client that does not read for this long is dropped")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", limit.DefaultReadTimeout, "a request body (publish, Engine.IO polling POST) not received within this is answered 408 and its connection closed (0: no limit); streams are not affected")
 	fs.IntVar(&c.MaxRooms, "max-rooms", sse.DefaultMaxRooms, "rooms one SSE or long-poll request, or one Socket.IO socket, may follow")
+	fs.IntVar(&c.MaxHistory, "max-history", sse.DefaultMaxHistory, "largest `history` a Socket.IO room:join, SSE stream or long-poll may ask for (each room's last N events, then live)")
+	fs.DurationVar(&c.TypingTimeout, "typing-timeout", typing.DefaultTimeout, "a typist that sends no typing:start for this long is sent a typing:stop by the server")
+	fs.IntVar(&c.MaxTypists, "max-typists", typing.DefaultMaxTypists, "typists (a user in a room) tracked at once; a typing:start over it is refused rate_limited")
 
 	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site (CORS for Socket.IO polling, WebSocket Origin check); * for any; empty: same-site only")
 	fs.Var(listFlag{&c.AllowedHosts}, "allowed-hosts", "comma-separated host `names` the server answers to besides IP addresses and localhost (DNS-rebinding guard); checked when set, and always when anonymous access is on and --addr is a loopback address; * turns the check off")
@@ -290,6 +297,8 @@ func (c *config) validate() error {
 	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout <= --poll-max-timeout")
 	check(c.SSEHeartbeat > 0 && c.SSERetry > 0 && c.WriteTimeout > 0, "SSE intervals and --write-timeout must be positive")
 	check(c.MaxRooms > 0, "--max-rooms must be positive")
+	check(c.MaxHistory > 0, "--max-history must be positive")
+	check(c.TypingTimeout > 0 && c.MaxTypists > 0, "--typing-timeout and --max-typists must be positive")
 	check(c.ReadTimeout >= 0, "--read-timeout cannot be negative")
 	check(c.SIOPingInterval > 0 && c.SIOPingTimeout > 0 && c.SIOMaxPayload > 0, "Socket.IO ping interval, timeout and max payload must be positive")
 	for _, n := range c.SIONamespaces {

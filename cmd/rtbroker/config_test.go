@@ -16,6 +16,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
+	"github.com/rtbroker/rtbroker/gateways/typing"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -37,6 +38,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad env value", env: map[string]string{"RTBROKER_TAIL_SIZE": "many"}, wantErr: "RTBROKER_TAIL_SIZE"},
 		{name: "bad flag value", args: []string{"--poll-timeout", "soon"}, wantErr: "poll-timeout"},
 		{name: "invalid limit", args: []string{"--max-rooms", "0"}, wantErr: "--max-rooms must be positive"},
+		{name: "invalid history limit", args: []string{"--max-history", "0"}, wantErr: "--max-history must be positive"},
 		{name: "poll timeout above max", args: []string{"--poll-timeout", "2m"}, wantErr: "--poll-timeout"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
 		{name: "limit defaults", check: func(c *config) bool {
@@ -107,6 +109,11 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "max-rooms sse", got: c.MaxRooms, want: sse.DefaultMaxRooms},
 		{name: "max-rooms longpoll", got: c.MaxRooms, want: longpoll.DefaultMaxRooms},
 		{name: "max-rooms socketio", got: c.MaxRooms, want: socketio.DefaultMaxRooms},
+		{name: "max-history sse", got: c.MaxHistory, want: sse.DefaultMaxHistory},
+		{name: "max-history longpoll", got: c.MaxHistory, want: longpoll.DefaultMaxHistory},
+		{name: "max-history socketio", got: c.MaxHistory, want: socketio.DefaultMaxHistory},
+		{name: "typing-timeout", got: c.TypingTimeout, want: typing.DefaultTimeout},
+		{name: "max-typists", got: c.MaxTypists, want: typing.DefaultMaxTypists},
 		{name: "sio-ping-interval", got: c.SIOPingInterval, want: engineio.DefaultPingInterval},
 		{name: "sio-ping-timeout", got: c.SIOPingTimeout, want: engineio.DefaultPingTimeout},
 		{name: "sio-max-payload", got: c.SIOMaxPayload, want: int64(engineio.DefaultMaxPayload)},

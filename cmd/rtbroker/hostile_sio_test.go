@@ -182,6 +182,15 @@ func TestHostileSocketIO(t *testing.T) {
 			steps: []sioStep{{event: "chat:message", arg: map[string]any{"room": "general", "text": strings.Repeat("x", 5000)}}},
 		},
 		{name: "data over --max-data-size", steps: []sioStep{{event: "chat:message", arg: map[string]any{"room": "general", "text": strings.Repeat("x", 2000)}, wantCode: "too_large"}}},
+		{name: "join with history over --max-history", steps: []sioStep{{event: "room:join", arg: map[string]any{"room": "general", "history": 1001}, wantCode: "invalid_argument", wantMsg: "more than the maximum, 1000"}}},
+		{name: "join with a history that is not a count", steps: []sioStep{{event: "room:join", arg: map[string]any{"room": "general", "history": "-1"}, wantCode: "invalid_argument", wantMsg: "whole number"}, {event: "room:join", arg: map[string]any{"room": "general", "history": map[string]any{}}, wantCode: "invalid_argument"}}},
+		{name: "another pair's direct messages", steps: []sioStep{join("dm:bob:eve", "forbidden", "two users only"), publish("dm:bob:eve", "forbidden", "two users only"), publish("dm:bob:ada", "forbidden", "not a direct-message room")}},
+		{name: "typing without a room", steps: []sioStep{{event: "typing:start", arg: map[string]any{"text": "no room"}, wantCode: "invalid_argument", wantMsg: "string room"}}},
+		{name: "typing without permission", steps: []sioStep{{event: "typing:start", arg: map[string]any{"room": "news:x"}, wantCode: "forbidden"}, {event: "typing:stop", arg: map[string]any{"room": "dm:bob:eve"}, wantCode: "forbidden"}}},
+		{
+			name: "typists over --max-typists", flags: []string{"--max-typists", "1"},
+			steps: []sioStep{{event: "typing:start", arg: map[string]any{"room": "general"}}, {event: "typing:start", arg: map[string]any{"room": "user:ada"}, wantCode: "rate_limited", wantMsg: "too many typists"}},
+		},
 		{name: "too many rooms", steps: []sioStep{join("general", "", ""), join("news:a", "", ""), join("news:b", "", ""), join("news:c", "", ""), join("news:d", "invalid_argument", "too many rooms")}},
 		{
 			name: "too many connections from one IP", flags: []string{"--max-conns-per-ip", "2"},

@@ -23,6 +23,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 	"github.com/rtbroker/rtbroker/gateways/sse"
+	"github.com/rtbroker/rtbroker/gateways/typing"
 	"github.com/rtbroker/rtbroker/storage/bolt"
 	"github.com/rtbroker/rtbroker/web"
 )
@@ -68,9 +69,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
-	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log})
+	typer := typing.New(b, typing.Config{Timeout: cfg.TypingTimeout, MaxTypists: cfg.MaxTypists}) // closed after the gateways that use it
+	defer typer.Close()
+	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer sseH.Close()
-	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log})
+	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer pollH.Close()
 
 	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
@@ -89,6 +92,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		RecoveryWindow: cfg.SIORecoveryWindow,
 		Namespaces:     namespaces,
 		MaxRooms:       cfg.MaxRooms,
+		MaxHistory:     cfg.MaxHistory,
+		Typing:         typer,
 		Auth:           authn,
 		Presence:       pres,
 		Logger:         log,
@@ -101,7 +106,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
 		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
-	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Logger: log})
+	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Logger: log})
 	metrics := api.AdminOnly(metricsHandler(gauges)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
 		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(gauges), log)

@@ -15,6 +15,8 @@
 // `rooms` claim, as room patterns (see Match), to which the server's
 // policy adds defaults for every token holder (Config.UserPermissions) and
 // per role (Config.RolePermissions, by the token's `roles`/`role` claims).
+// Direct-message rooms (dm:{a}:{b}, see DirectRoom) are decided by their
+// name instead: open to their two users, and to API keys by their scope.
 // API keys are either unscoped (everything, and the operator endpoints) or
 // named and scoped to some rooms and actions (APIKey). The policy document
 // an operator writes (PolicyFile, rtbroker serve --policy) is parsed and

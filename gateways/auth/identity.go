@@ -119,8 +119,13 @@ func (id Identity) From() string { return id.Subject }
 func (id Identity) HasRole(role string) bool { return slices.Contains(id.Roles, role) }
 
 // Can reports whether id may do action in room (a log room name). Patterns
-// containing {sub} never match an anonymous identity.
+// containing {sub} never match an anonymous identity. A direct-message
+// room (DirectPrefix) is decided by its name, not by patterns, except for
+// API keys: see DirectRoom.
 func (id Identity) Can(action Action, room string) bool {
+	if allowed, decided := id.canDirect(room); decided {
+		return allowed
+	}
 	for _, p := range id.Rooms.patterns(action) {
 		sub := id.Subject
 		if id.Anonymous || id.APIKey {
@@ -138,6 +143,9 @@ func (id Identity) Can(action Action, room string) bool {
 func (id Identity) Check(action Action, room string) error {
 	if id.Can(action, room) {
 		return nil
+	}
+	if err := id.directError(action, room); err != nil {
+		return err
 	}
 	return fmt.Errorf("%w: not allowed to %s in room %q", ErrForbidden, action, room)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
+	"github.com/rtbroker/rtbroker/gateways/typing"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -56,6 +57,11 @@ type Config struct {
 	// /api/rooms/{room}/read, GET /api/me/rooms); share it with the other
 	// gateways. Default: a receipts.Service of its own on the broker.
 	Receipts *receipts.Service
+	// Typing, when set, tracks the typists of ephemeral typing:start
+	// publishes and stops them after its timeout (see typing.go); the
+	// Socket.IO gateway shares it. Its owner closes it. Default nil:
+	// typing events are sent, not tracked.
+	Typing *typing.Tracker
 }
 
 func (c *Config) setDefaults() {
@@ -184,9 +190,14 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: id.From(), IdempotencyKey: r.Header.Get("Idempotency-Key")}
-	if pb.Ephemeral {
+	if pb.Ephemeral || typing.IsTyping(pb.Type) {
+		if err := h.typingBefore(m); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 		ev, err := h.b.PublishEphemeral(m)
 		if err != nil {
+			h.typingFailed(m)
 			h.writeError(w, r, err)
 			return
 		}
@@ -229,6 +240,10 @@ func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room, fro
 	for i, pb := range pbs {
 		if pb.Ephemeral {
 			h.writeError(w, r, badRequest("ephemeral events cannot be batched"))
+			return
+		}
+		if typing.IsTyping(pb.Type) {
+			h.writeError(w, r, badRequest(pb.Type+" is ephemeral and cannot be batched"))
 			return
 		}
 		msgs[i] = broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: from}

@@ -62,11 +62,18 @@ type Config struct {
 	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// MaxHistory caps the `history` parameter (each room's last events
+	// a poll starts with); over it is 400 invalid_argument. Default
+	// DefaultMaxHistory (1000).
+	MaxHistory int
 }
 
 func (c *Config) setDefaults() {
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = DefaultMaxRooms
+	}
+	if c.MaxHistory <= 0 {
+		c.MaxHistory = DefaultMaxHistory
 	}
 	if c.DefaultTimeout <= 0 {
 		c.DefaultTimeout = DefaultHold
@@ -142,7 +149,7 @@ func (h *Handler) Close() { h.t.Close() }
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
 
-// ServeHTTP answers GET ?room=R[&room=R2…][&after=N][&timeout=D][&limit=K][&epoch=E]
+// ServeHTTP answers GET ?room=R[&room=R2…][&after=N][&timeout=D][&limit=K][&epoch=E][&history=H]
 // with 200 {"events":[…],"next":N,"epoch":"…"[,"reset":{…}]}; see the
 // package documentation. A missing or invalid credential is answered with
 // 401 ("unauthorized"), a room the credential may not subscribe to with 403
@@ -163,6 +170,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
+	history, err := httpx.History(r.URL.Query(), h.cfg.MaxHistory)
+	if err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
 	sub, id, err := httpx.Subscribe(h.b, h.cfg.Auth, r, req.rooms, req.from, req.live)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
@@ -170,6 +182,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 	defer h.cfg.Presence.Poll(presence.PollClient(id, remoteIP(r)), req.rooms, id)()
+	if err := httpx.StartAtHistory(r.Context(), h.b, sub, req.rooms, history, req.live); err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
 	if d := h.cfg.Auth.Deadline(id); !d.IsZero() {
 		// Hold no longer than the token is valid: the next poll must
 		// bring a fresh one.
@@ -205,19 +221,15 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):
-			if reset == nil {
-				reset = re
-			} else {
-				room := re.Room // the room of resets of one room; "" for several
-				if room != reset.Room {
-					room = ""
-				}
-				reset = &broker.ResetError{Reason: re.Reason, Room: room, Requested: reset.Requested, Resume: re.Resume}
-			}
+			reset = fold(reset, re)
 			continue
 		case err != nil:
 			return nil, nil, err
 		case len(evs) > 0:
+			evs, re = more(ctx, sub, evs, req.limit)
+			if re != nil {
+				reset = fold(reset, re)
+			}
 			return evs, reset, nil
 		case reset != nil || expired == nil:
 			// A reset is news on its own: answer now rather than hold the
@@ -236,6 +248,20 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 			return nil, nil, ctx.Err()
 		}
 	}
+}
+
+// fold adds the reset re to reset (nil: none yet): the first requested
+// position, the latest resume position, and the room when both concern
+// the same one.
+func fold(reset, re *broker.ResetError) *broker.ResetError {
+	if reset == nil {
+		return re
+	}
+	room := re.Room // the room of resets of one room; "" for several
+	if room != reset.Room {
+		room = ""
+	}
+	return &broker.ResetError{Reason: re.Reason, Room: room, Requested: reset.Requested, Resume: re.Resume}
 }
 
 // respond writes the 200 response: the events' cached JSON, concatenated,

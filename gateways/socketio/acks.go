@@ -15,6 +15,7 @@ type joinAck struct {
 	Head      uint64      `json:"head"`
 	Epoch     string      `json:"epoch"`
 	Recovered bool        `json:"recovered"`
+	Start     uint64      `json:"start"` // the room's events after this offset are sent
 	Reset     *wire.Reset `json:"reset,omitempty"`
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
+	"github.com/rtbroker/rtbroker/gateways/typing"
 )
 
 // GatewayConfig configures the broker gateway. Zero values take the
@@ -93,6 +94,16 @@ type GatewayConfig struct {
 	// me:rooms); share it with the other gateways. Default: a
 	// receipts.Service of its own on the broker.
 	Receipts *receipts.Service
+	// Typing tracks typists and stops them when they go silent or
+	// disconnect (see typing.go); shared with the HTTP API so that an
+	// ephemeral typing:start published there expires the same way. Its
+	// owner closes it after the gateway. Default nil: the gateway makes
+	// one with typing's defaults and closes it in Close.
+	Typing *typing.Tracker
+	// MaxHistory caps room:join's `history` (how many of the room's last
+	// events are sent before the live ones); over it the join is acked
+	// invalid_argument. Default DefaultMaxHistory (1000).
+	MaxHistory int
 }
 
 // NamespaceConfig is one namespace of the gateway.
@@ -155,6 +166,9 @@ func (c *GatewayConfig) setDefaults() {
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
 	}
+	if c.MaxHistory <= 0 {
+		c.MaxHistory = DefaultMaxHistory
+	}
 	if c.ExpiryInterval <= 0 {
 		c.ExpiryInterval = time.Second
 	}
@@ -181,15 +195,23 @@ func (c *GatewayConfig) setDefaults() {
 //
 // Client events:
 //
-//	room:join  {room, after?, epoch?}
-//	                           ack {ok, room, head, epoch, recovered[, reset]}
+//	room:join  {room, after?, epoch?, history?}
+//	                           ack {ok, room, head, epoch, recovered, start[, reset]}
 //	                           (joining a room the socket is already in
-//	                           changes nothing: nothing is sent twice)
+//	                           changes nothing: nothing is sent twice;
+//	                           history: N sends the room's last N events
+//	                           first, from whichever of it and after is
+//	                           later; start: the room's events after it
+//	                           are sent)
 //	room:leave {room}          ack {ok, room}
 //	room:read {room, offset}   ack {ok, room, offset, moved} (receipts.go)
 //	me:rooms                   ack {ok, rooms, truncated} (receipts.go)
 //	room:presence {room}       ack {ok, room, count, anonymous, listed, members}
 //	                           (see GatewayConfig.Presence)
+//	typing:start {room} / typing:stop {room}
+//	                           ephemeral, to the room's other subscribers;
+//	                           the server stops silent and disconnected
+//	                           typists (typing.go); ack {ok, ephemeral: true}
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
 //	                           ({ok, ephemeral: true} for ephemeral events)
@@ -232,6 +254,9 @@ type Gateway struct {
 	wg        sync.WaitGroup // the session confirmer, the expiry ticker, command and ack goroutines
 	closeOnce sync.Once
 
+	typing     *typing.Tracker // typists of every socket (typing.go)
+	ownsTyping bool            // typing was made by New: Close closes it
+
 	mu       sync.Mutex // guards members
 	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
@@ -265,6 +290,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 	if g.receipts = cfg.Receipts; g.receipts == nil {
 		g.receipts = receipts.New(b, receipts.Config{})
 	}
+	g.initTyping()
 	for _, nc := range cfg.Namespaces {
 		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
@@ -301,6 +327,7 @@ func (g *Gateway) Close() {
 		g.cancel()
 		g.pool.Close() // the members close their subscriptions
 		g.wg.Wait()
+		g.closeTyping()
 	})
 }
 
@@ -407,6 +434,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		delete(g.members, s)
 		g.unwatchExpiry(m)
 		g.mu.Unlock()
+		g.typing.Gone(m)
 		m.end()
 		g.presence.drop(m)
 		m.task.Do(m.saveOnLeave)
@@ -616,6 +644,8 @@ func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 		g.onMyRooms(m, ev)
 	case "room:presence":
 		g.onPresence(m, ev)
+	case typing.StartType, typing.StopType:
+		g.onTyping(m, ev)
 	default:
 		g.onPublish(m, ev)
 	}
@@ -705,11 +735,16 @@ func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 			return
 		}
 	}
+	history, err := joinHistory(fields, g.cfg.MaxHistory)
+	if err != nil {
+		m.finish(ev, nil, err)
+		return
+	}
 	now := g.b.Head().Offset
 	m.enqueue(func() {
 		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 		defer cancel()
-		ack, err := m.join(ctx, room, after, epoch, now)
+		ack, err := m.join(ctx, room, after, epoch, now, history)
 		g.presence.sync(m)
 		m.finish(ev, ack, err)
 	})

@@ -154,6 +154,9 @@ func (m *member) deliver(evs []*broker.Event) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
 	for _, ev := range evs {
+		if m.ownTyping(ev) {
+			continue
+		}
 		var pkt []byte
 		if ev.Offset != 0 && ev.Offset <= m.rec.Live {
 			pkt = m.ns.encode(ev, token{catchUp: true, gen: m.rec.Gen, offset: ev.Offset})
@@ -244,8 +247,12 @@ func (m *member) frontier() uint64 {
 // sent since, the room starts over from `after`; otherwise the ack is
 // recovered: false with reset {reason: "already_joined", requested,
 // resume} (the events between them were not sent on this socket). With
+// history > 0 the room starts at its last `history` events up to now (or
+// at `after`, when that is later): see historyStart; such a join of a room
+// the socket is already in is treated as a join with that `after`. The
+// ack's start is the offset after which the room's events are sent. With
 // the member's state (call).
-func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64) (*joinAck, error) {
+func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64, history int) (*joinAck, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
 		return nil, err
@@ -258,16 +265,25 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 	ack := &joinAck{OK: true, Room: room, Head: b.Head().Offset, Epoch: b.Epoch(), Recovered: true}
 	start := now
 	var mismatch bool
+	requested := now
 	if after != nil {
-		start = *after
+		start, requested = *after, *after
 		if start > 0 && (start > ack.Head || epoch != "" && epoch != b.Epoch()) {
 			start, mismatch = 0, true
 		}
 	}
+	start, err = m.historyStart(ctx, logRoom, history, after, start, now)
+	if err != nil {
+		return nil, err
+	}
+	if after == nil && history > 0 {
+		requested = start
+	}
 	if had {
 		pos, _ := m.sub.RoomPosition(logRoom)
+		ack.Start = joinedAt
 		switch {
-		case after == nil || start >= joinedAt:
+		case after == nil && history == 0 || start >= joinedAt:
 			// Already joined (a retried join, say): nothing changes.
 			// Neither the cursor nor the saved session may move: the
 			// events sent so far may not have been received, and recovery
@@ -277,12 +293,13 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 			// Events after joinedAt were sent: resending from start would
 			// duplicate them.
 			ack.Recovered = false
-			ack.Reset = &wire.Reset{Reason: wire.ReasonAlreadyJoined, Requested: *after, Resume: joinedAt}
+			ack.Reset = &wire.Reset{Reason: wire.ReasonAlreadyJoined, Requested: requested, Resume: joinedAt}
 			return ack, nil
 		}
 		// Nothing of the room was sent since joinedAt: join it afresh.
 	}
 	pos, reset, err := m.add(ctx, logRoom, start)
+	ack.Start = pos
 	switch {
 	case err != nil:
 		return nil, err

@@ -69,11 +69,18 @@ type Config struct {
 	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// MaxHistory caps the `history` parameter (each room's last events
+	// the stream starts with); over it is 400 invalid_argument. Default
+	// DefaultMaxHistory (1000).
+	MaxHistory int
 }
 
 func (c *Config) setDefaults() {
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = DefaultMaxRooms
+	}
+	if c.MaxHistory <= 0 {
+		c.MaxHistory = DefaultMaxHistory
 	}
 	if c.Retry <= 0 {
 		c.Retry = DefaultRetry
@@ -179,7 +186,7 @@ func (h *Handler) Close() {
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
 
-// ServeHTTP serves GET ?room=R[&room=R2…][&after=N][&epoch=E] as a
+// ServeHTTP serves GET ?room=R[&room=R2…][&after=N][&epoch=E][&history=K] as a
 // text/event-stream; see the package documentation. A missing or invalid credential is answered with 401
 // ("unauthorized"), a room the credential may not subscribe to with 403
 // ("forbidden"). Bad input is answered
@@ -206,8 +213,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
+	history, err := parseHistory(r.URL.Query(), r.Header.Get("Last-Event-ID"), h.cfg.MaxHistory)
+	if err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
 	sub, id, err := httpx.Subscribe(h.b, h.cfg.Auth, r, req.rooms, req.from, req.live)
 	if err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
+	if err := httpx.StartAtHistory(r.Context(), h.b, sub, req.rooms, history, req.live); err != nil {
+		sub.Close()
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
