@@ -130,4 +130,3 @@ func AppendMessages(b []byte, msgs []Message) []byte {
 	}
 	return append(b, ']')
 }
-
