@@ -14,6 +14,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/messages"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -47,6 +48,10 @@ type Config struct {
 	PublishLimit *limit.Buckets
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// Messages makes edits and deletes and serves the folded message view
+	// (see messages.go); share one with the other gateways. Default: a
+	// Service of its own on the broker, without a moderator role.
+	Messages *messages.Service
 }
 
 func (c *Config) setDefaults() {
@@ -79,19 +84,24 @@ type Handler struct {
 	cfg     Config
 	log     *slog.Logger
 	origins *httpx.Origins
+	msgs    *messages.Service // Config.Messages
 }
 
 // New returns the REST API on b.
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
-	return &Handler{b: b, cfg: cfg, log: cfg.Logger, origins: httpx.NewOrigins(cfg.AllowedOrigins)}
+	msgs := cfg.Messages
+	if msgs == nil {
+		msgs = messages.New(b, messages.Config{})
+	}
+	return &Handler{b: b, cfg: cfg, log: cfg.Logger, origins: httpx.NewOrigins(cfg.AllowedOrigins), msgs: msgs}
 }
 
 // CORS wraps next (the API, SSE or long-poll routes) with the CORS
 // answers for Config.AllowedOrigins: nothing when the list is empty;
 // otherwise an allowed origin is echoed with
 // Access-Control-Allow-Credentials: true and Vary: Origin, and preflights
-// are answered 204 (GET, POST; Authorization, Content-Type,
+// are answered 204 (GET, POST, PATCH, DELETE; Authorization, Content-Type,
 // Idempotency-Key, X-API-Key, Last-Event-ID), or 403 forbidden for an
 // origin not in the list.
 func (h *Handler) CORS(next http.Handler) http.Handler { return h.origins.CORS(next) }
@@ -168,6 +178,10 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := messages.CheckPublishType(pb.Type); err != nil {
+		h.writeError(w, r, err) // edits and deletes go through the messages API
+		return
+	}
 	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: id.From(), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 	if pb.Ephemeral {
 		ev, err := h.b.PublishEphemeral(m)
@@ -214,6 +228,10 @@ func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room, fro
 	for i, pb := range pbs {
 		if pb.Ephemeral {
 			h.writeError(w, r, badRequest("ephemeral events cannot be batched"))
+			return
+		}
+		if err := messages.CheckPublishType(pb.Type); err != nil {
+			h.writeError(w, r, err)
 			return
 		}
 		msgs[i] = broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: from}

@@ -22,6 +22,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/messages"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
@@ -83,6 +84,10 @@ type GatewayConfig struct {
 	AllowedOrigins []string
 	// Logger receives diagnostics. Default slog.Default().
 	Logger *slog.Logger
+	// Messages makes the edits and deletes of message:edit and
+	// message:delete (see messages.go); share one with the other
+	// gateways. Default: a Service of its own, without a moderator role.
+	Messages *messages.Service
 }
 
 // NamespaceConfig is one namespace of the gateway.
@@ -211,6 +216,8 @@ type Gateway struct {
 	sessions *sessions
 	pool     *pump.Pool // runs the members' deliveries
 
+	msgs *messages.Service // GatewayConfig.Messages: edits and deletes
+
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // the session confirmer, the expiry ticker, command and ack goroutines
@@ -244,6 +251,9 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		expiring: newExpiries(cfg.ExpiryInterval),
 	}
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
+	if g.msgs = cfg.Messages; g.msgs == nil {
+		g.msgs = messages.New(b, messages.Config{})
+	}
 	for _, nc := range cfg.Namespaces {
 		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
@@ -579,6 +589,8 @@ func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 		g.onJoin(m, ev)
 	case "room:leave":
 		g.onLeave(m, ev)
+	case messages.EditType, messages.DeleteType:
+		g.onChange(m, ev)
 	default:
 		g.onPublish(m, ev)
 	}
