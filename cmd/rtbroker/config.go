@@ -15,6 +15,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/messages"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
@@ -77,6 +78,7 @@ type config struct {
 	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
 	UserPublish   []string        // patterns every token holder may publish to
 	AutoJoin      []string        // rooms of / every token socket joins at connect
+	ModeratorRole string          // the role that may edit and delete any message
 	explicit      map[string]bool // flags set on the command line or in the environment
 	pol           *auth.Policy    // loaded by loadPolicy
 
@@ -92,6 +94,10 @@ type config struct {
 	SIOMaxPending     int
 	SIORecoveryWindow time.Duration
 	connectPerSec     float64 // ConnectRate, parsed by validate
+
+	// Edit and delete (gateways/messages).
+	RebuildMessages bool // rebuild the folded view's projection from the log at start
+	MessagesMaxScan int  // log events one page of the folded view reads at most
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -202,6 +208,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Policy, "policy", "", "JSON `file` with the authorization policy: defaults for token holders and anonymous clients, Socket.IO namespaces (role, defaults, auto-join), scoped API keys (see README)")
 	fs.Var(listFlag{&c.UserSubscribe}, "user-subscribe", "comma-separated room `patterns` every token holder may subscribe to and read, on top of its token's rooms claim ({sub}: its subject)")
 	fs.Var(listFlag{&c.UserPublish}, "user-publish", "comma-separated room `patterns` every token holder may publish to, on top of its token's rooms claim")
+	fs.StringVar(&c.ModeratorRole, "moderator-role", "", "token `role` whose holders may edit and delete any message in the rooms they may publish to (policy file: moderator_role)")
+	fs.BoolVar(&c.RebuildMessages, "rebuild-messages", false, "rebuild the folded message view's records from the log at start (done anyway when they were never built)")
+	fs.IntVar(&c.MessagesMaxScan, "messages-max-scan", messages.DefaultMaxScan, "log events one page of GET /api/rooms/{room}/messages reads at most to fill itself (edits and deleted messages are skipped)")
 	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }
 

@@ -36,6 +36,9 @@ func newRouter(h routes) http.Handler {
 		r.Get("/rooms", h.api.Rooms)
 		r.Get("/rooms/{room}/events", h.api.History)
 		r.Post("/rooms/{room}/events", h.api.Publish)
+		r.Get("/rooms/{room}/messages", h.api.Messages)
+		r.Patch("/rooms/{room}/messages/{id}", h.api.EditMessage)
+		r.Delete("/rooms/{room}/messages/{id}", h.api.DeleteMessage)
 		r.Get("/backup", h.backup)
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {

@@ -60,6 +60,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:            log,
 	})
 	defer b.Close()
+	msgs, err := newMessages(ctx, cfg, b, log) // edit and delete, shared by the gateways
+	if err != nil {
+		return err
+	}
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
@@ -86,6 +90,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MaxRooms:       cfg.MaxRooms,
 		Auth:           authn,
 		Logger:         log,
+		Messages:       msgs,
 	})
 	defer sioGW.Close()
 
@@ -94,7 +99,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
 		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
-	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log})
+	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Logger: log, Messages: msgs})
 	metrics := api.AdminOnly(metricsHandler(gauges)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
 		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(gauges), log)
