@@ -215,6 +215,7 @@ func TestHostileSocketIO(t *testing.T) {
 		{name: "publish flood: another socket of the identity shares the bucket", opts: auth(flood), steps: []sioStep{publish("general", "rate_limited", "")}},
 	}...)
 	rows = append(rows, binaryRows(ada)...)
+	rows = append(rows, messageSIORows()...) // edit and delete (hostile_messages_test.go)
 
 	for _, transport := range []string{"websocket", "polling"} {
 		t.Run(transport, func(t *testing.T) {
