@@ -181,6 +181,8 @@ func (c *GatewayConfig) setDefaults() {
 //	                           (joining a room the socket is already in
 //	                           changes nothing: nothing is sent twice)
 //	room:leave {room}          ack {ok, room}
+//	message:edit {room, id, offset, data}, message:delete {room, id, offset}
+//	                           ack {ok, offset, id} of the change event (messages.go)
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
 //	                           ({ok, ephemeral: true} for ephemeral events)
