@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The edit-and-delete rows of the hostile tables (TestHostileREST,
@@ -149,4 +150,22 @@ func messageSIORows() []sioRow {
 			e.d.Try("disconnect", map[string]any{"name": name})
 		}
 	}}}
+}
+
+// waitLogged waits until the log holds n events of key (logKey): events
+// published without an ack are committed after the publisher moved on.
+func waitLogged(t *testing.T, base, key string, n int) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(10 * time.Millisecond) {
+		got := 0
+		for _, k := range logKeys(t, base) {
+			if k == key {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+	}
+	t.Fatalf("the log never held %d events %q", n, key)
 }

@@ -211,6 +211,7 @@ func TestHostileSocketIO(t *testing.T) {
 					t.Fatalf("event %d: %v, want error {code: rate_limited, event: chat:message}", i, ev)
 				}
 			}
+			waitLogged(t, e.srv.URL, logKey("general", "chat:message", sub), 3) // the accepted ones commit unacked: before the good client joins
 		}},
 		{name: "publish flood: another socket of the identity shares the bucket", opts: auth(flood), steps: []sioStep{publish("general", "rate_limited", "")}},
 	}...)
