@@ -15,6 +15,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/messages"
 	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
@@ -88,6 +89,7 @@ type config struct {
 	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
 	UserPublish   []string        // patterns every token holder may publish to
 	AutoJoin      []string        // rooms of / every token socket joins at connect
+	ModeratorRole string          // the role that may edit and delete any message
 	explicit      map[string]bool // flags set on the command line or in the environment
 	pol           *auth.Policy    // loaded by loadPolicy
 
@@ -107,6 +109,9 @@ type config struct {
 	PresenceMaxList   int           // rooms with more users answer presence with counts only
 	PresencePollGrace time.Duration // a long-poll client stays present this long after its last poll
 	PresenceEvents    bool          // send presence:join and presence:leave
+	// Edit and delete (gateways/messages).
+	RebuildMessages bool // rebuild the folded view's projection from the log at start
+	MessagesMaxScan int  // log events one page of the folded view reads at most
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -226,6 +231,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PresenceMaxList, "presence-max-list", presence.DefaultMaxList, "largest room (in users) whose presence is answered with the member list; above it, counts only")
 	fs.BoolVar(&c.PresenceEvents, "presence-events", false, "send presence:join and presence:leave events to the rooms' subscribers (every transport)")
 	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
+	fs.StringVar(&c.ModeratorRole, "moderator-role", "", "token `role` whose holders may edit and delete any message in the rooms they may publish to (policy file: moderator_role)")
+	fs.BoolVar(&c.RebuildMessages, "rebuild-messages", false, "rebuild the folded message view's records from the log at start (done anyway when they were never built)")
+	fs.IntVar(&c.MessagesMaxScan, "messages-max-scan", messages.DefaultMaxScan, "log events one page of GET /api/rooms/{room}/messages reads at most to fill itself (edits and deleted messages are skipped)")
 	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }
 

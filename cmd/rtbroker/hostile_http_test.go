@@ -46,7 +46,8 @@ func runHTTPTable(t *testing.T, table string, rows []httpRow, secrets []string, 
 				}
 			}
 			r := row.req
-			r.url = e.srv.URL + r.url
+			r.url = e.srv.URL + e.expand(r.url)
+			r.body = e.expand(r.body)
 			status, body, h := send(t, hostile, r)
 			if status != row.wantStatus || errCode(body) != row.wantCode || !strings.Contains(body, row.wantMsg) {
 				t.Fatalf("%s %s: %d %.300s, want %d %q %q", r.method, row.req.url, status, body, row.wantStatus, row.wantCode, row.wantMsg)
@@ -171,6 +172,7 @@ func TestHostileREST(t *testing.T) {
 		},
 	}...)
 	rows = append(rows, receiptRESTRows(ada)...)
+	rows = append(rows, messageRows(t)...) // edit and delete (hostile_messages_test.go)
 	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood, bin), func(t *testing.T, e *hostileEnv) {
 		sub := e.goodSub()
 		tok := userToken(t, sub, nil)

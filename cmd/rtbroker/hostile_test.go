@@ -116,6 +116,8 @@ type hostileEnv struct {
 	goods   int      // good identities used so far
 	table   string   // prefix of good identities
 	secrets []string // must never be logged
+
+	vars map[string]string // set by a row's before step: "{name}" in its url and body is replaced (expand)
 }
 
 func newHostileEnv(t *testing.T, table string, flags ...string) *hostileEnv {

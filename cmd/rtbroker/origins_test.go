@@ -91,7 +91,7 @@ func TestCORS(t *testing.T) {
 				t.Errorf("Vary = %q, want Origin: %v", h.Values("Vary"), tc.wantVary)
 			}
 			if status == 204 {
-				if m := h.Get("Access-Control-Allow-Methods"); m != "GET, POST" {
+				if m := h.Get("Access-Control-Allow-Methods"); m != "GET, POST, PATCH, DELETE" {
 					t.Errorf("Allow-Methods = %q", m)
 				}
 				for _, want := range []string{"Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "Last-Event-ID"} {

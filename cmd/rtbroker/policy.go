@@ -32,6 +32,7 @@ func (c *config) loadPolicy() (*auth.Policy, error) {
 		AnonymousSubscribe: c.AnonymousSubscribe,
 		AnonymousPublish:   c.AnonymousPublish,
 		AutoJoin:           c.AutoJoin,
+		ModeratorRole:      c.ModeratorRole,
 		Namespaces:         c.SIONamespaces,
 		Set:                c.explicit,
 		LogPrefix:          func(n string) string { return socketio.NamespaceConfig{Name: n}.LogPrefix() },

@@ -39,6 +39,9 @@ func newRouter(h routes) http.Handler {
 		r.Post("/rooms/{room}/read", h.api.MarkRead)
 		r.Get("/me/rooms", h.api.MyRooms)
 		r.Get("/rooms/{room}/presence", h.api.Presence)
+		r.Get("/rooms/{room}/messages", h.api.Messages)
+		r.Patch("/rooms/{room}/messages/{id}", h.api.EditMessage)
+		r.Delete("/rooms/{room}/messages/{id}", h.api.DeleteMessage)
 		r.Get("/backup", h.backup)
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {

@@ -65,7 +65,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer b.Close()
 	reads := receipts.New(b, receipts.Config{MaxRooms: cfg.UnreadMaxRooms, MaxUnread: cfg.UnreadMaxCount}) // shared by the API and Socket.IO
 	pres := presence.New(b, presence.Config{MaxList: cfg.PresenceMaxList, PollGrace: cfg.PresencePollGrace, Events: cfg.PresenceEvents, Logger: log})
-	defer pres.Close() // after the gateways, whose connections leave as they close
+	defer pres.Close()                         // after the gateways, whose connections leave as they close
+	msgs, err := newMessages(ctx, cfg, b, log) // edit and delete, shared by the gateways
+	if err != nil {
+		return err
+	}
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
@@ -98,6 +102,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Presence:       pres,
 		Logger:         log,
 		Receipts:       reads,
+		Messages:       msgs,
 	})
 	defer sioGW.Close()
 
@@ -106,7 +111,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
 		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
 	)
-	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Logger: log})
+	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Messages: msgs, Logger: log})
 	metrics := api.AdminOnly(metricsHandler(gauges)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
 		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(gauges), log)

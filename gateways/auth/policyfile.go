@@ -31,6 +31,10 @@ type PolicyFile struct {
 	APIKeys []APIKeyPolicy `json:"api_keys"`
 	// AutoJoin is namespace "/"'s auto_join.
 	AutoJoin []string `json:"auto_join"`
+	// ModeratorRole is the role whose holders may edit and delete any
+	// message in the rooms they may publish to (the --moderator-role
+	// shortcut).
+	ModeratorRole string `json:"moderator_role"`
 }
 
 // NamespacePolicy configures one Socket.IO namespace in a PolicyFile. Its
@@ -89,6 +93,7 @@ type PolicyFlags struct {
 	AnonymousSubscribe []string // --anonymous-subscribe
 	AnonymousPublish   []string // --anonymous-publish
 	AutoJoin           []string // --auto-join: rooms of / every token socket joins at connect
+	ModeratorRole      string   // --moderator-role: the role that may edit and delete any message
 	Namespaces         []string // --sio-namespaces, served before the file's
 	// Set holds the names (without dashes) of the flags given explicitly,
 	// on the command line or in the environment: a flag set explicitly and
@@ -108,6 +113,8 @@ type Policy struct {
 	Roles      map[string]Permissions // Config.RolePermissions
 	Keys       []APIKey               // Config.Keys
 	Namespaces []PolicyNamespace      // the flags' namespaces, then the file's (sorted)
+	// ModeratorRole may edit and delete any message ("" no role may).
+	ModeratorRole string
 	// AnonymousInFile is true when the file sets anonymous permissions
 	// (worth a warning when anonymous access is off).
 	AnonymousInFile bool
@@ -134,6 +141,9 @@ func MergePolicy(f *PolicyFile, fl PolicyFlags) (*Policy, error) {
 	m.defaults(f)
 	m.namespaces(f)
 	m.apiKeys(f)
+	if m.p.ModeratorRole = fl.ModeratorRole; f.ModeratorRole != "" && !m.both("moderator_role", "moderator-role") {
+		m.p.ModeratorRole = f.ModeratorRole
+	}
 	return m.p, errors.Join(m.errs...)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/messages"
 	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/typing"
@@ -62,6 +63,10 @@ type Config struct {
 	// Socket.IO gateway shares it. Its owner closes it. Default nil:
 	// typing events are sent, not tracked.
 	Typing *typing.Tracker
+	// Messages makes edits and deletes and serves the folded message view
+	// (see messages.go); share one with the other gateways. Default: a
+	// Service of its own on the broker, without a moderator role.
+	Messages *messages.Service
 }
 
 func (c *Config) setDefaults() {
@@ -96,12 +101,17 @@ type Handler struct {
 	origins *httpx.Origins
 	// receipts is Config.Receipts or the handler's own.
 	receipts *receipts.Service
+	msgs     *messages.Service // Config.Messages
 }
 
 // New returns the REST API on b.
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
-	h := &Handler{b: b, cfg: cfg, log: cfg.Logger, origins: httpx.NewOrigins(cfg.AllowedOrigins), receipts: cfg.Receipts}
+	msgs := cfg.Messages
+	if msgs == nil {
+		msgs = messages.New(b, messages.Config{})
+	}
+	h := &Handler{b: b, cfg: cfg, log: cfg.Logger, origins: httpx.NewOrigins(cfg.AllowedOrigins), receipts: cfg.Receipts, msgs: msgs}
 	if h.receipts == nil {
 		h.receipts = receipts.New(b, receipts.Config{})
 	}
@@ -112,7 +122,7 @@ func New(b *broker.Broker, cfg Config) *Handler {
 // answers for Config.AllowedOrigins: nothing when the list is empty;
 // otherwise an allowed origin is echoed with
 // Access-Control-Allow-Credentials: true and Vary: Origin, and preflights
-// are answered 204 (GET, POST; Authorization, Content-Type,
+// are answered 204 (GET, POST, PATCH, DELETE; Authorization, Content-Type,
 // Idempotency-Key, X-API-Key, Last-Event-ID), or 403 forbidden for an
 // origin not in the list.
 func (h *Handler) CORS(next http.Handler) http.Handler { return h.origins.CORS(next) }
@@ -189,6 +199,10 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := messages.CheckPublishType(pb.Type); err != nil {
+		h.writeError(w, r, err) // edits and deletes go through the messages API
+		return
+	}
 	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: id.From(), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 	if pb.Ephemeral || typing.IsTyping(pb.Type) {
 		if err := h.typingBefore(m); err != nil {
@@ -244,6 +258,10 @@ func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room, fro
 		}
 		if typing.IsTyping(pb.Type) {
 			h.writeError(w, r, badRequest(pb.Type+" is ephemeral and cannot be batched"))
+			return
+		}
+		if err := messages.CheckPublishType(pb.Type); err != nil {
+			h.writeError(w, r, err)
 			return
 		}
 		msgs[i] = broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: from}

@@ -22,6 +22,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/messages"
 	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/receipts"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
@@ -104,6 +105,10 @@ type GatewayConfig struct {
 	// events are sent before the live ones); over it the join is acked
 	// invalid_argument. Default DefaultMaxHistory (1000).
 	MaxHistory int
+	// Messages makes the edits and deletes of message:edit and
+	// message:delete (see messages.go); share one with the other
+	// gateways. Default: a Service of its own, without a moderator role.
+	Messages *messages.Service
 }
 
 // NamespaceConfig is one namespace of the gateway.
@@ -212,6 +217,8 @@ func (c *GatewayConfig) setDefaults() {
 //	                           ephemeral, to the room's other subscribers;
 //	                           the server stops silent and disconnected
 //	                           typists (typing.go); ack {ok, ephemeral: true}
+//	message:edit {room, id, offset, data}, message:delete {room, id, offset}
+//	                           ack {ok, offset, id} of the change event (messages.go)
 //	<type>     {room, ...data[, ephemeral: true]}
 //	                           ack {ok, offset, id} once durable
 //	                           ({ok, ephemeral: true} for ephemeral events)
@@ -248,6 +255,7 @@ type Gateway struct {
 	pool     *pump.Pool // runs the members' deliveries
 
 	receipts *receipts.Service // GatewayConfig.Receipts or the gateway's own
+	msgs     *messages.Service // GatewayConfig.Messages: edits and deletes
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -291,6 +299,9 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		g.receipts = receipts.New(b, receipts.Config{})
 	}
 	g.initTyping()
+	if g.msgs = cfg.Messages; g.msgs == nil {
+		g.msgs = messages.New(b, messages.Config{})
+	}
 	for _, nc := range cfg.Namespaces {
 		ns := &gwNamespace{name: nc.Name, prefix: nc.LogPrefix(), role: nc.Role, autoJoin: nc.AutoJoin}
 		ns.enc = broker.NewEncoder(func(ev *broker.Event) []byte {
@@ -646,6 +657,8 @@ func (g *Gateway) onEvent(m *member, ev *protocol.Event) {
 		g.onPresence(m, ev)
 	case typing.StartType, typing.StopType:
 		g.onTyping(m, ev)
+	case messages.EditType, messages.DeleteType:
+		g.onChange(m, ev)
 	default:
 		g.onPublish(m, ev)
 	}

@@ -10,7 +10,7 @@ import (
 
 // CORS preflight answers: what a browser may send cross-site.
 const (
-	corsMethods = "GET, POST"
+	corsMethods = "GET, POST, PATCH, DELETE"
 	corsHeaders = "Authorization, Content-Type, Idempotency-Key, X-API-Key, Last-Event-ID"
 	corsMaxAge  = "600"
 )

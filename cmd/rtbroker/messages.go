@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/messages"
+)
+
+// newMessages returns the one edit-and-delete service every gateway
+// shares, with the policy's moderator role, after making sure its
+// projection (the folded view's state records) is built from the log:
+// always with --rebuild-messages, otherwise only when it never was (a data
+// file from before the feature, or one whose records were lost). It runs
+// before the server listens, so no change is made meanwhile.
+func newMessages(ctx context.Context, cfg *config, b *broker.Broker, log *slog.Logger) (*messages.Service, error) {
+	pol, err := cfg.loadPolicy()
+	if err != nil {
+		return nil, err
+	}
+	svc := messages.New(b, messages.Config{ModeratorRole: pol.ModeratorRole, MaxScan: cfg.MessagesMaxScan})
+	n, err := svc.EnsureBuilt(ctx, cfg.RebuildMessages)
+	if err != nil {
+		return nil, fmt.Errorf("build the folded message view: %w", err)
+	}
+	if n > 0 || cfg.RebuildMessages {
+		log.Info("rebuilt the folded message view from the log", "changed_messages", n)
+	}
+	return svc, nil
+}
