@@ -170,7 +170,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", limit.DefaultReadTimeout, "a request body (publish, Engine.IO polling POST) not received within this is answered 408 and its connection closed (0: no limit); streams are not affected")
 	fs.IntVar(&c.MaxRooms, "max-rooms", sse.DefaultMaxRooms, "rooms one SSE or long-poll request, or one Socket.IO socket, may follow")
 
-	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site (CORS for Socket.IO polling, WebSocket Origin check); * for any; empty: same-site only")
+	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site: CORS for /api/*, /sse, /poll and Socket.IO polling, the Origin check of WebSocket upgrades, the CSRF allow-list of cookie-authenticated publishes; * for any origin but null; empty: same-site only")
 	fs.Var(listFlag{&c.AllowedHosts}, "allowed-hosts", "comma-separated host `names` the server answers to besides IP addresses and localhost (DNS-rebinding guard); checked when set, and always when anonymous access is on and --addr is a loopback address; * turns the check off")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "`host:port` serving /metrics on a listener of its own, without credentials (keep it private); when empty /metrics is on --addr, open only while no credential is configured, otherwise for admin API keys")
 	c.SIONamespaces = []string{"/"}
@@ -217,8 +217,8 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 		fs.VisitAll(func(f *flag.Flag) {
 			kind, usage := flag.UnquoteUsage(f)
 			fmt.Fprintf(out, "  --%s %s\n    \t%s (env %s", f.Name, kind, usage, envName(f.Name))
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
-				fmt.Fprintf(out, ", default %s", f.DefValue)
+			if def := defaultText(f); def != "" && def != "0" && def != "0s" {
+				fmt.Fprintf(out, ", default %s", def)
 			}
 			fmt.Fprintln(out, ")")
 		})
@@ -238,7 +238,7 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+				errs = append(errs, envError(f, v, err))
 			}
 		}
 	})
@@ -266,7 +266,8 @@ func (c *config) validate() error {
 	check(c.MaxBodySize > 0, "--max-body-size must be positive")
 	check(c.RetentionMaxAge >= 0 && c.RetentionMaxCount >= 0, "retention limits cannot be negative")
 	check(c.RetentionInterval > 0, "--retention-interval must be positive")
-	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout <= --poll-max-timeout")
+	c.clampPollTimeout()
+	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout (%s) <= --poll-max-timeout (%s)", shortDuration(c.PollTimeout), shortDuration(c.PollMaxTimeout))
 	check(c.SSEHeartbeat > 0 && c.SSERetry > 0 && c.WriteTimeout > 0, "SSE intervals and --write-timeout must be positive")
 	check(c.MaxRooms > 0, "--max-rooms must be positive")
 	check(c.ReadTimeout >= 0, "--read-timeout cannot be negative")
