@@ -47,7 +47,7 @@ func TestAfterZeroAfterRetention(t *testing.T) {
 					u = fmt.Sprintf("%s/poll?room=%s&after=%d&timeout=0s", srv.URL, room, tc.after)
 				}
 				var page struct {
-					Events []wireEvent     `json:"events"`
+					Events []wireEvent    `json:"events"`
 					Reset  map[string]any `json:"reset"`
 				}
 				if st, body, err := getJSON(http.DefaultClient, u, &page); err != nil || st != http.StatusOK {
