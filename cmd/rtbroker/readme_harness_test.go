@@ -65,6 +65,29 @@ func TestReadmeHarness(t *testing.T) {
 	}
 }
 
+func TestReadmeLineMatch(t *testing.T) {
+	for _, tc := range []struct {
+		want, line string
+		ok         bool
+	}{
+		{`{"ok":true,"offset":…}`, `{"ok":true,"offset":5,"id":"x"}`, true},
+		{`{"ok": true, "offset": …}`, `{"ok":true,"offset":5}`, true},
+		{`{"ok":true,...}`, `{"ok":true,"offset":5}`, true},
+		{`{"ok":true}`, `{"ok":true,"offset":5}`, false},
+		{`{"ok":false,…}`, `{"ok":true,"offset":5}`, false},
+		{`id: 1`, `id: 12`, false},
+		{``, ``, true},
+		{``, `x`, false},
+		{`a.b`, `axb`, false},
+	} {
+		t.Run(tc.want+" ~ "+tc.line, func(t *testing.T) {
+			if got := lineRe(tc.want).MatchString(tc.line); got != tc.ok {
+				t.Errorf("lineRe(%q).MatchString(%q) = %v, want %v", tc.want, tc.line, got, tc.ok)
+			}
+		})
+	}
+}
+
 // TestReadmeParse checks how shell blocks split into commands and answers.
 func TestReadmeParse(t *testing.T) {
 	for _, tc := range []struct {

@@ -22,7 +22,8 @@ package main
 //     expected answer. The first may begin with an HTTP status ("# 201
 //     {…}", "# 403"): the status of the last response curl got. The other
 //     text must be lines of the command's output, in that order (other
-//     lines may come between); "…" stands for any text within a line. A
+//     lines may come between); "…" (or "...") stands for any text within a
+//     line, and spaces match any spacing, none included. A
 //     comment after a blank line, or at the end of a command's line, is
 //     prose. A command without an expected answer must exit 0.
 //   - A command whose expected answer has no status may never end (curl
@@ -180,13 +181,22 @@ func matchLines(out string, want []string) bool {
 	return j == len(want)
 }
 
+// lineRe turns an expected line into a pattern for a whole output line:
+// "…" (or "...") is any text, and a run of spaces any run of spaces,
+// including none (so {"ok": true} matches {"ok":true}).
 func lineRe(want string) *regexp.Regexp {
-	parts := strings.Split(want, "…")
-	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(p)
+	parts := strings.Split(strings.ReplaceAll(want, "...", "…"), "…")
+	for i, part := range parts {
+		words := spacesRe.Split(part, -1)
+		for j, w := range words {
+			words[j] = regexp.QuoteMeta(w)
+		}
+		parts[i] = strings.Join(words, `\s*`)
 	}
-	return regexp.MustCompile(`^` + strings.Join(parts, `.*?`) + `\s*$`)
+	return regexp.MustCompile(`^\s*` + strings.Join(parts, `.*?`) + `\s*$`)
 }
+
+var spacesRe = regexp.MustCompile(`\s+`)
 
 // Server-starting and build commands the harness answers itself.
 var (
