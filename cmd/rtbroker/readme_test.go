@@ -32,10 +32,13 @@ package main
 //     talks to, in commands, answers and files: the test's server (started
 //     with no flag, on 127.0.0.1:0, with a fresh data directory), until the
 //     block starts its own.
-//   - `rtbroker serve … &` (or ./rtbroker, or go run ./cmd/rtbroker)
-//     starts a server of the block's own, with the block's variables and
-//     the flags given plus --addr 127.0.0.1:0; the rest of the block talks
-//     to it, and it is stopped (SIGTERM) when the block ends. A server the
+//   - `rtbroker serve … &` (or ./rtbroker, or go run ./cmd/rtbroker;
+//     optionally followed by `sleep N`, which a reader needs before the
+//     next command and the test does not) starts a server of the block's
+//     own, with the block's variables and the flags given plus --addr
+//     127.0.0.1:0; the rest of the block talks to it, and it is stopped
+//     (SIGTERM) when the block ends or at `kill %1` / `kill $!`, which
+//     stop the block's servers only (never the test's). A server the
 //     README starts must log no WARN or ERROR line. `go build -o NAME
 //     ./cmd/rtbroker` and `go install ./cmd/rtbroker` are answered with the
 //     binary the test built (as ./NAME, and as rtbroker on the PATH).
@@ -200,7 +203,8 @@ var spacesRe = regexp.MustCompile(`\s+`)
 
 // Server-starting and build commands the harness answers itself.
 var (
-	serveRe   = regexp.MustCompile(`^\s*((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)(?:\./rtbroker|rtbroker|go run \./cmd/rtbroker)\s+serve\b(.*?)&\s*(?:#.*)?$`)
+	serveRe   = regexp.MustCompile(`^\s*((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)(?:\./rtbroker|rtbroker|go run \./cmd/rtbroker)\s+serve\b(.*?)&\s*(?:sleep [0-9.]+\s*)?(?:#.*)?$`)
+	killRe    = regexp.MustCompile(`^\s*kill (?:%[0-9]*|\$!)\s*(?:#.*)?$`)
 	bgRe      = regexp.MustCompile(`&\s*(?:#.*)?$`)
 	buildRe   = regexp.MustCompile(`^\s*go build -o (\S+) \./cmd/rtbroker\s*(?:#.*)?$`)
 	installRe = regexp.MustCompile(`^\s*go install \./cmd/rtbroker(?:@\S+)?\s*(?:#.*)?$`)
@@ -450,6 +454,11 @@ func (e *readmeEnv) runShell(b readmeBlock) {
 			if err := os.Symlink(e.bin, filepath.Join(e.binDir, "rtbroker")); err != nil {
 				t.Fatal(err)
 			}
+			continue
+		}
+		if killRe.MatchString(c.Text) {
+			e.endProcs(t, false) // the block's servers; the test's server stays
+			e.addr = e.defAddr
 			continue
 		}
 		if m := serveRe.FindStringSubmatch(c.Text); m != nil {
