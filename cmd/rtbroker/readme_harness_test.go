@@ -32,6 +32,7 @@ func TestReadmeHarness(t *testing.T) {
 		{"a js block that throws", "'''js\nthrow new Error('no')\n'''", true},
 		{"a js block that talks to the server", "'''js\nconst r = await fetch('http://localhost:8080/healthz');\nif (r.status !== 200) process.exit(1);\n'''", false},
 		{"a file block and a server of the block's own", "<!-- readme-test: file p.json -->\n'''json\n{\"api_keys\": [{\"name\": \"bot\", \"key\": \"k1\"}]}\n'''\n\n'''sh\n./rtbroker serve --policy p.json &\ncurl -s -H 'X-API-Key: k1' localhost:8080/api/rooms/r/events -d '{\"type\":\"t\",\"data\":1}'\n# 201 {…\"from\":\"api:bot\"}\ncurl -s localhost:8080/api/rooms/r/events\n# 401\n'''", false},
+		{"kill $! stops the block's server, the test's answers again", "'''sh\n./rtbroker serve --api-key k3 & sleep 1\ncurl -s localhost:8080/api/rooms\n# 401\nkill $!\ncurl -s localhost:8080/api/rooms\n# 200\n'''", false},
 		{"a server that warns", "<!-- readme-test: file w.json -->\n'''json\n{\"anonymous\": {\"subscribe\": [\"a\"]}, \"api_keys\": [{\"key\": \"k2\"}]}\n'''\n\n'''sh\n./rtbroker serve --policy w.json &\n'''", true},
 	}
 	var md []string
