@@ -196,7 +196,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TypingTimeout, "typing-timeout", typing.DefaultTimeout, "a typist that sends no typing:start for this long is sent a typing:stop by the server")
 	fs.IntVar(&c.MaxTypists, "max-typists", typing.DefaultMaxTypists, "typists (a user in a room) tracked at once; a typing:start over it is refused rate_limited")
 
-	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site (CORS for Socket.IO polling, WebSocket Origin check); * for any; empty: same-site only")
+	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site: CORS for /api/*, /sse, /poll and Socket.IO polling, the Origin check of WebSocket upgrades, the CSRF allow-list of cookie-authenticated publishes; * for any origin but null; empty: same-site only")
 	fs.Var(listFlag{&c.AllowedHosts}, "allowed-hosts", "comma-separated host `names` the server answers to besides IP addresses and localhost (DNS-rebinding guard); checked when set, and always when anonymous access is on and --addr is a loopback address; * turns the check off")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "`host:port` serving /metrics on a listener of its own, without credentials (keep it private); when empty /metrics is on --addr, open only while no credential is configured, otherwise for admin API keys")
 	c.SIONamespaces = []string{"/"}
@@ -249,8 +249,8 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 		fs.VisitAll(func(f *flag.Flag) {
 			kind, usage := flag.UnquoteUsage(f)
 			fmt.Fprintf(out, "  --%s %s\n    \t%s (env %s", f.Name, kind, usage, envName(f.Name))
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
-				fmt.Fprintf(out, ", default %s", f.DefValue)
+			if def := defaultText(f); def != "" && def != "0" && def != "0s" {
+				fmt.Fprintf(out, ", default %s", def)
 			}
 			fmt.Fprintln(out, ")")
 		})
@@ -270,7 +270,7 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+				errs = append(errs, envError(f, v, err))
 			}
 		}
 	})
@@ -302,7 +302,8 @@ func (c *config) validate() error {
 	c.retentionRules = rules
 	check(rerr == nil, "--retention-rules: %v", rerr)
 	check(c.UnreadMaxRooms > 0 && c.UnreadMaxCount > 0, "--unread-max-rooms and --unread-max-count must be positive")
-	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout <= --poll-max-timeout")
+	c.clampPollTimeout()
+	check(c.PollTimeout > 0 && c.PollMaxTimeout >= c.PollTimeout, "need 0 < --poll-timeout (%s) <= --poll-max-timeout (%s)", shortDuration(c.PollTimeout), shortDuration(c.PollMaxTimeout))
 	check(c.SSEHeartbeat > 0 && c.SSERetry > 0 && c.WriteTimeout > 0, "SSE intervals and --write-timeout must be positive")
 	check(c.MaxRooms > 0, "--max-rooms must be positive")
 	check(c.MaxHistory > 0, "--max-history must be positive")

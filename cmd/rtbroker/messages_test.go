@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -262,7 +261,7 @@ func TestMessagesRestartAndRetention(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	_, base = startProcess(t, dir, "--api-key", testAPIKey, "--retention-max-count", "4", "--retention-interval", "20ms", "--rebuild-messages")
-	waitTrimmed(t, base, "general")
+	waitTrimmed(t, base, "general", 1, func(u string, v any) { getAPI(t, u, v) })
 	if got := folded(t, api, base, "general", 10); len(got) != 0 {
 		t.Fatalf("folded view after retention %q, want empty (the originals are gone, the secret stays deleted)", got)
 	}
@@ -272,24 +271,4 @@ func TestMessagesRestartAndRetention(t *testing.T) {
 	if !rawHas(base, "secret") {
 		t.Fatal("the raw history lost the deleted message before retention removed it")
 	}
-}
-
-// waitTrimmed waits until retention removed events of room.
-func waitTrimmed(t *testing.T, base, room string) {
-	t.Helper()
-	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(20 * time.Millisecond) {
-		var rooms struct {
-			Rooms []struct {
-				Room    string
-				Trimmed uint64
-			}
-		}
-		getAPI(t, base+"/api/rooms", &rooms)
-		for _, r := range rooms.Rooms {
-			if r.Room == room && r.Trimmed > 0 {
-				return
-			}
-		}
-	}
-	t.Fatal("retention did not run")
 }

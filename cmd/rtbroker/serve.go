@@ -47,6 +47,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	if err := checkDataDir(cfg.Data); err != nil {
+		return err
+	}
 	path := filepath.Join(cfg.Data, dbFile)
 	var l *bolt.Log
 	l, err = bolt.Open(path, bolt.Options{})

@@ -20,9 +20,10 @@ import (
 //
 // The body is {"events":[…],"next":N,"prev":P,"head":H,"epoch":"…"}; a room
 // that never had an event has an empty history, not an error. When events
-// after N were removed by retention, or epoch=E names another log, the
-// page starts at the earliest retained event and carries
-// "reset":{"reason","requested","resume"}.
+// after N (N > 0) were removed by retention, or epoch=E names another log,
+// the page starts at the earliest retained event and carries
+// "reset":{"reason","requested","resume"}. after=0 asks for everything
+// retained and reports no trim, as SSE and long-poll do.
 //
 // The request's credential must allow reading the room's history (401
 // unauthorized, 403 forbidden otherwise).
@@ -69,7 +70,7 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	if res.Trimmed > 0 {
+	if res.Trimmed > 0 && (reset != nil || requested > 0) { // after=0 asks for everything retained: nothing to report
 		if reset == nil {
 			reset = &wire.Reset{Reason: wire.ReasonTrimmed, Requested: requested}
 		}

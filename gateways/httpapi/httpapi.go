@@ -178,7 +178,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMediaType[mt] {
-			h.writeError(w, r, &wire.Error{Status: http.StatusUnsupportedMediaType, Code: wire.CodeMediaType, Message: "Content-Type must be application/json"})
+			h.writeError(w, r, &wire.Error{Status: http.StatusUnsupportedMediaType, Code: wire.CodeMediaType, Message: "Content-Type must be application/json (text/plain and application/x-www-form-urlencoded bodies are read as JSON too)"})
 			return
 		}
 	}
