@@ -149,7 +149,8 @@ try {
     const early = burst.filter((o) => replayed.has(o));
     if (early.length) fail(`${id}: burst events marked replayed: ${early}`);
     step(`${id}: ${p.reconnects} reconnects, ${p.requests} requests`);
-    result.offsets[id] = p.rows.map((r) => (r.replayed ? `${r.offset}r` : r.offset));
+    result.offsets[id] = p.rows.map((r) => r.offset);
+    result.offsets[`${id}-replayed`] = [...replayed];
   }
   step(`the ${whileOffline.length} events published while offline are marked replayed in every panel`);
 

@@ -62,7 +62,7 @@ export class Panel {
         el('div', { class: 'panel-title' }, el('h2', { id: h, text: T.title }), this.detailEl),
         this.statusEl),
       el('dl', { class: 'tstats' },
-        stat('Events', 'st-count'), stat('Last offset', 'st-offset'), stat('p50 latency', 'st-p50'),
+        stat('Events', 'st-count'), stat('Offset', 'st-offset'), stat('p50', 'st-p50'),
         stat('Requests', 'st-requests'), stat('Bytes in', 'st-bytes'), stat('Reconnects', 'st-reconnects')),
       this.checkEl,
       el('div', { class: 'panel-actions' }, this.dropBtn, this.offlineBtn),
