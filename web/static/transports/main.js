@@ -12,7 +12,10 @@ import { Panel } from './panel.js';
 import { TRANSPORTS } from './transports.js';
 
 const TYPE = 'transports:ping';
-const BURST_PARALLEL = 2; // publishes in flight during a burst (browsers allow 6 HTTP/1.1 connections per host, and the panels hold four)
+// Publishes in flight during a burst: browsers allow six HTTP/1.1
+// connections per host, and the panels hold three (SSE, long-poll,
+// Socket.IO polling) plus the short-poll's requests.
+const BURST_PARALLEL = 2;
 const $ = (sel) => document.querySelector(sel);
 
 /** Known is the page's set of offsets of the room's events of TYPE. */

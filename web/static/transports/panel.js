@@ -54,8 +54,8 @@ export class Panel {
     this.checkEl = el('p', { class: 'check-line small', role: 'status', 'aria-live': 'polite', text: 'No events yet' });
     this.costEl = el('p', { class: 'cost small', text: T.about });
     this.noteEl = el('p', { class: 'panel-note small', role: 'alert', hidden: true });
-    this.dropBtn = el('button', { type: 'button', class: 'btn btn-ghost btn-drop', text: 'Drop connection' });
-    this.offlineBtn = el('button', { type: 'button', class: 'btn btn-ghost btn-offline', text: 'Offline' });
+    this.dropBtn = el('button', { type: 'button', class: 'btn btn-ghost btn-drop', 'aria-describedby': h, text: 'Drop connection' });
+    this.offlineBtn = el('button', { type: 'button', class: 'btn btn-ghost btn-offline', 'aria-describedby': h, text: 'Offline' });
     this.list = el('ol', { class: 'events', 'aria-label': `Events received over ${T.title}, oldest first` });
     this.root = el('article', { class: 'card tpanel', 'data-transport': T.id, 'aria-labelledby': h },
       el('header', { class: 'panel-head' },
