@@ -72,7 +72,7 @@ func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []bro
 	// serialize the transactions anyway.
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	err := l.db.Update(func(tx *bbolt.Tx) error {
+	err := l.update(l.head.Load()+1, 0, func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

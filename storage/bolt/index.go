@@ -75,7 +75,7 @@ func (l *Log) indexOnce(limit, until uint64) (more bool, err error) {
 	if target <= from {
 		return false, nil
 	}
-	err = l.db.Update(func(tx *bbolt.Tx) error { return writeIndex(tx, from, target, rooms) })
+	err = l.update(from+1, target, func(tx *bbolt.Tx) error { return writeIndex(tx, from, target, rooms) })
 	if err != nil {
 		return false, fmt.Errorf("index offsets %d to %d: %w", from+1, target, err)
 	}

@@ -139,6 +139,7 @@ type Log struct {
 	indexTxMax    uint64        // immutable
 	indexInterval time.Duration // immutable
 	logger        *slog.Logger  // immutable
+	health        *health       // safe for concurrent use: see faults.go
 
 	head atomic.Uint64 // head of the last returned Append; only grows
 
@@ -221,7 +222,7 @@ func (l *Log) init() error {
 		l.head.Store(head)
 		return l.pend.load(tx)
 	}
-	err := l.db.Update(load)
+	err := l.update(0, 0, load)
 	if !errors.Is(err, errNeedsMigration) {
 		return err
 	}
@@ -255,6 +256,7 @@ func newLog(db *bbolt.DB, opts Options) *Log {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
+	l.health = newHealth(l.logger)
 	return l
 }
 
@@ -408,7 +410,7 @@ func (l *Log) Backup(w io.Writer) (int64, error) {
 	}
 	defer l.mu.RUnlock()
 	var n int64
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
