@@ -127,7 +127,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		poll:    limit.Connects(connects, nil)(conns.Middleware(pollH)),
 		sio:     limit.Connects(connects, engineHandshake)(sioGW),
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
-		health:  healthHandler(b),
+		health:  healthHandler(b, l, false),
+		ready:   healthHandler(b, l, true),
 		metrics: metrics,
 		backup:  api.AdminOnly(backupHandler(l, log)),
 	})
@@ -232,15 +233,6 @@ func tcpPort(a net.Addr) int {
 		return tcp.Port
 	}
 	return 0
-}
-
-func healthHandler(b *broker.Broker) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		head := b.Head()
-		body := fmt.Appendf(nil, `{"status":"ok","head":%d,"epoch":%q}`+"\n", head.Offset, head.Epoch)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
-	}
 }
 
 // backupHandler streams a consistent copy of the bbolt file, taken while
