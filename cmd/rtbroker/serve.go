@@ -49,7 +49,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	path := filepath.Join(cfg.Data, dbFile)
 	var l *bolt.Log
-	l, err = bolt.Open(path, bolt.Options{})
+	l, err = bolt.Open(path, bolt.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("open log %s: %w", path, err)
 	}

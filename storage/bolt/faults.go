@@ -58,13 +58,14 @@ type health struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu       sync.Mutex
-	full     string    // guarded by mu: see Health.Full
-	fullLog  time.Time // guarded by mu: when the last line about the full disk was written
-	refused  int       // guarded by mu: writes refused since that line
-	refusedT int       // guarded by mu: writes refused since the disk filled
-	damaged  []string  // guarded by mu: see Health.Damaged
-	seen     map[string]bool
+	mu        sync.Mutex
+	full      string    // guarded by mu: see Health.Full
+	fullLog   time.Time // guarded by mu: when the last line about the full disk was written
+	refused   int       // guarded by mu: writes refused since that line
+	refusedT  int       // guarded by mu: writes refused since the disk filled
+	announced bool      // guarded by mu: an ERROR line said the disk is full, no INFO line yet said it is not
+	damaged   []string  // guarded by mu: see Health.Damaged
+	seen      map[string]bool
 }
 
 func newHealth(logger *slog.Logger) *health {
@@ -97,13 +98,18 @@ func isStorageFull(err error) bool {
 }
 
 // wrote records the outcome of a write transaction and returns err, made
-// a broker.ErrInsufficientStorage when the disk refused it.
+// a broker.ErrInsufficientStorage when the disk refused it. Lines about a
+// full disk share one rate limit (FullLogInterval): a disk that fills
+// again soon after it had room is not announced again, and its return is
+// logged only after an announcement.
 func (h *health) wrote(err error) error {
 	if err == nil {
 		h.mu.Lock()
 		if h.full != "" {
-			h.logger.Info("storage: writes succeed again", "refused", h.refusedT)
-			h.full, h.refused, h.refusedT = "", 0, 0
+			if h.announced {
+				h.logger.Info("storage: writes succeed again", "refused", h.refusedT)
+			}
+			h.full, h.refused, h.refusedT, h.announced = "", 0, 0, false
 		}
 		h.mu.Unlock()
 		return nil
@@ -116,18 +122,18 @@ func (h *health) wrote(err error) error {
 	defer h.mu.Unlock()
 	h.refused++
 	h.refusedT++
-	switch {
-	case h.full == "":
-		h.full = err.Error()
-		h.fullLog = now
-		h.refused = 0
-		h.logger.Error("storage: the disk is full or read-only: publishes are refused (507) until writes succeed again", "err", err)
-	case now.Sub(h.fullLog) >= FullLogInterval:
-		h.logger.Warn("storage: still full or read-only", "refused", h.refused, "err", err)
-		h.full = err.Error()
-		h.fullLog = now
-		h.refused = 0
+	h.full = err.Error()
+	if !h.fullLog.IsZero() && now.Sub(h.fullLog) < FullLogInterval {
+		return fmt.Errorf("%w: %w", broker.ErrInsufficientStorage, err)
 	}
+	if h.announced {
+		h.logger.Warn("storage: still full or read-only", "refused", h.refused, "err", err)
+	} else {
+		h.logger.Error("storage: the disk is full or read-only: publishes are refused (507) until writes succeed again", "err", err)
+		h.announced = true
+	}
+	h.fullLog = now
+	h.refused = 0
 	return fmt.Errorf("%w: %w", broker.ErrInsufficientStorage, err)
 }
 

@@ -1,11 +1,14 @@
 package bolt
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/rtbroker/rtbroker/broker"
 )
 
 // The room index is derived data. Append writes only the events bucket
@@ -21,7 +24,7 @@ var emptyValue = []byte{}
 // runIndexer is the indexer goroutine, owned by the Log: it indexes when
 // Append reports IndexBatch unindexed events and on every IndexInterval
 // tick, until Close closes l.stop. After a failed pass it logs the error
-// and waits for the next tick (not for the next wake-up) to retry.
+// (unless the disk is full: see faults.go) and waits for the next tick (not for the next wake-up) to retry.
 func (l *Log) runIndexer() {
 	t := time.NewTicker(l.indexInterval)
 	defer t.Stop()
@@ -38,7 +41,7 @@ func (l *Log) runIndexer() {
 		}
 		err := l.indexAll(l.stop)
 		failing = err != nil
-		if err != nil {
+		if err != nil && !errors.Is(err, broker.ErrInsufficientStorage) { // a full disk is logged by its rate limit (faults.go)
 			l.logger.Error("bolt: indexing rooms failed; retrying on the next tick", "err", err)
 		}
 	}
