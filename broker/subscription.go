@@ -264,9 +264,13 @@ func (s *Subscription) step(ctx context.Context, limit int) (out []*Event, again
 	}
 	b := s.b
 	b.mu.RLock()
+	n0 := len(out)
 	out, through, ok := b.tail.read(g.rooms, g.pos, upto, limit, out)
 	b.mu.RUnlock()
 	if ok {
+		if n := len(out) - n0; n > 0 { // one atomic add per read, not per event
+			b.stats.readTail.Add(int64(n))
+		}
 		s.clearEph()
 		again = s.cur.advance(through)
 		s.pos.Store(s.cur.groups[0].pos)
@@ -288,6 +292,7 @@ func (s *Subscription) readLog(ctx context.Context, rooms []string, pos, upto, g
 	if err != nil {
 		return nil, false, fmt.Errorf("read rooms %v after %d: %w", rooms, pos, err)
 	}
+	b.stats.readLog.Add(int64(len(res.Events)))
 	var marks []roomMark
 	if res.Trimmed > 0 {
 		if marks, err = b.trimMarks(ctx, rooms, pos, res.Trimmed); err != nil {

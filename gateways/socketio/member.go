@@ -114,6 +114,9 @@ func (m *member) step() {
 	}
 	limit := m.g.cfg.BatchSize
 	evs, err := m.sub.TryNext(m.g.ctx, limit)
+	if len(evs) > 0 {
+		m.g.delivered.Add(int64(len(evs)))
+	}
 	if err != nil {
 		m.readFailed(err)
 		return

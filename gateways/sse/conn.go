@@ -164,6 +164,9 @@ func (c *conn) step() {
 		return
 	}
 	evs, err := c.sub.TryNext(h.ctx, h.cfg.BatchSize)
+	if len(evs) > 0 {
+		h.delivered.Add(int64(len(evs)))
+	}
 	if err != nil {
 		c.readFailed(err)
 		return

@@ -71,6 +71,9 @@ func (s *stream) run(ctx context.Context) {
 		default:
 		}
 		evs, err := s.sub.TryNext(ctx, h.cfg.BatchSize)
+		if len(evs) > 0 {
+			h.delivered.Add(int64(len(evs)))
+		}
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):

@@ -114,6 +114,14 @@ type Options struct {
 	// event, however few. Zero means DefaultIndexInterval.
 	IndexInterval time.Duration
 
+	// OnCommit, when set, is called after each Append that committed
+	// events, with the batch's event count, the time of its whole write
+	// transaction (commit) and the part bbolt spent writing pages and
+	// fsyncing (write). It runs on the appending goroutine after the
+	// commit, once per transaction (not per event): keep it cheap (for
+	// metrics: histogram observations). Nil means none.
+	OnCommit func(events int, commit, write time.Duration)
+
 	// Logger receives the indexer's errors (it retries on its next tick)
 	// and the one INFO line of a migration at Open. Nil means
 	// slog.Default().
@@ -133,13 +141,14 @@ type Options struct {
 // Close.
 type Log struct {
 	db            *bbolt.DB
-	epoch         string        // immutable
-	trimBatch     int           // immutable
-	indexBatch    uint64        // immutable
-	indexTxMax    uint64        // immutable
-	indexInterval time.Duration // immutable
-	logger        *slog.Logger  // immutable
-	health        *health       // safe for concurrent use: see faults.go
+	epoch         string                                        // immutable
+	trimBatch     int                                           // immutable
+	indexBatch    uint64                                        // immutable
+	indexTxMax    uint64                                        // immutable
+	indexInterval time.Duration                                 // immutable
+	logger        *slog.Logger                                  // immutable
+	health        *health                                       // safe for concurrent use: see faults.go
+	onCommit      func(events int, commit, write time.Duration) // immutable; nil: none
 
 	head atomic.Uint64 // head of the last returned Append; only grows
 
@@ -239,6 +248,7 @@ func newLog(db *bbolt.DB, opts Options) *Log {
 		trimBatch:     opts.TrimBatch,
 		indexInterval: opts.IndexInterval,
 		logger:        opts.Logger,
+		onCommit:      opts.OnCommit,
 		wake:          make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 	}
