@@ -671,8 +671,8 @@ type Stats struct {
 	Subscriptions int64 // open subscriptions
 	ReadTail      int64 // events subscriptions read from the in-memory tail (live, or a recent replay)
 	ReadLog       int64 // events subscriptions read from the Log (a replay from disk)
-	Joins         int64 // rooms added to subscriptions (Subscription.Add)
-	Leaves        int64 // rooms removed from subscriptions (Subscription.Remove)
+	Joins         int64 // rooms subscribed to (each room of Subscribe, each Subscription.Add)
+	Leaves        int64 // rooms unsubscribed from (each Subscription.Remove, the rooms of each Close)
 	Resumed       int64 // joins from a position in this log that were served without a gap
 	ResetTrimmed  int64 // joins from a position that retention overtook (a reset, ErrTrimmed)
 	ResetEpoch    int64 // joins from a position of another epoch or beyond the head (a reset, ErrEpochMismatch)

@@ -102,6 +102,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	}
 	b.mu.Unlock()
 	b.stats.subscriptions.Add(1)
+	b.stats.joins.Add(int64(len(rs)))
 
 	pos := from.Offset
 	if pos > 0 && (from.Epoch != "" && from.Epoch != b.epoch || pos > head) {
@@ -436,6 +437,7 @@ func (s *Subscription) Close() {
 	}
 	delete(b.idle, s)
 	b.mu.Unlock()
+	b.stats.leaves.Add(int64(len(s.cur.all)))
 	s.eph, s.resets = nil, nil
 	s.mu.Unlock()
 	b.stats.subscriptions.Add(-1)
