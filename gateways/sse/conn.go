@@ -208,6 +208,9 @@ func (c *conn) readFailed(err error) {
 		c.task.Ready()
 	case errors.Is(err, broker.ErrClosed) || h.ctx.Err() != nil:
 		c.finish(shutdownFrame(h.cfg.ShutdownRetry, "shutdown"))
+	case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
+		h.cfg.Logger.DebugContext(h.ctx, "sse stream read failed", "err", err)
+		c.finish(appendRetry(nil, h.cfg.Retry))
 	default:
 		h.cfg.Logger.ErrorContext(h.ctx, "sse stream read failed", "err", err, "rooms", c.sub.Rooms(), "position", c.sub.Position().Offset)
 		c.finish(appendRetry(nil, h.cfg.Retry))

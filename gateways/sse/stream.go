@@ -89,6 +89,10 @@ func (s *stream) run(ctx context.Context) {
 		case errors.Is(err, broker.ErrClosed):
 			s.shutdown()
 			return
+		case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
+			h.cfg.Logger.DebugContext(ctx, "sse stream read failed", "err", err)
+			s.end(appendRetry(s.begin(), h.cfg.Retry))
+			return
 		case err != nil:
 			// The stream has started: no status to send. Log, and let the
 			// client come back with its Last-Event-ID.
