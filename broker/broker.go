@@ -113,6 +113,8 @@ type Broker struct {
 
 	stats struct {
 		published, replayed, commits, ephemeral, subscriptions atomic.Int64
+		readTail, readLog                                      atomic.Int64 // events subscriptions read from the tail, from the Log
+		joins, leaves, resumed, resetTrimmed, resetEpoch       atomic.Int64 // Subscription.Add and Remove calls, by outcome
 	}
 
 	ctx    context.Context // cancelled by Close; for background work
@@ -667,6 +669,13 @@ type Stats struct {
 	Commits       int64 // commits of events that succeeded (transactions; one of state records only is not counted)
 	Ephemeral     int64 // ephemeral events sent
 	Subscriptions int64 // open subscriptions
+	ReadTail      int64 // events subscriptions read from the in-memory tail (live, or a recent replay)
+	ReadLog       int64 // events subscriptions read from the Log (a replay from disk)
+	Joins         int64 // rooms subscribed to (each room of Subscribe, each Subscription.Add)
+	Leaves        int64 // rooms unsubscribed from (each Subscription.Remove, the rooms of each Close)
+	Resumed       int64 // joins from a position in this log that were served without a gap
+	ResetTrimmed  int64 // joins from a position that retention overtook (a reset, ErrTrimmed)
+	ResetEpoch    int64 // joins from a position of another epoch or beyond the head (a reset, ErrEpochMismatch)
 	Head          uint64
 }
 
@@ -678,6 +687,13 @@ func (b *Broker) Stats() Stats {
 		Commits:       b.stats.commits.Load(),
 		Ephemeral:     b.stats.ephemeral.Load(),
 		Subscriptions: b.stats.subscriptions.Load(),
+		ReadTail:      b.stats.readTail.Load(),
+		ReadLog:       b.stats.readLog.Load(),
+		Joins:         b.stats.joins.Load(),
+		Leaves:        b.stats.leaves.Load(),
+		Resumed:       b.stats.resumed.Load(),
+		ResetTrimmed:  b.stats.resetTrimmed.Load(),
+		ResetEpoch:    b.stats.resetEpoch.Load(),
 		Head:          b.Head().Offset,
 	}
 }

@@ -269,6 +269,15 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 		s.wake()
 		s.notify()
 	}
+	b.stats.joins.Add(1)
+	switch {
+	case reset == nil && pos > 0 && from.Offset > 0:
+		b.stats.resumed.Add(1)
+	case reset != nil && reset.Reason == ErrTrimmed:
+		b.stats.resetTrimmed.Add(1)
+	case reset != nil:
+		b.stats.resetEpoch.Add(1)
+	}
 	return reset, nil
 }
 
@@ -286,6 +295,7 @@ func (s *Subscription) Remove(room string) {
 	if s.closed.Load() || !s.cur.remove(room) {
 		return
 	}
+	b.stats.leaves.Add(1)
 	s.cur.gen++
 	s.pos.Store(s.cur.min())
 	s.eph = slices.DeleteFunc(s.eph, func(ev *Event) bool { return ev.Room == room })

@@ -102,6 +102,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	}
 	b.mu.Unlock()
 	b.stats.subscriptions.Add(1)
+	b.stats.joins.Add(int64(len(rs)))
 
 	pos := from.Offset
 	if pos > 0 && (from.Epoch != "" && from.Epoch != b.epoch || pos > head) {
@@ -264,9 +265,13 @@ func (s *Subscription) step(ctx context.Context, limit int) (out []*Event, again
 	}
 	b := s.b
 	b.mu.RLock()
+	n0 := len(out)
 	out, through, ok := b.tail.read(g.rooms, g.pos, upto, limit, out)
 	b.mu.RUnlock()
 	if ok {
+		if n := len(out) - n0; n > 0 { // one atomic add per read, not per event
+			b.stats.readTail.Add(int64(n))
+		}
 		s.clearEph()
 		again = s.cur.advance(through)
 		s.pos.Store(s.cur.groups[0].pos)
@@ -288,6 +293,7 @@ func (s *Subscription) readLog(ctx context.Context, rooms []string, pos, upto, g
 	if err != nil {
 		return nil, false, fmt.Errorf("read rooms %v after %d: %w", rooms, pos, err)
 	}
+	b.stats.readLog.Add(int64(len(res.Events)))
 	var marks []roomMark
 	if res.Trimmed > 0 {
 		if marks, err = b.trimMarks(ctx, rooms, pos, res.Trimmed); err != nil {
@@ -431,6 +437,7 @@ func (s *Subscription) Close() {
 	}
 	delete(b.idle, s)
 	b.mu.Unlock()
+	b.stats.leaves.Add(int64(len(s.cur.all)))
 	s.eph, s.resets = nil, nil
 	s.mu.Unlock()
 	b.stats.subscriptions.Add(-1)

@@ -148,6 +148,7 @@ func TestHostileREST(t *testing.T) {
 			logged: []string{logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood"), logKey("general", "chat:message", "flood")},
 		},
 		{name: "HEAD /healthz", req: hreq{method: "HEAD", url: "/healthz"}, wantStatus: 200},
+		{name: "HEAD /readyz", req: hreq{method: "HEAD", url: "/readyz"}, wantStatus: 200},
 		{name: "HEAD /metrics without a key (secured server)", req: hreq{method: "HEAD", url: "/metrics"}, wantStatus: 401},
 		{name: "GET /metrics without a key (secured server)", req: hreq{method: "GET", url: "/metrics"}, wantStatus: 401, wantCode: "unauthorized"},
 		{name: "GET /metrics with a token (not an admin key)", req: hreq{method: "GET", url: "/metrics", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},

@@ -2,6 +2,8 @@
 //
 //	rtbroker serve [flags]   run the broker (see rtbroker serve -h)
 //	rtbroker version         print the version
+//	rtbroker check           verify a stopped log (rtbroker check -h)
+//	rtbroker recover         salvage a damaged log (rtbroker recover -h)
 package main
 
 import (
@@ -50,6 +52,8 @@ const usage = `rtbroker: an event-sourced message broker for browser apps.
 Usage:
   rtbroker serve [flags]   run the broker (rtbroker serve -h lists the flags)
   rtbroker version         print the version
+  rtbroker check --data DIR               verify a stopped server's log
+  rtbroker recover --data DIR --out DIR2  copy every readable event into a new log
 `
 
 // run executes one subcommand until it ends or ctx is cancelled.
@@ -65,6 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return serve(ctx, cfg, cfg.logger(stderr))
+	case "check":
+		return runCheck(args[1:], getenv, stdout, stderr)
+	case "recover":
+		return runRecover(args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rtbroker", version)
 		return nil

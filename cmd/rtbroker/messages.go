@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -22,6 +23,12 @@ func newMessages(ctx context.Context, cfg *config, b *broker.Broker, log *slog.L
 	}
 	svc := messages.New(b, messages.Config{ModeratorRole: pol.ModeratorRole, MaxScan: cfg.MessagesMaxScan})
 	n, err := svc.EnsureBuilt(ctx, cfg.RebuildMessages)
+	if ce := (*broker.CorruptionError)(nil); errors.As(err, &ce) {
+		// Serve what is readable: /healthz names the damage, and the
+		// view is built at the next start (after rtbroker recover).
+		log.Warn("the folded message view could not be built from the damaged log", "err", err)
+		return svc, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("build the folded message view: %w", err)
 	}

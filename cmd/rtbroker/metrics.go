@@ -1,41 +1,221 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"net/http"
-	"strings"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/limit"
+	"github.com/rtbroker/rtbroker/gateways/longpoll"
+	"github.com/rtbroker/rtbroker/gateways/socketio"
+	"github.com/rtbroker/rtbroker/gateways/sse"
+	"github.com/rtbroker/rtbroker/storage/bolt"
 )
 
-// gauge is one metric line source.
-type gauge struct {
-	name, help, kind string
-	value            func() float64
+// commitMetrics are the histograms of the log's commits, observed by
+// bolt.Options.OnCommit once per transaction (never per event). Created
+// before the log opens; registered with the rest by newMetrics.
+type commitMetrics struct {
+	batch, commit, write prometheus.Histogram
 }
 
-// metricsHandler serves the gauges in the Prometheus text format.
-func metricsHandler(gauges []gauge) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var sb strings.Builder
-		for _, g := range gauges {
-			fmt.Fprintf(&sb, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", g.name, g.help, g.name, g.kind, g.name, g.value())
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		w.Write([]byte(sb.String()))
+func newCommitMetrics() *commitMetrics {
+	lat := prometheus.ExponentialBuckets(0.0001, 2, 16) // 100µs … 3.3s
+	return &commitMetrics{
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_commit_batch_events",
+			Help: "Events per log commit (group commit: concurrent publishes share one transaction).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_commit_seconds",
+			Help: "Time of a log commit's whole write transaction, fsync included.", Buckets: lat}),
+		write: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_commit_fsync_seconds",
+			Help: "Time a log commit spent writing pages and fsyncing (bbolt's write time).", Buckets: lat}),
 	}
 }
 
-func brokerGauges(b *broker.Broker) []gauge {
-	stat := func(f func(broker.Stats) int64) func() float64 {
-		return func() float64 { return float64(f(b.Stats())) }
+// observe is the bolt.Options.OnCommit hook.
+func (m *commitMetrics) observe(events int, commit, write time.Duration) {
+	m.batch.Observe(float64(events))
+	m.commit.Observe(commit.Seconds())
+	m.write.Observe(write.Seconds())
+}
+
+// metricSources are what /metrics reads at each scrape. Nil limits are
+// unlimited and count nothing.
+type metricSources struct {
+	b                *broker.Broker
+	log              *bolt.Log
+	path             string // the bbolt file
+	sse              *sse.Handler
+	poll             *longpoll.Handler
+	sio              *socketio.Gateway
+	authn            *auth.Authenticator
+	publish, connect *limit.Buckets
+	conns            *limit.Conns
+	commits          *commitMetrics
+}
+
+// newMetrics returns the registry /metrics serves: the Go runtime and
+// process collectors, the commit histograms, and the server's counters
+// and gauges, read from the atomics the broker and gateways keep anyway
+// (so the fan-out path does no metric work of its own: no label lookup
+// per event), at scrape time.
+func newMetrics(src metricSources) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		src.commits.batch, src.commits.commit, src.commits.write,
+		&scrapeCollector{src: src, f: newFamilies()},
+	)
+	return reg
+}
+
+// metricsHandler serves reg in the Prometheus text format.
+func metricsHandler(reg *prometheus.Registry) http.HandlerFunc {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP
+}
+
+// scrapeCollector turns the server's counters into metrics at each
+// scrape.
+type scrapeCollector struct {
+	src metricSources
+	f   *families
+}
+
+// family is one metric family of scrapeCollector.
+type family struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+}
+
+func newFamily(name, help string, kind prometheus.ValueType, labels ...string) family {
+	return family{prometheus.NewDesc(name, help, labels, nil), kind}
+}
+
+// families are the metric families of scrapeCollector. Names that tests,
+// dashboards or the README used before client_golang are kept.
+type families struct {
+	mHead         family
+	mPublished    family
+	mReplayed     family
+	mCommits      family
+	mEphemeral    family
+	mSubs         family
+	mSSE          family
+	mPolls        family
+	mSockets      family
+	mConns        family
+	mJoins        family
+	mLeaves       family
+	mRecoveries   family
+	mReads        family
+	mDeliveries   family
+	mRejections   family
+	mAuthFailures family
+	mFileBytes    family
+	mRooms        family
+	mStorageFull  family
+	mDamaged      family
+}
+
+func newFamilies() *families {
+	return &families{
+		mHead:         newFamily("rtbroker_log_head", "Offset of the last committed event.", prometheus.GaugeValue),
+		mPublished:    newFamily("rtbroker_events_published_total", "Events committed to the log.", prometheus.CounterValue),
+		mReplayed:     newFamily("rtbroker_publishes_replayed_total", "Publishes answered from an earlier commit with the same Idempotency-Key.", prometheus.CounterValue),
+		mCommits:      newFamily("rtbroker_commits_total", "Log transactions (one fsync each).", prometheus.CounterValue),
+		mEphemeral:    newFamily("rtbroker_ephemeral_total", "Ephemeral events sent.", prometheus.CounterValue),
+		mSubs:         newFamily("rtbroker_subscriptions", "Open subscriptions over all gateways.", prometheus.GaugeValue),
+		mSSE:          newFamily("rtbroker_sse_streams", "Open SSE streams.", prometheus.GaugeValue),
+		mPolls:        newFamily("rtbroker_longpoll_requests", "Long-poll requests being held.", prometheus.GaugeValue),
+		mSockets:      newFamily("rtbroker_socketio_sockets", "Connected Socket.IO sockets.", prometheus.GaugeValue),
+		mConns:        newFamily("rtbroker_connections", "Open client connections (SSE streams, held polls, Socket.IO sockets) by transport and namespace.", prometheus.GaugeValue, "transport", "namespace"),
+		mJoins:        newFamily("rtbroker_room_joins_total", "Rooms added to subscriptions (joins).", prometheus.CounterValue),
+		mLeaves:       newFamily("rtbroker_room_leaves_total", "Rooms removed from subscriptions (leaves).", prometheus.CounterValue),
+		mRecoveries:   newFamily("rtbroker_recoveries_total", "Joins from a position: served without a gap (outcome=recovered) or refused with a reset (outcome=refused, by reason).", prometheus.CounterValue, "outcome", "reason"),
+		mReads:        newFamily("rtbroker_subscription_events_read_total", "Events subscriptions read, from the in-memory tail (source=memory: live or a recent replay) or from the log on disk (source=disk: a replay).", prometheus.CounterValue, "source"),
+		mDeliveries:   newFamily("rtbroker_deliveries_total", "Events read for clients to be sent, by transport.", prometheus.CounterValue, "transport"),
+		mRejections:   newFamily("rtbroker_limit_rejections_total", "Requests and connections refused by a limit.", prometheus.CounterValue, "limit"),
+		mAuthFailures: newFamily("rtbroker_auth_failures_total", "Credentials refused, by reason.", prometheus.CounterValue, "reason"),
+		mFileBytes:    newFamily("rtbroker_log_file_bytes", "Size of the bbolt file.", prometheus.GaugeValue),
+		mRooms:        newFamily("rtbroker_rooms", "Rooms that ever had an event.", prometheus.GaugeValue),
+		mStorageFull:  newFamily("rtbroker_storage_full", "1 while the disk under the log is full or read-only (publishes get 507).", prometheus.GaugeValue),
+		mDamaged:      newFamily("rtbroker_storage_damaged_pages", "Damaged parts of the log reads have hit since start.", prometheus.GaugeValue),
 	}
-	return []gauge{
-		{"rtbroker_log_head", "Offset of the last committed event.", "gauge", func() float64 { return float64(b.Head().Offset) }},
-		{"rtbroker_events_published_total", "Events committed to the log.", "counter", stat(func(s broker.Stats) int64 { return s.Published })},
-		{"rtbroker_publishes_replayed_total", "Publishes answered from an earlier commit with the same Idempotency-Key.", "counter", stat(func(s broker.Stats) int64 { return s.Replayed })},
-		{"rtbroker_commits_total", "Log transactions (one fsync each).", "counter", stat(func(s broker.Stats) int64 { return s.Commits })},
-		{"rtbroker_ephemeral_total", "Ephemeral events sent.", "counter", stat(func(s broker.Stats) int64 { return s.Ephemeral })},
-		{"rtbroker_subscriptions", "Open subscriptions over all gateways.", "gauge", stat(func(s broker.Stats) int64 { return s.Subscriptions })},
+}
+
+// all lists the families, for Describe.
+func (f *families) all() []family {
+	return []family{f.mHead, f.mPublished, f.mReplayed, f.mCommits, f.mEphemeral, f.mSubs, f.mSSE, f.mPolls, f.mSockets, f.mConns, f.mJoins, f.mLeaves, f.mRecoveries, f.mReads, f.mDeliveries, f.mRejections, f.mAuthFailures, f.mFileBytes, f.mRooms, f.mStorageFull, f.mDamaged}
+}
+
+// Describe sends every family's description.
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.f.all() {
+		ch <- m.desc
 	}
+}
+
+// Collect reads the counters. Safe for concurrent scrapes.
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	s, f := c.src, c.f
+	emit := func(m family, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, v, labels...)
+	}
+	st := s.b.Stats()
+	emit(f.mHead, float64(st.Head))
+	emit(f.mPublished, float64(st.Published))
+	emit(f.mReplayed, float64(st.Replayed))
+	emit(f.mCommits, float64(st.Commits))
+	emit(f.mEphemeral, float64(st.Ephemeral))
+	emit(f.mSubs, float64(st.Subscriptions))
+	emit(f.mJoins, float64(st.Joins))
+	emit(f.mLeaves, float64(st.Leaves))
+	emit(f.mRecoveries, float64(st.Resumed), "recovered", "")
+	emit(f.mRecoveries, float64(st.ResetTrimmed), "refused", "trimmed")
+	emit(f.mRecoveries, float64(st.ResetEpoch), "refused", "epoch_mismatch")
+	emit(f.mReads, float64(st.ReadTail), "memory")
+	emit(f.mReads, float64(st.ReadLog), "disk")
+
+	sseN, pollN := s.sse.Active(), s.poll.Active()
+	emit(f.mSSE, float64(sseN))
+	emit(f.mPolls, float64(pollN))
+	emit(f.mSockets, float64(s.sio.Sockets()))
+	emit(f.mConns, float64(sseN), "sse", "")
+	emit(f.mConns, float64(pollN), "longpoll", "")
+	for ns, n := range s.sio.SocketsByNamespace() {
+		emit(f.mConns, float64(n), "socketio", ns)
+	}
+	emit(f.mDeliveries, float64(s.sse.Delivered()), "sse")
+	emit(f.mDeliveries, float64(s.poll.Delivered()), "longpoll")
+	emit(f.mDeliveries, float64(s.sio.Delivered()), "socketio")
+
+	emit(f.mRejections, float64(s.publish.Rejected()), "publish_rate")
+	emit(f.mRejections, float64(s.connect.Rejected()), "connect_rate")
+	emit(f.mRejections, float64(s.conns.Rejected()), "connections_per_ip")
+	for reason, n := range s.authn.Failures() {
+		emit(f.mAuthFailures, float64(n), reason)
+	}
+
+	if fi, err := os.Stat(s.path); err == nil {
+		emit(f.mFileBytes, float64(fi.Size()))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if rooms, err := s.log.Rooms(ctx); err == nil {
+		emit(f.mRooms, float64(len(rooms)))
+	}
+	h := s.log.Health()
+	full := 0.0
+	if h.Full != "" {
+		full = 1
+	}
+	emit(f.mStorageFull, full)
+	emit(f.mDamaged, float64(len(h.Damaged)))
 }

@@ -16,6 +16,7 @@ type routes struct {
 	sio     http.Handler
 	web     http.Handler
 	health  http.HandlerFunc
+	ready   http.HandlerFunc // /readyz: 503 while degraded
 	metrics http.HandlerFunc
 	backup  http.HandlerFunc
 }
@@ -27,6 +28,9 @@ func newRouter(h routes) http.Handler {
 	r.NotFound(httpapi.NotFound)
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	getHead(r, "/healthz", h.health) // HEAD: Go's server drops the body
+	if h.ready != nil {
+		getHead(r, "/readyz", h.ready)
+	}
 	if h.metrics != nil {
 		getHead(r, "/metrics", h.metrics)
 	}

@@ -52,7 +52,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	path := filepath.Join(cfg.Data, dbFile)
 	var l *bolt.Log
-	l, err = bolt.Open(path, bolt.Options{})
+	commits := newCommitMetrics() // observed by the log, served by /metrics
+	l, err = bolt.Open(path, bolt.Options{Logger: log, OnCommit: commits.observe})
 	if err != nil {
 		return fmt.Errorf("open log %s: %w", path, err)
 	}
@@ -109,15 +110,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	})
 	defer sioGW.Close()
 
-	gauges := append(brokerGauges(b),
-		gauge{"rtbroker_sse_streams", "Open SSE streams.", "gauge", func() float64 { return float64(sseH.Active()) }},
-		gauge{"rtbroker_longpoll_requests", "Long-poll requests being held.", "gauge", func() float64 { return float64(pollH.Active()) }},
-		gauge{"rtbroker_socketio_sockets", "Connected Socket.IO sockets.", "gauge", func() float64 { return float64(sioGW.Sockets()) }},
-	)
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Messages: msgs, Logger: log})
-	metrics := api.AdminOnly(metricsHandler(gauges)) // open only when no credential is configured
+	reg := newMetrics(metricSources{b: b, log: l, path: path, sse: sseH, poll: pollH, sio: sioGW, authn: authn,
+		publish: pubLimit, connect: connects, conns: conns, commits: commits})
+	metrics := api.AdminOnly(metricsHandler(reg)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
-		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(gauges), log)
+		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(reg), log)
 		if err != nil {
 			return err
 		}
@@ -130,7 +128,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		poll:    limit.Connects(connects, nil)(conns.Middleware(pollH)),
 		sio:     limit.Connects(connects, engineHandshake)(sioGW),
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
-		health:  healthHandler(b),
+		health:  healthHandler(b, l, false),
+		ready:   healthHandler(b, l, true),
 		metrics: metrics,
 		backup:  api.AdminOnly(backupHandler(l, log)),
 	})
@@ -235,15 +234,6 @@ func tcpPort(a net.Addr) int {
 		return tcp.Port
 	}
 	return 0
-}
-
-func healthHandler(b *broker.Broker) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		head := b.Head()
-		body := fmt.Appendf(nil, `{"status":"ok","head":%d,"epoch":%q}`+"\n", head.Offset, head.Epoch)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
-	}
 }
 
 // backupHandler streams a consistent copy of the bbolt file, taken while

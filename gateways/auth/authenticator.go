@@ -92,6 +92,8 @@ type Authenticator struct {
 	jwksMethods []string
 	apiKeys     []apiKey
 	parser      *jwt.Parser
+
+	fails failures // refused credentials by reason, for Failures
 }
 
 // Open returns an Authenticator with no keys that lets everyone in
@@ -286,6 +288,12 @@ func (a *Authenticator) Anonymous() (Identity, error) {
 // signed token. An empty credential is anonymous (see Anonymous). Errors
 // wrap ErrUnauthorized and never contain the credential.
 func (a *Authenticator) Authenticate(token string) (Identity, error) {
+	id, err := a.authenticate(token)
+	a.fails.count(token, err)
+	return id, err
+}
+
+func (a *Authenticator) authenticate(token string) (Identity, error) {
 	if token == "" {
 		return a.Anonymous()
 	}
@@ -304,6 +312,12 @@ func (a *Authenticator) Authenticate(token string) (Identity, error) {
 // key. An API key presented this way is refused as a token that does not
 // verify; errors wrap ErrUnauthorized and never contain the credential.
 func (a *Authenticator) AuthenticateToken(token string) (Identity, error) {
+	id, err := a.authenticateToken(token)
+	a.fails.count(token, err)
+	return id, err
+}
+
+func (a *Authenticator) authenticateToken(token string) (Identity, error) {
 	if token == "" {
 		return a.Anonymous()
 	}
@@ -323,7 +337,7 @@ func (a *Authenticator) authenticateJWT(token string) (Identity, error) {
 	}
 	var c claims
 	if _, err := a.parser.ParseWithClaims(token, &c, a.keyFunc); err != nil {
-		return Identity{}, fmt.Errorf("%w: %s", ErrUnauthorized, reason(err))
+		return Identity{}, fmt.Errorf("%w: %s%.0w", ErrUnauthorized, reason(err), err) // err wrapped unprinted: Failures tells its reason
 	}
 	if err := validSubject(c.Subject); err != nil {
 		return Identity{}, err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -56,6 +57,8 @@ type Buckets struct {
 	rate    Rate
 	maxKeys int
 	now     func() time.Time
+
+	rejected atomic.Int64 // Allow calls that returned false, for Rejected
 
 	mu        sync.Mutex         // guards the fields below
 	buckets   map[string]*bucket // by key
@@ -108,6 +111,7 @@ func (b *Buckets) Allow(key string) (ok bool, wait time.Duration) {
 		bk.tokens--
 		return true, 0
 	}
+	b.rejected.Add(1)
 	return false, time.Duration((1 - bk.tokens) / b.rate.PerSecond * float64(time.Second))
 }
 

@@ -3,6 +3,7 @@ package limit
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
@@ -13,7 +14,8 @@ import (
 // with a connection open. Safe for concurrent use; a nil *Conns allows
 // everything.
 type Conns struct {
-	max int
+	max      int
+	rejected atomic.Int64 // Acquire calls that returned false, for Rejected
 
 	mu   sync.Mutex     // guards open
 	open map[string]int // by IP; never holds 0
@@ -37,6 +39,7 @@ func (c *Conns) Acquire(ip string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.open[ip] >= c.max {
+		c.rejected.Add(1)
 		return false
 	}
 	c.open[ip]++

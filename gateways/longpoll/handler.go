@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -115,6 +116,8 @@ type Handler struct {
 	bufs sync.Pool
 
 	t *httpx.Tracker // requests in flight, for Active and Close
+
+	delivered atomic.Int64 // events read for polls, for Delivered
 }
 
 // New returns a Handler serving polls from b. cfg's zero fields take their
@@ -218,6 +221,9 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 	}
 	for {
 		evs, err := sub.TryNext(ctx, req.limit)
+		if len(evs) > 0 {
+			h.delivered.Add(int64(len(evs)))
+		}
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -246,6 +247,8 @@ func (c *GatewayConfig) setDefaults() {
 // meta {room, offset, id, time, from}; token is the recovery offset
 // token socket.io-client keeps.
 type Gateway struct {
+	delivered atomic.Int64 // events read for sockets, for Delivered
+
 	b        *broker.Broker
 	cfg      GatewayConfig
 	log      *slog.Logger

@@ -114,6 +114,9 @@ func (m *member) step() {
 	}
 	limit := m.g.cfg.BatchSize
 	evs, err := m.sub.TryNext(m.g.ctx, limit)
+	if len(evs) > 0 {
+		m.g.delivered.Add(int64(len(evs)))
+	}
 	if err != nil {
 		m.readFailed(err)
 		return
@@ -139,7 +142,8 @@ func (m *member) readFailed(err error) {
 		m.task.Ready()
 		return
 	}
-	if !errors.Is(err, broker.ErrClosed) && m.g.ctx.Err() == nil {
+	if !errors.Is(err, broker.ErrClosed) && m.g.ctx.Err() == nil &&
+		!errors.As(err, new(*broker.CorruptionError)) { // the storage logged that at ERROR once
 		m.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
 	}
 	m.stopped = true

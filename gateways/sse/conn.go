@@ -164,6 +164,9 @@ func (c *conn) step() {
 		return
 	}
 	evs, err := c.sub.TryNext(h.ctx, h.cfg.BatchSize)
+	if len(evs) > 0 {
+		h.delivered.Add(int64(len(evs)))
+	}
 	if err != nil {
 		c.readFailed(err)
 		return
@@ -205,6 +208,9 @@ func (c *conn) readFailed(err error) {
 		c.task.Ready()
 	case errors.Is(err, broker.ErrClosed) || h.ctx.Err() != nil:
 		c.finish(shutdownFrame(h.cfg.ShutdownRetry, "shutdown"))
+	case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
+		h.cfg.Logger.DebugContext(h.ctx, "sse stream read failed", "err", err)
+		c.finish(appendRetry(nil, h.cfg.Retry))
 	default:
 		h.cfg.Logger.ErrorContext(h.ctx, "sse stream read failed", "err", err, "rooms", c.sub.Rooms(), "position", c.sub.Position().Offset)
 		c.finish(appendRetry(nil, h.cfg.Retry))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -129,6 +130,8 @@ type Handler struct {
 	scratch sync.Pool
 
 	t *httpx.Tracker // requests in flight, for Active and Close
+
+	delivered atomic.Int64 // events read for streams, for Delivered
 
 	pool   *pump.Pool      // runs hijacked streams
 	poll   *netpoll.Poller // tells when a hijacked stream's client hangs up; nil where unsupported

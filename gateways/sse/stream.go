@@ -71,6 +71,9 @@ func (s *stream) run(ctx context.Context) {
 		default:
 		}
 		evs, err := s.sub.TryNext(ctx, h.cfg.BatchSize)
+		if len(evs) > 0 {
+			h.delivered.Add(int64(len(evs)))
+		}
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):
@@ -85,6 +88,10 @@ func (s *stream) run(ctx context.Context) {
 			return
 		case errors.Is(err, broker.ErrClosed):
 			s.shutdown()
+			return
+		case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
+			h.cfg.Logger.DebugContext(ctx, "sse stream read failed", "err", err)
+			s.end(appendRetry(s.begin(), h.cfg.Retry))
 			return
 		case err != nil:
 			// The stream has started: no status to send. Log, and let the

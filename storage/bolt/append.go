@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -72,7 +73,12 @@ func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []bro
 	// serialize the transactions anyway.
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	err := l.db.Update(func(tx *bbolt.Tx) error {
+	var start time.Time
+	var written time.Duration
+	if l.onCommit != nil {
+		start, written = time.Now(), writeTime(l.db)
+	}
+	err := l.update(l.head.Load()+1, 0, func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -98,6 +104,9 @@ func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []bro
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: append: %w", err)
+	}
+	if l.onCommit != nil && len(fresh) > 0 {
+		l.onCommit(len(fresh), time.Since(start), writeTime(l.db)-written)
 	}
 	// Durable now: readers may see the events (pend first, then the head
 	// that caps reads).
@@ -223,4 +232,14 @@ func (a *appender) finish() error {
 		return fmt.Errorf("head: %w", err)
 	}
 	return nil
+}
+
+// writeTime is bbolt's running total of time spent writing pages and
+// fsyncing. Between two readings around an Append it also counts a Trim
+// or state transaction that committed while the Append waited for bbolt's
+// write lock (the indexer's do not: wmu excludes them), so the write
+// latency of OnCommit is an upper bound.
+func writeTime(db *bbolt.DB) time.Duration {
+	st := db.Stats()
+	return st.TxStats.GetWriteTime()
 }

@@ -29,7 +29,7 @@ func (l *Log) CountAfter(ctx context.Context, room string, after uint64, limit i
 	defer l.mu.RUnlock()
 	v := l.pend.view([]string{room}, false) // before the transaction: see pendingView
 	var n int
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		indexed, err := txIndexed(tx, &v)
 		if err != nil {
 			return err

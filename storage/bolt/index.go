@@ -1,11 +1,14 @@
 package bolt
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/rtbroker/rtbroker/broker"
 )
 
 // The room index is derived data. Append writes only the events bucket
@@ -21,7 +24,7 @@ var emptyValue = []byte{}
 // runIndexer is the indexer goroutine, owned by the Log: it indexes when
 // Append reports IndexBatch unindexed events and on every IndexInterval
 // tick, until Close closes l.stop. After a failed pass it logs the error
-// and waits for the next tick (not for the next wake-up) to retry.
+// (unless the disk is full: see faults.go) and waits for the next tick (not for the next wake-up) to retry.
 func (l *Log) runIndexer() {
 	t := time.NewTicker(l.indexInterval)
 	defer t.Stop()
@@ -38,7 +41,7 @@ func (l *Log) runIndexer() {
 		}
 		err := l.indexAll(l.stop)
 		failing = err != nil
-		if err != nil {
+		if err != nil && !errors.Is(err, broker.ErrInsufficientStorage) { // a full disk is logged by its rate limit (faults.go)
 			l.logger.Error("bolt: indexing rooms failed; retrying on the next tick", "err", err)
 		}
 	}
@@ -75,7 +78,7 @@ func (l *Log) indexOnce(limit, until uint64) (more bool, err error) {
 	if target <= from {
 		return false, nil
 	}
-	err = l.db.Update(func(tx *bbolt.Tx) error { return writeIndex(tx, from, target, rooms) })
+	err = l.update(from+1, target, func(tx *bbolt.Tx) error { return writeIndex(tx, from, target, rooms) })
 	if err != nil {
 		return false, fmt.Errorf("index offsets %d to %d: %w", from+1, target, err)
 	}

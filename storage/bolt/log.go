@@ -114,6 +114,14 @@ type Options struct {
 	// event, however few. Zero means DefaultIndexInterval.
 	IndexInterval time.Duration
 
+	// OnCommit, when set, is called after each Append that committed
+	// events, with the batch's event count, the time of its whole write
+	// transaction (commit) and the part bbolt spent writing pages and
+	// fsyncing (write). It runs on the appending goroutine after the
+	// commit, once per transaction (not per event): keep it cheap (for
+	// metrics: histogram observations). Nil means none.
+	OnCommit func(events int, commit, write time.Duration)
+
 	// Logger receives the indexer's errors (it retries on its next tick)
 	// and the one INFO line of a migration at Open. Nil means
 	// slog.Default().
@@ -133,12 +141,14 @@ type Options struct {
 // Close.
 type Log struct {
 	db            *bbolt.DB
-	epoch         string        // immutable
-	trimBatch     int           // immutable
-	indexBatch    uint64        // immutable
-	indexTxMax    uint64        // immutable
-	indexInterval time.Duration // immutable
-	logger        *slog.Logger  // immutable
+	epoch         string                                        // immutable
+	trimBatch     int                                           // immutable
+	indexBatch    uint64                                        // immutable
+	indexTxMax    uint64                                        // immutable
+	indexInterval time.Duration                                 // immutable
+	logger        *slog.Logger                                  // immutable
+	health        *health                                       // safe for concurrent use: see faults.go
+	onCommit      func(events int, commit, write time.Duration) // immutable; nil: none
 
 	head atomic.Uint64 // head of the last returned Append; only grows
 
@@ -221,7 +231,7 @@ func (l *Log) init() error {
 		l.head.Store(head)
 		return l.pend.load(tx)
 	}
-	err := l.db.Update(load)
+	err := l.update(0, 0, load)
 	if !errors.Is(err, errNeedsMigration) {
 		return err
 	}
@@ -238,6 +248,7 @@ func newLog(db *bbolt.DB, opts Options) *Log {
 		trimBatch:     opts.TrimBatch,
 		indexInterval: opts.IndexInterval,
 		logger:        opts.Logger,
+		onCommit:      opts.OnCommit,
 		wake:          make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 	}
@@ -255,6 +266,7 @@ func newLog(db *bbolt.DB, opts Options) *Log {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
+	l.health = newHealth(l.logger)
 	return l
 }
 
@@ -408,7 +420,7 @@ func (l *Log) Backup(w io.Writer) (int64, error) {
 	}
 	defer l.mu.RUnlock()
 	var n int64
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err

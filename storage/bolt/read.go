@@ -43,7 +43,7 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 	rooms = slices.Compact(slices.Sorted(slices.Values(rooms)))
 	v := l.pend.view(rooms, false) // before the transaction: see pendingView
 	var res broker.ReadResult
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(after+1, v.head, func(tx *bbolt.Tx) error {
 		var err error
 		res, err = readTx(tx, &v, rooms, after, limit)
 		return err
@@ -283,7 +283,7 @@ func (l *Log) ReadBefore(ctx context.Context, room string, before uint64, limit 
 		before = v.head + 1
 	}
 	out := []*broker.Event{}
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(1, before-1, func(tx *bbolt.Tx) error {
 		offs, err := offsetsBefore(tx, &v, room, before, limit)
 		if err != nil {
 			return err
@@ -351,7 +351,7 @@ func (l *Log) Rooms(ctx context.Context) ([]broker.RoomInfo, error) {
 	defer l.mu.RUnlock()
 	v := l.pend.view(nil, true) // before the transaction: see pendingView
 	out := []broker.RoomInfo{}
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		indexed, err := txIndexed(tx, &v)
 		if err != nil {
 			return err

@@ -142,7 +142,7 @@ func (l *Log) Get(ctx context.Context, key string) (broker.Record, error) {
 	defer l.mu.RUnlock()
 	var r broker.Record
 	live := false
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketState).Get([]byte(key))
 		if v == nil {
 			return nil
@@ -183,7 +183,7 @@ func (l *Log) Put(ctx context.Context, recs []broker.Record) error {
 // putState commits validated recs in a transaction of their own; the
 // caller holds mu for reading.
 func (l *Log) putState(ctx context.Context, recs []broker.Record) error {
-	return l.db.Update(func(tx *bbolt.Tx) error {
+	return l.update(0, 0, func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -221,7 +221,7 @@ func (l *Log) scan(prefix string) ([]broker.Record, error) {
 	defer l.mu.RUnlock()
 	var recs []broker.Record
 	p := []byte(prefix)
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		now := time.Now()
 		c := tx.Bucket(bucketState).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {

@@ -110,7 +110,7 @@ func (l *Log) batchTx(ctx context.Context, op string, fn func(*bbolt.Tx) (int, e
 	}
 	defer l.mu.RUnlock()
 	var n int
-	err := l.db.Update(func(tx *bbolt.Tx) error {
+	err := l.update(0, 0, func(tx *bbolt.Tx) error {
 		var err error
 		n, err = fn(tx)
 		return err
@@ -128,7 +128,7 @@ func (l *Log) roomNames() ([]string, error) {
 	}
 	defer l.mu.RUnlock()
 	var names []string
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketRoomMeta).ForEach(func(k, _ []byte) error {
 			names = append(names, string(k))
 			return nil

@@ -16,7 +16,8 @@ var ErrMethod = &wire.Error{Status: http.StatusMethodNotAllowed, Code: wire.Code
 // WriteError answers r with err as {"error":{"code","message"}} and its
 // status (see wire.Classify), with the headers its status calls for
 // (Allow, Retry-After, WWW-Authenticate). Unknown errors are logged with
-// their detail, which is never sent; when the client is gone nothing is
+// their detail, which is never sent (data_corrupted is not: the
+// storage logs it once); when the client is gone nothing is
 // written or logged. A request whose body is late, failed or was not read
 // is answered with Connection: close, so that the answer is not held back
 // waiting for the rest of the body.
@@ -32,6 +33,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			return
 		}
 	case http.StatusInternalServerError:
+		if code == wire.CodeDataCorrupted {
+			break // the storage logged it once at ERROR
+		}
 		log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path)
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", http.MethodGet)

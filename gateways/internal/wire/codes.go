@@ -15,6 +15,13 @@ const (
 	CodeUnauth      = "unauthorized"           // 401: a missing or invalid credential
 	CodeForbidden   = "forbidden"              // 403: a valid credential without the permission
 	CodeRateLimited = "rate_limited"           // 429: over a rate or connection limit
+
+	// CodeInsufficientStorage (507): the disk under the log is full or
+	// read-only; nothing was written, retry later.
+	CodeInsufficientStorage = "insufficient_storage"
+	// CodeDataCorrupted (500): a read hit a damaged part of the stored
+	// log; the message names the offsets that could not be read.
+	CodeDataCorrupted = "data_corrupted"
 )
 
 // Reset reasons: the "reason" of a reset object.

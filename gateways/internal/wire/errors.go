@@ -79,6 +79,7 @@ func Classify(err error) (status int, code, message string) {
 	var maxErr *http.MaxBytesError
 	var rl *RateLimited
 	var be *BodyError
+	var ce *broker.CorruptionError
 	switch {
 	case errors.Is(err, ErrBodyTimeout):
 		return http.StatusRequestTimeout, CodeTimeout, ErrBodyTimeout.Error()
@@ -98,6 +99,10 @@ func Classify(err error) (status int, code, message string) {
 		return http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error()
 	case errors.Is(err, broker.ErrInvalid):
 		return http.StatusBadRequest, CodeInvalid, err.Error()
+	case errors.Is(err, broker.ErrInsufficientStorage):
+		return http.StatusInsufficientStorage, CodeInsufficientStorage, "the server's storage is full or read-only: nothing was written, retry later"
+	case errors.As(err, &ce):
+		return http.StatusInternalServerError, CodeDataCorrupted, ce.Error()
 	case errors.Is(err, broker.ErrClosed):
 		return http.StatusServiceUnavailable, CodeUnavailable, "server is shutting down, retry"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -1,0 +1,6 @@
+package sse
+
+// Delivered returns how many events were read for streams to be sent since
+// the start (one atomic add per batch a connection reads, none per event).
+// Safe for concurrent use; for metrics.
+func (h *Handler) Delivered() int64 { return h.delivered.Load() }
