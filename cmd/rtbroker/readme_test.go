@@ -353,9 +353,17 @@ func (e *readmeEnv) subst(s string) string { return strings.ReplaceAll(s, "local
 
 // script wraps a command: variables of earlier commands in, its own out.
 func (e *readmeEnv) script(command string) string {
-	return "set -a\n[ -f \"$READMETEST_STATE\" ] && . \"$READMETEST_STATE\"\ncd \"$READMETEST_WORK\" || exit 99\n" +
-		command + "\n__rc=$?\nexport -p > \"$READMETEST_STATE\"\nexit $__rc\n"
+	return scriptIn + command + "\n__rc=$?\nexport -p > \"$READMETEST_STATE\"\nexit $__rc\n"
 }
+
+// scriptIn reads the variables of earlier commands and enters the working
+// directory.
+const scriptIn = "set -a\n[ -f \"$READMETEST_STATE\" ] && . \"$READMETEST_STATE\"\ncd \"$READMETEST_WORK\" || exit 99\n"
+
+// bgScript wraps a background command: variables in, none out (one that
+// ends while the block runs would rewrite the variables under the
+// foreground commands, which may read them half-written).
+func bgScript(command string) string { return scriptIn + command + "\n" }
 
 // writeFiles writes the file blocks seen so far, pointed at the current server.
 func (e *readmeEnv) writeFiles() {
@@ -366,8 +374,10 @@ func (e *readmeEnv) writeFiles() {
 	}
 }
 
-func (e *readmeEnv) bash(command string) *exec.Cmd {
-	cmd := exec.Command("bash", "-c", e.script(command))
+func (e *readmeEnv) bash(command string) *exec.Cmd { return e.bashScript(e.script(command)) }
+
+func (e *readmeEnv) bashScript(script string) *exec.Cmd {
+	cmd := exec.Command("bash", "-c", script)
 	cmd.Env = e.env
 	cmd.Dir = e.work
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -466,7 +476,7 @@ func (e *readmeEnv) runShell(b readmeBlock) {
 			continue
 		}
 		if bgRe.MatchString(c.Text) {
-			cmd := e.bash(e.subst(bgRe.ReplaceAllString(c.Text, "")))
+			cmd := e.bashScript(bgScript(e.subst(bgRe.ReplaceAllString(c.Text, ""))))
 			p := &readmeProc{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{}), line: c.Line}
 			cmd.Stdout, cmd.Stderr = p.out, p.out
 			if err := cmd.Start(); err != nil {
