@@ -131,7 +131,7 @@ func (l *Log) publish(ctx context.Context, entries []broker.Entry, fresh []int, 
 				msgs[k].Header.Set(jetstream.MsgIDHeader, msgID(e.Room, e.IdempotencyKey))
 			}
 		}
-		ack, err := l.publishBatch(msgs, last)
+		ack, err := publishAtomic(l.nc, l.js, msgs, last)
 		if err != nil {
 			return fmt.Errorf("append %d entries: %w", n, err)
 		}
@@ -156,11 +156,12 @@ func (l *Log) publish(ctx context.Context, entries []broker.Entry, fresh []int, 
 	return nil
 }
 
-// publishBatch publishes msgs as one atomic batch (a single message as
-// itself) and waits for the stream's acknowledgement of its last message.
-// expectLast > 0 makes the stream refuse the batch unless its last
-// sequence is expectLast.
-func (l *Log) publishBatch(msgs []*nats.Msg, expectLast uint64) (*jetstream.PubAck, error) {
+// publishAtomic publishes msgs (to subjects of one stream) as one atomic
+// batch (a single message as itself) and waits for the stream's
+// acknowledgement of its last message, which comes once the batch is
+// committed. expectLast > 0 makes the stream refuse the batch unless its
+// last sequence is expectLast. The messages' headers must not be nil.
+func publishAtomic(nc *nats.Conn, js jetstream.JetStream, msgs []*nats.Msg, expectLast uint64) (*jetstream.PubAck, error) {
 	if expectLast > 0 {
 		msgs[0].Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(expectLast, 10))
 	}
@@ -172,12 +173,12 @@ func (l *Log) publishBatch(msgs []*nats.Msg, expectLast uint64) (*jetstream.PubA
 		}
 		msgs[len(msgs)-1].Header.Set(hdrBatchCommit, "1")
 		for _, m := range msgs[:len(msgs)-1] {
-			if err := l.nc.PublishMsg(m); err != nil {
+			if err := nc.PublishMsg(m); err != nil {
 				return nil, err
 			}
 		}
 	}
-	f, err := l.js.PublishMsgAsync(msgs[len(msgs)-1])
+	f, err := js.PublishMsgAsync(msgs[len(msgs)-1])
 	if err != nil {
 		return nil, err
 	}

@@ -33,3 +33,7 @@ func TestLogConformance(t *testing.T) {
 	// runs without Nats-Msg-Id, on the meta bucket's records alone.
 	brokertest.TestLog(t, openLog(jetstream.Config{Duplicates: -1}))
 }
+
+func TestCursorConformance(t *testing.T) {
+	brokertest.TestCursor(t, openLog(jetstream.Config{Duplicates: -1}))
+}

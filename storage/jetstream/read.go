@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 
-
 	"github.com/rtbroker/rtbroker/broker"
 )
 

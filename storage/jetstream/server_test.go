@@ -14,12 +14,13 @@ import (
 func startServer(tb testing.TB) *server.Server {
 	tb.Helper()
 	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      -1,
-		JetStream: true,
-		StoreDir:  tb.TempDir(),
-		NoLog:     true,
-		NoSigs:    true,
+		Host:       "127.0.0.1",
+		Port:       -1,
+		JetStream:  true,
+		StoreDir:   tb.TempDir(),
+		NoLog:      true,
+		NoSigs:     true,
+		MaxPayload: 4 << 20, // a state value of broker.MaxStateValueLen and its header
 	})
 	if err != nil {
 		tb.Fatalf("nats-server: %v", err)
