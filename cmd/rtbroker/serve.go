@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -44,17 +42,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer closeAuth() // after the gateways (deferred later, so closed first)
-	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	path := filepath.Join(cfg.Data, dbFile)
-	var l *bolt.Log
-	l, err = bolt.Open(path, bolt.Options{})
+	st, err := openStore(ctx, cfg, log) // --store: bbolt in --data, or JetStream at --nats-url
 	if err != nil {
-		return fmt.Errorf("open log %s: %w", path, err)
+		return err
 	}
-	defer l.Close()
-	b := broker.New(l, broker.Config{
+	defer st.close()
+	path := st.where
+	b := broker.New(st.log, broker.Config{
+		State:             st.state,
 		TailSize:          cfg.TailSize,
 		MaxBatch:          cfg.MaxBatch,
 		MaxDataSize:       cfg.MaxDataSize,
@@ -129,7 +124,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
 		health:  healthHandler(b),
 		metrics: metrics,
-		backup:  api.AdminOnly(backupHandler(l, log)),
+		backup:  api.AdminOnly(st.backup),
 	})
 
 	// No TCP keepalive: every long-lived transport has its own heartbeat

@@ -95,8 +95,12 @@ func (l *Log) readRoom(ctx context.Context, room string, after uint64, limit int
 
 // Read reads each room from after with batched direct gets filtered by
 // its subject (at most limit events per room), merges them in offset
-// order and keeps the first limit. Through is the last event's offset
-// when limit events came back, else the head as it was before the read.
+// order and keeps the first limit. It reads no further than the head as
+// it was before the read (events committed meanwhile come with the next
+// read): every event at or below that head is committed, so each room's
+// read holds all of that room's events up to it, and Through — the last
+// event's offset when limit events came back, else that head — never
+// passes an event a slower room's read did not see.
 func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int) (broker.ReadResult, error) {
 	if err := l.begin(); err != nil {
 		return broker.ReadResult{}, err
@@ -112,11 +116,18 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 		if w := l.mark(room); w > after {
 			res.Trimmed = max(res.Trimmed, w)
 		}
+		if after >= head {
+			continue
+		}
 		evs, err := l.readRoom(ctx, room, after, limit)
 		if err != nil {
 			return broker.ReadResult{}, err
 		}
-		res.Events = append(res.Events, evs...)
+		for _, ev := range evs {
+			if ev.Offset <= head {
+				res.Events = append(res.Events, ev)
+			}
+		}
 	}
 	slices.SortFunc(res.Events, func(a, b *broker.Event) int { return cmp.Compare(a.Offset, b.Offset) })
 	if len(res.Events) >= limit {
@@ -125,11 +136,5 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 		return res, nil
 	}
 	res.Through = head
-	if n := len(res.Events); n > 0 && res.Events[n-1].Offset > head {
-		// Committed, and its acknowledgement not yet seen (or
-		// appended by another node): the head is at least there.
-		res.Through = res.Events[n-1].Offset
-		l.raiseHead(res.Through)
-	}
 	return res, nil
 }
