@@ -42,7 +42,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer closeAuth() // after the gateways (deferred later, so closed first)
-	st, err := openStore(ctx, cfg, log) // --store: bbolt in --data, or JetStream at --nats-url
+	// --store: the bbolt file in --data, or JetStream at --nats-url.
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
