@@ -119,19 +119,23 @@ func BenchmarkRead(b *testing.B) {
 func BenchmarkAppendBatch(b *testing.B) {
 	for _, n := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			l := benchLog(b)
-			ctx := context.Background()
-			batch := make([]broker.Entry, n)
-			for i := range batch {
-				batch[i] = benchEntry(fmt.Sprintf("room-%d", i%8))
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := l.Append(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+			appendBatches(b, benchLog(b), n)
 		})
 	}
+}
+
+// appendBatches appends batches of n entries to l in a loop.
+func appendBatches(b *testing.B, l *jetstream.Log, n int) {
+	ctx := context.Background()
+	batch := make([]broker.Entry, n)
+	for i := range batch {
+		batch[i] = benchEntry(fmt.Sprintf("room-%d", i%8))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 }
