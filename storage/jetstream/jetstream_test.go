@@ -124,7 +124,7 @@ func TestMsgIDDeduplication(t *testing.T) {
 				if err == nil {
 					t.Fatalf("Append = %v, want an error", evs)
 				}
-				res, err := b.Read(ctx, []string{"room.1"}, 0, 10)
+				res, err := a.Read(ctx, []string{"room.1"}, 0, 10) // b's head has not seen a's event
 				if err != nil || len(res.Events) != 1 {
 					t.Fatalf("room holds %d events (%v), want the first only", len(res.Events), err)
 				}

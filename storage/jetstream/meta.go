@@ -31,14 +31,17 @@ func msgID(room, key string) string {
 }
 
 // snapshot returns the current entries of kv whose keys match filter
-// (a subject filter such as "w.>"), deletes left out.
+// (a subject filter such as "w.>"), as of one point of the bucket's
+// stream: the watcher delivers the bucket in stream order, and a key
+// written again (or deleted) while it does so is delivered again, so the
+// last delivery of each key wins.
 func snapshot(ctx context.Context, kv jetstream.KeyValue, filter string) ([]jetstream.KeyValueEntry, error) {
-	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	w, err := kv.Watch(ctx, filter)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = w.Stop() }()
-	var out []jetstream.KeyValueEntry
+	last := map[string]jetstream.KeyValueEntry{}
 	for {
 		select {
 		case e, ok := <-w.Updates():
@@ -46,9 +49,17 @@ func snapshot(ctx context.Context, kv jetstream.KeyValue, filter string) ([]jets
 				return nil, errors.New("watcher stopped")
 			}
 			if e == nil {
+				out := make([]jetstream.KeyValueEntry, 0, len(last))
+				for _, e := range last {
+					out = append(out, e)
+				}
 				return out, nil
 			}
-			out = append(out, e)
+			if e.Operation() == jetstream.KeyValuePut {
+				last[e.Key()] = e
+			} else {
+				delete(last, e.Key())
+			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
