@@ -48,6 +48,11 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad connect rate", args: []string{"--connect-rate", "20"}, wantErr: "--connect-rate"},
 		{name: "no pending acks", args: []string{"--sio-max-pending", "0"}, wantErr: "--sio-max-pending must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+		{name: "jetstream store", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222"}, check: func(c *config) bool {
+			return c.Store == storeJetStream && c.NATSURL == "nats://127.0.0.1:4222" && c.NATSReplicas == 1
+		}},
+		{name: "jetstream store without a URL", args: []string{"--store", "jetstream"}, wantErr: "--store jetstream needs --nats-url"},
+		{name: "unknown store", args: []string{"--store", "redis"}, wantErr: "--store must be bolt or jetstream"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

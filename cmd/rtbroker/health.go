@@ -17,7 +17,7 @@ type healthBody struct {
 }
 
 // healthOf returns the health of the broker and its log.
-func healthOf(b *broker.Broker, l *bolt.Log) healthBody {
+func healthOf(b *broker.Broker, l healthReporter) healthBody {
 	head := b.Head()
 	body := healthBody{Status: "ok", Head: head.Offset, Epoch: head.Epoch}
 	h := l.Health()
@@ -35,7 +35,17 @@ func healthOf(b *broker.Broker, l *bolt.Log) healthBody {
 // serves, with status "ok" or "degraded" and the reasons. With ready set
 // it answers /readyz (readiness, for load balancers): the same body, but
 // 503 while degraded.
-func healthHandler(b *broker.Broker, l *bolt.Log, ready bool) http.HandlerFunc {
+// healthReporter is a store that reports a full disk and damaged parts
+// (the bbolt log; a JetStream store reports nothing: NATS has its own
+// monitoring).
+type healthReporter interface{ Health() bolt.Health }
+
+// noHealth reports nothing.
+type noHealth struct{}
+
+func (noHealth) Health() bolt.Health { return bolt.Health{} }
+
+func healthHandler(b *broker.Broker, l healthReporter, ready bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body := healthOf(b, l)
 		out, _ := json.Marshal(body) // plain strings and numbers: cannot fail

@@ -16,7 +16,6 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
-	"github.com/rtbroker/rtbroker/storage/bolt"
 )
 
 // commitMetrics are the histograms of the log's commits, observed by
@@ -49,7 +48,8 @@ func (m *commitMetrics) observe(events int, commit, write time.Duration) {
 // unlimited and count nothing.
 type metricSources struct {
 	b                *broker.Broker
-	log              *bolt.Log
+	log              broker.Log
+	health           healthReporter
 	path             string // the bbolt file
 	sse              *sse.Handler
 	poll             *longpoll.Handler
@@ -211,7 +211,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if rooms, err := s.log.Rooms(ctx); err == nil {
 		emit(f.mRooms, float64(len(rooms)))
 	}
-	h := s.log.Health()
+	h := s.health.Health()
 	full := 0.0
 	if h.Full != "" {
 		full = 1

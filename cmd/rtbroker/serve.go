@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -44,21 +42,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer closeAuth() // after the gateways (deferred later, so closed first)
-	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	if err := checkDataDir(cfg.Data); err != nil {
+	// --store: the bbolt file in --data, or JetStream at --nats-url.
+	commits := newCommitMetrics() // observed by the bbolt log, served by /metrics
+	st, err := openStore(ctx, cfg, log, commits)
+	if err != nil {
 		return err
 	}
-	path := filepath.Join(cfg.Data, dbFile)
-	var l *bolt.Log
-	commits := newCommitMetrics() // observed by the log, served by /metrics
-	l, err = bolt.Open(path, bolt.Options{Logger: log, OnCommit: commits.observe})
-	if err != nil {
-		return fmt.Errorf("open log %s: %w", path, err)
-	}
-	defer l.Close()
-	b := broker.New(l, broker.Config{
+	defer st.close()
+	path := st.where
+	b := broker.New(st.log, broker.Config{
+		State:             st.state,
 		TailSize:          cfg.TailSize,
 		MaxBatch:          cfg.MaxBatch,
 		MaxDataSize:       cfg.MaxDataSize,
@@ -111,7 +104,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer sioGW.Close()
 
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Messages: msgs, Logger: log})
-	reg := newMetrics(metricSources{b: b, log: l, path: path, sse: sseH, poll: pollH, sio: sioGW, authn: authn,
+	reg := newMetrics(metricSources{b: b, log: st.log, health: st.health, path: path, sse: sseH, poll: pollH, sio: sioGW, authn: authn,
 		publish: pubLimit, connect: connects, conns: conns, commits: commits})
 	metrics := api.AdminOnly(metricsHandler(reg)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
@@ -128,10 +121,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		poll:    limit.Connects(connects, nil)(conns.Middleware(pollH)),
 		sio:     limit.Connects(connects, engineHandshake)(sioGW),
 		web:     web.Handler(http.HandlerFunc(httpapi.NotFound)),
-		health:  healthHandler(b, l, false),
-		ready:   healthHandler(b, l, true),
+		health:  healthHandler(b, st.health, false),
+		ready:   healthHandler(b, st.health, true),
 		metrics: metrics,
-		backup:  api.AdminOnly(backupHandler(l, log)),
+		backup:  api.AdminOnly(st.backup),
 	})
 
 	// No TCP keepalive: every long-lived transport has its own heartbeat
