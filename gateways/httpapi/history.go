@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -28,19 +29,8 @@ import (
 // The request's credential must allow reading the room's history (401
 // unauthorized, 403 forbidden otherwise).
 func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
-	room := r.PathValue("room")
-	if err := broker.ValidatePublicRoom(room); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.History, room); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	limit, err := parseLimit(q.Get("limit"), h.cfg.DefaultLimit, h.cfg.MaxLimit)
-	if err != nil {
-		h.writeError(w, r, err)
+	room, q, limit, ok := h.readRequest(w, r)
+	if !ok {
 		return
 	}
 	head := h.b.Head()
@@ -52,12 +42,10 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 		h.historyBefore(w, r, room, q.Get("before"), limit, head)
 		return
 	}
-	var after uint64
-	if q.Has("after") {
-		if after, err = broker.ParseOffset(q.Get("after")); err != nil {
-			h.writeError(w, r, badRequest("after: "+err.Error()))
-			return
-		}
+	after, err := parseAfter(q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
 	}
 	var reset *wire.Reset
 	requested := after
@@ -179,4 +167,38 @@ func (h *Handler) Rooms(w http.ResponseWriter, r *http.Request) {
 	b = append(b, `,"epoch":`...)
 	b = broker.AppendJSONString(b, head.Epoch)
 	writeJSON(w, http.StatusOK, append(b, "}\n"...))
+}
+
+// readRequest checks a read of the room named in r's path (its name and
+// the credential's history permission) and parses its limit; on failure
+// it answers w and reports false.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (room string, q url.Values, limit int, ok bool) {
+	room = r.PathValue("room")
+	if err := broker.ValidatePublicRoom(room); err != nil {
+		h.writeError(w, r, err)
+		return "", nil, 0, false
+	}
+	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.History, room); err != nil {
+		h.writeError(w, r, err)
+		return "", nil, 0, false
+	}
+	q = r.URL.Query()
+	limit, err := parseLimit(q.Get("limit"), h.cfg.DefaultLimit, h.cfg.MaxLimit)
+	if err != nil {
+		h.writeError(w, r, err)
+		return "", nil, 0, false
+	}
+	return room, q, limit, true
+}
+
+// parseAfter reads the query's `after` offset (0 when absent).
+func parseAfter(q url.Values) (uint64, error) {
+	if !q.Has("after") {
+		return 0, nil
+	}
+	after, err := broker.ParseOffset(q.Get("after"))
+	if err != nil {
+		return 0, badRequest("after: " + err.Error())
+	}
+	return after, nil
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/rtbroker/rtbroker/broker"
-	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/limit"
@@ -26,27 +25,14 @@ import (
 // The request's credential must allow reading the room's history (401
 // unauthorized, 403 forbidden otherwise).
 func (h *Handler) Messages(w http.ResponseWriter, r *http.Request) {
-	room := r.PathValue("room")
-	if err := broker.ValidatePublicRoom(room); err != nil {
-		h.writeError(w, r, err)
+	room, q, limit, ok := h.readRequest(w, r)
+	if !ok {
 		return
 	}
-	if _, err := httpx.Authorize(h.cfg.Auth, r, auth.History, room); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	limit, err := parseLimit(q.Get("limit"), h.cfg.DefaultLimit, h.cfg.MaxLimit)
+	after, err := parseAfter(q)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
-	}
-	var after uint64
-	if q.Has("after") {
-		if after, err = broker.ParseOffset(q.Get("after")); err != nil {
-			h.writeError(w, r, badRequest("after: "+err.Error()))
-			return
-		}
 	}
 	head := h.b.Head()
 	p, err := h.msgs.Page(r.Context(), room, after, limit)
