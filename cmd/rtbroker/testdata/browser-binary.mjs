@@ -13,7 +13,7 @@
 // taken (the argument is accepted for runBrowserScript).
 //
 // It prints one JSON line: {"ok", "failures": [...], "steps": [...]}.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
 if (!base || !screenshot) {
@@ -27,14 +27,7 @@ const step = (msg) => result.steps.push(msg);
 
 let browser;
 try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    timeout: 60000,
-  });
+  browser = await launchChromium();
   const page = await browser.newPage();
   page.on('pageerror', (err) => fail(`page error: ${err.message}`));
   // Failed responses, but for the favicon Chromium asks /healthz for.

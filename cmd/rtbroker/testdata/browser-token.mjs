@@ -16,7 +16,7 @@
 // It prints one JSON line: {"ok", "failures": [...], "steps": [...],
 // "screenshot"}. The exit code is 0 when the line was printed (the Go test
 // judges "ok"), 2 on bad usage.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
 const token = process.env.RTBROKER_TEST_TOKEN;
@@ -93,14 +93,7 @@ async function sendForm(page, text) {
 
 let browser;
 try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    timeout: 60000,
-  });
+  browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   await page.addInitScript(() => {
     let real;

@@ -17,7 +17,7 @@
 //
 // It prints one JSON line: {"ok", "failures", "steps", "offsets",
 // "screenshot"}; the exit code is 0 when it was printed, 2 on bad usage.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
 if (!base || !screenshot) {
@@ -87,14 +87,7 @@ const hasExactly = (want) => (p) => {
 
 let browser;
 try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    timeout: 60000,
-  });
+  browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   page.on('pageerror', (err) => fail(`page error: ${err.message}`));
   page.on('console', (m) => { if (m.type() === 'error') result.console.push(m.text()); });

@@ -13,12 +13,12 @@
 // "offsets": {...}, "screenshot"}. The exit code is 0 when the line was
 // printed (the Go test judges "ok"), 2 on bad usage.
 //
-// Chromium is launched by chromium.launch with the flags this machine's
-// closed network needs. Playwright refuses a --user-data-dir argument in
-// launch(); it makes a fresh, empty profile directory of its own with
-// mkdtemp under os.tmpdir() for every launch and removes it on close (the
-// Go test points TMPDIR at a test temp dir).
-import { chromium } from 'playwright-core';
+// Chromium is launched by launchChromium (chromium.mjs) with the flags
+// this machine's closed network needs. Playwright refuses a
+// --user-data-dir argument in launch(); it makes a fresh, empty profile
+// directory of its own with mkdtemp under os.tmpdir() for every launch
+// and removes it on close (the Go test points TMPDIR at a test temp dir).
+import { launchChromium } from './chromium.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
 if (!base || !screenshot) {
@@ -217,14 +217,7 @@ async function plainSocketIO(browser) {
 
 let browser;
 try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    timeout: 60000,
-  });
+  browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   // Keep the sockets the UI makes with io(), to drop their connection later.
   await page.addInitScript(() => {
