@@ -696,6 +696,17 @@ func (g *Gateway) respond(ev *protocol.Event, ack any, err error) {
 // publish it.
 const ErrorEvent = "error"
 
+// roomEvent decodes the first argument of ev as an object with a string
+// room (fields receives the whole object) and maps the room to its log
+// room, validating both.
+func (ns *gwNamespace) roomEvent(ev *protocol.Event) (room, logRoom string, fields map[string]json.RawMessage, err error) {
+	if room, err = roomArg(ev, &fields); err != nil {
+		return "", "", nil, err
+	}
+	logRoom, err = ns.logRoom(room)
+	return room, logRoom, fields, err
+}
+
 // roomArg decodes the first argument of ev as an object with a string
 // room; fields receives the whole object.
 func roomArg(ev *protocol.Event, fields *map[string]json.RawMessage) (string, error) {
@@ -720,13 +731,7 @@ func roomArg(ev *protocol.Event, fields *map[string]json.RawMessage) (string, er
 // head as it is now, when the join is read: what the socket publishes
 // after it is sent to it.
 func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
-	var fields map[string]json.RawMessage
-	room, err := roomArg(ev, &fields)
-	if err != nil {
-		m.finish(ev, nil, err)
-		return
-	}
-	logRoom, err := m.ns.logRoom(room)
+	room, logRoom, fields, err := m.ns.roomEvent(ev)
 	if err == nil && !slices.Contains(m.auto, logRoom) {
 		err = m.id.Check(auth.Subscribe, logRoom)
 	}

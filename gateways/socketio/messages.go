@@ -36,13 +36,7 @@ func (g *Gateway) onChange(m *member, ev *protocol.Event) {
 		}
 		ev.Args[0] = arg
 	}
-	var fields map[string]json.RawMessage
-	room, err := roomArg(ev, &fields)
-	if err != nil {
-		m.finish(ev, nil, err)
-		return
-	}
-	logRoom, err := m.ns.logRoom(room)
+	_, logRoom, fields, err := m.ns.roomEvent(ev)
 	if err != nil {
 		m.finish(ev, nil, err)
 		return

@@ -1,7 +1,6 @@
 package socketio
 
 import (
-	"encoding/json"
 	"sync"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -85,13 +84,7 @@ type presenceAck struct {
 // needs the presence permission on the room (else the ack is forbidden);
 // it need not have joined it. Without a Registry the room is empty.
 func (g *Gateway) onPresence(m *member, ev *protocol.Event) {
-	var fields map[string]json.RawMessage
-	room, err := roomArg(ev, &fields)
-	if err != nil {
-		m.finish(ev, nil, err)
-		return
-	}
-	logRoom, err := m.ns.logRoom(room)
+	room, logRoom, _, err := m.ns.roomEvent(ev)
 	if err == nil {
 		err = m.id.Check(auth.Presence, logRoom)
 	}

@@ -2,7 +2,6 @@ package socketio
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -35,13 +34,7 @@ type roomsAck struct {
 // before the ack; it runs on the member's command goroutine, after the
 // joins and leaves sent before it.
 func (g *Gateway) onRead(m *member, ev *protocol.Event) {
-	var fields map[string]json.RawMessage
-	room, err := roomArg(ev, &fields)
-	if err != nil {
-		m.finish(ev, nil, err)
-		return
-	}
-	logRoom, err := m.ns.logRoom(room)
+	room, logRoom, fields, err := m.ns.roomEvent(ev)
 	if err != nil {
 		m.finish(ev, nil, err)
 		return
