@@ -28,14 +28,8 @@ func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
 	var acked uint64
 	path := crashRun(t, "TestCrashKeepsAcknowledgedEvents", crashEnv, ackedOffsets(&acked))
 
-	l, err := Open(path, Options{})
-	if err != nil {
-		t.Fatalf("Open after crash: %v", err)
-	}
+	l := openAfterCrash(t, path, Options{})
 	defer l.Close()
-	if err := l.check(); err != nil {
-		t.Fatalf("after crash: %v", err)
-	}
 	if l.Head() < acked {
 		t.Fatalf("Head() = %d after crash, but offset %d was acknowledged", l.Head(), acked)
 	}
@@ -85,6 +79,21 @@ func crashRun(t *testing.T, name, env string, line func(string) (kill bool)) str
 		t.Fatalf("child exited before it was killed")
 	}
 	return path
+}
+
+// openAfterCrash opens the file a killed child left and checks its
+// bookkeeping.
+func openAfterCrash(t *testing.T, path string, opts Options) *Log {
+	t.Helper()
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open after crash: %v", err)
+	}
+	if err := l.check(); err != nil {
+		l.Close()
+		t.Fatalf("after crash: %v", err)
+	}
+	return l
 }
 
 // ackedOffsets returns a line function for crashRun that reads one
@@ -288,14 +297,8 @@ func TestCrashKeepsRecordsWithEvents(t *testing.T) {
 	var acked uint64
 	path := crashRun(t, "TestCrashKeepsRecordsWithEvents", stateCrashEnv, ackedOffsets(&acked))
 
-	l, err := Open(path, Options{})
-	if err != nil {
-		t.Fatalf("Open after crash: %v", err)
-	}
+	l := openAfterCrash(t, path, Options{})
 	defer l.Close()
-	if err := l.check(); err != nil {
-		t.Fatalf("after crash: %v", err)
-	}
 	head := l.Head()
 	if head < acked {
 		t.Fatalf("Head() = %d after crash, but offset %d was acknowledged", head, acked)
