@@ -31,6 +31,8 @@
 //     reconnect). Without one the server's anonymous permissions apply.
 'use strict';
 
+import { el } from './transports/util.js'; // one element builder for both pages
+
 (() => {
   const HISTORY_PAGE = 50; // events read on connect and per "Load older"
   const MAX_ROWS = 500; // rows kept in each panel's DOM
@@ -42,22 +44,6 @@
   // ---- small helpers -----------------------------------------------------
 
   const $ = (sel, root = document) => root.querySelector(sel);
-
-  /** el builds an element; string children become text nodes. */
-  function el(tag, attrs = {}, ...children) {
-    const n = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') n.className = v;
-      else if (k === 'text') n.textContent = v;
-      else n.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children) {
-      if (c === null || c === undefined) continue;
-      n.append(typeof c === 'string' ? document.createTextNode(c) : c);
-    }
-    return n;
-  }
 
   const sleep = (ms, signal) => new Promise((resolve) => {
     const t = setTimeout(resolve, ms);

@@ -1,4 +1,4 @@
-// Small helpers of the transports page. Text from the server or the user
+// Small helpers of the transports page (el is the main page's too). Text from the server or the user
 // only reaches the page through text nodes and attributes: nothing here
 // assigns innerHTML.
 
