@@ -25,8 +25,11 @@ import (
 )
 
 // config is everything `rtbroker serve` can be told. Every field has a flag
-// --name and an environment variable RTBROKER_NAME (flags win).
+// --name, an environment variable RTBROKER_NAME and a key name in the
+// --config file (config_file.go); flags win over the environment, which
+// wins over the file.
 type config struct {
+	ConfigFile      string // --config: the TOML file of settings
 	Addr            string
 	TLSCert         string // PEM certificate chain; with TLSKey, serve HTTPS (and HTTP/2)
 	TLSKey          string // PEM private key of TLSCert
@@ -88,13 +91,14 @@ type config struct {
 
 	// Authorization policy (auth.PolicyFile, merged by policy.go): the
 	// --policy file and the flags that are shortcuts for parts of it.
-	Policy        string          // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
-	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
-	UserPublish   []string        // patterns every token holder may publish to
-	AutoJoin      []string        // rooms of / every token socket joins at connect
-	ModeratorRole string          // the role that may edit and delete any message
-	explicit      map[string]bool // flags set on the command line or in the environment
-	pol           *auth.Policy    // loaded by loadPolicy
+	Policy        string            // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
+	UserSubscribe []string          // patterns every token holder may subscribe to (and read)
+	UserPublish   []string          // patterns every token holder may publish to
+	AutoJoin      []string          // rooms of / every token socket joins at connect
+	ModeratorRole string            // the role that may edit and delete any message
+	explicit      map[string]bool   // flags set on the command line, in the environment or in the file
+	sources       map[string]string // where each explicit flag's value came from: "flag", "env NAME", "file PATH:LINE"
+	pol           *auth.Policy      // loaded by loadPolicy
 
 	// Abuse limits (see gateways/limit).
 	PublishRate   string // "N/s", "N/m", "N/h" or "0" (off)
@@ -167,6 +171,7 @@ func envName(flagName string) string {
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, configFileFlag, "", "TOML `file` of settings whose keys are these flags' names (max-history = 500); flags and environment variables win over it")
 	fs.StringVar(&c.Addr, "addr", ":8080", "`host:port` to listen on")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM `file` with the server certificate (chain); with --tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM `file` with the private key of --tls-cert")
@@ -243,15 +248,28 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }
 
-// parseConfig parses args (flags after the subcommand) and the environment.
-// It returns flag.ErrHelp after printing help for -h.
+// parseConfig parses args (flags after the subcommand), the environment
+// and the --config file, then validates the result. It returns
+// flag.ErrHelp after printing help for -h.
 func parseConfig(name string, args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	c, _, err := loadConfig(name, args, getenv, out)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+// loadConfig layers the settings: a flag given in args wins, then its
+// environment variable, then the --config file (named by the flag or
+// RTBROKER_CONFIG), then its default. It does not validate; the FlagSet
+// it returns holds the values (rtbroker config prints them).
+func loadConfig(name string, args []string, getenv func(string) string, out io.Writer) (*config, *flag.FlagSet, error) {
 	c := &config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	c.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: rtbroker %s [flags]\n\nEvery flag can also be set with its environment variable (flags win).\n\n", name)
+		fmt.Fprintf(out, "Usage: rtbroker %s [flags]\n\nEvery flag can also be set with its environment variable, or as a key of the\n--config file (flags win over the environment, which wins over the file).\n\n", name)
 		fs.VisitAll(func(f *flag.Flag) {
 			kind, usage := flag.UnquoteUsage(f)
 			fmt.Fprintf(out, "  --%s %s\n    \t%s (env %s", f.Name, kind, usage, envName(f.Name))
@@ -262,30 +280,45 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 		})
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.sources = map[string]string{}
+	fs.Visit(func(f *flag.Flag) { c.sources[f.Name] = "flag" })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		if c.sources[f.Name] != "" {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, envError(f, v, err))
 			}
+			c.sources[f.Name] = "env " + envName(f.Name)
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if c.ConfigFile != "" {
+		settings, err := readConfigFile(c.ConfigFile, fs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, s := range settings {
+			if c.sources[s.Key] == "" {
+				fs.Set(s.Key, s.Value) // checked by readConfigFile
+				c.sources[s.Key] = fmt.Sprintf("file %s:%d", c.ConfigFile, s.Line)
+			}
+		}
 	}
 	c.explicit = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { c.explicit[f.Name] = true }) // now with the environment's
-	return c, c.validate()
+	for k := range c.sources {
+		c.explicit[k] = true
+	}
+	return c, fs, nil
 }
 
 func (c *config) validate() error {
