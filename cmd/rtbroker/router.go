@@ -47,6 +47,7 @@ func newRouter(h routes) http.Handler {
 		r.Patch("/rooms/{room}/messages/{id}", h.api.EditMessage)
 		r.Delete("/rooms/{room}/messages/{id}", h.api.DeleteMessage)
 		r.Get("/backup", h.backup)
+		r.Get("/openapi.json", openAPIHandler())
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {
 		r.Method(http.MethodGet, path, cors(handler))
