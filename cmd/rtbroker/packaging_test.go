@@ -274,3 +274,27 @@ func TestSystemdUnit(t *testing.T) {
 		t.Logf("systemd-analyze security --offline unavailable: %v", err)
 	}
 }
+
+// TestInstallAndVersion: `go install ./cmd/rtbroker` makes a working
+// binary, and a build with the Makefile's -ldflags carries the version.
+func TestInstallAndVersion(t *testing.T) {
+	root := repoRoot(t)
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mk), "LDFLAGS  ?= -X main.version=$(VERSION)") || !strings.Contains(string(mk), `-ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rtbroker`) ||
+		!strings.Contains(string(mk), "git describe --tags --always --dirty") {
+		t.Fatal("the Makefile's build no longer passes the version from git describe")
+	}
+	gobin := t.TempDir()
+	install := exec.Command("go", "install", "-ldflags", "-X main.version=v1.2.3-test", "./cmd/rtbroker")
+	install.Dir, install.Env = root, append(os.Environ(), "GOBIN="+gobin)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("go install: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(gobin, "rtbroker"), "version").Output()
+	if err != nil || !strings.Contains(string(out), "v1.2.3-test") {
+		t.Fatalf("rtbroker version: %q, %v", out, err)
+	}
+}
