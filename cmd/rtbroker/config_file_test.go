@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -245,4 +246,43 @@ func TestSecretFlagsAreMasked(t *testing.T) {
 			t.Errorf("secretFlags names %q, which is no flag", name)
 		}
 	}
+}
+
+// FuzzConfigFile reads arbitrary files as configuration: an error or
+// settings, never a panic; every error names the file and a line, and
+// every setting has a line within the file.
+func FuzzConfigFile(f *testing.F) {
+	for _, seed := range []string{
+		"addr = \":1\"\nmax-history = 1_000\n",
+		"allowed-origins = [\"a\", \"b\"]\nanonymous = true\n",
+		"[table]\nx = 1\n",
+		"a.b.c = 0x1F\n'quoted' = \"\\u00e9\"\n",
+		"max-rooms = [[1], {a = 1}]\n",
+		"x = 1979-05-27T07:32:00Z\ny = 1.5e3\nz = inf\n",
+		"= 1\n", "max-rooms = \n", "\"unterminated\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	(&config{}).flags(fs)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "fuzz.toml")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		settings, err := readConfigFile(path, fs)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), path+":") {
+				t.Fatalf("error without the file: %v", err)
+			}
+			return
+		}
+		lines := bytes.Count(data, []byte("\n")) + 1
+		for _, s := range settings {
+			if s.Line < 1 || s.Line > lines {
+				t.Fatalf("%s on line %d of %d", s.Key, s.Line, lines)
+			}
+		}
+	})
 }
