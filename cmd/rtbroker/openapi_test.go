@@ -21,6 +21,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	oaerrors "github.com/pb33f/libopenapi-validator/errors"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/broker/brokertest"
@@ -65,6 +68,34 @@ type oaOperation struct {
 
 // oaMethods are the operations a path item may hold.
 var oaMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// openAPIValidator is libopenapi's validator of the document: it checks
+// the document against the OpenAPI 3.1 schema, and requests and
+// responses against the document.
+func openAPIValidator(t *testing.T) validator.Validator {
+	t.Helper()
+	doc, err := libopenapi.NewDocument(openAPIDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatalf("openapi.json: %v", errs)
+	}
+	return v
+}
+
+// validationErrors formats a validator's errors, one a line.
+func validationErrors(errs []*oaerrors.ValidationError) string {
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintf(&b, "\n%s: %s", e.Message, e.Reason)
+		for _, f := range e.SchemaValidationErrors {
+			fmt.Fprintf(&b, "\n    %s: %s", f.KeywordLocation, f.Reason)
+		}
+	}
+	return b.String()
+}
 
 func loadOpenAPI(t *testing.T) *oaDoc {
 	t.Helper()
@@ -126,13 +157,17 @@ func (d *oaDoc) operations(t *testing.T) (keys []string, ops map[string]oaOperat
 	return keys, ops
 }
 
-// TestOpenAPIDocument: the document is OpenAPI 3.1, every $ref points at
+// TestOpenAPIDocument: the document is valid OpenAPI 3.1 (libopenapi's
+// check against the specification's schema), every $ref points at
 // something, operation ids are unique, every operation has responses, and
 // GET /api/openapi.json serves it with the binary's version.
 func TestOpenAPIDocument(t *testing.T) {
 	d := loadOpenAPI(t)
 	if d.OpenAPI != "3.1.0" || d.Info.Title == "" {
 		t.Fatalf("openapi %q, title %q", d.OpenAPI, d.Info.Title)
+	}
+	if ok, errs := openAPIValidator(t).ValidateDocument(); !ok {
+		t.Errorf("openapi.json is not valid OpenAPI 3.1:%s", validationErrors(errs))
 	}
 	var whole any
 	json.Unmarshal(openAPIDoc, &whole)
@@ -312,6 +347,7 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 		return ev
 	}
 	publish()
+	v := openAPIValidator(t)
 	var session string // an Engine.IO session, for the polling POST
 	for _, k := range keys {
 		op := ops[k]
@@ -344,16 +380,19 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 			if strings.HasPrefix(path, "/socket.io/") && method == "POST" && session == "" {
 				t.Fatal("the handshake (GET) did not run first")
 			}
-			var body io.Reader
+			var reqBody []byte
 			if op.RequestBody != nil {
 				for ct, c := range op.RequestBody.Content {
-					b, _ := json.Marshal(c.Example)
+					reqBody, _ = json.Marshal(c.Example)
 					if s, ok := c.Example.(string); ok {
-						b = []byte(s)
+						reqBody = []byte(s)
 					}
-					body = bytes.NewReader(b)
 					header.Set("Content-Type", ct)
 				}
+			}
+			var body io.Reader
+			if reqBody != nil {
+				body = bytes.NewReader(reqBody)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -386,11 +425,24 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 				b, _ := io.ReadAll(resp.Body)
 				t.Fatalf("%s answered %s %s; documented: %v", k, resp.Status, b, slices.Sorted(mapKeys(op.Responses)))
 			}
+			mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 			if len(doc.Content) > 0 {
-				mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 				if _, ok := doc.Content[mt]; !ok {
 					t.Errorf("%s: Content-Type %q, documented %v", k, resp.Header.Get("Content-Type"), slices.Sorted(mapKeys(doc.Content)))
 				}
+			}
+			if method == "HEAD" || mt != "application/json" {
+				return // a stream, a file or a page: the status and type are the description
+			}
+			// The request and the JSON answer, against the document's schemas.
+			respBody, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(respBody))
+			req.Body = io.NopCloser(bytes.NewReader(reqBody))
+			if ok, errs := v.ValidateHttpRequestResponse(req, resp); !ok {
+				t.Errorf("%s: %s %s%s", k, resp.Status, respBody, validationErrors(errs))
 			}
 		})
 	}
