@@ -20,6 +20,10 @@ import (
 func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: rtbroker healthcheck [--url URL] [--timeout D]\n\nExits 0 when the server answers 200, 1 otherwise (a container HEALTHCHECK).\n\n")
+		fs.PrintDefaults()
+	}
 	target := fs.String("url", "", "`URL` to ask (default: /healthz of the server the environment and RTBROKER_CONFIG configure)")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
 	if err := fs.Parse(args); err != nil {
@@ -52,16 +56,24 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return unhealthy{err}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	fmt.Fprintf(stdout, "%d %s", resp.StatusCode, body)
 	if resp.StatusCode != http.StatusOK {
-		return errors.New(*target + ": " + resp.Status)
+		return unhealthy{errors.New(*target + ": " + resp.Status)}
 	}
 	return nil
 }
+
+// unhealthy is a failed health check: the process exits 1, which a
+// container runtime reads as unhealthy (2 is reserved there, and is what
+// a usage error exits with).
+type unhealthy struct{ error }
+
+func (unhealthy) ExitCode() int   { return 1 }
+func (u unhealthy) Unwrap() error { return u.error }
 
 // healthURL is the /healthz URL of the server c configures.
 func healthURL(c *config) (string, error) {

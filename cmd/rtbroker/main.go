@@ -33,6 +33,10 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtbroker:", err)
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
 		os.Exit(2)
 	}
 }

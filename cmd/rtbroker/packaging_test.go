@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -216,8 +217,13 @@ func TestHealthcheck(t *testing.T) {
 	if !strings.HasPrefix(out.String(), `200 {"status":"ok"`) {
 		t.Errorf("output %q", out.String())
 	}
-	if err := run(context.Background(), []string{"healthcheck", "--url", s.URL + "/nope"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("a 404 gives %v", err)
+	var ec interface{ ExitCode() int }
+	if err := run(context.Background(), []string{"healthcheck", "--url", s.URL + "/nope"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "404") || !errors.As(err, &ec) || ec.ExitCode() != 1 {
+		t.Errorf("a 404 gives %v, want an error exiting 1", err)
+	}
+	s.Stop(t)
+	if err := run(context.Background(), []string{"healthcheck", "--url", s.URL + "/healthz"}, func(string) string { return "" }, io.Discard, io.Discard); !errors.As(err, &ec) || ec.ExitCode() != 1 {
+		t.Errorf("a stopped server gives %v, want an error exiting 1", err)
 	}
 	for _, tc := range []struct{ addr, tls, want string }{
 		{addr: ":8080", want: "http://127.0.0.1:8080/healthz"},
