@@ -210,7 +210,7 @@ func (c *conn) readFailed(err error) {
 		c.finish(shutdownFrame(h.cfg.ShutdownRetry, "shutdown"))
 	case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
 		h.cfg.Logger.DebugContext(h.ctx, "sse stream read failed", "err", err)
-		c.finish(appendRetry(nil, h.cfg.Retry))
+		c.finish(appendCorrupted(nil, err))
 	default:
 		h.cfg.Logger.ErrorContext(h.ctx, "sse stream read failed", "err", err, "rooms", c.sub.Rooms(), "position", c.sub.Position().Offset)
 		c.finish(appendRetry(nil, h.cfg.Retry))

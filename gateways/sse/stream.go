@@ -91,7 +91,7 @@ func (s *stream) run(ctx context.Context) {
 			return
 		case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
 			h.cfg.Logger.DebugContext(ctx, "sse stream read failed", "err", err)
-			s.end(appendRetry(s.begin(), h.cfg.Retry))
+			s.end(appendCorrupted(s.begin(), err))
 			return
 		case err != nil:
 			// The stream has started: no status to send. Log, and let the
@@ -304,4 +304,24 @@ func appendReset(b []byte, re *broker.ResetError, id uint64) []byte {
 	rs := wire.NewReset(re)
 	b = rs.AppendJSON(b)
 	return append(b, "\n\n"...)
+}
+
+// CorruptRetry is the reconnection delay sent with the error event of a
+// stream whose read hit a damaged part of the log (see appendCorrupted):
+// the damage stays until an operator repairs the log, so an EventSource
+// that comes back at once would only meet it again.
+const CorruptRetry = time.Minute
+
+// appendCorrupted appends the last frames of a stream whose read hit a
+// damaged part of the log: `event: error` with the error object
+// {"code":"data_corrupted","message"} (naming the offset range) and a
+// long retry hint. The stream then closes; a client that listens for the
+// "error" event sees why and can stop (EventSource.close) instead of
+// reconnecting into the same damage.
+func appendCorrupted(b []byte, err error) []byte {
+	e := wire.NewErrorBody(err)
+	b = append(b, "event: error\ndata: "...)
+	b = e.AppendJSON(b)
+	b = append(b, "\n\n"...)
+	return appendRetry(b, CorruptRetry)
 }
