@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
@@ -115,7 +116,8 @@ type Handler struct {
 	// built, so a held poll holds none.
 	bufs sync.Pool
 
-	t *httpx.Tracker // requests in flight, for Active and Close
+	t     *httpx.Tracker  // requests in flight, for Active and Close
+	conns *conns.Registry // held polls, for the admin API
 
 	delivered atomic.Int64 // events read for polls, for Delivered
 }
@@ -134,9 +136,15 @@ func New(b *broker.Broker, cfg Config) *Handler {
 			defaultLimit:   cfg.DefaultLimit,
 			maxLimit:       cfg.MaxLimit,
 		},
-		t: httpx.NewTracker(),
+		t:     httpx.NewTracker(),
+		conns: conns.New(conns.LongPoll),
 	}
 }
+
+// Connections returns the polls being held, for the admin API.
+// Disconnecting one answers it at once with what it has (usually no
+// events and an unchanged next), as Close does; the client polls again.
+func (h *Handler) Connections() *conns.Registry { return h.conns }
 
 // Active returns how many polls the Handler is serving now (held or being
 // answered).
@@ -195,7 +203,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.timeout = min(req.timeout, max(time.Until(d), 0))
 	}
 	ctx := r.Context()
-	evs, reset, err := h.poll(ctx, sub, req)
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub})
+	defer h.conns.Remove(e)
+	evs, reset, err := h.poll(ctx, sub, req, e.Done())
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
@@ -205,12 +215,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // poll returns the first events of sub, waiting for them up to
 // req.timeout. It returns no events (and no error) when the timeout passes
-// or the gateway or broker closes, and the reset to report, if any. A
+// or the gateway or broker closes or kicked is closed, and the reset to report, if any. A
 // ResetError from the subscription is folded into reset: it keeps the first
 // requested position, the latest resume position, and the room when every
 // folded reset concerns the same one. The response's next (the
 // subscription's Position) is where the client continues.
-func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request) ([]*broker.Event, *broker.ResetError, error) {
+func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request, kicked <-chan struct{}) ([]*broker.Event, *broker.ResetError, error) {
 	reset := sub.Reset()
 	var timer *time.Timer
 	var expired <-chan time.Time
@@ -247,6 +257,8 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 		case <-expired:
 			return nil, reset, nil
 		case <-h.t.Closing():
+			return nil, reset, nil
+		case <-kicked: // an operator disconnected it (the admin API)
 			return nil, reset, nil
 		case <-h.b.Done():
 			return nil, reset, nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
@@ -268,6 +269,8 @@ type Gateway struct {
 	typing     *typing.Tracker // typists of every socket (typing.go)
 	ownsTyping bool            // typing was made by New: Close closes it
 
+	conns *conns.Registry // the connected sockets, for the admin API
+
 	mu       sync.Mutex // guards members
 	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
@@ -294,6 +297,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
 		members:  make(map[*protocol.Socket]*member),
+		conns:    conns.New(conns.SocketIO),
 		expiring: newExpiries(cfg.ExpiryInterval),
 		presence: newSIOPresence(cfg.Presence),
 	}
@@ -325,6 +329,12 @@ func (g *Gateway) Sockets() int {
 	defer g.mu.Unlock()
 	return len(g.members)
 }
+
+// Connections returns the connected sockets, for the admin API.
+// Disconnecting one closes its Engine.IO connection, as a lost network
+// does: socket.io-client reconnects by itself and its session recovers
+// (the client's "disconnect" reason is "transport close").
+func (g *Gateway) Connections() *conns.Registry { return g.conns }
 
 // Server returns the underlying Socket.IO server.
 func (g *Gateway) Server() *protocol.Server { return g.srv }
@@ -436,6 +446,9 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		g.log.Error("socketio: save session", "err", err)
 		return unavailable
 	}
+	conn := s.Conn()
+	entry := g.conns.Add(conns.Conn{Namespace: ns.name, User: id.Subject, Remote: s.Request().RemoteAddr, Sub: m.sub,
+		Kick: conn.Close, Engine: conn.Transport})
 	g.mu.Lock()
 	g.members[s] = m
 	g.watchExpiry(m)
@@ -444,6 +457,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	// Set here, not in onConnect: it also releases the member when the
 	// connection closes before the CONNECT is answered.
 	s.OnDisconnect(func(string) {
+		g.conns.Remove(entry)
 		g.mu.Lock()
 		delete(g.members, s)
 		g.unwatchExpiry(m)

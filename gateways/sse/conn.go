@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
@@ -35,7 +36,8 @@ type conn struct {
 	sub     *broker.Subscription
 	task    *pump.Task
 	expires time.Time // the token's deadline; zero: never
-	end     func()    // ends the request: middleware cleanups (httpx.Detach) and Tracker.End
+	end     func()    // ends the request: the registry entry, middleware cleanups (httpx.Detach) and Tracker.End
+	entry   *conns.Entry
 
 	lastWrite atomic.Int64 // unix nanoseconds of the last write; read by the sweeper
 	flushing  atomic.Bool  // a flush goroutine owns the socket
@@ -57,7 +59,7 @@ type scratch struct {
 // the system supports non-blocking writes. It reports false, having
 // written nothing, when the stream is to be served on the request's
 // goroutine instead.
-func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Subscription, expires time.Time) bool {
+func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Subscription, expires time.Time, e *conns.Entry) bool {
 	if r.ProtoMajor != 1 || r.TLS != nil || !rawio.Supported {
 		return false
 	}
@@ -76,8 +78,9 @@ func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Sub
 		hdr.Del("Connection")
 		return false
 	}
-	c := &conn{h: h, nc: nc, sub: sub, expires: expires}
+	c := &conn{h: h, nc: nc, sub: sub, expires: expires, entry: e}
 	c.end = func() {
+		h.conns.Remove(e)
 		end()
 		h.t.End()
 	}
@@ -206,6 +209,8 @@ func (c *conn) readFailed(err error) {
 		sc.g.Add(appendReset(nil, re, c.sub.Position().Offset), true)
 		c.write(sc, false)
 		c.task.Ready()
+	case c.entry.Kicked():
+		c.finish(shutdownFrame(h.cfg.ShutdownRetry, kickedComment))
 	case errors.Is(err, broker.ErrClosed) || h.ctx.Err() != nil:
 		c.finish(shutdownFrame(h.cfg.ShutdownRetry, "shutdown"))
 	case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once

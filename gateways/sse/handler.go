@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
@@ -129,7 +130,8 @@ type Handler struct {
 	// scratch holds *scratch for the writes of hijacked streams.
 	scratch sync.Pool
 
-	t *httpx.Tracker // requests in flight, for Active and Close
+	t     *httpx.Tracker  // requests in flight, for Active and Close
+	conns *conns.Registry // open streams, for the admin API
 
 	delivered atomic.Int64 // events read for streams, for Delivered
 
@@ -152,6 +154,7 @@ func New(b *broker.Broker, cfg Config) *Handler {
 		cfg:    cfg,
 		enc:    broker.NewEncoder(encodeFrame),
 		t:      httpx.NewTracker(),
+		conns:  conns.New(conns.SSE),
 		pool:   pump.New(cfg.Workers),
 		ctx:    ctx,
 		cancel: cancel,
@@ -163,6 +166,11 @@ func New(b *broker.Broker, cfg Config) *Handler {
 	h.wg.Go(h.watchClosing)
 	return h
 }
+
+// Connections returns the open streams, for the admin API. Disconnecting
+// one ends it as shutdown does: a short retry hint, then the end of the
+// stream; EventSource reconnects with its Last-Event-ID.
+func (h *Handler) Connections() *conns.Registry { return h.conns }
 
 // Active returns how many requests the Handler is serving now (open
 // streams, plus requests being answered with an error).
@@ -232,13 +240,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expires := h.cfg.Auth.Deadline(id)
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Kick: sub.Close})
 	r, after := httpx.Detachable(r) // a hijacked stream leaves when it ends
 	defer after(h.cfg.Presence.EnterAll(req.rooms, id, presence.SSE))
-	if h.hijack(w, r, sub, expires) {
+	if h.hijack(w, r, sub, expires, e) {
 		detached = true
 		return
 	}
+	defer h.conns.Remove(e)
 	defer sub.Close()
-	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub, expires: expires}
+	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub, expires: expires, conn: e}
 	s.run(r.Context())
 }

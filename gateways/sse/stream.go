@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
@@ -32,7 +33,12 @@ type stream struct {
 	// expires is when the client's token stops being valid (zero: never).
 	// The heartbeat timer never runs past it.
 	expires time.Time
+	conn    *conns.Entry // the stream in the handler's registry
 }
+
+// kickedComment ends a stream that an operator disconnected (the admin
+// API), after the same short retry hint as at shutdown.
+const kickedComment = "disconnected by the server"
 
 // run writes the stream until the client goes away, a write fails or
 // times out, the gateway or broker closes, or the token expires.
@@ -85,6 +91,9 @@ func (s *stream) run(ctx context.Context) {
 			heartbeat.Reset(s.untilTick())
 			continue
 		case ctx.Err() != nil:
+			return
+		case errors.Is(err, broker.ErrClosed) && s.conn.Kicked():
+			s.end(append(s.begin(), shutdownFrame(h.cfg.ShutdownRetry, kickedComment)...))
 			return
 		case errors.Is(err, broker.ErrClosed):
 			s.shutdown()
