@@ -73,7 +73,7 @@ func TestAdminAPI(t *testing.T) {
 		"--retention-max-count", "1000")
 	admin := cred{apiKey: testAPIKey}
 	boss := cred{bearer: mint(t, "boss", func(c jwt.MapClaims) { c["role"] = "admin" })}
-	ada := mint(t, "ada", nil) // may subscribe to general
+	ada := mint(t, "ada", nil)                                                 // may subscribe to general
 	c := &http.Client{Transport: apiKeyTransport{}, Timeout: 10 * time.Second} // publishes with the API key
 	for i := range 5 {
 		mustPublish(t, c, srv.URL, "general", "msg", fmt.Appendf(nil, `{"n":%d}`, i))
