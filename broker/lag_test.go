@@ -82,3 +82,38 @@ func TestTrimRoom(t *testing.T) {
 		t.Errorf("subscriber from 2: reset %v, want trimmed, resuming at 7", re)
 	}
 }
+
+// TestReplayStats: events a subscriber reads that were committed before
+// it followed their room count as replayed (from the tail or the log);
+// live ones do not, and LiveAfter tells them apart.
+func TestReplayStats(t *testing.T) {
+	b, _ := newBroker(t, broker.Config{TailSize: 4})
+	for i := range 10 {
+		mustPublish(t, b, msg("a", "m", i))
+	}
+	s := mustSubscribe(t, b, []string{"a"}, broker.Position{}) // 1..10: 6 from the log, 4 from the tail
+	if s.LiveAfter() != 10 {
+		t.Errorf("LiveAfter = %d, want the head 10", s.LiveAfter())
+	}
+	nextN(t, s, 10)
+	st := b.Stats()
+	if st.ReplayLog+st.ReplayTail != 10 || st.ReplayLog == 0 {
+		t.Errorf("replayed %d from the log and %d from the tail, want 10 in all, some from the log", st.ReplayLog, st.ReplayTail)
+	}
+	mustPublish(t, b, msg("a", "m", 10))
+	nextN(t, s, 1)
+	if st2 := b.Stats(); st2.ReplayLog+st2.ReplayTail != 10 || st2.ReadTail+st2.ReadLog != st.ReadTail+st.ReadLog+1 {
+		t.Errorf("after a live event: %+v, want it read and not replayed", st2)
+	}
+	mustPublish(t, b, msg("c", "m", 11)) // 12
+	if _, err := s.Add(context.Background(), "c", broker.Position{Offset: 11}); err != nil {
+		t.Fatal(err)
+	}
+	if s.LiveAfter() != 12 {
+		t.Errorf("LiveAfter after Add = %d, want 12", s.LiveAfter())
+	}
+	nextN(t, s, 1)
+	if st3 := b.Stats(); st3.ReplayLog+st3.ReplayTail != 11 {
+		t.Errorf("after joining c from 11: replayed %d, want 11", st3.ReplayLog+st3.ReplayTail)
+	}
+}

@@ -69,6 +69,19 @@ func (e *Entry) ID() string { return e.id }
 // Transport returns the registry's transport.
 func (e *Entry) Transport() string { return e.transport }
 
+// Namespace returns the connection's Socket.IO namespace ("" for other
+// transports).
+func (e *Entry) Namespace() string { return e.c.Namespace }
+
+// Engine returns the connection's current underlying transport (see
+// Conn.Engine); "" when there is none.
+func (e *Entry) Engine() string {
+	if e.c.Engine == nil {
+		return ""
+	}
+	return e.c.Engine()
+}
+
 // Rooms returns the connection's rooms now (see Subscription.Rooms).
 func (e *Entry) Rooms() []string { return e.c.Sub.Rooms() }
 
@@ -107,15 +120,20 @@ func (e *Entry) Info(ctx context.Context, lagLimit int) Info {
 	if in.Rooms == nil {
 		in.Rooms = []string{}
 	}
-	if e.c.Engine != nil {
-		in.Engine = e.c.Engine()
-	}
-	lag, err := e.c.Sub.Lag(ctx, lagLimit)
-	if err != nil {
-		lag = -1
-	}
-	in.Lag = lag
+	in.Engine = e.Engine()
+	in.Lag = e.Lag(ctx, lagLimit)
 	return in
+}
+
+// Lag returns the events of the connection's rooms it has still to be
+// sent, at most limit per room (see Subscription.Lag); -1 when the log
+// could not count them.
+func (e *Entry) Lag(ctx context.Context, limit int) int {
+	lag, err := e.c.Sub.Lag(ctx, limit)
+	if err != nil {
+		return -1
+	}
+	return lag
 }
 
 // Registry is the set of a gateway's open connections. It is safe for

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -64,6 +63,9 @@ type Config struct {
 	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// DeliveryLatency, when set, receives the sampled publish→deliver
+	// latencies of the events answered to polls (see conns.Deliveries).
+	DeliveryLatency conns.Observer
 	// MaxHistory caps the `history` parameter (each room's last events
 	// a poll starts with); over it is 400 invalid_argument. Default
 	// DefaultMaxHistory (1000).
@@ -119,14 +121,14 @@ type Handler struct {
 	t     *httpx.Tracker  // requests in flight, for Active and Close
 	conns *conns.Registry // held polls, for the admin API
 
-	delivered atomic.Int64 // events read for polls, for Delivered
+	deliveries conns.Deliveries // events and bytes answered to polls, for Delivered
 }
 
 // New returns a Handler serving polls from b. cfg's zero fields take their
 // defaults; a default above its maximum is lowered to it.
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
-	return &Handler{
+	h := &Handler{
 		b:   b,
 		cfg: cfg,
 		lim: limits{
@@ -139,6 +141,8 @@ func New(b *broker.Broker, cfg Config) *Handler {
 		t:     httpx.NewTracker(),
 		conns: conns.New(conns.LongPoll),
 	}
+	h.deliveries.Latency = cfg.DeliveryLatency
+	return h
 }
 
 // Connections returns the polls being held, for the admin API.
@@ -210,7 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
-	h.respond(w, evs, sub.Position(), reset)
+	h.respond(w, evs, sub.Position(), reset, sub.LiveAfter())
 }
 
 // poll returns the first events of sub, waiting for them up to
@@ -231,9 +235,6 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 	}
 	for {
 		evs, err := sub.TryNext(ctx, req.limit)
-		if len(evs) > 0 {
-			h.delivered.Add(int64(len(evs)))
-		}
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):
@@ -284,7 +285,7 @@ func fold(reset, re *broker.ResetError) *broker.ResetError {
 
 // respond writes the 200 response: the events' cached JSON, concatenated,
 // in one write.
-func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broker.Position, reset *broker.ResetError) {
+func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broker.Position, reset *broker.ResetError, liveAfter uint64) {
 	p, _ := h.bufs.Get().(*[]byte)
 	if p == nil {
 		p = new([]byte)
@@ -296,6 +297,7 @@ func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broke
 		}
 		b = append(b, ev.JSON()...)
 	}
+	h.deliveries.Add(evs, len(b)-len(`{"events":[`), liveAfter)
 	b = append(b, `],"next":`...)
 	b = strconv.AppendUint(b, next.Offset, 10)
 	b = append(b, `,"epoch":`...)

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -103,6 +102,9 @@ type GatewayConfig struct {
 	// owner closes it after the gateway. Default nil: the gateway makes
 	// one with typing's defaults and closes it in Close.
 	Typing *typing.Tracker
+	// DeliveryLatency, when set, receives the sampled publish→deliver
+	// latencies of the events written to sockets (see conns.Deliveries).
+	DeliveryLatency conns.Observer
 	// MaxHistory caps room:join's `history` (how many of the room's last
 	// events are sent before the live ones); over it the join is acked
 	// invalid_argument. Default DefaultMaxHistory (1000).
@@ -248,7 +250,7 @@ func (c *GatewayConfig) setDefaults() {
 // meta {room, offset, id, time, from}; token is the recovery offset
 // token socket.io-client keeps.
 type Gateway struct {
-	delivered atomic.Int64 // events read for sockets, for Delivered
+	deliveries conns.Deliveries // events and bytes written to sockets, for Delivered
 
 	b        *broker.Broker
 	cfg      GatewayConfig
@@ -301,6 +303,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		expiring: newExpiries(cfg.ExpiryInterval),
 		presence: newSIOPresence(cfg.Presence),
 	}
+	g.deliveries.Latency = cfg.DeliveryLatency
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	if g.receipts = cfg.Receipts; g.receipts == nil {
 		g.receipts = receipts.New(b, receipts.Config{})

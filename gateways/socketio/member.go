@@ -114,9 +114,6 @@ func (m *member) step() {
 	}
 	limit := m.g.cfg.BatchSize
 	evs, err := m.sub.TryNext(m.g.ctx, limit)
-	if len(evs) > 0 {
-		m.g.delivered.Add(int64(len(evs)))
-	}
 	if err != nil {
 		m.readFailed(err)
 		return
@@ -172,6 +169,8 @@ func (m *member) corrupted(err error) {
 func (m *member) deliver(evs []*broker.Event) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
+	size := 0
+	defer func() { m.g.deliveries.Add(evs, size, m.sub.LiveAfter()) }()
 	for _, ev := range evs {
 		if m.ownTyping(ev) {
 			continue
@@ -182,6 +181,7 @@ func (m *member) deliver(evs []*broker.Event) bool {
 		} else {
 			pkt = ev.Encode(m.ns.enc)
 		}
+		size += len(pkt)
 		if len(pkts) == len(chunk) {
 			if !m.write(pkts) {
 				return false

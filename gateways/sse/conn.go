@@ -167,9 +167,6 @@ func (c *conn) step() {
 		return
 	}
 	evs, err := c.sub.TryNext(h.ctx, h.cfg.BatchSize)
-	if len(evs) > 0 {
-		h.delivered.Add(int64(len(evs)))
-	}
 	if err != nil {
 		c.readFailed(err)
 		return
@@ -179,6 +176,7 @@ func (c *conn) step() {
 		for _, ev := range evs {
 			sc.g.Add(ev.Encode(h.enc), false)
 		}
+		h.deliveries.Add(evs, sc.g.Len(), c.sub.LiveAfter())
 		c.write(sc, false)
 		if len(evs) >= h.cfg.BatchSize {
 			c.task.Ready() // there may be more: after the other ready streams

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -71,6 +70,9 @@ type Config struct {
 	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// DeliveryLatency, when set, receives the sampled publish→deliver
+	// latencies of the events written to streams (see conns.Deliveries).
+	DeliveryLatency conns.Observer
 	// MaxHistory caps the `history` parameter (each room's last events
 	// the stream starts with); over it is 400 invalid_argument. Default
 	// DefaultMaxHistory (1000).
@@ -133,7 +135,7 @@ type Handler struct {
 	t     *httpx.Tracker  // requests in flight, for Active and Close
 	conns *conns.Registry // open streams, for the admin API
 
-	delivered atomic.Int64 // events read for streams, for Delivered
+	deliveries conns.Deliveries // events and bytes written to streams, for Delivered
 
 	pool   *pump.Pool      // runs hijacked streams
 	poll   *netpoll.Poller // tells when a hijacked stream's client hangs up; nil where unsupported
@@ -159,6 +161,7 @@ func New(b *broker.Broker, cfg Config) *Handler {
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	h.deliveries.Latency = cfg.DeliveryLatency
 	if p, err := netpoll.New(); err == nil {
 		h.poll = p
 	}

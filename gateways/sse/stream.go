@@ -77,9 +77,6 @@ func (s *stream) run(ctx context.Context) {
 		default:
 		}
 		evs, err := s.sub.TryNext(ctx, h.cfg.BatchSize)
-		if len(evs) > 0 {
-			h.delivered.Add(int64(len(evs)))
-		}
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):
@@ -143,6 +140,11 @@ func (s *stream) run(ctx context.Context) {
 // writes when they exceed chunkSize).
 func (s *stream) writeEvents(evs []*broker.Event) error {
 	b := s.begin()
+	size := 0
+	for _, ev := range evs {
+		size += len(ev.Encode(s.h.enc))
+	}
+	s.h.deliveries.Add(evs, size, s.sub.LiveAfter())
 	for _, ev := range evs {
 		f := ev.Encode(s.h.enc)
 		if len(b) > 0 && len(b)+len(f) > chunkSize {
