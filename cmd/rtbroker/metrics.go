@@ -141,6 +141,7 @@ type families struct {
 	mSessions     family
 	mLag          family
 	mLagMax       family
+	mSIORecovery  family
 }
 
 func newFamilies() *families {
@@ -170,6 +171,7 @@ func newFamilies() *families {
 		mReplays:      newFamily("rtbroker_replayed_events_total", "Events subscribers read that were committed before they followed the room (catch-up after a reconnect or a join from an offset), from the in-memory tail (source=memory) or the log on disk (source=disk).", prometheus.CounterValue, "source"),
 		mSessions:     newFamily("rtbroker_socketio_sessions", "Connected Socket.IO sockets by namespace and Engine.IO transport (polling, websocket).", prometheus.GaugeValue, "namespace", "engine"),
 		mLag:          newFamily("rtbroker_subscriber_lag_events", "Open connections by how many events of their rooms they have still to be sent (counted at scrape time, up to 10,000 per room).", prometheus.GaugeValue),
+		mSIORecovery:  newFamily("rtbroker_socketio_recoveries_total", "Socket.IO connection state recoveries asked for (a CONNECT with a pid): outcome=recovered, or outcome=refused by reason (unknown_session, epoch_mismatch, bad_offset, trimmed, forbidden, error).", prometheus.CounterValue, "outcome", "reason"),
 		mLagMax:       newFamily("rtbroker_subscriber_lag_max_events", "The largest lag of an open connection, in events (up to 10,000 per room).", prometheus.GaugeValue),
 	}
 }
@@ -177,7 +179,7 @@ func newFamilies() *families {
 // all lists the families, for Describe.
 func (f *families) all() []family {
 	return []family{f.mHead, f.mPublished, f.mReplayed, f.mCommits, f.mEphemeral, f.mSubs, f.mSSE, f.mPolls, f.mSockets, f.mConns, f.mJoins, f.mLeaves, f.mRecoveries, f.mReads, f.mDeliveries, f.mRejections, f.mAuthFailures, f.mFileBytes, f.mRooms, f.mStorageFull, f.mDamaged,
-		f.mBytes, f.mReplays, f.mSessions, f.mLag, f.mLagMax}
+		f.mBytes, f.mReplays, f.mSessions, f.mLag, f.mLagMax, f.mSIORecovery}
 }
 
 // Describe sends every family's description.
@@ -225,6 +227,13 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(f.mBytes, float64(s.sio.DeliveredBytes()), "socketio")
 	emit(f.mReplays, float64(st.ReplayTail), "memory")
 	emit(f.mReplays, float64(st.ReplayLog), "disk")
+	for reason, n := range s.sio.Recoveries() {
+		if reason == "recovered" {
+			emit(f.mSIORecovery, float64(n), "recovered", "")
+		} else {
+			emit(f.mSIORecovery, float64(n), "refused", reason)
+		}
+	}
 	for k, n := range s.sio.SocketsByEngine() {
 		emit(f.mSessions, float64(n), k[0], k[1])
 	}

@@ -93,6 +93,16 @@ func TestMetricsDelivery(t *testing.T) {
 	last := mustPublish(t, c, srv.URL, "load", "t", []byte(`{"last":true}`))
 	d.until("s", last.Offset)
 
+	// Connection state recovery: the socket's connection drops and it
+	// recovers; a client with a made-up session is refused.
+	d.do("engineClose", map[string]any{"name": "s"})
+	if m := d.do("waitConnect", map[string]any{"name": "s"}); m["recovered"] != true {
+		t.Errorf("reconnect %v, want recovered", m)
+	}
+	if m := d.try("connect", map[string]any{"name": "s2", "url": srv.URL + "/", "opts": map[string]any{"forceNew": true, "auth": map[string]any{"pid": "made-up", "offset": "zz"}}}); m["ok"] != true || m["recovered"] == true {
+		t.Errorf("connect with a made-up session: %v, want a new session", m)
+	}
+
 	after := scrape(t, c, srv.URL)
 	for _, tc := range []struct {
 		series string
@@ -108,6 +118,8 @@ func TestMetricsDelivery(t *testing.T) {
 		{`rtbroker_subscriber_lag_events_count`, 4},             // two SSE streams, the socket, the poll
 		{"rtbroker_subscriber_lag_max_events", 1},               // the client that never reads
 		{`rtbroker_subscriber_lag_events_bucket{le="10000"}`, 4},
+		{`rtbroker_socketio_recoveries_total{outcome="recovered",reason=""}`, 1},
+		{`rtbroker_socketio_recoveries_total{outcome="refused",reason="bad_offset"}`, 1},
 	} {
 		t.Run(tc.series, func(t *testing.T) {
 			if moved := after[tc.series] - before[tc.series]; moved < tc.min {
@@ -115,8 +127,8 @@ func TestMetricsDelivery(t *testing.T) {
 			}
 		})
 	}
-	if n := after[`rtbroker_socketio_sessions{engine="websocket",namespace="/"}`] + after[`rtbroker_socketio_sessions{engine="polling",namespace="/"}`]; n != 1 {
-		t.Errorf("rtbroker_socketio_sessions of / = %g, want 1", n)
+	if n := after[`rtbroker_socketio_sessions{engine="websocket",namespace="/"}`] + after[`rtbroker_socketio_sessions{engine="polling",namespace="/"}`]; n != 2 {
+		t.Errorf("rtbroker_socketio_sessions of / = %g, want 2", n)
 	}
 	if _, ok := after[`rtbroker_replayed_events_total{source="disk"}`]; !ok {
 		t.Error(`rtbroker_replayed_events_total{source="disk"} missing`)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -271,7 +272,8 @@ type Gateway struct {
 	typing     *typing.Tracker // typists of every socket (typing.go)
 	ownsTyping bool            // typing was made by New: Close closes it
 
-	conns *conns.Registry // the connected sockets, for the admin API
+	conns      *conns.Registry                    // the connected sockets, for the admin API
+	recoveries [len(recoveryReasons)]atomic.Int64 // connection state recoveries by outcome (recovery_stats.go)
 
 	mu       sync.Mutex // guards members
 	members  map[*protocol.Socket]*member
@@ -481,18 +483,28 @@ var unavailable = &protocol.ConnectError{Message: wire.CodeUnavailable, Data: wi
 // identity may still subscribe to every room of it), else a new session
 // joined to the namespace's auto-join rooms.
 func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *protocol.Socket, id auth.Identity, pid string, offset any) (*member, error) {
-	if rec := g.recover(ctx, ns, pid, offset); rec != nil && mayResume(ns, id, rec) {
+	rec, reason := g.recover(ctx, ns, pid, offset)
+	if rec != nil && !mayResume(ns, id, rec) {
+		reason = refusedForbidden
+	} else if rec != nil {
 		m, err := g.resume(ctx, ns, s, id, rec)
-		if m != nil || err != nil {
-			return m, err
+		switch {
+		case err != nil:
+			reason = refusedError
+		case m != nil:
+			g.recoveries[recovered].Add(1)
+			return m, nil
+		default:
+			reason = refusedTrimmed
 		}
 	}
+	g.recoveries[reason].Add(1)
 	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
 	if err != nil {
 		return nil, err
 	}
-	rec := sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID(), Epoch: g.b.Epoch(), generation: generation{Gen: 1}}
-	m := newMember(g, ns, s, id, rec, sub)
+	fresh := sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID(), Epoch: g.b.Epoch(), generation: generation{Gen: 1}}
+	m := newMember(g, ns, s, id, fresh, sub)
 	if err := m.autoJoin(ctx); err != nil {
 		sub.Close()
 		return nil, err
@@ -607,9 +619,14 @@ func mayResume(ns *gwNamespace, id auth.Identity, rec *sessionRecord) bool {
 
 // recover returns the session to restore for pid and the client's offset
 // token, with each room's resume position, or nil.
-func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offset any) *sessionRecord {
-	if pid == "" || len(pid) > 64 {
-		return nil
+// When it returns nil for a client that asked to recover (a pid), reason
+// says why (see recoveryReasons).
+func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offset any) (_ *sessionRecord, reason int) {
+	if pid == "" {
+		return nil, noRecovery
+	}
+	if len(pid) > 64 {
+		return nil, refusedUnknown
 	}
 	var tokStr string
 	switch v := offset.(type) {
@@ -617,23 +634,28 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	case string:
 		tokStr = v
 	default:
-		return nil
+		return nil, refusedOffset
 	}
 	tok, ok := parseToken(tokStr)
 	if !ok {
-		return nil
+		return nil, refusedOffset
 	}
 	old, err := g.sessions.lookup(ctx, pid)
 	if err != nil {
 		g.log.Error("socketio: look up session", "err", err)
-		return nil
+		return nil, refusedError
 	}
-	if old == nil || old.NSP != ns.name || old.Epoch != g.b.Epoch() || tok.offset > g.b.Head().Offset {
-		return nil
+	switch {
+	case old == nil || old.NSP != ns.name:
+		return nil, refusedUnknown
+	case old.Epoch != g.b.Epoch():
+		return nil, refusedEpoch
+	case tok.offset > g.b.Head().Offset:
+		return nil, refusedOffset
 	}
 	rooms, ok := resumeFrom(old, tok)
 	if !ok {
-		return nil
+		return nil, refusedOffset
 	}
 	prev := old.generation
 	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
@@ -641,7 +663,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}
-	return rec
+	return rec, recovered
 }
 
 // onConnect starts the socket's delivery and handlers.
