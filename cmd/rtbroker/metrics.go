@@ -72,6 +72,7 @@ type metricSources struct {
 	conns            *limit.Conns
 	commits          *commitMetrics
 	deliver          *prometheus.HistogramVec // newDeliverLatency
+	sockets          *limit.Sockets
 }
 
 // newMetrics returns the registry /metrics serves: the Go runtime and
@@ -241,6 +242,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(f.mRejections, float64(s.publish.Rejected()), "publish_rate")
 	emit(f.mRejections, float64(s.connect.Rejected()), "connect_rate")
 	emit(f.mRejections, float64(s.conns.Rejected()), "connections_per_ip")
+	emit(f.mRejections, float64(s.sockets.Rejected()), "sockets_per_ip")
 	for reason, n := range s.authn.Failures() {
 		emit(f.mAuthFailures, float64(n), reason)
 	}

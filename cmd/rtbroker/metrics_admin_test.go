@@ -130,8 +130,10 @@ func TestMetricsDelivery(t *testing.T) {
 	if n := after[`rtbroker_socketio_sessions{engine="websocket",namespace="/"}`] + after[`rtbroker_socketio_sessions{engine="polling",namespace="/"}`]; n != 2 {
 		t.Errorf("rtbroker_socketio_sessions of / = %g, want 2", n)
 	}
-	if _, ok := after[`rtbroker_replayed_events_total{source="disk"}`]; !ok {
-		t.Error(`rtbroker_replayed_events_total{source="disk"} missing`)
+	for _, series := range []string{`rtbroker_replayed_events_total{source="disk"}`, `rtbroker_limit_rejections_total{limit="sockets_per_ip"}`} {
+		if _, ok := after[series]; !ok {
+			t.Errorf("%s missing from /metrics", series)
+		}
 	}
 	cancel()
 	nc.Close()

@@ -69,6 +69,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
+	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // TCP connections per IP (a polling session uses two at once)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
 	typer := typing.New(b, typing.Config{Timeout: cfg.TypingTimeout, MaxTypists: cfg.MaxTypists}) // closed after the gateways that use it
 	defer typer.Close()
@@ -108,7 +109,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Messages: msgs, Logger: log})
 	reg := newMetrics(metricSources{b: b, log: st.log, health: st.health, path: path, sse: sseH, poll: pollH, sio: sioGW, authn: authn,
-		publish: pubLimit, connect: connects, conns: conns, commits: commits, deliver: deliver})
+		publish: pubLimit, connect: connects, conns: conns, commits: commits, deliver: deliver, sockets: sockets})
 	metrics := api.AdminOnly(metricsHandler(reg)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
 		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(reg), log)
@@ -148,7 +149,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
 	// WebSockets. Request bodies get their own deadline (BodyDeadline),
 	// and connections beyond a client's share are refused (Sockets).
-	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // a polling session uses two at once
 	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), ln.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
