@@ -106,3 +106,18 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("after Remove: len %d", reg.Len())
 	}
 }
+
+// BenchmarkDeliveriesAdd is the per-batch cost the gateways' fan-out pays
+// for the delivery metrics (counts, and the sampled latency), from
+// parallel writers as the pump's workers are.
+func BenchmarkDeliveriesAdd(b *testing.B) {
+	var s samples
+	d := conns.Deliveries{Latency: &s}
+	batch := []*broker.Event{{Offset: 10, Time: time.Now()}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			d.Add(batch, 200, 5)
+		}
+	})
+}
