@@ -54,6 +54,21 @@ func TestHostileAdmin(t *testing.T) {
 		{name: "trim: a body over 4 KiB", req: hreq{method: "POST", url: trim, body: `{"keep":1,"pad":"` + strings.Repeat("x", 5000) + `"}`, cred: admin}, wantStatus: 413, wantCode: "too_large"},
 		{name: "trim: a bad room name", req: hreq{method: "POST", url: "/api/admin/rooms/bad!room/trim", body: `{"keep":1}`, cred: admin}, wantStatus: 400, wantCode: "invalid_argument"},
 		{name: "trim: a room name too long", req: hreq{method: "POST", url: "/api/admin/rooms/" + strings.Repeat("r", 300) + "/trim", body: `{"keep":1}`, cred: admin}, wantStatus: 400, wantCode: "invalid_argument"},
+		{
+			name: "trim from another site with an admin token in the cookie", flags: []string{"--admin-role", "admin"},
+			req:        hreq{method: "POST", url: trim, body: `{"keep":0}`, cred: cred{cookie: boss}, hdr: map[string]string{"Origin": evilOrigin}},
+			wantStatus: 403, wantCode: "forbidden",
+		},
+		{
+			name: "disconnect from another site with an admin token in the cookie", flags: []string{"--admin-role", "admin"},
+			req:        hreq{method: "DELETE", url: conns + "/sse-1", cred: cred{cookie: boss}, hdr: map[string]string{"Origin": evilOrigin}},
+			wantStatus: 403, wantCode: "forbidden",
+		},
+		{
+			name: "trim from the allowed origin with an admin token in the cookie", flags: []string{"--admin-role", "admin"},
+			req:        hreq{method: "POST", url: trim, body: `{"keep":0}`, cred: cred{cookie: boss}, hdr: map[string]string{"Origin": appOrigin}},
+			wantStatus: 200,
+		},
 		{name: "trim: a room without events", req: hreq{method: "POST", url: trim, body: `{"keep":0}`, cred: admin}, wantStatus: 200},
 	}
 	for _, b := range bad {

@@ -42,9 +42,18 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 // credential (auth.Identity.Admin: an unscoped API key, a scoped one
 // configured as admin, or a token with the admin role) reach it; others
 // get 401 or 403.
-// Without credentials (the open demo setup) every request does.
+// Without credentials (the open demo setup) every request does. A request
+// that changes something (not GET or HEAD) carrying its credential in the
+// cookie must come from the same site or an allowed origin (403
+// otherwise), as every cookie-authenticated write must.
 func (h *Handler) AdminOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if err := h.origins.CheckSite(r); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+		}
 		if h.cfg.Auth.Configured() {
 			id, err := httpx.Identify(h.cfg.Auth, r)
 			if err == nil && !id.Admin {
