@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -38,13 +39,16 @@ type adminAPI struct {
 	api       *httpapi.Handler // errors in the one wire form
 	retention broker.Retention
 	sources   []connSource
+	// writeTimeout bounds the write of an answer (--write-timeout): a
+	// client that does not read a long listing is cut off.
+	writeTimeout time.Duration
 }
 
 // newAdminAPI returns the admin router of b, to mount at /api/admin: its
 // errors and its guard (AdminOnly) are api's, its connections those of
 // the gateways.
-func newAdminAPI(b *broker.Broker, api *httpapi.Handler, gateways ...connSource) http.Handler {
-	a := &adminAPI{b: b, api: api, retention: b.Config().Retention, sources: gateways}
+func newAdminAPI(b *broker.Broker, api *httpapi.Handler, writeTimeout time.Duration, gateways ...connSource) http.Handler {
+	a := &adminAPI{b: b, api: api, retention: b.Config().Retention, sources: gateways, writeTimeout: writeTimeout}
 	return a.routes(api.AdminOnly)
 }
 
@@ -114,7 +118,7 @@ func (a *adminAPI) rooms(w http.ResponseWriter, r *http.Request) {
 	if i+limit < len(all) && len(page) > 0 {
 		out.Next = page[len(page)-1].Name
 	}
-	writeAdminJSON(w, http.StatusOK, out)
+	a.writeJSON(w, http.StatusOK, out)
 }
 
 // retentionOf returns the retention that applies to room.
@@ -199,7 +203,7 @@ func (a *adminAPI) connections(w http.ResponseWriter, r *http.Request) {
 	if end < len(all) {
 		out.NextOffset = end
 	}
-	writeAdminJSON(w, http.StatusOK, out)
+	a.writeJSON(w, http.StatusOK, out)
 }
 
 // disconnect handles DELETE /api/admin/connections/{id}: the connection
@@ -213,7 +217,7 @@ func (a *adminAPI) disconnect(w http.ResponseWriter, r *http.Request) {
 	for _, src := range a.sources {
 		if e := src.Connections().Get(id); e != nil {
 			e.Disconnect()
-			writeAdminJSON(w, http.StatusOK, map[string]any{"id": id, "transport": e.Transport(), "disconnected": true})
+			a.writeJSON(w, http.StatusOK, map[string]any{"id": id, "transport": e.Transport(), "disconnected": true})
 			return
 		}
 	}
@@ -269,7 +273,7 @@ func (a *adminAPI) trim(w http.ResponseWriter, r *http.Request) {
 			out.RoomInfo = rooms[i]
 		}
 	}
-	writeAdminJSON(w, http.StatusOK, out)
+	a.writeJSON(w, http.StatusOK, out)
 }
 
 // adminLimit reads ?limit (default adminDefaultLimit, 1…adminMaxLimit).
@@ -294,12 +298,15 @@ func adminInt(s, name string, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// writeAdminJSON writes v as the JSON body of a response with status.
-func writeAdminJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as the JSON body of a response with status, within
+// the write timeout.
+func (a *adminAPI) writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v) // the admin API's own types: they always encode
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	// ErrNotSupported (a ResponseWriter without deadlines) is fine.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.writeTimeout))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }

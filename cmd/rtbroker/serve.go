@@ -129,7 +129,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ready:   healthHandler(b, st.health, true),
 		metrics: metrics,
 		backup:  api.AdminOnly(st.backup),
-		admin:   newAdminAPI(b, api, sseH, pollH, sioGW),
+		admin:   newAdminAPI(b, api, cfg.WriteTimeout, sseH, pollH, sioGW),
 	})
 
 	// No TCP keepalive: every long-lived transport has its own heartbeat
