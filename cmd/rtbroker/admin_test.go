@@ -213,7 +213,13 @@ func TestAdminAPI(t *testing.T) {
 			}
 			break
 		}
-		ack := d.emit("s", "room:join", map[string]any{"room": "news:x", "after": 0})
+		d.connect("late", srv.URL+"/", ada, false) // a socket coming back from before the trim
+		ack := d.emit("late", "room:join", map[string]any{"room": "general", "after": 1})
+		if rs, _ := ack["reset"].(map[string]any); ack["ok"] != true || ack["recovered"] != false || rs["reason"] != "trimmed" {
+			t.Errorf("Socket.IO join from 1 after the trim: %v, want recovered false with a trimmed reset", ack)
+		}
+		d.do("disconnect", map[string]any{"name": "late"})
+		ack = d.emit("s", "room:join", map[string]any{"room": "news:x", "after": 0})
 		if ack["ok"] != true {
 			t.Fatalf("join news:x: %v", ack)
 		}
