@@ -171,9 +171,9 @@ func newFamilies() *families {
 		mBytes:        newFamily("rtbroker_delivered_bytes_total", "Bytes of events written to clients (SSE frames, Socket.IO packets, long-poll event JSON), by transport.", prometheus.CounterValue, "transport"),
 		mReplays:      newFamily("rtbroker_replayed_events_total", "Events subscribers read that were committed before they followed the room (catch-up after a reconnect or a join from an offset), from the in-memory tail (source=memory) or the log on disk (source=disk).", prometheus.CounterValue, "source"),
 		mSessions:     newFamily("rtbroker_socketio_sessions", "Connected Socket.IO sockets by namespace and Engine.IO transport (polling, websocket).", prometheus.GaugeValue, "namespace", "engine"),
-		mLag:          newFamily("rtbroker_subscriber_lag_events", "Open connections by how many events of their rooms they have still to be sent (counted at scrape time, up to 10,000 per room).", prometheus.GaugeValue),
+		mLag:          newFamily("rtbroker_subscriber_lag_events", "Open connections by how many events of their rooms they have still to be sent (counted at scrape time, up to 1,000 per room).", prometheus.GaugeValue),
 		mSIORecovery:  newFamily("rtbroker_socketio_recoveries_total", "Socket.IO connection state recoveries asked for (a CONNECT with a pid): outcome=recovered, or outcome=refused by reason (unknown_session, epoch_mismatch, bad_offset, trimmed, forbidden, error).", prometheus.CounterValue, "outcome", "reason"),
-		mLagMax:       newFamily("rtbroker_subscriber_lag_max_events", "The largest lag of an open connection, in events (up to 10,000 per room).", prometheus.GaugeValue),
+		mLagMax:       newFamily("rtbroker_subscriber_lag_max_events", "The largest lag of an open connection, in events (up to 1,000 per room).", prometheus.GaugeValue),
 	}
 }
 
@@ -265,12 +265,17 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(f.mDamaged, float64(len(h.Damaged)))
 }
 
-// lagBuckets are the upper bounds of rtbroker_subscriber_lag_events.
-var lagBuckets = []float64{0, 1, 10, 100, 1000, 10000}
+// lagBuckets are the upper bounds of rtbroker_subscriber_lag_events;
+// metricsLagLimit caps the count per room at scrape time (a connection
+// behind the in-memory tail is counted on the log's index, at most that
+// many entries per room).
+var lagBuckets = []float64{0, 1, 10, 100, 1000}
+
+const metricsLagLimit = 1000
 
 // collectLag sends the lag histogram and maximum over every open
 // connection: a pass over the gateways' registries, each connection's lag
-// counted from the tail (or from the log's index, at most adminLagLimit
+// counted from the tail (or from the log's index, at most metricsLagLimit
 // per room, for connections behind it).
 func (c *scrapeCollector) collectLag(ctx context.Context, ch chan<- prometheus.Metric) {
 	counts := make(map[float64]uint64, len(lagBuckets))
@@ -279,7 +284,7 @@ func (c *scrapeCollector) collectLag(ctx context.Context, ch chan<- prometheus.M
 	maxLag := 0
 	for _, reg := range []*conns.Registry{c.src.sse.Connections(), c.src.poll.Connections(), c.src.sio.Connections()} {
 		for _, e := range reg.Snapshot() {
-			lag := e.Lag(ctx, adminLagLimit)
+			lag := e.Lag(ctx, metricsLagLimit)
 			if lag < 0 {
 				continue
 			}

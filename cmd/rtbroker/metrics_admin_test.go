@@ -117,7 +117,7 @@ func TestMetricsDelivery(t *testing.T) {
 		{`rtbroker_replayed_events_total{source="memory"}`, 10}, // the SSE stream and the socket from 0
 		{`rtbroker_subscriber_lag_events_count`, 4},             // two SSE streams, the socket, the poll
 		{"rtbroker_subscriber_lag_max_events", 1},               // the client that never reads
-		{`rtbroker_subscriber_lag_events_bucket{le="10000"}`, 4},
+		{`rtbroker_subscriber_lag_events_bucket{le="1000"}`, 3}, // the client that never reads may be further behind
 		{`rtbroker_socketio_recoveries_total{outcome="recovered",reason=""}`, 1},
 		{`rtbroker_socketio_recoveries_total{outcome="refused",reason="bad_offset"}`, 1},
 	} {
