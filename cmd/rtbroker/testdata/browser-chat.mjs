@@ -12,7 +12,8 @@
 // list; Bob types and Ada reads "bob is typing…"; Ada's message gets "Seen
 // by bob"; Ada edits it and deletes another, and Bob sees both; a message
 // <img src=x onerror=alert(1)> is shown as text in both pages (no img
-// element, no dialog); Ada drops her connection while Bob writes, and her
+// element, no dialog); Bob leaves the room (Ada's presence list loses him)
+// and joins again, and is sent what Ada wrote meanwhile; Ada drops her connection while Bob writes, and her
 // page says "recovered" with Bob's message there once; Bob writes Ada a
 // direct message, her room list shows it with 1 unread, she opens it and
 // answers. Screenshots: SCREENSHOT_PATH (Ada, 1280 px) and, with
@@ -215,6 +216,20 @@ async function tokenMode(browser) {
       const imgs = await page.$$eval('img', (n) => n.length);
       if (imgs) throw new Error(`${who}: ${imgs} img elements`);
     }
+  });
+
+  await check('bob leaves general (ada sees him go) and joins again: what was said meanwhile is there', async () => {
+    await bob.click('#leave-btn');
+    await bob.waitForSelector('#join-btn:visible', { timeout: WAIT_MS });
+    if (!await bob.isDisabled('#send-input')) throw new Error('bob can still write after leaving');
+    await ada.waitForSelector('#people-list li[data-user="bob"]', { state: 'detached', timeout: WAIT_MS });
+    await sendText(ada, 'did you leave?');
+    await waitMessage(ada, 'did you leave?', 'own message');
+    await bob.click('#join-btn');
+    await waitMessage(bob, 'did you leave?', 'after re-joining');
+    await ada.waitForSelector('#people-list li[data-user="bob"]', { timeout: WAIT_MS });
+    const offs = (await messages(bob)).map((m) => m.offset);
+    if (new Set(offs).size !== offs.length) throw new Error(`bob shows an offset twice: ${offs}`);
   });
 
   await check('ada\'s connection drops while bob writes: "recovered", his message there once', async () => {
