@@ -296,6 +296,14 @@ async function anonymousMode(browser) {
     if (m.canEdit) throw new Error('edit offered to an anonymous user');
     if (await page.$$eval('img', (n) => n.length)) throw new Error('an img element');
   });
+  await check('every control has a name and every field a label', async () => {
+    const unnamed = await page.evaluate(() => [...document.querySelectorAll('input, textarea, select, button, a[href]')].filter((n) => {
+      if (n.closest('[hidden]')) return false;
+      const label = n.labels?.length ? [...n.labels].map((l) => l.textContent).join('') : '';
+      return !(label.trim() || n.getAttribute('aria-label')?.trim() || (n.matches('button, a') && n.textContent.trim()));
+    }).map((n) => n.outerHTML.slice(0, 80)));
+    if (unnamed.length) throw new Error(`without a name: ${unnamed.join(' | ')}`);
+  });
   await check('anonymous at 375 px: nothing scrolls sideways', async () => {
     await noSideScroll(page, 'chat');
     await page.evaluate(() => window.scrollTo(0, 0));

@@ -233,6 +233,10 @@ function connect() {
     if (reason === 'io client disconnect') return;
     setConn('reconnecting', 'reconnecting…');
     connNote('error', `connection lost (${reason}); reconnecting`);
+    // The server closed the session (an expired token, a shutdown):
+    // socket.io-client does not retry that on its own. A refusal of the
+    // next CONNECT brings the sign-in card back.
+    if (reason === 'io server disconnect') setTimeout(() => s.connect(), 1000);
     for (const r of state.rooms.values()) clearTypists(r);
     renderTyping();
   });
@@ -332,6 +336,8 @@ function renderRoomList() {
   const rooms = [...state.rooms.values()].sort((a, b) => a.name.localeCompare(b.name));
   renderRooms(ui.roomList, rooms, state.active, state.me, (name) => openRoom(name));
   ui.roomsEmpty.hidden = rooms.length > 0;
+  const unread = rooms.reduce((n, r) => n + (r.name === state.active ? 0 : r.unread), 0);
+  document.title = `${unread ? `(${unread}) ` : ''}Chat · rtbroker`;
 }
 
 /** openRoom shows a room, joining it when the page is not in it yet. */

@@ -11,6 +11,8 @@ import { dmPeer } from './auth.js';
  * picked.
  */
 export function renderRooms(ul, rooms, active, me, open) {
+  // The list is built again on every change: keep the focus where it was.
+  const focused = ul.contains(document.activeElement) ? document.activeElement.dataset.room : null;
   ul.replaceChildren(...rooms.map((r) => {
     const peer = dmPeer(r.name, me);
     const label = peer ? `@${peer}` : `#${r.name}`;
@@ -32,6 +34,7 @@ export function renderRooms(ul, rooms, active, me, open) {
     btn.addEventListener('click', () => open(r.name));
     return el('li', {}, btn);
   }));
+  if (focused !== null) ul.querySelector(`[data-room="${CSS.escape(focused)}"]`)?.focus();
 }
 
 /**
