@@ -247,7 +247,8 @@ async function tokenMode(browser) {
     await waitText(bob, '#room-title', /^@ada$/, 'bob\'s DM');
     await sendText(bob, 'lunch at noon?');
     await waitMessage(bob, 'lunch at noon?', 'own DM');
-    await ada.waitForSelector('#room-list [data-room="dm:ada:bob"] .unread[data-count="1"]', { timeout: WAIT_MS });
+    // The page asks me:rooms every 10 s.
+    await ada.waitForSelector('#room-list [data-room="dm:ada:bob"] .unread[data-count="1"]', { timeout: 2 * WAIT_MS });
     await ada.screenshot({ path: screenshot });
     result.screenshot = screenshot;
     await ada.click('#room-list [data-room="dm:ada:bob"]');
