@@ -63,7 +63,7 @@ func TestChatPageFiles(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"/chat/auth.js", "/chat/messages.js", "/chat/people.js", "/transports/util.js"} {
+	for _, want := range []string{"/chat/auth.js", "/chat/messages.js", "/chat/people.js", "/chat/room.js", "/transports/util.js"} {
 		if !seen[want] {
 			t.Errorf("the module graph from %s lacks %s: %v", entry, want, seen)
 		}

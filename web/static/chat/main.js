@@ -27,6 +27,7 @@
 import { api, checkToken, dmRoom, serverMode, storedToken, storeToken } from './auth.js';
 import { MessageList } from './messages.js';
 import { renderPeople, renderRooms, typingText } from './people.js';
+import { CHANGE_TYPES, Room } from './room.js';
 
 const HISTORY = 50; // events asked for on join, and per "Load older"
 const ACK_MS = 10000;
@@ -37,38 +38,8 @@ const TYPING_IDLE_MS = 4000; // no key for this long: typing:stop
 const TYPING_EXPIRE_MS = 7000; // a typist heard nothing from for this long is dropped
 const READ_DELAY_MS = 300;
 const ANON_KEY = 'rtbroker.chat.anonymous';
-const CHANGE_TYPES = new Set(['message:edit', 'message:delete']);
 
 const $ = (sel) => document.querySelector(sel);
-
-/** Room is what the page knows of one room. */
-class Room {
-  constructor(name) {
-    this.name = name;
-    this.head = 0; // the room's newest offset, as last listed
-    this.read = 0; // my read position (0: none)
-    this.unread = 0;
-    this.joined = false;
-    this.epoch = '';
-    this.last = 0; // newest offset received over the socket
-    this.first = 0; // oldest offset the page has (0: none)
-    this.start = null; // the join ack's start: events above it were sent
-    this.noOlder = false;
-    this.msgs = new Map(); // offset → {offset, id, type, data, from, time, edited}
-    this.changes = new Map(); // message offset → {at, data?, deleted?}
-    this.typists = new Map(); // user → expiry timer
-    this.receipts = new Map(); // user → offset they have read up to
-    this.presence = null;
-  }
-
-  /** apply folds a change into the message it names (now or when it is loaded). */
-  apply(m) {
-    const c = this.changes.get(m.offset);
-    if (!c) return m;
-    if (c.deleted) return null;
-    return { ...m, data: c.data, edited: true };
-  }
-}
 
 const state = {
   token: '',
@@ -203,7 +174,16 @@ function signOut() {
   location.href = location.pathname;
 }
 
+/**
+ * enter opens the chat as token's subject (anonymous without one). It
+ * runs once per page: after a refused connection, the page is loaded
+ * again with the new choice.
+ */
 function enter(token, sub) {
+  if (state.socket) {
+    location.reload();
+    return;
+  }
   state.token = token;
   state.me = sub;
   state.anonymous = !token;
@@ -351,7 +331,7 @@ async function openRoom(name) {
   history.replaceState(null, '', url);
   list.clear('Loading…');
   renderAll();
-  list.add(sortedMsgs(r));
+  list.add(r.sorted());
   list.scrollToBottom();
   if (!r.joined) await join(r);
   if (state.active !== name) return;
@@ -437,14 +417,15 @@ function onEvent(type, data, meta) {
 function logged(r, type, data, meta) {
   if (meta.offset <= r.last) return; // already here (cannot happen: the log sends each once)
   r.last = meta.offset;
-  r.head = Math.max(r.head, meta.offset);
-  if (!r.first || meta.offset < r.first) r.first = meta.offset;
+  r.saw(meta.offset);
   const open = r.name === state.active;
-  if (CHANGE_TYPES.has(type)) change(r, type, data, meta.offset, open);
-  else {
-    const m = { offset: meta.offset, id: meta.id, type, data, from: meta.from, time: meta.time, edited: false };
-    r.msgs.set(m.offset, m);
-    if (open) {
+  if (CHANGE_TYPES.has(type)) {
+    const c = r.change(type, data, meta.offset);
+    if (open && c?.deleted) list.remove(c.deleted);
+    if (open && c?.edited) list.update(c.edited);
+  } else {
+    const m = r.message({ ...meta, type, data });
+    if (open && m) {
       list.add([m]);
       if (ui.olderBtn.hidden) renderConv(); // the first message of a join's history
     }
@@ -458,30 +439,6 @@ function logged(r, type, data, meta) {
   if (open) renderSeen(r);
 }
 
-/** change applies message:edit / message:delete {id, offset, data?}. */
-function change(r, type, data, at, open) {
-  const target = Number(data?.offset);
-  if (!Number.isFinite(target)) return;
-  const known = r.changes.get(target);
-  if (known && known.at > at) return; // a later change is already known (from a page read before)
-  if (type === 'message:delete') {
-    r.changes.set(target, { at, deleted: true });
-    r.msgs.delete(target);
-    if (open) list.remove(target);
-    return;
-  }
-  r.changes.set(target, { at, data: data.data });
-  const m = r.msgs.get(target);
-  if (!m) return;
-  const edited = { ...m, data: data.data, edited: true };
-  r.msgs.set(target, edited);
-  if (open) list.update(edited);
-}
-
-function sortedMsgs(r) {
-  return [...r.msgs.values()].sort((a, b) => a.offset - b.offset);
-}
-
 /** loadOlder reads the page of the room's history before the oldest event shown. */
 async function loadOlder() {
   const r = state.rooms.get(state.active);
@@ -490,24 +447,7 @@ async function loadOlder() {
   ui.olderBtn.disabled = true;
   try {
     const page = await api(`/api/rooms/${encodeURIComponent(r.name)}/events?before=${before}&limit=${HISTORY}`, state.token);
-    const events = page.events ?? [];
-    for (const ev of events) {
-      if (!r.first || ev.offset < r.first) r.first = ev.offset;
-      if (!CHANGE_TYPES.has(ev.type)) continue;
-      const target = Number(ev.data?.offset);
-      const known = r.changes.get(target);
-      if (known && known.at > ev.offset) continue;
-      r.changes.set(target, ev.type === 'message:delete' ? { at: ev.offset, deleted: true } : { at: ev.offset, data: ev.data?.data });
-    }
-    const shown = [];
-    for (const ev of events) {
-      if (CHANGE_TYPES.has(ev.type) || r.msgs.has(ev.offset)) continue;
-      const m = r.apply({ offset: ev.offset, id: ev.id, type: ev.type, data: ev.data, from: ev.from, time: ev.time, edited: false });
-      if (!m) continue;
-      r.msgs.set(m.offset, m);
-      shown.push(m);
-    }
-    if (!page.prev || events.length === 0) r.noOlder = true;
+    const shown = r.older(page.events ?? [], page.prev);
     if (state.active === r.name) {
       list.add(shown);
       renderSeen(r);
@@ -564,22 +504,9 @@ function receipt(r, user, offset) {
   if (r.name === state.active) renderSeen(r);
 }
 
-/**
- * renderSeen puts each reader under the newest message they have read
- * that someone else wrote.
- */
+/** renderSeen shows "Seen by …" under the messages of the open room. */
 function renderSeen(r) {
-  const msgs = sortedMsgs(r);
-  const readers = new Map();
-  for (const [user, upTo] of r.receipts) {
-    let at = 0;
-    for (const m of msgs) if (m.offset <= upTo && m.from !== user) at = m.offset;
-    if (!at) continue;
-    if (!readers.has(at)) readers.set(at, []);
-    readers.get(at).push(user);
-  }
-  for (const users of readers.values()) users.sort();
-  list.seen(readers);
+  list.seen(r.readers(state.me));
 }
 
 // ---- presence and typing ---------------------------------------------------------
