@@ -1,12 +1,16 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The chat page and every file it loads are served, and its module graph
@@ -92,5 +96,24 @@ func TestPagesNavigation(t *testing.T) {
 		if !strings.Contains(string(nav[1]), `href="`+href+`" aria-current="page"`) {
 			t.Errorf("%s: the navigation does not mark %s as the current page", file, href)
 		}
+	}
+}
+
+// The chat page's room model (static/chat/room.js: live events, older
+// pages, edits and deletes in either order, receipts) behaves as
+// testdata/chat-room.mjs says, run by Node.
+func TestChatRoomModel(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node is required in CI: %v", err)
+		}
+		t.Skipf("node not found: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, "testdata/chat-room.mjs", "static/chat/room.js").CombinedOutput()
+	if err != nil {
+		t.Fatalf("chat-room.mjs: %v\n%s", err, out)
 	}
 }
