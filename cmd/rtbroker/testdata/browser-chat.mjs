@@ -305,7 +305,17 @@ async function anonymousMode(browser) {
     }).map((n) => n.outerHTML.slice(0, 80)));
     if (unnamed.length) throw new Error(`without a name: ${unnamed.join(' | ')}`);
   });
-  await check('anonymous at 375 px: nothing scrolls sideways', async () => {
+  await check('anonymous at 375 px: nothing scrolls sideways, with a long word and a long room name', async () => {
+    await sendText(page, 'x'.repeat(300));
+    await waitMessage(page, 'x'.repeat(300), 'long word');
+    await noSideScroll(page, 'chat');
+    const long = `a-room-with-a-rather-long-name-${'z'.repeat(60)}`;
+    await page.fill('#join-input', long);
+    await page.press('#join-input', 'Enter');
+    await waitText(page, '#room-title', new RegExp(`^#${long}$`), 'long room');
+    await noSideScroll(page, 'long room name');
+    await page.click('#room-list [data-room="lobby"]');
+    await waitText(page, '#room-title', /^#lobby$/, 'back in lobby');
     await noSideScroll(page, 'chat');
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: screenshot });
