@@ -9,7 +9,8 @@
 // refused with the server's reason first; there is no anonymous choice).
 // Ada's "general" opens with the last 50 of its 55 earlier events and
 // "Load older" brings the first 5. They see each other in the presence
-// list; Bob types and Ada reads "bob is typing…"; Ada's message gets "Seen
+// list; Bob types and Ada reads "bob is typing…" (Ada, up the list, is
+// offered "New messages below" for his message); Ada's message gets "Seen
 // by bob"; Ada edits it and deletes another, and Bob sees both; a message
 // <img src=x onerror=alert(1)> is shown as text in both pages (no img
 // element, no dialog); Bob leaves the room (Ada's presence list loses him)
@@ -178,6 +179,14 @@ async function tokenMode(browser) {
     await bob.keyboard.press('Enter');
     await waitMessage(ada, 'hi ada', 'bob\'s message');
     await waitText(ada, '#typing', /^$/, 'typing after send');
+  });
+
+  await check('ada, scrolled up to the older messages, is offered "New messages below", which takes her there', async () => {
+    await ada.waitForSelector('#newer-btn:visible', { timeout: WAIT_MS });
+    await ada.click('#newer-btn');
+    const gap = await ada.$eval('#log-wrap', (w) => w.scrollHeight - w.scrollTop - w.clientHeight);
+    if (gap > 80) throw new Error(`${gap} px from the bottom`);
+    if (await ada.isVisible('#newer-btn')) throw new Error('the button stays');
   });
 
   await check('ada writes (Enter sends); bob has it open, so ada sees "Seen by bob"', async () => {

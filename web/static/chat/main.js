@@ -66,7 +66,7 @@ const ui = {
   peopleList: $('#people-list'), peopleCount: $('#people-count'), peopleNote: $('#people-note'),
 };
 
-const list = new MessageList($('#messages'), $('#log-wrap'), $('#messages-empty'), {
+const list = new MessageList($('#messages'), $('#log-wrap'), $('#messages-empty'), $('#newer-btn'), {
   canChange: (m) => !state.anonymous && m.from === state.me && m.type === 'chat:message',
   lookup: (offset) => state.rooms.get(state.active)?.msgs.get(offset),
   edit: (m, text) => ack('message:edit', { room: state.active, id: m.id, offset: m.offset, data: { ...m.data, text } }),

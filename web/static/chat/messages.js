@@ -25,8 +25,13 @@ const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2
  * remove(msg) → Promise}; a rejected promise's message is shown.
  */
 export class MessageList {
-  constructor(ol, wrap, empty, actions) {
+  constructor(ol, wrap, empty, newer, actions) {
     this.ol = ol;
+    this.newer = newer; // "New messages below": shown while the reader is up the list
+    newer.addEventListener('click', () => {
+      this.scrollToBottom();
+      this.wrap.focus();
+    });
     this.wrap = wrap;
     this.empty = empty;
     this.actions = actions;
@@ -35,7 +40,10 @@ export class MessageList {
     // A reader at the newest messages stays there when the view changes
     // size (a phone's keyboard, a narrower window).
     this.atBottom = true;
-    wrap.addEventListener('scroll', () => { this.atBottom = this.nearBottom(); }, { passive: true });
+    wrap.addEventListener('scroll', () => {
+      this.atBottom = this.nearBottom();
+      if (this.atBottom) newer.hidden = true;
+    }, { passive: true });
     new ResizeObserver(() => { if (this.atBottom) this.scrollToBottom(); }).observe(wrap);
   }
 
@@ -43,6 +51,7 @@ export class MessageList {
   clear(emptyText) {
     this.ol.replaceChildren();
     this.items.clear();
+    this.newer.hidden = true;
     this.editing = null;
     this.empty.textContent = emptyText;
     this.empty.hidden = false;
@@ -57,6 +66,7 @@ export class MessageList {
   scrollToBottom() {
     this.wrap.scrollTop = this.wrap.scrollHeight;
     this.atBottom = true;
+    this.newer.hidden = true;
   }
 
   /**
@@ -86,6 +96,7 @@ export class MessageList {
     this.regroup();
     if (stick && !above) this.scrollToBottom();
     else if (above) this.wrap.scrollTop = top + (this.wrap.scrollHeight - before);
+    else this.newer.hidden = false;
   }
 
   /** update shows a message's new data (an edit). */
