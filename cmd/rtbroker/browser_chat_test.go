@@ -16,7 +16,8 @@ import (
 // "Seen by bob" under Ada's message, an edit and a delete seen by Bob, a
 // message <img src=x onerror=alert(1)> shown as text (no img element, no
 // dialog), Bob leaving and joining again (sent what was said meanwhile),
-// a dropped connection that comes back "recovered" with what
+// a new session after a drop re-joining after the last offset, and a
+// dropped connection that comes back "recovered" with what
 // was sent meanwhile once — then a direct message shown in Ada's room list
 // with its unread count, opened and answered. At 375 px nothing scrolls
 // sideways. The screenshots, chat.png (1280 px) and chat-phone.png

@@ -14,7 +14,9 @@
 // by bob"; Ada edits it and deletes another, and Bob sees both; a message
 // <img src=x onerror=alert(1)> is shown as text in both pages (no img
 // element, no dialog); Bob leaves the room (Ada's presence list loses him)
-// and joins again, and is sent what Ada wrote meanwhile; Ada drops her connection while Bob writes, and her
+// and joins again, and is sent what Ada wrote meanwhile; Ada's session
+// is forgotten and her connection dropped: she re-joins after her last
+// offset with what Bob wrote meanwhile, once; Ada drops her connection while Bob writes, and her
 // page says "recovered" with Bob's message there once; Bob writes Ada a
 // direct message, her room list shows it with 1 unread, she opens it and
 // answers. Screenshots: SCREENSHOT_PATH (Ada, 1280 px) and, with
@@ -225,6 +227,24 @@ async function tokenMode(browser) {
       const imgs = await page.$$eval('img', (n) => n.length);
       if (imgs) throw new Error(`${who}: ${imgs} img elements`);
     }
+  });
+
+  await check('ada\'s session is forgotten and her connection drops: she re-joins after her last offset, nothing missed or twice', async () => {
+    await ada.evaluate(() => {
+      // CONNECT carries {pid, offset, ...auth}: a pid the server never
+      // gave out means no recovery, as if the session had expired.
+      const s = globalThis.rtChat.socket;
+      const auth = s.auth;
+      s.auth = (cb) => auth((a) => cb({ ...a, pid: 'forgotten-session' }));
+      s.once('connect', () => { s.auth = auth; });
+    });
+    await ada.click('#drop-btn');
+    await sendText(bob, 'while your session was gone');
+    await waitText(ada, '#conn-text', /^reconnected$/, 'connection state');
+    await waitMessage(ada, 'while your session was gone', 'after re-joining');
+    await waitText(ada, '#conn-note', /re-joined 1 room/, 'connection note');
+    const offs = (await messages(ada)).map((m) => m.offset);
+    for (let i = 1; i < offs.length; i++) if (offs[i] <= offs[i - 1]) throw new Error(`offsets not increasing: ${offs}`);
   });
 
   await check('bob leaves general (ada sees him go) and joins again: what was said meanwhile is there', async () => {
