@@ -316,7 +316,7 @@ function renderRoomList() {
   const rooms = [...state.rooms.values()].sort((a, b) => a.name.localeCompare(b.name));
   renderRooms(ui.roomList, rooms, state.active, state.me, (name) => openRoom(name));
   ui.roomsEmpty.hidden = rooms.length > 0;
-  const unread = rooms.reduce((n, r) => n + (r.name === state.active ? 0 : r.unread), 0);
+  const unread = rooms.reduce((n, r) => n + r.unread, 0); // the open room's too while the tab is hidden
   document.title = `${unread ? `(${unread}) ` : ''}Chat · rtbroker`;
 }
 
@@ -465,17 +465,22 @@ async function loadOlder() {
 
 // ---- read receipts -------------------------------------------------------------
 
-let readTimer = 0;
+const readTimers = new Map(); // room → pending room:read
 
-/** markRead reports the open room read up to its newest event (not anonymous). */
+/**
+ * markRead reports the open room read up to its newest event, at most
+ * once per READ_DELAY_MS (anonymous users have no read position: their
+ * count is the page's own).
+ */
 function markRead(r) {
   if (state.anonymous || !r.joined) {
     r.unread = 0;
     renderRoomList();
     return;
   }
-  clearTimeout(readTimer);
-  readTimer = setTimeout(async () => {
+  if (readTimers.has(r.name)) return;
+  readTimers.set(r.name, setTimeout(async () => {
+    readTimers.delete(r.name);
     const upTo = r.last;
     if (upTo <= r.read) {
       r.unread = 0;
@@ -490,7 +495,7 @@ function markRead(r) {
     } catch (err) {
       connNote('error', `room:read ${r.name}: ${err.message}`);
     }
-  }, READ_DELAY_MS);
+  }, READ_DELAY_MS));
 }
 
 function receipt(r, user, offset) {
