@@ -60,4 +60,15 @@ const texts = (r) => r.sorted().map((m) => `${m.offset}:${m.data.text}${m.edited
   r.receipts.set('ada', 4);
   eq('readers', [...r.readers('ada')], [[3, ['bob']], [2, ['eve']]]);
 }
+{
+  // A long-open room keeps its newest messages; the rest can be read again.
+  const r = new Room('general');
+  for (let o = 1; o <= 10; o++) r.message(msg(o, 'bob', `m${o}`));
+  r.noOlder = true;
+  eq('trim: dropped', r.trim(4), [1, 2, 3, 4, 5, 6]);
+  eq('trim: kept', texts(r), ['7:m7', '8:m8', '9:m9', '10:m10']);
+  eq('trim: first', r.first, 7);
+  eq('trim: older can be loaded again', r.noOlder, false);
+  eq('trim: under the limit', r.trim(4), []);
+}
 process.exit(failed ? 1 : 0);

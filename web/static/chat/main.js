@@ -30,6 +30,7 @@ import { renderPeople, renderRooms, typingText } from './people.js';
 import { CHANGE_TYPES, Room } from './room.js';
 
 const HISTORY = 50; // events asked for on join, and per "Load older"
+const MAX_SHOWN = 1000; // messages kept per room while the reader is at the newest
 const ACK_MS = 10000;
 const ROOMS_REFRESH_MS = 10000;
 const PRESENCE_REFRESH_MS = 15000; // also covers servers without --presence-events
@@ -352,7 +353,10 @@ async function join(r) {
   try {
     const a = await ack('room:join', args);
     r.epoch = a.epoch ?? r.epoch;
-    if (r.start === null) r.start = a.start ?? 0;
+    if (r.start === null) {
+      r.start = a.start ?? 0;
+      if (r.start === 0) r.noOlder = true; // the history began at the room's first event
+    }
     if (a.reset) connNote('error', `${r.name}: events after ${a.reset.requested} were removed (${a.reset.reason}); resumed at ${a.reset.resume}`);
     refreshPresence(r);
   } catch (err) {
@@ -427,8 +431,10 @@ function logged(r, type, data, meta) {
     const m = r.message({ ...meta, type, data });
     if (open && m) {
       list.add([m]);
-      if (ui.olderBtn.hidden) renderConv(); // the first message of a join's history
-    }
+      const trimmed = list.atBottom ? r.trim(MAX_SHOWN) : [];
+      for (const o of trimmed) list.remove(o);
+      if (ui.olderBtn.hidden) renderConv(); // the first message of a join's history, or a trim
+    } else if (!open) r.trim(MAX_SHOWN);
     if (typeof meta.from === 'string') dropTypist(r, meta.from); // a sent message ends the typing
   }
   if (open && document.visibilityState === 'visible') markRead(r);
@@ -638,8 +644,7 @@ function renderConv() {
   ui.sendInput.disabled = !joined;
   ui.sendInput.placeholder = r ? `Message ${roomLabel(r.name)}` : 'Write a message';
   ui.sendBtn.disabled = !joined;
-  // start 0: the join's history began at the room's first event.
-  ui.olderBtn.hidden = !r || r.noOlder || !r.start || r.msgs.size === 0;
+  ui.olderBtn.hidden = !r || r.noOlder || r.msgs.size === 0;
   if (!r) list.clear('Pick a room, or join one.');
 }
 

@@ -89,6 +89,20 @@ export class Room {
     return shown;
   }
 
+  /**
+   * trim forgets the oldest messages beyond max (a page left open on a
+   * busy room stays small) and returns their offsets; "Load older" reads
+   * them again.
+   */
+  trim(max) {
+    if (this.msgs.size <= max) return [];
+    const drop = this.sorted().slice(0, this.msgs.size - max).map((m) => m.offset);
+    for (const o of drop) this.msgs.delete(o);
+    this.first = this.sorted()[0].offset;
+    this.noOlder = false;
+    return drop;
+  }
+
   /** sorted is the messages, oldest first. */
   sorted() {
     return [...this.msgs.values()].sort((a, b) => a.offset - b.offset);
