@@ -13,19 +13,23 @@
 // offered "New messages below" for his message); Ada's message gets "Seen
 // by bob"; Ada edits it and deletes another, and Bob sees both; a message
 // <img src=x onerror=alert(1)> is shown as text in both pages (no img
-// element, no dialog); Bob leaves the room (Ada's presence list loses him)
-// and joins again, and is sent what Ada wrote meanwhile; Ada's session
-// is forgotten and her connection dropped: she re-joins after her last
-// offset with what Bob wrote meanwhile, once; Ada drops her connection while Bob writes, and her
-// page says "recovered" with Bob's message there once; Bob writes Ada a
-// direct message, her room list shows it with 1 unread, she opens it and
-// answers. Screenshots: SCREENSHOT_PATH (Ada, 1280 px) and, with
-// "-phone", 375 px wide, where nothing scrolls sideways.
+// element, no dialog). Ada's session is forgotten and her connection
+// dropped: she re-joins after her last offset and gets what Bob wrote
+// meanwhile, once. Bob leaves the room (Ada's presence list loses him),
+// joins again and is sent what Ada wrote meanwhile. Ada's connection drops
+// while Bob writes, and her page says "recovered" with Bob's message there
+// once. Bob writes Ada a direct message: her room list shows it with 1
+// unread, she opens it and answers. Text contrasts with its background as
+// WCAG AA asks, in the light theme (Ada) and the dark one (Bob).
+// Screenshots: SCREENSHOT_PATH (Ada, 1280 px) and, with "-phone", 375 px
+// wide, where nothing scrolls sideways.
 //
 // MODE=anonymous (a server without credentials): the sign-in card offers
 // "Continue anonymously"; the page says it is anonymous, joins a room,
-// sends a message shown as from anonymous:…, offers no edit and no DM, and
-// does not scroll sideways at 375 px. Screenshot: SCREENSHOT_PATH.
+// sends a message shown as from anonymous:…, offers no edit and no DM,
+// names every control, keeps WCAG AA contrast, does not scroll sideways at
+// 375 px (a long word, a long room name), and a reload goes straight back
+// in. Screenshot: SCREENSHOT_PATH.
 //
 // It prints one JSON line: {"ok", "failures", "steps", "screenshot"}; the
 // exit code is 0 when it was printed, 2 on bad usage.
@@ -96,6 +100,53 @@ async function noSideScroll(page, what) {
   if (w.scroll > w.inner || w.body > w.inner) throw new Error(`${what}: scrollWidth ${w.scroll} (body ${w.body}) > ${w.inner}`);
 }
 
+/**
+ * lowContrast lists the page's visible text whose colour contrasts with
+ * its background (the first opaque one up the tree) less than WCAG AA
+ * asks: 4.5:1, or 3:1 for large text (24 px, or 18.7 px bold). Disabled
+ * controls are exempt, as WCAG says.
+ */
+const lowContrast = (page) => page.evaluate(() => {
+  const parse = (c) => {
+    let m = /^rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)$/.exec(c);
+    if (m) return [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])];
+    m = /^color\(srgb ([\d.]+) ([\d.]+) ([\d.]+)(?: \/ ([\d.]+))?\)$/.exec(c);
+    if (m) return [m[1] * 255, m[2] * 255, m[3] * 255, m[4] === undefined ? 1 : Number(m[4])];
+    return null;
+  };
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (n) => {
+    for (; n && n.nodeType === 1; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c && c[3] >= 0.99) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+    const n = t.parentElement;
+    if (!t.textContent.trim() || !n || n.closest('[hidden], .visually-hidden, :disabled, option')) continue;
+    const r = n.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const st = getComputedStyle(n);
+    const fg = parse(st.color);
+    if (!fg) continue;
+    const bg = background(n);
+    const a = fg[3];
+    const mixed = [0, 1, 2].map((i) => fg[i] * a + bg[i] * (1 - a));
+    const [l1, l2] = [lum(mixed), lum(bg)].sort((x, y) => y - x);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`"${t.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+  }
+  return out;
+});
+
 function watch(page, who) {
   page.on('pageerror', (err) => fail(`${who}: page error: ${err.message}`));
   page.on('dialog', (d) => { fail(`${who}: a ${d.type()} dialog opened: ${d.message()}`); d.dismiss().catch(() => {}); });
@@ -130,7 +181,7 @@ async function tokenMode(browser) {
     if (res.status !== 201) throw new Error(`publish: ${res.status} ${await res.text()}`);
   }
   const adaCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const bobCtx = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  const bobCtx = await browser.newContext({ viewport: { width: 1100, height: 800 }, colorScheme: 'dark' });
   const ada = await adaCtx.newPage();
   const bob = await bobCtx.newPage();
   watch(ada, 'ada');
@@ -288,6 +339,11 @@ async function tokenMode(browser) {
     await waitMessage(bob, 'yes!', 'answer at bob');
   });
 
+  await check('text contrasts with its background as WCAG AA asks, in the light (ada) and dark (bob) themes', async () => {
+    const low = [...(await lowContrast(ada)).map((x) => `ada: ${x}`), ...(await lowContrast(bob)).map((x) => `bob: ${x}`)];
+    if (low.length) throw new Error(low.join('; '));
+  });
+
   await check('at 375 px wide nothing scrolls sideways', async () => {
     await ada.click('#room-list [data-room="general"]');
     await waitMessage(ada, 'while you were away', 'general again');
@@ -333,6 +389,10 @@ async function anonymousMode(browser) {
       return !(label.trim() || n.getAttribute('aria-label')?.trim() || (n.matches('button, a') && n.textContent.trim()));
     }).map((n) => n.outerHTML.slice(0, 80)));
     if (unnamed.length) throw new Error(`without a name: ${unnamed.join(' | ')}`);
+  });
+  await check('anonymous: text contrasts with its background as WCAG AA asks', async () => {
+    const low = await lowContrast(page);
+    if (low.length) throw new Error(low.join('; '));
   });
   await check('anonymous at 375 px: nothing scrolls sideways, with a long word and a long room name', async () => {
     await sendText(page, 'x'.repeat(300));
