@@ -115,6 +115,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		defer stop()
 		metrics = nil // only on the private address
 	}
+	export, imp := newDumpRoutes(api.AdminOnly, b, st.log, msgs, cfg, log)
 	router := newRouter(routes{
 		api:     api,
 		sse:     limit.Connects(connects, nil)(conns.Middleware(sseH)),
@@ -125,6 +126,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ready:   healthHandler(b, st.health, true),
 		metrics: metrics,
 		backup:  api.AdminOnly(st.backup),
+		export:  export,
+		imp:     imp,
 	})
 
 	// No TCP keepalive: every long-lived transport has its own heartbeat

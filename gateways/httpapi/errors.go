@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -21,6 +22,14 @@ func badRequest(msg string) error { return wire.BadRequest(msg) }
 // for router-level errors in cmd/rtbroker, so every error has one shape.
 func WriteErrorBody(w http.ResponseWriter, status int, code, msg string) {
 	httpx.WriteErrorBody(w, status, code, msg)
+}
+
+// WriteError answers r with err in the one wire form every gateway uses
+// (see wire.Classify), for the operator routes cmd/rtbroker serves itself
+// (export, import): unknown errors are logged to log with their detail and
+// answered 500 internal.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	httpx.WriteError(w, r, log, err)
 }
 
 // NotFound answers unknown routes in the JSON error shape.
