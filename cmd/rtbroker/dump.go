@@ -250,6 +250,11 @@ func readDump(ctx context.Context, r io.Reader, maxLine int, sink dumpSink, prog
 	line := 0
 	for sc.Scan() {
 		line++
+		if err := sc.Err(); err != nil {
+			// The reader failed (a body that stopped coming): this last
+			// line is cut short, and the failure is the answer.
+			return hdr, n, err
+		}
 		b := sc.Bytes()
 		if len(bytes.TrimSpace(b)) == 0 {
 			continue

@@ -308,3 +308,20 @@ func TestOperatorHelp(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadDump: any input is read without a panic, and refused only as
+// malformed (ErrInvalid) or over the line limit (ErrTooLarge).
+func FuzzReadDump(f *testing.F) {
+	f.Add([]byte(`{"format":"rtbroker-export","version":1,"epoch":"E","head":1,"time":"2026-01-01T00:00:00Z"}
+{"offset":1,"id":"01KC0000000000000000000000","room":"r","type":"t","data":{"a":[1,"x"]},"time":"2026-01-01T00:00:00Z","from":"ada"}
+{"state":"read/ada/r","value":"eyJvIjoxfQ==","expires":"2027-01-01T00:00:00Z"}
+{"end":{"events":1,"states":1}}
+`))
+	f.Add([]byte("{}\n{\"end\":{}}"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, _, err := readDump(context.Background(), bytes.NewReader(in), 4096, nil, nil)
+		if err != nil && !errors.Is(err, broker.ErrInvalid) && !errors.Is(err, broker.ErrTooLarge) {
+			t.Fatalf("error %v is neither invalid nor too large", err)
+		}
+	})
+}
