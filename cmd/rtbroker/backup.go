@@ -24,7 +24,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	fs := cmdFlags("backup", backupSynopsis, stderr)
 	out := fs.String("out", "", "the file to write the copy to (required)")
 	var sf serverFlags
-	sf.add(fs, getenv, "the running server's URL (required)", false)
+	sf.add(fs, getenv, "the running server's URL (required)", false, true)
 	if err := parseCmd(fs, args); err != nil {
 		return err
 	}

@@ -53,9 +53,17 @@ type serverFlags struct {
 
 // add adds --server and --api-key (default: the first key of
 // RTBROKER_API_KEY, the variable serve reads its keys from), and --token
-// when withToken.
-func (s *serverFlags) add(fs *flag.FlagSet, getenv func(string) string, serverUsage string, withToken bool) {
-	fs.StringVar(&s.server, "server", "", serverUsage)
+// when withToken. --server defaults to RTBROKER_SERVER only for the
+// commands that always need a server (needServer): for export and import
+// it chooses between the running server and a stopped log, which a
+// variable must not decide.
+func (s *serverFlags) add(fs *flag.FlagSet, getenv func(string) string, serverUsage string, withToken, needServer bool) {
+	def := ""
+	if needServer {
+		def = getenv("RTBROKER_SERVER")
+		serverUsage += " (env RTBROKER_SERVER)"
+	}
+	fs.StringVar(&s.server, "server", def, serverUsage)
 	key, _, _ := strings.Cut(getenv("RTBROKER_API_KEY"), ",")
 	fs.StringVar(&s.apiKey, "api-key", strings.TrimSpace(key), "an API key of the server, sent as Authorization: Bearer (default: the first key of env RTBROKER_API_KEY)")
 	if withToken {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/sse"
 )
 
 const tailSynopsis = `rtbroker tail ROOM [--after N] [--server URL] [--json] [--token T | --api-key K]
@@ -36,6 +37,11 @@ const (
 	tailMaxBackoff = 5 * time.Second
 )
 
+// tailIdle is how long a stream may stay silent, heartbeats included,
+// before the tail takes the connection for dead and reconnects: four of
+// the server's default heartbeat intervals (sse.DefaultHeartbeat).
+const tailIdle = 4 * sse.DefaultHeartbeat
+
 // tailer is one rtbroker tail.
 type tailer struct {
 	sf     serverFlags
@@ -53,7 +59,7 @@ func runTail(ctx context.Context, args []string, getenv func(string) string, std
 	after := fs.Int64("after", -1, "print the events after this offset first (0: everything retained; default: only new events)")
 	jsonOut := fs.Bool("json", false, "print each event as a JSON object (NDJSON)")
 	t := &tailer{stderr: stderr, client: &http.Client{}}
-	t.sf.add(fs, getenv, "the running server's URL (env RTBROKER_SERVER)", true)
+	t.sf.add(fs, getenv, "the running server's URL (default localhost:8080)", true, true)
 	// The room may come before or after the flags.
 	var room string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -76,9 +82,6 @@ func runTail(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if err := broker.ValidateRoom(room); err != nil {
 		return fmt.Errorf("tail: %w", err)
-	}
-	if t.sf.server == "" {
-		t.sf.server = getenv("RTBROKER_SERVER")
 	}
 	if t.sf.server == "" {
 		t.sf.server = "localhost:8080"
@@ -161,7 +164,16 @@ func (t *tailer) stream(ctx context.Context) (got bool, retry time.Duration, err
 		return false, 0, &tailRefused{err}
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := t.client.Do(req.WithContext(ctx))
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := time.AfterFunc(tailIdle, cancel) // a silent connection is dead
+	defer idle.Stop()
+	defer func() {
+		if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("nothing received for %s, not even a heartbeat", tailIdle)
+		}
+	}()
+	resp, err := t.client.Do(req.WithContext(sctx))
 	if err != nil {
 		return false, 0, err
 	}
@@ -177,6 +189,7 @@ func (t *tailer) stream(ctx context.Context) (got bool, retry time.Duration, err
 	sc.Buffer(make([]byte, 0, 64<<10), cliMaxLine)
 	var event, data string
 	for sc.Scan() {
+		idle.Reset(tailIdle)
 		line := sc.Text()
 		switch {
 		case line == "":
