@@ -22,7 +22,8 @@ import (
 
 // dumpRoutes serves export and import on a broker and its log.
 type dumpRoutes struct {
-	b           *broker.Broker
+	b            *broker.Broker
+	writeTimeout time.Duration // --write-timeout: an export's client that does not read for this long is dropped
 	log         broker.Log
 	msgs        *messages.Service // rebuilt after an import
 	readTimeout time.Duration     // --read-timeout: how long an import may wait for each batch of its body
@@ -34,13 +35,44 @@ type dumpRoutes struct {
 // by guard (httpapi's AdminOnly). Import answers 404 on a log that cannot
 // write given offsets (JetStream), as the backup does.
 func newDumpRoutes(guard func(http.HandlerFunc) http.HandlerFunc, b *broker.Broker, log broker.Log, msgs *messages.Service, cfg *config, logger *slog.Logger) (export, imp http.HandlerFunc) {
-	d := &dumpRoutes{b: b, log: log, msgs: msgs, readTimeout: cfg.ReadTimeout, maxLine: importMaxLine(cfg.MaxDataSize), logger: logger}
+	d := &dumpRoutes{b: b, log: log, msgs: msgs, readTimeout: cfg.ReadTimeout, writeTimeout: cfg.WriteTimeout, maxLine: importMaxLine(cfg.MaxDataSize), logger: logger}
 	imp = httpapi.NotFound
 	if _, ok := log.(broker.Importer); ok {
 		imp = guard(d.importDump)
 	}
 	return guard(d.export), imp
 }
+
+// writeDeadline gives every write of h's answer --write-timeout: a
+// client of a long download (an export, a backup, which holds a read
+// transaction while it writes) that stops reading is dropped instead of
+// holding the handler forever.
+func writeDeadline(d time.Duration, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h(&deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}, r)
+	}
+}
+
+// deadlineWriter sets a write deadline before each write; err is the
+// first write error (the client's side).
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc  *http.ResponseController
+	d   time.Duration
+	err error
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	n, err := w.ResponseWriter.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // importMaxLine is the longest line POST /api/admin/import accepts: an
 // event of the largest data the server accepts (its text up to twice
@@ -66,9 +98,10 @@ func (d *dumpRoutes) export(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/x-ndjson")
 	h.Set("Content-Disposition", `attachment; filename="rtbroker-export.ndjson"`)
 	h.Set("Cache-Control", "no-store")
-	_, err := writeDump(r.Context(), w, dumpSource{log: d.log, scan: d.b.ScanState}, rooms, nil, nil)
+	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d.writeTimeout}
+	_, err := writeDump(r.Context(), dw, dumpSource{log: d.log, scan: d.b.ScanState}, rooms, nil, nil)
 	if err != nil {
-		if r.Context().Err() == nil {
+		if dw.err == nil && r.Context().Err() == nil { // not the client's doing
 			d.logger.Error("export", "err", err)
 		}
 		panic(http.ErrAbortHandler) // the body ends without its end line

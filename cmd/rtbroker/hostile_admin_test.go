@@ -1,10 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/storage/bolt"
 )
 
 // adminRows are the hostile rows of the operator routes that move data
@@ -49,4 +58,52 @@ func TestAdminImportSlowBody(t *testing.T) {
 	}
 	getHealth(t, newClient(), e.srv.URL)
 	e.checkQuiet(t)
+}
+
+// TestAdminDownloadsDropNonReaders: a client that asks for an export or a
+// backup of a large log and never reads is dropped once --write-timeout
+// passes (the connection is closed before the body's end), so it holds
+// neither a handler nor, for the backup, a read transaction; nothing is
+// logged above DEBUG and the server goes on serving.
+func TestAdminDownloadsDropNonReaders(t *testing.T) {
+	dir := t.TempDir()
+	l, err := bolt.Open(filepath.Join(dir, dbFile), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := []byte(`"` + strings.Repeat("z", 1000) + `"`)
+	for range 30 {
+		entries := make([]broker.Entry, 1000)
+		for i := range entries {
+			entries[i] = broker.Entry{ID: ulid.Make(), Room: fmt.Sprintf("r%d", i%8), Type: "t", Data: pad, Time: time.Now()}
+		}
+		if _, err := l.Append(context.Background(), entries); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	s := startServer(t, dir, "--api-key", testAPIKey, "--write-timeout", "1s")
+	host := strings.TrimPrefix(s.URL, "http://")
+	for _, path := range []string{"/api/admin/export", "/api/admin/backup"} {
+		t.Run(path, func(t *testing.T) {
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nX-API-Key: %s\r\n\r\n", path, host, testAPIKey)
+			time.Sleep(3 * time.Second) // never read, past --write-timeout
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			n, err := io.Copy(io.Discard, c)
+			if err != nil {
+				t.Fatalf("after %d bytes: %v, want the server to close the connection", n, err)
+			}
+			if n >= 30_000*1000 {
+				t.Fatalf("read %d bytes: the whole download, want it cut short", n)
+			}
+		})
+	}
+	getHealth(t, newClient(), s.URL)
+	apiPublish(t, newClient(), s.URL, "r1", `1`)
+	(&hostileEnv{srv: s}).checkQuiet(t)
 }
