@@ -24,11 +24,11 @@ import (
 type dumpRoutes struct {
 	b            *broker.Broker
 	writeTimeout time.Duration // --write-timeout: an export's client that does not read for this long is dropped
-	log         broker.Log
-	msgs        *messages.Service // rebuilt after an import
-	readTimeout time.Duration     // --read-timeout: how long an import may wait for each batch of its body
-	maxLine     int               // the longest line an import accepts
-	logger      *slog.Logger
+	log          broker.Log
+	msgs         *messages.Service // rebuilt after an import
+	readTimeout  time.Duration     // --read-timeout: how long an import may wait for each batch of its body
+	maxLine      int               // the longest line an import accepts
+	logger       *slog.Logger
 }
 
 // newDumpRoutes returns the export and import handlers of serve, guarded
