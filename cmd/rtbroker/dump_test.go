@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/storage/bolt"
@@ -324,4 +327,60 @@ func FuzzReadDump(f *testing.F) {
 			t.Fatalf("error %v is neither invalid nor too large", err)
 		}
 	})
+}
+
+// TestProgressOnlyOnATerminal: the progress bar is drawn on a terminal
+// only: a buffer or a pipe (a script, a log file) gets none.
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for name, out := range map[string]io.Writer{"buffer": &bytes.Buffer{}, "pipe": w} {
+		p := newProgress(out, "export", 10, false)
+		if p.bar != nil {
+			t.Errorf("%s: a progress bar", name)
+		}
+		p.setTotal(20)
+		p.add(5)
+		if rd := p.reader(bytes.NewReader(nil)); rd == nil {
+			t.Errorf("%s: no reader", name)
+		}
+		p.done()
+	}
+}
+
+// TestProgressOnATerminal: run on a terminal (a pseudo-terminal from
+// script(1)), rtbroker export draws its progress bar; into a pipe it does
+// not.
+func TestProgressOnATerminal(t *testing.T) {
+	scriptCmd := requireTool(t, "script")
+	bin, err := binary()
+	if err != nil {
+		t.Fatalf("build rtbroker: %v", err)
+	}
+	dir := t.TempDir()
+	l, err := bolt.Open(filepath.Join(dir, dbFile), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := make([]broker.Entry, 100)
+	for i := range entries {
+		entries[i] = broker.Entry{ID: ulid.Make(), Room: "r", Type: "t", Data: []byte("1"), Time: time.Now()}
+	}
+	if _, err := l.Append(context.Background(), entries); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	export := fmt.Sprintf("%s export --data %s --out %s", bin, dir, filepath.Join(dir, "x.ndjson"))
+	tty, err := exec.Command(scriptCmd, "-qec", export, "/dev/null").CombinedOutput()
+	if err != nil || !strings.Contains(string(tty), "(0/100") || !strings.Contains(string(tty), "exported 100 events") {
+		t.Fatalf("on a terminal: %v\n%q", err, tty)
+	}
+	piped, err := exec.Command("sh", "-c", export).CombinedOutput()
+	if err != nil || strings.Contains(string(piped), "%") || !strings.Contains(string(piped), "exported 100 events") {
+		t.Fatalf("into a pipe: %v\n%q", err, piped)
+	}
 }
