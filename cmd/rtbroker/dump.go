@@ -304,6 +304,9 @@ func readDump(ctx context.Context, r io.Reader, maxLine int, sink dumpSink, prog
 			if l.Expires != nil {
 				rec.Expires = *l.Expires
 			}
+			if !strings.HasPrefix(rec.Key, receipts.KeyPrefix) {
+				return hdr, n, errDump(line, "state record %q: only read positions (%s…) are imported", rec.Key, receipts.KeyPrefix)
+			}
 			if err := broker.ValidateRecord(rec); err != nil {
 				return hdr, n, errDump(line, "%v", err)
 			}

@@ -41,6 +41,8 @@ func adminRows(t *testing.T) []httpRow {
 			wantStatus: 400, wantCode: "invalid_argument", wantMsg: "not the header"},
 		{name: "admin import: an event of a bad room", flags: fresh, req: hreq{method: "POST", url: "/api/admin/import", body: header + "\n" + strings.Replace(event, "general", "bad room", 1) + "\n" + end, cred: key},
 			wantStatus: 400, wantCode: "invalid_argument", wantMsg: "room"},
+		{name: "admin import: a state record that is not a read position", flags: fresh, req: hreq{method: "POST", url: "/api/admin/import", body: header + "\n" + `{"state":"msgmeta/built","value":"e30="}` + "\n" + `{"end":{"events":0,"states":1}}`, cred: key},
+			wantStatus: 400, wantCode: "invalid_argument", wantMsg: "only read positions"},
 		{name: "admin import: a line over the limit", flags: fresh, req: hreq{method: "POST", url: "/api/admin/import", body: header + "\n" + strings.Replace(event, `"hi"`, `"`+strings.Repeat("x", importMaxLine(1024))+`"`, 1) + "\n" + end, cred: key},
 			wantStatus: 413, wantCode: "too_large", wantMsg: "export line 2"},
 	}
