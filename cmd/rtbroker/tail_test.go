@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,5 +94,84 @@ func TestTailRefused(t *testing.T) {
 	_, _, err := cli(t, "tail", "lobby", "--after", "0", "--server", s.URL)
 	if err == nil || !strings.Contains(err.Error(), "401 unauthorized") {
 		t.Fatalf("tail without a token: %v", err)
+	}
+}
+
+// TestTailTrimmed: a tail from an offset retention removed is told so on
+// stderr and prints what is retained, from where the server resumes.
+func TestTailTrimmed(t *testing.T) {
+	s := startServer(t, "", "--retention-max-count", "2", "--retention-interval", "50ms")
+	c := newClient()
+	for i := range 5 {
+		mustPublish(t, c, s.URL, "lobby", "chat:message", fmt.Appendf(nil, `{"n":%d}`, i+1))
+	}
+	waitFor(t, "retention", func() bool {
+		var p page
+		_, _, err := getJSON(c, s.URL+"/api/rooms/lobby/events?after=0", &p)
+		return err == nil && len(p.Events) == 2
+	})
+	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"tail", "lobby", "--after", "1", "--server", s.URL}, func(string) string { return "" }, out, errOut)
+	}()
+	waitFor(t, "the retained events", func() bool { return strings.Count(out.String(), "\n") >= 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "reset (trimmed): the server cannot resume after offset 1: retention removed the events after it; continuing after offset 3") {
+		t.Fatalf("stderr:\n%s", errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "4 ") || !strings.Contains(out.String(), "\n5 ") {
+		t.Fatalf("printed:\n%s", out.String())
+	}
+}
+
+// TestTailSIGTERM: the rtbroker process of a tail ends with status 0 on
+// SIGTERM (and Ctrl-C's SIGINT).
+func TestTailSIGTERM(t *testing.T) {
+	bin, err := binary()
+	if err != nil {
+		t.Fatalf("build rtbroker: %v", err)
+	}
+	s := startServer(t, "")
+	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		cmd := exec.Command(bin, "tail", "lobby", "--server", s.URL)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(stdout).ReadString('\n')
+			lines <- line
+			io.Copy(io.Discard, stdout)
+		}()
+		// The tail starts at the head it reads first: publish until it
+		// prints an event, so that it is seen to follow the room.
+		var line string
+		for deadline := time.Now().Add(30 * time.Second); line == ""; {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("the tail printed nothing")
+			}
+			mustPublish(t, newClient(), s.URL, "lobby", "chat:message", []byte(`{"n":1}`))
+			select {
+			case line = <-lines:
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if !strings.Contains(line, `{"n":1}`) {
+			t.Fatalf("tail printed %q", line)
+		}
+		cmd.Process.Signal(sig)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("after %v: %v, want status 0", sig, err)
+		}
 	}
 }
