@@ -23,10 +23,10 @@ import (
 // dumpRoutes serves export and import on a broker and its log.
 type dumpRoutes struct {
 	b            *broker.Broker
-	writeTimeout time.Duration // --write-timeout: an export's client that does not read for this long is dropped
 	log          broker.Log
 	msgs         *messages.Service // rebuilt after an import
 	readTimeout  time.Duration     // --read-timeout: how long an import may wait for each batch of its body
+	writeTimeout time.Duration     // --write-timeout: an export's client that does not read for this long is dropped
 	maxLine      int               // the longest line an import accepts
 	logger       *slog.Logger
 }

@@ -204,6 +204,15 @@ func TestExportImportRoundTrip(t *testing.T) {
 			t.Fatalf("read positions %v, want alice's in chat:a only", recs)
 		}
 	})
+	t.Run("to standard output", func(t *testing.T) {
+		out, errOut, err := cli(t, "export", "--data", src, "--out", "-")
+		b, _ := os.ReadFile(file)
+		_, wantBody, _ := strings.Cut(string(b), "\n")
+		_, gotBody, _ := strings.Cut(out, "\n")
+		if err != nil || gotBody != wantBody || !strings.Contains(errOut, "exported") {
+			t.Fatalf("export --out -: %v\n%s\nstderr %s", err, out, errOut)
+		}
+	})
 	t.Run("into a non-empty log", func(t *testing.T) {
 		if _, _, err := cli(t, "import", "--data", dst, "--in", file); err == nil || !strings.Contains(err.Error(), "not empty") {
 			t.Fatalf("import into a non-empty log: %v, want refused", err)

@@ -22,7 +22,8 @@ their offsets, ids, times, senders, types and data, and the read positions
 in those rooms; a stopped server's log with --data, a running server's with
 --server (GET /api/admin/export, with an admin API key on a secured
 server). The file is written under a temporary name and renamed when
-complete. rtbroker import loads it back.`
+complete; --out - writes to standard output (and the summary to standard
+error). rtbroker import loads it back.`
 
 // roomsFlag is a repeatable --room.
 type roomsFlag []string
@@ -43,7 +44,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	data := dataFlag(fs, getenv)
 	var rooms roomsFlag
 	fs.Var(&rooms, "room", "export only this room (repeat for several; default: every room)")
-	out := fs.String("out", "", "the NDJSON file to write (required)")
+	out := fs.String("out", "", "the NDJSON file to write (required; - for standard output)")
 	var sf serverFlags
 	sf.add(fs, getenv, "export from the running server at this URL instead of --data", false, false)
 	if err := parseCmd(fs, args); err != nil {
@@ -52,6 +53,9 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if *out == "" {
 		fs.Usage()
 		return errors.New("export: --out FILE is required")
+	}
+	if *out == "-" { // the data on stdout, the summary on stderr
+		return exportStdout(ctx, *data, &sf, rooms, stdout, stderr)
 	}
 	if sf.server != "" {
 		return exportRemote(ctx, &sf, rooms, *out, stdout, stderr)
@@ -78,6 +82,47 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "exported %d events (offsets %d to %d) and %d read positions from %s (epoch %s, head %d) to %s\n",
 		n.Events, n.First, n.Last, n.States, path, l.Epoch(), l.Head(), *out)
+	return nil
+}
+
+// exportStdout writes the export to stdout: from the server (as it
+// comes, unchecked) or from the stopped log in data.
+func exportStdout(ctx context.Context, data string, sf *serverFlags, rooms []string, stdout, stderr io.Writer) error {
+	if sf.server != "" {
+		req, err := sf.request(http.MethodGet, "/api/admin/export", url.Values{"room": rooms}, nil)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("export: %w", serverError(resp))
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(stdout, resp.Body)
+		if err != nil {
+			return fmt.Errorf("export from %s after %d bytes: %w", sf.server, n, err)
+		}
+		fmt.Fprintf(stderr, "exported %d bytes from %s\n", n, sf.server)
+		return nil
+	}
+	path, err := logPath(data)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	l, err := openStopped(path)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer l.Close()
+	n, err := writeDump(ctx, stdout, dumpSource{log: l, scan: l.Scan}, rooms, nil, nil)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	fmt.Fprintf(stderr, "exported %d events (offsets %d to %d) and %d read positions from %s (epoch %s, head %d)\n",
+		n.Events, n.First, n.Last, n.States, path, l.Epoch(), l.Head())
 	return nil
 }
 
