@@ -45,30 +45,49 @@ func dataFlag(fs *flag.FlagSet, getenv func(string) string) *string {
 	return fs.String("data", def, "data directory of a stopped server (env RTBROKER_DATA)")
 }
 
-// serverFlags are --server and --api-key, for the subcommands that talk
-// to a running server.
+// serverFlags are --server and --api-key (and --token), for the
+// subcommands that talk to a running server.
 type serverFlags struct {
 	server, apiKey, token string
+	getenv                func(string) string
 }
 
-// add adds --server and --api-key (default: the first key of
-// RTBROKER_API_KEY, the variable serve reads its keys from), and --token
-// when withToken. --server defaults to RTBROKER_SERVER only for the
-// commands that always need a server (needServer): for export and import
-// it chooses between the running server and a stopped log, which a
-// variable must not decide.
+// add adds --server, --api-key and, when withToken, --token. The
+// credentials' defaults come from the environment when a request is made
+// (the first key of RTBROKER_API_KEY, the variable serve reads its keys
+// from; RTBROKER_TOKEN), never as flag defaults, which -h would print.
+// --server defaults to RTBROKER_SERVER only for the commands that always
+// need a server (needServer): for export and import it chooses between
+// the running server and a stopped log, which a variable must not decide.
 func (s *serverFlags) add(fs *flag.FlagSet, getenv func(string) string, serverUsage string, withToken, needServer bool) {
+	s.getenv = getenv
 	def := ""
 	if needServer {
 		def = getenv("RTBROKER_SERVER")
 		serverUsage += " (env RTBROKER_SERVER)"
 	}
 	fs.StringVar(&s.server, "server", def, serverUsage)
-	key, _, _ := strings.Cut(getenv("RTBROKER_API_KEY"), ",")
-	fs.StringVar(&s.apiKey, "api-key", strings.TrimSpace(key), "an API key of the server, sent as Authorization: Bearer (default: the first key of env RTBROKER_API_KEY)")
+	fs.StringVar(&s.apiKey, "api-key", "", "an API key of the server, sent as Authorization: Bearer (default: the first key of env RTBROKER_API_KEY)")
 	if withToken {
-		fs.StringVar(&s.token, "token", getenv("RTBROKER_TOKEN"), "a user token (JWT) to send instead of an API key (env RTBROKER_TOKEN)")
+		fs.StringVar(&s.token, "token", "", "a user token (JWT) to send instead of an API key (env RTBROKER_TOKEN)")
 	}
+}
+
+// credential is the bearer credential to send: --token, --api-key, or
+// their variables; "" for none.
+func (s *serverFlags) credential() string {
+	switch {
+	case s.token != "":
+		return s.token
+	case s.apiKey != "":
+		return s.apiKey
+	case s.getenv == nil:
+		return ""
+	}
+	if key, _, _ := strings.Cut(s.getenv("RTBROKER_API_KEY"), ","); strings.TrimSpace(key) != "" {
+		return strings.TrimSpace(key)
+	}
+	return s.getenv("RTBROKER_TOKEN")
 }
 
 // request returns a request to path (and query) of the server.
@@ -86,11 +105,8 @@ func (s *serverFlags) request(method, path string, q url.Values, body io.Reader)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case s.token != "":
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	case s.apiKey != "":
-		req.Header.Set("Authorization", "Bearer "+s.apiKey)
+	if c := s.credential(); c != "" {
+		req.Header.Set("Authorization", "Bearer "+c)
 	}
 	return req, nil
 }

@@ -257,7 +257,16 @@ func TestAdminExportImport(t *testing.T) {
 	sd := seedServer(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a.ndjson")
-	mustCLI(t, "export", "--server", sd.srv.URL, "--api-key", testAPIKey, "--out", file)
+	env := func(k string) string { // the key from the environment, as serve reads it
+		if k == "RTBROKER_API_KEY" {
+			return testAPIKey + ",another-key"
+		}
+		return ""
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"export", "--server", sd.srv.URL, "--out", file}, env, &stdout, &stderr); err != nil {
+		t.Fatalf("export with the key of RTBROKER_API_KEY: %v\n%s", err, stderr.String())
+	}
 	if _, _, err := cli(t, "export", "--server", sd.srv.URL, "--out", filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "401 unauthorized") {
 		t.Fatalf("export without a key: %v", err)
 	}
@@ -311,12 +320,18 @@ func TestAdminExportImport(t *testing.T) {
 	}
 }
 
-// TestOperatorHelp: every operator subcommand answers -h with its usage.
+// TestOperatorHelp: every operator subcommand answers -h with its usage,
+// which never shows the credentials the environment holds.
 func TestOperatorHelp(t *testing.T) {
+	env := map[string]string{"RTBROKER_API_KEY": "env-key-do-not-print", "RTBROKER_TOKEN": "env-token-do-not-print"}
 	for _, cmd := range []string{"tail", "export", "import", "backup", "compact", "version", "check", "recover"} {
-		_, errOut, err := cli(t, cmd, "-h")
-		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut, "rtbroker "+cmd) && !strings.Contains(errOut, "-data") {
-			t.Errorf("rtbroker %s -h: %v\n%s", cmd, err, errOut)
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{cmd, "-h"}, func(k string) string { return env[k] }, &out, &errOut)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut.String(), "rtbroker "+cmd) && !strings.Contains(errOut.String(), "-data") {
+			t.Errorf("rtbroker %s -h: %v\n%s", cmd, err, errOut.String())
+		}
+		if strings.Contains(errOut.String()+out.String(), "do-not-print") {
+			t.Errorf("rtbroker %s -h shows a credential of the environment:\n%s", cmd, errOut.String())
 		}
 	}
 }
