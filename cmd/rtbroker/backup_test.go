@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -148,5 +149,19 @@ func TestVersion(t *testing.T) {
 		if got := versionText(tc.ldflags, bi); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("versionText(%q) = %q, want it to begin %q", tc.ldflags, got, tc.want)
 		}
+	}
+}
+
+// TestVersionLdflags: a binary built with -ldflags "-X main.version=…"
+// prints that version first.
+func TestVersionLdflags(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "rtbroker")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=9.8.7-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "rtbroker 9.8.7-test\nmodule github.com/rtbroker/rtbroker ") {
+		t.Fatalf("version: %v\n%s", err, out)
 	}
 }
