@@ -242,7 +242,8 @@ func backupHandler(l *bolt.Log, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+dbFile+`"`)
-		if _, err := l.Backup(w); err != nil {
+		setLength := func(n int64) { w.Header().Set("Content-Length", strconv.FormatInt(n, 10)) }
+		if _, err := l.BackupSized(w, setLength); err != nil {
 			if dw, ok := w.(*deadlineWriter); (ok && dw.err != nil) || r.Context().Err() != nil {
 				log.Debug("backup: the client stopped reading", "err", err)
 			} else {
