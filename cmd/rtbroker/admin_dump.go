@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/messages"
@@ -23,6 +25,7 @@ import (
 // dumpRoutes serves export and import on a broker and its log.
 type dumpRoutes struct {
 	b            *broker.Broker
+	api          *httpapi.Handler // errors in the one wire form
 	log          broker.Log
 	msgs         *messages.Service // rebuilt after an import
 	readTimeout  time.Duration     // --read-timeout: how long an import may wait for each batch of its body
@@ -31,16 +34,25 @@ type dumpRoutes struct {
 	logger       *slog.Logger
 }
 
-// newDumpRoutes returns the export and import handlers of serve, guarded
-// by guard (httpapi's AdminOnly). Import answers 404 on a log that cannot
-// write given offsets (JetStream), as the backup does.
-func newDumpRoutes(guard func(http.HandlerFunc) http.HandlerFunc, b *broker.Broker, log broker.Log, msgs *messages.Service, cfg *config, logger *slog.Logger) (export, imp http.HandlerFunc) {
-	d := &dumpRoutes{b: b, log: log, msgs: msgs, readTimeout: cfg.ReadTimeout, writeTimeout: cfg.WriteTimeout, maxLine: importMaxLine(cfg.MaxDataSize), logger: logger}
-	imp = httpapi.NotFound
-	if _, ok := log.(broker.Importer); ok {
-		imp = guard(d.importDump)
+// withDumpRoutes adds to the admin router admin (newAdminAPI) the routes
+// that move data: GET /export, POST /import and GET /backup, guarded by
+// api's AdminOnly and answering errors in its wire form. Import answers
+// 404 on a log that cannot write given offsets (JetStream), as the backup
+// does.
+func withDumpRoutes(admin http.Handler, api *httpapi.Handler, b *broker.Broker, st *store, msgs *messages.Service, cfg *config, logger *slog.Logger) http.Handler {
+	d := &dumpRoutes{b: b, api: api, log: st.log, msgs: msgs, readTimeout: cfg.ReadTimeout, writeTimeout: cfg.WriteTimeout, maxLine: importMaxLine(cfg.MaxDataSize), logger: logger}
+	r := chi.NewRouter()
+	r.NotFound(httpapi.NotFound)
+	r.MethodNotAllowed(httpapi.MethodNotAllowed)
+	r.Get("/export", api.AdminOnly(d.export))
+	r.Get("/backup", api.AdminOnly(writeDeadline(cfg.WriteTimeout, st.backup)))
+	if _, ok := st.log.(broker.Importer); ok {
+		r.Post("/import", api.AdminOnly(d.importDump))
+	} else {
+		r.Post("/import", httpapi.NotFound)
 	}
-	return guard(d.export), imp
+	r.Mount("/", admin)
+	return r
 }
 
 // writeDeadline gives every write of h's answer --write-timeout: a
@@ -90,7 +102,7 @@ func (d *dumpRoutes) export(w http.ResponseWriter, r *http.Request) {
 	rooms := r.URL.Query()["room"]
 	for _, room := range rooms {
 		if err := broker.ValidateRoom(room); err != nil {
-			httpapi.WriteError(w, r, d.logger, err)
+			d.api.WriteError(w, r, err)
 			return
 		}
 	}
@@ -119,7 +131,7 @@ func (d *dumpRoutes) export(w http.ResponseWriter, r *http.Request) {
 // much): start again on an empty log.
 func (d *dumpRoutes) importDump(w http.ResponseWriter, r *http.Request) {
 	if head := d.b.Head().Offset; head > 0 {
-		httpapi.WriteError(w, r, d.logger, fmt.Errorf("the log is not empty (head %d): import into a server started on an empty data directory, "+
+		d.api.WriteError(w, r, fmt.Errorf("the log is not empty (head %d): import into a server started on an empty data directory, "+
 			"or into a stopped log with rtbroker import --data DIR --append: %w", head, broker.ErrConflict))
 		return
 	}
@@ -132,7 +144,7 @@ func (d *dumpRoutes) importDump(w http.ResponseWriter, r *http.Request) {
 		if sink.written > 0 {
 			err = &partialImport{err: err, written: sink.written, last: sink.last}
 		}
-		httpapi.WriteError(w, r, d.logger, err)
+		d.api.WriteError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
