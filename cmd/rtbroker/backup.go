@@ -10,7 +10,7 @@ import (
 	"github.com/rtbroker/rtbroker/storage/bolt"
 )
 
-const backupSynopsis = `rtbroker backup --server URL --out FILE [--api-key K]
+const backupSynopsis = `rtbroker backup --server URL --out FILE [--api-key K | --token T]
 
 Takes an online backup of a running server: GET /api/admin/backup streams
 a consistent copy of its bbolt file (one read transaction: publishing goes
@@ -24,7 +24,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	fs := cmdFlags("backup", backupSynopsis, stderr)
 	out := fs.String("out", "", "the file to write the copy to (required)")
 	var sf serverFlags
-	sf.add(fs, getenv, "the running server's URL (required)", false, true)
+	sf.add(fs, getenv, "the running server's URL (required)", true, true)
 	if err := parseCmd(fs, args); err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/storage/bolt"
 )
@@ -163,5 +165,19 @@ func TestVersionLdflags(t *testing.T) {
 	out, err := exec.Command(bin, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "rtbroker 9.8.7-test\nmodule github.com/rtbroker/rtbroker ") {
 		t.Fatalf("version: %v\n%s", err, out)
+	}
+}
+
+// TestOperatorCommandsAdminToken: a token with --admin-role takes a backup
+// and an export (--token) as an admin API key does; a token without the
+// role is refused.
+func TestOperatorCommandsAdminToken(t *testing.T) {
+	s := startServer(t, "", "--jwt-secret", testSecret, "--admin-role", "admin")
+	admin := mint(t, "olga", func(c jwt.MapClaims) { c["roles"] = []string{"admin"} })
+	dir := t.TempDir()
+	mustCLI(t, "backup", "--server", s.URL, "--token", admin, "--out", filepath.Join(dir, "b.db"))
+	mustCLI(t, "export", "--server", s.URL, "--token", admin, "--out", filepath.Join(dir, "e.ndjson"))
+	if _, _, err := cli(t, "backup", "--server", s.URL, "--token", mint(t, "ada", nil), "--out", filepath.Join(dir, "x.db")); err == nil || !strings.Contains(err.Error(), "403 forbidden") {
+		t.Fatalf("backup with a token without the role: %v", err)
 	}
 }

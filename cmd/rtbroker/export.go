@@ -46,7 +46,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	fs.Var(&rooms, "room", "export only this room (repeat for several; default: every room)")
 	out := fs.String("out", "", "the NDJSON file to write (required; - for standard output)")
 	var sf serverFlags
-	sf.add(fs, getenv, "export from the running server at this URL instead of --data", false, false)
+	sf.add(fs, getenv, "export from the running server at this URL instead of --data", true, false)
 	if err := parseCmd(fs, args); err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	in := fs.String("in", "", "the NDJSON export to load (required)")
 	appendMode := fs.Bool("append", false, "on a non-empty stopped log: add the events after its head with new offsets (read positions are dropped)")
 	var sf serverFlags
-	sf.add(fs, getenv, "import into the running server at this URL (its log must be empty) instead of --data", false, false)
+	sf.add(fs, getenv, "import into the running server at this URL (its log must be empty) instead of --data", true, false)
 	if err := parseCmd(fs, args); err != nil {
 		return err
 	}
