@@ -174,6 +174,7 @@ func TestHostileREST(t *testing.T) {
 	}...)
 	rows = append(rows, receiptRESTRows(ada)...)
 	rows = append(rows, messageRows(t)...) // edit and delete (hostile_messages_test.go)
+	rows = append(rows, adminRows(t)...)   // export, import, backup (hostile_dump_test.go)
 	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood, bin), func(t *testing.T, e *hostileEnv) {
 		sub := e.goodSub()
 		tok := userToken(t, sub, nil)
