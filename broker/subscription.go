@@ -95,7 +95,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	}
 	head := b.tail.head
 	for _, r := range rs {
-		b.tail.room(r).subs[s] = struct{}{}
+		b.tail.room(r).subs[s] = false
 	}
 	if len(rs) == 0 {
 		b.idle[s] = struct{}{}
@@ -431,7 +431,7 @@ func (s *Subscription) Close() {
 	b.mu.Lock()
 	for _, r := range s.cur.all {
 		if rt := b.tail.rooms[r]; rt != nil {
-			delete(rt.subs, s)
+			rt.unsubscribe(s)
 			b.tail.dropIfIdle(r, rt)
 		}
 	}

@@ -21,7 +21,11 @@ type tail struct {
 type roomTail struct {
 	events  queue[*Event]
 	covered uint64
-	subs    map[*Subscription]struct{}
+	// subs are the room's subscribers; the value is whether the
+	// subscriber opted in to the room's opt-in announcements
+	// (Subscription.OptIn), of which optIn counts the true ones.
+	subs  map[*Subscription]bool
+	optIn int
 }
 
 func (t *tail) init(head uint64, max int) {
@@ -32,7 +36,7 @@ func (t *tail) init(head uint64, max int) {
 func (t *tail) room(name string) *roomTail {
 	rt := t.rooms[name]
 	if rt == nil {
-		rt = &roomTail{covered: t.floor, subs: make(map[*Subscription]struct{})}
+		rt = &roomTail{covered: t.floor, subs: make(map[*Subscription]bool)}
 		t.rooms[name] = rt
 	}
 	return rt
@@ -92,16 +96,33 @@ func (t *tail) raiseFloor(off uint64) {
 	}
 }
 
-func (t *tail) subscribers(room string) []*Subscription {
+// subscribers returns the room's subscribers, or only those that opted
+// in (Subscription.OptIn) when optedIn is true: then a room where none
+// did costs nothing, and each other subscriber one flag check.
+func (t *tail) subscribers(room string, optedIn bool) []*Subscription {
 	rt := t.rooms[room]
-	if rt == nil {
+	if rt == nil || optedIn && rt.optIn == 0 {
 		return nil
 	}
-	subs := make([]*Subscription, 0, len(rt.subs))
-	for s := range rt.subs {
-		subs = append(subs, s)
+	n := len(rt.subs)
+	if optedIn {
+		n = rt.optIn
+	}
+	subs := make([]*Subscription, 0, n)
+	for s, in := range rt.subs {
+		if in || !optedIn {
+			subs = append(subs, s)
+		}
 	}
 	return subs
+}
+
+// unsubscribe removes s from the room's subscribers.
+func (rt *roomTail) unsubscribe(s *Subscription) {
+	if rt.subs[s] {
+		rt.optIn--
+	}
+	delete(rt.subs, s)
 }
 
 // read returns up to limit events of rooms with offsets in (after, upto],
