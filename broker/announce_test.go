@@ -81,3 +81,41 @@ func fmtList(s []string) string {
 	}
 	return out + "]"
 }
+
+// A read that stops where one group of rooms joins the next, with events
+// of the merged group already committed above it, wakes the reader again:
+// a reader scheduled by wake-ups (a pump task that reads until a short
+// batch) would otherwise wait for the next commit to get them.
+func TestShortReadAtMergeWakesAgain(t *testing.T) {
+	b, _ := newBroker(t, broker.Config{})
+	ctx := context.Background()
+	mustPublish(t, b, msg("b", "m", 1))
+	mustPublish(t, b, msg("b", "m", 2))
+	s := mustSubscribe(t, b, []string{"a"}, broker.Position{Offset: 2})
+	if _, err := s.Add(ctx, "b", broker.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, b, msg("a", "m", 3)) // above the group of a
+	woke := 0
+	s.OnWake(func() { woke++ })
+	var got []uint64
+	for {
+		evs, err := s.TryNext(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			got = append(got, ev.Offset)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		if woke == 0 {
+			break // a wake-up scheduled reader stops here
+		}
+		woke = 0
+	}
+	if len(got) != 3 {
+		t.Fatalf("a reader that reads while woken got %v, want [1 2 3]", got)
+	}
+}
