@@ -187,7 +187,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RetentionMaxCount, "retention-max-count", 0, "keep at most this many events per room (0 keeps all)")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", broker.DefaultRetentionInterval, "how often retention runs")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long Idempotency-Key values are remembered")
-	fs.StringVar(&c.RetentionRules, "retention-rules", "", "per-room retention, first match wins: comma-separated `PATTERN=AGE[/COUNT]` (AGE: 1h, 30d, forever), e.g. chat:*=30d,progress:*=1h,dm:*=forever; rooms no rule matches get --retention-max-age/--retention-max-count")
+	fs.StringVar(&c.RetentionRules, "retention-rules", "", "per-room retention, first match wins: comma-separated `PATTERN=AGE[/COUNT]` (AGE: 1h, 30d, forever), e.g. chat:*=30d,progress:*=1h,dm:*=forever; rooms no rule matches get --retention-max-age/--retention-max-count; or the policy file's retention_rules (not both)")
 	fs.IntVar(&c.UnreadMaxRooms, "unread-max-rooms", receipts.DefaultMaxRooms, "rooms GET /api/me/rooms and me:rooms list at most")
 	fs.IntVar(&c.UnreadMaxCount, "unread-max-count", receipts.DefaultMaxUnread, "an unread count stops at this many events (reported with unread_capped)")
 
