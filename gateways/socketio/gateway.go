@@ -622,7 +622,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	}
 	prev := old.generation
 	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
-		generation: generation{Gen: old.Gen + 1, Rooms: rooms}}
+		generation: generation{Gen: old.Gen + 1, Rooms: rooms}, Presence: old.Presence}
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}
