@@ -23,9 +23,10 @@ func (b *Broker) Announce(m Message) (*Event, error) {
 
 // AnnounceOptIn is Announce to the subscribers of m.Room that opted in to
 // the room's announcements (Subscription.OptIn) only, as Centrifugo's
-// per-subscription join/leave opt-in: the others cost one flag check
-// each, and a room where no subscriber opted in costs no fan-out at all
-// (the event returned is then nil, with no error). Errors as Announce's.
+// per-subscription join/leave opt-in: the others cost nothing (the room
+// keeps its opted-in subscribers apart), and a room where no subscriber
+// opted in costs no fan-out at all (the event returned is then nil, with
+// no error). Errors as Announce's.
 func (b *Broker) AnnounceOptIn(m Message) (*Event, error) {
 	if !b.HasOptIn(m.Room) {
 		return nil, nil
@@ -50,5 +51,5 @@ func (b *Broker) HasOptIn(room string) bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	rt := b.tail.rooms[room]
-	return rt != nil && rt.optIn > 0
+	return rt != nil && len(rt.opted) > 0
 }

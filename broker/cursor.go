@@ -251,9 +251,7 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 		return nil, ErrClosed
 	}
 	rt := b.tail.room(room)
-	if _, ok := rt.subs[s]; !ok { // a room followed again keeps its opt-in
-		rt.subs[s] = false
-	}
+	rt.subs[s] = struct{}{} // a room followed again keeps its opt-in
 	delete(b.idle, s)
 	// Events to read: the Log had some after pos, or some were committed
 	// since (later commits wake the subscription as it is registered now).
@@ -333,13 +331,16 @@ func (s *Subscription) OptIn(room string, on bool) {
 	if rt == nil {
 		return
 	}
-	if was, ok := rt.subs[s]; ok && was != on {
-		rt.subs[s] = on
-		if on {
-			rt.optIn++
-		} else {
-			rt.optIn--
-		}
+	if _, ok := rt.subs[s]; !ok {
+		return
+	}
+	switch {
+	case !on:
+		delete(rt.opted, s)
+	case rt.opted == nil:
+		rt.opted = map[*Subscription]struct{}{s: {}}
+	default:
+		rt.opted[s] = struct{}{}
 	}
 }
 

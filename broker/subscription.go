@@ -95,7 +95,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	}
 	head := b.tail.head
 	for _, r := range rs {
-		b.tail.room(r).subs[s] = false
+		b.tail.room(r).subs[s] = struct{}{}
 	}
 	if len(rs) == 0 {
 		b.idle[s] = struct{}{}

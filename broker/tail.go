@@ -21,11 +21,12 @@ type tail struct {
 type roomTail struct {
 	events  queue[*Event]
 	covered uint64
-	// subs are the room's subscribers; the value is whether the
-	// subscriber opted in to the room's opt-in announcements
-	// (Subscription.OptIn), of which optIn counts the true ones.
-	subs  map[*Subscription]bool
-	optIn int
+	// subs are the room's subscribers; opted are those of them that
+	// opted in to the room's opt-in announcements (Subscription.OptIn),
+	// nil until one does, so that an announcement costs nothing for the
+	// others.
+	subs  map[*Subscription]struct{}
+	opted map[*Subscription]struct{}
 }
 
 func (t *tail) init(head uint64, max int) {
@@ -36,7 +37,7 @@ func (t *tail) init(head uint64, max int) {
 func (t *tail) room(name string) *roomTail {
 	rt := t.rooms[name]
 	if rt == nil {
-		rt = &roomTail{covered: t.floor, subs: make(map[*Subscription]bool)}
+		rt = &roomTail{covered: t.floor, subs: make(map[*Subscription]struct{})}
 		t.rooms[name] = rt
 	}
 	return rt
@@ -97,32 +98,31 @@ func (t *tail) raiseFloor(off uint64) {
 }
 
 // subscribers returns the room's subscribers, or only those that opted
-// in (Subscription.OptIn) when optedIn is true: then a room where none
-// did costs nothing, and each other subscriber one flag check.
+// in (Subscription.OptIn) when optedIn is true: then the others cost
+// nothing.
 func (t *tail) subscribers(room string, optedIn bool) []*Subscription {
 	rt := t.rooms[room]
-	if rt == nil || optedIn && rt.optIn == 0 {
+	if rt == nil {
 		return nil
 	}
-	n := len(rt.subs)
+	set := rt.subs
 	if optedIn {
-		n = rt.optIn
+		set = rt.opted
 	}
-	subs := make([]*Subscription, 0, n)
-	for s, in := range rt.subs {
-		if in || !optedIn {
-			subs = append(subs, s)
-		}
+	if len(set) == 0 {
+		return nil
+	}
+	subs := make([]*Subscription, 0, len(set))
+	for s := range set {
+		subs = append(subs, s)
 	}
 	return subs
 }
 
-// unsubscribe removes s from the room's subscribers.
+// unsubscribe removes s from the room's subscribers (and opt-ins).
 func (rt *roomTail) unsubscribe(s *Subscription) {
-	if rt.subs[s] {
-		rt.optIn--
-	}
 	delete(rt.subs, s)
+	delete(rt.opted, s)
 }
 
 // read returns up to limit events of rooms with offsets in (after, upto],
