@@ -280,20 +280,27 @@ func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error
 		return nil
 	}
 	rec := m.rec
-	rec.Presence = maps.Clone(m.rec.Presence)
-	if on {
-		if rec.Presence == nil {
-			rec.Presence = make(map[string]bool)
-		}
-		rec.Presence[logRoom] = true
-	} else {
-		delete(rec.Presence, logRoom)
-	}
+	rec.Presence = withPresence(m.rec.Presence, logRoom, on)
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return err
 	}
 	m.rec, m.saved = rec, m.g.sessions.now()
 	return nil
+}
+
+// withPresence returns a copy of the session's presence rooms p (never
+// modified: records are shared once saved) with room in it or not.
+func withPresence(p map[string]bool, room string, on bool) map[string]bool {
+	p = maps.Clone(p)
+	switch {
+	case !on:
+		delete(p, room)
+	case p == nil:
+		p = map[string]bool{room: true}
+	default:
+		p[room] = true
+	}
+	return p
 }
 
 // joinRoom is join without the presence opt-in; the add it may make
@@ -400,15 +407,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 	rec.Rooms[logRoom] = pos
 	rec.Added[logRoom] = true
 	if wantPresence != m.rec.Presence[logRoom] {
-		rec.Presence = maps.Clone(m.rec.Presence)
-		if wantPresence {
-			if rec.Presence == nil {
-				rec.Presence = make(map[string]bool)
-			}
-			rec.Presence[logRoom] = true
-		} else {
-			delete(rec.Presence, logRoom)
-		}
+		rec.Presence = withPresence(m.rec.Presence, logRoom, wantPresence)
 	}
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		if had {
@@ -437,8 +436,7 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	rec.Added = maps.Clone(m.rec.Added)
 	delete(rec.Added, logRoom)
 	if m.rec.Presence[logRoom] {
-		rec.Presence = maps.Clone(m.rec.Presence)
-		delete(rec.Presence, logRoom)
+		rec.Presence = withPresence(m.rec.Presence, logRoom, false)
 	}
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return nil, err
