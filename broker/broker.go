@@ -538,12 +538,13 @@ func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.fanOutEphemeral(m, data)
+	return b.fanOutEphemeral(m, data, false)
 }
 
 // fanOutEphemeral sends the checked ephemeral message m (data: its
-// compact data) to the room's current subscribers.
-func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage) (*Event, error) {
+// compact data) to the room's current subscribers, or to those of them
+// that opted in (Subscription.OptIn) when optedIn is true.
+func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage, optedIn bool) (*Event, error) {
 	now := b.cfg.Now().UTC()
 	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
 	b.mu.RLock()
@@ -551,7 +552,7 @@ func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage) (*Event, error
 		b.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	subs := b.tail.subscribers(m.Room)
+	subs := b.tail.subscribers(m.Room, optedIn)
 	b.mu.RUnlock()
 	for _, s := range subs {
 		s.pushEphemeral(ev)

@@ -50,12 +50,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	defer st.close()
 	path := st.where
+	rules, err := cfg.retention() // the policy file's or --retention-rules
+	if err != nil {
+		return err
+	}
 	b := broker.New(st.log, broker.Config{
 		State:             st.state,
 		TailSize:          cfg.TailSize,
 		MaxBatch:          cfg.MaxBatch,
 		MaxDataSize:       cfg.MaxDataSize,
-		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow, Rules: cfg.retentionRules},
+		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow, Rules: rules},
 		RetentionInterval: cfg.RetentionInterval,
 		Logger:            log,
 	})
