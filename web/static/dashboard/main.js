@@ -1,0 +1,331 @@
+// The dashboard: the server's own numbers, live. Every second or two it
+// reads GET /metrics (Prometheus text, parsed by prom.js) and GET
+// /api/rooms, and shows connections by transport, events/s, deliveries/s,
+// commit batch sizes and fsync latency (from the histograms), recoveries,
+// and the rooms with their heads, as figures, tables and uPlot charts.
+//
+// /metrics is open only while the server has no credential configured;
+// otherwise it takes an admin API key (or is served on --metrics-addr
+// alone). A 401/403 stops the polling and asks for a key, kept in this
+// tab's sessionStorage and sent as Authorization: Bearer.
+
+import { el } from '../transports/util.js';
+import { TimeChart } from './chart.js';
+import { Scrape, histogramDelta, quantile, rate } from './prom.js';
+
+const $ = (sel) => document.querySelector(sel);
+const KEY_STORE = 'rtbroker.adminKey';
+const WINDOW_MS = 10000; // the figures' histogram window
+const ROOMS_SHOWN = 25;
+
+let key = '';
+try { key = sessionStorage.getItem(KEY_STORE) ?? ''; } catch { /* storage disabled */ }
+
+const scrapes = []; // the last scrapes, oldest first, WINDOW_MS and a bit
+let firstScrape = null; // the page's first: "since opened"
+let roomsPrev = null; // {time, totals: Map room → count + trimmed}
+let timer = 0;
+let paused = false;
+let stopped = false; // refused: waiting for a key
+
+const charts = {
+  rates: new TimeChart($('#chart-rates'), { unit: fmtNum }),
+  conns: new TimeChart($('#chart-conns'), { unit: fmtNum }),
+  batch: new TimeChart($('#chart-batch'), { unit: fmtNum }),
+  fsync: new TimeChart($('#chart-fsync'), { unit: (v) => `${fmtNum(v)} ms` }),
+};
+
+/** fmtNum shows a figure with about three significant digits. */
+function fmtNum(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 1e6) return `${(v / 1e6).toFixed(1)} M`;
+  if (a >= 1e4) return `${(v / 1e3).toFixed(1)} k`;
+  if (a >= 100) return String(Math.round(v));
+  if (a >= 10) return v.toFixed(1).replace(/\.0$/, '');
+  if (a >= 1) return v.toFixed(2).replace(/\.?0+$/, '');
+  return v.toPrecision(2);
+}
+
+/** get fetches path with the admin key, if any. */
+function get(path) {
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
+  return fetch(path, { cache: 'no-store', headers });
+}
+
+/** errorText is the server's {"error":{"message"}} or the status. */
+async function errorText(res) {
+  const body = await res.json().catch(() => null);
+  return body?.error?.message ?? `status ${res.status}`;
+}
+
+function status(text, state) {
+  const st = $('#scrape-status');
+  st.textContent = text;
+  st.dataset.state = state;
+}
+
+// ---- figures ----
+
+const TILES = [
+  ['events', 'Events/s', 'committed to the log'],
+  ['deliveries', 'Deliveries/s', 'events read for clients'],
+  ['connections', 'Connections', 'SSE, long-poll, Socket.IO'],
+  ['head', 'Log head', 'last committed offset'],
+  ['rooms', 'Rooms', 'that ever had an event'],
+  ['commits', 'Commits/s', 'one fsync each'],
+  ['batch', 'Events per commit', 'mean, last 10 s'],
+  ['fsync', 'fsync p99', 'last 10 s'],
+  ['recovered', 'Recovered', 'joins from a position'],
+  ['refused', 'Refused', 'trimmed or other epoch'],
+];
+const tiles = new Map();
+for (const [id, label, hint] of TILES) {
+  const dd = el('dd', { class: 'tile-value', text: '–' });
+  const note = el('p', { class: 'tile-hint', text: hint });
+  const div = el('div', { class: 'tile', 'data-metric': id }, el('dt', { text: label }), dd, note);
+  tiles.set(id, { dd, note, div });
+  $('#tiles').append(div);
+}
+
+/** tile shows a figure; value is kept raw in data-value (for tests and the console). */
+function tile(id, value, text, hint) {
+  const t = tiles.get(id);
+  t.dd.textContent = text ?? fmtNum(value);
+  t.dd.dataset.value = value === null || value === undefined ? '' : String(value);
+  if (hint !== undefined) t.note.textContent = hint;
+}
+
+// ---- one scrape ----
+
+/** connectionsBy reads open connections per transport (older servers: the per-transport gauges). */
+function connectionsBy(s) {
+  if (s.has('rtbroker_connections')) return s.by('rtbroker_connections', 'transport');
+  const out = {};
+  for (const [t, name] of [['sse', 'rtbroker_sse_streams'], ['longpoll', 'rtbroker_longpoll_requests'], ['socketio', 'rtbroker_socketio_sockets']]) {
+    const v = s.sum(name);
+    if (v !== null) out[t] = v;
+  }
+  return out;
+}
+
+/** recoveries reads rtbroker_recoveries_total per outcome and reason. */
+function recoveries(s) {
+  const out = new Map();
+  for (const x of s.byName.get('rtbroker_recoveries_total') ?? []) {
+    const k = x.labels.reason ? `${x.labels.outcome} · ${x.labels.reason}` : (x.labels.outcome ?? '');
+    out.set(k, (out.get(k) ?? 0) + x.value);
+  }
+  return out;
+}
+
+/** show updates every figure, chart and table from the newest scrape. */
+function show(cur) {
+  const prev = scrapes.length > 1 ? scrapes[scrapes.length - 2] : null;
+  const old = scrapes.find((s) => cur.time - s.time <= WINDOW_MS + 500) ?? scrapes[0];
+  const t = cur.time / 1000;
+
+  const events = rate(prev, cur, 'rtbroker_events_published_total');
+  const deliveries = rate(prev, cur, 'rtbroker_deliveries_total');
+  const commits = rate(prev, cur, 'rtbroker_commits_total');
+  const conns = connectionsBy(cur);
+  const total = Object.values(conns).reduce((a, b) => a + b, 0);
+  tile('events', events);
+  tile('deliveries', deliveries, undefined, cur.has('rtbroker_deliveries_total') ? 'events read for clients' : 'not reported by this server');
+  tile('connections', total, undefined, Object.entries(conns).map(([k, v]) => `${k} ${v}`).join(' · ') || 'none');
+  tile('head', cur.sum('rtbroker_log_head'), String(cur.sum('rtbroker_log_head') ?? '–'));
+  tile('rooms', cur.sum('rtbroker_rooms'), String(cur.sum('rtbroker_rooms') ?? '–'));
+  tile('commits', commits);
+
+  const batchWin = old !== cur ? histogramDelta(old, cur, 'rtbroker_commit_batch_events') : null;
+  const fsyncWin = old !== cur ? histogramDelta(old, cur, 'rtbroker_commit_fsync_seconds') : null;
+  const mean = batchWin?.count ? batchWin.sum / batchWin.count : null;
+  tile('batch', mean, undefined, batchWin?.count ? `mean, last 10 s (${batchWin.count} commits)` : 'no commit in the last 10 s');
+  const p99 = quantile(fsyncWin, 0.99);
+  tile('fsync', p99 === null ? null : p99 * 1000, p99 === null ? '–' : `${fmtNum(p99 * 1000)} ms`);
+
+  const rec = recoveries(cur);
+  let ok = 0;
+  let refused = 0;
+  for (const [k, v] of rec) { if (k.startsWith('refused')) refused += v; else if (k.startsWith('recovered')) ok += v; }
+  tile('recovered', ok, String(ok));
+  tile('refused', refused, String(refused));
+
+  // Charts: the last interval's rates and histograms.
+  charts.rates.add(t, { 'events/s': events, 'deliveries/s': deliveries });
+  charts.conns.add(t, conns);
+  const batch = histogramDelta(prev, cur, 'rtbroker_commit_batch_events');
+  const fsync = histogramDelta(prev, cur, 'rtbroker_commit_fsync_seconds');
+  const commit = histogramDelta(prev, cur, 'rtbroker_commit_seconds');
+  const ms = (h, q) => { const v = quantile(h, q); return v === null ? null : v * 1000; };
+  charts.batch.add(t, {
+    mean: prev && batch?.count ? batch.sum / batch.count : null,
+    'p95 (at most)': prev ? quantile(batch, 0.95, { upper: true }) : null,
+  });
+  charts.fsync.add(t, {
+    'fsync p50': prev ? ms(fsync, 0.5) : null,
+    'fsync p99': prev ? ms(fsync, 0.99) : null,
+    'commit p99': prev ? ms(commit, 0.99) : null,
+  });
+
+  transportsTable(prev, cur, conns);
+  recoveriesTable(rec);
+}
+
+function transportsTable(prev, cur, conns) {
+  const delivered = cur.by('rtbroker_deliveries_total', 'transport');
+  const names = [...new Set([...Object.keys(conns), ...Object.keys(delivered)])].sort();
+  const rows = names.map((name) => {
+    const r = rate(prev, cur, 'rtbroker_deliveries_total', { transport: name });
+    return el('tr', { 'data-transport': name },
+      el('td', { text: name || '(none)' }),
+      el('td', { class: 'num', text: String(conns[name] ?? 0) }),
+      el('td', { class: 'num', text: fmtNum(r) }),
+      el('td', { class: 'num', text: name in delivered ? String(delivered[name]) : '–' }));
+  });
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No transport reported yet' })));
+  $('#transports-body').replaceChildren(...rows);
+}
+
+function recoveriesTable(rec) {
+  const first = firstScrape ? recoveries(firstScrape) : new Map();
+  const rows = [...rec].map(([k, v]) => el('tr', { 'data-outcome': k },
+    el('td', { text: k }),
+    el('td', { class: 'num', text: String(v) }),
+    el('td', { class: 'num', text: String(Math.max(0, v - (first.get(k) ?? 0))) })));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 3, class: 'muted', text: 'Not reported by this server' })));
+  $('#recoveries-body').replaceChildren(...rows);
+}
+
+// ---- rooms ----
+
+async function rooms(time) {
+  const note = $('#rooms-note');
+  let body;
+  try {
+    const res = await get('/api/rooms');
+    if (!res.ok) throw new Error(await errorText(res));
+    body = await res.json();
+  } catch (err) {
+    note.textContent = `Could not list the rooms: ${err.message ?? err}`;
+    note.classList.add('error');
+    return;
+  }
+  note.classList.remove('error');
+  const list = body.rooms ?? [];
+  const totals = new Map(list.map((r) => [r.room, r.count + r.trimmed]));
+  const dt = roomsPrev ? (time - roomsPrev.time) / 1000 : 0;
+  const perSec = (r) => {
+    const before = roomsPrev?.totals.get(r.room);
+    return before === undefined || dt <= 0 ? null : Math.max(0, totals.get(r.room) - before) / dt;
+  };
+  roomsPrev = { time, totals };
+  const shown = [...list].sort((a, b) => b.head - a.head).slice(0, ROOMS_SHOWN);
+  const rows = shown.map((r) => {
+    const s = perSec(r);
+    return el('tr', { 'data-room': r.room, 'data-head': r.head, class: s ? 'room-busy' : null },
+      el('td', {}, el('a', { class: 'room-link', href: `/history.html?room=${encodeURIComponent(r.room)}`, title: `Browse ${r.room}'s history` }, r.room)),
+      el('td', { class: 'num mono', text: String(r.head) }),
+      el('td', { class: 'num', text: String(r.count) }),
+      el('td', { class: 'num', text: String(r.trimmed) }),
+      el('td', { class: 'num', text: fmtNum(s) }));
+  });
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No room has an event yet' })));
+  $('#rooms-body').replaceChildren(...rows);
+  note.textContent = list.length > ROOMS_SHOWN
+    ? `${list.length} rooms; the ${ROOMS_SHOWN} with the newest events are shown.`
+    : `${list.length} room${list.length === 1 ? '' : 's'} · log epoch ${body.epoch ?? '–'}`;
+}
+
+// ---- the loop ----
+
+/** refused stops polling until a key is given, and says why. */
+function refused(res, why) {
+  stopped = true;
+  const form = $('#key-form');
+  form.hidden = false;
+  const msg = res.status === 401
+    ? `This server has credentials configured, so /metrics answers only an admin API key (401: ${why}). Enter one below, or serve the metrics without credentials on a private address with --metrics-addr.`
+    : `The key was refused for /metrics (403: ${why}): it is not an admin key. Enter an admin API key below.`;
+  $('#key-message').textContent = msg;
+  document.body.dataset.access = String(res.status);
+  status(`Refused (${res.status}): an admin API key is needed`, 'error');
+  $('#key-input').focus();
+}
+
+async function tick() {
+  timer = 0;
+  if (paused || stopped) return;
+  const started = performance.now();
+  try {
+    const res = await get('/metrics');
+    if (res.status === 401 || res.status === 403) {
+      refused(res, await errorText(res));
+      return;
+    }
+    if (res.status === 404) throw new Error('/metrics is not on this address (the server runs with --metrics-addr, which serves it on a listener of its own)');
+    if (!res.ok) throw new Error(await errorText(res));
+    const text = await res.text();
+    const now = Date.now();
+    const cur = new Scrape(text, now);
+    firstScrape ??= cur;
+    scrapes.push(cur);
+    while (scrapes.length > 2 && now - scrapes[1].time > WINDOW_MS) scrapes.shift();
+    show(cur);
+    await rooms(now);
+    document.body.dataset.access = 'ok';
+    document.body.dataset.scrapes = String(Number(document.body.dataset.scrapes ?? 0) + 1);
+    const ms = Math.round(performance.now() - started);
+    status(`Live · ${new Date(now).toLocaleTimeString()} · ${(text.length / 1000).toFixed(1)} kB in ${ms} ms${cur.skipped ? ` · ${cur.skipped} lines not understood` : ''}`, 'ok');
+  } catch (err) {
+    status(`Could not read the metrics: ${err.message ?? err}; retrying`, 'error');
+  } finally {
+    if (!paused && !stopped) timer = setTimeout(tick, Number($('#interval-input').value));
+  }
+}
+
+function restart() {
+  clearTimeout(timer);
+  timer = 0;
+  tick();
+}
+
+$('#pause-btn').addEventListener('click', (e) => {
+  paused = !paused;
+  e.currentTarget.setAttribute('aria-pressed', String(paused));
+  e.currentTarget.textContent = paused ? 'Resume' : 'Pause';
+  if (paused) {
+    clearTimeout(timer);
+    status('Paused', 'idle');
+  } else {
+    restart();
+  }
+});
+
+$('#interval-input').addEventListener('change', restart);
+
+$('#key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  key = $('#key-input').value.trim();
+  try { if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE); } catch { /* storage disabled */ }
+  $('#key-input').value = '';
+  $('#key-message').textContent = key ? 'Using the key you entered.' : 'No key: trying without one.';
+  stopped = false;
+  restart();
+});
+
+$('#key-forget').addEventListener('click', () => {
+  key = '';
+  try { sessionStorage.removeItem(KEY_STORE); } catch { /* storage disabled */ }
+  $('#key-message').textContent = 'Key forgotten.';
+  stopped = false;
+  restart();
+});
+
+if (key) {
+  $('#key-form').hidden = false;
+  $('#key-message').textContent = 'Using the admin key kept in this tab.';
+}
+tick();
+globalThis.rtDashboard = { scrapes }; // for the console
