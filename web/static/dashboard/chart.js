@@ -11,10 +11,11 @@ const HEIGHT = 200;
 /** TimeChart plots values per series name against time (seconds). */
 export class TimeChart {
   /** unit formats a value for the legend, e.g. (v) => `${v} ms`. */
-  constructor(container, { unit = (v) => String(v), min = 0 } = {}) {
+  constructor(container, { unit = (v) => String(v), min = 0, log = false } = {}) {
     this.container = container;
     this.unit = unit;
     this.min = min;
+    this.log = log; // a log10 y axis (latencies: the tail and the median both readable)
     this.names = [];
     this.xs = [];
     this.cols = new Map(); // name → values aligned with xs
@@ -56,8 +57,9 @@ export class TimeChart {
     this.plot = new globalThis.uPlot({
       width: this.width(),
       height: HEIGHT,
-      scales: { y: { range: (u, lo, hi) => [Math.min(this.min, lo), hi > 0 ? hi * 1.1 : 1] } },
-      axes: [axis, { ...axis, size: 52, values: (u, vals) => vals.map((v) => unit(v)) }],
+      scales: { y: this.log ? { distr: 3 } : { range: (u, lo, hi) => [Math.min(this.min, lo), hi > 0 ? hi * 1.1 : 1] } },
+      // On a log axis only the powers of ten are labelled.
+      axes: [axis, { ...axis, size: 64, values: (u, vals) => vals.map((v) => (v === null || (this.log && Math.abs(Math.log10(v) % 1) > 1e-9) ? '' : unit(v))) }],
       series: [
         { label: 'time' },
         ...this.names.map((name, i) => ({

@@ -32,7 +32,7 @@ const charts = {
   rates: new TimeChart($('#chart-rates'), { unit: fmtNum }),
   conns: new TimeChart($('#chart-conns'), { unit: fmtNum }),
   batch: new TimeChart($('#chart-batch'), { unit: fmtNum }),
-  fsync: new TimeChart($('#chart-fsync'), { unit: (v) => `${fmtNum(v)} ms` }),
+  fsync: new TimeChart($('#chart-fsync'), { unit: (v) => (v >= 1000 ? `${fmtNum(v / 1000)} s` : `${fmtNum(v)} ms`), log: true }),
 };
 
 /** fmtNum shows a figure with about three significant digits. */
@@ -220,7 +220,6 @@ async function rooms(time) {
     const before = roomsPrev?.totals.get(r.room);
     return before === undefined || dt <= 0 ? null : Math.max(0, totals.get(r.room) - before) / dt;
   };
-  roomsPrev = { time, totals };
   const shown = [...list].sort((a, b) => b.head - a.head).slice(0, ROOMS_SHOWN);
   const rows = shown.map((r) => {
     const s = perSec(r);
@@ -228,9 +227,10 @@ async function rooms(time) {
       el('td', {}, el('a', { class: 'room-link', href: `/history.html?room=${encodeURIComponent(r.room)}`, title: `Browse ${r.room}'s history` }, r.room)),
       el('td', { class: 'num mono', text: String(r.head) }),
       el('td', { class: 'num', text: String(r.count) }),
-      el('td', { class: 'num', text: String(r.trimmed) }),
+      el('td', { class: 'num col-trimmed', text: String(r.trimmed) }),
       el('td', { class: 'num', text: fmtNum(s) }));
   });
+  roomsPrev = { time, totals };
   if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No room has an event yet' })));
   $('#rooms-body').replaceChildren(...rows);
   note.textContent = list.length > ROOMS_SHOWN
@@ -328,4 +328,4 @@ if (key) {
   $('#key-message').textContent = 'Using the admin key kept in this tab.';
 }
 tick();
-globalThis.rtDashboard = { scrapes }; // for the console
+globalThis.rtDashboard = { scrapes, charts }; // for the console

@@ -177,7 +177,8 @@ export function histogramDelta(prev, cur, name) {
  * the rank, the upper bound of the last finite bucket when the rank falls
  * in +Inf. With upper set it answers the bucket's upper bound instead
  * (for counts, such as events per commit, where "at most N" reads better
- * than an interpolated fraction). null when the histogram observed nothing.
+ * than an interpolated fraction), the +Inf bucket still answering the last
+ * finite bound. null when the histogram observed nothing.
  */
 export function quantile(h, q, { upper = false } = {}) {
   if (!h || h.count <= 0 || !h.buckets.length) return null;

@@ -108,13 +108,15 @@ function facts() {
 function render() {
   const rows = [];
   const first = events()[0];
+  let i = 0;
+  for (; i < S.items.length && S.items[i].reset; i++) rows.push(resetRow(S.items[i].reset, S.epoch));
   if (S.atStart) {
     const trimmed = S.info?.trimmed ?? 0;
     rows.push(markRow('start', trimmed
       ? `Start of the retained log · ${trimmed} older event${trimmed === 1 ? '' : 's'} of this room removed by retention`
       : 'Start of the room\'s log'));
   }
-  for (const it of S.items) rows.push(it.event ? eventRow(it.event, { live: it.live }) : resetRow(it.reset, S.epoch));
+  for (const it of S.items.slice(i)) rows.push(it.event ? eventRow(it.event, { live: it.live }) : resetRow(it.reset, S.epoch));
   if (!first && !S.items.length) rows.push(markRow('empty', S.room ? 'No events here.' : 'Pick a room.'));
   rows.push(endMark());
   $('#events').replaceChildren(...rows);
@@ -205,7 +207,7 @@ async function load(where, kind) {
     return;
   }
   const items = [];
-  if (body.reset) items.push({ reset: body.reset });
+  if (body.reset) items.push({ reset: { ...body.reset, was: S.epoch } });
   else if (S.epoch && body.epoch && body.epoch !== S.epoch) items.push({ reset: { reason: 'epoch_changed', from: S.epoch, to: body.epoch } });
   S.epoch = body.epoch ?? S.epoch;
   if (!evs.length && !items.length && (kind === 'older' || kind === 'newer') && events().length) {
@@ -221,12 +223,12 @@ async function load(where, kind) {
   const last = evs[evs.length - 1]?.offset;
   S.atStart = !evs.length || ('before' in where && body.prev === 0) || (S.info !== null && first <= S.info.first);
   S.atEnd = !evs.length || kind === 'newest' || (S.info !== null && last >= S.info.head) || ('after' in where && evs.length < S.limit);
-  S.target = kind === 'jump' ? where.after + 1 : 0;
+  S.target = kind === 'jump' && !body.reset ? where.after + 1 : 0;
   url(kind === 'newest' ? {} : { after: first !== undefined ? first - 1 : where.after });
   render();
   let msg = describe();
   if (body.reset) msg = `Reset (${body.reset.reason}): ${msg}`;
-  if (kind === 'jump' && first !== undefined && first !== S.target) msg += ` · offset ${S.target} is not an event of ${S.room}; the next one is ${first}`;
+  if (S.target && first !== undefined && first !== S.target) msg += ` · offset ${S.target} is not an event of ${S.room}; the next one is ${first}`;
   status(msg, body.reset ? 'warn' : 'ok');
   if (kind === 'jump') $('#events .hevent-target')?.scrollIntoView({ block: 'nearest' });
 }
@@ -289,6 +291,12 @@ $('#newest-btn').addEventListener('click', () => load({ before: '' }, 'newest'))
 
 // ---- following ----
 
+let roomsTimer = 0;
+/** roomsSoon refreshes the room list within a second (live events move its heads). */
+function roomsSoon() {
+  if (!roomsTimer) roomsTimer = setTimeout(() => { roomsTimer = 0; refreshRooms(); }, 1000);
+}
+
 function stopFollow() {
   if (!S.follower) return;
   const f = S.follower;
@@ -302,7 +310,7 @@ function append(item) {
   const list = $('#events');
   list.lastElementChild?.remove(); // the end marker
   list.querySelector('[data-mark="empty"]')?.remove();
-  list.append(item.event ? eventRow(item.event, { live: true }) : resetRow(item.reset, S.epoch), endMark());
+  list.append(item.event ? eventRow(item.event, { live: item.live }) : resetRow(item.reset, S.epoch), endMark());
   while (S.items.length > MAX_ROWS) {
     S.items.shift();
     const firstRow = list.querySelector('.hevent, .hreset');
@@ -318,6 +326,8 @@ function append(item) {
 function startFollow() {
   const evs = events();
   const after = evs.length ? evs[evs.length - 1].offset : S.logHead;
+  // Events up to the room's head as known now are caught up, not live.
+  const caughtUpTo = Math.max(after, S.info?.head ?? 0);
   S.liveCount = 0;
   S.follower = new Follower({
     room: S.room,
@@ -328,11 +338,12 @@ function startFollow() {
       if (!S.follower) return;
       S.liveCount++;
       S.atEnd = true;
-      append({ event: ev, live: true });
+      append({ event: ev, live: ev.offset > caughtUpTo });
       if (S.info && ev.offset > S.info.head) S.info.head = ev.offset;
+      roomsSoon();
       facts();
       url({ after: (events()[0]?.offset ?? 1) - 1 });
-      status(`Following live after offset ${after} · ${S.liveCount} new · ${describe()}`);
+      status(`Following live after offset ${after} · ${S.liveCount} received · ${describe()}`);
     },
     onReset: (reset) => {
       if (!S.follower) return;

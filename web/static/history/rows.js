@@ -16,7 +16,7 @@ export function fmtTime(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${t}`;
 }
 
-/** eventRow renders one logged event; live marks one that arrived while following. */
+/** eventRow renders one logged event; live marks one committed after following began. */
 export function eventRow(ev, { live = false } = {}) {
   const data = JSON.stringify(ev.data);
   const tags = [];
@@ -29,8 +29,8 @@ export function eventRow(ev, { live = false } = {}) {
       el('span', { class: 'ev-type', title: 'type' }, ev.type ?? ''),
       el('span', { class: 'ev-from', title: `from ${ev.from ?? ''}` }, ev.from ?? ''),
       ...tags,
+      el('span', { class: 'ev-id mono', title: 'event id' }, ev.id ?? ''),
       el('time', { class: 'ev-time mono', datetime: ev.time, title: ev.time }, fmtTime(ev.time))),
-    el('div', { class: 'ev-id mono', title: 'event id' }, `id ${ev.id ?? '–'}`),
     el('div', { class: 'ev-data mono' }, data === undefined ? '' : data));
 }
 
@@ -49,7 +49,7 @@ export function resetRow(reset, epoch) {
       break;
     case 'epoch_mismatch':
       title = 'Reset · another log';
-      text = `Offset ${reset.requested} is not a position in this log: it comes from another epoch (a deleted and recreated log) or lies beyond the head. Continuing after offset ${reset.resume} of epoch ${reset.epoch ?? epoch ?? '?'}.`;
+      text = `Offset ${reset.requested}${reset.was ? ` of epoch ${reset.was}` : ''} is not a position in this log: it comes from another epoch (a deleted and recreated log) or lies beyond the head. Continuing after offset ${reset.resume} of epoch ${reset.epoch ?? epoch ?? '?'}.`;
       break;
     case 'epoch_changed':
       title = 'Reset · the log changed';

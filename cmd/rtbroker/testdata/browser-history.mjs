@@ -1,0 +1,214 @@
+// browser-history.mjs drives the history browser (/history.html) in
+// Debian's Chromium with playwright-core.
+//
+//   node browser-history.mjs BASE_URL SCREENSHOT_PATH
+//
+// The server keeps rooms "trimmed-*" to their last 3 events (retention
+// every second). Node publishes 45 events to room "hist" (one every tenth
+// followed by one in room "other", so the room's offsets have holes), one
+// of them <img src=x onerror=…>, and 6 to "trimmed-a".
+// 1. The newest page of "hist" (page size 10) ends at the room's head;
+//    "Older" pages back through several pages to offset 1, each page the
+//    10 offsets before the last one, until the start marker shows and
+//    "Older" is disabled; together the pages hold every event once.
+//    "Newer" from the start continues after the last offset shown.
+// 2. The <img> event is shown as text: no img element, no dialog.
+// 3. Jumping to offset N shows N first (marked); jumping to an offset of
+//    "other" shows the next event of "hist" and says so; the URL names the
+//    page (after=, epoch=).
+// 4. "Follow live" from the jumped page: the events after it arrive over
+//    SSE, then 3 published by Node appear marked live; the list holds every
+//    offset from the jump on, once each, in order.
+// 5. Resets: "trimmed-a" opened after its first offset shows a "trimmed"
+//    reset row; "hist" opened with another epoch in the URL shows an
+//    "epoch_mismatch" reset row; the start marker of "trimmed-a" says
+//    events were removed by retention.
+// 6. At 375 px wide nothing scrolls sideways. Screenshots: SCREENSHOT_PATH
+//    (1440 px) and SCREENSHOT_PATH with "-phone" (375 px).
+//
+// It prints one JSON line: {"ok", "failures", "steps", "offsets",
+// "screenshot"}; the exit code is 0 when it was printed, 2 on bad usage.
+import { launchChromium } from './chromium.mjs';
+
+const [base, screenshot] = process.argv.slice(2);
+if (!base || !screenshot) {
+  console.error('usage: node browser-history.mjs BASE_URL SCREENSHOT_PATH');
+  process.exit(2);
+}
+
+const WAIT_MS = 20000;
+const XSS = '<img src=x onerror=alert(1)>';
+const result = { ok: false, failures: [], steps: [], offsets: {}, console: [], screenshot: '' };
+const fail = (msg) => result.failures.push(msg);
+const step = (msg) => result.steps.push(msg);
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+/** publish publishes from Node, outside the page; returns the offset. */
+async function publish(room, data) {
+  const res = await fetch(`${base}/api/rooms/${room}/events`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ type: 'chat:message', data }),
+  });
+  if (res.status !== 201) throw new Error(`publish: status ${res.status}: ${await res.text()}`);
+  return (await res.json()).offset;
+}
+
+/** view reads what the page shows. */
+const view = (page) => page.evaluate(() => ({
+  offsets: [...document.querySelectorAll('#events .hevent')].map((li) => Number(li.dataset.offset)),
+  live: [...document.querySelectorAll('#events .hevent-live')].map((li) => Number(li.dataset.offset)),
+  target: [...document.querySelectorAll('#events .hevent-target')].map((li) => Number(li.dataset.offset)),
+  resets: [...document.querySelectorAll('#events .hreset')].map((li) => li.dataset.reason),
+  marks: [...document.querySelectorAll('#events .hmark')].map((li) => `${li.dataset.mark}: ${li.textContent}`),
+  status: document.querySelector('#log-status').textContent,
+  olderDisabled: document.querySelector('#older-btn').disabled,
+  newerDisabled: document.querySelector('#newer-btn').disabled,
+  follow: document.body.dataset.follow,
+  url: location.search,
+}));
+
+/** settled waits for the page's request to finish and returns the view. */
+async function settled(page) {
+  await page.waitForFunction(() => document.body.dataset.loading === '0', null, { timeout: WAIT_MS });
+  return view(page);
+}
+
+/** until polls the view until check(view) is '' or fails with its last answer. */
+async function until(page, what, check) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const v = await view(page);
+    const why = check(v);
+    if (!why) { step(what); return v; }
+    if (Date.now() > deadline) { fail(`${what}: ${why}`); return v; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let browser;
+try {
+  // The rooms: "hist" with holes in its offsets, "trimmed-a" past its retention.
+  const hist = [];
+  const other = [];
+  for (let i = 1; i <= 45; i++) {
+    hist.push(await publish('hist', i === 7 ? { text: XSS, n: i } : { text: `message ${i}`, n: i }));
+    if (i % 10 === 0) other.push(await publish('other', { text: `elsewhere ${i}` }));
+  }
+  const trimmed = [];
+  for (let i = 1; i <= 6; i++) trimmed.push(await publish('trimmed-a', { n: i }));
+  for (const deadline = Date.now() + WAIT_MS; ;) { // retention runs every second
+    const rooms = await (await fetch(`${base}/api/rooms`)).json();
+    const t = rooms.rooms.find((r) => r.room === 'trimmed-a');
+    if (t && t.trimmed >= 3) break;
+    if (Date.now() > deadline) throw new Error(`retention did not trim trimmed-a: ${JSON.stringify(t)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  step(`published ${hist.length} events to hist (offsets ${hist[0]}–${hist.at(-1)}), ${other.length} to other, 6 to trimmed-a (3 removed by retention)`);
+
+  browser = await launchChromium();
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('pageerror', (err) => fail(`page error: ${err.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') result.console.push(m.text()); });
+  page.on('dialog', (d) => { fail(`a dialog opened: ${d.message()}`); d.dismiss().catch(() => {}); });
+
+  // 1. Newest page, then older pages back to offset 1.
+  await page.goto(`${base}/history.html?room=hist&limit=10`);
+  let v = await settled(page);
+  if (!same(v.offsets, hist.slice(-10))) fail(`newest page: offsets ${v.offsets}, want ${hist.slice(-10)}`);
+  if (!v.newerDisabled) fail('newest page: "Newer" is enabled');
+  if (!v.marks.some((m) => m.startsWith('head'))) fail(`newest page: no head marker: ${v.marks}`);
+  const seen = [...v.offsets];
+  let pages = 1;
+  while (!v.olderDisabled && pages < 20) {
+    const before = v.offsets[0];
+    await page.click('#older-btn');
+    v = await settled(page);
+    pages++;
+    const want = hist.filter((o) => o < before).slice(-10);
+    if (!same(v.offsets, want)) fail(`page ${pages}: offsets ${v.offsets}, want ${want}`);
+    seen.unshift(...v.offsets);
+  }
+  result.offsets.pagedBack = seen;
+  if (v.offsets[0] !== 1) fail(`paged back to offset ${v.offsets[0]}, want 1`);
+  if (!v.marks.some((m) => m.startsWith('start'))) fail(`at the start, no start marker: ${v.marks}`);
+  if (!same(seen, hist)) fail(`the pages together hold ${seen.length} offsets, want every event of hist once: ${seen}`);
+  if (pages < 5) fail(`paged back in ${pages} pages, want at least 5`);
+  step(`paged back from the head to offset 1 in ${pages} pages of 10, "Older" disabled at the start marker`);
+
+  const firstPage = v.offsets;
+  await page.click('#newer-btn');
+  v = await settled(page);
+  const wantNewer = hist.filter((o) => o > firstPage.at(-1)).slice(0, 10);
+  if (!same(v.offsets, wantNewer)) fail(`"Newer" from the start: offsets ${v.offsets}, want ${wantNewer}`);
+  else step(`"Newer" from the start (${firstPage.length} events) shows the next 10 events`);
+
+  // 2. The <img> text: the 7th event, on this page.
+  const xss = await page.evaluate((o) => {
+    const li = document.querySelector(`#events .hevent[data-offset="${o}"]`);
+    return { text: li?.querySelector('.ev-data')?.textContent ?? null, imgs: document.querySelectorAll('#events img').length };
+  }, hist[6]);
+  if (!xss.text?.includes(XSS) || xss.imgs !== 0) fail(`the <img> event: text ${xss.text}, ${xss.imgs} img elements`);
+  else step('an event holding <img src=x onerror=alert(1)> is shown as text');
+
+  // 3. Jump to an offset, and to one of another room.
+  const target = hist[24];
+  await page.fill('#jump-input', String(target));
+  await page.click('#jump-btn');
+  v = await settled(page);
+  if (v.offsets[0] !== target || !same(v.target, [target])) fail(`jump to ${target}: offsets ${v.offsets}, marked ${v.target}`);
+  if (!v.url.includes(`after=${target - 1}`) || !v.url.includes('epoch=')) fail(`jump to ${target}: the URL is ${v.url}`);
+  await page.fill('#jump-input', String(other[1]));
+  await page.click('#jump-btn');
+  v = await settled(page);
+  const nextHist = hist.find((o) => o > other[1]);
+  if (v.offsets[0] !== nextHist || !v.status.includes('not an event of hist')) fail(`jump to ${other[1]} (room other): offsets ${v.offsets}, status ${v.status}`);
+  await page.fill('#jump-input', String(target));
+  await page.click('#jump-btn');
+  v = await settled(page);
+  step(`jumped to offset ${target}; an offset of another room shows the next one of hist (${nextHist}) and says so`);
+
+  // 4. Follow live from the jumped page.
+  await page.click('#follow-btn');
+  await page.waitForFunction(() => document.body.dataset.follow === 'live', null, { timeout: WAIT_MS });
+  const live = [];
+  for (let i = 1; i <= 3; i++) live.push(await publish('hist', { text: `live ${i}` }));
+  hist.push(...live);
+  const wantFollow = hist.filter((o) => o >= target);
+  v = await until(page, 'following live: the rest of the room and 3 new events arrive over SSE, once each, in order', (x) => (same(x.offsets, wantFollow) ? '' : `offsets ${x.offsets}, want ${wantFollow}`));
+  if (!live.every((o) => v.live.includes(o))) fail(`the live events ${live} are not all marked live: ${v.live}`);
+  result.offsets.followed = v.offsets;
+  await page.screenshot({ path: screenshot, fullPage: true });
+  result.screenshot = screenshot;
+
+  // 6. Phone width, still following.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`at 375px the page scrolls sideways by ${overflow}px`);
+  else step('375px wide: no sideways scroll');
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-phone.png', fullPage: false });
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.click('#follow-btn');
+  await page.waitForFunction(() => document.body.dataset.follow === 'off', null, { timeout: WAIT_MS });
+
+  // 5. Resets.
+  await page.goto(`${base}/history.html?room=trimmed-a&limit=10&after=${trimmed[0]}`);
+  v = await settled(page);
+  if (!same(v.resets, ['trimmed']) || !same(v.offsets, trimmed.slice(3))) fail(`trimmed-a after ${trimmed[0]}: resets ${v.resets}, offsets ${v.offsets}`);
+  if (!v.marks.some((m) => m.startsWith('start') && /removed by retention/.test(m))) fail(`trimmed-a: no start marker naming retention: ${v.marks}`);
+  step('a position retention removed shows a "trimmed" reset row and the start marker says events were removed');
+  await page.goto(`${base}/history.html?room=hist&limit=10&after=5&epoch=01AAAAAAAAAAAAAAAAAAAAAAAA`);
+  v = await settled(page);
+  if (!same(v.resets, ['epoch_mismatch'])) fail(`hist with another epoch: resets ${v.resets}`);
+  else step('a position from another epoch shows an "epoch_mismatch" reset row');
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-reset.png', fullPage: false });
+
+  for (const m of result.console) fail(`console error: ${m}`);
+} catch (err) {
+  fail(`${err.stack || err}`);
+} finally {
+  await browser?.close().catch(() => {});
+}
+result.ok = result.failures.length === 0;
+console.log(JSON.stringify(result));
