@@ -23,11 +23,13 @@
 //    reset row; "hist" opened with another epoch in the URL shows an
 //    "epoch_mismatch" reset row; the start marker of "trimmed-a" says
 //    events were removed by retention.
-// 6. At 375 px wide nothing scrolls sideways. Screenshots: SCREENSHOT_PATH
+// 6. Every control is labelled and text contrast is WCAG AA, light and
+//    dark (a11y.mjs). At 375 px wide nothing scrolls sideways. Screenshots: SCREENSHOT_PATH
 //    (1440 px) and SCREENSHOT_PATH with "-phone" (375 px).
 //
 // It prints one JSON line: {"ok", "failures", "steps", "offsets",
 // "screenshot"}; the exit code is 0 when it was printed, 2 on bad usage.
+import { auditBoth } from './a11y.mjs';
 import { launchChromium } from './chromium.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
@@ -164,8 +166,9 @@ try {
   const nextHist = hist.find((o) => o > other[1]);
   if (v.offsets[0] !== nextHist || !v.status.includes('not an event of hist')) fail(`jump to ${other[1]} (room other): offsets ${v.offsets}, status ${v.status}`);
   await page.fill('#jump-input', String(target));
-  await page.click('#jump-btn');
+  await page.press('#jump-input', 'Enter');
   v = await settled(page);
+  if (v.offsets[0] !== target) fail(`jump with Enter to ${target}: offsets ${v.offsets}`);
   step(`jumped to offset ${target}; an offset of another room shows the next one of hist (${nextHist}) and says so`);
 
   // 4. Follow live from the jumped page.
@@ -178,6 +181,7 @@ try {
   v = await until(page, 'following live: the rest of the room and 3 new events arrive over SSE, once each, in order', (x) => (same(x.offsets, wantFollow) ? '' : `offsets ${x.offsets}, want ${wantFollow}`));
   if (!live.every((o) => v.live.includes(o))) fail(`the live events ${live} are not all marked live: ${v.live}`);
   result.offsets.followed = v.offsets;
+  await auditBoth(page, 'history page, following', fail, step);
   await page.screenshot({ path: screenshot, fullPage: true });
   result.screenshot = screenshot;
 
@@ -202,6 +206,7 @@ try {
   v = await settled(page);
   if (!same(v.resets, ['epoch_mismatch'])) fail(`hist with another epoch: resets ${v.resets}`);
   else step('a position from another epoch shows an "epoch_mismatch" reset row');
+  await auditBoth(page, 'history page, with a reset', fail, step);
   await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-reset.png', fullPage: false });
 
   for (const m of result.console) fail(`console error: ${m}`);
