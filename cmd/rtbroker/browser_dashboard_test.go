@@ -5,7 +5,7 @@ import "testing"
 // TestBrowserDashboard drives the dashboard (/dashboard.html,
 // testdata/browser-dashboard.mjs) in headless Chromium on an open server:
 // it scrapes /metrics (events/s 0 before any load); while Node publishes to
-// two rooms and two SSE streams read one, events/s, deliveries/s and
+// two rooms, four at a time, and two SSE streams read one, events/s, deliveries/s and
 // commits/s rise above 0, the SSE connections are counted, the batch and
 // fsync figures have values, and the rooms table's heads move. At 375 px
 // nothing scrolls sideways. The screenshots, dashboard.png (1440 px) and

@@ -94,5 +94,6 @@ export async function auditBoth(page, what, fail, step) {
     if (problems.length > 10) fail(`${what}, ${colorScheme}: ${problems.length - 10} more problems`);
   }
   await page.emulateMedia({ colorScheme: null });
+  await page.waitForTimeout(500); // transitions back
   if (!bad) step(`${what}: every control labelled, every button and link named, text contrast at least WCAG AA, light and dark`);
 }

@@ -5,8 +5,8 @@
 //
 // Without RTBROKER_TEST_ADMIN_KEY (an open server):
 // 1. The page scrapes /metrics: before any load, events/s is 0.
-// 2. Under load — Node publishes to rooms "dash-a" and "dash-b" one event
-//    after another while two SSE streams read "dash-a" — events/s,
+// 2. Under load — Node publishes to rooms "dash-a" and "dash-b", four
+//    publishes at a time, while two SSE streams read "dash-a" — events/s,
 //    deliveries/s and commits/s rise above 0, the SSE connections are
 //    counted, the fsync p99 and batch figures have values, and the rooms
 //    table's heads of dash-a and dash-b move between two reads.
@@ -99,13 +99,14 @@ async function openServer(page) {
   const streams = [openSSE('dash-a', ctl), openSSE('dash-a', ctl)];
   let publishing = true;
   let n = 0;
-  const publisher = (async () => {
+  // Four publishers at once, so commits are shared (group commit).
+  const publisher = Promise.all([0, 1, 2, 3].map(async () => {
     while (publishing) {
       n++;
       await publish(n % 2 ? 'dash-a' : 'dash-b', { n });
       await new Promise((r) => setTimeout(r, 15));
     }
-  })();
+  }));
   v = await until(page, 'under load events/s, deliveries/s and commits/s rise above 0, two SSE connections are counted and the rooms are listed', (x) => {
     const t = x.tiles;
     if (!(t.events > 0)) return `events/s ${t.events}`;
