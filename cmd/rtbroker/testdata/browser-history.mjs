@@ -22,7 +22,8 @@
 // 5. Resets: "trimmed-a" opened after its first offset shows a "trimmed"
 //    reset row; "hist" opened with another epoch in the URL shows an
 //    "epoch_mismatch" reset row; the start marker of "trimmed-a" says
-//    events were removed by retention.
+//    events were removed by retention. A room named with ':' and '@' is
+//    read; a room name the server refuses shows its error.
 // 6. Every control is labelled and text contrast is WCAG AA, light and
 //    dark (a11y.mjs). At 375 px wide nothing scrolls sideways. Screenshots: SCREENSHOT_PATH
 //    (1440 px) and SCREENSHOT_PATH with "-phone" (375 px).
@@ -111,7 +112,8 @@ try {
   browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   page.on('pageerror', (err) => fail(`page error: ${err.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') result.console.push(m.text()); });
+  let expect400 = false; // the bad room name's answer is logged by the browser
+  page.on('console', (m) => { if (m.type() === 'error' && !(expect400 && /status of 400/.test(m.text()))) result.console.push(m.text()); });
   page.on('dialog', (d) => { fail(`a dialog opened: ${d.message()}`); d.dismiss().catch(() => {}); });
 
   // 1. Newest page, then older pages back to offset 1.
@@ -136,7 +138,9 @@ try {
   if (!v.marks.some((m) => m.startsWith('start'))) fail(`at the start, no start marker: ${v.marks}`);
   if (!same(seen, hist)) fail(`the pages together hold ${seen.length} offsets, want every event of hist once: ${seen}`);
   if (pages < 5) fail(`paged back in ${pages} pages, want at least 5`);
-  step(`paged back from the head to offset 1 in ${pages} pages of 10, "Older" disabled at the start marker`);
+  const focused = await page.evaluate(() => document.activeElement?.id);
+  if (focused !== 'newer-btn') fail(`at the start "Older" is disabled and the focus is on #${focused}, want "Newer"`);
+  step(`paged back from the head to offset 1 in ${pages} pages of 10, "Older" disabled at the start marker, the focus handed to "Newer"`);
 
   const firstPage = v.offsets;
   await page.click('#newer-btn');
@@ -207,6 +211,21 @@ try {
   if (!same(v.resets, ['epoch_mismatch'])) fail(`hist with another epoch: resets ${v.resets}`);
   else step('a position from another epoch shows an "epoch_mismatch" reset row');
   await auditBoth(page, 'history page, with a reset', fail, step);
+
+  // A room whose name has ':' and '@' (legal in a path, sent as they are).
+  const colon = [await publish('chat:ops@hist', { text: 'colon' }), await publish('chat:ops@hist', { text: 'at' })];
+  await page.goto(`${base}/history.html?room=${encodeURIComponent('chat:ops@hist')}`);
+  v = await settled(page);
+  if (!same(v.offsets, colon)) fail(`room chat:ops@hist: offsets ${v.offsets}, want ${colon}; status ${v.status}`);
+  else step('a room named with ":" and "@" (chat:ops@hist) is read');
+
+  // A room name the server refuses: its message, no rows, no crash.
+  expect400 = true;
+  await page.goto(`${base}/history.html?room=${encodeURIComponent('no such/room')}`);
+  await page.waitForFunction(() => document.querySelector('#log-status').dataset.state === 'error', null, { timeout: WAIT_MS });
+  v = await view(page);
+  if (!/^Could not read no such\/room: 4\d\d /.test(v.status) || v.offsets.length) fail(`a bad room name: status ${v.status}, offsets ${v.offsets}`);
+  else step(`a room name the server refuses: "${v.status}"`);
   await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-reset.png', fullPage: false });
 
   for (const m of result.console) fail(`console error: ${m}`);

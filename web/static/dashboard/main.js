@@ -60,10 +60,15 @@ async function errorText(res) {
   return body?.error?.message ?? `status ${res.status}`;
 }
 
-function status(text, state) {
+/**
+ * status shows the scraping state; only a change of text is announced
+ * (role=status), the per-scrape detail beside it is not.
+ */
+function status(text, state, detail = '') {
   const st = $('#scrape-status');
-  st.textContent = text;
-  st.dataset.state = state;
+  if (st.textContent !== text) st.textContent = text;
+  st.parentElement.dataset.state = state;
+  $('#scrape-detail').textContent = detail;
 }
 
 // ---- figures ----
@@ -277,7 +282,7 @@ async function tick() {
     document.body.dataset.access = 'ok';
     document.body.dataset.scrapes = String(Number(document.body.dataset.scrapes ?? 0) + 1);
     const ms = Math.round(performance.now() - started);
-    status(`Live · ${new Date(now).toLocaleTimeString()} · ${(text.length / 1000).toFixed(1)} kB in ${ms} ms${cur.skipped ? ` · ${cur.skipped} lines not understood` : ''}`, 'ok');
+    status('Live', 'ok', `· ${new Date(now).toLocaleTimeString()} · ${(text.length / 1000).toFixed(1)} kB in ${ms} ms${cur.skipped ? ` · ${cur.skipped} lines not understood` : ''}`);
   } catch (err) {
     status(`Could not read the metrics: ${err.message ?? err}; retrying`, 'error');
   } finally {

@@ -52,11 +52,22 @@ async function api(path) {
   return body;
 }
 
-function status(text, state = 'ok') {
+/** status says what the page shows (announced); detail is a quieter line under it (not announced). */
+function status(text, state = 'ok', detail = '') {
   const st = $('#log-status');
   st.textContent = text;
   st.dataset.state = state;
+  $('#log-detail').textContent = detail;
 }
+
+/**
+ * roomPath puts a room name in a URL path. A valid name goes as it is:
+ * its characters (letters, digits, _ - . : @) are legal in a path segment,
+ * and the server reads a percent-escape in the path literally (chi routes
+ * on the escaped path), so "chat%3Ageneral" would be refused. Anything
+ * else is escaped, for the server to refuse with its message.
+ */
+const roomPath = (room) => (/^[A-Za-z0-9_.:@-]+$/.test(room) ? room : encodeURIComponent(room));
 
 const events = () => S.items.filter((i) => i.event).map((i) => i.event);
 
@@ -142,6 +153,12 @@ function buttons() {
   $('#follow-btn').disabled = !open;
   $('#follow-btn').setAttribute('aria-pressed', String(Boolean(S.follower)));
   $('#follow-btn').textContent = S.follower ? 'Stop following' : 'Follow live';
+  const active = document.activeElement;
+  if (active?.disabled && active.closest('.hpager')) {
+    // The button pressed became disabled (the start or the end): focus the way back.
+    const back = active.id === 'older-btn' ? $('#newer-btn') : $('#older-btn');
+    (back.disabled ? $('#newest-btn') : back).focus();
+  }
   document.body.dataset.follow = S.follower ? S.followState : 'off';
   document.body.dataset.atStart = S.atStart ? '1' : '0';
   document.body.dataset.atEnd = S.atEnd ? '1' : '0';
@@ -187,7 +204,7 @@ async function load(where, kind) {
   }
   let body;
   try {
-    [body] = await Promise.all([api(`/api/rooms/${encodeURIComponent(S.room)}/events?${q}`), refreshRooms()]);
+    [body] = await Promise.all([api(`/api/rooms/${roomPath(S.room)}/events?${q}`), refreshRooms()]);
   } catch (err) {
     if (mine === loading) {
       status(`Could not read ${S.room}: ${err.message}`, 'error');
@@ -343,7 +360,7 @@ function startFollow() {
       roomsSoon();
       facts();
       url({ after: (events()[0]?.offset ?? 1) - 1 });
-      status(`Following live after offset ${after} · ${S.liveCount} received · ${describe()}`);
+      $('#log-detail').textContent = `${S.liveCount} received since following began · ${describe()}`;
     },
     onReset: (reset) => {
       if (!S.follower) return;
@@ -357,7 +374,7 @@ function startFollow() {
       const list = $('#events');
       if (S.follower) list.lastElementChild?.replaceWith(endMark());
       buttons();
-      if (state === 'live') status(`Following live after offset ${events().at(-1)?.offset ?? after} over SSE · ${describe()}`);
+      if (state === 'live') status(`Following live over SSE after offset ${events().at(-1)?.offset ?? after}`, 'ok', describe());
       else if (state === 'reconnecting') status(`Following: reconnecting (${detail}); resumes after the last offset shown`, 'warn');
       else if (state === 'refused') {
         S.follower = null;
