@@ -20,6 +20,7 @@ const $ = (sel) => document.querySelector(sel);
 const TOKEN_KEY = 'rtbroker.token'; // the one the other pages use
 const MAX_ROWS = 2000; // following drops the oldest rows past this
 const ROOMS_EVERY_MS = 5000;
+const ROOMS_SHOWN = 100; // in the side list, newest first; the name field offers them all
 
 const S = {
   room: '',
@@ -88,9 +89,10 @@ async function refreshRooms() {
   $('#rooms-error').hidden = true;
   roomsList = body.rooms ?? [];
   S.info = roomsList.find((r) => r.room === S.room) ?? null;
-  $('#rooms-count').textContent = `${roomsList.length}`;
+  $('#rooms-count').textContent = roomsList.length > ROOMS_SHOWN ? `newest ${ROOMS_SHOWN} of ${roomsList.length}` : `${roomsList.length}`;
   $('#room-names').replaceChildren(...roomsList.map((r) => el('option', { value: r.room })));
-  $('#rooms-body').replaceChildren(...(roomsList.length ? roomsList.map((r) => el('tr', { 'aria-current': r.room === S.room ? 'true' : null, 'data-room': r.room },
+  const shown = [...roomsList].sort((a, b) => b.head - a.head).slice(0, ROOMS_SHOWN);
+  $('#rooms-body').replaceChildren(...(shown.length ? shown.map((r) => el('tr', { 'aria-current': r.room === S.room ? 'true' : null, 'data-room': r.room },
     el('td', {}, el('button', { type: 'button', class: 'room-link', title: `Open ${r.room}` }, r.room)),
     el('td', { class: 'num mono', text: String(r.head) }),
     el('td', { class: 'num', text: String(r.count) }))) : [el('tr', {}, el('td', { colspan: 3, class: 'muted', text: 'No room has an event yet' }))]));
