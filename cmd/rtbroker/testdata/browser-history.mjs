@@ -28,6 +28,11 @@
 //    dark (a11y.mjs). At 375 px wide nothing scrolls sideways. Screenshots: SCREENSHOT_PATH
 //    (1440 px) and SCREENSHOT_PATH with "-phone" (375 px).
 //
+// With RTBROKER_TEST_API_KEY (a server with that API key, no anonymous
+// access): without a credential the page shows the 401; with the key in
+// its Token field it reads room "ops", lists it, and follows it live.
+// Screenshot: none.
+//
 // It prints one JSON line: {"ok", "failures", "steps", "offsets",
 // "screenshot"}; the exit code is 0 when it was printed, 2 on bad usage.
 import { auditBoth } from './a11y.mjs';
@@ -39,6 +44,7 @@ if (!base || !screenshot) {
   process.exit(2);
 }
 
+const API_KEY = process.env.RTBROKER_TEST_API_KEY ?? '';
 const WAIT_MS = 20000;
 const XSS = '<img src=x onerror=alert(1)>';
 const result = { ok: false, failures: [], steps: [], offsets: {}, console: [], screenshot: '' };
@@ -89,8 +95,10 @@ async function until(page, what, check) {
   }
 }
 
-let browser;
-try {
+let expect400 = false; // a refused request is logged by the browser
+
+/** openServer is the test on an open server (steps 1–6 above). */
+async function openServer(page) {
   // The rooms: "hist" with holes in its offsets, "trimmed-a" past its retention.
   const hist = [];
   const other = [];
@@ -108,13 +116,6 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
   step(`published ${hist.length} events to hist (offsets ${hist[0]}–${hist.at(-1)}), ${other.length} to other, 6 to trimmed-a (3 removed by retention)`);
-
-  browser = await launchChromium();
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  page.on('pageerror', (err) => fail(`page error: ${err.message}`));
-  let expect400 = false; // the bad room name's answer is logged by the browser
-  page.on('console', (m) => { if (m.type() === 'error' && !(expect400 && /status of 400/.test(m.text()))) result.console.push(m.text()); });
-  page.on('dialog', (d) => { fail(`a dialog opened: ${d.message()}`); d.dismiss().catch(() => {}); });
 
   // 1. Newest page, then older pages back to offset 1.
   await page.goto(`${base}/history.html?room=hist&limit=10`);
@@ -211,6 +212,7 @@ try {
   if (!same(v.resets, ['epoch_mismatch'])) fail(`hist with another epoch: resets ${v.resets}`);
   else step('a position from another epoch shows an "epoch_mismatch" reset row');
   await auditBoth(page, 'history page, with a reset', fail, step);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-reset.png', fullPage: false });
 
   // A room whose name has ':' and '@' (legal in a path, sent as they are).
   const colon = [await publish('chat:ops@hist', { text: 'colon' }), await publish('chat:ops@hist', { text: 'at' })];
@@ -226,8 +228,49 @@ try {
   v = await view(page);
   if (!/^Could not read no such\/room: 4\d\d /.test(v.status) || v.offsets.length) fail(`a bad room name: status ${v.status}, offsets ${v.offsets}`);
   else step(`a room name the server refuses: "${v.status}"`);
-  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-reset.png', fullPage: false });
+}
 
+/**
+ * secured is the test on a server with API_KEY (and no anonymous access):
+ * refused without a credential, then the key typed in the field reads the
+ * room and follows it live (SSE with the key in a header).
+ */
+async function secured(page) {
+  const key = { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' };
+  const post = async (data) => {
+    const res = await fetch(`${base}/api/rooms/ops/events`, { method: 'POST', headers: key, body: JSON.stringify({ type: 'ops:note', data }) });
+    if (res.status !== 201) throw new Error(`publish: status ${res.status}: ${await res.text()}`);
+    return (await res.json()).offset;
+  };
+  const first = [await post({ n: 1 }), await post({ n: 2 })];
+  expect400 = true;
+  await page.goto(`${base}/history.html?room=ops`);
+  await page.waitForFunction(() => document.querySelector('#log-status').dataset.state === 'error', null, { timeout: WAIT_MS });
+  let v = await view(page);
+  if (!/^Could not read ops: 401 /.test(v.status)) fail(`without a credential: status ${v.status}`);
+  else step(`without a credential: "${v.status}"`);
+  expect400 = false;
+  await page.fill('#token-input', API_KEY);
+  await page.click('#room-form button[type="submit"]');
+  v = await settled(page);
+  if (!same(v.offsets, first)) fail(`with the API key: offsets ${v.offsets}, want ${first}; status ${v.status}`);
+  const rooms = await page.evaluate(() => [...document.querySelectorAll('#rooms-body tr[data-room]')].map((r) => r.dataset.room));
+  if (!rooms.includes('ops')) fail(`with the API key the room list is ${rooms}`);
+  await page.click('#follow-btn');
+  await page.waitForFunction(() => document.body.dataset.follow === 'live', null, { timeout: WAIT_MS });
+  const live = await post({ n: 3 });
+  await until(page, 'with the API key in the Token field: the room is read, listed and followed live (the key in a header)', (x) => (same(x.offsets, [...first, live]) ? '' : `offsets ${x.offsets}`));
+}
+
+let browser;
+try {
+  browser = await launchChromium();
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on('pageerror', (err) => fail(`page error: ${err.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !(expect400 && /status of 40[01]/.test(m.text()))) result.console.push(m.text()); });
+  page.on('dialog', (d) => { fail(`a dialog opened: ${d.message()}`); d.dismiss().catch(() => {}); });
+  if (API_KEY) await secured(page);
+  else await openServer(page);
   for (const m of result.console) fail(`console error: ${m}`);
 } catch (err) {
   fail(`${err.stack || err}`);

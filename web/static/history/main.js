@@ -17,7 +17,10 @@ import { Follower } from './follow.js';
 import { eventRow, markRow, resetRow } from './rows.js';
 
 const $ = (sel) => document.querySelector(sel);
-const TOKEN_KEY = 'rtbroker.token'; // the one the other pages use
+// The credential is kept in this tab: the page's own (it may be an API
+// key), else the token the other pages keep (always a signed token).
+const CRED_KEY = 'rtbroker.history.credential';
+const TOKEN_KEY = 'rtbroker.token';
 const MAX_ROWS = 2000; // following drops the oldest rows past this
 const ROOMS_EVERY_MS = 5000;
 const ROOMS_SHOWN = 100; // in the side list, newest first; the name field offers them all
@@ -38,7 +41,7 @@ const S = {
   target: 0, // the offset jumped to
 };
 
-try { S.credential = sessionStorage.getItem(TOKEN_KEY) ?? ''; } catch { /* storage disabled */ }
+try { S.credential = sessionStorage.getItem(CRED_KEY) ?? sessionStorage.getItem(TOKEN_KEY) ?? ''; } catch { /* storage disabled */ }
 
 /** api fetches JSON; a failure throws the server's message with its status. */
 async function api(path) {
@@ -269,7 +272,7 @@ $('#room-form').addEventListener('submit', (e) => {
   const cred = $('#token-input').value.trim();
   if (cred !== S.credential) {
     S.credential = cred;
-    try { if (cred) sessionStorage.setItem(TOKEN_KEY, cred); else sessionStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
+    try { sessionStorage.setItem(CRED_KEY, cred); } catch { /* storage disabled */ }
   }
   openRoom(input.value.trim());
 });
