@@ -7,13 +7,15 @@ import "testing"
 // it scrapes /metrics (events/s 0 before any load); while Node publishes to
 // two rooms, four at a time, and two SSE streams read one, events/s, deliveries/s and
 // commits/s rise above 0, the SSE connections are counted, the batch and
-// fsync figures have values, and the rooms table's heads move. At 375 px
+// fsync figures have values, and the rooms table's heads move; a
+// Socket.IO join from an offset and one from an offset retention removed
+// move "Recovered" and "Refused". At 375 px
 // nothing scrolls sideways. The screenshots, dashboard.png (1440 px) and
 // dashboard-phone.png (375 px), taken under load, are copied to
 // $RTBROKER_SCREENSHOT_DIR when that is set.
 func TestBrowserDashboard(t *testing.T) {
 	node := needBrowser(t)
-	srv := startServer(t, "")
+	srv := startServer(t, "", "--retention-interval", "1s", "--retention-rules", "dash-t=0/2")
 	runBrowserScript(t, node, srv, "browser-dashboard.mjs", []string{"dashboard.png", "dashboard-phone.png"})
 }
 

@@ -9,7 +9,10 @@
 //    publishes at a time, while two SSE streams read "dash-a" — events/s,
 //    deliveries/s and commits/s rise above 0, the SSE connections are
 //    counted, the fsync p99 and batch figures have values, and the rooms
-//    table's heads of dash-a and dash-b move between two reads.
+//    table's heads of dash-a and dash-b move between two reads. A
+//    Socket.IO client joining from an offset, and from one retention
+//    removed (the server keeps room "dash-t" to 2 events), moves
+//    "Recovered" and "Refused", and its connection is counted.
 // 3. Every control is labelled and text contrast is WCAG AA, light and
 //    dark (a11y.mjs). At 375 px wide nothing scrolls sideways. Screenshots: SCREENSHOT_PATH
 //    (1440 px) and SCREENSHOT_PATH with "-phone" (375 px), under load.
@@ -24,6 +27,7 @@
 // It prints one JSON line: {"ok", "failures", "steps", "offsets",
 // "screenshot"}; the exit code is 0 when it was printed, 2 on bad usage.
 import { auditBoth } from './a11y.mjs';
+import { io } from 'socket.io-client';
 import { launchChromium } from './chromium.mjs';
 
 const [base, screenshot] = process.argv.slice(2);
@@ -94,7 +98,11 @@ async function openServer(page) {
   let v = await until(page, 'the page scrapes /metrics', (x) => (x.scrapes >= 2 ? '' : `${x.scrapes} scrapes; status ${x.status}`));
   if (v.tiles.events !== 0) fail(`before any load events/s is ${v.tiles.events}`);
 
-  // 2. Load: publishes one after another, two SSE readers.
+  // dash-t keeps its last 2 events (the server's retention rule).
+  const dashT = [];
+  for (let i = 1; i <= 4; i++) dashT.push(await publish('dash-t', { i }));
+
+  // 2. Load: publishes, two SSE readers.
   const ctl = new AbortController();
   const streams = [openSSE('dash-a', ctl), openSSE('dash-a', ctl)];
   let publishing = true;
@@ -126,6 +134,24 @@ async function openServer(page) {
     return '';
   });
   step(`events/s ${v.tiles.events}, deliveries/s ${v.tiles.deliveries}, commits/s ${v.tiles.commits}, events per commit ${v.tiles.batch}, fsync p99 ${v.tiles.fsync} ms`);
+
+  // Recoveries: a Socket.IO client joins dash-a from offset 1 (recovered)
+  // and dash-t from an offset retention removed (refused: trimmed).
+  for (const deadline = Date.now() + WAIT_MS; ;) {
+    const t = (await (await fetch(`${base}/api/rooms`)).json()).rooms.find((r) => r.room === 'dash-t');
+    if (t?.trimmed >= 2) break;
+    if (Date.now() > deadline) throw new Error(`retention did not trim dash-t: ${JSON.stringify(t)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const socket = io(base, { transports: ['websocket'] });
+  const okJoin = await socket.timeout(WAIT_MS).emitWithAck('room:join', { room: 'dash-a', after: 1 });
+  const badJoin = await socket.timeout(WAIT_MS).emitWithAck('room:join', { room: 'dash-t', after: dashT[0] });
+  if (okJoin?.recovered !== true || badJoin?.reset?.reason !== 'trimmed') fail(`joins: ${JSON.stringify(okJoin)}, ${JSON.stringify(badJoin)}`);
+  await until(page, 'a Socket.IO join from an offset counts as recovered, one from a trimmed offset as refused, and its connection is counted', (x) => {
+    if (!(x.tiles.recovered >= 1 && x.tiles.refused >= 1)) return `recovered ${x.tiles.recovered}, refused ${x.tiles.refused}`;
+    if (!(x.transports.socketio >= 1)) return `transports ${JSON.stringify(x.transports)}`;
+    return '';
+  });
   await auditBoth(page, 'dashboard under load', fail, step);
   await page.waitForTimeout(4000); // a few more points on the charts
   await page.screenshot({ path: screenshot, fullPage: true });
@@ -139,6 +165,7 @@ async function openServer(page) {
   else step('375px wide: no sideways scroll');
   await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-phone.png', fullPage: true });
 
+  socket.close();
   publishing = false;
   await publisher;
   ctl.abort();

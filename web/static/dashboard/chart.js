@@ -57,8 +57,8 @@ export class TimeChart {
     this.plot = new globalThis.uPlot({
       width: this.width(),
       height: HEIGHT,
-      // At least the last minute, so the time axis keeps whole seconds from the start.
-      scales: { x: { range: (u, lo, hi) => [Math.min(lo, hi - 60), hi] }, y: this.log ? { distr: 3 } : { range: (u, lo, hi) => [Math.min(this.min, lo), hi > 0 ? hi * 1.1 : 1] } },
+      // At least 20 s, so the time axis keeps whole seconds from the start.
+      scales: { x: { range: (u, lo, hi) => [Math.min(lo, hi - 20), hi] }, y: this.log ? { distr: 3 } : { range: (u, lo, hi) => [Math.min(this.min, lo), hi > 0 ? hi * 1.1 : 1] } },
       // On a log axis only the powers of ten are labelled.
       axes: [axis, { ...axis, size: 64, values: (u, vals) => vals.map((v) => (v === null || (this.log && Math.abs(Math.log10(v) % 1) > 1e-9) ? '' : unit(v))) }],
       series: [
