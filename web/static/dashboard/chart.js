@@ -5,6 +5,10 @@
 
 import { COLORS } from '../transports/chart.js';
 
+// A transport has the same colour on every chart.
+const BY_NAME = { longpoll: COLORS[0], sse: COLORS[1], socketio: COLORS[2], 'socketio websocket': COLORS[2], 'socketio polling': COLORS[4] };
+const colorFor = (name, i) => BY_NAME[name] ?? COLORS[i % COLORS.length];
+
 const KEEP = 180; // points: three minutes at one scrape a second
 const HEIGHT = 200;
 
@@ -64,7 +68,7 @@ export class TimeChart {
       series: [
         { label: 'time' },
         ...this.names.map((name, i) => ({
-          label: name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
+          label: name, stroke: colorFor(name, i), width: 1.5, spanGaps: true,
           value: (u, v) => (v === null || v === undefined ? '–' : unit(v)),
         })),
       ],

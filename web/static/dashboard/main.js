@@ -11,7 +11,8 @@
 
 import { el } from '../transports/util.js';
 import { TimeChart } from './chart.js';
-import { Scrape, histogramDelta, quantile, rate } from './prom.js';
+import { figures, recoveries } from './figures.js';
+import { Scrape } from './prom.js';
 
 const $ = (sel) => document.querySelector(sel);
 const KEY_STORE = 'rtbroker.adminKey';
@@ -33,6 +34,8 @@ const charts = {
   conns: new TimeChart($('#chart-conns'), { unit: fmtNum }),
   batch: new TimeChart($('#chart-batch'), { unit: fmtNum }),
   fsync: new TimeChart($('#chart-fsync'), { unit: (v) => (v >= 1000 ? `${fmtNum(v / 1000)} s` : `${fmtNum(v)} ms`), log: true }),
+  bytes: new TimeChart($('#chart-bytes'), { unit: (v) => (v >= 1e6 ? `${fmtNum(v / 1e6)} MB` : v >= 1e3 ? `${fmtNum(v / 1e3)} kB` : `${fmtNum(v)} B`) }),
+  lag: new TimeChart($('#chart-lag'), { unit: fmtNum }),
 };
 
 /** fmtNum shows a figure with about three significant digits. */
@@ -75,131 +78,116 @@ function status(text, state, detail = '') {
 
 const TILES = [
   ['events', 'Events/s', 'committed to the log'],
-  ['deliveries', 'Deliveries/s', 'events read for clients'],
+  ['deliveries', 'Deliveries/s', 'events written to clients'],
+  ['bytes', 'Delivered/s', 'bytes of those events'],
   ['connections', 'Connections', 'SSE, long-poll, Socket.IO'],
+  ['subscriptions', 'Subscriptions', 'open cursors on the log'],
   ['head', 'Log head', 'last committed offset'],
   ['rooms', 'Rooms', 'that ever had an event'],
   ['commits', 'Commits/s', 'one fsync each'],
   ['batch', 'Events per commit', 'mean, last 10 s'],
   ['fsync', 'fsync p99', 'last 10 s'],
-  ['recovered', 'Recovered', 'joins from a position'],
-  ['refused', 'Refused', 'trimmed or other epoch'],
+  ['deliver', 'Publish → deliver p99', 'sampled, last 10 s'],
+  ['lag', 'Largest lag', 'events a connection is behind'],
+  ['replayed', 'Replayed/s', 'catch-up reads'],
+  ['recovered', 'Recovered', 'joins and sessions'],
+  ['refused', 'Refused', 'told to start over'],
 ];
+const NOT_REPORTED = 'not reported by this server';
 const tiles = new Map();
 for (const [id, label, hint] of TILES) {
   const dd = el('dd', { class: 'tile-value', text: '–' });
   const note = el('p', { class: 'tile-hint', text: hint });
   const div = el('div', { class: 'tile', 'data-metric': id }, el('dt', { text: label }), dd, note);
-  tiles.set(id, { dd, note, div });
+  tiles.set(id, { dd, note, div, hint });
   $('#tiles').append(div);
 }
 
-/** tile shows a figure; value is kept raw in data-value (for tests and the console). */
-function tile(id, value, text, hint) {
+/**
+ * tile shows a figure; value is kept raw in data-value (for tests and the
+ * console). A null value of a metric the scrape lacks says so in the hint.
+ */
+function tile(id, value, { text, hint, reported = true } = {}) {
   const t = tiles.get(id);
   t.dd.textContent = text ?? fmtNum(value);
   t.dd.dataset.value = value === null || value === undefined ? '' : String(value);
-  if (hint !== undefined) t.note.textContent = hint;
+  t.note.textContent = reported ? (hint ?? t.hint) : NOT_REPORTED;
 }
+
+const fmtBytes = (v) => (v === null ? '–' : v >= 1e6 ? `${fmtNum(v / 1e6)} MB` : v >= 1e3 ? `${fmtNum(v / 1e3)} kB` : `${fmtNum(v)} B`);
+const fmtMs = (v) => (v === null ? '–' : v >= 1000 ? `${fmtNum(v / 1000)} s` : `${fmtNum(v)} ms`);
 
 // ---- one scrape ----
-
-/** connectionsBy reads open connections per transport (older servers: the per-transport gauges). */
-function connectionsBy(s) {
-  if (s.has('rtbroker_connections')) return s.by('rtbroker_connections', 'transport');
-  const out = {};
-  for (const [t, name] of [['sse', 'rtbroker_sse_streams'], ['longpoll', 'rtbroker_longpoll_requests'], ['socketio', 'rtbroker_socketio_sockets']]) {
-    const v = s.sum(name);
-    if (v !== null) out[t] = v;
-  }
-  return out;
-}
-
-/** recoveries reads rtbroker_recoveries_total per outcome and reason. */
-function recoveries(s) {
-  const out = new Map();
-  for (const x of s.byName.get('rtbroker_recoveries_total') ?? []) {
-    const k = x.labels.reason ? `${x.labels.outcome} · ${x.labels.reason}` : (x.labels.outcome ?? '');
-    out.set(k, (out.get(k) ?? 0) + x.value);
-  }
-  return out;
-}
 
 /** show updates every figure, chart and table from the newest scrape. */
 function show(cur) {
   const prev = scrapes.length > 1 ? scrapes[scrapes.length - 2] : null;
   const old = scrapes.find((s) => cur.time - s.time <= WINDOW_MS + 500) ?? scrapes[0];
+  const f = figures(prev, old, cur);
   const t = cur.time / 1000;
+  const has = (name) => cur.has(name);
 
-  const events = rate(prev, cur, 'rtbroker_events_published_total');
-  const deliveries = rate(prev, cur, 'rtbroker_deliveries_total');
-  const commits = rate(prev, cur, 'rtbroker_commits_total');
-  const conns = connectionsBy(cur);
-  const total = Object.values(conns).reduce((a, b) => a + b, 0);
-  tile('events', events);
-  tile('deliveries', deliveries, undefined, cur.has('rtbroker_deliveries_total') ? 'events read for clients' : 'not reported by this server');
-  tile('connections', total, undefined, Object.entries(conns).map(([k, v]) => `${k} ${v}`).join(' · ') || 'none');
-  tile('head', cur.sum('rtbroker_log_head'), String(cur.sum('rtbroker_log_head') ?? '–'));
-  tile('rooms', cur.sum('rtbroker_rooms'), String(cur.sum('rtbroker_rooms') ?? '–'));
-  tile('commits', commits);
-
-  const batchWin = old !== cur ? histogramDelta(old, cur, 'rtbroker_commit_batch_events') : null;
-  const fsyncWin = old !== cur ? histogramDelta(old, cur, 'rtbroker_commit_fsync_seconds') : null;
-  const mean = batchWin?.count ? batchWin.sum / batchWin.count : null;
-  tile('batch', mean, undefined, batchWin?.count ? `mean, last 10 s (${batchWin.count} commits)` : 'no commit in the last 10 s');
-  const p99 = quantile(fsyncWin, 0.99);
-  tile('fsync', p99 === null ? null : p99 * 1000, p99 === null ? '–' : `${fmtNum(p99 * 1000)} ms`);
-
-  const rec = recoveries(cur);
-  let ok = 0;
-  let refused = 0;
-  for (const [k, v] of rec) { if (k.startsWith('refused')) refused += v; else if (k.startsWith('recovered')) ok += v; }
-  tile('recovered', ok, String(ok));
-  tile('refused', refused, String(refused));
+  tile('events', f.events);
+  tile('deliveries', f.deliveries, { reported: has('rtbroker_deliveries_total') });
+  tile('bytes', f.bytes, { text: f.bytes === null ? '–' : fmtBytes(f.bytes), reported: has('rtbroker_delivered_bytes_total') });
+  const engines = f.engines && Object.keys(f.engines).length
+    ? ` (${Object.entries(f.engines).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
+  tile('connections', f.connections, { hint: Object.entries(f.conns).map(([k, v]) => `${k} ${v}${k === 'socketio' ? engines : ''}`).join(' · ') || 'none' });
+  tile('subscriptions', f.subscriptions, { text: String(f.subscriptions ?? '–'), reported: has('rtbroker_subscriptions') });
+  tile('head', f.head, { text: String(f.head ?? '–') });
+  tile('rooms', f.rooms, { text: String(f.rooms ?? '–') });
+  tile('commits', f.commits);
+  tile('batch', f.batchMean, { hint: f.batchCount ? `mean, last 10 s (${f.batchCount} commits)` : 'no commit in the last 10 s' });
+  tile('fsync', f.fsyncP99, { text: fmtMs(f.fsyncP99) });
+  tile('deliver', f.deliverP99, { text: fmtMs(f.deliverP99), reported: has('rtbroker_publish_deliver_seconds_count'),
+    hint: f.deliverSamples ? `sampled, last 10 s (${f.deliverSamples} samples)` : 'no sample in the last 10 s' });
+  tile('lag', f.lagMax, { text: f.lagMax === null ? '–' : String(f.lagMax), reported: has('rtbroker_subscriber_lag_max_events') });
+  tile('replayed', f.replayed, { reported: has('rtbroker_replayed_events_total') });
+  tile('recovered', f.recovered, { text: String(f.recovered ?? '–'), reported: f.recovered !== null });
+  tile('refused', f.refused, { text: String(f.refused ?? '–'), reported: f.refused !== null });
 
   // Charts: the last interval's rates and histograms.
-  charts.rates.add(t, { 'events/s': events, 'deliveries/s': deliveries });
+  charts.rates.add(t, { 'events/s': f.events, 'deliveries/s': f.deliveries, ...(f.replayed === null ? {} : { 'replayed/s': f.replayed }) });
+  const conns = { ...f.conns };
+  if (f.engines && 'socketio' in conns) {
+    delete conns.socketio;
+    for (const [k, v] of Object.entries(f.engines)) conns[`socketio ${k}`] = v;
+  }
   charts.conns.add(t, conns);
-  const batch = histogramDelta(prev, cur, 'rtbroker_commit_batch_events');
-  const fsync = histogramDelta(prev, cur, 'rtbroker_commit_fsync_seconds');
-  const commit = histogramDelta(prev, cur, 'rtbroker_commit_seconds');
-  const ms = (h, q) => { const v = quantile(h, q); return v === null ? null : v * 1000; };
-  charts.batch.add(t, {
-    mean: prev && batch?.count ? batch.sum / batch.count : null,
-    'p95 (at most)': prev ? quantile(batch, 0.95, { upper: true }) : null,
-  });
+  charts.batch.add(t, { mean: f.chart.batchMean, 'p95 (at most)': f.chart.batchP95 });
   charts.fsync.add(t, {
-    'fsync p50': prev ? ms(fsync, 0.5) : null,
-    'fsync p99': prev ? ms(fsync, 0.99) : null,
-    'commit p99': prev ? ms(commit, 0.99) : null,
+    'fsync p50': f.chart.fsyncP50,
+    'fsync p99': f.chart.fsyncP99,
+    'commit p99': f.chart.commitP99,
+    ...(has('rtbroker_publish_deliver_seconds_count') ? { 'publish → deliver p99': f.chart.deliverP99 } : {}),
   });
+  if (Object.keys(f.chart.bytesBy).length) charts.bytes.add(t, f.chart.bytesBy);
+  else charts.bytes.container.dataset.empty = NOT_REPORTED;
+  if (f.lagMax !== null) charts.lag.add(t, { 'largest lag': f.lagMax });
+  else charts.lag.container.dataset.empty = NOT_REPORTED;
 
-  transportsTable(prev, cur, conns);
-  recoveriesTable(rec);
+  transportsTable(f.perTransport);
+  recoveriesTable(f.rec);
 }
 
-function transportsTable(prev, cur, conns) {
-  const delivered = cur.by('rtbroker_deliveries_total', 'transport');
-  const names = [...new Set([...Object.keys(conns), ...Object.keys(delivered)])].sort();
-  const rows = names.map((name) => {
-    const r = rate(prev, cur, 'rtbroker_deliveries_total', { transport: name });
-    return el('tr', { 'data-transport': name },
-      el('td', { text: name || '(none)' }),
-      el('td', { class: 'num', text: String(conns[name] ?? 0) }),
-      el('td', { class: 'num', text: fmtNum(r) }),
-      el('td', { class: 'num', text: name in delivered ? String(delivered[name]) : '–' }));
-  });
-  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No transport reported yet' })));
+function transportsTable(perTransport) {
+  const rows = Object.entries(perTransport).map(([name, p]) => el('tr', { 'data-transport': name },
+    el('td', { text: name || '(none)' }),
+    el('td', { class: 'num', text: String(p.open) }),
+    el('td', { class: 'num', text: fmtNum(p.rate) }),
+    el('td', { class: 'num', text: fmtBytes(p.bytes) }),
+    el('td', { class: 'num', text: fmtMs(p.p99) })));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No transport reported yet' })));
   $('#transports-body').replaceChildren(...rows);
 }
 
 function recoveriesTable(rec) {
   const first = firstScrape ? recoveries(firstScrape) : new Map();
-  const rows = [...rec].map(([k, v]) => el('tr', { 'data-outcome': k },
+  const rows = [...rec].filter(([k, v]) => v > 0 || !k.startsWith('session') || k.endsWith('recovered')).map(([k, v]) => el('tr', { 'data-outcome': k },
     el('td', { text: k }),
     el('td', { class: 'num', text: String(v) }),
     el('td', { class: 'num', text: String(Math.max(0, v - (first.get(k) ?? 0))) })));
-  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 3, class: 'muted', text: 'Not reported by this server' })));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 3, class: 'muted', text: NOT_REPORTED })));
   $('#recoveries-body').replaceChildren(...rows);
 }
 

@@ -123,10 +123,15 @@ export class Scrape {
     return out;
   }
 
-  /** histogram returns {buckets: [[le, cumulative count]…] sorted by le, sum, count}, or null. */
-  histogram(name) {
-    const bs = this.byName.get(`${name}_bucket`);
-    if (!bs) return null;
+  /**
+   * histogram returns {buckets: [[le, cumulative count]…] sorted by le,
+   * sum, count} of the series of name whose labels match where (all of
+   * them added up: the histogram of every transport, say), or null.
+   */
+  histogram(name, where = {}) {
+    const match = (s) => Object.entries(where).every(([k, v]) => (s.labels[k] ?? '') === v);
+    const bs = this.byName.get(`${name}_bucket`)?.filter(match);
+    if (!bs?.length) return null;
     const buckets = new Map();
     for (const s of bs) {
       const le = number(s.labels.le);
@@ -134,8 +139,8 @@ export class Scrape {
     }
     return {
       buckets: [...buckets].sort((a, b) => a[0] - b[0]),
-      sum: this.sum(`${name}_sum`) ?? 0,
-      count: this.sum(`${name}_count`) ?? 0,
+      sum: this.sum(`${name}_sum`, where) ?? 0,
+      count: this.sum(`${name}_count`, where) ?? 0,
     };
   }
 }
@@ -154,13 +159,14 @@ export function rate(prev, cur, name, where = {}) {
 }
 
 /**
- * histogramDelta is what a histogram observed between two scrapes
- * ({buckets, sum, count}), or null when either lacks it or it was reset.
+ * histogramDelta is what a histogram (its series matching where)
+ * observed between two scrapes ({buckets, sum, count}): null when cur
+ * lacks it, all of cur's when prev lacks it or it was reset.
  */
-export function histogramDelta(prev, cur, name) {
-  const b = cur.histogram(name);
+export function histogramDelta(prev, cur, name, where = {}) {
+  const b = cur.histogram(name, where);
   if (!b) return null;
-  const a = prev?.histogram(name);
+  const a = prev?.histogram(name, where);
   if (!a) return b;
   if (b.count < a.count) return b; // restarted: everything is new
   const before = new Map(a.buckets);
