@@ -134,7 +134,7 @@ function render() {
   }
   for (const it of S.items.slice(i)) rows.push(it.event ? eventRow(it.event, { live: it.live }) : resetRow(it.reset, S.epoch));
   if (!first && !S.items.length) rows.push(markRow('empty', S.room ? 'No events here.' : 'Pick a room.'));
-  rows.push(endMark());
+  if (S.room) rows.push(endMark());
   $('#events').replaceChildren(...rows);
   if (S.target) {
     const row = $(`#events .hevent[data-offset="${S.target}"]`) ?? $('#events .hevent');
