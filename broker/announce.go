@@ -18,5 +18,38 @@ func (b *Broker) Announce(m Message) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.fanOutEphemeral(m, data)
+	return b.fanOutEphemeral(m, data, false)
+}
+
+// AnnounceOptIn is Announce to the subscribers of m.Room that opted in to
+// the room's announcements (Subscription.OptIn) only, as Centrifugo's
+// per-subscription join/leave opt-in: the others cost nothing (the room
+// keeps its opted-in subscribers apart), and a room where no subscriber
+// opted in costs no fan-out at all (the event returned is then nil, with
+// no error). Errors as Announce's.
+func (b *Broker) AnnounceOptIn(m Message) (*Event, error) {
+	if !b.HasOptIn(m.Room) {
+		return nil, nil
+	}
+	if err := ValidateRoom(m.Room); err != nil {
+		return nil, err
+	}
+	if err := validateName("type", m.Type, MaxTypeLen); err != nil {
+		return nil, err
+	}
+	data, err := CompactJSON(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	return b.fanOutEphemeral(m, data, true)
+}
+
+// HasOptIn reports whether a subscriber of room has opted in to its
+// announcements (Subscription.OptIn) now, so that a caller can skip
+// building an announcement no one would receive. Safe for concurrent use.
+func (b *Broker) HasOptIn(room string) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	rt := b.tail.rooms[room]
+	return rt != nil && len(rt.opted) > 0
 }

@@ -115,6 +115,7 @@ type Broker struct {
 		published, replayed, commits, ephemeral, subscriptions atomic.Int64
 		readTail, readLog                                      atomic.Int64 // events subscriptions read from the tail, from the Log
 		joins, leaves, resumed, resetTrimmed, resetEpoch       atomic.Int64 // Subscription.Add and Remove calls, by outcome
+		replayTail, replayLog                                  atomic.Int64 // events read that were committed before their reader followed the room
 	}
 
 	ctx    context.Context // cancelled by Close; for background work
@@ -537,12 +538,13 @@ func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.fanOutEphemeral(m, data)
+	return b.fanOutEphemeral(m, data, false)
 }
 
 // fanOutEphemeral sends the checked ephemeral message m (data: its
-// compact data) to the room's current subscribers.
-func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage) (*Event, error) {
+// compact data) to the room's current subscribers, or to those of them
+// that opted in (Subscription.OptIn) when optedIn is true.
+func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage, optedIn bool) (*Event, error) {
 	now := b.cfg.Now().UTC()
 	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
 	b.mu.RLock()
@@ -550,7 +552,7 @@ func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage) (*Event, error
 		b.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	subs := b.tail.subscribers(m.Room)
+	subs := b.tail.subscribers(m.Room, optedIn)
 	b.mu.RUnlock()
 	for _, s := range subs {
 		s.pushEphemeral(ev)
@@ -676,6 +678,8 @@ type Stats struct {
 	Resumed       int64 // joins from a position in this log that were served without a gap
 	ResetTrimmed  int64 // joins from a position that retention overtook (a reset, ErrTrimmed)
 	ResetEpoch    int64 // joins from a position of another epoch or beyond the head (a reset, ErrEpochMismatch)
+	ReplayTail    int64 // events of ReadTail committed before their reader followed the room (a replay; see Subscription.LiveAfter)
+	ReplayLog     int64 // the same among ReadLog
 	Head          uint64
 }
 
@@ -694,6 +698,8 @@ func (b *Broker) Stats() Stats {
 		Resumed:       b.stats.resumed.Load(),
 		ResetTrimmed:  b.stats.resetTrimmed.Load(),
 		ResetEpoch:    b.stats.resetEpoch.Load(),
+		ReplayTail:    b.stats.replayTail.Load(),
+		ReplayLog:     b.stats.replayLog.Load(),
 		Head:          b.Head().Offset,
 	}
 }

@@ -18,7 +18,8 @@ type routes struct {
 	health  http.HandlerFunc
 	ready   http.HandlerFunc // /readyz: 503 while degraded
 	metrics http.HandlerFunc
-	backup  http.HandlerFunc
+	backup  http.HandlerFunc // /api/backup; /api/admin/backup is in admin
+	admin   http.Handler     // /api/admin/… (admin.go, admin_dump.go), guarded there
 }
 
 // newRouter maps URLs to handlers. Unknown routes and methods get the JSON
@@ -48,6 +49,9 @@ func newRouter(h routes) http.Handler {
 		r.Delete("/rooms/{room}/messages/{id}", h.api.DeleteMessage)
 		r.Get("/backup", h.backup)
 		r.Get("/openapi.json", openAPIHandler())
+		if h.admin != nil {
+			r.Mount("/admin", h.admin)
+		}
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {
 		r.Method(http.MethodGet, path, cors(handler))

@@ -50,12 +50,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	defer st.close()
 	path := st.where
+	rules, err := cfg.retention() // the policy file's or --retention-rules
+	if err != nil {
+		return err
+	}
 	b := broker.New(st.log, broker.Config{
 		State:             st.state,
 		TailSize:          cfg.TailSize,
 		MaxBatch:          cfg.MaxBatch,
 		MaxDataSize:       cfg.MaxDataSize,
-		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow, Rules: cfg.retentionRules},
+		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow, Rules: rules},
 		RetentionInterval: cfg.RetentionInterval,
 		Logger:            log,
 	})
@@ -69,12 +73,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
+	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // TCP connections per IP (a polling session uses two at once)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
 	typer := typing.New(b, typing.Config{Timeout: cfg.TypingTimeout, MaxTypists: cfg.MaxTypists}) // closed after the gateways that use it
 	defer typer.Close()
-	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
+	deliver := newDeliverLatency() // observed by the gateways, served by /metrics
+	sseH := sse.New(b, sse.Config{DeliveryLatency: deliver.WithLabelValues("sse"), MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer sseH.Close()
-	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
+	pollH := longpoll.New(b, longpoll.Config{DeliveryLatency: deliver.WithLabelValues("longpoll"), MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer pollH.Close()
 
 	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
@@ -100,12 +106,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:         log,
 		Receipts:       reads,
 		Messages:       msgs,
+
+		DeliveryLatency: deliver.WithLabelValues("socketio"),
 	})
 	defer sioGW.Close()
 
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Messages: msgs, Logger: log})
 	reg := newMetrics(metricSources{b: b, log: st.log, health: st.health, path: path, sse: sseH, poll: pollH, sio: sioGW, authn: authn,
-		publish: pubLimit, connect: connects, conns: conns, commits: commits})
+		publish: pubLimit, connect: connects, conns: conns, commits: commits, deliver: deliver, sockets: sockets})
 	metrics := api.AdminOnly(metricsHandler(reg)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
 		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(reg), log)
@@ -124,7 +132,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		health:  healthHandler(b, st.health, false),
 		ready:   healthHandler(b, st.health, true),
 		metrics: metrics,
-		backup:  api.AdminOnly(st.backup),
+		backup:  api.AdminOnly(writeDeadline(cfg.WriteTimeout, st.backup)),
+		admin:   withDumpRoutes(newAdminAPI(b, api, cfg.WriteTimeout, sseH, pollH, sioGW), api, b, st, msgs, cfg, log),
 	})
 
 	// No TCP keepalive: every long-lived transport has its own heartbeat
@@ -144,7 +153,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
 	// WebSockets. Request bodies get their own deadline (BodyDeadline),
 	// and connections beyond a client's share are refused (Sockets).
-	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // a polling session uses two at once
 	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), ln.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
@@ -230,13 +238,23 @@ func tcpPort(a net.Addr) int {
 }
 
 // backupHandler streams a consistent copy of the bbolt file, taken while
-// the broker keeps running. The router guards it (httpapi.AdminOnly).
+// the broker keeps running. The router guards it (httpapi.AdminOnly) and
+// bounds each write (writeDeadline). A copy that fails mid-way ends the
+// connection without the body's end, so the client cannot take it for
+// complete; a failure of the client (gone, not reading) is not an error
+// of the server's.
 func backupHandler(l *bolt.Log, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+dbFile+`"`)
-		if _, err := l.Backup(w); err != nil {
-			log.Error("backup", "err", err)
+		setLength := func(n int64) { w.Header().Set("Content-Length", strconv.FormatInt(n, 10)) }
+		if _, err := l.BackupSized(w, setLength); err != nil {
+			if dw, ok := w.(*deadlineWriter); (ok && dw.err != nil) || r.Context().Err() != nil {
+				log.Debug("backup: the client stopped reading", "err", err)
+			} else {
+				log.Error("backup", "err", err)
+			}
+			panic(http.ErrAbortHandler)
 		}
 	}
 }
