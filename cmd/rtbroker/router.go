@@ -26,6 +26,7 @@ type routes struct {
 // error shape every other error has.
 func newRouter(h routes) http.Handler {
 	r := chi.NewRouter()
+	r.Use(routeDecoded)
 	r.NotFound(httpapi.NotFound)
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	getHead(r, "/healthz", h.health) // HEAD: Go's server drops the body
@@ -65,6 +66,18 @@ func newRouter(h routes) http.Handler {
 	r.Method(http.MethodGet, "/*", h.web)
 	r.Method(http.MethodHead, "/*", h.web)
 	return r
+}
+
+// routeDecoded makes the router match, and hand to handlers, the decoded
+// path: chi routes on the escaped path when a request has one, so a room
+// sent as encodeURIComponent writes it (chat%3Ageneral) reached handlers
+// still escaped and was refused. No room name, message id or connection id
+// holds a '/', so a decoded %2F can only fail to match (404).
+func routeDecoded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.RawPath = ""
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serveFile answers with the web handler's file at path.
