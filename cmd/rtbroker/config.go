@@ -99,6 +99,7 @@ type config struct {
 	AdminRole     string            // the token role allowed the operator endpoints (admin API, backup, metrics)
 	explicit      map[string]bool   // flags set on the command line, in the environment or in the file
 	sources       map[string]string // where each explicit flag's value came from: "flag", "env NAME", "file PATH:LINE"
+	warnings      []string          // about the settings, logged at WARN by serve (a secret in a file others may read)
 	pol           *auth.Policy      // loaded by loadPolicy
 
 	// Abuse limits (see gateways/limit).
@@ -315,6 +316,7 @@ func loadConfig(name string, args []string, getenv func(string) string, out io.W
 				c.sources[s.Key] = fmt.Sprintf("file %s:%d", c.ConfigFile, s.Line)
 			}
 		}
+		c.warnings = append(c.warnings, secretFileWarnings(c.ConfigFile, settings)...)
 	}
 	c.explicit = map[string]bool{}
 	for k := range c.sources {

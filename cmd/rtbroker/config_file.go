@@ -191,3 +191,18 @@ func tomlValue(v *unstable.Node) (string, error) {
 	}
 	return "", fmt.Errorf("a %s is not a value any flag takes (write a string, number, boolean or array)", v.Kind)
 }
+
+// secretFileWarnings warns when the file at path holds a secret
+// (secretFlags) and users other than its owner may read it.
+func secretFileWarnings(path string, settings []fileSetting) []string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return nil
+	}
+	for _, s := range settings {
+		if secretFlags[s.Key] {
+			return []string{fmt.Sprintf("%s:%d: %s is a secret, and the file may be read by other users (mode %04o): chmod 600 %s", path, s.Line, s.Key, fi.Mode().Perm(), path)}
+		}
+	}
+	return nil
+}

@@ -286,3 +286,50 @@ func FuzzConfigFile(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigFileSecretWarning: a secret in a file other users may read is
+// warned about (serve logs it at WARN, rtbroker config prints it); the
+// same file with mode 0600, or without a secret, is not.
+func TestConfigFileSecretWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		text string
+		mode os.FileMode
+		want bool
+	}{
+		{name: "secret, world-readable", text: "max-rooms = 3\njwt-secret = \"s\"\n", mode: 0o644, want: true},
+		{name: "api key, group-readable", text: "api-key = [\"k\"]\n", mode: 0o640, want: true},
+		{name: "secret, owner only", text: "jwt-secret = \"s\"\n", mode: 0o600},
+		{name: "no secret", text: "max-rooms = 3\n", mode: 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfigFile(t, tc.text)
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			c, _, err := loadConfig("serve", []string{"--config", path}, func(string) string { return "" }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(c.warnings) > 0; got != tc.want {
+				t.Fatalf("warnings %q", c.warnings)
+			}
+			if tc.want && !strings.Contains(c.warnings[0], "chmod 600 "+path) {
+				t.Errorf("warning %q", c.warnings[0])
+			}
+		})
+	}
+}
+
+// TestServeLogsConfigWarning: serve logs the warning once, at WARN.
+func TestServeLogsConfigWarning(t *testing.T) {
+	path := writeConfigFile(t, "jwt-secret = \""+testSecret+"\"\n")
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "", "--config", path)
+	s.Stop(t)
+	if n := strings.Count(s.logs.String(), "level=WARN msg=config"); n != 1 {
+		t.Fatalf("%d warnings logged:\n%s", n, s.logs.String())
+	}
+}

@@ -30,6 +30,9 @@ func runConfig(args []string, getenv func(string) string, stdout, stderr io.Writ
 	}
 	verr := c.validate()
 	fmt.Fprintln(stdout, "# The effective settings of rtbroker serve, one per flag, with where each came from.")
+	for _, w := range c.warnings {
+		fmt.Fprintln(stdout, "# warning:", w)
+	}
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name == configFileFlag {
 			return

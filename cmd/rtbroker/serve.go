@@ -33,6 +33,9 @@ const dbFile = "rtbroker.db"
 // HTTP server (streams told to come back, in-flight publishes finish) →
 // gateways → broker → log.
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
+	for _, w := range cfg.warnings {
+		log.Warn("config", "problem", w)
+	}
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
 		return err
