@@ -17,6 +17,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -126,6 +127,7 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "sio-namespaces", got: fmt.Sprint(c.SIONamespaces), want: "[/]"},
 		{name: "jwks-refresh", got: c.JWKSRefresh, want: auth.DefaultJWKSRefresh},
 		{name: "jwt-leeway", got: c.JWTLeeway, want: auth.DefaultLeeway},
+		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
