@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -95,5 +98,165 @@ func TestClusterFanOut(t *testing.T) {
 	}
 	if ra := readRoom(t, c, a.URL, room); diffEvents(ra, want) != "" {
 		t.Fatalf("node A reads back: %s", diffEvents(ra, want))
+	}
+}
+
+// TestClusterEphemeral: typing and presence events cross nodes through
+// core NATS, never stored: ada types on node A, bob on node B is told; bob
+// is told of ada's arrival on A; nothing takes an offset.
+func TestClusterEphemeral(t *testing.T) {
+	nodes := startNodes(t, 2, "--jwt-secret", testSecret, "--presence-events")
+	a, b := nodes[0], nodes[1]
+	d := startSIODriver(t)
+	d.connect("bob", b.URL, presenceToken(t, "bob", true), false)
+	d.emit("bob", "room:join", map[string]any{"room": "general"})
+	if typ, n := nextPresence(t, d, "bob", "bob"); typ != "presence:join" || n != 1 {
+		t.Fatalf("bob's own join: %s %d", typ, n)
+	}
+	d.connect("ada", a.URL, presenceToken(t, "ada", true), false)
+	d.emit("ada", "room:join", map[string]any{"room": "general"})
+	if typ, n := nextPresence(t, d, "bob", "ada"); typ != "presence:join" || n != 2 {
+		t.Fatalf("ada's join, seen on B: %s %d", typ, n)
+	}
+	if ack := d.emit("ada", "typing:start", map[string]any{"room": "general"}); ack["ok"] != true || ack["ephemeral"] != true {
+		t.Fatalf("typing:start ack %v", ack)
+	}
+	if got := typingEvents(t, d, "bob", 1); got[0] != "typing:start ada" {
+		t.Fatalf("bob on B got %v, want ada's typing:start", got)
+	}
+	d.emit("ada", "typing:stop", map[string]any{"room": "general"})
+	if got := typingEvents(t, d, "bob", 1); got[0] != "typing:stop ada" {
+		t.Fatalf("bob on B got %v, want ada's typing:stop", got)
+	}
+	c := newClient()
+	for _, n := range nodes {
+		if h := getHealth(t, c, n.URL); h.Head != 0 {
+			t.Fatalf("head %d: an ephemeral event was stored", h.Head)
+		}
+	}
+}
+
+// TestClusterPresence: a user connected to two nodes is one member,
+// listed the same by both; a node killed with SIGKILL takes its members
+// away within --presence-node-ttl, and the other node's subscribers are
+// told they left.
+func TestClusterPresence(t *testing.T) {
+	natsURL := startNATS(t)
+	flags := []string{"--store", "jetstream", "--nats-url", natsURL, "--jwt-secret", testSecret, "--presence-events", "--presence-node-ttl", "3s"}
+	a := startServer(t, "", flags...)
+	proc, bURL := startProcess(t, t.TempDir(), flags...)
+	ada, bob, carol := presenceToken(t, "ada", true), presenceToken(t, "bob", true), presenceToken(t, "carol", true)
+	d := startSIODriver(t)
+	join := func(name, base, token string) {
+		t.Helper()
+		if r := d.connect(name, base, token, false); r["ok"] != true {
+			t.Fatalf("connect %s: %v", name, r)
+		}
+		if ack := d.emit(name, "room:join", map[string]any{"room": "general"}); ack["ok"] != true {
+			t.Fatalf("join %s: %v", name, ack)
+		}
+	}
+	join("carol", a.URL, carol) // the watcher, on A
+	join("ada-a", a.URL, ada)
+	join("ada-b", bURL, ada)
+	join("bob", bURL, bob)
+	want := "count=3 anonymous=0 listed=true [ada:2:[socket.io] bob:1:[socket.io] carol:1:[socket.io]]"
+	waitPresence := func(base, want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := getPresence(t, base, "general", carol, http.StatusOK).summary()
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("presence on %s: %s, want %s", base, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitPresence(a.URL, want)
+	waitPresence(bURL, want)
+	if typ, _ := nextPresence(t, d, "carol", "bob"); typ != "presence:join" {
+		t.Fatalf("carol on A: %s, want bob's presence:join", typ)
+	}
+
+	if err := proc.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if typ, n := nextPresence(t, d, "carol", "bob"); typ != "presence:leave" || n != 2 {
+		t.Fatalf("carol on A: %s %d, want bob's presence:leave with 2 left", typ, n)
+	}
+	t.Logf("bob left %v after node B was killed (--presence-node-ttl 3s)", time.Since(killed).Round(100*time.Millisecond))
+	waitPresence(a.URL, "count=2 anonymous=0 listed=true [ada:1:[socket.io] carol:1:[socket.io]]")
+}
+
+// switchProxy is a load balancer of one backend at a time, which the test
+// moves: an HTTP reverse proxy that carries WebSocket upgrades.
+type switchProxy struct {
+	mu     sync.Mutex
+	target *url.URL
+}
+
+func (p *switchProxy) to(t *testing.T, base string) {
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.target = u
+	p.mu.Unlock()
+}
+
+func (p *switchProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+}
+
+// TestClusterRecoveryOnAnotherNode: a Socket.IO client behind a load
+// balancer loses its connection to node A and reconnects through the
+// balancer to node B: recovered === true, and it receives exactly what was
+// published meanwhile (on A), once.
+func TestClusterRecoveryOnAnotherNode(t *testing.T) {
+	nodes := startNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	c := newClient()
+	proxy := &switchProxy{}
+	proxy.to(t, a.URL)
+	lb := httptest.NewServer(proxy)
+	defer lb.Close()
+	d := startSIODriver(t)
+	if r := d.connect("s", lb.URL, "", false); r["ok"] != true {
+		t.Fatalf("connect: %v", r)
+	}
+	if r := d.do("waitUpgrade", map[string]any{"name": "s"}); r["transport"] != "websocket" {
+		t.Fatalf("upgrade: %v", r)
+	}
+	if ack := d.emit("s", "room:join", map[string]any{"room": "rec"}); ack["ok"] != true {
+		t.Fatalf("join: %v", ack)
+	}
+	first := mustPublish(t, c, a.URL, "rec", "chat:message", []byte(`{"n":1}`))
+	if got := offsets(d.until("s", first.Offset)); !slices.Equal(got, []uint64{first.Offset}) {
+		t.Fatalf("received %v", got)
+	}
+	proxy.to(t, b.URL)
+	d.do("engineClose", map[string]any{"name": "s"})
+	var missed []uint64
+	for i := range 5 {
+		missed = append(missed, mustPublish(t, c, a.URL, "rec", "chat:message", fmt.Appendf(nil, `{"missed":%d}`, i)).Offset)
+	}
+	r := d.do("waitConnect", map[string]any{"name": "s"})
+	if r["recovered"] != true {
+		t.Fatalf("reconnect through the balancer to B: %v, want recovered", r)
+	}
+	if got := offsets(d.until("s", missed[len(missed)-1])); !slices.Equal(got, missed) {
+		t.Fatalf("after recovery on B received %v, want exactly %v", got, missed)
+	}
+	live := mustPublish(t, c, a.URL, "rec", "chat:message", []byte(`{"live":true}`))
+	if got := offsets(d.until("s", live.Offset)); !slices.Equal(got, []uint64{live.Offset}) {
+		t.Fatalf("live on B received %v, want %d", got, live.Offset)
 	}
 }
