@@ -370,3 +370,39 @@ func TestClusterStress(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterResumeHTTPOnAnotherNode: an SSE client resumes on node B
+// with the Last-Event-ID node A gave it, and a long-poll client with the
+// next A gave it, each receiving exactly what was published meanwhile (on
+// A, at once before the resume: B may not have been delivered it yet).
+func TestClusterResumeHTTPOnAnotherNode(t *testing.T) {
+	nodes := startNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	c := newClient()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first := []wireEvent{
+		mustPublish(t, c, a.URL, "res", "chat:message", []byte(`{"n":1}`)),
+		mustPublish(t, c, a.URL, "res", "chat:message", []byte(`{"n":2}`)),
+	}
+	s, err := openSSE(ctx, newStreamClient(), a.URL+"/sse?room=res&after=0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectSSE(t, s, first)
+	s.close()
+	p := pollAll(t, c, a.URL, []string{"res"}, 0, 2)
+	var missed []wireEvent
+	for i := range 3 {
+		missed = append(missed, mustPublish(t, c, a.URL, "res", "chat:message", fmt.Appendf(nil, `{"missed":%d}`, i)))
+	}
+	s, err = openSSE(ctx, newStreamClient(), b.URL+"/sse?room=res", fmt.Sprint(first[1].Offset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	expectSSE(t, s, missed)
+	if got := pollAll(t, c, b.URL, []string{"res"}, p[len(p)-1].Offset, 3); diffEvents(got, missed) != "" {
+		t.Fatalf("long-poll on B: %s", diffEvents(got, missed))
+	}
+}
