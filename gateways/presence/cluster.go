@@ -195,6 +195,8 @@ func (c *Cluster) Update(node, room string, value []byte) {
 			}
 		}
 	case room == "":
+		// Its entries are kept (they leave with their own TTL): a node
+		// that was cut off for a while and beats again counts again.
 		if c.live[node] {
 			delete(c.live, node)
 			for room, users := range c.remote[node] {
@@ -205,7 +207,6 @@ func (c *Cluster) Update(node, room string, value []byte) {
 				}
 			}
 		}
-		delete(c.remote, node)
 	default:
 		c.setEntry(node, room, value)
 	}
@@ -236,6 +237,9 @@ func (c *Cluster) setEntry(node, room string, value []byte) {
 	prev := rooms[room]
 	if len(next) == 0 {
 		delete(rooms, room)
+		if len(rooms) == 0 {
+			delete(c.remote, node)
+		}
 	} else {
 		rooms[room] = next
 	}

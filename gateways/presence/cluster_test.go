@@ -88,7 +88,8 @@ func eventually(t *testing.T, f func() string, want string) {
 // TestClusterOneMemberOnTwoNodes: a user on two nodes is one member (the
 // second arrival is not a first, the first departure not a last), listed
 // with the connections of both; a node that dies takes its members, and
-// the others are told of those who left the room with it.
+// the others are told of those who left the room with it; a node cut off
+// for a while counts again when it beats again.
 func TestClusterOneMemberOnTwoNodes(t *testing.T) {
 	net, cs := newNet("n1", "n2")
 	n1, n2 := cs[0], cs[1]
@@ -125,8 +126,11 @@ func TestClusterOneMemberOnTwoNodes(t *testing.T) {
 	net.dies("n2")
 	eventually(t, snap(n1), "count=1 [ada:1:[socket.io]]")
 	mu.Lock()
-	defer mu.Unlock()
 	if fmt.Sprint(gone) != "[r bob 1]" {
 		t.Fatalf("gone %v, want bob only (ada is still on n1)", gone)
 	}
+	mu.Unlock()
+	// n2 was only cut off: it beats again, and its entries count again.
+	n1.Update("n2", "", []byte{1})
+	eventually(t, snap(n1), "count=2 [ada:2:[socket.io sse] bob:1:[sse]]")
 }

@@ -207,11 +207,25 @@ func (b *Board) write(ctx context.Context, source func(room string) []byte) {
 	defer beat.Stop()
 	renew := time.NewTicker(b.cfg.EntryTTL / 2)
 	defer renew.Stop()
+	failed := false // the last heartbeat was not written
 	for {
 		select {
 		case <-beat.C:
-			if err := b.beat(ctx); err != nil && ctx.Err() == nil {
+			err := b.beat(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
 				b.cfg.Logger.Warn("presence heartbeat", "err", err)
+				failed = true
+			case err == nil && failed:
+				// The heartbeat may have expired meanwhile and the
+				// others dropped this node: post every entry again.
+				failed = false
+				b.mu.Lock()
+				for room := range b.kept {
+					b.dirty[room] = struct{}{}
+				}
+				b.mu.Unlock()
+				b.flush(ctx, source)
 			}
 		case <-renew.C:
 			b.mu.Lock()
