@@ -597,18 +597,29 @@ func (b *Broker) deliverEphemeral(ev *Event) bool {
 }
 
 // History reads committed events of one room after the given offset,
-// at most limit of them, straight from the log. See Log.Read.
+// at most limit of them, straight from the log. See Log.Read. On a
+// Follower it first asks the log for its last offset and waits for this
+// broker to be delivered that far (a read sees what any node committed
+// before it, and Head is not behind what it returns): one request to the
+// log more.
 func (b *Broker) History(ctx context.Context, room string, after uint64, limit int) (ReadResult, error) {
 	if err := ValidateRoom(room); err != nil {
+		return ReadResult{}, err
+	}
+	if err := b.catchUp(ctx); err != nil {
 		return ReadResult{}, err
 	}
 	return b.log.Read(ctx, []string{room}, after, limit)
 }
 
 // HistoryBefore reads the newest events of room before the given offset
-// (0: before the head), ascending. See Log.ReadBefore.
+// (0: before the head), ascending. See Log.ReadBefore; on a Follower, it
+// catches up with the log first, as History does.
 func (b *Broker) HistoryBefore(ctx context.Context, room string, before uint64, limit int) ([]*Event, error) {
 	if err := ValidateRoom(room); err != nil {
+		return nil, err
+	}
+	if err := b.catchUp(ctx); err != nil {
 		return nil, err
 	}
 	return b.log.ReadBefore(ctx, room, before, limit)

@@ -611,7 +611,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 		g.log.Error("socketio: look up session", "err", err)
 		return nil
 	}
-	if old == nil || old.NSP != ns.name || old.Epoch != g.b.Epoch() || tok.offset > g.b.Head().Offset {
+	if old == nil || old.NSP != ns.name || old.Epoch != g.b.Epoch() || !g.b.HeadAtLeast(ctx, tok.offset) {
 		return nil
 	}
 	rooms, ok := resumeFrom(old, tok)
