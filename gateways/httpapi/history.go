@@ -58,7 +58,8 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	head = h.b.Head()                                       // on a cluster node, History caught up with the log
+	// On a cluster node, History caught up with the log: a later head.
+	head = h.b.Head()
 	if res.Trimmed > 0 && (reset != nil || requested > 0) { // after=0 asks for everything retained: nothing to report
 		if reset == nil {
 			reset = &wire.Reset{Reason: wire.ReasonTrimmed, Requested: requested}
