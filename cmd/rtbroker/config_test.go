@@ -54,6 +54,7 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "jetstream store without a URL", args: []string{"--store", "jetstream"}, wantErr: "--store jetstream needs --nats-url"},
 		{name: "unknown store", args: []string{"--store", "redis"}, wantErr: "--store must be bolt or jetstream"},
+		{name: "presence node TTL too short", args: []string{"--presence-node-ttl", "1s"}, wantErr: "--presence-node-ttl must be at least 3s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
