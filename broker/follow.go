@@ -45,9 +45,29 @@ type Relay interface {
 	FollowEphemeral(ctx context.Context, fn func(*Event)) error
 }
 
-// followRetry is how long the Broker waits before following a Follower
-// (or a Relay) again after it failed.
-const followRetry = 250 * time.Millisecond
+// followRetry and followRetryMax are the first and the longest wait
+// before the Broker follows a Follower (or a Relay) again after it failed;
+// the wait doubles while it keeps failing at once.
+const (
+	followRetry    = 250 * time.Millisecond
+	followRetryMax = 5 * time.Second
+)
+
+// retry waits before following again after a failure of a follow that
+// began at start (the wait, in *wait, doubles after a quick failure and
+// starts over after a long run); it reports false when the broker closed.
+func (b *Broker) retry(wait *time.Duration, start time.Time) bool {
+	if time.Since(start) > 2*followRetryMax {
+		*wait = followRetry
+	}
+	select {
+	case <-time.After(*wait):
+		*wait = min(2**wait, followRetryMax)
+		return true
+	case <-b.ctx.Done():
+		return false
+	}
+}
 
 // followWait bounds how long Subscribe and Subscription.Add wait for this
 // node's tail to reach a position that the log has committed but this
@@ -58,15 +78,15 @@ const followWait = 10 * time.Second
 // follow delivers the Follower's events to the tail until Close. When
 // Follow fails, it logs and follows again from the tail's head.
 func (b *Broker) follow() {
+	wait := followRetry
 	for {
+		start := time.Now()
 		err := b.follower.Follow(b.ctx, b.Head().Offset, b.followed)
 		if b.ctx.Err() != nil {
 			return
 		}
 		b.cfg.Logger.Error("follow the log", "err", err, "head", b.Head().Offset)
-		select {
-		case <-time.After(followRetry):
-		case <-b.ctx.Done():
+		if !b.retry(&wait, start) {
 			return
 		}
 	}
@@ -184,15 +204,15 @@ func (b *Broker) waitHead(ctx context.Context, pos uint64) bool {
 // relayIn fans the ephemeral events other processes send out to this
 // broker's subscribers until Close.
 func (b *Broker) relayIn() {
+	wait := followRetry
 	for {
+		start := time.Now()
 		err := b.relay.FollowEphemeral(b.ctx, func(ev *Event) { b.deliverEphemeral(ev) })
 		if b.ctx.Err() != nil {
 			return
 		}
 		b.cfg.Logger.Error("follow ephemeral events", "err", err)
-		select {
-		case <-time.After(followRetry):
-		case <-b.ctx.Done():
+		if !b.retry(&wait, start) {
 			return
 		}
 	}
