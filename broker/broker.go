@@ -123,6 +123,7 @@ type Broker struct {
 		published, replayed, commits, ephemeral, subscriptions atomic.Int64
 		readTail, readLog                                      atomic.Int64 // events subscriptions read from the tail, from the Log
 		joins, leaves, resumed, resetTrimmed, resetEpoch       atomic.Int64 // Subscription.Add and Remove calls, by outcome
+		replayTail, replayLog                                  atomic.Int64 // events read that were committed before their reader followed the room
 	}
 
 	ctx    context.Context // cancelled by Close; for background work
@@ -724,6 +725,8 @@ type Stats struct {
 	Resumed       int64 // joins from a position in this log that were served without a gap
 	ResetTrimmed  int64 // joins from a position that retention overtook (a reset, ErrTrimmed)
 	ResetEpoch    int64 // joins from a position of another epoch or beyond the head (a reset, ErrEpochMismatch)
+	ReplayTail    int64 // events of ReadTail committed before their reader followed the room (a replay; see Subscription.LiveAfter)
+	ReplayLog     int64 // the same among ReadLog
 	Head          uint64
 }
 
@@ -742,6 +745,8 @@ func (b *Broker) Stats() Stats {
 		Resumed:       b.stats.resumed.Load(),
 		ResetTrimmed:  b.stats.resetTrimmed.Load(),
 		ResetEpoch:    b.stats.resetEpoch.Load(),
+		ReplayTail:    b.stats.replayTail.Load(),
+		ReplayLog:     b.stats.replayLog.Load(),
 		Head:          b.Head().Offset,
 	}
 }

@@ -95,6 +95,7 @@ type config struct {
 	UserPublish   []string        // patterns every token holder may publish to
 	AutoJoin      []string        // rooms of / every token socket joins at connect
 	ModeratorRole string          // the role that may edit and delete any message
+	AdminRole     string          // the token role allowed the operator endpoints (admin API, backup, metrics)
 	explicit      map[string]bool // flags set on the command line or in the environment
 	pol           *auth.Policy    // loaded by loadPolicy
 
@@ -240,6 +241,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PresenceMaxList, "presence-max-list", presence.DefaultMaxList, "largest room (in users) whose presence is answered with the member list; above it, counts only")
 	fs.BoolVar(&c.PresenceEvents, "presence-events", false, "send presence:join and presence:leave events to the rooms' subscribers (every transport)")
 	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
+	fs.StringVar(&c.AdminRole, "admin-role", "", "token `role` whose holders may use the operator endpoints (/api/admin/…, /api/backup, /metrics) as an admin API key may; empty: none")
 	fs.StringVar(&c.ModeratorRole, "moderator-role", "", "token `role` whose holders may edit and delete any message in the rooms they may publish to (policy file: moderator_role)")
 	fs.BoolVar(&c.RebuildMessages, "rebuild-messages", false, "rebuild the folded message view's records from the log at start (done anyway when they were never built)")
 	fs.IntVar(&c.MessagesMaxScan, "messages-max-scan", messages.DefaultMaxScan, "log events one page of GET /api/rooms/{room}/messages reads at most to fill itself (edits and deleted messages are skipped)")
