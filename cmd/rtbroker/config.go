@@ -22,6 +22,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
 // config is everything `rtbroker serve` can be told. Every field has a flag
@@ -35,9 +36,10 @@ type config struct {
 	TLSKey          string // PEM private key of TLSCert
 	PprofAddr       string
 	Data            string
-	Store           string // storeBolt or storeJetStream
-	NATSURL         string // with --store jetstream
-	NATSReplicas    int    // the stream's and buckets' replicas
+	Store           string        // storeBolt or storeJetStream
+	NATSURL         string        // with --store jetstream
+	NATSReplicas    int           // the stream's and buckets' replicas
+	PresenceNodeTTL time.Duration // with --store jetstream: a dead node's members count this long at most
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -182,6 +184,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Store, "store", storeBolt, "where events and state live: bolt (the file in --data) or jetstream (NATS at --nats-url)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS `URL`s (comma-separated) of a JetStream server or cluster, with --store jetstream")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the JetStream stream and buckets rtbroker creates (1 or 3)")
+	fs.DurationVar(&c.PresenceNodeTTL, "presence-node-ttl", jetstream.DefaultNodeTTL, "with --store jetstream: how long a node that died (no clean stop) still counts its members present (its heartbeat's TTL, at least 3s)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for requests to finish")
@@ -337,6 +340,7 @@ func (c *config) validate() error {
 	check(c.Store == storeBolt || c.Store == storeJetStream, "--store must be bolt or jetstream, not %q", c.Store)
 	check(c.Store != storeJetStream || c.NATSURL != "", "--store jetstream needs --nats-url")
 	check(c.NATSReplicas >= 1 && c.NATSReplicas <= 5, "--nats-replicas must be 1 to 5")
+	check(c.PresenceNodeTTL >= 3*time.Second, "--presence-node-ttl must be at least 3s (its heartbeat is renewed every third of it, in whole seconds)")
 	check((c.TLSCert == "") == (c.TLSKey == ""), "--tls-cert and --tls-key go together: give both (HTTPS) or neither (plain HTTP)")
 	check(c.TailSize > 0, "--tail-size must be positive")
 	check(c.MaxBatch > 0, "--max-batch must be positive")

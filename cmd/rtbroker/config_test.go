@@ -17,6 +17,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -53,6 +54,7 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "jetstream store without a URL", args: []string{"--store", "jetstream"}, wantErr: "--store jetstream needs --nats-url"},
 		{name: "unknown store", args: []string{"--store", "redis"}, wantErr: "--store must be bolt or jetstream"},
+		{name: "presence node TTL too short", args: []string{"--presence-node-ttl", "1s"}, wantErr: "--presence-node-ttl must be at least 3s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,6 +128,7 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "sio-namespaces", got: fmt.Sprint(c.SIONamespaces), want: "[/]"},
 		{name: "jwks-refresh", got: c.JWKSRefresh, want: auth.DefaultJWKSRefresh},
 		{name: "jwt-leeway", got: c.JWTLeeway, want: auth.DefaultLeeway},
+		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
