@@ -196,10 +196,10 @@ func plan(sz sizes) []scenario {
 			}},
 		})
 	}
-	// rtbench refuses replay on the Node peer, which it takes to have no
-	// history (server.mjs keeps the last --history events of a room in
-	// memory and replays them on a join with `after`).
-	replay := scenario{id: "replay", group: "replay", targets: []string{"rtbroker"},
+	// The Node peer keeps the last --history (100k) events of a room in
+	// memory and replays them on a join with `after`; it loses them on a
+	// restart, so replay after a restart is rtbroker's only.
+	replay := scenario{id: "replay", group: "replay", targets: both,
 		title: fmt.Sprintf("(e) replay %s events", kilo(sz.replayEvents))}
 	for _, restarted := range []bool{false, true} {
 		for i, n := range sz.replaySubs {

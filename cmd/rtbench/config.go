@@ -197,9 +197,6 @@ func (c *config) validate() error {
 	if c.Target == "node" && (c.Transport == "sse" || c.Transport == "longpoll") {
 		return fmt.Errorf("--transport %s: the Node peer serves only Socket.IO (ws, polling); use --target rtbroker", c.Transport)
 	}
-	if c.Target == "node" && c.Scenario == "replay" {
-		return errors.New("replay: the Node peer keeps no history to replay; use --target rtbroker")
-	}
 	if c.Publisher != "http" && c.Publisher != "sio" {
 		return fmt.Errorf("--publisher %q: want http or sio", c.Publisher)
 	}

@@ -302,7 +302,6 @@ func TestUsage(t *testing.T) {
 		{[]string{"nope"}, "unknown scenario"},
 		{[]string{"smoke", "--target", "node", "--transport", "sse"}, "the Node peer serves only Socket.IO"},
 		{[]string{"latency", "--target", "node", "--transport", "longpoll"}, "the Node peer serves only Socket.IO"},
-		{[]string{"replay", "--target", "node"}, "keeps no history"},
 		{[]string{"idle"}, "--server-pid"},
 		{[]string{"fanout", "--transport", "carrier-pigeon"}, "--transport"},
 		{[]string{"storm", "--src", "::1"}, "IPv4"},
