@@ -359,10 +359,19 @@ func (s *suite) step(ctx context.Context, r *run, st step, srv *server, prefix s
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	r.LoadAvg = loadAvg()
+	meter := startCPUMeter(srv.cpu)
 	start := time.Now()
 	err = cmd.Run()
 	r.Seconds = time.Since(start).Seconds()
+	var tool time.Duration
+	if st := cmd.ProcessState; st != nil {
+		// wait4's usage includes the children rtbench waited for (its
+		// worker processes, --restart-cmd).
+		tool = st.UserTime() + st.SystemTime()
+	}
+	if other, oerr := meter.otherPct(srv.cpu, tool); oerr == nil {
+		r.OtherCPU = &other
+	}
 	if data, rerr := os.ReadFile(jsonFile); rerr == nil && json.Valid(data) {
 		r.Result = data
 		var res struct {
@@ -457,25 +466,6 @@ func rewrite(jsonPath string) error {
 	mdPath := strings.TrimSuffix(jsonPath, ".json") + ".md"
 	fmt.Printf("%s\nwrote %s\n", md, mdPath)
 	return os.WriteFile(mdPath, []byte(md), 0o644)
-}
-
-// loadAvg is the 1-minute load average from /proc/loadavg (0 if unknown).
-func loadAvg() float64 {
-	data, _ := os.ReadFile("/proc/loadavg")
-	var v float64
-	fmt.Sscan(string(data), &v)
-	return v
-}
-
-// loadRange is the lowest and highest load average the runs started at.
-func loadRange(runs []run) (lo, hi float64) {
-	for i, r := range runs {
-		if i == 0 || r.LoadAvg < lo {
-			lo = r.LoadAvg
-		}
-		hi = max(hi, r.LoadAvg)
-	}
-	return lo, hi
 }
 
 // shellQuote joins args into one sh command line.

@@ -246,6 +246,10 @@ func TestRestartService(t *testing.T) {
 		t.Errorf("restart with no server: %v", err)
 	}
 	svc.set(srv)
+	cpuBefore := srv.cpu()
+	if cpuBefore <= 0 {
+		t.Errorf("server CPU %v after starting node", cpuBefore)
+	}
 	for _, sig := range []string{"term", "kill"} {
 		before := srv.pid()
 		if err := restartCommand([]string{"--sock", sock, "--signal", sig}); err != nil {
@@ -254,6 +258,12 @@ func TestRestartService(t *testing.T) {
 		if srv.pid() == before || !healthy(ctx, srv.url) {
 			t.Errorf("after restart %s: pid %d (was %d), healthy %v", sig, srv.pid(), before, healthy(ctx, srv.url))
 		}
+		// Node takes well over a clock tick of CPU to start; the time of
+		// the processes stopped is kept.
+		if got := srv.cpu(); got < cpuBefore {
+			t.Errorf("after restart %s: server CPU %v, was %v", sig, got, cpuBefore)
+		}
+		cpuBefore = srv.cpu()
 	}
 	if err := restartCommand([]string{"--sock", sock, "--signal", "hup"}); err == nil || !strings.Contains(err.Error(), "unknown signal") {
 		t.Errorf("restart hup: %v", err)
