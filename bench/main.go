@@ -123,6 +123,7 @@ type suite struct {
 	self     string // this program, for --restart-cmd
 	node     string
 	extra    []string // rtbroker flags the binary supports (--connect-rate 0)
+	help     string   // rtbroker serve -h: the flags it has
 	restarts *restartService
 	runs     []run
 	started  time.Time
@@ -210,7 +211,8 @@ func (s *suite) prepare(ctx context.Context) error {
 		}
 	}
 	help, _ := exec.CommandContext(ctx, s.rtbroker, "serve", "-h").CombinedOutput()
-	if strings.Contains(string(help), "--connect-rate") {
+	s.help = string(help)
+	if strings.Contains(s.help, "--connect-rate") {
 		s.extra = append(s.extra, "--connect-rate", "0")
 	}
 	s.restarts, err = newRestartService(ctx, filepath.Join(s.work, "restart.sock"))
@@ -270,7 +272,7 @@ func (s *suite) attempt(ctx context.Context, sc scenario, tgt string, rep, attem
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	srv, err := s.newServer(tgt, dir)
+	srv, err := s.newServer(sc, tgt, dir)
 	if err != nil {
 		return fail(err)
 	}
@@ -309,9 +311,17 @@ func (s *suite) attempt(ctx context.Context, sc scenario, tgt string, rep, attem
 	return runs
 }
 
-// newServer describes tgt's process on a new port, with dir for its data
-// and log.
-func (s *suite) newServer(tgt, dir string) (*server, error) {
+// newServer describes tgt's process for sc on a new port, with dir for
+// its data and log.
+func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
+	if tgt == "rtbroker" {
+		for _, a := range sc.rtbrokerArgs {
+			name, _, _ := strings.Cut(a, "=")
+			if strings.HasPrefix(name, "--") && !strings.Contains(s.help, name) {
+				return nil, fmt.Errorf("this rtbroker has no %s flag", name)
+			}
+		}
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -326,6 +336,7 @@ func (s *suite) newServer(tgt, dir string) (*server, error) {
 		argv = append(argv, s.rtbroker, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"),
 			"--log-level", "warn", "--publish-rate", "0", "--max-conns-per-ip", "0")
 		argv = append(argv, s.extra...)
+		argv = append(argv, sc.rtbrokerArgs...)
 	} else {
 		argv = append(argv, s.node, "bench/peer/server.mjs", "--port", fmt.Sprint(port))
 	}
