@@ -425,9 +425,16 @@ func (s *suite) progress(sc scenario, st step, r run) {
 			figs = append(figs, m.name+" "+m.unit.format(v))
 		}
 	}
+	other := ""
+	if r.OtherCPU != nil {
+		other = fmt.Sprintf(", other load %.0f %%", *r.OtherCPU)
+		if *r.OtherCPU > maxOtherCPU {
+			other += " (busy machine)"
+		}
+	}
 	elapsed := time.Since(s.started).Round(time.Second)
-	fmt.Printf("[%s, ~%s left] %s %s #%d: %s — %s, load %.0f %%, %.0fs\n", elapsed, max(s.left, 0).Round(time.Minute),
-		what, r.Target, r.Rep, r.Status, strings.Join(figs, ", "), r.LoadCPU, r.Seconds)
+	fmt.Printf("[%s, ~%s left] %s %s #%d: %s — %s, load %.0f %%%s, %.0fs\n", elapsed, max(s.left, 0).Round(time.Minute),
+		what, r.Target, r.Rep, r.Status, strings.Join(figs, ", "), r.LoadCPU, other, r.Seconds)
 }
 
 // write saves the table and the raw runs under cfg.out and prints the table.
