@@ -52,7 +52,7 @@ type metric struct {
 	target *target // nil: none
 }
 
-// A target is a bound the rtbroker median must meet (issue 5's table).
+// A target is a bound the rtbroker median must meet (issue 5's table, issue 15's targets).
 type target struct {
 	max   bool // the value must be ≤ bound (else ≥)
 	bound float64

@@ -71,7 +71,7 @@ func (res results) markdown(scs []scenario) string {
 		fmt.Fprintf(&md, " **The machine was busy with other work**: in %d run(s) processes other than the benchmark's used more than %d %% of a core (up to %.0f %%; see \"Other load\" below): their figures are lower than on a quiet machine.", n, maxOtherCPU, worst)
 	}
 	md.WriteString("\n\n" + table(scs, res.Runs) + "\n")
-	md.WriteString("↑ higher is better, ↓ lower is better; ratio = rtbroker ÷ node; met? compares rtbroker's median with issue 5's target. " +
+	md.WriteString("↑ higher is better, ↓ lower is better; ratio = rtbroker ÷ node; met? compares rtbroker's median with the target of issue 5 or 15. " +
 		"`*`: a run behind the median reported problems (missed or duplicated events, failed connections) or had the load generator above 80 % CPU; " +
 		"(n/m): only n of m runs gave the figure; fail: none did. The Node peer keeps events in memory only (no fsync), serves Socket.IO only, and loses its sessions on a restart.\n")
 	if t := otherLoadTable(scs, res.Runs); t != "" {
