@@ -123,6 +123,8 @@ type config struct {
 	// Edit and delete (gateways/messages).
 	RebuildMessages bool // rebuild the folded view's projection from the log at start
 	MessagesMaxScan int  // log events one page of the folded view reads at most
+
+	MemoryRelease bool // return freed memory to the OS after connection bursts (memtrim.go)
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -249,6 +251,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
 	fs.StringVar(&c.AdminRole, "admin-role", "", "token `role` whose holders may use the operator endpoints (/api/admin/…, /api/backup, /metrics) as an admin API key may; empty: none")
 	fs.StringVar(&c.ModeratorRole, "moderator-role", "", "token `role` whose holders may edit and delete any message in the rooms they may publish to (policy file: moderator_role)")
+	fs.BoolVar(&c.MemoryRelease, "memory-release", defaultMemoryRelease, "once a burst of at least 256 new connections has ended, return freed memory to the operating system (at most every 10 s); false leaves it to the Go runtime")
 	fs.BoolVar(&c.RebuildMessages, "rebuild-messages", false, "rebuild the folded message view's records from the log at start (done anyway when they were never built)")
 	fs.IntVar(&c.MessagesMaxScan, "messages-max-scan", messages.DefaultMaxScan, "log events one page of GET /api/rooms/{room}/messages reads at most to fill itself (edits and deleted messages are skipped)")
 	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")

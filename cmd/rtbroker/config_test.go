@@ -47,6 +47,9 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "connect rate off", env: map[string]string{"RTBROKER_CONNECT_RATE": "0"}, check: func(c *config) bool { return c.connectPerSec == 0 }},
 		{name: "bad connect rate", args: []string{"--connect-rate", "20"}, wantErr: "--connect-rate"},
+		{name: "memory release on by default", check: func(c *config) bool { return c.MemoryRelease }},
+		{name: "memory release off", args: []string{"--memory-release=false"}, check: func(c *config) bool { return !c.MemoryRelease }},
+		{name: "memory release off by env", env: map[string]string{"RTBROKER_MEMORY_RELEASE": "false"}, check: func(c *config) bool { return !c.MemoryRelease }},
 		{name: "no pending acks", args: []string{"--sio-max-pending", "0"}, wantErr: "--sio-max-pending must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "jetstream store", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222"}, check: func(c *config) bool {
@@ -129,6 +132,7 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "jwks-refresh", got: c.JWKSRefresh, want: auth.DefaultJWKSRefresh},
 		{name: "jwt-leeway", got: c.JWTLeeway, want: auth.DefaultLeeway},
 		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
+		{name: "memory-release", got: c.MemoryRelease, want: defaultMemoryRelease},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

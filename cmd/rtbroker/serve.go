@@ -158,7 +158,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	ln := &countingListener{Listener: tcpLn}
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimWG sync.WaitGroup
-	trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
+	if cfg.MemoryRelease {
+		trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
+	}
 	defer trimWG.Wait()
 	defer stopTrim()
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
