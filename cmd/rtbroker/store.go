@@ -7,14 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/storage/bolt"
-	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
 // Values of --store.
@@ -38,7 +34,7 @@ type store struct {
 // (over one connection it owns).
 func openStore(ctx context.Context, cfg *config, log *slog.Logger, commits *commitMetrics) (*store, error) {
 	if cfg.Store == storeJetStream {
-		return openJetStream(ctx, cfg)
+		return openJetStream(ctx, cfg, log)
 	}
 	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -54,30 +50,28 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, commits *comm
 	return &store{log: l, where: path, backup: backupHandler(l, log), close: func() { _ = l.Close() }, health: l}, nil
 }
 
-// openJetStream connects to --nats-url and opens the log and the state
-// store on it. The backup route answers 404: a stream is backed up with
-// NATS's own tools.
-func openJetStream(ctx context.Context, cfg *config) (*store, error) {
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("rtbroker"), nats.MaxReconnects(-1))
+// openJetStream connects to --nats-url, or starts the embedded NATS
+// server, and opens the log and the state store on it. The backup route
+// answers 404: a stream is backed up with NATS's own tools. Its health
+// reports whether the stream can commit (a leader: the cluster has
+// quorum).
+func openJetStream(ctx context.Context, cfg *config, log *slog.Logger) (*store, error) {
+	nc, where, stopNATS, err := connectNATS(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	l, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: cfg.NATSReplicas})
+	l, st, err := openJetStreamStores(ctx, cfg, nc)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("open JetStream log: %w", err)
+		stopNATS()
+		return nil, err
 	}
-	st, err := jetstream.OpenState(ctx, nc, jetstream.StateConfig{Replicas: cfg.NATSReplicas})
-	if err != nil {
-		_ = l.Close()
-		nc.Close()
-		return nil, fmt.Errorf("open JetStream state: %w", err)
-	}
-	return &store{log: l, state: st, where: cfg.NATSURL, backup: httpapi.NotFound, health: noHealth{}, close: func() {
+	avail := watchAvailability(l)
+	return &store{log: l, state: st, where: where, backup: httpapi.NotFound, health: jsHealth{avail}, close: func() {
+		avail.stop()
 		_ = st.Close()
 		_ = l.Close()
-		nc.Drain() //nolint:errcheck // closes the connection once flushed
+		_ = nc.Drain() // closes the connection once flushed
+		stopNATS()
 	}}, nil
 }
