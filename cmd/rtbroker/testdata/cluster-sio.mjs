@@ -1,0 +1,55 @@
+// cluster-sio.mjs URL COUNT ROOMS: COUNT socket.io-client sockets
+// (WebSocket only, so that a load balancer needs no stickiness) that each
+// join the comma-separated ROOMS and record every "chat" and "end" event.
+// Prints {"phase":"ready"} once all have joined, {"phase":"connect", ...}
+// for every reconnection (with socket.recovered), and, once every socket
+// has received an "end" event in every room, one report:
+// {"phase":"report","sockets":[{"events":[{room,offset,id}],"connects":[...]}]}.
+// A socket that reconnects without recovery joins its rooms again from the
+// last offset it received (the test then fails on recovered === false, but
+// still sees what arrived).
+import { io } from "socket.io-client";
+
+const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+const [url, count, roomList] = process.argv.slice(2);
+const rooms = roomList.split(",");
+const states = [];
+let joined = 0;
+
+function maybeReport() {
+  if (states.every((s) => s.ends.size === rooms.length)) {
+    out({ phase: "report", sockets: states.map((s) => ({ events: s.events, connects: s.connects })) });
+    for (const s of states) s.socket.disconnect();
+    process.exit(0);
+  }
+}
+
+for (let i = 0; i < Number(count); i++) {
+  const socket = io(url, { transports: ["websocket"], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+  const s = { socket, events: [], connects: [], ends: new Set(), last: {} };
+  states.push(s);
+  socket.on("connect", async () => {
+    const first = s.connects.length === 0;
+    s.connects.push({ sid: socket.id, recovered: socket.recovered });
+    if (!first) out({ phase: "connect", socket: i, recovered: socket.recovered });
+    if (first || !socket.recovered) {
+      for (const room of rooms) {
+        const arg = s.last[room] !== undefined ? { room, after: s.last[room] } : { room };
+        const ack = await socket.timeout(20000).emitWithAck("room:join", arg).catch((err) => ({ error: err.message }));
+        if (!ack || ack.ok !== true) out({ phase: "join-error", socket: i, room, ack });
+      }
+      if (first && ++joined === states.length) out({ phase: "ready" });
+    }
+  });
+  const record = (event) => (data, meta) => {
+    if (!meta || typeof meta.offset !== "number") return;
+    s.events.push({ event, room: meta.room, offset: meta.offset, id: meta.id });
+    s.last[meta.room] = meta.offset;
+    if (event === "end") {
+      s.ends.add(meta.room);
+      maybeReport();
+    }
+  };
+  socket.on("chat", record("chat"));
+  socket.on("end", record("end"));
+}
