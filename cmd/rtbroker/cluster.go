@@ -183,21 +183,22 @@ func connectNATS(ctx context.Context, cfg *config, log *slog.Logger) (nc *nats.C
 	return nc, where, node.Shutdown, nil
 }
 
-// openJetStreamStores opens the log and the state store, retrying until
-// --nats-start-timeout: right after a cluster elects its meta leader, the
-// stream may not be placeable yet (its peers still joining).
-func openJetStreamStores(ctx context.Context, cfg *config, nc *nats.Conn) (*jetstream.Log, *jetstream.State, error) {
+// openJetStreamStores opens the log, the state store and the presence
+// board, retrying until --nats-start-timeout: right after a cluster
+// elects its meta leader, the stream may not be placeable yet (its peers
+// still joining).
+func openJetStreamStores(ctx context.Context, cfg *config, nc *nats.Conn, log *slog.Logger) (*jetstream.Log, *jetstream.State, *jetstream.Board, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.nats.StartTimeout)
 	defer cancel()
 	r := cfg.replicas(nc)
 	for {
-		l, st, err := openJetStreamOnce(ctx, nc, r)
+		l, st, board, err := openJetStreamOnce(ctx, cfg, nc, r, log)
 		if err == nil {
-			return l, st, nil
+			return l, st, board, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("JetStream not ready within %s (replicas %d): %w", cfg.nats.StartTimeout, r, err)
+			return nil, nil, nil, fmt.Errorf("JetStream not ready within %s (replicas %d): %w", cfg.nats.StartTimeout, r, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -208,20 +209,26 @@ func openJetStreamStores(ctx context.Context, cfg *config, nc *nats.Conn) (*jets
 // unanswered; the next attempt finds the stream.
 const openAttemptTimeout = 5 * time.Second
 
-// openJetStreamOnce opens the log and the state store once.
-func openJetStreamOnce(ctx context.Context, nc *nats.Conn, replicas int) (*jetstream.Log, *jetstream.State, error) {
+// openJetStreamOnce opens the log, the state store and the board once.
+func openJetStreamOnce(ctx context.Context, cfg *config, nc *nats.Conn, replicas int, log *slog.Logger) (*jetstream.Log, *jetstream.State, *jetstream.Board, error) {
 	ctx, cancel := context.WithTimeout(ctx, openAttemptTimeout)
 	defer cancel()
 	l, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: replicas})
 	if err != nil {
-		return nil, nil, fmt.Errorf("open JetStream log: %w", err)
+		return nil, nil, nil, fmt.Errorf("open JetStream log: %w", err)
 	}
 	st, err := jetstream.OpenState(ctx, nc, jetstream.StateConfig{Replicas: replicas})
 	if err != nil {
 		_ = l.Close()
-		return nil, nil, fmt.Errorf("open JetStream state: %w", err)
+		return nil, nil, nil, fmt.Errorf("open JetStream state: %w", err)
 	}
-	return l, st, nil
+	board, err := jetstream.OpenBoard(ctx, nc, jetstream.BoardConfig{Replicas: replicas, NodeTTL: cfg.PresenceNodeTTL, Logger: log})
+	if err != nil {
+		_ = st.Close()
+		_ = l.Close()
+		return nil, nil, nil, fmt.Errorf("open JetStream presence: %w", err)
+	}
+	return l, st, board, nil
 }
 
 // availabilityInterval is how often a JetStream store asks its stream

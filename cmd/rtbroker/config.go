@@ -22,6 +22,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
 // config is everything `rtbroker serve` can be told. Every field has a flag
@@ -32,10 +33,11 @@ type config struct {
 	TLSKey          string // PEM private key of TLSCert
 	PprofAddr       string
 	Data            string
-	Store           string     // storeBolt or storeJetStream
-	NATSURL         string     // with --store jetstream
-	NATSReplicas    int        // the stream's and buckets' replicas (0: by cluster size)
-	nats            natsConfig // the embedded server, credentials, TLS (cluster.go)
+	Store           string        // storeBolt or storeJetStream
+	NATSURL         string        // with --store jetstream
+	NATSReplicas    int           // the stream's and buckets' replicas (0: by cluster size)
+	nats            natsConfig    // the embedded server, credentials, TLS (cluster.go)
+	PresenceNodeTTL time.Duration // with --store jetstream: a dead node's members count this long at most
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -177,6 +179,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS `URL`s (comma-separated) of a JetStream server or cluster, with --store jetstream")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 0, "replicas of the JetStream stream and buckets rtbroker creates (0: 3 in a cluster of 3 or more nodes, 1 otherwise)")
 	c.nats.flags(fs)
+	fs.DurationVar(&c.PresenceNodeTTL, "presence-node-ttl", jetstream.DefaultNodeTTL, "with --store jetstream: how long a node that died (no clean stop) still counts its members present (its heartbeat's TTL; at least 3s)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for requests to finish")

@@ -17,6 +17,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/jetstream"
 	"github.com/rtbroker/rtbroker/storage/jetstream/natsnode"
 )
 
@@ -147,6 +148,7 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "jwt-leeway", got: c.JWTLeeway, want: auth.DefaultLeeway},
 		{name: "cluster-name", got: c.nats.ClusterName, want: natsnode.DefaultClusterName},
 		{name: "nats-start-timeout", got: c.nats.StartTimeout, want: natsnode.DefaultStartTimeout},
+		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,7 +61,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	})
 	defer b.Close()
 	reads := receipts.New(b, receipts.Config{MaxRooms: cfg.UnreadMaxRooms, MaxUnread: cfg.UnreadMaxCount}) // shared by the API and Socket.IO
-	pres := presence.New(b, presence.Config{MaxList: cfg.PresenceMaxList, PollGrace: cfg.PresencePollGrace, Events: cfg.PresenceEvents, Logger: log})
+	presStore, startBoard := clusterPresence(st)                                                           // across nodes on JetStream
+	pres := presence.New(b, presence.Config{MaxList: cfg.PresenceMaxList, PollGrace: cfg.PresencePollGrace, Events: cfg.PresenceEvents, Logger: log, Store: presStore})
+	if startBoard != nil {
+		stop, err := startBoard(ctx, pres)
+		if err != nil {
+			return err
+		}
+		defer stop() // after pres.Close
+	}
 	defer pres.Close()                         // after the gateways, whose connections leave as they close
 	msgs, err := newMessages(ctx, cfg, b, log) // edit and delete, shared by the gateways
 	if err != nil {

@@ -213,10 +213,28 @@ func (r *Registry) Close() {
 	r.sched.Close()
 }
 
+// Departed announces, to this node's subscribers only, that user left
+// room because the other node holding them stopped or died (every node
+// learns it by itself); count is the room's users after it. It is
+// Cluster.OnGone's function.
+func (r *Registry) Departed(room, user string, count int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.send(r.b.AnnounceLocal, LeaveEvent, room, user, count)
+	}
+}
+
 // announce sends a presence event: {"user": user, "count": count}, from
 // the user. With r.mu held, so that a room's events keep their order
 // (Announce does not block: it hands the event to each subscriber).
 func (r *Registry) announce(typ, room, user string, count int) {
+	r.send(r.b.Announce, typ, room, user, count)
+}
+
+// send sends a presence event with announce (Broker.Announce or
+// AnnounceLocal). With r.mu held.
+func (r *Registry) send(announce func(broker.Message) (*broker.Event, error), typ, room, user string, count int) {
 	if !r.cfg.Events {
 		return
 	}
@@ -226,7 +244,7 @@ func (r *Registry) announce(typ, room, user string, count int) {
 	data = append(data, `,"count":`...)
 	data = strconv.AppendInt(data, int64(count), 10)
 	data = append(data, '}')
-	if _, err := r.b.Announce(broker.Message{Room: room, Type: typ, Data: data, From: user}); err != nil {
+	if _, err := announce(broker.Message{Room: room, Type: typ, Data: data, From: user}); err != nil {
 		r.cfg.Logger.Debug("presence: announce", "type", typ, "room", room, "err", err)
 	}
 }
