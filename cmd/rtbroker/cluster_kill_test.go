@@ -285,16 +285,33 @@ func clusterScenario(t *testing.T, lb string, readBase func() string, kill func(
 	}
 	time.Sleep(2 * time.Second)
 	kill()
+	load.mu.Lock()
+	atKill := len(load.acked)
+	load.mu.Unlock()
 	time.Sleep(4 * time.Second)
 	close(stop)
 	pubs.Wait()
+	if after := len(load.acked) - atKill; after < 10 {
+		t.Errorf("%d publishes acknowledged in the 4s after the kill, want publishing to go on", after)
+	}
 	c := &http.Client{Timeout: 15 * time.Second}
 	for i, room := range clusterRooms {
 		if _, err := load.publishRetry(ctx, c, room, "end", fmt.Sprintf("end-%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wg.Wait()
+	// Every reader has the "end" events soon after they are published.
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(time.Minute):
+		for _, r := range readers {
+			t.Logf("%s has %d events, done %v", r.name, len(r.got), r.done())
+		}
+		cancel()
+		<-waited
+	}
 	close(errs)
 	for err := range errs {
 		t.Error(err)

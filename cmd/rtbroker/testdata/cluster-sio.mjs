@@ -16,11 +16,14 @@ const rooms = roomList.split(",");
 const states = [];
 let joined = 0;
 
+let reported = false;
 function maybeReport() {
-  if (states.every((s) => s.ends.size === rooms.length)) {
-    out({ phase: "report", sockets: states.map((s) => ({ events: s.events, connects: s.connects })) });
+  if (!reported && states.every((s) => s.ends.size === rooms.length)) {
+    reported = true;
     for (const s of states) s.socket.disconnect();
-    process.exit(0);
+    // exit once the report is written: a pipe is written asynchronously
+    const report = JSON.stringify({ phase: "report", sockets: states.map((s) => ({ events: s.events, connects: s.connects })) });
+    process.stdout.write(report + "\n", () => process.exit(0));
   }
 }
 
