@@ -247,7 +247,10 @@ func embeddedClusterArgs(t testing.TB) [][]string {
 	}
 	var out [][]string
 	for i := range 3 {
+		// A client port of its own: a random one could be a peer's
+		// cluster port, chosen but not bound yet.
 		out = append(out, []string{"--data", t.TempDir(), "--store", "jetstream", "--nats-name", fmt.Sprintf("node%d", i+1), "--cluster-name", "rtb",
+			"--nats-listen", fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
 			"--cluster-listen", strings.TrimPrefix(peers[i], "nats://"), "--cluster-peers", strings.Join(peers, ",")})
 	}
 	return out

@@ -111,8 +111,12 @@ func OpenBoard(ctx context.Context, nc *nats.Conn, cfg BoardConfig) (*Board, err
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	// File storage: a replicated in-memory stream that loses a majority
+	// of its replicas (two of three nodes restarted) never elects a
+	// leader again (nats-server does not count the votes of replicas
+	// that came back empty), and every node's start would wait for it.
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: cfg.Bucket, Replicas: cfg.Replicas, Storage: jetstream.MemoryStorage,
+		Bucket: cfg.Bucket, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
 		LimitMarkerTTL: cfg.NodeTTL,
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -68,6 +69,7 @@ type Config struct {
 type Node struct {
 	s   *server.Server
 	cfg Config
+	log *logger
 }
 
 // Start starts the server and returns once it accepts connections and,
@@ -89,11 +91,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
-	if cfg.Logger != nil {
-		s.SetLoggerV2(&logger{cfg.Logger.With("component", "nats")}, cfg.Logger.Enabled(ctx, slog.LevelDebug), false, false)
+	lg := &logger{l: cfg.Logger}
+	if lg.l == nil {
+		lg.l = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{s: s, cfg: cfg}
-	go s.Start() // returns at once; Shutdown stops what it started
+	lg.l = lg.l.With("component", "nats")
+	s.SetLoggerV2(lg, lg.l.Enabled(ctx, slog.LevelDebug), false, false)
+	n := &Node{s: s, cfg: cfg, log: lg}
+	s.Start() // returns once its listeners are started; Shutdown stops them
 	if err := n.wait(ctx); err != nil {
 		n.Shutdown()
 		return nil, err
@@ -190,15 +195,25 @@ func hostName() string {
 func (n *Node) wait(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
 	defer cancel()
-	if !n.s.ReadyForConnections(n.cfg.StartTimeout) {
-		return fmt.Errorf("embedded NATS did not start within %s", n.cfg.StartTimeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !n.s.ReadyForConnections(50 * time.Millisecond) {
+		if err := n.log.fatal(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("embedded NATS did not start within %s", n.cfg.StartTimeout)
+		case <-tick.C:
+		}
 	}
 	if n.cfg.ClusterListen == "" {
 		return nil
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	for !n.s.JetStreamIsCurrent() {
+		if err := n.log.fatal(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("embedded NATS: no JetStream meta leader within %s (%d routes up): a majority of the cluster's nodes (--cluster-peers %s) must be running and reachable on their cluster ports",
@@ -241,12 +256,28 @@ func (n *Node) Shutdown() {
 	n.s.WaitForShutdown()
 }
 
-// logger passes the server's log lines to slog.
-type logger struct{ l *slog.Logger }
+// logger passes the server's log lines to slog and keeps the first
+// fatal one (a port already in use): Start fails with it.
+type logger struct {
+	l     *slog.Logger
+	first atomic.Pointer[string]
+}
+
+// fatal returns the first fatal line as an error, or nil.
+func (g *logger) fatal() error {
+	if p := g.first.Load(); p != nil {
+		return errors.New("embedded NATS: " + *p)
+	}
+	return nil
+}
 
 func (g *logger) Noticef(format string, v ...any) { g.l.Info(fmt.Sprintf(format, v...)) }
 func (g *logger) Warnf(format string, v ...any)   { g.l.Warn(fmt.Sprintf(format, v...)) }
-func (g *logger) Fatalf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
+func (g *logger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	g.first.CompareAndSwap(nil, &msg)
+	g.l.Error(msg)
+}
 func (g *logger) Errorf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
 func (g *logger) Debugf(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
 func (g *logger) Tracef(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
