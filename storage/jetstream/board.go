@@ -141,11 +141,14 @@ func (b *Board) Start(ctx context.Context, source func(room string) []byte, watc
 	if err := b.beat(ctx); err != nil {
 		return err
 	}
-	w, err := b.kv.WatchAll(ctx)
+	// The watch lives until Close, not until ctx ends: nats.go stops a
+	// watcher when the context it was made with is done.
+	bctx, cancel := context.WithCancel(context.Background())
+	w, err := b.kv.WatchAll(bctx)
 	if err != nil {
+		cancel()
 		return fmt.Errorf("jetstream: watch presence bucket: %w", err)
 	}
-	bctx, cancel := context.WithCancel(context.Background())
 	b.cancel, b.source = cancel, source
 	b.wg.Go(func() { b.watch(bctx, w, watch) })
 	b.wg.Go(func() { b.write(bctx, source) })
