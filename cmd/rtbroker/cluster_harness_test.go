@@ -393,3 +393,29 @@ func ctxSleep(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// TestReadmeHAProxyConfig: the HAProxy configuration in README's "Three
+// nodes" section is the one the cluster tests run, with the README's
+// addresses.
+func TestReadmeHAProxyConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mark = "<!-- readme-test: file haproxy.cfg -->\n```haproxy\n"
+	_, rest, ok := strings.Cut(string(b), mark)
+	if !ok {
+		t.Fatal("README has no haproxy.cfg block")
+	}
+	got, _, _ := strings.Cut(rest, "```")
+	var servers, cookies []string
+	for i := range 3 {
+		servers = append(servers, fmt.Sprintf("    server n%d 10.0.0.%d:8080", i+1, i+1))
+		cookies = append(cookies, fmt.Sprintf("    server n%d 10.0.0.%d:8080 cookie n%d", i+1, i+1, i+1))
+	}
+	want := strings.NewReplacer("{{bind}}", ":80", "{{servers}}", strings.Join(servers, "\n"),
+		"{{servers_cookie}}", strings.Join(cookies, "\n")).Replace(haproxyConfig)
+	if got != want {
+		t.Errorf("README's haproxy.cfg differs from the tests' haproxyConfig:\n--- README\n%s\n--- tests\n%s", got, want)
+	}
+}

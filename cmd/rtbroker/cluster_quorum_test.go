@@ -16,7 +16,8 @@ import (
 // SIGKILL, so the cluster has no quorum. The survivor's /readyz answers
 // 503 with the reason, and HAProxy, with no ready node, sends requests to
 // the live one: publishes are refused 503 unavailable (HTTP and Socket.IO
-// acks), reads of what was committed go on (REST, long-poll, SSE). Once a
+// acks; a Socket.IO room:join too, as it records the session first), reads
+// of what was committed go on (REST, long-poll, SSE). Once a
 // killed node is back, publishes are taken again and offsets go on.
 func TestClusterQuorumLost(t *testing.T) {
 	nodes := startRTBNodes(t, embeddedClusterArgs(t))
@@ -70,6 +71,13 @@ func TestClusterQuorumLost(t *testing.T) {
 		ack, _ := acks[0].(map[string]any)
 		if e, _ := ack["error"].(map[string]any); ack["ok"] != false || e["code"] != "unavailable" {
 			t.Errorf("Socket.IO publish without quorum acked %v, want ok false, code unavailable", ack)
+		}
+		// A join records the session before it answers: refused too.
+		m = d.do("emit", map[string]any{"name": "s", "event": "room:join", "args": []any{map[string]any{"room": room}}, "ack": true, "timeout": 30000})
+		acks, _ = m["ack"].([]any)
+		ack, _ = acks[0].(map[string]any)
+		if e, _ := ack["error"].(map[string]any); ack["ok"] != false || e["code"] != "unavailable" {
+			t.Errorf("Socket.IO room:join without quorum acked %v, want ok false, code unavailable", ack)
 		}
 	}
 
