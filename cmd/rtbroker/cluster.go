@@ -29,6 +29,7 @@ type natsConfig struct {
 	ClusterListen string        // the embedded server's route port ("": standalone)
 	ClusterPeers  []string      // route URLs of the cluster's nodes
 	StartTimeout  time.Duration // JetStream ready (meta leader, stream created) within this
+	Timeout       time.Duration // each JetStream request and acknowledgement
 
 	Creds    string // --nats-creds: a NATS credentials (JWT + nkey) file
 	User     string
@@ -47,6 +48,7 @@ func (n *natsConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&n.ClusterListen, "cluster-listen", "", "`host:port` the embedded NATS server's cluster (route) port listens on; with --cluster-peers, this process is a node of a JetStream cluster")
 	fs.Var(listFlag{&n.ClusterPeers}, "cluster-peers", "comma-separated route `URLs` (nats://host:port) of the cluster's nodes, this one's included or not")
 	fs.DurationVar(&n.StartTimeout, "nats-start-timeout", natsnode.DefaultStartTimeout, "how long start-up waits for JetStream (a meta leader, which needs a majority of the cluster's nodes, and the stream) before it fails")
+	fs.DurationVar(&n.Timeout, "nats-timeout", jetstream.DefaultAckTimeout, "how long a publish waits for the stream's acknowledgement (and any other JetStream request for its answer) before it is refused unavailable; keep it under the Socket.IO publish timeout (10s)")
 	fs.StringVar(&n.Creds, "nats-creds", "", "NATS credentials `file` (user JWT and nkey seed) for --nats-url")
 	fs.StringVar(&n.User, "nats-user", "", "NATS user `name` for --nats-url, with --nats-password")
 	fs.StringVar(&n.Password, "nats-password", "", "NATS `password` of --nats-user; prefer the environment variable")
@@ -99,6 +101,7 @@ func (c *config) validateNATS() []error {
 	check(n.Creds == "" || (n.User == "" && n.Token == ""), "--nats-creds excludes --nats-user and --nats-token")
 	check(n.User == "" || n.Token == "", "--nats-user and --nats-token exclude each other")
 	check(n.StartTimeout > 0, "--nats-start-timeout must be positive")
+	check(n.Timeout > 0, "--nats-timeout must be positive")
 	return errs
 }
 
@@ -213,16 +216,16 @@ const openAttemptTimeout = 5 * time.Second
 func openJetStreamOnce(ctx context.Context, cfg *config, nc *nats.Conn, replicas int, log *slog.Logger) (*jetstream.Log, *jetstream.State, *jetstream.Board, error) {
 	ctx, cancel := context.WithTimeout(ctx, openAttemptTimeout)
 	defer cancel()
-	l, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: replicas})
+	l, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: replicas, AckTimeout: cfg.nats.Timeout})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open JetStream log: %w", err)
 	}
-	st, err := jetstream.OpenState(ctx, nc, jetstream.StateConfig{Replicas: replicas})
+	st, err := jetstream.OpenState(ctx, nc, jetstream.StateConfig{Replicas: replicas, Timeout: cfg.nats.Timeout})
 	if err != nil {
 		_ = l.Close()
 		return nil, nil, nil, fmt.Errorf("open JetStream state: %w", err)
 	}
-	board, err := jetstream.OpenBoard(ctx, nc, jetstream.BoardConfig{Replicas: replicas, NodeTTL: cfg.PresenceNodeTTL, Logger: log})
+	board, err := jetstream.OpenBoard(ctx, nc, jetstream.BoardConfig{Replicas: replicas, NodeTTL: cfg.PresenceNodeTTL, Timeout: cfg.nats.Timeout, Logger: log})
 	if err != nil {
 		_ = st.Close()
 		_ = l.Close()

@@ -149,6 +149,8 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "cluster-name", got: c.nats.ClusterName, want: natsnode.DefaultClusterName},
 		{name: "nats-start-timeout", got: c.nats.StartTimeout, want: natsnode.DefaultStartTimeout},
 		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
+		{name: "nats-timeout", got: c.nats.Timeout, want: jetstream.DefaultAckTimeout},
+		{name: "nats-timeout socketio", got: c.nats.Timeout < socketio.DefaultPublishTimeout, want: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

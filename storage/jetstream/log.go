@@ -23,8 +23,11 @@ const (
 	DefaultStream         = "RTBROKER"
 	DefaultSubject        = "rtb.ev"
 	DefaultMaxAtomicBatch = 1000 // nats-server's default max_batch_size
-	DefaultAckTimeout     = 10 * time.Second
-	DefaultDuplicates     = 2 * time.Minute
+	// DefaultAckTimeout is below the Socket.IO gateway's publish timeout
+	// (10 s), so that a publish the stream cannot acknowledge (its
+	// cluster lost quorum) is answered unavailable, not canceled.
+	DefaultAckTimeout = 5 * time.Second
+	DefaultDuplicates = 2 * time.Minute
 	// DefaultEphemeralSuffix makes Config.Ephemeral's default from
 	// Config.Subject: "rtb.ev-eph".
 	DefaultEphemeralSuffix = "-eph"
