@@ -123,6 +123,7 @@ type Broker struct {
 		published, replayed, commits, ephemeral, subscriptions atomic.Int64
 		readTail, readLog                                      atomic.Int64 // events subscriptions read from the tail, from the Log
 		joins, leaves, resumed, resetTrimmed, resetEpoch       atomic.Int64 // Subscription.Add and Remove calls, by outcome
+		replayTail, replayLog                                  atomic.Int64 // events read that were committed before their reader followed the room
 	}
 
 	ctx    context.Context // cancelled by Close; for background work
@@ -597,18 +598,29 @@ func (b *Broker) deliverEphemeral(ev *Event) bool {
 }
 
 // History reads committed events of one room after the given offset,
-// at most limit of them, straight from the log. See Log.Read.
+// at most limit of them, straight from the log. See Log.Read. On a
+// Follower it first asks the log for its last offset and waits for this
+// broker to be delivered that far (a read sees what any node committed
+// before it, and Head is not behind what it returns): one request to the
+// log more.
 func (b *Broker) History(ctx context.Context, room string, after uint64, limit int) (ReadResult, error) {
 	if err := ValidateRoom(room); err != nil {
+		return ReadResult{}, err
+	}
+	if err := b.catchUp(ctx); err != nil {
 		return ReadResult{}, err
 	}
 	return b.log.Read(ctx, []string{room}, after, limit)
 }
 
 // HistoryBefore reads the newest events of room before the given offset
-// (0: before the head), ascending. See Log.ReadBefore.
+// (0: before the head), ascending. See Log.ReadBefore; on a Follower, it
+// catches up with the log first, as History does.
 func (b *Broker) HistoryBefore(ctx context.Context, room string, before uint64, limit int) ([]*Event, error) {
 	if err := ValidateRoom(room); err != nil {
+		return nil, err
+	}
+	if err := b.catchUp(ctx); err != nil {
 		return nil, err
 	}
 	return b.log.ReadBefore(ctx, room, before, limit)
@@ -713,6 +725,8 @@ type Stats struct {
 	Resumed       int64 // joins from a position in this log that were served without a gap
 	ResetTrimmed  int64 // joins from a position that retention overtook (a reset, ErrTrimmed)
 	ResetEpoch    int64 // joins from a position of another epoch or beyond the head (a reset, ErrEpochMismatch)
+	ReplayTail    int64 // events of ReadTail committed before their reader followed the room (a replay; see Subscription.LiveAfter)
+	ReplayLog     int64 // the same among ReadLog
 	Head          uint64
 }
 
@@ -731,6 +745,8 @@ func (b *Broker) Stats() Stats {
 		Resumed:       b.stats.resumed.Load(),
 		ResetTrimmed:  b.stats.resetTrimmed.Load(),
 		ResetEpoch:    b.stats.resetEpoch.Load(),
+		ReplayTail:    b.stats.replayTail.Load(),
+		ReplayLog:     b.stats.replayLog.Load(),
 		Head:          b.Head().Offset,
 	}
 }

@@ -253,6 +253,9 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 	rt := b.tail.room(room)
 	rt.subs[s] = struct{}{}
 	delete(b.idle, s)
+	if head := b.tail.head; head > s.liveAfter.Load() {
+		s.liveAfter.Store(head) // under s.mu: no other writer
+	}
 	// Events to read: the Log had some after pos, or some were committed
 	// since (later commits wake the subscription as it is registered now).
 	wake := len(res.Events) > 0 || rt.events.len() > 0 && rt.events.at(rt.events.len()-1).Offset > pos

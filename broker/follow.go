@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -44,9 +45,29 @@ type Relay interface {
 	FollowEphemeral(ctx context.Context, fn func(*Event)) error
 }
 
-// followRetry is how long the Broker waits before following a Follower
-// (or a Relay) again after it failed.
-const followRetry = 250 * time.Millisecond
+// followRetry and followRetryMax are the first and the longest wait
+// before the Broker follows a Follower (or a Relay) again after it failed;
+// the wait doubles while it keeps failing at once.
+const (
+	followRetry    = 250 * time.Millisecond
+	followRetryMax = 5 * time.Second
+)
+
+// retry waits before following again after a failure of a follow that
+// began at start (the wait, in *wait, doubles after a quick failure and
+// starts over after a long run); it reports false when the broker closed.
+func (b *Broker) retry(wait *time.Duration, start time.Time) bool {
+	if time.Since(start) > 2*followRetryMax {
+		*wait = followRetry
+	}
+	select {
+	case <-time.After(*wait):
+		*wait = min(2**wait, followRetryMax)
+		return true
+	case <-b.ctx.Done():
+		return false
+	}
+}
 
 // followWait bounds how long Subscribe and Subscription.Add wait for this
 // node's tail to reach a position that the log has committed but this
@@ -57,15 +78,15 @@ const followWait = 10 * time.Second
 // follow delivers the Follower's events to the tail until Close. When
 // Follow fails, it logs and follows again from the tail's head.
 func (b *Broker) follow() {
+	wait := followRetry
 	for {
+		start := time.Now()
 		err := b.follower.Follow(b.ctx, b.Head().Offset, b.followed)
 		if b.ctx.Err() != nil {
 			return
 		}
 		b.cfg.Logger.Error("follow the log", "err", err, "head", b.Head().Offset)
-		select {
-		case <-time.After(followRetry):
-		case <-b.ctx.Done():
+		if !b.retry(&wait, start) {
 			return
 		}
 	}
@@ -110,6 +131,18 @@ func (b *Broker) addLocked(evs []*Event, scratch *[]*Subscription) {
 	}
 }
 
+// HeadAtLeast reports whether the head is at or past offset: whether a
+// position a client brings (a Last-Event-ID, an after, a recovery token)
+// names an event of this log. On a Follower, an offset this broker has
+// not been delivered yet but the log has committed (the client got it from
+// another node) counts: HeadAtLeast then waits, at most 10 s or until ctx
+// ends, for the broker's head to reach it, so that Head() afterwards is at
+// least offset. It reports false for an offset past the log's last event
+// (a position from a recreated log). Safe for concurrent use.
+func (b *Broker) HeadAtLeast(ctx context.Context, offset uint64) bool {
+	return !b.beyondHead(ctx, offset)
+}
+
 // beyondHead reports whether offset pos is past the head: for a Follower,
 // past the last event the log has committed, in which case it waits (at
 // most followWait) for this node's tail to reach pos, and reports true
@@ -125,6 +158,28 @@ func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 	if err != nil || pos > last {
 		return true
 	}
+	return !b.waitHead(ctx, pos)
+}
+
+// catchUp waits until this node's tail holds every event the log had
+// committed when it was called (at most followWait), so that a read of
+// the log that follows sees what other nodes committed before it and the
+// head it reports is not behind it. Nothing to do without a Follower.
+func (b *Broker) catchUp(ctx context.Context) error {
+	if b.follower == nil {
+		return nil
+	}
+	last, err := b.follower.LastOffset(ctx)
+	if err != nil {
+		return fmt.Errorf("catch up with the log: %w", err)
+	}
+	b.waitHead(ctx, last) // past the wait, the read goes on with what is there
+	return nil
+}
+
+// waitHead waits until the tail's head is at least pos, at most
+// followWait or until ctx ends or Close; it reports whether it is.
+func (b *Broker) waitHead(ctx context.Context, pos uint64) bool {
 	timer := time.NewTimer(followWait)
 	defer timer.Stop()
 	for {
@@ -132,16 +187,16 @@ func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 		head, moved := b.tail.head, b.headMoved
 		b.mu.RUnlock()
 		if pos <= head {
-			return false
+			return true
 		}
 		select {
 		case <-moved:
 		case <-timer.C:
-			return true
+			return false
 		case <-ctx.Done():
-			return true
+			return false
 		case <-b.closing:
-			return true
+			return false
 		}
 	}
 }
@@ -149,15 +204,15 @@ func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 // relayIn fans the ephemeral events other processes send out to this
 // broker's subscribers until Close.
 func (b *Broker) relayIn() {
+	wait := followRetry
 	for {
+		start := time.Now()
 		err := b.relay.FollowEphemeral(b.ctx, func(ev *Event) { b.deliverEphemeral(ev) })
 		if b.ctx.Err() != nil {
 			return
 		}
 		b.cfg.Logger.Error("follow ephemeral events", "err", err)
-		select {
-		case <-time.After(followRetry):
-		case <-b.ctx.Done():
+		if !b.retry(&wait, start) {
 			return
 		}
 	}

@@ -48,7 +48,8 @@ type Log interface {
 	// Trim removes events that retention no longer keeps: per room, with
 	// the limits r.For(room) gives it (the first matching rule of r.Rules,
 	// else r's own), events older than now-MaxAge (when MaxAge > 0) and
-	// all but the newest MaxCount (when MaxCount > 0). It also forgets idempotency keys older
+	// all but the newest MaxCount (when MaxCount > 0), and events with
+	// offsets below Before (when Before > 0). It also forgets idempotency keys older
 	// than the idempotency window. It records, per room, the highest
 	// removed offset (the room's trim watermark), so that a later Read from
 	// before it reports it in ReadResult.Trimmed. It returns how many
@@ -108,6 +109,7 @@ type RoomInfo struct {
 type Retention struct {
 	MaxAge      time.Duration // remove events older than this; 0 keeps all
 	MaxCount    int           // keep at most this many events per room; 0 keeps all
+	Before      uint64        // remove events with offsets below this; 0 removes none (a one-off cut, see Broker.TrimRoom)
 	Idempotency time.Duration // how long idempotency keys are remembered; 0 means forever
 	// Rules give rooms matching a pattern their own MaxAge and MaxCount;
 	// the first matching rule wins and MaxAge/MaxCount above are the

@@ -20,6 +20,9 @@ type RetentionRule struct {
 	Pattern  string        `json:"pattern"`
 	MaxAge   time.Duration `json:"max_age"`
 	MaxCount int           `json:"max_count"`
+	// Before, when > 0, also removes the events with offsets below it:
+	// a one-off cut (Broker.TrimRoom), not a configuration setting.
+	Before uint64 `json:"-"`
 }
 
 // Match reports whether room is governed by the rule's pattern.
@@ -50,10 +53,10 @@ func (r RetentionRule) Validate() error {
 // r.Rules whose pattern matches it, else r's own MaxAge and MaxCount (the
 // default). The result has no Rules; its Idempotency is r's.
 func (r Retention) For(room string) Retention {
-	out := Retention{MaxAge: r.MaxAge, MaxCount: r.MaxCount, Idempotency: r.Idempotency}
+	out := Retention{MaxAge: r.MaxAge, MaxCount: r.MaxCount, Before: r.Before, Idempotency: r.Idempotency}
 	for _, rule := range r.Rules {
 		if rule.Match(room) {
-			out.MaxAge, out.MaxCount = rule.MaxAge, rule.MaxCount
+			out.MaxAge, out.MaxCount, out.Before = rule.MaxAge, rule.MaxCount, rule.Before
 			break
 		}
 	}
@@ -63,11 +66,11 @@ func (r Retention) For(room string) Retention {
 // RemovesEvents reports whether r may remove an event of some room: the
 // default or one of the rules has a limit.
 func (r Retention) RemovesEvents() bool {
-	if r.MaxAge > 0 || r.MaxCount > 0 {
+	if r.MaxAge > 0 || r.MaxCount > 0 || r.Before > 0 {
 		return true
 	}
 	for _, rule := range r.Rules {
-		if rule.MaxAge > 0 || rule.MaxCount > 0 {
+		if rule.MaxAge > 0 || rule.MaxCount > 0 || rule.Before > 0 {
 			return true
 		}
 	}
@@ -112,6 +115,27 @@ func matchPattern(pattern, room string) bool {
 		rest = rest[1+j+len(lit):]
 	}
 	return len(rest) > len(parts[last]) && strings.HasSuffix(rest, parts[last])
+}
+
+// TrimRoom removes events of room now, whatever the configured retention:
+// those with offsets below before (when before > 0) and all but the newest
+// keep (when keep > 0); at least one of the two must be given. Like
+// retention, it records the room's trim watermark, so a subscriber that
+// later asks for a removed position is told with a reset (ErrTrimmed)
+// and resumes at the earliest retained event; events already in the
+// in-memory tail are still delivered to live subscribers that read them
+// from there. It returns how many events it removed. Errors wrap
+// ErrInvalid (bad room name, neither limit) or come from Log.Trim.
+func (b *Broker) TrimRoom(ctx context.Context, room string, before uint64, keep int) (int, error) {
+	if err := ValidateRoom(room); err != nil {
+		return 0, err
+	}
+	if keep < 0 || before == 0 && keep == 0 {
+		return 0, invalid("trim", "give an offset to trim before or a number of events to keep")
+	}
+	// The room's name is a pattern matching only itself (names have no *).
+	r := Retention{Rules: []RetentionRule{{Pattern: room, MaxCount: keep, Before: before}}}
+	return b.log.Trim(ctx, r, b.cfg.Now())
 }
 
 // CountAfter returns how many retained events of room have offsets above

@@ -47,6 +47,11 @@ type Subscription struct {
 	wakeC  atomic.Pointer[chan struct{}] // cap 1: a commit or ephemeral event arrived; made by the first Wait
 	onWake atomic.Pointer[func()]
 	closed atomic.Bool // set under mu (so Add never registers a closed subscription); read without it
+	// liveAfter is the log's head when a room was last added (Subscribe,
+	// Add): events at or below it were committed before the subscriber
+	// followed their room (a replay), those above are live. Raised under
+	// mu, read without it (LiveAfter, the replay counters).
+	liveAfter atomic.Uint64
 
 	// mu guards cur, eph and resets. Lock order: mu, then Broker.mu. The
 	// reader holds it while it reads the tail (in memory, short), never
@@ -94,6 +99,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 		return nil, ErrClosed
 	}
 	head := b.tail.head
+	s.liveAfter.Store(head)
 	for _, r := range rs {
 		b.tail.room(r).subs[s] = struct{}{}
 	}
@@ -145,6 +151,20 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	}
 	s.pos.Store(s.cur.min())
 	return s, nil
+}
+
+// LiveAfter returns the offset above which the subscription's events are
+// live: committed after it began following their room (the log's head at
+// Subscribe or at the latest Add). Events at or below it, read by a
+// subscriber that started from an earlier position, are a replay. Safe to
+// call from any goroutine; it takes no lock.
+func (s *Subscription) LiveAfter() uint64 { return s.liveAfter.Load() }
+
+// countUpTo returns how many of evs (ascending offsets) are at or below
+// off.
+func countUpTo(evs []*Event, off uint64) int64 {
+	n, _ := slices.BinarySearchFunc(evs, off+1, func(ev *Event, o uint64) int { return cmp.Compare(ev.Offset, o) })
+	return int64(n)
 }
 
 // Reset returns why the subscription did not start exactly where
@@ -271,6 +291,9 @@ func (s *Subscription) step(ctx context.Context, limit int) (out []*Event, again
 	if ok {
 		if n := len(out) - n0; n > 0 { // one atomic add per read, not per event
 			b.stats.readTail.Add(int64(n))
+			if la := s.liveAfter.Load(); g.pos < la { // a replay: count what is not live
+				b.stats.replayTail.Add(countUpTo(out[n0:], la))
+			}
 		}
 		s.clearEph()
 		again = s.cur.advance(through)
@@ -294,6 +317,9 @@ func (s *Subscription) readLog(ctx context.Context, rooms []string, pos, upto, g
 		return nil, false, fmt.Errorf("read rooms %v after %d: %w", rooms, pos, err)
 	}
 	b.stats.readLog.Add(int64(len(res.Events)))
+	if la := s.liveAfter.Load(); pos < la && len(res.Events) > 0 {
+		b.stats.replayLog.Add(countUpTo(res.Events, la))
+	}
 	var marks []roomMark
 	if res.Trimmed > 0 {
 		if marks, err = b.trimMarks(ctx, rooms, pos, res.Trimmed); err != nil {

@@ -322,7 +322,7 @@ func (l *MemLog) Rooms(ctx context.Context) ([]broker.RoomInfo, error) {
 }
 
 // Trim applies retention as of now; see broker.Log.Trim. Per room, with
-// the limits r.For(room) gives it, it removes the oldest events beyond MaxCount and the leading run of events
+// the limits r.For(room) gives it, it removes the oldest events beyond MaxCount, those with offsets below Before, and the leading run of events
 // whose Time is before now-MaxAge (events are in acceptance order, so that
 // is every older event unless clocks went backwards). It forgets
 // idempotency keys accepted before now-Idempotency. It returns how many
@@ -343,6 +343,9 @@ func (l *MemLog) Trim(ctx context.Context, r broker.Retention, now time.Time) (i
 		n := 0
 		if r.MaxCount > 0 && len(room.events) > r.MaxCount {
 			n = len(room.events) - r.MaxCount
+		}
+		for n < len(room.events) && room.events[n].Offset < r.Before {
+			n++
 		}
 		if r.MaxAge > 0 {
 			cutoff := now.Add(-r.MaxAge)

@@ -62,6 +62,7 @@ func TestLog(t *testing.T, open func(t *testing.T) func() broker.Log) {
 		{"TrimWholeRoom", testTrimWholeRoom},
 		{"TrimmedWatermarkAcrossRooms", testTrimAcrossRooms},
 		{"TrimByRoomPatternRules", testTrimRules},
+		{"TrimRoomBefore", testTrimBefore},
 		{"CountAfter", testCountAfter},
 		{"Epoch", testEpoch},
 		{"ReopenKeepsEverything", testReopen},

@@ -143,3 +143,38 @@ func testTrimRules(t *testing.T, open func() broker.Log) {
 		t.Errorf("rooms %v", names)
 	}
 }
+
+// testTrimBefore checks a one-off cut of one room (Broker.TrimRoom): a
+// rule for the room with Before removes its events below the offset and
+// records the watermark, with MaxCount the newest are kept, and the other
+// rooms keep everything.
+func testTrimBefore(t *testing.T, open func() broker.Log) {
+	l := openLog(t, open)
+	fill(t, l, 10) // a: 1 3 ... 19, b: 2 4 ... 20
+	cut := func(room string, before uint64, keep int) int {
+		t.Helper()
+		return mustTrim(t, l, broker.Retention{Rules: []broker.RetentionRule{{Pattern: room, Before: before, MaxCount: keep}}}, base.Add(time.Hour))
+	}
+	if n := cut("a", 8, 0); n != 4 { // 1 3 5 7
+		t.Fatalf("Trim before 8 removed %d, want 4", n)
+	}
+	if got := offsets(readAll(t, l, []string{"a"}, 0)); !slices.Equal(got, []uint64{9, 11, 13, 15, 17, 19}) {
+		t.Errorf("room a after the cut: %v", got)
+	}
+	if n := len(readAll(t, l, []string{"b"}, 0)); n != 10 {
+		t.Errorf("room b keeps %d events, want all 10", n)
+	}
+	res, err := l.Read(context.Background(), []string{"a"}, 2, 10)
+	if err != nil || res.Trimmed != 7 {
+		t.Errorf("Read from 2 after the cut: trimmed %d, %v; want the watermark 7", res.Trimmed, err)
+	}
+	if n := cut("a", 0, 2); n != 4 { // keep 17 19
+		t.Fatalf("Trim keeping 2 removed %d, want 4", n)
+	}
+	if n := cut("a", 1000, 0); n != 2 {
+		t.Fatalf("Trim before 1000 removed %d, want the last 2", n)
+	}
+	if n := cut("a", 5, 0); n != 0 {
+		t.Errorf("Trim of an empty room removed %d", n)
+	}
+}

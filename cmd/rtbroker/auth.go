@@ -28,6 +28,7 @@ func (c *config) authenticator(ctx context.Context, log *slog.Logger) (*auth.Aut
 		AnonymousPermissions: pol.Anonymous,
 		UserPermissions:      pol.Users,
 		RolePermissions:      pol.Roles,
+		AdminRole:            c.AdminRole,
 	}
 	if c.JWTLeeway == 0 {
 		ac.Leeway = -1 // explicitly none

@@ -449,3 +449,30 @@ func BenchmarkClusterLatency(b *testing.B) {
 		})
 	}
 }
+
+// TestClusterPositionsFromAnotherNode: positions a client got from node B
+// (a publish's offset) are honoured on node A at once, though A may not
+// have been delivered the event yet: history after it is no reset and
+// holds it, a Socket.IO join after it is recovered.
+func TestClusterPositionsFromAnotherNode(t *testing.T) {
+	nodes := startNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	c := newClient()
+	d := startSIODriver(t)
+	if r := d.connect("s", a.URL, "", false); r["ok"] != true {
+		t.Fatalf("connect: %v", r)
+	}
+	for i := range 20 {
+		room := fmt.Sprint("pos", i)
+		ev := mustPublish(t, c, b.URL, room, "chat:message", []byte(`{}`))
+		var p page
+		u := fmt.Sprintf("%s/api/rooms/%s/events?after=%d", a.URL, room, ev.Offset-1)
+		if st, body, err := getJSON(c, u, &p); err != nil || st != http.StatusOK || p.Reset != nil || len(p.Events) != 1 || p.Events[0].ID != ev.ID {
+			t.Fatalf("GET %s: %d %s %v, want the event and no reset", u, st, body, err)
+		}
+		ack := d.emit("s", "room:join", map[string]any{"room": room, "after": ev.Offset})
+		if ack["ok"] != true || ack["recovered"] != true || ack["reset"] != nil {
+			t.Fatalf("join %s after %d on A: %v, want recovered", room, ev.Offset, ack)
+		}
+	}
+}

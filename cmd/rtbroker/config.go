@@ -96,6 +96,7 @@ type config struct {
 	UserPublish   []string        // patterns every token holder may publish to
 	AutoJoin      []string        // rooms of / every token socket joins at connect
 	ModeratorRole string          // the role that may edit and delete any message
+	AdminRole     string          // the token role allowed the operator endpoints (admin API, backup, metrics)
 	explicit      map[string]bool // flags set on the command line or in the environment
 	pol           *auth.Policy    // loaded by loadPolicy
 
@@ -179,7 +180,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS `URL`s (comma-separated) of a JetStream server or cluster, with --store jetstream")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 0, "replicas of the JetStream stream and buckets rtbroker creates (0: 3 in a cluster of 3 or more nodes, 1 otherwise)")
 	c.nats.flags(fs)
-	fs.DurationVar(&c.PresenceNodeTTL, "presence-node-ttl", jetstream.DefaultNodeTTL, "with --store jetstream: how long a node that died (no clean stop) still counts its members present (its heartbeat's TTL; at least 3s)")
+	fs.DurationVar(&c.PresenceNodeTTL, "presence-node-ttl", jetstream.DefaultNodeTTL, "with --store jetstream: how long a node that died (no clean stop) still counts its members present (its heartbeat's TTL, at least 3s)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for requests to finish")
@@ -242,6 +243,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PresenceMaxList, "presence-max-list", presence.DefaultMaxList, "largest room (in users) whose presence is answered with the member list; above it, counts only")
 	fs.BoolVar(&c.PresenceEvents, "presence-events", false, "send presence:join and presence:leave events to the rooms' subscribers (every transport)")
 	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
+	fs.StringVar(&c.AdminRole, "admin-role", "", "token `role` whose holders may use the operator endpoints (/api/admin/…, /api/backup, /metrics) as an admin API key may; empty: none")
 	fs.StringVar(&c.ModeratorRole, "moderator-role", "", "token `role` whose holders may edit and delete any message in the rooms they may publish to (policy file: moderator_role)")
 	fs.BoolVar(&c.RebuildMessages, "rebuild-messages", false, "rebuild the folded message view's records from the log at start (done anyway when they were never built)")
 	fs.IntVar(&c.MessagesMaxScan, "messages-max-scan", messages.DefaultMaxScan, "log events one page of GET /api/rooms/{room}/messages reads at most to fill itself (edits and deleted messages are skipped)")
@@ -305,6 +307,7 @@ func (c *config) validate() error {
 	check(c.Store == storeBolt || c.Store == storeJetStream, "--store must be bolt or jetstream, not %q", c.Store)
 	errs = append(errs, c.validateNATS()...)
 	check(c.NATSReplicas >= 0 && c.NATSReplicas <= 5, "--nats-replicas must be 0 (by cluster size) to 5")
+	check(c.PresenceNodeTTL >= 3*time.Second, "--presence-node-ttl must be at least 3s (its heartbeat is renewed every third of it, in whole seconds)")
 	check((c.TLSCert == "") == (c.TLSKey == ""), "--tls-cert and --tls-key go together: give both (HTTPS) or neither (plain HTTP)")
 	check(c.TailSize > 0, "--tail-size must be positive")
 	check(c.MaxBatch > 0, "--max-batch must be positive")

@@ -73,6 +73,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "creds and token", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222", "--nats-creds", "x.creds", "--nats-token", "t"}, wantErr: "--nats-creds excludes"},
 		{name: "too many replicas", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222", "--nats-replicas", "7"}, wantErr: "--nats-replicas"},
 		{name: "unknown store", args: []string{"--store", "redis"}, wantErr: "--store must be bolt or jetstream"},
+		{name: "presence node TTL too short", args: []string{"--presence-node-ttl", "1s"}, wantErr: "--presence-node-ttl must be at least 3s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

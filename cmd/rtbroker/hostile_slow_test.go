@@ -53,6 +53,8 @@ func TestHostileSlowBodies(t *testing.T) {
 		{name: "publish without a token (refused without the body)", path: fixed("/api/rooms/general/events"), wantStatus: 401, wantCode: "unauthorized"},
 		{name: "publish with an API key", path: fixed("/api/rooms/general/events"), bearer: testAPIKey, wantStatus: 408, wantCode: "timeout"},
 		{name: "unknown route", path: fixed("/api/nothing"), bearer: ada, wantStatus: 404, wantCode: "not_found"},
+		{name: "admin trim", path: fixed("/api/admin/rooms/general/trim"), bearer: testAPIKey, wantStatus: 408, wantCode: "timeout"},
+		{name: "admin trim with a user token (refused without the body)", path: fixed("/api/admin/rooms/general/trim"), bearer: ada, wantStatus: 403, wantCode: "forbidden"},
 		{name: "Engine.IO polling POST", path: engineSession(ada), bearer: ada, length: 4000, wantStatus: 408}, // under --sio-max-payload
 		{name: "Engine.IO polling POST over --sio-max-payload", path: engineSession(ada), bearer: ada, wantStatus: 413},
 		{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
@@ -37,6 +38,18 @@ func newCommitMetrics() *commitMetrics {
 	}
 }
 
+// newDeliverLatency is the histogram of the publish→deliver latency by
+// transport, sampled by the gateways (conns.Deliveries: one batch in
+// every conns.SampleEvery events written, live events only). Created
+// before the gateways, which get its per-transport observers; registered
+// by newMetrics.
+func newDeliverLatency() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rtbroker_publish_deliver_seconds",
+		Help:    "Time from a publish being accepted to its event being written to a subscriber, sampled (one subscriber batch in every 128 events delivered; live events, not replays), by transport.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, // 500µs … 16s
+		[]string{"transport"})
+}
+
 // observe is the bolt.Options.OnCommit hook.
 func (m *commitMetrics) observe(events int, commit, write time.Duration) {
 	m.batch.Observe(float64(events))
@@ -58,6 +71,8 @@ type metricSources struct {
 	publish, connect *limit.Buckets
 	conns            *limit.Conns
 	commits          *commitMetrics
+	deliver          *prometheus.HistogramVec // newDeliverLatency
+	sockets          *limit.Sockets
 }
 
 // newMetrics returns the registry /metrics serves: the Go runtime and
@@ -70,7 +85,7 @@ func newMetrics(src metricSources) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		src.commits.batch, src.commits.commit, src.commits.write,
+		src.commits.batch, src.commits.commit, src.commits.write, src.deliver,
 		&scrapeCollector{src: src, f: newFamilies()},
 	)
 	return reg
@@ -122,6 +137,12 @@ type families struct {
 	mRooms        family
 	mStorageFull  family
 	mDamaged      family
+	mBytes        family
+	mReplays      family
+	mSessions     family
+	mLag          family
+	mLagMax       family
+	mSIORecovery  family
 }
 
 func newFamilies() *families {
@@ -147,12 +168,19 @@ func newFamilies() *families {
 		mRooms:        newFamily("rtbroker_rooms", "Rooms that ever had an event.", prometheus.GaugeValue),
 		mStorageFull:  newFamily("rtbroker_storage_full", "1 while the disk under the log is full or read-only (publishes get 507).", prometheus.GaugeValue),
 		mDamaged:      newFamily("rtbroker_storage_damaged_pages", "Damaged parts of the log reads have hit since start.", prometheus.GaugeValue),
+		mBytes:        newFamily("rtbroker_delivered_bytes_total", "Bytes of events written to clients (SSE frames, Socket.IO packets, long-poll event JSON), by transport.", prometheus.CounterValue, "transport"),
+		mReplays:      newFamily("rtbroker_replayed_events_total", "Events subscribers read that were committed before they followed the room (catch-up after a reconnect or a join from an offset), from the in-memory tail (source=memory) or the log on disk (source=disk).", prometheus.CounterValue, "source"),
+		mSessions:     newFamily("rtbroker_socketio_sessions", "Connected Socket.IO sockets by namespace and Engine.IO transport (polling, websocket).", prometheus.GaugeValue, "namespace", "engine"),
+		mLag:          newFamily("rtbroker_subscriber_lag_events", "Open connections by how many events of their rooms they have still to be sent (counted at scrape time, up to 1,000 per room).", prometheus.GaugeValue),
+		mSIORecovery:  newFamily("rtbroker_socketio_recoveries_total", "Socket.IO connection state recoveries asked for (a CONNECT with a pid): outcome=recovered, or outcome=refused by reason (unknown_session, epoch_mismatch, bad_offset, trimmed, forbidden, error).", prometheus.CounterValue, "outcome", "reason"),
+		mLagMax:       newFamily("rtbroker_subscriber_lag_max_events", "The largest lag of an open connection, in events (up to 1,000 per room).", prometheus.GaugeValue),
 	}
 }
 
 // all lists the families, for Describe.
 func (f *families) all() []family {
-	return []family{f.mHead, f.mPublished, f.mReplayed, f.mCommits, f.mEphemeral, f.mSubs, f.mSSE, f.mPolls, f.mSockets, f.mConns, f.mJoins, f.mLeaves, f.mRecoveries, f.mReads, f.mDeliveries, f.mRejections, f.mAuthFailures, f.mFileBytes, f.mRooms, f.mStorageFull, f.mDamaged}
+	return []family{f.mHead, f.mPublished, f.mReplayed, f.mCommits, f.mEphemeral, f.mSubs, f.mSSE, f.mPolls, f.mSockets, f.mConns, f.mJoins, f.mLeaves, f.mRecoveries, f.mReads, f.mDeliveries, f.mRejections, f.mAuthFailures, f.mFileBytes, f.mRooms, f.mStorageFull, f.mDamaged,
+		f.mBytes, f.mReplays, f.mSessions, f.mLag, f.mLagMax, f.mSIORecovery}
 }
 
 // Describe sends every family's description.
@@ -195,10 +223,26 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(f.mDeliveries, float64(s.sse.Delivered()), "sse")
 	emit(f.mDeliveries, float64(s.poll.Delivered()), "longpoll")
 	emit(f.mDeliveries, float64(s.sio.Delivered()), "socketio")
+	emit(f.mBytes, float64(s.sse.DeliveredBytes()), "sse")
+	emit(f.mBytes, float64(s.poll.DeliveredBytes()), "longpoll")
+	emit(f.mBytes, float64(s.sio.DeliveredBytes()), "socketio")
+	emit(f.mReplays, float64(st.ReplayTail), "memory")
+	emit(f.mReplays, float64(st.ReplayLog), "disk")
+	for reason, n := range s.sio.Recoveries() {
+		if reason == "recovered" {
+			emit(f.mSIORecovery, float64(n), "recovered", "")
+		} else {
+			emit(f.mSIORecovery, float64(n), "refused", reason)
+		}
+	}
+	for k, n := range s.sio.SocketsByEngine() {
+		emit(f.mSessions, float64(n), k[0], k[1])
+	}
 
 	emit(f.mRejections, float64(s.publish.Rejected()), "publish_rate")
 	emit(f.mRejections, float64(s.connect.Rejected()), "connect_rate")
 	emit(f.mRejections, float64(s.conns.Rejected()), "connections_per_ip")
+	emit(f.mRejections, float64(s.sockets.Rejected()), "sockets_per_ip")
 	for reason, n := range s.authn.Failures() {
 		emit(f.mAuthFailures, float64(n), reason)
 	}
@@ -208,6 +252,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c.collectLag(ctx, ch)
 	if rooms, err := s.log.Rooms(ctx); err == nil {
 		emit(f.mRooms, float64(len(rooms)))
 	}
@@ -218,4 +263,41 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	emit(f.mStorageFull, full)
 	emit(f.mDamaged, float64(len(h.Damaged)))
+}
+
+// lagBuckets are the upper bounds of rtbroker_subscriber_lag_events;
+// metricsLagLimit caps the count per room at scrape time (a connection
+// behind the in-memory tail is counted on the log's index, at most that
+// many entries per room).
+var lagBuckets = []float64{0, 1, 10, 100, 1000}
+
+const metricsLagLimit = 1000
+
+// collectLag sends the lag histogram and maximum over every open
+// connection: a pass over the gateways' registries, each connection's lag
+// counted from the tail (or from the log's index, at most metricsLagLimit
+// per room, for connections behind it).
+func (c *scrapeCollector) collectLag(ctx context.Context, ch chan<- prometheus.Metric) {
+	counts := make(map[float64]uint64, len(lagBuckets))
+	var n uint64
+	var sum float64
+	maxLag := 0
+	for _, reg := range []*conns.Registry{c.src.sse.Connections(), c.src.poll.Connections(), c.src.sio.Connections()} {
+		for _, e := range reg.Snapshot() {
+			lag := e.Lag(ctx, metricsLagLimit)
+			if lag < 0 {
+				continue
+			}
+			n++
+			sum += float64(lag)
+			maxLag = max(maxLag, lag)
+			for _, b := range lagBuckets {
+				if float64(lag) <= b {
+					counts[b]++
+				}
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(c.f.mLag.desc, n, sum, counts)
+	ch <- prometheus.MustNewConstMetric(c.f.mLagMax.desc, prometheus.GaugeValue, float64(maxLag))
 }

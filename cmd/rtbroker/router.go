@@ -19,6 +19,7 @@ type routes struct {
 	ready   http.HandlerFunc // /readyz: 503 while degraded
 	metrics http.HandlerFunc
 	backup  http.HandlerFunc
+	admin   http.Handler // /api/admin/… (admin.go), guarded there
 }
 
 // newRouter maps URLs to handlers. Unknown routes and methods get the JSON
@@ -47,6 +48,9 @@ func newRouter(h routes) http.Handler {
 		r.Patch("/rooms/{room}/messages/{id}", h.api.EditMessage)
 		r.Delete("/rooms/{room}/messages/{id}", h.api.DeleteMessage)
 		r.Get("/backup", h.backup)
+		if h.admin != nil {
+			r.Mount("/admin", h.admin)
+		}
 	})
 	for path, handler := range map[string]http.Handler{"/sse": h.sse, "/poll": h.poll} {
 		r.Method(http.MethodGet, path, cors(handler))

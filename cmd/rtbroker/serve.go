@@ -77,12 +77,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	pubLimit := limit.NewBuckets(limit.Rate{PerSecond: cfg.publishPerSec, Burst: cfg.PublishBurst}, 0, nil)
 	conns := limit.NewConns(cfg.MaxConnsPerIP)
+	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // TCP connections per IP (a polling session uses two at once)
 	connects := limit.NewBuckets(limit.Rate{PerSecond: cfg.connectPerSec, Burst: cfg.ConnectBurst}, 0, nil)
 	typer := typing.New(b, typing.Config{Timeout: cfg.TypingTimeout, MaxTypists: cfg.MaxTypists}) // closed after the gateways that use it
 	defer typer.Close()
-	sseH := sse.New(b, sse.Config{MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
+	deliver := newDeliverLatency() // observed by the gateways, served by /metrics
+	sseH := sse.New(b, sse.Config{DeliveryLatency: deliver.WithLabelValues("sse"), MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer sseH.Close()
-	pollH := longpoll.New(b, longpoll.Config{MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
+	pollH := longpoll.New(b, longpoll.Config{DeliveryLatency: deliver.WithLabelValues("longpoll"), MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer pollH.Close()
 
 	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
@@ -108,12 +110,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:         log,
 		Receipts:       reads,
 		Messages:       msgs,
+
+		DeliveryLatency: deliver.WithLabelValues("socketio"),
 	})
 	defer sioGW.Close()
 
 	api := httpapi.New(b, httpapi.Config{MaxBodySize: cfg.MaxBodySize, Auth: authn, AllowedOrigins: cfg.AllowedOrigins, PublishLimit: pubLimit, Receipts: reads, Presence: pres, Typing: typer, Messages: msgs, Logger: log})
 	reg := newMetrics(metricSources{b: b, log: st.log, health: st.health, path: path, sse: sseH, poll: pollH, sio: sioGW, authn: authn,
-		publish: pubLimit, connect: connects, conns: conns, commits: commits})
+		publish: pubLimit, connect: connects, conns: conns, commits: commits, deliver: deliver, sockets: sockets})
 	metrics := api.AdminOnly(metricsHandler(reg)) // open only when no credential is configured
 	if cfg.MetricsAddr != "" {
 		stop, err := servePrivate("metrics", cfg.MetricsAddr, metricsHandler(reg), log)
@@ -133,6 +137,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ready:   healthHandler(b, st.health, true),
 		metrics: metrics,
 		backup:  api.AdminOnly(st.backup),
+		admin:   newAdminAPI(b, api, cfg.WriteTimeout, sseH, pollH, sioGW),
 	})
 
 	// No TCP keepalive: every long-lived transport has its own heartbeat
@@ -152,7 +157,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
 	// WebSockets. Request bodies get their own deadline (BodyDeadline),
 	// and connections beyond a client's share are refused (Sockets).
-	sockets := limit.NewSockets(2 * cfg.MaxConnsPerIP) // a polling session uses two at once
 	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), ln.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,

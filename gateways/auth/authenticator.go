@@ -72,6 +72,10 @@ type Config struct {
 	// RolePermissions are added to the permissions of every token
 	// identity that holds the role (see Identity.Roles).
 	RolePermissions map[string]Permissions
+	// AdminRole, when set, makes every token identity that holds the
+	// role Admin: allowed the operator endpoints (the admin API, the
+	// backup, /metrics) as an admin API key is. Empty: no token is Admin.
+	AdminRole string
 	// Anonymous lets clients without a credential in, with
 	// AnonymousPermissions. A credential that is presented must be valid
 	// either way.
@@ -343,6 +347,7 @@ func (a *Authenticator) authenticateJWT(token string) (Identity, error) {
 		return Identity{}, err
 	}
 	id := Identity{Subject: c.Subject, Roles: roles(c.Roles, c.Role)}
+	id.Admin = a.cfg.AdminRole != "" && id.HasRole(a.cfg.AdminRole)
 	id.Rooms = a.userPermissions(c.Rooms.Permissions(), id.Roles)
 	if c.ExpiresAt != nil {
 		id.Expires = c.ExpiresAt.Time

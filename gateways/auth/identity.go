@@ -94,9 +94,10 @@ type Identity struct {
 	Anonymous bool
 	// APIKey reports a server-to-server client authenticated by an API key.
 	APIKey bool
-	// Admin reports an API key allowed the operator endpoints (the
-	// backup): an unscoped key, or a scoped key configured with Admin.
-	// Token and anonymous identities are never Admin.
+	// Admin reports an identity allowed the operator endpoints (the
+	// admin API, the backup): an unscoped API key, a scoped key
+	// configured with Admin, or a token holding Config.AdminRole.
+	// Anonymous identities are never Admin.
 	Admin bool
 	// Roles are the token's roles (its `roles` and `role` claims); nil for
 	// API keys and anonymous identities. See HasRole.

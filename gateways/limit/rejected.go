@@ -17,3 +17,13 @@ func (c *Conns) Rejected() int64 {
 	}
 	return c.rejected.Load()
 }
+
+// Rejected returns how many requests were refused because their
+// connection was over the per-IP cap since the start; 0 for nil (no cap).
+// Safe for concurrent use; for metrics.
+func (s *Sockets) Rejected() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.conns.Rejected()
+}

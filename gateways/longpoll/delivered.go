@@ -1,6 +1,11 @@
 package longpoll
 
-// Delivered returns how many events were read for polls to be sent since
-// the start (one atomic add per batch a connection reads, none per event).
-// Safe for concurrent use; for metrics.
-func (h *Handler) Delivered() int64 { return h.delivered.Load() }
+// Delivered returns how many events were answered to polls since the
+// start (one atomic add per answer, none per event). Safe for concurrent
+// use; for metrics.
+func (h *Handler) Delivered() int64 { return h.deliveries.Events() }
+
+// DeliveredBytes returns how many bytes of events were answered to polls
+// since the start (the events' JSON). Safe for concurrent use; for
+// metrics.
+func (h *Handler) DeliveredBytes() int64 { return h.deliveries.Bytes() }

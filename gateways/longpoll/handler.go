@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
@@ -63,6 +63,9 @@ type Config struct {
 	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// DeliveryLatency, when set, receives the sampled publish→deliver
+	// latencies of the events answered to polls (see conns.Deliveries).
+	DeliveryLatency conns.Observer
 	// MaxHistory caps the `history` parameter (each room's last events
 	// a poll starts with); over it is 400 invalid_argument. Default
 	// DefaultMaxHistory (1000).
@@ -115,16 +118,17 @@ type Handler struct {
 	// built, so a held poll holds none.
 	bufs sync.Pool
 
-	t *httpx.Tracker // requests in flight, for Active and Close
+	t     *httpx.Tracker  // requests in flight, for Active and Close
+	conns *conns.Registry // held polls, for the admin API
 
-	delivered atomic.Int64 // events read for polls, for Delivered
+	deliveries conns.Deliveries // events and bytes answered to polls, for Delivered
 }
 
 // New returns a Handler serving polls from b. cfg's zero fields take their
 // defaults; a default above its maximum is lowered to it.
 func New(b *broker.Broker, cfg Config) *Handler {
 	cfg.setDefaults()
-	return &Handler{
+	h := &Handler{
 		b:   b,
 		cfg: cfg,
 		lim: limits{
@@ -134,9 +138,17 @@ func New(b *broker.Broker, cfg Config) *Handler {
 			defaultLimit:   cfg.DefaultLimit,
 			maxLimit:       cfg.MaxLimit,
 		},
-		t: httpx.NewTracker(),
+		t:     httpx.NewTracker(),
+		conns: conns.New(conns.LongPoll),
 	}
+	h.deliveries.Latency = cfg.DeliveryLatency
+	return h
 }
+
+// Connections returns the polls being held, for the admin API.
+// Disconnecting one answers it at once with what it has (usually no
+// events and an unchanged next), as Close does; the client polls again.
+func (h *Handler) Connections() *conns.Registry { return h.conns }
 
 // Active returns how many polls the Handler is serving now (held or being
 // answered).
@@ -195,22 +207,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.timeout = min(req.timeout, max(time.Until(d), 0))
 	}
 	ctx := r.Context()
-	evs, reset, err := h.poll(ctx, sub, req)
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub})
+	defer h.conns.Remove(e)
+	evs, reset, err := h.poll(ctx, sub, req, e.Done())
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
-	h.respond(w, evs, sub.Position(), reset)
+	h.respond(w, evs, sub.Position(), reset, sub.LiveAfter())
 }
 
 // poll returns the first events of sub, waiting for them up to
 // req.timeout. It returns no events (and no error) when the timeout passes
-// or the gateway or broker closes, and the reset to report, if any. A
+// or the gateway or broker closes or kicked is closed, and the reset to report, if any. A
 // ResetError from the subscription is folded into reset: it keeps the first
 // requested position, the latest resume position, and the room when every
 // folded reset concerns the same one. The response's next (the
 // subscription's Position) is where the client continues.
-func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request) ([]*broker.Event, *broker.ResetError, error) {
+func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request, kicked <-chan struct{}) ([]*broker.Event, *broker.ResetError, error) {
 	reset := sub.Reset()
 	var timer *time.Timer
 	var expired <-chan time.Time
@@ -221,9 +235,6 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 	}
 	for {
 		evs, err := sub.TryNext(ctx, req.limit)
-		if len(evs) > 0 {
-			h.delivered.Add(int64(len(evs)))
-		}
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):
@@ -247,6 +258,8 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 		case <-expired:
 			return nil, reset, nil
 		case <-h.t.Closing():
+			return nil, reset, nil
+		case <-kicked: // an operator disconnected it (the admin API)
 			return nil, reset, nil
 		case <-h.b.Done():
 			return nil, reset, nil
@@ -272,7 +285,7 @@ func fold(reset, re *broker.ResetError) *broker.ResetError {
 
 // respond writes the 200 response: the events' cached JSON, concatenated,
 // in one write.
-func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broker.Position, reset *broker.ResetError) {
+func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broker.Position, reset *broker.ResetError, liveAfter uint64) {
 	p, _ := h.bufs.Get().(*[]byte)
 	if p == nil {
 		p = new([]byte)
@@ -284,6 +297,7 @@ func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broke
 		}
 		b = append(b, ev.JSON()...)
 	}
+	h.deliveries.Add(evs, len(b)-len(`{"events":[`), liveAfter)
 	b = append(b, `],"next":`...)
 	b = strconv.AppendUint(b, next.Offset, 10)
 	b = append(b, `,"epoch":`...)

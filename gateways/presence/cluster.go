@@ -22,7 +22,8 @@ type Board interface {
 
 // Cluster is the Store of a node in a cluster: this node's connections
 // are counted in memory (a Memory), posted to a Board room by room, and
-// summed with the entries the other nodes posted there. A user connected
+// summed with the entries the other nodes posted there (anonymous
+// connections too). A user connected
 // to two nodes is one member; a node that stops or dies takes its members
 // away when its Board entries stop counting (storage/jetstream.Board:
 // within its NodeTTL).
@@ -37,10 +38,17 @@ type Cluster struct {
 
 	mu     sync.Mutex // guards all below
 	local  *Memory
-	live   map[string]bool                        // nodes with a heartbeat
-	remote map[string]map[string]map[string]entry // node → room → user → what it has
-	users  map[string]map[string]int              // room → user → nodes that have them, this one and live others
-	gone   func(room, user string, count int)     // see OnGone
+	live   map[string]bool                    // nodes with a heartbeat
+	remote map[string]map[string]roomEntry    // node → room → what it posted
+	users  map[string]map[string]int          // room → user → nodes that have them, this one and live others
+	gone   func(room, user string, count int) // see OnGone
+}
+
+// roomEntry is one node's entry of one room, as posted: its users and
+// its anonymous connections.
+type roomEntry struct {
+	Users     map[string]entry `json:"u,omitempty"`
+	Anonymous int              `json:"a,omitempty"`
 }
 
 // entry is one user's presence on one node, as posted.
@@ -53,7 +61,7 @@ type entry struct {
 // Update to the Board (storage/jetstream.Board.Start).
 func NewCluster(board Board) *Cluster {
 	return &Cluster{board: board, node: board.Node(), local: NewMemory(),
-		live: map[string]bool{}, remote: map[string]map[string]map[string]entry{}, users: map[string]map[string]int{}}
+		live: map[string]bool{}, remote: map[string]map[string]roomEntry{}, users: map[string]map[string]int{}}
 }
 
 // OnGone sets the function called, outside the Cluster's lock, for each
@@ -94,22 +102,27 @@ func (c *Cluster) Remove(room, user string, t Transport) (bool, int) {
 	return last, len(c.users[room])
 }
 
-// AddAnonymous implements Store: anonymous connections are counted on
-// this node only.
+// AddAnonymous implements Store.
 func (c *Cluster) AddAnonymous(room string, delta int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.local.AddAnonymous(room, delta)
+	c.board.Changed(room)
 }
 
 // Snapshot implements Store: this node's members and the live other
 // nodes', a user on several nodes once (connections summed, the earliest
-// since, the transports' union). Anonymous counts this node's only.
+// since, the transports' union); anonymous connections of every live node.
 func (c *Cluster) Snapshot(room string, maxList int) Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	snap := c.local.Snapshot(room, maxList)
 	snap.Count = len(c.users[room])
+	for node, rooms := range c.remote {
+		if c.live[node] {
+			snap.Anonymous += rooms[room].Anonymous
+		}
+	}
 	if snap.Count > maxList {
 		snap.Listed, snap.Members = false, nil
 		return snap
@@ -123,7 +136,7 @@ func (c *Cluster) Snapshot(room string, maxList int) Snapshot {
 		if !c.live[node] {
 			continue
 		}
-		for user, e := range rooms[room] {
+		for user, e := range rooms[room].Users {
 			i, ok := at[user]
 			if !ok {
 				i = len(snap.Members)
@@ -152,20 +165,21 @@ func (c *Cluster) Snapshot(room string, maxList int) Snapshot {
 }
 
 // Entry returns this node's entry of room for the Board: its users and
-// their connections, nil when it has none.
+// their connections, and its anonymous connections; nil when it has
+// none.
 func (c *Cluster) Entry(room string) []byte {
 	c.mu.Lock()
 	r := c.local.rooms[room]
-	if r == nil || len(r.users) == 0 {
+	if r == nil {
 		c.mu.Unlock()
 		return nil
 	}
-	m := make(map[string]entry, len(r.users))
+	e := roomEntry{Users: make(map[string]entry, len(r.users)), Anonymous: r.anonymous}
 	for user, u := range r.users {
-		m[user] = entry{Conns: u.conns, Since: u.since}
+		e.Users[user] = entry{Conns: u.conns, Since: u.since}
 	}
 	c.mu.Unlock()
-	b, _ := json.Marshal(m)
+	b, _ := json.Marshal(e)
 	return b
 }
 
@@ -188,8 +202,8 @@ func (c *Cluster) Update(node, room string, value []byte) {
 	case room == "" && value != nil:
 		if !c.live[node] {
 			c.live[node] = true
-			for room, users := range c.remote[node] {
-				for user := range users {
+			for room, re := range c.remote[node] {
+				for user := range re.Users {
 					c.incr(room, user)
 				}
 			}
@@ -199,8 +213,8 @@ func (c *Cluster) Update(node, room string, value []byte) {
 		// that was cut off for a while and beats again counts again.
 		if c.live[node] {
 			delete(c.live, node)
-			for room, users := range c.remote[node] {
-				for user := range users {
+			for room, re := range c.remote[node] {
+				for user := range re.Users {
 					if c.decr(room, user) == 0 {
 						gone = append(gone, departure{room, user, 0})
 					}
@@ -225,17 +239,17 @@ func (c *Cluster) Update(node, room string, value []byte) {
 // setEntry replaces node's entry of room. A user it takes away left by
 // that node's own account, and that node announced it. With c.mu held.
 func (c *Cluster) setEntry(node, room string, value []byte) {
-	var next map[string]entry
+	var next roomEntry
 	if len(value) > 0 && json.Unmarshal(value, &next) != nil {
 		return
 	}
 	rooms := c.remote[node]
 	if rooms == nil {
-		rooms = map[string]map[string]entry{}
+		rooms = map[string]roomEntry{}
 		c.remote[node] = rooms
 	}
 	prev := rooms[room]
-	if len(next) == 0 {
+	if len(next.Users) == 0 && next.Anonymous == 0 {
 		delete(rooms, room)
 		if len(rooms) == 0 {
 			delete(c.remote, node)
@@ -246,13 +260,13 @@ func (c *Cluster) setEntry(node, room string, value []byte) {
 	if !c.live[node] {
 		return
 	}
-	for user := range next {
-		if _, ok := prev[user]; !ok {
+	for user := range next.Users {
+		if _, ok := prev.Users[user]; !ok {
 			c.incr(room, user)
 		}
 	}
-	for user := range prev {
-		if _, ok := next[user]; !ok {
+	for user := range prev.Users {
+		if _, ok := next.Users[user]; !ok {
 			c.decr(room, user)
 		}
 	}

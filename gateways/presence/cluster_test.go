@@ -66,7 +66,7 @@ func summary(s presence.Snapshot) string {
 	for _, m := range s.Members {
 		ms = append(ms, fmt.Sprintf("%s:%d:%v", m.User, m.Connections, m.Transports))
 	}
-	return fmt.Sprintf("count=%d %v", s.Count, ms)
+	return fmt.Sprintf("count=%d anonymous=%d %v", s.Count, s.Anonymous, ms)
 }
 
 // eventually waits for f to return want.
@@ -107,24 +107,27 @@ func TestClusterOneMemberOnTwoNodes(t *testing.T) {
 	snap := func(c *presence.Cluster) func() string {
 		return func() string { return summary(c.Snapshot("r", 100)) }
 	}
-	eventually(t, snap(n2), "count=1 [ada:1:[socket.io]]")
+	eventually(t, snap(n2), "count=1 anonymous=0 [ada:1:[socket.io]]")
 	if first, n := n2.Add("r", "ada", presence.SSE, now); first || n != 1 {
 		t.Fatalf("ada on n2 too: first %v count %d, want not first, 1", first, n)
 	}
 	if first, n := n2.Add("r", "bob", presence.SSE, now); !first || n != 2 {
 		t.Fatalf("bob on n2: first %v count %d", first, n)
 	}
-	eventually(t, snap(n1), "count=2 [ada:2:[socket.io sse] bob:1:[sse]]")
-	eventually(t, snap(n2), "count=2 [ada:2:[socket.io sse] bob:1:[sse]]")
+	n1.AddAnonymous("r", 1)
+	n2.AddAnonymous("r", 1)
+	n2.AddAnonymous("r", 1)
+	eventually(t, snap(n1), "count=2 anonymous=3 [ada:2:[socket.io sse] bob:1:[sse]]")
+	eventually(t, snap(n2), "count=2 anonymous=3 [ada:2:[socket.io sse] bob:1:[sse]]")
 	if last, n := n1.Remove("r", "ada", presence.SocketIO); last || n != 2 {
 		t.Fatalf("ada leaves n1: last %v count %d, want not last (on n2), 2", last, n)
 	}
 	if first, _ := n1.Add("r", "ada", presence.SocketIO, now); first {
 		t.Fatal("ada back on n1: a first")
 	}
-	eventually(t, snap(n1), "count=2 [ada:2:[socket.io sse] bob:1:[sse]]")
+	eventually(t, snap(n1), "count=2 anonymous=3 [ada:2:[socket.io sse] bob:1:[sse]]")
 	net.dies("n2")
-	eventually(t, snap(n1), "count=1 [ada:1:[socket.io]]")
+	eventually(t, snap(n1), "count=1 anonymous=1 [ada:1:[socket.io]]")
 	mu.Lock()
 	if fmt.Sprint(gone) != "[r bob 1]" {
 		t.Fatalf("gone %v, want bob only (ada is still on n1)", gone)
@@ -132,5 +135,5 @@ func TestClusterOneMemberOnTwoNodes(t *testing.T) {
 	mu.Unlock()
 	// n2 was only cut off: it beats again, and its entries count again.
 	n1.Update("n2", "", []byte{1})
-	eventually(t, snap(n1), "count=2 [ada:2:[socket.io sse] bob:1:[sse]]")
+	eventually(t, snap(n1), "count=2 anonymous=3 [ada:2:[socket.io sse] bob:1:[sse]]")
 }

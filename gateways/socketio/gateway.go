@@ -18,6 +18,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
@@ -103,6 +104,9 @@ type GatewayConfig struct {
 	// owner closes it after the gateway. Default nil: the gateway makes
 	// one with typing's defaults and closes it in Close.
 	Typing *typing.Tracker
+	// DeliveryLatency, when set, receives the sampled publish→deliver
+	// latencies of the events written to sockets (see conns.Deliveries).
+	DeliveryLatency conns.Observer
 	// MaxHistory caps room:join's `history` (how many of the room's last
 	// events are sent before the live ones); over it the join is acked
 	// invalid_argument. Default DefaultMaxHistory (1000).
@@ -251,7 +255,7 @@ func (c *GatewayConfig) setDefaults() {
 // meta {room, offset, id, time, from}; token is the recovery offset
 // token socket.io-client keeps.
 type Gateway struct {
-	delivered atomic.Int64 // events read for sockets, for Delivered
+	deliveries conns.Deliveries // events and bytes written to sockets, for Delivered
 
 	b        *broker.Broker
 	cfg      GatewayConfig
@@ -271,6 +275,9 @@ type Gateway struct {
 
 	typing     *typing.Tracker // typists of every socket (typing.go)
 	ownsTyping bool            // typing was made by New: Close closes it
+
+	conns      *conns.Registry                    // the connected sockets, for the admin API
+	recoveries [len(recoveryReasons)]atomic.Int64 // connection state recoveries by outcome (recovery_stats.go)
 
 	mu       sync.Mutex // guards members
 	members  map[*protocol.Socket]*member
@@ -298,9 +305,11 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
 		members:  make(map[*protocol.Socket]*member),
+		conns:    conns.New(conns.SocketIO),
 		expiring: newExpiries(cfg.ExpiryInterval),
 		presence: newSIOPresence(cfg.Presence),
 	}
+	g.deliveries.Latency = cfg.DeliveryLatency
 	g.handler = httpx.NewOrigins(cfg.AllowedOrigins).CORS(g.srv)
 	if g.receipts = cfg.Receipts; g.receipts == nil {
 		g.receipts = receipts.New(b, receipts.Config{})
@@ -329,6 +338,12 @@ func (g *Gateway) Sockets() int {
 	defer g.mu.Unlock()
 	return len(g.members)
 }
+
+// Connections returns the connected sockets, for the admin API.
+// Disconnecting one closes its Engine.IO connection, as a lost network
+// does: socket.io-client reconnects by itself and its session recovers
+// (the client's "disconnect" reason is "transport close").
+func (g *Gateway) Connections() *conns.Registry { return g.conns }
 
 // Server returns the underlying Socket.IO server.
 func (g *Gateway) Server() *protocol.Server { return g.srv }
@@ -440,6 +455,9 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		g.log.Error("socketio: save session", "err", err)
 		return unavailable
 	}
+	conn := s.Conn()
+	entry := g.conns.Add(conns.Conn{Namespace: ns.name, User: id.Subject, Remote: s.Request().RemoteAddr, Sub: m.sub,
+		Kick: conn.Close, Engine: conn.Transport})
 	g.mu.Lock()
 	g.members[s] = m
 	g.watchExpiry(m)
@@ -448,6 +466,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	// Set here, not in onConnect: it also releases the member when the
 	// connection closes before the CONNECT is answered.
 	s.OnDisconnect(func(string) {
+		g.conns.Remove(entry)
 		g.mu.Lock()
 		delete(g.members, s)
 		g.unwatchExpiry(m)
@@ -468,18 +487,28 @@ var unavailable = &protocol.ConnectError{Message: wire.CodeUnavailable, Data: wi
 // identity may still subscribe to every room of it), else a new session
 // joined to the namespace's auto-join rooms.
 func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *protocol.Socket, id auth.Identity, pid string, offset any) (*member, error) {
-	if rec := g.recover(ctx, ns, pid, offset); rec != nil && mayResume(ns, id, rec) {
+	rec, reason := g.recover(ctx, ns, pid, offset)
+	if rec != nil && !mayResume(ns, id, rec) {
+		reason = refusedForbidden
+	} else if rec != nil {
 		m, err := g.resume(ctx, ns, s, id, rec)
-		if m != nil || err != nil {
-			return m, err
+		switch {
+		case err != nil:
+			reason = refusedError
+		case m != nil:
+			g.recoveries[recovered].Add(1)
+			return m, nil
+		default:
+			reason = refusedTrimmed
 		}
 	}
+	g.recoveries[reason].Add(1)
 	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
 	if err != nil {
 		return nil, err
 	}
-	rec := sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID(), Epoch: g.b.Epoch(), generation: generation{Gen: 1}}
-	m := newMember(g, ns, s, id, rec, sub)
+	fresh := sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID(), Epoch: g.b.Epoch(), generation: generation{Gen: 1}}
+	m := newMember(g, ns, s, id, fresh, sub)
 	if err := m.autoJoin(ctx); err != nil {
 		sub.Close()
 		return nil, err
@@ -594,9 +623,14 @@ func mayResume(ns *gwNamespace, id auth.Identity, rec *sessionRecord) bool {
 
 // recover returns the session to restore for pid and the client's offset
 // token, with each room's resume position, or nil.
-func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offset any) *sessionRecord {
-	if pid == "" || len(pid) > 64 {
-		return nil
+// When it returns nil for a client that asked to recover (a pid), reason
+// says why (see recoveryReasons).
+func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offset any) (_ *sessionRecord, reason int) {
+	if pid == "" {
+		return nil, noRecovery
+	}
+	if len(pid) > 64 {
+		return nil, refusedUnknown
 	}
 	var tokStr string
 	switch v := offset.(type) {
@@ -604,23 +638,28 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	case string:
 		tokStr = v
 	default:
-		return nil
+		return nil, refusedOffset
 	}
 	tok, ok := parseToken(tokStr)
 	if !ok {
-		return nil
+		return nil, refusedOffset
 	}
 	old, err := g.sessions.lookup(ctx, pid)
 	if err != nil {
 		g.log.Error("socketio: look up session", "err", err)
-		return nil
+		return nil, refusedError
 	}
-	if old == nil || old.NSP != ns.name || old.Epoch != g.b.Epoch() || tok.offset > g.b.Head().Offset {
-		return nil
+	switch {
+	case old == nil || old.NSP != ns.name:
+		return nil, refusedUnknown
+	case old.Epoch != g.b.Epoch():
+		return nil, refusedEpoch
+	case !g.b.HeadAtLeast(ctx, tok.offset): // on a cluster node, waits for an offset another node sent
+		return nil, refusedOffset
 	}
 	rooms, ok := resumeFrom(old, tok)
 	if !ok {
-		return nil
+		return nil, refusedOffset
 	}
 	prev := old.generation
 	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
@@ -628,7 +667,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}
-	return rec
+	return rec, recovered
 }
 
 // onConnect starts the socket's delivery and handlers.

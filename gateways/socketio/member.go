@@ -114,9 +114,6 @@ func (m *member) step() {
 	}
 	limit := m.g.cfg.BatchSize
 	evs, err := m.sub.TryNext(m.g.ctx, limit)
-	if len(evs) > 0 {
-		m.g.delivered.Add(int64(len(evs)))
-	}
 	if err != nil {
 		m.readFailed(err)
 		return
@@ -142,12 +139,27 @@ func (m *member) readFailed(err error) {
 		m.task.Ready()
 		return
 	}
-	if !errors.Is(err, broker.ErrClosed) && m.g.ctx.Err() == nil &&
-		!errors.As(err, new(*broker.CorruptionError)) { // the storage logged that at ERROR once
+	m.stopped = true
+	if errors.As(err, new(*broker.CorruptionError)) { // the storage logged that at ERROR once
+		m.corrupted(err)
+		return
+	}
+	if !errors.Is(err, broker.ErrClosed) && m.g.ctx.Err() == nil {
 		m.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
 	}
-	m.stopped = true
 	m.s.Conn().Close() // the client reconnects and recovers
+}
+
+// corrupted tells the client that its catch-up read hit a damaged part of
+// the log: an ErrorEvent {code: "data_corrupted", message} naming the
+// offset range, then a Socket.IO DISCONNECT ("io server disconnect" in
+// socket.io-client, which does not reconnect by itself), so the client
+// does not reconnect and recover into the same damage again and again.
+// The DISCONNECT runs the socket's disconnect handler, which waits for
+// the task: it is sent from a goroutine of the gateway, not the task.
+func (m *member) corrupted(err error) {
+	_ = m.s.Emit(ErrorEvent, wire.NewErrorBody(err))
+	m.g.wg.Go(m.s.Disconnect)
 }
 
 // deliver writes events to the socket, in one write per chunk: events
@@ -157,6 +169,8 @@ func (m *member) readFailed(err error) {
 func (m *member) deliver(evs []*broker.Event) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
+	size := 0
+	defer func() { m.g.deliveries.Add(evs, size, m.sub.LiveAfter()) }()
 	for _, ev := range evs {
 		if m.ownTyping(ev) {
 			continue
@@ -167,6 +181,7 @@ func (m *member) deliver(evs []*broker.Event) bool {
 		} else {
 			pkt = ev.Encode(m.ns.enc)
 		}
+		size += len(pkt)
 		if len(pkts) == len(chunk) {
 			if !m.write(pkts) {
 				return false
@@ -272,9 +287,10 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 	requested := now
 	if after != nil {
 		start, requested = *after, *after
-		if start > 0 && (start > ack.Head || epoch != "" && epoch != b.Epoch()) {
+		if start > 0 && (start > ack.Head && !b.HeadAtLeast(ctx, start) || epoch != "" && epoch != b.Epoch()) {
 			start, mismatch = 0, true
 		}
+		ack.Head = max(ack.Head, b.Head().Offset) // HeadAtLeast may have waited for the log
 	}
 	start, err = m.historyStart(ctx, logRoom, history, after, start, now)
 	if err != nil {

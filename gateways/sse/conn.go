@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
@@ -35,7 +36,8 @@ type conn struct {
 	sub     *broker.Subscription
 	task    *pump.Task
 	expires time.Time // the token's deadline; zero: never
-	end     func()    // ends the request: middleware cleanups (httpx.Detach) and Tracker.End
+	end     func()    // ends the request: the registry entry, middleware cleanups (httpx.Detach) and Tracker.End
+	entry   *conns.Entry
 
 	lastWrite atomic.Int64 // unix nanoseconds of the last write; read by the sweeper
 	flushing  atomic.Bool  // a flush goroutine owns the socket
@@ -57,7 +59,7 @@ type scratch struct {
 // the system supports non-blocking writes. It reports false, having
 // written nothing, when the stream is to be served on the request's
 // goroutine instead.
-func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Subscription, expires time.Time) bool {
+func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Subscription, expires time.Time, e *conns.Entry) bool {
 	if r.ProtoMajor != 1 || r.TLS != nil || !rawio.Supported {
 		return false
 	}
@@ -76,8 +78,9 @@ func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Sub
 		hdr.Del("Connection")
 		return false
 	}
-	c := &conn{h: h, nc: nc, sub: sub, expires: expires}
+	c := &conn{h: h, nc: nc, sub: sub, expires: expires, entry: e}
 	c.end = func() {
+		h.conns.Remove(e)
 		end()
 		h.t.End()
 	}
@@ -164,9 +167,6 @@ func (c *conn) step() {
 		return
 	}
 	evs, err := c.sub.TryNext(h.ctx, h.cfg.BatchSize)
-	if len(evs) > 0 {
-		h.delivered.Add(int64(len(evs)))
-	}
 	if err != nil {
 		c.readFailed(err)
 		return
@@ -176,6 +176,7 @@ func (c *conn) step() {
 		for _, ev := range evs {
 			sc.g.Add(ev.Encode(h.enc), false)
 		}
+		h.deliveries.Add(evs, sc.g.Len(), c.sub.LiveAfter())
 		c.write(sc, false)
 		if len(evs) >= h.cfg.BatchSize {
 			c.task.Ready() // there may be more: after the other ready streams
@@ -206,11 +207,13 @@ func (c *conn) readFailed(err error) {
 		sc.g.Add(appendReset(nil, re, c.sub.Position().Offset), true)
 		c.write(sc, false)
 		c.task.Ready()
+	case c.entry.Kicked():
+		c.finish(shutdownFrame(h.cfg.ShutdownRetry, kickedComment))
 	case errors.Is(err, broker.ErrClosed) || h.ctx.Err() != nil:
 		c.finish(shutdownFrame(h.cfg.ShutdownRetry, "shutdown"))
 	case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
 		h.cfg.Logger.DebugContext(h.ctx, "sse stream read failed", "err", err)
-		c.finish(appendRetry(nil, h.cfg.Retry))
+		c.finish(appendCorrupted(nil, err))
 	default:
 		h.cfg.Logger.ErrorContext(h.ctx, "sse stream read failed", "err", err, "rooms", c.sub.Rooms(), "position", c.sub.Position().Offset)
 		c.finish(appendRetry(nil, h.cfg.Retry))

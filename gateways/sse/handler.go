@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
@@ -70,6 +70,9 @@ type Config struct {
 	Presence *presence.Registry
 	// Logger receives the detail of internal errors. Default slog.Default().
 	Logger *slog.Logger
+	// DeliveryLatency, when set, receives the sampled publish→deliver
+	// latencies of the events written to streams (see conns.Deliveries).
+	DeliveryLatency conns.Observer
 	// MaxHistory caps the `history` parameter (each room's last events
 	// the stream starts with); over it is 400 invalid_argument. Default
 	// DefaultMaxHistory (1000).
@@ -129,9 +132,10 @@ type Handler struct {
 	// scratch holds *scratch for the writes of hijacked streams.
 	scratch sync.Pool
 
-	t *httpx.Tracker // requests in flight, for Active and Close
+	t     *httpx.Tracker  // requests in flight, for Active and Close
+	conns *conns.Registry // open streams, for the admin API
 
-	delivered atomic.Int64 // events read for streams, for Delivered
+	deliveries conns.Deliveries // events and bytes written to streams, for Delivered
 
 	pool   *pump.Pool      // runs hijacked streams
 	poll   *netpoll.Poller // tells when a hijacked stream's client hangs up; nil where unsupported
@@ -152,10 +156,12 @@ func New(b *broker.Broker, cfg Config) *Handler {
 		cfg:    cfg,
 		enc:    broker.NewEncoder(encodeFrame),
 		t:      httpx.NewTracker(),
+		conns:  conns.New(conns.SSE),
 		pool:   pump.New(cfg.Workers),
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	h.deliveries.Latency = cfg.DeliveryLatency
 	if p, err := netpoll.New(); err == nil {
 		h.poll = p
 	}
@@ -163,6 +169,11 @@ func New(b *broker.Broker, cfg Config) *Handler {
 	h.wg.Go(h.watchClosing)
 	return h
 }
+
+// Connections returns the open streams, for the admin API. Disconnecting
+// one ends it as shutdown does: a short retry hint, then the end of the
+// stream; EventSource reconnects with its Last-Event-ID.
+func (h *Handler) Connections() *conns.Registry { return h.conns }
 
 // Active returns how many requests the Handler is serving now (open
 // streams, plus requests being answered with an error).
@@ -232,13 +243,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expires := h.cfg.Auth.Deadline(id)
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Kick: sub.Close})
 	r, after := httpx.Detachable(r) // a hijacked stream leaves when it ends
 	defer after(h.cfg.Presence.EnterAll(req.rooms, id, presence.SSE))
-	if h.hijack(w, r, sub, expires) {
+	if h.hijack(w, r, sub, expires, e) {
 		detached = true
 		return
 	}
+	defer h.conns.Remove(e)
 	defer sub.Close()
-	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub, expires: expires}
+	s := &stream{h: h, w: w, rc: http.NewResponseController(w), sub: sub, expires: expires, conn: e}
 	s.run(r.Context())
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 )
 
@@ -32,7 +33,12 @@ type stream struct {
 	// expires is when the client's token stops being valid (zero: never).
 	// The heartbeat timer never runs past it.
 	expires time.Time
+	conn    *conns.Entry // the stream in the handler's registry
 }
+
+// kickedComment ends a stream that an operator disconnected (the admin
+// API), after the same short retry hint as at shutdown.
+const kickedComment = "disconnected by the server"
 
 // run writes the stream until the client goes away, a write fails or
 // times out, the gateway or broker closes, or the token expires.
@@ -71,9 +77,6 @@ func (s *stream) run(ctx context.Context) {
 		default:
 		}
 		evs, err := s.sub.TryNext(ctx, h.cfg.BatchSize)
-		if len(evs) > 0 {
-			h.delivered.Add(int64(len(evs)))
-		}
 		var re *broker.ResetError
 		switch {
 		case errors.As(err, &re):
@@ -86,12 +89,15 @@ func (s *stream) run(ctx context.Context) {
 			continue
 		case ctx.Err() != nil:
 			return
+		case errors.Is(err, broker.ErrClosed) && s.conn.Kicked():
+			s.end(append(s.begin(), shutdownFrame(h.cfg.ShutdownRetry, kickedComment)...))
+			return
 		case errors.Is(err, broker.ErrClosed):
 			s.shutdown()
 			return
 		case errors.As(err, new(*broker.CorruptionError)): // the storage logged it at ERROR once
 			h.cfg.Logger.DebugContext(ctx, "sse stream read failed", "err", err)
-			s.end(appendRetry(s.begin(), h.cfg.Retry))
+			s.end(appendCorrupted(s.begin(), err))
 			return
 		case err != nil:
 			// The stream has started: no status to send. Log, and let the
@@ -134,6 +140,11 @@ func (s *stream) run(ctx context.Context) {
 // writes when they exceed chunkSize).
 func (s *stream) writeEvents(evs []*broker.Event) error {
 	b := s.begin()
+	size := 0
+	for _, ev := range evs {
+		size += len(ev.Encode(s.h.enc))
+	}
+	s.h.deliveries.Add(evs, size, s.sub.LiveAfter())
 	for _, ev := range evs {
 		f := ev.Encode(s.h.enc)
 		if len(b) > 0 && len(b)+len(f) > chunkSize {
@@ -304,4 +315,24 @@ func appendReset(b []byte, re *broker.ResetError, id uint64) []byte {
 	rs := wire.NewReset(re)
 	b = rs.AppendJSON(b)
 	return append(b, "\n\n"...)
+}
+
+// CorruptRetry is the reconnection delay sent with the error event of a
+// stream whose read hit a damaged part of the log (see appendCorrupted):
+// the damage stays until an operator repairs the log, so an EventSource
+// that comes back at once would only meet it again.
+const CorruptRetry = time.Minute
+
+// appendCorrupted appends the last frames of a stream whose read hit a
+// damaged part of the log: `event: error` with the error object
+// {"code":"data_corrupted","message"} (naming the offset range) and a
+// long retry hint. The stream then closes; a client that listens for the
+// "error" event sees why and can stop (EventSource.close) instead of
+// reconnecting into the same damage.
+func appendCorrupted(b []byte, err error) []byte {
+	e := wire.NewErrorBody(err)
+	b = append(b, "event: error\ndata: "...)
+	b = e.AppendJSON(b)
+	b = append(b, "\n\n"...)
+	return appendRetry(b, CorruptRetry)
 }

@@ -14,7 +14,7 @@ import (
 // Trim applies retention as of now; see broker.Log.Trim. It first indexes
 // every unindexed event (retention works on the room index), then per room,
 // with the limits r.For(room) gives it (the first matching rule, else the
-// default), it removes the oldest events beyond r.MaxCount and the leading run of events
+// default), it removes the oldest events beyond r.MaxCount, those with offsets below r.Before, and the leading run of events
 // whose Time is before now-r.MaxAge (events are stored in acceptance order,
 // so that is every older event unless the clock went backwards), and
 // records the highest removed offset as the room's watermark. It forgets
@@ -145,7 +145,7 @@ func (l *Log) roomNames() ([]string, error) {
 // and whether the room is done (false: the budget ran out first).
 func trimRoom(tx *bbolt.Tx, room string, r broker.Retention, now time.Time, budget int) (int, bool, error) {
 	r = r.For(room) // the first matching rule, else the default
-	if r.MaxAge <= 0 && r.MaxCount <= 0 {
+	if r.MaxAge <= 0 && r.MaxCount <= 0 && r.Before == 0 {
 		return 0, true, nil // kept forever
 	}
 	metaBucket := tx.Bucket(bucketRoomMeta)
@@ -178,7 +178,7 @@ func trimRoom(tx *bbolt.Tx, room string, r broker.Retention, now time.Time, budg
 		if err != nil {
 			return 0, false, err
 		}
-		if uint64(n) >= excess {
+		if uint64(n) >= excess && off >= r.Before {
 			if r.MaxAge <= 0 {
 				break
 			}

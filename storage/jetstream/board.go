@@ -33,8 +33,8 @@ type BoardConfig struct {
 	// Replicas is the bucket's replication factor; default 1.
 	Replicas int
 	// NodeTTL is the per-key TTL of the node's heartbeat key, renewed
-	// every NodeTTL/3; default DefaultNodeTTL (at least 3s: TTLs are
-	// whole seconds).
+	// every NodeTTL/3; default DefaultNodeTTL. Less than 3s counts as 3s
+	// (TTLs are whole seconds).
 	NodeTTL time.Duration
 	// EntryTTL is the per-key TTL of each entry, renewed every
 	// EntryTTL/2; default DefaultEntryTTL.

@@ -15,7 +15,8 @@ import (
 
 // Trim applies r room by room: it finds the room's last event to remove
 // (for MaxCount by a binary search over sequences on the server's count of
-// the room's messages from a sequence on; for MaxAge by reading the room
+// the room's messages from a sequence on, and for Before from the count
+// of the room's messages from Before on; for MaxAge by reading the room
 // from its first event while events are older than now-MaxAge), records
 // the room's new watermark in the meta bucket, then purges the room's
 // subject below the first kept sequence. With r.Idempotency > 0 it then
@@ -58,6 +59,22 @@ func (l *Log) trimRoom(ctx context.Context, room string, count uint64, lim broke
 			return 0, err
 		}
 		k = count - uint64(lim.MaxCount)
+	}
+	if lim.Before > 1 {
+		// The events at or after Before stay: cut where that many remain.
+		keep, err := l.pendingFrom(ctx, room, lim.Before)
+		if err != nil {
+			return 0, err
+		}
+		if count > keep {
+			wb, err := l.countCut(ctx, room, keep)
+			if err != nil {
+				return 0, err
+			}
+			if wb > w {
+				w, k = wb, count-keep
+			}
+		}
 	}
 	if lim.MaxAge > 0 {
 		wa, ka, err := l.ageCut(ctx, room, now.Add(-lim.MaxAge))

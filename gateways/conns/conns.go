@@ -1,0 +1,204 @@
+package conns
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+// Transport names, as Info.Transport and the metrics label them.
+const (
+	SSE      = "sse"
+	LongPoll = "longpoll"
+	SocketIO = "socketio"
+)
+
+// Conn is what a gateway registers for an open connection.
+type Conn struct {
+	Namespace string // Socket.IO namespace; "" for other transports
+	User      string // the identity's Subject
+	Remote    string // the client's network address, "IP:port"
+	// Sub is the connection's subscription: its rooms and lag.
+	Sub *broker.Subscription
+	// Kick, when set, ends the connection (Entry.Disconnect calls it once,
+	// after closing Done): it must not block. Nil when the gateway watches
+	// Done itself.
+	Kick func()
+	// Engine, when set, names the connection's current underlying
+	// transport (Engine.IO's polling or websocket).
+	Engine func() string
+}
+
+// Info is one connection as the admin API lists it. Rooms are log room
+// names (a Socket.IO namespace's rooms with the namespace's prefix).
+type Info struct {
+	ID        string    `json:"id"`
+	Transport string    `json:"transport"`
+	Engine    string    `json:"engine,omitempty"`
+	Namespace string    `json:"namespace,omitempty"`
+	User      string    `json:"user"`
+	Rooms     []string  `json:"rooms"`
+	Lag       int       `json:"lag"`
+	Remote    string    `json:"remote"`
+	Since     time.Time `json:"since"`
+}
+
+// Entry is a registered connection. Its methods are safe for concurrent
+// use.
+type Entry struct {
+	id        string
+	transport string
+	seq       uint64
+	c         Conn
+	since     time.Time
+	done      chan struct{}
+	once      sync.Once
+	kicked    atomic.Bool
+}
+
+// ID returns the connection's id: the transport, a dash and a number
+// unique within the process ("sse-12").
+func (e *Entry) ID() string { return e.id }
+
+// Transport returns the registry's transport.
+func (e *Entry) Transport() string { return e.transport }
+
+// Namespace returns the connection's Socket.IO namespace ("" for other
+// transports).
+func (e *Entry) Namespace() string { return e.c.Namespace }
+
+// Engine returns the connection's current underlying transport (see
+// Conn.Engine); "" when there is none.
+func (e *Entry) Engine() string {
+	if e.c.Engine == nil {
+		return ""
+	}
+	return e.c.Engine()
+}
+
+// Rooms returns the connection's rooms now (see Subscription.Rooms).
+func (e *Entry) Rooms() []string { return e.c.Sub.Rooms() }
+
+// Since returns when the connection was registered.
+func (e *Entry) Since() time.Time { return e.since }
+
+// Done is closed by Disconnect.
+func (e *Entry) Done() <-chan struct{} { return e.done }
+
+// Kicked reports whether Disconnect was called.
+func (e *Entry) Kicked() bool { return e.kicked.Load() }
+
+// Disconnect ends the connection the transport's normal way: it closes
+// Done and calls Conn.Kick, once. The gateway then closes the connection
+// as it does at shutdown (the client reconnects and resumes) and removes
+// the entry.
+func (e *Entry) Disconnect() {
+	e.once.Do(func() {
+		e.kicked.Store(true)
+		close(e.done)
+		if e.c.Kick != nil {
+			e.c.Kick()
+		}
+	})
+}
+
+// Info returns the connection's description with its lag: the events of
+// its rooms it has still to read, at most lagLimit per room (see
+// Subscription.Lag); a lag the log could not count is -1.
+func (e *Entry) Info(ctx context.Context, lagLimit int) Info {
+	in := Info{
+		ID: e.id, Transport: e.transport, Namespace: e.c.Namespace,
+		User: e.c.User, Remote: e.c.Remote, Since: e.since,
+		Rooms: e.c.Sub.Rooms(),
+	}
+	if in.Rooms == nil {
+		in.Rooms = []string{}
+	}
+	in.Engine = e.Engine()
+	in.Lag = e.Lag(ctx, lagLimit)
+	return in
+}
+
+// Lag returns the events of the connection's rooms it has still to be
+// sent, at most limit per room (see Subscription.Lag); -1 when the log
+// could not count them.
+func (e *Entry) Lag(ctx context.Context, limit int) int {
+	lag, err := e.c.Sub.Lag(ctx, limit)
+	if err != nil {
+		return -1
+	}
+	return lag
+}
+
+// Registry is the set of a gateway's open connections. It is safe for
+// concurrent use; the zero value is not usable: call New.
+type Registry struct {
+	transport string
+	seq       atomic.Uint64
+
+	mu sync.Mutex        // guards m
+	m  map[string]*Entry // by id
+}
+
+// New returns an empty registry of connections of transport.
+func New(transport string) *Registry {
+	return &Registry{transport: transport, m: make(map[string]*Entry)}
+}
+
+// Transport returns the registry's transport name.
+func (r *Registry) Transport() string { return r.transport }
+
+// Add registers an open connection; the gateway calls Remove when it
+// ends.
+func (r *Registry) Add(c Conn) *Entry {
+	n := r.seq.Add(1)
+	e := &Entry{
+		id: r.transport + "-" + strconv.FormatUint(n, 10), transport: r.transport, seq: n,
+		c: c, since: time.Now().UTC(), done: make(chan struct{}),
+	}
+	r.mu.Lock()
+	r.m[e.id] = e
+	r.mu.Unlock()
+	return e
+}
+
+// Remove forgets e. Safe to call more than once.
+func (r *Registry) Remove(e *Entry) {
+	r.mu.Lock()
+	if r.m[e.id] == e {
+		delete(r.m, e.id)
+	}
+	r.mu.Unlock()
+}
+
+// Len returns how many connections are registered.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
+}
+
+// Snapshot returns the registered connections, oldest first.
+func (r *Registry) Snapshot() []*Entry {
+	r.mu.Lock()
+	out := make([]*Entry, 0, len(r.m))
+	for _, e := range r.m {
+		out = append(out, e)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Entry) int { return cmp.Compare(a.seq, b.seq) })
+	return out
+}
+
+// Get returns the connection with id, or nil.
+func (r *Registry) Get(id string) *Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[id]
+}
