@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -164,12 +165,17 @@ func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 // catchUp waits until this node's tail holds every event the log had
 // committed when it was called (at most followWait), so that a read of
 // the log that follows sees what other nodes committed before it and the
-// head it reports is not behind it. Nothing to do without a Follower.
+// head it reports is not behind it. Nothing to do without a Follower, nor
+// when the log cannot tell its last offset now (ErrUnavailable: its
+// cluster lost quorum), so that reads go on.
 func (b *Broker) catchUp(ctx context.Context) error {
 	if b.follower == nil {
 		return nil
 	}
 	last, err := b.follower.LastOffset(ctx)
+	if errors.Is(err, ErrUnavailable) {
+		return nil // the log cannot tell (no quorum): read what it has
+	}
 	if err != nil {
 		return fmt.Errorf("catch up with the log: %w", err)
 	}

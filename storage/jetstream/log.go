@@ -127,6 +127,10 @@ type Log struct {
 	// for reading by the others.
 	seqMu sync.RWMutex
 
+	// down is the error of the last Available that found the stream
+	// unable to commit, nil otherwise (see LastOffset).
+	down atomic.Pointer[error]
+
 	// wmMu guards marks: each room's trim watermark, as in the meta
 	// bucket.
 	wmMu  sync.Mutex

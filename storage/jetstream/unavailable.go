@@ -38,7 +38,19 @@ func unavailable(err error) error {
 // a leader that answered within timeout, otherwise an error wrapping
 // broker.ErrUnavailable that says why (no leader: the cluster lost
 // quorum; no answer; no connection). It sends one stream info request.
+// Until the next call, LastOffset fails at once with that error (reads
+// then go on with what this node has) instead of waiting for the leader.
 func (l *Log) Available(ctx context.Context, timeout time.Duration) error {
+	err := l.available(ctx, timeout)
+	if err != nil && ctx.Err() == nil {
+		l.down.Store(&err)
+	} else {
+		l.down.Store(nil)
+	}
+	return err
+}
+
+func (l *Log) available(ctx context.Context, timeout time.Duration) error {
 	if l.nc.Status() != nats.CONNECTED {
 		return fmt.Errorf("%w: not connected to NATS (%s)", broker.ErrUnavailable, l.nc.Status())
 	}
