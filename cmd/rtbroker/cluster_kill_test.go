@@ -315,11 +315,11 @@ func clusterScenario(t *testing.T, lb string, readBase func() string, kill func(
 	select {
 	case <-waited:
 	case <-time.After(time.Minute):
-		for _, r := range readers {
-			t.Logf("%s has %d events, done %v", r.name, len(r.got), r.done())
-		}
 		cancel()
 		<-waited
+		for _, r := range readers {
+			t.Logf("%s has %d events, done %v, %d reconnections", r.name, len(r.got), r.done(), r.drops)
+		}
 	}
 	close(errs)
 	for err := range errs {
