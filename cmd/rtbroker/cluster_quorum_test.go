@@ -42,6 +42,10 @@ func TestClusterQuorumLost(t *testing.T) {
 		t.Fatalf("/readyz without quorum: %d %s %v", status, body, err)
 	}
 
+	if v, err := metric(c, nodes[0].url, "rtbroker_storage_unavailable"); err != nil || v != 1 {
+		t.Errorf("rtbroker_storage_unavailable = %v (%v), want 1", v, err)
+	}
+
 	// Publishes are refused, on the node and through HAProxy (once it has
 	// seen no node ready).
 	start := time.Now()
@@ -103,6 +107,9 @@ func TestClusterQuorumLost(t *testing.T) {
 	back := startRTBNodes(t, [][]string{nodes[1].args})
 	waitReady(t, nodes[0].url, http.StatusOK, 60*time.Second)
 	waitReady(t, back[0].url, http.StatusOK, 60*time.Second)
+	if v, err := metric(c, nodes[0].url, "rtbroker_storage_unavailable"); err != nil || v != 0 {
+		t.Errorf("rtbroker_storage_unavailable = %v (%v) with quorum back, want 0", v, err)
+	}
 	var ev wireEvent
 	deadline = time.Now().Add(30 * time.Second)
 	for {
