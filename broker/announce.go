@@ -24,14 +24,53 @@ func (b *Broker) Announce(m Message) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.fanOutEphemeral(m, data)
+	return b.fanOutEphemeral(m, data, false)
 }
 
-// AnnounceLocal is Announce to this process's subscribers only: the event
-// is not handed to the Relay (see Relay). A node uses it for what every
-// node learns by itself, so that it is not announced once per node to
-// everyone (presence:leave of the members of a node that died, say).
-func (b *Broker) AnnounceLocal(m Message) (*Event, error) {
+// AnnounceOptIn is Announce to the subscribers of m.Room that opted in to
+// the room's announcements (Subscription.OptIn) only, as Centrifugo's
+// per-subscription join/leave opt-in: the others cost nothing (the room
+// keeps its opted-in subscribers apart), and a room where no subscriber
+// opted in costs no fan-out at all (the event returned is then nil, with
+// no error). Errors as Announce's.
+func (b *Broker) AnnounceOptIn(m Message) (*Event, error) {
+	if !b.HasOptIn(m.Room) {
+		return nil, nil
+	}
+	if err := ValidateRoom(m.Room); err != nil {
+		return nil, err
+	}
+	if err := validateName("type", m.Type, MaxTypeLen); err != nil {
+		return nil, err
+	}
+	data, err := CompactJSON(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	return b.fanOutEphemeral(m, data, true)
+}
+
+// HasOptIn reports whether a subscriber of room has opted in to its
+// announcements (Subscription.OptIn) now, so that a caller can skip
+// building an announcement no one would receive. On a Relay it reports
+// true: this process does not know the other processes' subscribers.
+// Safe for concurrent use.
+func (b *Broker) HasOptIn(room string) bool {
+	if b.relay != nil {
+		return true // the other processes' subscribers may have
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	rt := b.tail.rooms[room]
+	return rt != nil && len(rt.opted) > 0
+}
+
+// AnnounceLocal is Announce (or, with optedIn, AnnounceOptIn) to this
+// process's subscribers only: the event is not handed to the Relay (see
+// Relay). A node uses it for what every node learns by itself, so that it
+// is not announced once per node to everyone (presence:leave of the
+// members of a node that died, say).
+func (b *Broker) AnnounceLocal(m Message, optedIn bool) (*Event, error) {
 	if err := ValidateRoom(m.Room); err != nil {
 		return nil, err
 	}
@@ -44,7 +83,7 @@ func (b *Broker) AnnounceLocal(m Message) (*Event, error) {
 	}
 	now := b.cfg.Now().UTC()
 	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
-	if !b.deliverEphemeral(ev) {
+	if !b.deliverEphemeral(ev, optedIn) {
 		return nil, ErrClosed
 	}
 	return ev, nil

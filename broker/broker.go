@@ -560,35 +560,37 @@ func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.fanOutEphemeral(m, data)
+	return b.fanOutEphemeral(m, data, false)
 }
 
 // fanOutEphemeral sends the checked ephemeral message m (data: its
-// compact data) to the room's current subscribers, and through the
-// Relay, when there is one, to the other processes'.
-func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage) (*Event, error) {
+// compact data) to the room's current subscribers, or to those of them
+// that opted in (Subscription.OptIn) when optedIn is true, and through
+// the Relay, when there is one, to the other processes' (with optedIn).
+func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage, optedIn bool) (*Event, error) {
 	now := b.cfg.Now().UTC()
 	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
-	if !b.deliverEphemeral(ev) {
+	if !b.deliverEphemeral(ev, optedIn) {
 		return nil, ErrClosed
 	}
 	if b.relay != nil {
-		if err := b.relay.SendEphemeral(ev); err != nil {
+		if err := b.relay.SendEphemeral(ev, optedIn); err != nil {
 			b.cfg.Logger.Debug("relay ephemeral event", "room", ev.Room, "type", ev.Type, "err", err)
 		}
 	}
 	return ev, nil
 }
 
-// deliverEphemeral hands ev to the current subscribers of its room. It
-// reports false when the broker is closed.
-func (b *Broker) deliverEphemeral(ev *Event) bool {
+// deliverEphemeral hands ev to the current subscribers of its room (those
+// that opted in only, when optedIn). It reports false when the broker is
+// closed.
+func (b *Broker) deliverEphemeral(ev *Event, optedIn bool) bool {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
 		return false
 	}
-	subs := b.tail.subscribers(ev.Room)
+	subs := b.tail.subscribers(ev.Room, optedIn)
 	b.mu.RUnlock()
 	for _, s := range subs {
 		s.pushEphemeral(ev)

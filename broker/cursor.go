@@ -251,7 +251,7 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 		return nil, ErrClosed
 	}
 	rt := b.tail.room(room)
-	rt.subs[s] = struct{}{}
+	rt.subs[s] = struct{}{} // a room followed again keeps its opt-in
 	delete(b.idle, s)
 	if head := b.tail.head; head > s.liveAfter.Load() {
 		s.liveAfter.Store(head) // under s.mu: no other writer
@@ -305,13 +305,46 @@ func (s *Subscription) Remove(room string) {
 	s.resets = slices.DeleteFunc(s.resets, func(re *ResetError) bool { return re.Room == room })
 	b.mu.Lock()
 	if rt := b.tail.rooms[room]; rt != nil {
-		delete(rt.subs, s)
+		rt.unsubscribe(s)
 		b.tail.dropIfIdle(room, rt)
 	}
 	if len(s.cur.all) == 0 && !b.closed {
 		b.idle[s] = struct{}{}
 	}
 	b.mu.Unlock()
+}
+
+// OptIn sets whether the subscription receives the opt-in announcements
+// of room (Broker.AnnounceOptIn: presence:join and presence:leave, say),
+// which only the subscribers that opted in are sent. A room starts opted
+// out when the subscription begins to follow it, keeps its setting when it
+// is followed again (Add of a followed room), and loses it when it is
+// removed. OptIn of a room not followed does nothing. Safe to call from
+// any goroutine; announcements made after it returns honour it.
+func (s *Subscription) OptIn(room string, on bool) {
+	b := s.b
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() || !s.cur.has(room) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rt := b.tail.rooms[room]
+	if rt == nil {
+		return
+	}
+	if _, ok := rt.subs[s]; !ok {
+		return
+	}
+	switch {
+	case !on:
+		delete(rt.opted, s)
+	case rt.opted == nil:
+		rt.opted = map[*Subscription]struct{}{s: {}}
+	default:
+		rt.opted[s] = struct{}{}
+	}
 }
 
 // RoomPosition returns the offset through which the events of room have

@@ -24,6 +24,10 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrNotFound means a State record does not exist (or has expired).
 	ErrNotFound = errors.New("not found")
+	// ErrConflict means a write assumed a state of the log that no longer
+	// holds: an import whose first offset is not above the head (the log
+	// is not empty, or something was published meanwhile).
+	ErrConflict = errors.New("conflict")
 )
 
 // ValidationError describes one bad input field. It unwraps to ErrInvalid

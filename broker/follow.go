@@ -37,13 +37,15 @@ type Follower interface {
 // other processes sent are fanned out to this broker's subscribers.
 type Relay interface {
 	// SendEphemeral hands ev to the other processes, best effort: it may
-	// be lost (it is never logged). It must not block for long.
-	SendEphemeral(ev *Event) error
+	// be lost (it is never logged). optedIn says that only subscribers
+	// that opted in to the room's announcements receive it
+	// (AnnounceOptIn). It must not block for long.
+	SendEphemeral(ev *Event, optedIn bool) error
 
 	// FollowEphemeral calls fn with each ephemeral event another process
-	// sent (never this one's own) until ctx ends, then returns ctx.Err(),
-	// or the error that stopped it.
-	FollowEphemeral(ctx context.Context, fn func(*Event)) error
+	// sent (never this one's own), and its optedIn, until ctx ends, then
+	// returns ctx.Err(), or the error that stopped it.
+	FollowEphemeral(ctx context.Context, fn func(ev *Event, optedIn bool)) error
 }
 
 // followRetry and followRetryMax are the first and the longest wait
@@ -213,7 +215,7 @@ func (b *Broker) relayIn() {
 	wait := followRetry
 	for {
 		start := time.Now()
-		err := b.relay.FollowEphemeral(b.ctx, func(ev *Event) { b.deliverEphemeral(ev) })
+		err := b.relay.FollowEphemeral(b.ctx, func(ev *Event, optedIn bool) { b.deliverEphemeral(ev, optedIn) })
 		if b.ctx.Err() != nil {
 			return
 		}

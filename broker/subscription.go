@@ -188,7 +188,10 @@ func (s *Subscription) Position() Position {
 // Next returns the next events of the subscription's rooms, at most limit
 // committed events (DefaultReadLimit when limit <= 0) in offset order (see
 // Subscription for the order across rooms), preceded by any pending
-// ephemeral events of the rooms. It blocks until there is at least one
+// ephemeral events of the rooms. A call may return fewer than limit while
+// more are ready (a group of rooms reached the next one's position): it
+// then signals Wait and OnWake again, so a reader that reads until a
+// short batch and then waits for a wake-up misses nothing. It blocks until there is at least one
 // event, ctx ends (ctx.Err()), the subscription or broker is closed
 // (ErrClosed), or the Log fails; it holds no lock while it waits or reads
 // the Log. With no rooms it waits until a room is added and has events.
@@ -237,6 +240,16 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 		if len(out) > 0 {
 			if cap(out) <= maxKeptBuf {
 				s.buf = out[:0]
+			}
+			if again {
+				// The read stopped where a group of rooms joined the
+				// next one (or read the Log), short of limit, with more
+				// events possibly ready above: the commits that woke the
+				// reader for them came before, so wake it again. A reader
+				// that stops at a short batch (a pump task) would
+				// otherwise wait for the next commit to read them.
+				s.wake()
+				s.notify()
 			}
 			return out, nil
 		}
@@ -457,7 +470,7 @@ func (s *Subscription) Close() {
 	b.mu.Lock()
 	for _, r := range s.cur.all {
 		if rt := b.tail.rooms[r]; rt != nil {
-			delete(rt.subs, s)
+			rt.unsubscribe(s)
 			b.tail.dropIfIdle(r, rt)
 		}
 	}

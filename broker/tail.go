@@ -21,7 +21,12 @@ type tail struct {
 type roomTail struct {
 	events  queue[*Event]
 	covered uint64
-	subs    map[*Subscription]struct{}
+	// subs are the room's subscribers; opted are those of them that
+	// opted in to the room's opt-in announcements (Subscription.OptIn),
+	// nil until one does, so that an announcement costs nothing for the
+	// others.
+	subs  map[*Subscription]struct{}
+	opted map[*Subscription]struct{}
 }
 
 func (t *tail) init(head uint64, max int) {
@@ -108,16 +113,32 @@ func (t *tail) raiseFloor(off uint64) {
 	}
 }
 
-func (t *tail) subscribers(room string) []*Subscription {
+// subscribers returns the room's subscribers, or only those that opted
+// in (Subscription.OptIn) when optedIn is true: then the others cost
+// nothing.
+func (t *tail) subscribers(room string, optedIn bool) []*Subscription {
 	rt := t.rooms[room]
 	if rt == nil {
 		return nil
 	}
-	subs := make([]*Subscription, 0, len(rt.subs))
-	for s := range rt.subs {
+	set := rt.subs
+	if optedIn {
+		set = rt.opted
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	subs := make([]*Subscription, 0, len(set))
+	for s := range set {
 		subs = append(subs, s)
 	}
 	return subs
+}
+
+// unsubscribe removes s from the room's subscribers (and opt-ins).
+func (rt *roomTail) unsubscribe(s *Subscription) {
+	delete(rt.subs, s)
+	delete(rt.opted, s)
 }
 
 // read returns up to limit events of rooms with offsets in (after, upto],

@@ -358,7 +358,7 @@ func clusterScenario(t *testing.T, lb string, readBase func() string, kill func(
 	for _, r := range readers {
 		t.Logf("%s: %d events, %d reconnections", r.name, len(r.got), r.drops)
 		for _, room := range clusterRooms {
-			if d := diffEvents(roomEvents(r.got, room), want[room]); d != "" {
+			if d := diffEvents(eventsOfRoom(r.got, room), want[room]); d != "" {
 				t.Errorf("%s, room %s: %s", r.name, room, d)
 			}
 		}
@@ -383,8 +383,8 @@ func clusterScenario(t *testing.T, lb string, readBase func() string, kill func(
 	return rep
 }
 
-// roomEvents returns the events of room in evs.
-func roomEvents(evs []wireEvent, room string) []wireEvent {
+// eventsOfRoom returns the events of room in evs.
+func eventsOfRoom(evs []wireEvent, room string) []wireEvent {
 	var out []wireEvent
 	for _, ev := range evs {
 		if ev.Room == room {

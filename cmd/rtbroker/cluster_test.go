@@ -476,3 +476,42 @@ func TestClusterPositionsFromAnotherNode(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterPresenceOptIn: without --presence-events, a subscriber on
+// node B that asked for the room's presence events (room:join presence:
+// true) is told of a user's arrival on node A; one that did not ask is
+// not.
+func TestClusterPresenceOptIn(t *testing.T) {
+	nodes := startNodes(t, 2, "--jwt-secret", testSecret)
+	a, b := nodes[0], nodes[1]
+	d := startSIODriver(t)
+	for _, u := range []struct {
+		name string
+		ask  bool
+	}{{"bob", true}, {"carl", false}} {
+		d.connect(u.name, b.URL, presenceToken(t, u.name, true), false)
+		join := map[string]any{"room": "general"}
+		if u.ask {
+			join["presence"] = true
+		}
+		if ack := d.emit(u.name, "room:join", join); ack["ok"] != true {
+			t.Fatalf("%s's join: %v", u.name, ack)
+		}
+	}
+	if typ, _ := nextPresence(t, d, "bob", "carl"); typ != "presence:join" {
+		t.Fatalf("bob: %s, want carl's presence:join", typ)
+	}
+	d.connect("ada", a.URL, presenceToken(t, "ada", true), false)
+	if ack := d.emit("ada", "room:join", map[string]any{"room": "general"}); ack["ok"] != true {
+		t.Fatalf("ada's join: %v", ack)
+	}
+	if typ, n := nextPresence(t, d, "bob", "ada"); typ != "presence:join" || n != 3 {
+		t.Fatalf("bob on B: %s %d, want ada's presence:join from A with 3 present", typ, n)
+	}
+	if st, body, _ := (cred{bearer: presenceToken(t, "ada", true)}).do(t, http.MethodPost, a.URL+"/api/rooms/general/events", `{"type":"chat:message","data":{}}`); st != http.StatusCreated {
+		t.Fatalf("marker: %d %s", st, body)
+	}
+	if evs := d.WaitEvents("carl", 1); len(evs) != 1 || evs[0].Event != "chat:message" {
+		t.Fatalf("carl, who did not ask, got %v before the marker", evs)
+	}
+}

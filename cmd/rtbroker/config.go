@@ -193,7 +193,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RetentionMaxCount, "retention-max-count", 0, "keep at most this many events per room (0 keeps all)")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", broker.DefaultRetentionInterval, "how often retention runs")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long Idempotency-Key values are remembered")
-	fs.StringVar(&c.RetentionRules, "retention-rules", "", "per-room retention, first match wins: comma-separated `PATTERN=AGE[/COUNT]` (AGE: 1h, 30d, forever), e.g. chat:*=30d,progress:*=1h,dm:*=forever; rooms no rule matches get --retention-max-age/--retention-max-count")
+	fs.StringVar(&c.RetentionRules, "retention-rules", "", "per-room retention, first match wins: comma-separated `PATTERN=AGE[/COUNT]` (AGE: 1h, 30d, forever), e.g. chat:*=30d,progress:*=1h,dm:*=forever; rooms no rule matches get --retention-max-age/--retention-max-count; or the policy file's retention_rules (not both)")
 	fs.IntVar(&c.UnreadMaxRooms, "unread-max-rooms", receipts.DefaultMaxRooms, "rooms GET /api/me/rooms and me:rooms list at most")
 	fs.IntVar(&c.UnreadMaxCount, "unread-max-count", receipts.DefaultMaxUnread, "an unread count stops at this many events (reported with unread_capped)")
 
@@ -241,7 +241,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.UserSubscribe}, "user-subscribe", "comma-separated room `patterns` every token holder may subscribe to and read, on top of its token's rooms claim ({sub}: its subject)")
 	fs.Var(listFlag{&c.UserPublish}, "user-publish", "comma-separated room `patterns` every token holder may publish to, on top of its token's rooms claim")
 	fs.IntVar(&c.PresenceMaxList, "presence-max-list", presence.DefaultMaxList, "largest room (in users) whose presence is answered with the member list; above it, counts only")
-	fs.BoolVar(&c.PresenceEvents, "presence-events", false, "send presence:join and presence:leave events to the rooms' subscribers (every transport)")
+	fs.BoolVar(&c.PresenceEvents, "presence-events", false, "send presence:join and presence:leave events to every subscriber of the rooms (every transport), not only to the subscriptions that ask for them")
 	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
 	fs.StringVar(&c.AdminRole, "admin-role", "", "token `role` whose holders may use the operator endpoints (/api/admin/…, /api/backup, /metrics) as an admin API key may; empty: none")
 	fs.StringVar(&c.ModeratorRole, "moderator-role", "", "token `role` whose holders may edit and delete any message in the rooms they may publish to (policy file: moderator_role)")

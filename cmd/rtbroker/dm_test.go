@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,6 +57,8 @@ func TestDirectMessages(t *testing.T) {
 			tcase{u.who + " reads history", u.cred, "GET", "/api/rooms/" + dm + "/events?after=0", "", u.want},
 			tcase{u.who + " streams SSE", u.cred, "GET", "/sse?room=" + dm, "", u.want},
 			tcase{u.who + " long-polls", u.cred, "GET", "/poll?room=" + dm + "&after=0&timeout=0s", "", u.want},
+			tcase{u.who + " long-polls with presence events", u.cred, "GET", "/poll?room=" + dm + "&after=0&timeout=0s&presence=1", "", u.want},
+			tcase{u.who + " reads presence", u.cred, "GET", "/api/rooms/" + dm + "/presence", "", u.want},
 		)
 	}
 	tests = append(tests,
@@ -89,9 +92,10 @@ func TestDirectMessages(t *testing.T) {
 			if r := d.connect(u.name, s.URL, u.token, false); r["ok"] != true {
 				t.Fatalf("connect: %v", r)
 			}
-			join := d.emit(u.name, "room:join", map[string]any{"room": dm, "after": 0})
+			join := d.emit(u.name, "room:join", map[string]any{"room": dm, "after": 0, "presence": true})
 			send := d.emit(u.name, "chat:message", map[string]any{"room": dm, "text": "from " + u.name})
-			for what, ack := range map[string]map[string]any{"join": join, "publish": send} {
+			who := d.emit(u.name, "room:presence", map[string]any{"room": dm})
+			for what, ack := range map[string]map[string]any{"join": join, "publish": send, "presence": who} {
 				if u.ok != (ack["ok"] == true) {
 					t.Fatalf("%s ack %v, want ok %v", what, ack, u.ok)
 				}
@@ -111,7 +115,7 @@ func TestDirectMessages(t *testing.T) {
 			// bob, offline when ada wrote, gets her message first, then
 			// the rest of the room, ending with his own.
 			marker := uint64(send["offset"].(float64))
-			evs := d.until(u.name, marker)
+			evs := slices.DeleteFunc(d.until(u.name, marker), func(e sioEvent) bool { return e.Meta.Offset == 0 }) // presence events
 			if len(evs) == 0 || evs[0].Data["text"] != "are you there?" || evs[0].Meta.From != "ada" {
 				t.Fatalf("bob's first DM event %+v, want ada's offline message", evs)
 			}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // httpRow is a hostile HTTP request and the answer it must get (see
@@ -174,6 +176,7 @@ func TestHostileREST(t *testing.T) {
 	}...)
 	rows = append(rows, receiptRESTRows(ada)...)
 	rows = append(rows, messageRows(t)...) // edit and delete (hostile_messages_test.go)
+	rows = append(rows, adminRows(t)...)   // export, import, backup (hostile_dump_test.go)
 	runHTTPTable(t, "rest", rows, tableSecrets(bad, ada, flood, bin), func(t *testing.T, e *hostileEnv) {
 		sub := e.goodSub()
 		tok := userToken(t, sub, nil)
@@ -200,6 +203,9 @@ func TestHostileStreams(t *testing.T) {
 		{name: "longpoll", path: "/poll?room=general&after=0&timeout=0s", metric: "rtbroker_longpoll_requests"},
 	} {
 		t.Run(tr.name, func(t *testing.T) {
+			noPresence := userToken(t, "ada", func(c jwt.MapClaims) {
+				c["rooms"] = map[string]any{"subscribe": []string{"general"}, "presence": []string{}}
+			})
 			held := holdStreams(tr.path, ada, 2)
 			if tr.name == "longpoll" {
 				held = holdPolls(tr.path, ada, 2, tr.metric)
@@ -225,6 +231,8 @@ func TestHostileStreams(t *testing.T) {
 				{name: "history not a count", req: hreq{method: "GET", url: tr.path + "&history=-1", cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "whole number"},
 				{name: "another pair's direct messages", req: hreq{method: "GET", url: tr.path + "&room=dm:bob:eve&history=5", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "two users only"},
 				{name: "unsorted direct-message room", req: hreq{method: "GET", url: tr.path + "&room=dm:bob:ada", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "not a direct-message room"},
+				{name: "presence not 1 or 0", req: hreq{method: "GET", url: tr.path + "&presence=yes", cred: cred{bearer: ada}}, wantStatus: 400, wantCode: "invalid_argument", wantMsg: "must be 1"},
+				{name: "presence events without the presence permission", req: hreq{method: "GET", url: tr.path + "&presence=1", cred: cred{bearer: noPresence}}, wantStatus: 403, wantCode: "forbidden", wantMsg: "presence events asked for"},
 				{
 					name: "too many connections from one IP", flags: []string{"--max-conns-per-ip", "2"},
 					before: held, req: hreq{method: "GET", url: tr.path, cred: cred{bearer: ada}},

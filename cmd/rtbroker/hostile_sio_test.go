@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/rtbroker/rtbroker/gateways/socketio/socketiotest"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // sioRow is a hostile Socket.IO client (the real socket.io-client) and
@@ -183,6 +185,14 @@ func TestHostileSocketIO(t *testing.T) {
 		{name: "data over --max-data-size", steps: []sioStep{{event: "chat:message", arg: map[string]any{"room": "general", "text": strings.Repeat("x", 2000)}, wantCode: "too_large"}}},
 		{name: "join with history over --max-history", steps: []sioStep{{event: "room:join", arg: map[string]any{"room": "general", "history": 1001}, wantCode: "invalid_argument", wantMsg: "more than the maximum, 1000"}}},
 		{name: "join with a history that is not a count", steps: []sioStep{{event: "room:join", arg: map[string]any{"room": "general", "history": "-1"}, wantCode: "invalid_argument", wantMsg: "whole number"}, {event: "room:join", arg: map[string]any{"room": "general", "history": map[string]any{}}, wantCode: "invalid_argument"}}},
+		{name: "join asking presence with a non-boolean", steps: []sioStep{{event: "room:join", arg: map[string]any{"room": "general", "presence": "yes"}, wantCode: "invalid_argument", wantMsg: "true or false"}}},
+		{
+			name: "join asking presence without the presence permission",
+			opts: auth(userToken(t, "ada", func(c jwt.MapClaims) {
+				c["rooms"] = map[string]any{"subscribe": []string{"general"}, "presence": []string{}}
+			})),
+			steps: []sioStep{{event: "room:join", arg: map[string]any{"room": "general", "presence": true}, wantCode: "forbidden", wantMsg: "presence events asked for"}},
+		},
 		{name: "another pair's direct messages", steps: []sioStep{join("dm:bob:eve", "forbidden", "two users only"), publish("dm:bob:eve", "forbidden", "two users only"), publish("dm:bob:ada", "forbidden", "not a direct-message room")}},
 		{name: "typing without a room", steps: []sioStep{{event: "typing:start", arg: map[string]any{"text": "no room"}, wantCode: "invalid_argument", wantMsg: "string room"}}},
 		{name: "typing without permission", steps: []sioStep{{event: "typing:start", arg: map[string]any{"room": "news:x"}, wantCode: "forbidden"}, {event: "typing:stop", arg: map[string]any{"room": "dm:bob:eve"}, wantCode: "forbidden"}}},

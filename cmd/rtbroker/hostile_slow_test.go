@@ -57,6 +57,8 @@ func TestHostileSlowBodies(t *testing.T) {
 		{name: "admin trim with a user token (refused without the body)", path: fixed("/api/admin/rooms/general/trim"), bearer: ada, wantStatus: 403, wantCode: "forbidden"},
 		{name: "Engine.IO polling POST", path: engineSession(ada), bearer: ada, length: 4000, wantStatus: 408}, // under --sio-max-payload
 		{name: "Engine.IO polling POST over --sio-max-payload", path: engineSession(ada), bearer: ada, wantStatus: 413},
+		{name: "admin import into a non-empty log (refused without the body)", path: fixed("/api/admin/import"), bearer: testAPIKey, wantStatus: 409, wantCode: "conflict"},
+		{name: "admin import with a user token (refused without the body)", path: fixed("/api/admin/import"), bearer: ada, wantStatus: 403, wantCode: "forbidden"},
 		{
 			name: "more than the connection cap (2 × --max-conns-per-ip)", path: fixed("/api/rooms/general/events"), bearer: ada,
 			n: 2*slowClients + 1, wantStatus: 408, wantCode: "timeout", wantLast: 429,

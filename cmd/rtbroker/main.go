@@ -4,6 +4,10 @@
 //	rtbroker version         print the version
 //	rtbroker check           verify a stopped log (rtbroker check -h)
 //	rtbroker recover         salvage a damaged log (rtbroker recover -h)
+//	rtbroker tail ROOM       follow a room of a running server
+//	rtbroker export, import  move events in and out as NDJSON
+//	rtbroker backup          take an online backup of a running server
+//	rtbroker compact         compact a stopped log's file
 package main
 
 import (
@@ -51,9 +55,16 @@ const usage = `rtbroker: an event-sourced message broker for browser apps.
 
 Usage:
   rtbroker serve [flags]   run the broker (rtbroker serve -h lists the flags)
-  rtbroker version         print the version
+  rtbroker version         print the version, module version and commit
   rtbroker check --data DIR               verify a stopped server's log
   rtbroker recover --data DIR --out DIR2  copy every readable event into a new log
+  rtbroker tail ROOM [--after N] [--server URL] [--json]   follow a room live
+  rtbroker export --data DIR|--server URL [--room R]… --out FILE   events as NDJSON
+  rtbroker import --data DIR|--server URL --in FILE [--append]     load an export
+  rtbroker backup --server URL --out FILE  an online copy of a running server's log
+  rtbroker compact --data DIR [--out FILE] rewrite a stopped log's file compactly
+
+Each command's flags: rtbroker COMMAND -h
 `
 
 // run executes one subcommand until it ends or ctx is cancelled.
@@ -73,9 +84,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCheck(args[1:], getenv, stdout, stderr)
 	case "recover":
 		return runRecover(args[1:], getenv, stdout, stderr)
+	case "tail":
+		return runTail(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], getenv, stdout, stderr)
+	case "compact":
+		return runCompact(args[1:], getenv, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "rtbroker", version)
-		return nil
+		return runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return flag.ErrHelp

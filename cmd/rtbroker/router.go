@@ -18,8 +18,8 @@ type routes struct {
 	health  http.HandlerFunc
 	ready   http.HandlerFunc // /readyz: 503 while degraded
 	metrics http.HandlerFunc
-	backup  http.HandlerFunc
-	admin   http.Handler // /api/admin/… (admin.go), guarded there
+	backup  http.HandlerFunc // /api/backup; /api/admin/backup is in admin
+	admin   http.Handler     // /api/admin/… (admin.go, admin_dump.go), guarded there
 }
 
 // newRouter maps URLs to handlers. Unknown routes and methods get the JSON

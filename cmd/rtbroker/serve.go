@@ -50,12 +50,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	defer st.close()
 	path := st.where
+	rules, err := cfg.retention() // the policy file's or --retention-rules
+	if err != nil {
+		return err
+	}
 	b := broker.New(st.log, broker.Config{
 		State:             st.state,
 		TailSize:          cfg.TailSize,
 		MaxBatch:          cfg.MaxBatch,
 		MaxDataSize:       cfg.MaxDataSize,
-		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow, Rules: cfg.retentionRules},
+		Retention:         broker.Retention{MaxAge: cfg.RetentionMaxAge, MaxCount: cfg.RetentionMaxCount, Idempotency: cfg.IdempotencyWindow, Rules: rules},
 		RetentionInterval: cfg.RetentionInterval,
 		Logger:            log,
 	})
@@ -136,8 +140,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		health:  healthHandler(b, st.health, false),
 		ready:   healthHandler(b, st.health, true),
 		metrics: metrics,
-		backup:  api.AdminOnly(st.backup),
-		admin:   newAdminAPI(b, api, cfg.WriteTimeout, sseH, pollH, sioGW),
+		backup:  api.AdminOnly(writeDeadline(cfg.WriteTimeout, st.backup)),
+		admin:   withDumpRoutes(newAdminAPI(b, api, cfg.WriteTimeout, sseH, pollH, sioGW), api, b, st, msgs, cfg, log),
 	})
 
 	// No TCP keepalive: every long-lived transport has its own heartbeat
@@ -242,13 +246,23 @@ func tcpPort(a net.Addr) int {
 }
 
 // backupHandler streams a consistent copy of the bbolt file, taken while
-// the broker keeps running. The router guards it (httpapi.AdminOnly).
+// the broker keeps running. The router guards it (httpapi.AdminOnly) and
+// bounds each write (writeDeadline). A copy that fails mid-way ends the
+// connection without the body's end, so the client cannot take it for
+// complete; a failure of the client (gone, not reading) is not an error
+// of the server's.
 func backupHandler(l *bolt.Log, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+dbFile+`"`)
-		if _, err := l.Backup(w); err != nil {
-			log.Error("backup", "err", err)
+		setLength := func(n int64) { w.Header().Set("Content-Length", strconv.FormatInt(n, 10)) }
+		if _, err := l.BackupSized(w, setLength); err != nil {
+			if dw, ok := w.(*deadlineWriter); (ok && dw.err != nil) || r.Context().Err() != nil {
+				log.Debug("backup: the client stopped reading", "err", err)
+			} else {
+				log.Error("backup", "err", err)
+			}
+			panic(http.ErrAbortHandler)
 		}
 	}
 }

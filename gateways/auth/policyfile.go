@@ -35,6 +35,11 @@ type PolicyFile struct {
 	// message in the rooms they may publish to (the --moderator-role
 	// shortcut).
 	ModeratorRole string `json:"moderator_role"`
+	// RetentionRules are per-room retention rules, "PATTERN=AGE[/COUNT]"
+	// each, first match wins (the --retention-rules shortcut, one rule per
+	// item). MergePolicy passes them on; the command checks and applies
+	// them.
+	RetentionRules []string `json:"retention_rules"`
 }
 
 // NamespacePolicy configures one Socket.IO namespace in a PolicyFile. Its
@@ -118,6 +123,11 @@ type Policy struct {
 	// AnonymousInFile is true when the file sets anonymous permissions
 	// (worth a warning when anonymous access is off).
 	AnonymousInFile bool
+	// RetentionRules are the file's retention_rules, unchecked, when
+	// RetentionInFile (the file has the section, even empty: then it, not
+	// --retention-rules, decides).
+	RetentionRules  []string
+	RetentionInFile bool
 }
 
 // PolicyNamespace is a Socket.IO namespace to serve, with the role it
@@ -143,6 +153,9 @@ func MergePolicy(f *PolicyFile, fl PolicyFlags) (*Policy, error) {
 	m.apiKeys(f)
 	if m.p.ModeratorRole = fl.ModeratorRole; f.ModeratorRole != "" && !m.both("moderator_role", "moderator-role") {
 		m.p.ModeratorRole = f.ModeratorRole
+	}
+	if f.RetentionRules != nil && !m.both("retention_rules", "retention-rules") {
+		m.p.RetentionRules, m.p.RetentionInFile = f.RetentionRules, true
 	}
 	return m.p, errors.Join(m.errs...)
 }

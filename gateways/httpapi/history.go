@@ -96,6 +96,7 @@ func (h *Handler) historyBefore(w http.ResponseWriter, r *http.Request, room, be
 	} else if before > 0 {
 		next = before - 1
 	}
+	head = h.b.Head() // on a cluster node, HistoryBefore caught up with the log
 	writeJSON(w, http.StatusOK, appendPage(evs, next, prev, head, nil))
 }
 

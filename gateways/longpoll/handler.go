@@ -164,11 +164,13 @@ func (h *Handler) Close() { h.t.Close() }
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
 
-// ServeHTTP answers GET ?room=R[&room=R2…][&after=N][&timeout=D][&limit=K][&epoch=E][&history=H]
+// ServeHTTP answers GET ?room=R[&room=R2…][&after=N][&timeout=D][&limit=K][&epoch=E][&history=H][&presence=1]
 // with 200 {"events":[…],"next":N,"epoch":"…"[,"reset":{…}]}; see the
 // package documentation. A missing or invalid credential is answered with
 // 401 ("unauthorized"), a room the credential may not subscribe to with 403
-// ("forbidden"). Bad input is answered with 400 (code
+// ("forbidden"), and so is presence=1 (the rooms' presence:join and
+// presence:leave events, held polls answered by them) without the
+// presence permission on every room. Bad input is answered with 400 (code
 // "invalid_argument"), a closed gateway or broker with 503 ("unavailable"),
 // other failures with 500 ("internal"), as a JSON body
 // {"error":{"code","message"}}. A client that disconnects releases its
@@ -190,12 +192,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
+	wantPresence, err := presence.ParseParam(r.URL.Query())
+	if err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
 	sub, id, err := httpx.Subscribe(h.b, h.cfg.Auth, r, req.rooms, req.from, req.live)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
 	defer sub.Close()
+	if wantPresence {
+		if err := presence.OptIn(sub, id, req.rooms...); err != nil {
+			httpx.WriteError(w, r, h.cfg.Logger, err)
+			return
+		}
+	}
 	defer h.cfg.Presence.Poll(presence.PollClient(id, remoteIP(r)), req.rooms, id)()
 	if err := httpx.StartAtHistory(r.Context(), h.b, sub, req.rooms, history, req.live); err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)

@@ -36,10 +36,14 @@ type Config struct {
 	// last poll ended without a new one arriving. Default
 	// DefaultPollGrace.
 	PollGrace time.Duration
-	// Events turns on the presence:join and presence:leave events. Off,
-	// presence is counted and listed but not announced: clients that do
-	// not expect the events (a long-poll client's held poll would be
-	// answered by its own arrival) do not receive them.
+	// Events sends the presence:join and presence:leave events to every
+	// subscriber of the room. Off (the default), they go only to the
+	// subscriptions that asked for them (broker.Subscription.OptIn: the
+	// gateways opt a client in when it joins with presence), as
+	// Centrifugo's per-subscription joinLeave: clients that do not expect
+	// the events (a long-poll client's held poll would be answered by
+	// someone's arrival) do not receive them, and in a big room a join
+	// does not cost every member a frame.
 	Events bool
 	// Store holds the counts. Default NewMemory().
 	Store Store
@@ -49,7 +53,8 @@ type Config struct {
 
 // Registry tracks who is in which room over every transport and
 // announces it: when a user's first connection to a room arrives, the
-// room's subscribers are sent an ephemeral presence:join {user, count}
+// room's subscribers that asked for presence events (all of them with
+// Config.Events) are sent an ephemeral presence:join {user, count}
 // (count: the users present after it), and when their last one goes,
 // presence:leave {user, count}, through Broker.Announce (never logged).
 // The events carry no list: a join costs the same bytes to each
@@ -221,22 +226,23 @@ func (r *Registry) Departed(room, user string, count int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.closed {
-		r.send(r.b.AnnounceLocal, LeaveEvent, room, user, count)
+		r.send(true, LeaveEvent, room, user, count)
 	}
 }
 
 // announce sends a presence event: {"user": user, "count": count}, from
-// the user. With r.mu held, so that a room's events keep their order
+// the user, to the room's subscribers that opted in (all of them with
+// Config.Events). With r.mu held, so that a room's events keep their order
 // (Announce does not block: it hands the event to each subscriber).
 func (r *Registry) announce(typ, room, user string, count int) {
-	r.send(r.b.Announce, typ, room, user, count)
+	r.send(false, typ, room, user, count)
 }
 
-// send sends a presence event with announce (Broker.Announce or
-// AnnounceLocal). With r.mu held.
-func (r *Registry) send(announce func(broker.Message) (*broker.Event, error), typ, room, user string, count int) {
-	if !r.cfg.Events {
-		return
+// send sends a presence event as announce says, to this process's
+// subscribers only when local (Broker.AnnounceLocal). With r.mu held.
+func (r *Registry) send(local bool, typ, room, user string, count int) {
+	if !r.cfg.Events && !r.b.HasOptIn(room) {
+		return // nobody asked: not even the event is built
 	}
 	data := make([]byte, 0, len(user)+32)
 	data = append(data, `{"user":`...)
@@ -244,7 +250,17 @@ func (r *Registry) send(announce func(broker.Message) (*broker.Event, error), ty
 	data = append(data, `,"count":`...)
 	data = strconv.AppendInt(data, int64(count), 10)
 	data = append(data, '}')
-	if _, err := announce(broker.Message{Room: room, Type: typ, Data: data, From: user}); err != nil {
+	m := broker.Message{Room: room, Type: typ, Data: data, From: user}
+	var err error
+	switch {
+	case local:
+		_, err = r.b.AnnounceLocal(m, !r.cfg.Events)
+	case r.cfg.Events:
+		_, err = r.b.Announce(m)
+	default:
+		_, err = r.b.AnnounceOptIn(m)
+	}
+	if err != nil {
 		r.cfg.Logger.Debug("presence: announce", "type", typ, "room", room, "err", err)
 	}
 }

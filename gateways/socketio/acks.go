@@ -17,6 +17,7 @@ type joinAck struct {
 	Recovered bool        `json:"recovered"`
 	Start     uint64      `json:"start"` // the room's events after this offset are sent
 	Reset     *wire.Reset `json:"reset,omitempty"`
+	Presence  bool        `json:"presence,omitempty"` // the socket receives the room's presence:join and presence:leave
 }
 
 // leaveAck answers room:leave.

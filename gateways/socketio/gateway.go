@@ -209,14 +209,16 @@ func (c *GatewayConfig) setDefaults() {
 //
 // Client events:
 //
-//	room:join  {room, after?, epoch?, history?}
-//	                           ack {ok, room, head, epoch, recovered, start[, reset]}
+//	room:join  {room, after?, epoch?, history?, presence?}
+//	                           ack {ok, room, head, epoch, recovered, start[, reset][, presence]}
 //	                           (joining a room the socket is already in
 //	                           changes nothing: nothing is sent twice;
 //	                           history: N sends the room's last N events
 //	                           first, from whichever of it and after is
 //	                           later; start: the room's events after it
-//	                           are sent)
+//	                           are sent; presence: true sends the
+//	                           room's presence:join and presence:leave,
+//	                           forbidden without the presence permission)
 //	room:leave {room}          ack {ok, room}
 //	room:read {room, offset}   ack {ok, room, offset, moved} (receipts.go)
 //	me:rooms                   ack {ok, rooms, truncated} (receipts.go)
@@ -663,7 +665,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	}
 	prev := old.generation
 	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
-		generation: generation{Gen: old.Gen + 1, Rooms: rooms}}
+		generation: generation{Gen: old.Gen + 1, Rooms: rooms}, Presence: old.Presence}
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}
@@ -804,11 +806,16 @@ func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 		m.finish(ev, nil, err)
 		return
 	}
+	wantPresence, err := joinPresence(fields, m.id, logRoom)
+	if err != nil {
+		m.finish(ev, nil, err)
+		return
+	}
 	now := g.b.Head().Offset
 	m.enqueue(func() {
 		ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 		defer cancel()
-		ack, err := m.join(ctx, room, after, epoch, now, history)
+		ack, err := m.join(ctx, room, after, epoch, now, history, wantPresence)
 		g.presence.sync(m)
 		m.finish(ev, ack, err)
 	})

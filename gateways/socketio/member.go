@@ -270,8 +270,57 @@ func (m *member) frontier() uint64 {
 // at `after`, when that is later): see historyStart; such a join of a room
 // the socket is already in is treated as a join with that `after`. The
 // ack's start is the offset after which the room's events are sent. With
-// the member's state (call).
-func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64, history int) (*joinAck, error) {
+// the member's state (call). wantPresence (room:join's presence: true)
+// makes the socket receive the room's presence:join and presence:leave
+// (the caller checked the permission); a join without it stops them.
+func (m *member) join(ctx context.Context, room string, after *uint64, epoch string, now uint64, history int, wantPresence bool) (*joinAck, error) {
+	ack, err := m.joinRoom(ctx, room, after, epoch, now, history, wantPresence)
+	if err != nil {
+		return nil, err
+	}
+	logRoom, _ := m.ns.logRoom(room)
+	if err := m.setPresence(ctx, logRoom, wantPresence); err != nil {
+		return nil, err
+	}
+	ack.Presence = wantPresence
+	return ack, nil
+}
+
+// setPresence records in the session whether the socket asked for the
+// presence events of logRoom (a room it is in), saving the session when
+// that changes; sioPresence.sync applies it to the subscription. With the
+// member's state (call).
+func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error {
+	if _, in := m.rec.Rooms[logRoom]; !in || m.rec.Presence[logRoom] == on {
+		return nil
+	}
+	rec := m.rec
+	rec.Presence = withPresence(m.rec.Presence, logRoom, on)
+	if err := m.g.sessions.save(ctx, &rec); err != nil {
+		return err
+	}
+	m.rec, m.saved = rec, m.g.sessions.now()
+	return nil
+}
+
+// withPresence returns a copy of the session's presence rooms p (never
+// modified: records are shared once saved) with room in it or not.
+func withPresence(p map[string]bool, room string, on bool) map[string]bool {
+	p = maps.Clone(p)
+	switch {
+	case !on:
+		delete(p, room)
+	case p == nil:
+		p = map[string]bool{room: true}
+	default:
+		p[room] = true
+	}
+	return p
+}
+
+// joinRoom is join without the presence opt-in; the add it may make
+// records wantPresence in the session it saves.
+func (m *member) joinRoom(ctx context.Context, room string, after *uint64, epoch string, now uint64, history int, wantPresence bool) (*joinAck, error) {
 	logRoom, err := m.ns.logRoom(room)
 	if err != nil {
 		return nil, err
@@ -318,7 +367,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 		}
 		// Nothing of the room was sent since joinedAt: join it afresh.
 	}
-	pos, reset, err := m.add(ctx, logRoom, start)
+	pos, reset, err := m.add(ctx, logRoom, start, wantPresence)
 	ack.Start = pos
 	switch {
 	case err != nil:
@@ -340,7 +389,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 // frontier, else in a new one (see recovery.go). It returns the room's
 // position and the cursor's reset, if it could not start there. On error
 // the cursor and the session are as they were.
-func (m *member) add(ctx context.Context, logRoom string, start uint64) (uint64, *broker.ResetError, error) {
+func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPresence bool) (uint64, *broker.ResetError, error) {
 	prevPos, had := m.sub.RoomPosition(logRoom)
 	frontier := m.frontier()
 	reset, err := m.sub.Add(ctx, logRoom, broker.Position{Offset: start})
@@ -373,6 +422,9 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64) (uint64,
 	}
 	rec.Rooms[logRoom] = pos
 	rec.Added[logRoom] = true
+	if wantPresence != m.rec.Presence[logRoom] {
+		rec.Presence = withPresence(m.rec.Presence, logRoom, wantPresence)
+	}
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		if had {
 			m.sub.Add(ctx, logRoom, broker.Position{Offset: prevPos})
@@ -399,6 +451,9 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	delete(rec.Rooms, logRoom)
 	rec.Added = maps.Clone(m.rec.Added)
 	delete(rec.Added, logRoom)
+	if m.rec.Presence[logRoom] {
+		rec.Presence = withPresence(m.rec.Presence, logRoom, false)
+	}
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,11 @@
 package socketio
 
 import (
+	"encoding/json"
 	"sync"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
@@ -12,7 +14,8 @@ import (
 // gateway's members in step with the rooms of their sessions: a socket is
 // present in each room it is in, from its join (or its connect, for the
 // auto-joined and recovered rooms) until it leaves the room or
-// disconnects.
+// disconnects; and it receives the presence events of the rooms it asked
+// for (sessionRecord.Presence) while it keeps the presence permission.
 type sioPresence struct {
 	reg   *presence.Registry // nil: presence is not tracked
 	mu    sync.Mutex         // guards conns
@@ -36,6 +39,11 @@ func (p *sioPresence) sync(m *member) {
 	if m.ended.Load() {
 		p.dropLocked(m)
 		return
+	}
+	for room := range m.rec.Rooms {
+		// Before the Enter below, so a socket that asked sees its own
+		// presence:join.
+		m.sub.OptIn(room, m.rec.Presence[room] && m.id.Can(auth.Presence, room))
 	}
 	for room, c := range have {
 		if _, ok := m.rec.Rooms[room]; !ok {
@@ -100,4 +108,18 @@ func (g *Gateway) onPresence(m *member, ev *protocol.Event) {
 		ack.Room = room
 		m.finish(ev, ack, nil)
 	})
+}
+
+// joinPresence reads room:join's presence field: true asks for the room's
+// presence:join and presence:leave events, which needs the presence
+// permission on logRoom (else forbidden, naming the room); false, null or
+// absent does not; anything else is invalid_argument.
+func joinPresence(fields map[string]json.RawMessage, id auth.Identity, logRoom string) (bool, error) {
+	switch string(fields[presence.Param]) {
+	case "", "null", "false":
+		return false, nil
+	case "true":
+		return true, presence.Check(id, logRoom)
+	}
+	return false, wire.BadRequest("presence must be true or false")
 }

@@ -30,6 +30,10 @@ type sessionRecord struct {
 	Added map[string]bool `json:"added,omitempty"`
 	// Prev is the generation before this one, for tokens received in it.
 	Prev *generation `json:"prev,omitempty"`
+	// Presence lists the rooms whose presence:join and presence:leave
+	// events the socket asked for (room:join with presence: true); they
+	// are asked for again when the session recovers.
+	Presence map[string]bool `json:"presence,omitempty"`
 }
 
 // sessions stores session records in the broker's state store, one key

@@ -200,10 +200,12 @@ func (h *Handler) Close() {
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("sse gateway: %w", broker.ErrClosed)
 
-// ServeHTTP serves GET ?room=R[&room=R2…][&after=N][&epoch=E][&history=K] as a
+// ServeHTTP serves GET ?room=R[&room=R2…][&after=N][&epoch=E][&history=K][&presence=1] as a
 // text/event-stream; see the package documentation. A missing or invalid credential is answered with 401
 // ("unauthorized"), a room the credential may not subscribe to with 403
-// ("forbidden"). Bad input is answered
+// ("forbidden"), and so is presence=1 (the rooms' presence:join and
+// presence:leave events) without the presence permission on every room.
+// Bad input is answered
 // with 400 (code "invalid_argument"), a closed gateway or broker with 503
 // ("unavailable"), and other failures with 500 ("internal"), as a JSON body
 // {"error":{"code","message"}} before the stream starts. Once the stream has
@@ -232,10 +234,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
+	wantPresence, err := presence.ParseParam(r.URL.Query())
+	if err != nil {
+		httpx.WriteError(w, r, h.cfg.Logger, err)
+		return
+	}
 	sub, id, err := httpx.Subscribe(h.b, h.cfg.Auth, r, req.rooms, req.from, req.live)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
+	}
+	if wantPresence {
+		if err := presence.OptIn(sub, id, req.rooms...); err != nil {
+			sub.Close()
+			httpx.WriteError(w, r, h.cfg.Logger, err)
+			return
+		}
 	}
 	if err := httpx.StartAtHistory(r.Context(), h.b, sub, req.rooms, history, req.live); err != nil {
 		sub.Close()

@@ -414,13 +414,21 @@ func (l *Log) Close() error {
 // accepts, with the same epoch. It returns the number of bytes written and
 // the first error of w or of reading the file; after an error the bytes
 // written are not a usable copy.
-func (l *Log) Backup(w io.Writer) (int64, error) {
+func (l *Log) Backup(w io.Writer) (int64, error) { return l.BackupSized(w, nil) }
+
+// BackupSized is Backup that first calls size, when not nil, with the
+// number of bytes the copy will have (an HTTP handler sets Content-Length
+// with it), from inside the read transaction, before anything is written.
+func (l *Log) BackupSized(w io.Writer, size func(int64)) (int64, error) {
 	if err := l.acquire("backup"); err != nil {
 		return 0, err
 	}
 	defer l.mu.RUnlock()
 	var n int64
 	err := l.view(0, 0, func(tx *bbolt.Tx) error {
+		if size != nil {
+			size(tx.Size())
+		}
 		var err error
 		n, err = tx.WriteTo(w)
 		return err

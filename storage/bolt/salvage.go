@@ -106,37 +106,6 @@ func guardedMeta(tx *bbolt.Tx, rep *SalvageReport) {
 	}
 }
 
-// restore writes evs, in offset order and above the head, with their own
-// offsets, and moves the head to the last; the indexer indexes them.
-func (l *Log) restore(evs []*broker.Event) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	if err := l.acquire("restore"); err != nil {
-		return err
-	}
-	defer l.mu.RUnlock()
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	head := evs[len(evs)-1].Offset
-	err := l.update(evs[0].Offset, head, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		b.FillPercent = appendFillPercent
-		for _, ev := range evs {
-			if err := b.Put(encodeKey(ev.Offset), appendRecord(nil, ev)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keyHead, encodeKey(head))
-	})
-	if err != nil {
-		return err
-	}
-	l.pend.add(evs, head)
-	l.head.Store(head)
-	return nil
-}
-
 // walker reads a bucket of offset keys in order past damaged pages: where
 // bbolt panics or a key does not decode or ascend, it probes for the next
 // readable key (exponentially, then by bisection) and reports the offsets

@@ -21,9 +21,14 @@ var (
 // maxFollowBatch caps the events of one call of Follow's fn.
 const maxFollowBatch = 256
 
-// nodeHeader names the Log that sent an ephemeral event, so that it does
-// not deliver its own back.
-const nodeHeader = "Rtb-Node"
+// Headers of the ephemeral events a Log sends: nodeHeader names the Log
+// that sent one, so that it does not deliver its own back; optInHeader
+// marks one for the subscribers that opted in to the room's
+// announcements only (broker.AnnounceOptIn).
+const (
+	nodeHeader  = "Rtb-Node"
+	optInHeader = "Rtb-Opt-In"
+)
 
 // Follow implements broker.Follower with an ordered consumer of the
 // stream (an ephemeral, flow-controlled consumer that nats.go recreates
@@ -178,10 +183,13 @@ func (l *Log) ephemeralSubject(room string) string {
 
 // SendEphemeral implements broker.Relay: it publishes ev on core NATS
 // (at most once, not stored) to the Logs of the other nodes.
-func (l *Log) SendEphemeral(ev *broker.Event) error {
+func (l *Log) SendEphemeral(ev *broker.Event, optedIn bool) error {
 	e := broker.Entry{ID: ev.ID, Room: ev.Room, Type: ev.Type, Data: ev.Data, Time: ev.Time, From: ev.From}
 	m := &nats.Msg{Subject: l.ephemeralSubject(ev.Room), Data: encodeEvent(&e), Header: nats.Header{}}
 	m.Header.Set(nodeHeader, l.node)
+	if optedIn {
+		m.Header.Set(optInHeader, "1")
+	}
 	if err := l.nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("jetstream: send ephemeral event: %w", err)
 	}
@@ -192,7 +200,7 @@ func (l *Log) SendEphemeral(ev *broker.Event) error {
 // to every room's ephemeral subject. fn runs on the subscription's
 // goroutine. When this node falls too far behind (the connection's
 // pending limits), NATS drops ephemeral events: they are best effort.
-func (l *Log) FollowEphemeral(ctx context.Context, fn func(*broker.Event)) error {
+func (l *Log) FollowEphemeral(ctx context.Context, fn func(*broker.Event, bool)) error {
 	sub, err := l.nc.Subscribe(l.cfg.Ephemeral+".*", func(m *nats.Msg) {
 		if m.Header.Get(nodeHeader) == l.node {
 			return
@@ -205,7 +213,7 @@ func (l *Log) FollowEphemeral(ctx context.Context, fn func(*broker.Event)) error
 		if err != nil {
 			return
 		}
-		fn(ev)
+		fn(ev, m.Header.Get(optInHeader) == "1")
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: follow ephemeral events: %w", err)

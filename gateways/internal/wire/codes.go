@@ -15,6 +15,7 @@ const (
 	CodeUnauth      = "unauthorized"           // 401: a missing or invalid credential
 	CodeForbidden   = "forbidden"              // 403: a valid credential without the permission
 	CodeRateLimited = "rate_limited"           // 429: over a rate or connection limit
+	CodeConflict    = "conflict"               // 409: the log is not in the state the request needs (an import into a non-empty log)
 
 	// CodeInsufficientStorage (507): the disk under the log is full or
 	// read-only; nothing was written, retry later.

@@ -99,6 +99,8 @@ func Classify(err error) (status int, code, message string) {
 		return http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error()
 	case errors.Is(err, broker.ErrInvalid):
 		return http.StatusBadRequest, CodeInvalid, err.Error()
+	case errors.Is(err, broker.ErrConflict):
+		return http.StatusConflict, CodeConflict, err.Error()
 	case errors.Is(err, broker.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage, CodeInsufficientStorage, "the server's storage is full or read-only: nothing was written, retry later"
 	case errors.As(err, &ce):

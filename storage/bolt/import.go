@@ -1,0 +1,115 @@
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/rtbroker/rtbroker/broker"
+)
+
+var _ broker.Importer = (*Log)(nil)
+
+// Import writes evs at the offsets they carry, with every other field
+// (id, room, type, data, time, sender) as given, in one write transaction
+// fsynced before it returns, and moves the head to the last offset; see
+// broker.Importer. It is how an export is loaded back (rtbroker import)
+// and how Salvage writes what it read.
+//
+// The offsets must ascend strictly (gaps are allowed: the events of rooms
+// left out, or removed by retention, before the export) and the first
+// must be above the head, checked inside the transaction: otherwise it
+// fails with an error wrapping broker.ErrConflict and writes nothing. An
+// event with no offset, a bad room or type name or data that is not JSON
+// fails the call with an error wrapping broker.ErrInvalid before anything
+// is written. No idempotency key is recorded. The room index is brought
+// up to date by the indexer, as after Append. The Log keeps evs (they are
+// visible to readers as they are): the caller must not modify them.
+func (l *Log) Import(ctx context.Context, evs []*broker.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := validateImport(evs); err != nil {
+		return fmt.Errorf("bolt: import: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: import: %w", err)
+	}
+	if err := l.restore(evs); err != nil {
+		return fmt.Errorf("bolt: import: %w", err)
+	}
+	return nil
+}
+
+// validateImport checks what Import promises to refuse before writing.
+func validateImport(evs []*broker.Event) error {
+	var prev uint64
+	for i, ev := range evs {
+		switch {
+		case ev.Offset == 0:
+			return fmt.Errorf("event %d: %w", i, &broker.ValidationError{Field: "offset", Reason: "missing (0)"})
+		case ev.Offset <= prev:
+			return fmt.Errorf("event %d: %w", i, &broker.ValidationError{Field: "offset",
+				Reason: fmt.Sprintf("%d after %d: offsets must ascend", ev.Offset, prev)})
+		}
+		prev = ev.Offset
+		if err := broker.ValidateRoom(ev.Room); err != nil {
+			return fmt.Errorf("event %d (offset %d): %w", i, ev.Offset, err)
+		}
+		if err := broker.ValidateType(ev.Type); err != nil {
+			return fmt.Errorf("event %d (offset %d): %w", i, ev.Offset, err)
+		}
+		if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+			return fmt.Errorf("event %d (offset %d): %w", i, ev.Offset, &broker.ValidationError{Field: "data", Reason: "not valid JSON"})
+		}
+	}
+	return nil
+}
+
+// restore writes evs, in ascending offset order and above the head, with
+// their own offsets, and moves the head to the last; the indexer indexes
+// them. A first offset at or below the
+// head of the transaction's snapshot fails with broker.ErrConflict.
+func (l *Log) restore(evs []*broker.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := l.acquire("import"); err != nil {
+		return err
+	}
+	defer l.mu.RUnlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	head := evs[len(evs)-1].Offset
+	err := l.update(evs[0].Offset, head, func(tx *bbolt.Tx) error {
+		cur, err := readHead(tx)
+		if err != nil {
+			return err
+		}
+		if evs[0].Offset <= cur {
+			return fmt.Errorf("offset %d is not above the log's head %d: %w", evs[0].Offset, cur, broker.ErrConflict)
+		}
+		b := tx.Bucket(bucketEvents)
+		b.FillPercent = appendFillPercent
+		for _, ev := range evs {
+			if err := b.Put(encodeKey(ev.Offset), appendRecord(nil, ev)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyHead, encodeKey(head))
+	})
+	if err != nil {
+		return err
+	}
+	l.pend.add(evs, head)
+	l.head.Store(head)
+	if l.pend.unindexed() >= l.indexBatch {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
