@@ -1,8 +1,3 @@
-// Package natsnode runs a NATS server with JetStream inside the rtbroker
-// process, so that several rtbroker processes form a JetStream cluster
-// of their own with nothing else deployed. It is configuration and
-// lifecycle only: replication, leader election and storage are
-// nats-server's.
 package natsnode
 
 import (
