@@ -149,7 +149,8 @@ func (b *Broker) HeadAtLeast(ctx context.Context, offset uint64) bool {
 // beyondHead reports whether offset pos is past the head: for a Follower,
 // past the last event the log has committed, in which case it waits (at
 // most followWait) for this node's tail to reach pos, and reports true
-// only if it did not.
+// only if it did not. When the log cannot tell its last offset
+// (ErrUnavailable), it waits for the tail the same way.
 func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 	if pos <= b.Head().Offset {
 		return false
@@ -158,6 +159,11 @@ func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 		return true
 	}
 	last, err := b.follower.LastOffset(ctx)
+	if errors.Is(err, ErrUnavailable) {
+		// The log cannot tell (no quorum, or a leader being elected):
+		// the tail may still be delivered that far.
+		return !b.waitHead(ctx, pos)
+	}
 	if err != nil || pos > last {
 		return true
 	}

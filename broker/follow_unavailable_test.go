@@ -39,3 +39,27 @@ func TestHistoryWhenTheLogCannotTellItsHead(t *testing.T) {
 		t.Fatalf("HistoryBefore: %v", err)
 	}
 }
+
+// TestHeadAtLeastWhenTheLogCannotTellItsHead: a position another node
+// committed, brought to a Follower whose log cannot tell its last offset
+// (a leader being elected), is waited for in the tail, not taken for a
+// position beyond the head.
+func TestHeadAtLeastWhenTheLogCannotTellItsHead(t *testing.T) {
+	store := brokertest.NewMemStore()
+	ctx := context.Background()
+	other := broker.New(store.Open(), broker.Config{})
+	defer other.Close()
+	me := broker.New(downLog{&followLog{MemLog: store.Open()}}, broker.Config{})
+	defer me.Close()
+	var last *broker.Event
+	for i := range 3 {
+		ev, err := other.Publish(ctx, broker.Message{Room: "r", Type: "t", Data: json.RawMessage(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ev
+	}
+	if !me.HeadAtLeast(ctx, last.Offset) {
+		t.Fatalf("HeadAtLeast(%d) = false, want true once the tail has it", last.Offset)
+	}
+}

@@ -299,13 +299,15 @@ backend ready
     default-server check inter 500ms fall 2 rise 2
 {{servers}}
 
-# Every running node, used only while none is ready.
+# Every running node, used only while none is ready (the same cookie, so
+# that a polling session stays on its node meanwhile).
 backend live
     balance roundrobin
+    cookie rtbroker-node insert indirect nocache
     option httpchk
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost
     default-server check inter 500ms fall 2 rise 2
-{{servers}}
+{{servers_cookie}}
 `
 
 // startHAProxy starts HAProxy in front of nodes and returns its base URL

@@ -170,17 +170,19 @@ type sioReport struct {
 		Connects []struct {
 			SID       string `json:"sid"`
 			Recovered bool   `json:"recovered"`
+			Transport string `json:"transport"`
 		} `json:"connects"`
 	} `json:"sockets"`
 }
 
 // sioClients runs testdata/cluster-sio.mjs: count socket.io-client
-// sockets through lb. It returns once they have joined; report waits for
-// the final report.
-func sioClients(t *testing.T, ctx context.Context, lb string, count int) (report func() sioReport) {
+// sockets through lb, the last polling of them on Engine.IO long-polling
+// (kept on one node by the balancer's cookie), the others on WebSocket.
+// It returns once they have joined; report waits for the final report.
+func sioClients(t *testing.T, ctx context.Context, lb string, count, polling int) (report func() sioReport) {
 	t.Helper()
 	node, _ := socketiotest.NeedNode(t)
-	cmd := exec.CommandContext(ctx, node, "testdata/cluster-sio.mjs", lb, strconv.Itoa(count), strings.Join(clusterRooms, ","))
+	cmd := exec.CommandContext(ctx, node, "testdata/cluster-sio.mjs", lb, strconv.Itoa(count), strings.Join(clusterRooms, ","), strconv.Itoa(polling))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +238,8 @@ func sioClients(t *testing.T, ctx context.Context, lb string, count int) (report
 }
 
 // clusterScenario runs the traffic of a cluster test through lb: six
-// Socket.IO sockets, four SSE streams and four long-pollers following
+// Socket.IO sockets (four on WebSocket, two on long-polling kept on a node
+// by HAProxy's cookie), four SSE streams and four long-pollers following
 // every room, four publishers; kill runs two seconds in, and the
 // publishers go on for four more, until at least 40 publishes were
 // acknowledged after it. Then an "end" event is published to
@@ -248,7 +251,7 @@ func clusterScenario(t *testing.T, lb string, readBase func() string, kill func(
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	load := &clusterLoad{lb: lb, acked: map[string]wireEvent{}}
-	report := sioClients(t, ctx, lb, 6)
+	report := sioClients(t, ctx, lb, 6, 2)
 
 	var readers []*clusterReader
 	var wg sync.WaitGroup
@@ -329,6 +332,17 @@ func clusterScenario(t *testing.T, lb string, readBase func() string, kill func(
 		t.FailNow()
 	}
 	rep := report()
+	for i, s := range rep.Sockets {
+		want := "websocket"
+		if i >= len(rep.Sockets)-2 {
+			want = "polling" // through HAProxy's sticky cookie
+		}
+		for _, c := range s.Connects {
+			if c.Transport != want {
+				t.Errorf("socket.io socket %d connected over %q, want %s", i, c.Transport, want)
+			}
+		}
+	}
 
 	// The log, read back: every acknowledged event where it was
 	// acknowledged, each publish once.

@@ -1,6 +1,9 @@
-// cluster-sio.mjs URL COUNT ROOMS: COUNT socket.io-client sockets
-// (WebSocket only, so that a load balancer needs no stickiness) that each
-// join the comma-separated ROOMS and record every "chat" and "end" event.
+// cluster-sio.mjs URL COUNT ROOMS [POLLING]: COUNT socket.io-client
+// sockets that each join the comma-separated ROOMS and record every "chat"
+// and "end" event. The last POLLING of them (default 0) use Engine.IO
+// HTTP long-polling only, with a cookie jar (withCredentials), so that a
+// load balancer can keep each session on one node by cookie; the others
+// use WebSocket only, which needs no stickiness.
 // Prints {"phase":"ready"} once all have joined, {"phase":"connect", ...}
 // for every reconnection (with socket.recovered), and, once every socket
 // has received an "end" event in every room, one report:
@@ -11,7 +14,8 @@
 import { io } from "socket.io-client";
 
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-const [url, count, roomList] = process.argv.slice(2);
+const [url, count, roomList, pollingArg = "0"] = process.argv.slice(2);
+const polling = Number(pollingArg);
 const rooms = roomList.split(",");
 const states = [];
 let joined = 0;
@@ -28,12 +32,13 @@ function maybeReport() {
 }
 
 for (let i = 0; i < Number(count); i++) {
-  const socket = io(url, { transports: ["websocket"], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+  const transport = i >= Number(count) - polling ? { transports: ["polling"], withCredentials: true } : { transports: ["websocket"] };
+  const socket = io(url, { ...transport, forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
   const s = { socket, events: [], connects: [], ends: new Set(), last: {} };
   states.push(s);
   socket.on("connect", async () => {
     const first = s.connects.length === 0;
-    s.connects.push({ sid: socket.id, recovered: socket.recovered });
+    s.connects.push({ sid: socket.id, recovered: socket.recovered, transport: socket.io.engine.transport.name });
     if (!first) out({ phase: "connect", socket: i, recovered: socket.recovered });
     if (first || !socket.recovered) {
       for (const room of rooms) {
