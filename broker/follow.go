@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -148,7 +149,8 @@ func (b *Broker) HeadAtLeast(ctx context.Context, offset uint64) bool {
 // beyondHead reports whether offset pos is past the head: for a Follower,
 // past the last event the log has committed, in which case it waits (at
 // most followWait) for this node's tail to reach pos, and reports true
-// only if it did not.
+// only if it did not. When the log cannot tell its last offset
+// (ErrUnavailable), it waits for the tail the same way.
 func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 	if pos <= b.Head().Offset {
 		return false
@@ -157,6 +159,11 @@ func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 		return true
 	}
 	last, err := b.follower.LastOffset(ctx)
+	if errors.Is(err, ErrUnavailable) {
+		// The log cannot tell (no quorum, or a leader being elected):
+		// the tail may still be delivered that far.
+		return !b.waitHead(ctx, pos)
+	}
 	if err != nil || pos > last {
 		return true
 	}
@@ -166,12 +173,17 @@ func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
 // catchUp waits until this node's tail holds every event the log had
 // committed when it was called (at most followWait), so that a read of
 // the log that follows sees what other nodes committed before it and the
-// head it reports is not behind it. Nothing to do without a Follower.
+// head it reports is not behind it. Nothing to do without a Follower, nor
+// when the log cannot tell its last offset now (ErrUnavailable: its
+// cluster lost quorum), so that reads go on.
 func (b *Broker) catchUp(ctx context.Context) error {
 	if b.follower == nil {
 		return nil
 	}
 	last, err := b.follower.LastOffset(ctx)
+	if errors.Is(err, ErrUnavailable) {
+		return nil // the log cannot tell (no quorum): read what it has
+	}
 	if err != nil {
 		return fmt.Errorf("catch up with the log: %w", err)
 	}

@@ -39,3 +39,11 @@ func (e *CorruptionError) Error() string {
 	}
 	return fmt.Sprintf("stored data is damaged: the events from offset %d to %d could not be read", e.From, e.To)
 }
+
+// ErrUnavailable is wrapped by a Log's or State's error when the
+// replicated storage under it cannot commit or answer now: a NATS
+// JetStream stream without a leader (its cluster lost quorum), or no
+// connection to NATS. The write may or may not have committed when the
+// error came from a wait for an acknowledgement that timed out: retry
+// with the same idempotency key. Gateways answer it 503 unavailable.
+var ErrUnavailable = errors.New("storage unavailable")

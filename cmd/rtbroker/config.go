@@ -38,7 +38,8 @@ type config struct {
 	Data            string
 	Store           string        // storeBolt or storeJetStream
 	NATSURL         string        // with --store jetstream
-	NATSReplicas    int           // the stream's and buckets' replicas
+	NATSReplicas    int           // the stream's and buckets' replicas (0: by cluster size)
+	nats            natsConfig    // the embedded server, credentials, TLS (cluster.go)
 	PresenceNodeTTL time.Duration // with --store jetstream: a dead node's members count this long at most
 	LogLevel        string
 	LogFormat       string
@@ -183,9 +184,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM `file` with the private key of --tls-cert")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "`host:port` for Go's /debug/pprof profiler (off when empty; keep it private)")
 	fs.StringVar(&c.Data, "data", "./data", "`dir`ectory of the bbolt log (created if missing)")
-	fs.StringVar(&c.Store, "store", storeBolt, "where events and state live: bolt (the file in --data) or jetstream (NATS at --nats-url)")
+	fs.StringVar(&c.Store, "store", storeBolt, "where events and state live: bolt (the file in --data) or jetstream (NATS at --nats-url, or a NATS server embedded in this process with its files in --data)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS `URL`s (comma-separated) of a JetStream server or cluster, with --store jetstream")
-	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the JetStream stream and buckets rtbroker creates (1 or 3)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 0, "replicas of the JetStream stream and buckets rtbroker creates (0: 3 in a cluster of 3 or more nodes, 1 otherwise)")
+	c.nats.flags(fs)
 	fs.DurationVar(&c.PresenceNodeTTL, "presence-node-ttl", jetstream.DefaultNodeTTL, "with --store jetstream: how long a node that died (no clean stop) still counts its members present (its heartbeat's TTL, at least 3s)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
@@ -341,8 +343,8 @@ func (c *config) validate() error {
 	check(c.Addr != "", "--addr is empty")
 	check(c.Data != "", "--data is empty")
 	check(c.Store == storeBolt || c.Store == storeJetStream, "--store must be bolt or jetstream, not %q", c.Store)
-	check(c.Store != storeJetStream || c.NATSURL != "", "--store jetstream needs --nats-url")
-	check(c.NATSReplicas >= 1 && c.NATSReplicas <= 5, "--nats-replicas must be 1 to 5")
+	errs = append(errs, c.validateNATS()...)
+	check(c.NATSReplicas >= 0 && c.NATSReplicas <= 5, "--nats-replicas must be 0 (by cluster size) to 5")
 	check(c.PresenceNodeTTL >= 3*time.Second, "--presence-node-ttl must be at least 3s (its heartbeat is renewed every third of it, in whole seconds)")
 	check((c.TLSCert == "") == (c.TLSKey == ""), "--tls-cert and --tls-key go together: give both (HTTPS) or neither (plain HTTP)")
 	check(c.TailSize > 0, "--tail-size must be positive")

@@ -18,6 +18,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
 	"github.com/rtbroker/rtbroker/storage/jetstream"
+	"github.com/rtbroker/rtbroker/storage/jetstream/natsnode"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -53,9 +54,27 @@ func TestParseConfig(t *testing.T) {
 		{name: "no pending acks", args: []string{"--sio-max-pending", "0"}, wantErr: "--sio-max-pending must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "jetstream store", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222"}, check: func(c *config) bool {
-			return c.Store == storeJetStream && c.NATSURL == "nats://127.0.0.1:4222" && c.NATSReplicas == 1
+			return c.Store == storeJetStream && c.NATSURL == "nats://127.0.0.1:4222" && c.NATSReplicas == 0 && !c.embedded()
 		}},
-		{name: "jetstream store without a URL", args: []string{"--store", "jetstream"}, wantErr: "--store jetstream needs --nats-url"},
+		{name: "jetstream store without a URL embeds NATS", args: []string{"--store", "jetstream"}, check: func(c *config) bool { return c.embedded() && c.nats.peerCount() == 1 }},
+		{name: "nats-embedded implies the jetstream store", args: []string{"--nats-embedded"}, check: func(c *config) bool { return c.Store == storeJetStream && c.embedded() }},
+		{name: "nats-embedded with the bolt store", args: []string{"--nats-embedded", "--store", "bolt"}, wantErr: "--nats-embedded needs --store jetstream"},
+		{name: "nats-embedded with a URL", args: []string{"--nats-embedded", "--nats-url", "nats://127.0.0.1:4222"}, wantErr: "exclude each other"},
+		{name: "embedded cluster", args: []string{"--nats-embedded", "--cluster-listen", "127.0.0.1:6222", "--cluster-peers", "nats://127.0.0.1:6222,127.0.0.1:6223,nats://127.0.0.1:6224"}, check: func(c *config) bool {
+			return c.nats.peerCount() == 3 && c.replicas(nil) == 3 && c.nats.ClusterName == "rtbroker"
+		}},
+		{name: "embedded cluster from the environment", env: map[string]string{"RTBROKER_STORE": "jetstream", "RTBROKER_CLUSTER_LISTEN": "127.0.0.1:6222", "RTBROKER_CLUSTER_PEERS": "127.0.0.1:6223", "RTBROKER_NATS_REPLICAS": "1"}, check: func(c *config) bool {
+			return c.nats.peerCount() == 2 && c.replicas(nil) == 1
+		}},
+		{name: "cluster listen without peers", args: []string{"--nats-embedded", "--cluster-listen", "127.0.0.1:6222"}, wantErr: "--cluster-listen and --cluster-peers go together"},
+		{name: "bad peer", args: []string{"--nats-embedded", "--cluster-listen", "127.0.0.1:6222", "--cluster-peers", "nats://nohost"}, wantErr: "--cluster-peers"},
+		{name: "cluster flags need the embedded server", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222", "--cluster-listen", "127.0.0.1:6222"}, wantErr: "--cluster-listen is a setting of the embedded NATS server"},
+		{name: "cluster flags with bolt", args: []string{"--cluster-peers", "127.0.0.1:6222"}, wantErr: "--cluster-peers is a setting of the embedded NATS server"},
+		{name: "credentials need a URL", args: []string{"--nats-embedded", "--nats-token", "t"}, wantErr: "--nats-token is a setting of the connection to --nats-url"},
+		{name: "user without password", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222", "--nats-user", "u"}, wantErr: "--nats-user and --nats-password go together"},
+		{name: "cert without key", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222", "--nats-cert", "c.pem"}, wantErr: "--nats-cert and --nats-key go together"},
+		{name: "creds and token", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222", "--nats-creds", "x.creds", "--nats-token", "t"}, wantErr: "--nats-creds excludes"},
+		{name: "too many replicas", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222", "--nats-replicas", "7"}, wantErr: "--nats-replicas"},
 		{name: "unknown store", args: []string{"--store", "redis"}, wantErr: "--store must be bolt or jetstream"},
 		{name: "presence node TTL too short", args: []string{"--presence-node-ttl", "1s"}, wantErr: "--presence-node-ttl must be at least 3s"},
 	}
@@ -131,8 +150,12 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "sio-namespaces", got: fmt.Sprint(c.SIONamespaces), want: "[/]"},
 		{name: "jwks-refresh", got: c.JWKSRefresh, want: auth.DefaultJWKSRefresh},
 		{name: "jwt-leeway", got: c.JWTLeeway, want: auth.DefaultLeeway},
+		{name: "cluster-name", got: c.nats.ClusterName, want: natsnode.DefaultClusterName},
+		{name: "nats-start-timeout", got: c.nats.StartTimeout, want: natsnode.DefaultStartTimeout},
 		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
 		{name: "memory-release", got: c.MemoryRelease, want: defaultMemoryRelease},
+		{name: "nats-timeout", got: c.nats.Timeout, want: jetstream.DefaultAckTimeout},
+		{name: "nats-timeout socketio", got: c.nats.Timeout < socketio.DefaultPublishTimeout, want: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

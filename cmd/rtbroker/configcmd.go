@@ -13,7 +13,7 @@ import (
 
 // secretFlags are the flags whose values `rtbroker config` never prints.
 // A URL's password (user:password@host) is masked in every flag.
-var secretFlags = map[string]bool{"jwt-secret": true, "api-key": true}
+var secretFlags = map[string]bool{"jwt-secret": true, "api-key": true, "nats-password": true, "nats-token": true}
 
 // masked stands for a secret in `rtbroker config`'s output.
 const masked = "(set, masked)"

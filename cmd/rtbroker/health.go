@@ -25,7 +25,14 @@ func healthOf(b *broker.Broker, l healthReporter) healthBody {
 		body.Reasons = append(body.Reasons, "storage full or read-only, publishes are refused: "+h.Full)
 	}
 	body.Reasons = append(body.Reasons, h.Damaged...)
-	if h.Degraded() {
+	why := ""
+	if u, ok := l.(unavailabler); ok {
+		why = u.Unavailable()
+	}
+	if why != "" {
+		body.Reasons = append(body.Reasons, why)
+	}
+	if h.Degraded() || why != "" {
 		body.Status = "degraded"
 	}
 	return body
@@ -44,6 +51,16 @@ type healthReporter interface{ Health() bolt.Health }
 type noHealth struct{}
 
 func (noHealth) Health() bolt.Health { return bolt.Health{} }
+
+// unavailabler is a store that can tell that it cannot commit now (a
+// JetStream stream without a leader).
+type unavailabler interface{ Unavailable() string }
+
+// jsHealth is the health of a JetStream store: no disk of ours to report
+// on, but whether the stream can commit.
+type jsHealth struct{ *availability }
+
+func (jsHealth) Health() bolt.Health { return bolt.Health{} }
 
 func healthHandler(b *broker.Broker, l healthReporter, ready bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

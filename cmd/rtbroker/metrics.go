@@ -137,6 +137,7 @@ type families struct {
 	mRooms        family
 	mStorageFull  family
 	mDamaged      family
+	mUnavailable  family
 	mBytes        family
 	mReplays      family
 	mSessions     family
@@ -168,6 +169,7 @@ func newFamilies() *families {
 		mRooms:        newFamily("rtbroker_rooms", "Rooms that ever had an event.", prometheus.GaugeValue),
 		mStorageFull:  newFamily("rtbroker_storage_full", "1 while the disk under the log is full or read-only (publishes get 507).", prometheus.GaugeValue),
 		mDamaged:      newFamily("rtbroker_storage_damaged_pages", "Damaged parts of the log reads have hit since start.", prometheus.GaugeValue),
+		mUnavailable:  newFamily("rtbroker_storage_unavailable", "1 while the JetStream stream cannot commit (no leader: its NATS cluster lost quorum; publishes get 503).", prometheus.GaugeValue),
 		mBytes:        newFamily("rtbroker_delivered_bytes_total", "Bytes of events written to clients (SSE frames, Socket.IO packets, long-poll event JSON), by transport.", prometheus.CounterValue, "transport"),
 		mReplays:      newFamily("rtbroker_replayed_events_total", "Events subscribers read that were committed before they followed the room (catch-up after a reconnect or a join from an offset), from the in-memory tail (source=memory) or the log on disk (source=disk).", prometheus.CounterValue, "source"),
 		mSessions:     newFamily("rtbroker_socketio_sessions", "Connected Socket.IO sockets by namespace and Engine.IO transport (polling, websocket).", prometheus.GaugeValue, "namespace", "engine"),
@@ -179,7 +181,7 @@ func newFamilies() *families {
 
 // all lists the families, for Describe.
 func (f *families) all() []family {
-	return []family{f.mHead, f.mPublished, f.mReplayed, f.mCommits, f.mEphemeral, f.mSubs, f.mSSE, f.mPolls, f.mSockets, f.mConns, f.mJoins, f.mLeaves, f.mRecoveries, f.mReads, f.mDeliveries, f.mRejections, f.mAuthFailures, f.mFileBytes, f.mRooms, f.mStorageFull, f.mDamaged,
+	return []family{f.mHead, f.mPublished, f.mReplayed, f.mCommits, f.mEphemeral, f.mSubs, f.mSSE, f.mPolls, f.mSockets, f.mConns, f.mJoins, f.mLeaves, f.mRecoveries, f.mReads, f.mDeliveries, f.mRejections, f.mAuthFailures, f.mFileBytes, f.mRooms, f.mStorageFull, f.mDamaged, f.mUnavailable,
 		f.mBytes, f.mReplays, f.mSessions, f.mLag, f.mLagMax, f.mSIORecovery}
 }
 
@@ -263,6 +265,11 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	emit(f.mStorageFull, full)
 	emit(f.mDamaged, float64(len(h.Damaged)))
+	down := 0.0
+	if u, ok := s.health.(unavailabler); ok && u.Unavailable() != "" {
+		down = 1
+	}
+	emit(f.mUnavailable, down)
 }
 
 // lagBuckets are the upper bounds of rtbroker_subscriber_lag_events;

@@ -112,7 +112,7 @@ func TestMetricsUnderLoad(t *testing.T) {
 		})
 	}
 	for _, series := range []string{"go_goroutines", "process_resident_memory_bytes", "rtbroker_log_file_bytes",
-		`rtbroker_limit_rejections_total{limit="publish_rate"}`, `rtbroker_recoveries_total{outcome="refused",reason="trimmed"}`, "rtbroker_storage_full"} {
+		`rtbroker_limit_rejections_total{limit="publish_rate"}`, `rtbroker_recoveries_total{outcome="refused",reason="trimmed"}`, "rtbroker_storage_full", "rtbroker_storage_unavailable"} {
 		if _, ok := after[series]; !ok {
 			t.Errorf("%s missing from /metrics", series)
 		}

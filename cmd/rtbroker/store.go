@@ -7,9 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
@@ -56,38 +53,29 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, commits *comm
 	return &store{log: l, where: path, backup: backupHandler(l, log), close: func() { _ = l.Close() }, health: l}, nil
 }
 
-// openJetStream connects to --nats-url and opens the log, the state store
-// and the presence board on it. The backup route answers 404: a stream is backed up with
-// NATS's own tools.
+// openJetStream connects to --nats-url, or starts the embedded NATS
+// server, and opens the log, the state store and the presence board on
+// it. The backup route answers 404: a stream is backed up with NATS's own
+// tools. Its health reports whether the stream can commit (a leader: the
+// cluster has quorum).
 func openJetStream(ctx context.Context, cfg *config, log *slog.Logger) (*store, error) {
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("rtbroker"), nats.MaxReconnects(-1))
+	nc, where, stopNATS, err := connectNATS(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.NATSURL, err)
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	l, err := jetstream.Open(ctx, nc, jetstream.Config{Replicas: cfg.NATSReplicas})
+	l, st, board, err := openJetStreamStores(ctx, cfg, nc, log)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("open JetStream log: %w", err)
+		stopNATS()
+		return nil, err
 	}
-	st, err := jetstream.OpenState(ctx, nc, jetstream.StateConfig{Replicas: cfg.NATSReplicas})
-	if err != nil {
-		_ = l.Close()
-		nc.Close()
-		return nil, fmt.Errorf("open JetStream state: %w", err)
-	}
-	board, err := jetstream.OpenBoard(ctx, nc, jetstream.BoardConfig{Replicas: cfg.NATSReplicas, NodeTTL: cfg.PresenceNodeTTL, Logger: log})
-	if err != nil {
+	avail := watchAvailability(l)
+	return &store{log: l, state: st, where: where, backup: httpapi.NotFound, health: jsHealth{avail}, board: board, close: func() {
+		avail.stop()
 		_ = st.Close()
 		_ = l.Close()
-		nc.Close()
-		return nil, fmt.Errorf("open JetStream presence: %w", err)
-	}
-	return &store{log: l, state: st, where: cfg.NATSURL, backup: httpapi.NotFound, health: noHealth{}, board: board, close: func() {
-		_ = st.Close()
-		_ = l.Close()
-		nc.Drain() //nolint:errcheck // closes the connection once flushed
+		_ = nc.Drain() // closes the connection once flushed
+		stopNATS()
 	}}, nil
 }
 

@@ -53,7 +53,8 @@ type GatewayConfig struct {
 	// its record in the broker's state store expires then. Default
 	// DefaultRecoveryWindow.
 	RecoveryWindow time.Duration
-	// PublishTimeout bounds a publish from a socket. Default 10 s.
+	// PublishTimeout bounds a publish from a socket; default
+	// DefaultPublishTimeout.
 	PublishTimeout time.Duration
 	// MaxPending caps the joins, leaves and publishes of one socket that
 	// await their ack (publishes wait for their commit). Over it, an event
@@ -157,6 +158,9 @@ func (nc NamespaceConfig) LogPrefix() string {
 // record costs about half a kilobyte of the data file.
 const DefaultRecoveryWindow = 24 * time.Hour
 
+// DefaultPublishTimeout bounds a publish from a socket by default.
+const DefaultPublishTimeout = 10 * time.Second
+
 func (c *GatewayConfig) setDefaults() {
 	if len(c.Namespaces) == 0 {
 		c.Namespaces = []NamespaceConfig{{Name: "/"}}
@@ -171,7 +175,7 @@ func (c *GatewayConfig) setDefaults() {
 		c.RecoveryWindow = DefaultRecoveryWindow
 	}
 	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = 10 * time.Second
+		c.PublishTimeout = DefaultPublishTimeout
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending

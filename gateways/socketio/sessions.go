@@ -117,8 +117,23 @@ func (ss *sessions) confirm(ctx context.Context) {
 }
 
 // lookup returns the live record of pid, or nil when there is none.
+// lookupRetry is the pause between two session look-ups while the state
+// store is unavailable.
+const lookupRetry = 250 * time.Millisecond
+
 func (ss *sessions) lookup(ctx context.Context, pid string) (*sessionRecord, error) {
 	r, err := ss.b.GetState(ctx, sessionKeyPrefix+pid)
+	// A replicated state store between two leaders (a node of its
+	// cluster just died) answers ErrUnavailable for a few seconds: the
+	// client that reconnects meanwhile waits for it (up to ctx) rather
+	// than losing its session.
+	for errors.Is(err, broker.ErrUnavailable) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(lookupRetry):
+		}
+		r, err = ss.b.GetState(ctx, sessionKeyPrefix+pid)
+	}
 	if errors.Is(err, broker.ErrNotFound) {
 		return nil, nil
 	}

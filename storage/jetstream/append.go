@@ -133,7 +133,7 @@ func (l *Log) publish(ctx context.Context, entries []broker.Entry, fresh []int, 
 		}
 		ack, err := publishAtomic(l.nc, l.js, msgs, last)
 		if err != nil {
-			return fmt.Errorf("append %d entries: %w", n, err)
+			return fmt.Errorf("append %d entries: %w", n, unavailable(err))
 		}
 		if ack.Duplicate {
 			ev, err := l.original(ctx, ack.Sequence)

@@ -111,8 +111,12 @@ func OpenBoard(ctx context.Context, nc *nats.Conn, cfg BoardConfig) (*Board, err
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	// File storage: a replicated in-memory stream that loses a majority
+	// of its replicas (two of three nodes restarted) never elects a
+	// leader again (nats-server does not count the votes of replicas
+	// that came back empty), and every node's start would wait for it.
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: cfg.Bucket, Replicas: cfg.Replicas, Storage: jetstream.MemoryStorage,
+		Bucket: cfg.Bucket, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
 		LimitMarkerTTL: cfg.NodeTTL,
 	})
 	if err != nil {
@@ -137,11 +141,14 @@ func (b *Board) Start(ctx context.Context, source func(room string) []byte, watc
 	if err := b.beat(ctx); err != nil {
 		return err
 	}
-	w, err := b.kv.WatchAll(ctx)
+	// The watch lives until Close, not until ctx ends: nats.go stops a
+	// watcher when the context it was made with is done.
+	bctx, cancel := context.WithCancel(context.Background())
+	w, err := b.kv.WatchAll(bctx)
 	if err != nil {
+		cancel()
 		return fmt.Errorf("jetstream: watch presence bucket: %w", err)
 	}
-	bctx, cancel := context.WithCancel(context.Background())
 	b.cancel, b.source = cancel, source
 	b.wg.Go(func() { b.watch(bctx, w, watch) })
 	b.wg.Go(func() { b.write(bctx, source) })

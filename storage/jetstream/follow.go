@@ -153,17 +153,23 @@ func (l *Log) learnMark(e jetstream.KeyValueEntry) {
 }
 
 // LastOffset returns the stream's last sequence, as the server has it,
-// and raises Head to it.
+// and raises Head to it. While Available last found the stream without
+// a leader, it fails at once with that error (wrapping
+// broker.ErrUnavailable) instead of waiting for an answer that will not
+// come.
 func (l *Log) LastOffset(ctx context.Context) (uint64, error) {
 	if err := l.begin(); err != nil {
 		return 0, err
 	}
 	defer l.end()
+	if down := l.down.Load(); down != nil {
+		return 0, *down
+	}
 	ctx, cancel := l.opCtx(ctx)
 	defer cancel()
 	info, err := l.stream.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("jetstream: stream %s: %w", l.cfg.Stream, err)
+		return 0, fmt.Errorf("jetstream: stream %s: %w", l.cfg.Stream, unavailable(err))
 	}
 	l.raiseHead(info.State.LastSeq)
 	return info.State.LastSeq, nil

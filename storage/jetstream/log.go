@@ -23,8 +23,11 @@ const (
 	DefaultStream         = "RTBROKER"
 	DefaultSubject        = "rtb.ev"
 	DefaultMaxAtomicBatch = 1000 // nats-server's default max_batch_size
-	DefaultAckTimeout     = 10 * time.Second
-	DefaultDuplicates     = 2 * time.Minute
+	// DefaultAckTimeout is below the Socket.IO gateway's publish timeout
+	// (10 s), so that a publish the stream cannot acknowledge (its
+	// cluster lost quorum) is answered unavailable, not canceled.
+	DefaultAckTimeout = 5 * time.Second
+	DefaultDuplicates = 2 * time.Minute
 	// DefaultEphemeralSuffix makes Config.Ephemeral's default from
 	// Config.Subject: "rtb.ev-eph".
 	DefaultEphemeralSuffix = "-eph"
@@ -123,6 +126,10 @@ type Log struct {
 	// seqMu is held for writing by an Append of several atomic batches,
 	// for reading by the others.
 	seqMu sync.RWMutex
+
+	// down is the error of the last Available that found the stream
+	// unable to commit, nil otherwise (see LastOffset).
+	down atomic.Pointer[error]
 
 	// wmMu guards marks: each room's trim watermark, as in the meta
 	// bucket.

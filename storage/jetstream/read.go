@@ -48,7 +48,7 @@ func (l *Log) directGet(ctx context.Context, filter string, seq uint64, batch in
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("jetstream: direct get: %w", err)
+			return nil, 0, fmt.Errorf("jetstream: direct get: %w", unavailable(err))
 		}
 		switch status := m.Header.Get("Status"); status {
 		case "":

@@ -190,7 +190,7 @@ func (s *State) Get(ctx context.Context, key string) (broker.Record, error) {
 		return broker.Record{}, fmt.Errorf("state key %q: %w", key, broker.ErrNotFound)
 	}
 	if err != nil {
-		return broker.Record{}, fmt.Errorf("state key %q: %w", key, err)
+		return broker.Record{}, fmt.Errorf("state key %q: %w", key, unavailable(err))
 	}
 	r, err := decodeRecord(key, e.Value())
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *State) Put(ctx context.Context, recs []broker.Record) error {
 	for len(msgs) > 0 {
 		n := min(len(msgs), s.cfg.MaxAtomicBatch)
 		if _, err := publishAtomic(s.nc, s.js, msgs[:n], 0); err != nil {
-			return fmt.Errorf("put %d state records: %w", n, err)
+			return fmt.Errorf("put %d state records: %w", n, unavailable(err))
 		}
 		msgs = msgs[n:]
 	}

@@ -105,6 +105,8 @@ func Classify(err error) (status int, code, message string) {
 		return http.StatusInsufficientStorage, CodeInsufficientStorage, "the server's storage is full or read-only: nothing was written, retry later"
 	case errors.As(err, &ce):
 		return http.StatusInternalServerError, CodeDataCorrupted, ce.Error()
+	case errors.Is(err, broker.ErrUnavailable):
+		return http.StatusServiceUnavailable, CodeUnavailable, "the cluster cannot commit events now (no quorum or no connection to NATS); retry with the same Idempotency-Key"
 	case errors.Is(err, broker.ErrClosed):
 		return http.StatusServiceUnavailable, CodeUnavailable, "server is shutting down, retry"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -37,6 +37,7 @@ func TestClassify(t *testing.T) {
 		{name: "validation", err: &broker.ValidationError{Field: "room", Reason: "empty"}, wantStatus: 400, wantCode: CodeInvalid, wantMsg: "invalid room: empty"},
 		{name: "wrapped invalid", err: fmt.Errorf("after: %w", broker.ErrInvalid), wantStatus: 400, wantCode: CodeInvalid, wantMsg: "after: invalid argument"},
 		{name: "closed", err: fmt.Errorf("subscribe: %w", broker.ErrClosed), wantStatus: 503, wantCode: CodeUnavailable, wantMsg: "server is shutting down, retry"},
+		{name: "no quorum", err: fmt.Errorf("append: %w: %w", broker.ErrUnavailable, errors.New("nats: no responders available for request")), wantStatus: 503, wantCode: CodeUnavailable, wantMsg: "the cluster cannot commit events now (no quorum or no connection to NATS); retry with the same Idempotency-Key"},
 		{name: "disk full", err: fmt.Errorf("append: %w: %w", broker.ErrInsufficientStorage, errors.New("write x: no space left on device")), wantStatus: 507, wantCode: CodeInsufficientStorage, wantMsg: "the server's storage is full or read-only: nothing was written, retry later"},
 		{name: "damaged", err: fmt.Errorf("read: %w", &broker.CorruptionError{From: 5, To: 9, Detail: "page 7"}), wantStatus: 500, wantCode: CodeDataCorrupted, wantMsg: "stored data is damaged: the events from offset 5 to 9 could not be read"},
 		{name: "canceled", err: fmt.Errorf("publish: %w", context.Canceled), wantStatus: StatusClientClosed, wantCode: CodeCanceled, wantMsg: "request canceled"},
