@@ -179,7 +179,7 @@ func TestConfigFileSetsEveryFlag(t *testing.T) {
 // read back as a config file, gives the same settings.
 func TestConfigCommand(t *testing.T) {
 	path := writeConfigFile(t, `jwt-secret = "file-secret-value"
-nats-url = "nats://ops:nats-password@10.0.0.1:4222,nats://10.0.0.2:4222"
+nats-url = "nats://ops:url-secret-pw@10.0.0.1:4222,nats://10.0.0.2:4222"
 max-history = 42
 allowed-origins = ["https://app.example"]
 `)
@@ -190,7 +190,7 @@ allowed-origins = ["https://app.example"]
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
 	text := out.String()
-	for _, secret := range []string{"file-secret-value", "env-key-one", "env-key-two", "nats-password"} {
+	for _, secret := range []string{"file-secret-value", "env-key-one", "env-key-two", "url-secret-pw"} {
 		if strings.Contains(text, secret) {
 			t.Errorf("output shows the secret %q:\n%s", secret, text)
 		}
