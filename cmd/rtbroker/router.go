@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -71,11 +72,14 @@ func newRouter(h routes) http.Handler {
 // routeDecoded makes the router match, and hand to handlers, the decoded
 // path: chi routes on the escaped path when a request has one, so a room
 // sent as encodeURIComponent writes it (chat%3Ageneral) reached handlers
-// still escaped and was refused. No room name, message id or connection id
-// holds a '/', so a decoded %2F can only fail to match (404).
+// still escaped and was refused. A path with an escaped '/' keeps routing
+// on the escaped form, so "a%2Fb" stays one segment and its handler
+// answers 400 naming the character rather than a 404 for "a/b".
 func routeDecoded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.URL.RawPath = ""
+		if !strings.Contains(strings.ToUpper(r.URL.RawPath), "%2F") {
+			r.URL.RawPath = ""
+		}
 		next.ServeHTTP(w, r)
 	})
 }
