@@ -32,5 +32,6 @@
 // and records in the event stream would take offsets.
 //
 // The package imports NATS; nothing in broker or storage/bolt imports
-// it, so the default (bbolt) binary does not depend on it.
+// it. The rtbroker binary links it, and the NATS server itself
+// (natsnode), so one binary serves both the bbolt default and a cluster.
 package jetstream
