@@ -117,3 +117,20 @@ func TestReplayStats(t *testing.T) {
 		t.Errorf("after joining c from 11: replayed %d, want 11", st3.ReplayLog+st3.ReplayTail)
 	}
 }
+
+// TestResumeStats: a Subscribe from a position counts as a recovery, or as
+// a refusal by reason, like a join from a position (SSE's Last-Event-ID
+// and long-poll's after subscribe this way); from 0 counts as neither.
+func TestResumeStats(t *testing.T) {
+	b, _ := newBroker(t, broker.Config{})
+	for i := range 3 {
+		mustPublish(t, b, msg("a", "m", i))
+	}
+	mustSubscribe(t, b, []string{"a"}, broker.Position{})
+	mustSubscribe(t, b, []string{"a"}, broker.Position{Epoch: b.Epoch(), Offset: 2})
+	mustSubscribe(t, b, []string{"a"}, broker.Position{Epoch: "01ANOTHEREPOCH0000000000000", Offset: 2})
+	st := b.Stats()
+	if st.Resumed != 1 || st.ResetEpoch != 1 || st.ResetTrimmed != 0 {
+		t.Errorf("resumed %d, epoch resets %d, trimmed resets %d; want 1, 1, 0", st.Resumed, st.ResetEpoch, st.ResetTrimmed)
+	}
+}

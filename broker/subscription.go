@@ -150,6 +150,16 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 		s.resets = slices.Delete(s.resets, 0, 1)
 	}
 	s.pos.Store(s.cur.min())
+	if from.Offset > 0 && len(rs) > 0 { // a resume, counted once like a join from a position
+		switch {
+		case s.reset == nil:
+			b.stats.resumed.Add(1)
+		case s.reset.Reason == ErrTrimmed:
+			b.stats.resetTrimmed.Add(1)
+		default:
+			b.stats.resetEpoch.Add(1)
+		}
+	}
 	return s, nil
 }
 
