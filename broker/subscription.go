@@ -150,13 +150,13 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 		s.resets = slices.Delete(s.resets, 0, 1)
 	}
 	s.pos.Store(s.cur.min())
-	if from.Offset > 0 && len(rs) > 0 { // a resume, counted once like a join from a position
-		switch {
-		case s.reset == nil:
-			b.stats.resumed.Add(1)
-		case s.reset.Reason == ErrTrimmed:
+	// A refused position counts like a refused join. A served one does not
+	// count as a recovery: a long-poll subscribes from a position on every
+	// request, so Resumed counts joins (Add) only.
+	if s.reset != nil && from.Offset > 0 && len(rs) > 0 {
+		if s.reset.Reason == ErrTrimmed {
 			b.stats.resetTrimmed.Add(1)
-		default:
+		} else {
 			b.stats.resetEpoch.Add(1)
 		}
 	}

@@ -160,7 +160,7 @@ func newFamilies() *families {
 		mConns:        newFamily("rtbroker_connections", "Open client connections (SSE streams, held polls, Socket.IO sockets) by transport and namespace.", prometheus.GaugeValue, "transport", "namespace"),
 		mJoins:        newFamily("rtbroker_room_joins_total", "Rooms added to subscriptions (joins).", prometheus.CounterValue),
 		mLeaves:       newFamily("rtbroker_room_leaves_total", "Rooms removed from subscriptions (leaves).", prometheus.CounterValue),
-		mRecoveries:   newFamily("rtbroker_recoveries_total", "Joins and subscriptions from a position (Socket.IO room:join after, SSE Last-Event-ID or after, long-poll after): served without a gap (outcome=recovered) or refused with a reset (outcome=refused, by reason).", prometheus.CounterValue, "outcome", "reason"),
+		mRecoveries:   newFamily("rtbroker_recoveries_total", "Positions asked for: Socket.IO joins from a position served without a gap (outcome=recovered); positions refused with a reset on any transport (outcome=refused, by reason: Socket.IO join after, SSE Last-Event-ID or after, long-poll after).", prometheus.CounterValue, "outcome", "reason"),
 		mReads:        newFamily("rtbroker_subscription_events_read_total", "Events subscriptions read, from the in-memory tail (source=memory: live or a recent replay) or from the log on disk (source=disk: a replay).", prometheus.CounterValue, "source"),
 		mDeliveries:   newFamily("rtbroker_deliveries_total", "Events read for clients to be sent, by transport.", prometheus.CounterValue, "transport"),
 		mRejections:   newFamily("rtbroker_limit_rejections_total", "Requests and connections refused by a limit.", prometheus.CounterValue, "limit"),
