@@ -251,8 +251,19 @@ func (b *Broker) publish(ctx context.Context, msgs []Message) ([]*Event, []ulid.
 // returning the IDs given to the new entries.
 func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 	now := b.cfg.Now().UTC()
-	entries := make([]Entry, len(msgs))
-	ids := make([]ulid.ULID, len(msgs))
+	var req *publishReq
+	var entries []Entry
+	var ids []ulid.ULID
+	if len(msgs) == 1 { // the common publish: one allocation for the three
+		one := new(struct {
+			req   publishReq
+			entry [1]Entry
+			id    [1]ulid.ULID
+		})
+		req, entries, ids = &one.req, one.entry[:], one.id[:]
+	} else {
+		req, entries, ids = new(publishReq), make([]Entry, len(msgs)), make([]ulid.ULID, len(msgs))
+	}
 	for i, m := range msgs {
 		data, err := b.checkMessage(m)
 		if err != nil {
@@ -267,7 +278,8 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 			Data: data, Time: now, From: m.From, IdempotencyKey: m.IdempotencyKey,
 		}
 	}
-	return &publishReq{entries: entries, done: make(chan struct{})}, ids, nil
+	req.entries, req.done = entries, make(chan struct{})
+	return req, ids, nil
 }
 
 // Pending is a publish queued by Enqueue, or state records queued by
