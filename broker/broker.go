@@ -371,10 +371,11 @@ func CompactJSON(data []byte) (json.RawMessage, error) {
 	if len(data) == 0 {
 		return json.RawMessage("null"), nil
 	}
-	if !json.Valid(data) {
+	valid, spaced := scanJSON(data) // json.Valid, and where the spaces are, in one pass
+	if !valid {
 		return nil, invalid("data", "not valid JSON")
 	}
-	if !hasSpace(data) {
+	if !spaced { // white space only inside strings, which Compact keeps
 		return json.RawMessage(append([]byte(nil), data...)), nil
 	}
 	var buf bytes.Buffer
@@ -383,15 +384,6 @@ func CompactJSON(data []byte) (json.RawMessage, error) {
 		return nil, invalid("data", "not valid JSON")
 	}
 	return json.RawMessage(buf.Bytes()), nil
-}
-
-func hasSpace(data []byte) bool {
-	for _, c := range data {
-		if c == ' ' || c == '\n' || c == '\r' || c == '\t' {
-			return true
-		}
-	}
-	return false
 }
 
 // writer is the only goroutine that appends to the log. It takes every

@@ -104,6 +104,7 @@ type Handler struct {
 	receipts *receipts.Service
 	msgs     *messages.Service // Config.Messages
 	bodies   sync.Pool         // *[]byte publish bodies are read into; see readBody
+	answers  sync.Pool         // *[]byte publish answers are written from; see writeEvent
 }
 
 // New returns the REST API on b.
@@ -250,7 +251,26 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	loc := append(append(append(scratch[:0], "/api/rooms/"...), room...), "/events?after="...)
 	loc = append(strconv.AppendUint(loc, ev.Offset-1, 10), "&limit=1"...)
 	w.Header()["Location"] = []string{string(loc)}
-	writeJSON(w, http.StatusCreated, ev.JSON()) // shared bytes: never append to them
+	h.writeEvent(w, http.StatusCreated, ev)
+}
+
+// writeEvent answers with the event's JSON and a newline in one write,
+// from a pooled buffer (the event's JSON is shared: it is copied, never
+// appended to).
+func (h *Handler) writeEvent(w http.ResponseWriter, status int, ev *broker.Event) {
+	js := ev.JSON()
+	buf, _ := h.answers.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	b := append(append((*buf)[:0], js...), '\n')
+	w.Header()["Content-Type"] = contentTypeJSON
+	w.WriteHeader(status)
+	w.Write(b)
+	if cap(b) <= maxPooledBody {
+		*buf = b[:0]
+		h.answers.Put(buf)
+	}
 }
 
 func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room, from string, body []byte) {
