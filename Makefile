@@ -6,11 +6,15 @@
 
 GO       ?= go
 BIN      ?= rtbroker
+# The version a build carries (rtbroker version, /api/openapi.json): the
+# nearest tag, commits since and the commit, or dev outside a git checkout.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  ?= -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 # Lists the Go files to format: everything but node_modules and .git.
 GOFIND    = find . -name '*.go' -not -path './node_modules/*' -not -path './.git/*'
 
-.PHONY: all help run build test vet fmt fmt-check fuzz bench gobench npm clean
+.PHONY: all help run build docker test vet fmt fmt-check fuzz bench gobench npm clean
 
 all: build
 
@@ -22,9 +26,13 @@ help:
 run:
 	$(GO) run ./cmd/rtbroker serve
 
-## build: the rtbroker binary in ./rtbroker
+## build: the rtbroker binary in ./rtbroker, carrying VERSION (git describe)
 build:
-	$(GO) build -o $(BIN) ./cmd/rtbroker
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rtbroker
+
+## docker: the container image rtbroker:VERSION (Dockerfile; needs a Docker engine)
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t rtbroker:$(VERSION) .
 
 ## test: gofmt, go vet, then every test with the race detector
 test: fmt-check node_modules/.package-lock.json bench/peer/node_modules/.package-lock.json

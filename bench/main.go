@@ -130,6 +130,7 @@ type suite struct {
 	self     string // this program, for --restart-cmd
 	node     string
 	extra    []string // rtbroker flags the binary supports (--connect-rate 0)
+	help     string   // rtbroker serve -h: the flags it has
 	restarts *restartService
 	runs     []run
 	started  time.Time
@@ -217,7 +218,8 @@ func (s *suite) prepare(ctx context.Context) error {
 		}
 	}
 	help, _ := exec.CommandContext(ctx, s.rtbroker, "serve", "-h").CombinedOutput()
-	if strings.Contains(string(help), "--connect-rate") {
+	s.help = string(help)
+	if strings.Contains(s.help, "--connect-rate") {
 		s.extra = append(s.extra, "--connect-rate", "0")
 	}
 	s.restarts, err = newRestartService(ctx, filepath.Join(s.work, "restart.sock"))
@@ -277,7 +279,7 @@ func (s *suite) attempt(ctx context.Context, sc scenario, tgt string, rep, attem
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	srv, err := s.newServer(tgt, dir)
+	srv, err := s.newServer(sc, tgt, dir)
 	if err != nil {
 		return fail(err)
 	}
@@ -316,9 +318,17 @@ func (s *suite) attempt(ctx context.Context, sc scenario, tgt string, rep, attem
 	return runs
 }
 
-// newServer describes tgt's process on a new port, with dir for its data
-// and log.
-func (s *suite) newServer(tgt, dir string) (*server, error) {
+// newServer describes tgt's process for sc on a new port, with dir for
+// its data and log.
+func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
+	if tgt == "rtbroker" {
+		for _, a := range sc.rtbrokerArgs {
+			name, _, _ := strings.Cut(a, "=")
+			if strings.HasPrefix(name, "--") && !strings.Contains(s.help, name) {
+				return nil, fmt.Errorf("this rtbroker has no %s flag", name)
+			}
+		}
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -333,6 +343,7 @@ func (s *suite) newServer(tgt, dir string) (*server, error) {
 		argv = append(argv, s.rtbroker, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"),
 			"--log-level", "warn", "--publish-rate", "0", "--max-conns-per-ip", "0")
 		argv = append(argv, s.extra...)
+		argv = append(argv, sc.rtbrokerArgs...)
 	} else if tgt == ceilingTarget {
 		argv = append(argv, s.self, ceilingTarget, "--addr", addr)
 	} else {
@@ -372,10 +383,19 @@ func (s *suite) step(ctx context.Context, r *run, st step, srv *server, prefix s
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	r.LoadAvg = loadAvg()
+	meter := startCPUMeter(srv.cpu)
 	start := time.Now()
 	err = cmd.Run()
 	r.Seconds = time.Since(start).Seconds()
+	var tool time.Duration
+	if st := cmd.ProcessState; st != nil {
+		// wait4's usage includes the children rtbench waited for (its
+		// worker processes, --restart-cmd).
+		tool = st.UserTime() + st.SystemTime()
+	}
+	if other, oerr := meter.otherPct(srv.cpu, tool); oerr == nil {
+		r.OtherCPU = &other
+	}
 	if data, rerr := os.ReadFile(jsonFile); rerr == nil && json.Valid(data) {
 		r.Result = data
 		var res struct {
@@ -418,9 +438,16 @@ func (s *suite) progress(sc scenario, st step, r run) {
 			figs = append(figs, m.name+" "+m.unit.format(v))
 		}
 	}
+	other := ""
+	if r.OtherCPU != nil {
+		other = fmt.Sprintf(", other load %.0f %%", *r.OtherCPU)
+		if *r.OtherCPU > maxOtherCPU {
+			other += " (busy machine)"
+		}
+	}
 	elapsed := time.Since(s.started).Round(time.Second)
-	fmt.Printf("[%s, ~%s left] %s %s #%d: %s — %s, load %.0f %%, %.0fs\n", elapsed, max(s.left, 0).Round(time.Minute),
-		what, r.Target, r.Rep, r.Status, strings.Join(figs, ", "), r.LoadCPU, r.Seconds)
+	fmt.Printf("[%s, ~%s left] %s %s #%d: %s — %s, load %.0f %%%s, %.0fs\n", elapsed, max(s.left, 0).Round(time.Minute),
+		what, r.Target, r.Rep, r.Status, strings.Join(figs, ", "), r.LoadCPU, other, r.Seconds)
 }
 
 // write saves the table and the raw runs under cfg.out and prints the table.
@@ -470,25 +497,6 @@ func rewrite(jsonPath string) error {
 	mdPath := strings.TrimSuffix(jsonPath, ".json") + ".md"
 	fmt.Printf("%s\nwrote %s\n", md, mdPath)
 	return os.WriteFile(mdPath, []byte(md), 0o644)
-}
-
-// loadAvg is the 1-minute load average from /proc/loadavg (0 if unknown).
-func loadAvg() float64 {
-	data, _ := os.ReadFile("/proc/loadavg")
-	var v float64
-	fmt.Sscan(string(data), &v)
-	return v
-}
-
-// loadRange is the lowest and highest load average the runs started at.
-func loadRange(runs []run) (lo, hi float64) {
-	for i, r := range runs {
-		if i == 0 || r.LoadAvg < lo {
-			lo = r.LoadAvg
-		}
-		hi = max(hi, r.LoadAvg)
-	}
-	return lo, hi
 }
 
 // shellQuote joins args into one sh command line.

@@ -110,6 +110,8 @@ func TestPeerHTTP(t *testing.T) {
 		{"reserved type", "POST", "/api/rooms/lobby/events", `{"type":"disconnect"}`, 400, "reserved"},
 		{"one bad in batch", "POST", "/api/rooms/lobby/events", `[{"type":"a"},{}]`, 400, "type must be"},
 		{"nothing published by a bad batch", "GET", "/healthz", "", 200, `"head":4`},
+		{"rooms", "GET", "/api/rooms", "", 200, `{"rooms":[{"room":"lobby","head":3,"first":1,"count":3},{"room":"a/b","head":4,"first":4,"count":1}],"head":4}`},
+		{"rooms is read only", "POST", "/api/rooms", "", 405, "method_not_allowed"},
 		{"too large", "POST", "/api/rooms/lobby/events", `{"type":"a","data":"` + strings.Repeat("x", 1_000_001) + `"}`, 413, "too_large"},
 		{"get events", "GET", "/api/rooms/lobby/events", "", 405, "method_not_allowed"},
 		{"unknown path", "GET", "/nope", "", 404, "not_found"},

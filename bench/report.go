@@ -14,19 +14,25 @@ import (
 
 // A run is one rtbench invocation's record, as kept in the raw JSON file.
 type run struct {
-	Scenario string          `json:"scenario"` // scenario id
-	Step     int             `json:"step"`     // index into the scenario's steps
-	Label    string          `json:"label,omitempty"`
-	Target   string          `json:"target"`
-	Rep      int             `json:"rep"`
-	Attempt  int             `json:"attempt"`            // 2: the repeat of a load-bound attempt
-	Status   string          `json:"status"`             // ok, problems, load-bound, failed, timeout
-	LoadCPU  float64         `json:"load_cpu_pct"`       // the load generator's CPU, % of one core
-	Problems []string        `json:"problems,omitempty"` // rtbench's, or why there is no result
-	Seconds  float64         `json:"seconds"`
-	LoadAvg  float64         `json:"loadavg"` // the machine's 1-minute load average as the step started
-	Args     []string        `json:"args"`
-	Result   json.RawMessage `json:"result,omitempty"` // rtbench's JSON, as written
+	Scenario string   `json:"scenario"` // scenario id
+	Step     int      `json:"step"`     // index into the scenario's steps
+	Label    string   `json:"label,omitempty"`
+	Target   string   `json:"target"`
+	Rep      int      `json:"rep"`
+	Attempt  int      `json:"attempt"`            // 2: the repeat of a load-bound attempt
+	Status   string   `json:"status"`             // ok, problems, load-bound, failed, timeout
+	LoadCPU  float64  `json:"load_cpu_pct"`       // the load generator's CPU, % of one core
+	Problems []string `json:"problems,omitempty"` // rtbench's, or why there is no result
+	Seconds  float64  `json:"seconds"`
+	// OtherCPU is the CPU used by processes other than the benchmark's
+	// (server, load tool, their children, the suite) over the step, % of
+	// one core; nil when unknown (results written before it existed).
+	OtherCPU *float64 `json:"other_cpu_pct,omitempty"`
+	// LoadAvg is the 1-minute load average as the step started, in
+	// results written before OtherCPU: it counts the benchmark itself.
+	LoadAvg float64         `json:"loadavg,omitempty"`
+	Args    []string        `json:"args"`
+	Result  json.RawMessage `json:"result,omitempty"` // rtbench's JSON, as written
 }
 
 // Run statuses. A run with a result (ok, problems, load-bound) gives
@@ -61,13 +67,16 @@ func (res results) markdown(scs []scenario) string {
 	if res.Quick {
 		md.WriteString(" **Quick run**: smaller sizes, one repetition.")
 	}
-	if lo, hi := loadRange(res.Runs); hi > float64(res.Machine.Cores)+1 {
-		fmt.Fprintf(&md, " The machine was busy with other work (1-minute load average %.1f–%.1f on %d cores): figures are lower than on a quiet machine.", lo, hi, res.Machine.Cores)
+	if n, worst := busyRuns(res.Runs); n > 0 {
+		fmt.Fprintf(&md, " **The machine was busy with other work**: in %d run(s) processes other than the benchmark's used more than %d %% of a core (up to %.0f %%; see \"Other load\" below): their figures are lower than on a quiet machine.", n, maxOtherCPU, worst)
 	}
 	md.WriteString("\n\n" + table(scs, res.Runs) + "\n")
-	md.WriteString("↑ higher is better, ↓ lower is better; ratio = rtbroker ÷ node; met? compares rtbroker's median with issue 5's target. " +
+	md.WriteString("↑ higher is better, ↓ lower is better; ratio = rtbroker ÷ node; met? compares rtbroker's median with the target of issue 5 or 15. " +
 		"`*`: a run behind the median reported problems (missed or duplicated events, failed connections) or had the load generator above 80 % CPU; " +
 		"(n/m): only n of m runs gave the figure; fail: none did. The Node peer keeps events in memory only (no fsync), serves Socket.IO only, and loses its sessions on a restart.\n")
+	if t := otherLoadTable(scs, res.Runs); t != "" {
+		fmt.Fprintf(&md, "\nOther load: the CPU time of processes that are not the benchmark's (the machine's busy time in /proc/stat minus that of the server, the load tool, their children and the suite), %% of one core over each step; median (highest) of the runs; ⚠ above %d %%.\n\n%s", maxOtherCPU, t)
+	}
 	if ps := problems(res.Runs); len(ps) > 0 {
 		md.WriteString("\nRuns that were not clean:\n\n")
 		for _, p := range ps {
@@ -323,4 +332,57 @@ func problems(runs []run) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// busyRuns counts the runs during which other load exceeded maxOtherCPU,
+// and the highest other load of them.
+func busyRuns(runs []run) (n int, worst float64) {
+	for _, r := range runs {
+		if r.OtherCPU != nil && *r.OtherCPU > maxOtherCPU && !superseded(runs, r) {
+			n++
+			worst = max(worst, *r.OtherCPU)
+		}
+	}
+	return n, worst
+}
+
+// otherLoadTable is one row per scenario of scs: the other load during its
+// runs on each server; "" when no run measured it.
+func otherLoadTable(scs []scenario, runs []run) string {
+	var b strings.Builder
+	for _, sc := range scs {
+		cells := make([]string, len(servers))
+		seen := false
+		for i, tgt := range servers {
+			var vals []float64
+			for _, r := range runs {
+				if r.Scenario == sc.id && r.Target == tgt && r.OtherCPU != nil && !superseded(runs, r) {
+					vals = append(vals, *r.OtherCPU)
+				}
+			}
+			cells[i] = formatOtherLoad(vals)
+			seen = seen || len(vals) > 0
+		}
+		if seen {
+			fmt.Fprintf(&b, "| %s | %s |\n", sc.title, strings.Join(cells, " | "))
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "| scenario | " + strings.Join(servers, " | ") + " |\n| --- |" + strings.Repeat(" ---: |", len(servers)) + "\n" + b.String()
+}
+
+// formatOtherLoad writes "3 % (7 %)": the median and the highest of vals,
+// with ⚠ when the highest is above maxOtherCPU.
+func formatOtherLoad(vals []float64) string {
+	if len(vals) == 0 {
+		return "—"
+	}
+	hi := slices.Max(vals)
+	s := fmt.Sprintf("%.0f %% (%.0f %%)", median(slices.Clone(vals)), hi)
+	if hi > maxOtherCPU {
+		s += " ⚠"
+	}
+	return s
 }

@@ -146,7 +146,9 @@ func TestSelectScenarios(t *testing.T) {
 		{"a group", []string{"storm"}, "both", "storm-drop storm-term storm-kill", ""},
 		{"an id and a group", []string{"fanout-15k", "ingest"}, "both", "fanout-15k ingest-32 ingest-256 ingest-256-batch16", ""},
 		{"node skips what it does not serve", []string{"idle"}, "node", "idle-ws idle-polling", ""},
-		{"rtbroker has every transport", []string{"idle"}, "rtbroker", "idle-ws idle-polling idle-sse idle-longpoll", ""},
+		{"rtbroker has every transport, and idle WS without the memory release", []string{"idle"}, "rtbroker", "idle-ws idle-ws-norelease idle-polling idle-sse idle-longpoll", ""},
+		{"fan-out to 19,900", []string{"fanout-19.9k"}, "both", "fanout-19.9k", ""},
+		{"replay runs on the Node peer", []string{"replay"}, "node", "replay", ""},
 		{"unknown scenario", []string{"fanout", "nope"}, "both", "", `--only "nope"`},
 		{"unknown target", nil, "nats", "", `--target "nats"`},
 	}
@@ -192,7 +194,11 @@ func TestPlanCoversTheIssue(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"fanout-5k deliveries/s", "latency-5k p50 ms", "latency-5k p99 ms", "idle-ws RSS/conn", "idle-sse RSS/conn",
-		"ingest-32 events/s", "ingest-256 events/s", "replay events/s", "storm-drop s to resubscribed", "storm-kill missed", "conns connect failures"} {
+		"ingest-32 events/s", "ingest-256 events/s", "replay events/s", "storm-drop s to resubscribed", "storm-kill missed", "conns connect failures",
+		// Issue 15.
+		"fanout-15k deliveries/s", "fanout-15k steps passed",
+		"idle-ws RSS/conn 10 s after the last connect", "idle-ws RSS/conn 60 s after the last connect",
+		"idle-ws-norelease RSS/conn 10 s after the last connect", "idle-ws-norelease RSS/conn 60 s after the last connect"} {
 		if !targets[want] {
 			t.Errorf("no target on %s", want)
 		}
@@ -246,6 +252,10 @@ func TestRestartService(t *testing.T) {
 		t.Errorf("restart with no server: %v", err)
 	}
 	svc.set(srv)
+	cpuBefore := srv.cpu()
+	if cpuBefore <= 0 {
+		t.Errorf("server CPU %v after starting node", cpuBefore)
+	}
 	for _, sig := range []string{"term", "kill"} {
 		before := srv.pid()
 		if err := restartCommand([]string{"--sock", sock, "--signal", sig}); err != nil {
@@ -254,6 +264,12 @@ func TestRestartService(t *testing.T) {
 		if srv.pid() == before || !healthy(ctx, srv.url) {
 			t.Errorf("after restart %s: pid %d (was %d), healthy %v", sig, srv.pid(), before, healthy(ctx, srv.url))
 		}
+		// Node takes well over a clock tick of CPU to start; the time of
+		// the processes stopped is kept.
+		if got := srv.cpu(); got < cpuBefore {
+			t.Errorf("after restart %s: server CPU %v, was %v", sig, got, cpuBefore)
+		}
+		cpuBefore = srv.cpu()
 	}
 	if err := restartCommand([]string{"--sock", sock, "--signal", "hup"}); err == nil || !strings.Contains(err.Error(), "unknown signal") {
 		t.Errorf("restart hup: %v", err)

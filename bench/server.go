@@ -25,9 +25,10 @@ type server struct {
 	url    string
 	log    *os.File // the process's stdout and stderr, appended
 
-	mu   sync.Mutex // guards cmd and done
-	cmd  *exec.Cmd
-	done chan struct{} // closed once cmd has exited and been reaped
+	mu     sync.Mutex // guards cmd, done and exited
+	cmd    *exec.Cmd
+	done   chan struct{} // closed once cmd has exited and been reaped
+	exited time.Duration // CPU time of the processes that have exited (restarts)
 }
 
 // startTimeout bounds how long a server may take to answer /healthz.
@@ -44,7 +45,13 @@ func (s *server) start(ctx context.Context) error {
 		return fmt.Errorf("start %s: %w", s.target, err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }() // ends when the process does; stop waits for it
+	go func() { // ends when the process does; stop waits for it
+		cmd.Wait()
+		s.mu.Lock()
+		s.exited += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		s.mu.Unlock()
+		close(done)
+	}()
 	s.mu.Lock()
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
@@ -89,6 +96,23 @@ func (s *server) pid() int {
 		return 0
 	}
 	return s.cmd.Process.Pid
+}
+
+// cpu is the CPU time the server's processes have used so far: those that
+// exited (before a restart) and the running one, with their children.
+func (s *server) cpu() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.exited
+	if s.cmd == nil {
+		return d
+	}
+	select {
+	case <-s.done: // reaped: counted in exited
+	default:
+		d += procCPU(s.cmd.Process.Pid)
+	}
+	return d
 }
 
 // stop sends sig and waits for the process to exit; after 15 s it sends

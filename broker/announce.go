@@ -1,5 +1,11 @@
 package broker
 
+import (
+	"crypto/rand"
+
+	"github.com/oklog/ulid/v2"
+)
+
 // Announce sends an ephemeral event that the server itself originates
 // (presence:join, say) to the current subscribers of m.Room, like
 // PublishEphemeral: never logged, Offset 0. Unlike PublishEphemeral, its
@@ -46,10 +52,39 @@ func (b *Broker) AnnounceOptIn(m Message) (*Event, error) {
 
 // HasOptIn reports whether a subscriber of room has opted in to its
 // announcements (Subscription.OptIn) now, so that a caller can skip
-// building an announcement no one would receive. Safe for concurrent use.
+// building an announcement no one would receive. On a Relay it reports
+// true: this process does not know the other processes' subscribers.
+// Safe for concurrent use.
 func (b *Broker) HasOptIn(room string) bool {
+	if b.relay != nil {
+		return true // the other processes' subscribers may have
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	rt := b.tail.rooms[room]
 	return rt != nil && len(rt.opted) > 0
+}
+
+// AnnounceLocal is Announce (or, with optedIn, AnnounceOptIn) to this
+// process's subscribers only: the event is not handed to the Relay (see
+// Relay). A node uses it for what every node learns by itself, so that it
+// is not announced once per node to everyone (presence:leave of the
+// members of a node that died, say).
+func (b *Broker) AnnounceLocal(m Message, optedIn bool) (*Event, error) {
+	if err := ValidateRoom(m.Room); err != nil {
+		return nil, err
+	}
+	if err := validateName("type", m.Type, MaxTypeLen); err != nil {
+		return nil, err
+	}
+	data, err := CompactJSON(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	now := b.cfg.Now().UTC()
+	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
+	if !b.deliverEphemeral(ev, optedIn) {
+		return nil, ErrClosed
+	}
+	return ev, nil
 }

@@ -94,6 +94,9 @@ type Broker struct {
 	state State    // immutable: nil when there is no State
 	same  StateLog // immutable: the Log, when it is also the State; records go in its Append transaction
 
+	follower Follower // immutable: the Log, when other processes append to it too (see Follower)
+	relay    Relay    // immutable: the Log, when it carries ephemeral events between processes
+
 	// Scratch space owned by the writer goroutine.
 	entries []Entry
 	recs    []Record
@@ -103,13 +106,18 @@ type Broker struct {
 	pubMu     sync.RWMutex // held for reading while sending to reqs; guards pubClosed
 	pubClosed bool
 
-	mu      sync.RWMutex // guards tail, idle and closed
-	tail    tail
-	idle    map[*Subscription]struct{} // open subscriptions that follow no room (the tail's rooms list the others)
-	notify  []*Subscription            // scratch of visible, owned by the writer goroutine
-	closed  bool
-	closing chan struct{} // closed by Close: stops the writer
-	done    atomic.Bool   // set by Close, read by subscriptions without locking
+	mu     sync.RWMutex // guards tail, idle and closed
+	tail   tail
+	idle   map[*Subscription]struct{} // open subscriptions that follow no room (the tail's rooms list the others)
+	notify []*Subscription            // scratch of visible, owned by the writer goroutine
+	// followNotify is the scratch of followed, owned by the follow goroutine.
+	followNotify []*Subscription
+	closed       bool
+	// headMoved is closed and replaced each time the tail's head moves,
+	// when there is a follower (nil otherwise): beyondHead waits on it.
+	headMoved chan struct{}
+	closing   chan struct{} // closed by Close: stops the writer
+	done      atomic.Bool   // set by Close, read by subscriptions without locking
 
 	stats struct {
 		published, replayed, commits, ephemeral, subscriptions atomic.Int64
@@ -171,7 +179,16 @@ func New(log Log, cfg Config) *Broker {
 		b.same = sl
 	}
 	b.tail.init(log.Head(), cfg.TailSize)
+	b.follower, _ = log.(Follower)
+	b.relay, _ = log.(Relay)
 	b.wg.Go(b.writer)
+	if b.follower != nil {
+		b.headMoved = make(chan struct{})
+		b.wg.Go(b.follow)
+	}
+	if b.relay != nil {
+		b.wg.Go(b.relayIn)
+	}
 	if b.trims() || b.state != nil {
 		b.wg.Go(b.retention)
 	}
@@ -520,18 +537,23 @@ func (b *Broker) write(entries []Entry, recs []Record) (evs []*Event, recsDurabl
 }
 
 // visible adds committed events to the tail and wakes their rooms'
-// subscribers. Called after the commit returned, never inside it.
+// subscribers. Called after the commit returned, never inside it. On a
+// Follower, the events are added only when they follow the head (the
+// follower may have delivered some of them already); when other
+// processes' events come between, the follower delivers them all, in
+// order.
 func (b *Broker) visible(evs []*Event) {
 	if len(evs) == 0 {
 		return
 	}
 	b.mu.Lock()
-	b.notify = b.tail.add(evs, b.notify[:0])
-	b.mu.Unlock()
-	for i, s := range b.notify {
-		s.notify()
-		b.notify[i] = nil
+	if b.follower != nil {
+		if evs = b.aboveHead(evs); len(evs) == 0 || evs[0].Offset != b.tail.head+1 {
+			b.mu.Unlock()
+			return
+		}
 	}
+	b.addLocked(evs, &b.notify)
 }
 
 // PublishEphemeral validates m and sends it to the current subscribers of
@@ -547,37 +569,64 @@ func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
 
 // fanOutEphemeral sends the checked ephemeral message m (data: its
 // compact data) to the room's current subscribers, or to those of them
-// that opted in (Subscription.OptIn) when optedIn is true.
+// that opted in (Subscription.OptIn) when optedIn is true, and through
+// the Relay, when there is one, to the other processes' (with optedIn).
 func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage, optedIn bool) (*Event, error) {
 	now := b.cfg.Now().UTC()
 	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
+	if !b.deliverEphemeral(ev, optedIn) {
+		return nil, ErrClosed
+	}
+	if b.relay != nil {
+		if err := b.relay.SendEphemeral(ev, optedIn); err != nil {
+			b.cfg.Logger.Debug("relay ephemeral event", "room", ev.Room, "type", ev.Type, "err", err)
+		}
+	}
+	return ev, nil
+}
+
+// deliverEphemeral hands ev to the current subscribers of its room (those
+// that opted in only, when optedIn). It reports false when the broker is
+// closed.
+func (b *Broker) deliverEphemeral(ev *Event, optedIn bool) bool {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		return nil, ErrClosed
+		return false
 	}
-	subs := b.tail.subscribers(m.Room, optedIn)
+	subs := b.tail.subscribers(ev.Room, optedIn)
 	b.mu.RUnlock()
 	for _, s := range subs {
 		s.pushEphemeral(ev)
 	}
 	b.stats.ephemeral.Add(1)
-	return ev, nil
+	return true
 }
 
 // History reads committed events of one room after the given offset,
-// at most limit of them, straight from the log. See Log.Read.
+// at most limit of them, straight from the log. See Log.Read. On a
+// Follower it first asks the log for its last offset and waits for this
+// broker to be delivered that far (a read sees what any node committed
+// before it, and Head is not behind what it returns): one request to the
+// log more.
 func (b *Broker) History(ctx context.Context, room string, after uint64, limit int) (ReadResult, error) {
 	if err := ValidateRoom(room); err != nil {
+		return ReadResult{}, err
+	}
+	if err := b.catchUp(ctx); err != nil {
 		return ReadResult{}, err
 	}
 	return b.log.Read(ctx, []string{room}, after, limit)
 }
 
 // HistoryBefore reads the newest events of room before the given offset
-// (0: before the head), ascending. See Log.ReadBefore.
+// (0: before the head), ascending. See Log.ReadBefore; on a Follower, it
+// catches up with the log first, as History does.
 func (b *Broker) HistoryBefore(ctx context.Context, room string, before uint64, limit int) ([]*Event, error) {
 	if err := ValidateRoom(room); err != nil {
+		return nil, err
+	}
+	if err := b.catchUp(ctx); err != nil {
 		return nil, err
 	}
 	return b.log.ReadBefore(ctx, room, before, limit)

@@ -221,7 +221,7 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 	}
 	pos := from.Offset
 	var reset *ResetError
-	if pos > 0 && (from.Epoch != "" && from.Epoch != b.epoch || pos > b.Head().Offset) {
+	if pos > 0 && (from.Epoch != "" && from.Epoch != b.epoch || b.beyondHead(ctx, pos)) {
 		reset = &ResetError{Reason: ErrEpochMismatch, Room: room, Requested: from}
 		pos = 0
 	}

@@ -18,6 +18,12 @@
 // Ephemeral events (typing indicators, cursors, presence) are fanned out to
 // current subscribers only; they are never logged and carry no offset.
 //
+// Several processes may share one log (rtbroker nodes on JetStream). A Log
+// that is a Follower delivers what every process commits, and the Broker
+// feeds its tail from it in offset order, so each process's subscribers
+// see every event once; a Log that is a Relay carries ephemeral events
+// between the processes.
+//
 // What the server knows about its clients (Socket.IO sessions, read
 // positions) is not an event: it lives in a State, a keyed store beside the
 // log whose records expire (Broker.PutState, GetState, ScanState). Records

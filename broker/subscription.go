@@ -111,7 +111,7 @@ func (b *Broker) Subscribe(ctx context.Context, rooms []string, from Position) (
 	b.stats.joins.Add(int64(len(rs)))
 
 	pos := from.Offset
-	if pos > 0 && (from.Epoch != "" && from.Epoch != b.epoch || pos > head) {
+	if pos > 0 && (from.Epoch != "" && from.Epoch != b.epoch || pos > head && b.beyondHead(ctx, pos)) {
 		s.reset = &ResetError{Reason: ErrEpochMismatch, Requested: from}
 		pos = 0
 	}

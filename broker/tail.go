@@ -53,8 +53,37 @@ func (t *tail) dropIfIdle(name string, rt *roomTail) {
 // add appends committed events (ascending offsets above head), evicts the
 // oldest events beyond max, and wakes the subscribers of the rooms that got
 // events. It appends to notify the subscribers whose OnWake callback the
-// caller must call once the lock is released.
+// caller must call once the lock is released. The offsets need not be
+// consecutive (a follower's batch skips events removed before it was
+// delivered): each run of consecutive offsets is added after the offsets
+// missing before it are marked uncovered.
 func (t *tail) add(evs []*Event, notify []*Subscription) []*Subscription {
+	for run := evs; len(run) > 0; {
+		n := 1
+		for n < len(run) && run[n].Offset == run[n-1].Offset+1 {
+			n++
+		}
+		t.addRun(run[:n])
+		run = run[n:]
+	}
+	var last string
+	for _, ev := range evs {
+		if ev.Room == last {
+			continue
+		}
+		last = ev.Room
+		for s := range t.rooms[ev.Room].subs {
+			if s.wake() {
+				notify = append(notify, s)
+			}
+		}
+	}
+	return notify
+}
+
+// addRun appends events of consecutive offsets above head and evicts the
+// oldest events beyond max.
+func (t *tail) addRun(evs []*Event) {
 	if first := evs[0].Offset; first != t.head+1 {
 		// Events between head and first were committed elsewhere and are not
 		// in memory: nothing at or below first-1 is covered any more.
@@ -75,19 +104,6 @@ func (t *tail) add(evs []*Event, notify []*Subscription) []*Subscription {
 		t.size--
 		t.dropIfIdle(ev.Room, rt)
 	}
-	var last string
-	for _, ev := range evs {
-		if ev.Room == last {
-			continue
-		}
-		last = ev.Room
-		for s := range t.rooms[ev.Room].subs {
-			if s.wake() {
-				notify = append(notify, s)
-			}
-		}
-	}
-	return notify
 }
 
 func (t *tail) raiseFloor(off uint64) {

@@ -12,6 +12,8 @@
 //                               id, time, from}; offsets come from one counter
 //   POST /api/rooms/R/events  {type, data} → 201 {offset, id, room, type,
 //                               data, time, from}; a JSON array → 201 {events}
+//   GET /api/rooms            → 200 {rooms: [{room, head, first, count}], head}:
+//                               what each room holds (rtbench replay reads it)
 //   GET /healthz              → 200 {status: "ok", head}
 //
 // Events live in memory only (the last --history per room): unlike rtbroker
@@ -68,6 +70,10 @@ const httpServer = createServer(async (req, res) => {
   };
   const url = new URL(req.url, "http://peer");
   if (req.method === "GET" && url.pathname === "/healthz") return reply(200, { status: "ok", head });
+  if (url.pathname === "/api/rooms") {
+    if (req.method !== "GET") return reply(405, { error: { code: "method_not_allowed", message: "GET only" } });
+    return reply(200, { rooms: listRooms(), head });
+  }
   const m = url.pathname.match(/^\/api\/rooms\/([^/]+)\/events$/);
   if (!m) return reply(404, { error: { code: "not_found", message: "not found" } });
   if (req.method !== "POST") return reply(405, { error: { code: "method_not_allowed", message: "POST only" } });
@@ -89,6 +95,17 @@ const httpServer = createServer(async (req, res) => {
   const events = items.map((it) => publish(room, it.type, it.data ?? null, from));
   reply(201, batch ? { events } : events[0]);
 });
+
+// listRooms describes each room's stored events, as rtbroker's GET /api/rooms
+// does: its newest and oldest offsets and how many it holds.
+function listRooms() {
+  return [...rooms].map(([room, events]) => ({
+    room,
+    head: events.at(-1)?.offset ?? 0,
+    first: events[0]?.offset ?? 0,
+    count: events.length,
+  }));
+}
 
 // readBody resolves to the request body as a string, at most maxBodySize bytes.
 function readBody(req) {

@@ -39,6 +39,7 @@ type config struct {
 	MaxLoadCPU   float64
 	Events       int
 	RestartCmd   string
+	RSSAt        []time.Duration // idle: also read the RSS this long after the last connect
 
 	ProcConns        int
 	Parallel         int
@@ -84,7 +85,8 @@ Scenarios (defaults that differ from the flags' own in brackets):
   latency  --subs subscribers, --rate events/s into one room for --duration
            [--duration 20s]
   idle     --subs idle subscribers; server RSS growth per connection once it
-           settles (needs --server-pid) [--subs 10000]
+           settles, and at each --rss-at after the last connect (needs
+           --server-pid) [--subs 10000]
   replay   --events stored events in one room (published first if missing);
            --subs clients catch up from offset 0 [--subs 1]
   storm    --subs subscribers while publishing at --rate; after --warmup every
@@ -170,6 +172,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.MinDelivery, "min-delivery", 0.99, "fanout: a step delivering less than this share ends the run")
 	fs.Float64Var(&c.MaxLoadCPU, "max-load-cpu", 80, "fanout: a step during which this tool used more CPU (% of one core) ends the run and does not count: it measured the tool (0: no limit)")
 	fs.IntVar(&c.Events, "events", 100000, "replay: events stored in the room")
+	fs.Var(durationsFlag{&c.RSSAt}, "rss-at", "idle: comma-separated `durations` after the last connection opened at which to also read the server's RSS per connection, e.g. 10s,60s (extra.rss_per_conn_<N>s_bytes)")
 	fs.StringVar(&c.RestartCmd, "restart-cmd", "", "storm: shell command run (and waited for) instead of dropping the connections, e.g. to restart the server")
 	fs.IntVar(&c.ProcConns, "proc-conns", 9000, "connections per process; above, subscribers run in worker processes")
 	fs.IntVar(&c.Parallel, "parallel", 256, "connection attempts in flight (over all processes)")
@@ -196,9 +199,6 @@ func (c *config) validate() error {
 	}
 	if c.Target == "node" && (c.Transport == "sse" || c.Transport == "longpoll") {
 		return fmt.Errorf("--transport %s: the Node peer serves only Socket.IO (ws, polling); use --target rtbroker", c.Transport)
-	}
-	if c.Target == "node" && c.Scenario == "replay" {
-		return errors.New("replay: the Node peer keeps no history to replay; use --target rtbroker")
 	}
 	if c.Publisher != "http" && c.Publisher != "sio" {
 		return fmt.Errorf("--publisher %q: want http or sio", c.Publisher)
@@ -231,10 +231,41 @@ func (c *config) validate() error {
 		return fmt.Errorf("--events %d: want at least 1", c.Events)
 	case c.ConnectTimeout <= 0 || c.ReconnectTimeout <= 0 || c.DrainTimeout <= 0:
 		return errors.New("--connect-timeout, --reconnect-timeout and --drain-timeout must be positive")
+	case len(c.RSSAt) > 0 && c.Scenario != "idle":
+		return errors.New("--rss-at is for idle only")
 	case c.Scenario == "idle" && c.ServerPID == 0:
 		return errors.New("idle measures the server's memory: give --server-pid")
 	case c.Batch > 1 && c.Publisher != "http":
 		return errors.New("--batch needs --publisher http")
 	}
+	return nil
+}
+
+// durationsFlag is a comma-separated list of positive durations, kept in
+// ascending order.
+type durationsFlag struct{ d *[]time.Duration }
+
+func (f durationsFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	var parts []string
+	for _, d := range *f.d {
+		parts = append(parts, d.String())
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f durationsFlag) Set(v string) error {
+	var out []time.Duration
+	for part := range strings.SplitSeq(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q: want positive durations such as 10s,60s", v)
+		}
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	*f.d = slices.Compact(out)
 	return nil
 }

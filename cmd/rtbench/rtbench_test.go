@@ -278,6 +278,11 @@ func TestScenarios(t *testing.T) {
 			func(r *result) bool { return r.Published > 0 && r.Extra["ingest_events_per_s"].(float64) > 0 }},
 		{"idle", []string{"idle", "--subs", "50", "--server-pid", pid, "--transport", "polling"},
 			func(r *result) bool { return r.Server.RSSBytes > 0 && r.Extra["rss_after_bytes"] != nil }},
+		{"idle at fixed times", []string{"idle", "--subs", "50", "--server-pid", pid, "--rss-at", "1s,300ms"},
+			func(r *result) bool {
+				return r.Extra["rss_per_conn_0.3s_bytes"] != nil && r.Extra["rss_per_conn_1s_bytes"] != nil &&
+					r.Extra["rss_1s_bytes"].(float64) > 0 && r.Server.RSSPerConnBytes != 0
+			}},
 		{"conns", []string{"conns", "--subs", "40", "--rooms", "4", "--duration", "500ms", "--server-pid", pid},
 			func(r *result) bool { return r.Delivered == 40 && r.Extra["held"].(float64) == 40 }},
 	}
@@ -302,8 +307,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"nope"}, "unknown scenario"},
 		{[]string{"smoke", "--target", "node", "--transport", "sse"}, "the Node peer serves only Socket.IO"},
 		{[]string{"latency", "--target", "node", "--transport", "longpoll"}, "the Node peer serves only Socket.IO"},
-		{[]string{"replay", "--target", "node"}, "keeps no history"},
 		{[]string{"idle"}, "--server-pid"},
+		{[]string{"latency", "--rss-at", "10s"}, "idle only"},
+		{[]string{"idle", "--server-pid", "1", "--rss-at", "10s,soon"}, "positive durations"},
+		{[]string{"idle", "--server-pid", "1", "--rss-at", "-1s"}, "positive durations"},
 		{[]string{"fanout", "--transport", "carrier-pigeon"}, "--transport"},
 		{[]string{"storm", "--src", "::1"}, "IPv4"},
 		{[]string{"latency", "--rate", "0"}, "ingest only"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -163,6 +164,13 @@ func (b *bench) fanout(ctx context.Context) error {
 	s := b.drain(ctx)
 	b.fill(s)
 	b.res.Extra["steps"] = steps
+	passed := 0
+	for _, st := range steps {
+		if st.Pass && !st.ToolBound {
+			passed++
+		}
+	}
+	b.res.Extra["passed_steps"] = passed
 	b.res.DurationS = seconds(time.Since(t0))
 	if best < 0 {
 		b.res.Extra["max_deliveries_per_s"] = 0.0
@@ -224,7 +232,11 @@ func (b *bench) idle(ctx context.Context) error {
 	if err := b.subscribe(ctx, b.spec(c.Subs)); err != nil {
 		return err
 	}
+	connected := time.Now()
 	m := b.startMeters()
+	if err := b.rssAt(ctx, connected, before); err != nil {
+		return err
+	}
 	b.setPhase("settling")
 	after, ok, err := settleRSS(ctx, c.ServerPID, 500*time.Millisecond, 3*time.Second, 0.01, 120*time.Second)
 	if err != nil {
@@ -244,6 +256,33 @@ func (b *bench) idle(ctx context.Context) error {
 	b.res.Extra["rss_after_bytes"] = float64(after)
 	return nil
 }
+
+// rssAt reads the server's RSS at each --rss-at after connected (when the
+// last connection was open) and records its growth over before per
+// subscribed connection as extra.rss_per_conn_<N>s_bytes (the RSS itself
+// as extra.rss_<N>s_bytes).
+func (b *bench) rssAt(ctx context.Context, connected time.Time, before uint64) error {
+	for _, d := range b.cfg.RSSAt {
+		b.setPhase(fmt.Sprintf("waiting for %s after the last connect", d))
+		select {
+		case <-time.After(time.Until(connected.Add(d))):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		rss, err := procRSS(b.cfg.ServerPID)
+		if err != nil {
+			return fmt.Errorf("server RSS: %w", err)
+		}
+		b.res.Extra["rss_"+secs(d)+"s_bytes"] = float64(rss)
+		if n := b.stats(b.expected()).Subscribed; n > 0 {
+			b.res.Extra["rss_per_conn_"+secs(d)+"s_bytes"] = round1(float64(int64(rss)-int64(before)) / float64(n))
+		}
+	}
+	return nil
+}
+
+// secs writes d in seconds for a figure's name: "10", "0.5".
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
 
 // conns opens --subs connections, holds them for --duration, then
 // publishes one event per room and checks every connection delivers it.

@@ -22,19 +22,24 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
 // config is everything `rtbroker serve` can be told. Every field has a flag
-// --name and an environment variable RTBROKER_NAME (flags win).
+// --name, an environment variable RTBROKER_NAME and a key name in the
+// --config file (config_file.go); flags win over the environment, which
+// wins over the file.
 type config struct {
+	ConfigFile      string // --config: the TOML file of settings
 	Addr            string
 	TLSCert         string // PEM certificate chain; with TLSKey, serve HTTPS (and HTTP/2)
 	TLSKey          string // PEM private key of TLSCert
 	PprofAddr       string
 	Data            string
-	Store           string // storeBolt or storeJetStream
-	NATSURL         string // with --store jetstream
-	NATSReplicas    int    // the stream's and buckets' replicas
+	Store           string        // storeBolt or storeJetStream
+	NATSURL         string        // with --store jetstream
+	NATSReplicas    int           // the stream's and buckets' replicas
+	PresenceNodeTTL time.Duration // with --store jetstream: a dead node's members count this long at most
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -88,14 +93,16 @@ type config struct {
 
 	// Authorization policy (auth.PolicyFile, merged by policy.go): the
 	// --policy file and the flags that are shortcuts for parts of it.
-	Policy        string          // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
-	UserSubscribe []string        // patterns every token holder may subscribe to (and read)
-	UserPublish   []string        // patterns every token holder may publish to
-	AutoJoin      []string        // rooms of / every token socket joins at connect
-	ModeratorRole string          // the role that may edit and delete any message
-	AdminRole     string          // the token role allowed the operator endpoints (admin API, backup, metrics)
-	explicit      map[string]bool // flags set on the command line or in the environment
-	pol           *auth.Policy    // loaded by loadPolicy
+	Policy        string            // JSON file: defaults, Socket.IO namespaces, scoped API keys, auto-join
+	UserSubscribe []string          // patterns every token holder may subscribe to (and read)
+	UserPublish   []string          // patterns every token holder may publish to
+	AutoJoin      []string          // rooms of / every token socket joins at connect
+	ModeratorRole string            // the role that may edit and delete any message
+	AdminRole     string            // the token role allowed the operator endpoints (admin API, backup, metrics)
+	explicit      map[string]bool   // flags set on the command line, in the environment or in the file
+	sources       map[string]string // where each explicit flag's value came from: "flag", "env NAME", "file PATH:LINE"
+	warnings      []string          // about the settings, logged at WARN by serve (a secret in a file others may read)
+	pol           *auth.Policy      // loaded by loadPolicy
 
 	// Abuse limits (see gateways/limit).
 	PublishRate   string // "N/s", "N/m", "N/h" or "0" (off)
@@ -116,6 +123,8 @@ type config struct {
 	// Edit and delete (gateways/messages).
 	RebuildMessages bool // rebuild the folded view's projection from the log at start
 	MessagesMaxScan int  // log events one page of the folded view reads at most
+
+	MemoryRelease bool // return freed memory to the OS after connection bursts (memtrim.go)
 }
 
 // optBool is a boolean flag that remembers whether it was set.
@@ -168,6 +177,7 @@ func envName(flagName string) string {
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, configFileFlag, "", "TOML `file` of settings whose keys are these flags' names (max-history = 500); flags and environment variables win over it")
 	fs.StringVar(&c.Addr, "addr", ":8080", "`host:port` to listen on")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM `file` with the server certificate (chain); with --tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM `file` with the private key of --tls-cert")
@@ -176,6 +186,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Store, "store", storeBolt, "where events and state live: bolt (the file in --data) or jetstream (NATS at --nats-url)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS `URL`s (comma-separated) of a JetStream server or cluster, with --store jetstream")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the JetStream stream and buckets rtbroker creates (1 or 3)")
+	fs.DurationVar(&c.PresenceNodeTTL, "presence-node-ttl", jetstream.DefaultNodeTTL, "with --store jetstream: how long a node that died (no clean stop) still counts its members present (its heartbeat's TTL, at least 3s)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long shutdown waits for requests to finish")
@@ -240,20 +251,34 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PresencePollGrace, "presence-poll-grace", presence.DefaultPollGrace, "how long a long-poll client stays present after its last poll ended with no new one")
 	fs.StringVar(&c.AdminRole, "admin-role", "", "token `role` whose holders may use the operator endpoints (/api/admin/…, /api/backup, /metrics) as an admin API key may; empty: none")
 	fs.StringVar(&c.ModeratorRole, "moderator-role", "", "token `role` whose holders may edit and delete any message in the rooms they may publish to (policy file: moderator_role)")
+	fs.BoolVar(&c.MemoryRelease, "memory-release", defaultMemoryRelease, "once a burst of at least 256 new connections has ended, return freed memory to the operating system (at most every 10 s); false leaves it to the Go runtime")
 	fs.BoolVar(&c.RebuildMessages, "rebuild-messages", false, "rebuild the folded message view's records from the log at start (done anyway when they were never built)")
 	fs.IntVar(&c.MessagesMaxScan, "messages-max-scan", messages.DefaultMaxScan, "log events one page of GET /api/rooms/{room}/messages reads at most to fill itself (edits and deleted messages are skipped)")
 	fs.Var(listFlag{&c.AutoJoin}, "auto-join", "comma-separated `rooms` of the Socket.IO namespace / that every socket with a token joins when it connects, e.g. user:{sub}")
 }
 
-// parseConfig parses args (flags after the subcommand) and the environment.
-// It returns flag.ErrHelp after printing help for -h.
+// parseConfig parses args (flags after the subcommand), the environment
+// and the --config file, then validates the result. It returns
+// flag.ErrHelp after printing help for -h.
 func parseConfig(name string, args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	c, _, err := loadConfig(name, args, getenv, out)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+// loadConfig layers the settings: a flag given in args wins, then its
+// environment variable, then the --config file (named by the flag or
+// RTBROKER_CONFIG), then its default. It does not validate; the FlagSet
+// it returns holds the values (rtbroker config prints them).
+func loadConfig(name string, args []string, getenv func(string) string, out io.Writer) (*config, *flag.FlagSet, error) {
 	c := &config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	c.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: rtbroker %s [flags]\n\nEvery flag can also be set with its environment variable (flags win).\n\n", name)
+		fmt.Fprintf(out, "Usage: rtbroker %s [flags]\n\nEvery flag can also be set with its environment variable, or as a key of the\n--config file (flags win over the environment, which wins over the file).\n\n", name)
 		fs.VisitAll(func(f *flag.Flag) {
 			kind, usage := flag.UnquoteUsage(f)
 			fmt.Fprintf(out, "  --%s %s\n    \t%s (env %s", f.Name, kind, usage, envName(f.Name))
@@ -264,30 +289,46 @@ func parseConfig(name string, args []string, getenv func(string) string, out io.
 		})
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.sources = map[string]string{}
+	fs.Visit(func(f *flag.Flag) { c.sources[f.Name] = "flag" })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		if c.sources[f.Name] != "" {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, envError(f, v, err))
 			}
+			c.sources[f.Name] = "env " + envName(f.Name)
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if c.ConfigFile != "" {
+		settings, err := readConfigFile(c.ConfigFile, fs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, s := range settings {
+			if c.sources[s.Key] == "" {
+				fs.Set(s.Key, s.Value) // checked by readConfigFile
+				c.sources[s.Key] = fmt.Sprintf("file %s:%d", c.ConfigFile, s.Line)
+			}
+		}
+		c.warnings = append(c.warnings, secretFileWarnings(c.ConfigFile, settings)...)
 	}
 	c.explicit = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { c.explicit[f.Name] = true }) // now with the environment's
-	return c, c.validate()
+	for k := range c.sources {
+		c.explicit[k] = true
+	}
+	return c, fs, nil
 }
 
 func (c *config) validate() error {
@@ -302,6 +343,7 @@ func (c *config) validate() error {
 	check(c.Store == storeBolt || c.Store == storeJetStream, "--store must be bolt or jetstream, not %q", c.Store)
 	check(c.Store != storeJetStream || c.NATSURL != "", "--store jetstream needs --nats-url")
 	check(c.NATSReplicas >= 1 && c.NATSReplicas <= 5, "--nats-replicas must be 1 to 5")
+	check(c.PresenceNodeTTL >= 3*time.Second, "--presence-node-ttl must be at least 3s (its heartbeat is renewed every third of it, in whole seconds)")
 	check((c.TLSCert == "") == (c.TLSKey == ""), "--tls-cert and --tls-key go together: give both (HTTPS) or neither (plain HTTP)")
 	check(c.TailSize > 0, "--tail-size must be positive")
 	check(c.MaxBatch > 0, "--max-batch must be positive")

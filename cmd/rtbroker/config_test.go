@@ -17,6 +17,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -46,6 +47,9 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "connect rate off", env: map[string]string{"RTBROKER_CONNECT_RATE": "0"}, check: func(c *config) bool { return c.connectPerSec == 0 }},
 		{name: "bad connect rate", args: []string{"--connect-rate", "20"}, wantErr: "--connect-rate"},
+		{name: "memory release on by default", check: func(c *config) bool { return c.MemoryRelease }},
+		{name: "memory release off", args: []string{"--memory-release=false"}, check: func(c *config) bool { return !c.MemoryRelease }},
+		{name: "memory release off by env", env: map[string]string{"RTBROKER_MEMORY_RELEASE": "false"}, check: func(c *config) bool { return !c.MemoryRelease }},
 		{name: "no pending acks", args: []string{"--sio-max-pending", "0"}, wantErr: "--sio-max-pending must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "jetstream store", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222"}, check: func(c *config) bool {
@@ -53,6 +57,7 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "jetstream store without a URL", args: []string{"--store", "jetstream"}, wantErr: "--store jetstream needs --nats-url"},
 		{name: "unknown store", args: []string{"--store", "redis"}, wantErr: "--store must be bolt or jetstream"},
+		{name: "presence node TTL too short", args: []string{"--presence-node-ttl", "1s"}, wantErr: "--presence-node-ttl must be at least 3s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,6 +131,8 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "sio-namespaces", got: fmt.Sprint(c.SIONamespaces), want: "[/]"},
 		{name: "jwks-refresh", got: c.JWKSRefresh, want: auth.DefaultJWKSRefresh},
 		{name: "jwt-leeway", got: c.JWTLeeway, want: auth.DefaultLeeway},
+		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
+		{name: "memory-release", got: c.MemoryRelease, want: defaultMemoryRelease},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,19 +34,25 @@ func shortDuration(d time.Duration) string {
 // envError says which environment variable held a value its flag refused,
 // the value, and the form expected (with the flag's default as an example).
 func envError(f *flag.Flag, value string, err error) error {
+	return fmt.Errorf("%s=%q: %s", envName(f.Name), value, wantText(f, err))
+}
+
+// wantText is the form f expects ("want an integer, e.g. 32"), or err's
+// text for a flag whose form has no name.
+func wantText(f *flag.Flag, err error) string {
 	kind, _ := flag.UnquoteUsage(f)
 	want := map[string]string{"int": "an integer", "uint": "a non-negative integer", "int64": "an integer", "uint64": "a non-negative integer",
 		"float": "a number", "duration": "a duration such as 90s, 5m or 24h", "bytes": "a number of bytes", "value": "true or false"}[kind]
-	if _, ok := f.Value.(optBool); ok {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 		want = "true or false"
 	}
 	if want == "" {
-		return fmt.Errorf("%s=%q: %w", envName(f.Name), value, err)
+		return err.Error()
 	}
 	if def := defaultText(f); def != "" && kind != "duration" && kind != "value" {
 		want += ", e.g. " + def
 	}
-	return fmt.Errorf("%s=%q: want %s", envName(f.Name), value, want)
+	return "want " + want
 }
 
 // clampPollTimeout lowers the default long-poll hold to --poll-max-timeout

@@ -155,6 +155,8 @@ func TestHostileREST(t *testing.T) {
 		{name: "GET /metrics without a key (secured server)", req: hreq{method: "GET", url: "/metrics"}, wantStatus: 401, wantCode: "unauthorized"},
 		{name: "GET /metrics with a token (not an admin key)", req: hreq{method: "GET", url: "/metrics", cred: cred{bearer: ada}}, wantStatus: 403, wantCode: "forbidden"},
 		{name: "HEAD /socket.io/socket.io.js", req: hreq{method: "HEAD", url: "/socket.io/socket.io.js"}, wantStatus: 200},
+		{name: "GET /api/openapi.json without a token (secured server): the document is public", req: hreq{method: "GET", url: "/api/openapi.json"}, wantStatus: 200},
+		{name: "POST /api/openapi.json", req: hreq{method: "POST", url: "/api/openapi.json", body: pub, cred: cred{bearer: ada}}, wantStatus: 405, wantCode: "method_not_allowed"},
 		{
 			name: "DNS rebinding: another Host on an anonymous loopback server", flags: []string{"--anonymous"},
 			req:        hreq{method: "POST", url: events, body: pub, hdr: map[string]string{"Host": "rebind.evil.example"}},

@@ -10,7 +10,7 @@ import (
 
 // startNATS starts a JetStream-enabled nats-server on a loopback port, its
 // store in a temporary directory, stopped when the test ends.
-func startNATS(t *testing.T) string {
+func startNATS(t testing.TB) string {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),

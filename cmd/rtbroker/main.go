@@ -1,6 +1,8 @@
 // Command rtbroker is an event-sourced message broker for browser apps.
 //
 //	rtbroker serve [flags]   run the broker (see rtbroker serve -h)
+//	rtbroker config          print the effective configuration (rtbroker config -h)
+//	rtbroker healthcheck     ask a running server's /healthz (for container health checks)
 //	rtbroker version         print the version
 //	rtbroker check           verify a stopped log (rtbroker check -h)
 //	rtbroker recover         salvage a damaged log (rtbroker recover -h)
@@ -35,6 +37,10 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtbroker:", err)
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
 		os.Exit(2)
 	}
 }
@@ -55,6 +61,8 @@ const usage = `rtbroker: an event-sourced message broker for browser apps.
 
 Usage:
   rtbroker serve [flags]   run the broker (rtbroker serve -h lists the flags)
+  rtbroker config [flags]  print the effective settings of serve with these flags, environment and --config file
+  rtbroker healthcheck [--url URL]        exit 0 when a running server's /healthz answers 200
   rtbroker version         print the version, module version and commit
   rtbroker check --data DIR               verify a stopped server's log
   rtbroker recover --data DIR --out DIR2  copy every readable event into a new log
@@ -80,6 +88,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return serve(ctx, cfg, cfg.logger(stderr))
+	case "config":
+		return runConfig(args[1:], getenv, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "check":
 		return runCheck(args[1:], getenv, stdout, stderr)
 	case "recover":

@@ -23,6 +23,10 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
+// defaultMemoryRelease is --memory-release: trimming after connection
+// bursts is on unless turned off.
+const defaultMemoryRelease = true
+
 // Trimming after connection bursts (see trimAfterBursts).
 const (
 	trimEvery    = time.Second      // how often the accept count is looked at

@@ -352,8 +352,11 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 func (e *readmeEnv) subst(s string) string { return strings.ReplaceAll(s, "localhost:8080", e.addr) }
 
 // script wraps a command: variables of earlier commands in, its own out.
+// The state is replaced by a rename: a command stopped once its answer is
+// seen (SIGKILL) may be killed while it saves its variables, and must
+// leave the earlier ones whole rather than a truncated file.
 func (e *readmeEnv) script(command string) string {
-	return scriptIn + command + "\n__rc=$?\nexport -p > \"$READMETEST_STATE\"\nexit $__rc\n"
+	return scriptIn + command + "\n__rc=$?\nexport -p > \"$READMETEST_STATE.new\" && mv -f \"$READMETEST_STATE.new\" \"$READMETEST_STATE\"\nexit $__rc\n"
 }
 
 // scriptIn reads the variables of earlier commands and enters the working

@@ -50,6 +50,7 @@ func newRouter(h routes) http.Handler {
 		r.Patch("/rooms/{room}/messages/{id}", h.api.EditMessage)
 		r.Delete("/rooms/{room}/messages/{id}", h.api.DeleteMessage)
 		r.Get("/backup", h.backup)
+		r.Get("/openapi.json", openAPIHandler())
 		if h.admin != nil {
 			r.Mount("/admin", h.admin)
 		}

@@ -33,6 +33,9 @@ const dbFile = "rtbroker.db"
 // HTTP server (streams told to come back, in-flight publishes finish) →
 // gateways → broker → log.
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
+	for _, w := range cfg.warnings {
+		log.Warn("config", "problem", w)
+	}
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
 		return err
@@ -65,7 +68,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	})
 	defer b.Close()
 	reads := receipts.New(b, receipts.Config{MaxRooms: cfg.UnreadMaxRooms, MaxUnread: cfg.UnreadMaxCount}) // shared by the API and Socket.IO
-	pres := presence.New(b, presence.Config{MaxList: cfg.PresenceMaxList, PollGrace: cfg.PresencePollGrace, Events: cfg.PresenceEvents, Logger: log})
+	presStore, startBoard := clusterPresence(st)                                                           // across nodes on JetStream
+	pres := presence.New(b, presence.Config{MaxList: cfg.PresenceMaxList, PollGrace: cfg.PresencePollGrace, Events: cfg.PresenceEvents, Logger: log, Store: presStore})
+	if startBoard != nil {
+		stop, err := startBoard(ctx, pres)
+		if err != nil {
+			return err
+		}
+		defer stop() // after pres.Close
+	}
 	defer pres.Close()                         // after the gateways, whose connections leave as they close
 	msgs, err := newMessages(ctx, cfg, b, log) // edit and delete, shared by the gateways
 	if err != nil {
@@ -147,7 +158,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	ln := &countingListener{Listener: tcpLn}
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimWG sync.WaitGroup
-	trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
+	if cfg.MemoryRelease {
+		trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
+	}
 	defer trimWG.Wait()
 	defer stopTrim()
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and

@@ -49,7 +49,7 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 	}
 	var reset *wire.Reset
 	requested := after
-	if e := q.Get("epoch"); after > 0 && (e != "" && e != head.Epoch || after > head.Offset) {
+	if e := q.Get("epoch"); after > 0 && (e != "" && e != head.Epoch || after > head.Offset && !h.b.HeadAtLeast(r.Context(), after)) {
 		reset = &wire.Reset{Reason: wire.ReasonEpochMismatch, Requested: requested}
 		after = 0
 	}
@@ -58,6 +58,8 @@ func (h *Handler) History(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	// On a cluster node, History caught up with the log: a later head.
+	head = h.b.Head()
 	if res.Trimmed > 0 && (reset != nil || requested > 0) { // after=0 asks for everything retained: nothing to report
 		if reset == nil {
 			reset = &wire.Reset{Reason: wire.ReasonTrimmed, Requested: requested}
@@ -94,6 +96,7 @@ func (h *Handler) historyBefore(w http.ResponseWriter, r *http.Request, room, be
 	} else if before > 0 {
 		next = before - 1
 	}
+	head = h.b.Head() // on a cluster node, HistoryBefore caught up with the log
 	writeJSON(w, http.StatusOK, appendPage(evs, next, prev, head, nil))
 }
 

@@ -6,8 +6,8 @@
 // presence=1 on SSE and long-poll), or to all with Config.Events. One Registry
 // is built by the command and given to each gateway; it counts
 // connections per room, user and transport in a Store (in memory on one
-// node: a restart starts empty; the Store interface is the seam for a
-// cluster store over broker.State), keeps long-poll clients present for a
+// node: a restart starts empty; across nodes, a Cluster that sums every
+// live node's entries on a shared Board), keeps long-poll clients present for a
 // grace after their last poll with one deadline scheduler, and answers
 // the presence lists of GET /api/rooms/{room}/presence and Socket.IO's
 // room:presence. The gateways check the auth.Presence permission.

@@ -218,11 +218,29 @@ func (r *Registry) Close() {
 	r.sched.Close()
 }
 
+// Departed announces, to this node's subscribers only, that user left
+// room because the other node holding them stopped or died (every node
+// learns it by itself); count is the room's users after it. It is
+// Cluster.OnGone's function.
+func (r *Registry) Departed(room, user string, count int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.send(true, LeaveEvent, room, user, count)
+	}
+}
+
 // announce sends a presence event: {"user": user, "count": count}, from
 // the user, to the room's subscribers that opted in (all of them with
 // Config.Events). With r.mu held, so that a room's events keep their order
 // (Announce does not block: it hands the event to each subscriber).
 func (r *Registry) announce(typ, room, user string, count int) {
+	r.send(false, typ, room, user, count)
+}
+
+// send sends a presence event as announce says, to this process's
+// subscribers only when local (Broker.AnnounceLocal). With r.mu held.
+func (r *Registry) send(local bool, typ, room, user string, count int) {
 	if !r.cfg.Events && !r.b.HasOptIn(room) {
 		return // nobody asked: not even the event is built
 	}
@@ -232,11 +250,17 @@ func (r *Registry) announce(typ, room, user string, count int) {
 	data = append(data, `,"count":`...)
 	data = strconv.AppendInt(data, int64(count), 10)
 	data = append(data, '}')
-	announce := r.b.AnnounceOptIn
-	if r.cfg.Events {
-		announce = r.b.Announce
+	m := broker.Message{Room: room, Type: typ, Data: data, From: user}
+	var err error
+	switch {
+	case local:
+		_, err = r.b.AnnounceLocal(m, !r.cfg.Events)
+	case r.cfg.Events:
+		_, err = r.b.Announce(m)
+	default:
+		_, err = r.b.AnnounceOptIn(m)
 	}
-	if _, err := announce(broker.Message{Room: room, Type: typ, Data: data, From: user}); err != nil {
+	if err != nil {
 		r.cfg.Logger.Debug("presence: announce", "type", typ, "room", room, "err", err)
 	}
 }

@@ -57,10 +57,10 @@ type Snapshot struct {
 // Store holds who is present where: a count of connections per room,
 // user and transport, and of anonymous connections per room. Memory is the
 // single-node Store (a restart starts empty, so there are no ghost
-// members). The seam is there for a cluster: a Store over broker.State
-// would keep one record per room, user and node, renewed while the node
-// holds a connection and expiring when it stops (a node that dies takes
-// its members with it after the expiry), and sum them in Snapshot.
+// members); Cluster is a node's Store in a cluster: its own counts in a
+// Memory, posted room by room to a Board beside the other nodes', and
+// summed with theirs (a node that dies takes its members with it when its
+// heartbeat expires).
 //
 // The Registry calls a Store with its own lock held, one call at a time;
 // a Store need not be safe for concurrent use. Every call must cost O(1)

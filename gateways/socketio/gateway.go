@@ -652,7 +652,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 		return nil, refusedUnknown
 	case old.Epoch != g.b.Epoch():
 		return nil, refusedEpoch
-	case tok.offset > g.b.Head().Offset:
+	case !g.b.HeadAtLeast(ctx, tok.offset): // on a cluster node, waits for an offset another node sent
 		return nil, refusedOffset
 	}
 	rooms, ok := resumeFrom(old, tok)

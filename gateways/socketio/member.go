@@ -336,9 +336,10 @@ func (m *member) joinRoom(ctx context.Context, room string, after *uint64, epoch
 	requested := now
 	if after != nil {
 		start, requested = *after, *after
-		if start > 0 && (start > ack.Head || epoch != "" && epoch != b.Epoch()) {
+		if start > 0 && (start > ack.Head && !b.HeadAtLeast(ctx, start) || epoch != "" && epoch != b.Epoch()) {
 			start, mismatch = 0, true
 		}
+		ack.Head = max(ack.Head, b.Head().Offset) // HeadAtLeast may have waited for the log
 	}
 	start, err = m.historyStart(ctx, logRoom, history, after, start, now)
 	if err != nil {

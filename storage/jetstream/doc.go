@@ -18,6 +18,14 @@
 // and the idempotency records (the original event of each
 // Idempotency-Key, kept until Trim forgets it).
 //
+// Several rtbroker nodes share one stream. The Log is a broker.Follower:
+// Follow delivers the whole stream, in order, from an ordered consumer,
+// so that each node's broker shows every node's events; it is also a
+// broker.Relay: ephemeral events travel on core NATS subjects
+// (Config.Ephemeral), never stored. Board is the key-value bucket where
+// nodes post who is present on each of them, with a heartbeat key per
+// node whose per-key TTL bounds how long a dead node's members count.
+//
 // State is the broker.State on a key-value bucket with per-key expiry
 // (nats-server 2.11 or later). It is a store of its own, not a
 // broker.StateLog: JetStream commits atomically within one stream only,

@@ -25,6 +25,9 @@ const (
 	DefaultMaxAtomicBatch = 1000 // nats-server's default max_batch_size
 	DefaultAckTimeout     = 10 * time.Second
 	DefaultDuplicates     = 2 * time.Minute
+	// DefaultEphemeralSuffix makes Config.Ephemeral's default from
+	// Config.Subject: "rtb.ev-eph".
+	DefaultEphemeralSuffix = "-eph"
 )
 
 // epochKey is the stream metadata key holding the epoch.
@@ -64,6 +67,11 @@ type Config struct {
 	// AckTimeout bounds the wait for the stream's acknowledgement of an
 	// Append and for each read request; default DefaultAckTimeout.
 	AckTimeout time.Duration
+	// Ephemeral is the core NATS subject prefix of ephemeral events
+	// (the Log is a broker.Relay): room R's go to Ephemeral + "." +
+	// RoomToken(R), never stored. It must not be matched by the stream's
+	// subjects. Default Subject + DefaultEphemeralSuffix.
+	Ephemeral string
 }
 
 func (c Config) withDefaults() Config {
@@ -85,6 +93,9 @@ func (c Config) withDefaults() Config {
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = DefaultAckTimeout
 	}
+	if c.Ephemeral == "" {
+		c.Ephemeral = c.Subject + DefaultEphemeralSuffix
+	}
 	return c
 }
 
@@ -98,6 +109,7 @@ type Log struct {
 	stream jetstream.Stream
 	meta   jetstream.KeyValue
 	epoch  string // immutable
+	node   string // immutable: names this Log in the ephemeral events it sends
 	head   atomic.Uint64
 
 	// mu guards closed; every operation holds it for reading, so Close
@@ -127,7 +139,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	l := &Log{cfg: cfg, nc: nc, js: js, marks: map[string]uint64{}}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	l := &Log{cfg: cfg, nc: nc, js: js, node: hex.EncodeToString(rnd[:]), marks: map[string]uint64{}}
 	created, err := l.openStream(ctx)
 	if err != nil {
 		return nil, err
@@ -209,8 +223,9 @@ func (l *Log) streamConfig() jetstream.StreamConfig {
 func (l *Log) Epoch() string { return l.epoch }
 
 // Head returns the highest offset this Log has seen committed: the
-// stream's last sequence when opened, raised by each acknowledged Append.
-// Appends made through other connections are not seen until reopened.
+// stream's last sequence when opened, raised by each acknowledged Append,
+// by what Follow delivers and by LastOffset. Appends made through other
+// connections are seen as Follow delivers them.
 func (l *Log) Head() uint64 { return l.head.Load() }
 
 func (l *Log) raiseHead(seq uint64) {

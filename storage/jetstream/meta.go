@@ -106,12 +106,32 @@ func (l *Log) mark(room string) uint64 {
 }
 
 // setMark raises room's trim watermark to w, in the bucket and in l.marks.
+// Several nodes trim the same rooms: the bucket's value is only ever
+// raised (a compare-and-set on its revision), never lowered by a node
+// that had not seen another's higher mark.
 func (l *Log) setMark(ctx context.Context, room string, w uint64) error {
 	if w <= l.mark(room) {
 		return nil
 	}
-	if _, err := l.meta.Put(ctx, markPrefix+RoomToken(room), binary.BigEndian.AppendUint64(nil, w)); err != nil {
-		return fmt.Errorf("jetstream: watermark of room %q: %w", room, err)
+	key := markPrefix + RoomToken(room)
+	val := binary.BigEndian.AppendUint64(nil, w)
+	for {
+		e, err := l.meta.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			_, err = l.meta.Create(ctx, key, val)
+		case err == nil && len(e.Value()) == 8 && binary.BigEndian.Uint64(e.Value()) >= w:
+			w = binary.BigEndian.Uint64(e.Value())
+		case err == nil:
+			_, err = l.meta.Update(ctx, key, val, e.Revision())
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue // another node wrote it meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("jetstream: watermark of room %q: %w", room, err)
+		}
+		break
 	}
 	l.wmMu.Lock()
 	defer l.wmMu.Unlock()

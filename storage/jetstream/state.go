@@ -312,8 +312,8 @@ func (s *State) Expire(ctx context.Context, now time.Time) (int, error) {
 	for i, r := range recs {
 		err := s.kv.Delete(ctx, RoomToken(r.Key), jetstream.LastRevision(revs[i]))
 		switch {
-		case errors.Is(err, jetstream.ErrKeyExists):
-			continue // renewed meanwhile
+		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+			continue // renewed meanwhile (R1 and R3 servers report it differently)
 		case err != nil:
 			return n, fmt.Errorf("jetstream state: expire %q: %w", r.Key, err)
 		}
