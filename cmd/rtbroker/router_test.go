@@ -33,7 +33,7 @@ func TestPublishPath(t *testing.T) {
 
 // TestPublishRouteAnswers checks that publishes the fast path does not
 // take get chi's answers, and that the ones it takes answer as chi's
-// route did (404 for a '/' sent escaped in the room, 400 for an empty room, 405 for another
+// route did (400 for an empty room, 405 for another
 // method on the route, a CORS preflight, a 201 with its Location).
 func TestPublishRouteAnswers(t *testing.T) {
 	srv := startServer(t, "", "--anonymous", "--allowed-origins", "https://app.example")
@@ -45,7 +45,6 @@ func TestPublishRouteAnswers(t *testing.T) {
 	}{
 		{"POST", "/api/rooms/r1/events", nil, 201, map[string]string{"Location": "/api/rooms/r1/events?after=0&limit=1", "Content-Type": "application/json", "Vary": "Origin"}},
 		{"POST", "/api/rooms/r1/events", map[string]string{"Origin": "https://app.example"}, 201, map[string]string{"Access-Control-Allow-Origin": "https://app.example"}},
-		{"POST", "/api/rooms/a%2Fb/events", nil, 404, nil},
 		{"POST", "/api/rooms//events", nil, 400, nil}, // chi's {room} matches "": an invalid room
 		{"PUT", "/api/rooms/r1/events", nil, 405, nil},
 		{"OPTIONS", "/api/rooms/r1/events", map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}, 204, map[string]string{"Access-Control-Allow-Origin": "https://app.example"}},
