@@ -47,6 +47,13 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == ceilingTarget {
+		if err := ceilingCommand(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench ceiling:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "restart" {
 		if err := restartCommand(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench restart:", err)
@@ -337,6 +344,8 @@ func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
 			"--log-level", "warn", "--publish-rate", "0", "--max-conns-per-ip", "0")
 		argv = append(argv, s.extra...)
 		argv = append(argv, sc.rtbrokerArgs...)
+	} else if tgt == ceilingTarget {
+		argv = append(argv, s.self, ceilingTarget, "--addr", addr)
 	} else {
 		argv = append(argv, s.node, "bench/peer/server.mjs", "--port", fmt.Sprint(port))
 	}
@@ -347,7 +356,11 @@ func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
 // status and JSON result.
 func (s *suite) step(ctx context.Context, r *run, st step, srv *server, prefix string) {
 	jsonFile := prefix + ".json"
-	r.Args = append(append([]string{}, st.args...), "--url", srv.url, "--target", r.Target,
+	wireTarget := r.Target
+	if wireTarget == ceilingTarget {
+		wireTarget = "rtbroker" // the ceiling answers rtbroker's publish
+	}
+	r.Args = append(append([]string{}, st.args...), "--url", srv.url, "--target", wireTarget,
 		"--json", jsonFile, "--server-pid", fmt.Sprint(srv.pid()))
 	if st.restartCmd != "" {
 		r.Args = append(r.Args, "--restart-cmd", shellQuote(s.self, "restart", "--sock", filepath.Join(s.work, "restart.sock"), "--signal", st.restartCmd))

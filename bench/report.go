@@ -276,10 +276,30 @@ func table(scs []scenario, runs []run) string {
 				}
 				fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s |\n", title, m.name, arrow,
 					formatCell(a, m.unit), formatCell(n, m.unit), ratio(a, n), formatTarget(m.target, m.unit), verdict(m.target, a))
+				if c := summarize(runs, sc.id, ceilingTarget, i, m); c.of > 0 {
+					ceilingRow(&b, title, m, arrow, a, c)
+				}
 			}
 		}
 	}
 	return b.String()
+}
+
+// ceilingRow writes the row of the plain net/http ceiling (ceiling.go)
+// under rtbroker's row of the same metric: its median in the rtbroker
+// column, marked, and rtbroker ÷ ceiling as the ratio; rtbroker's events/s
+// must be at least 0.7 of it (issue 15).
+func ceilingRow(b *strings.Builder, title string, m metric, arrow string, a, c cell) {
+	tgt, met := "—", "—"
+	if m.higher {
+		tgt = "rtbroker ≥ 0.70 × ceiling"
+		met = verdict(atLeast(0.7*c.median), a)
+		if !c.ok() {
+			met = "—"
+		}
+	}
+	fmt.Fprintf(b, "| %s | %s %s, ceiling: plain net/http handler (read body, json.Valid, 201), same run; ratio = rtbroker ÷ ceiling | %s (ceiling) | — | %s | %s | %s |\n",
+		title, m.name, arrow, formatCell(c, m.unit), ratio(a, c), tgt, met)
 }
 
 // problems lists, one line each, the runs that were not clean.

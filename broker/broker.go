@@ -268,8 +268,19 @@ func (b *Broker) publish(ctx context.Context, msgs []Message) ([]*Event, []ulid.
 // returning the IDs given to the new entries.
 func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 	now := b.cfg.Now().UTC()
-	entries := make([]Entry, len(msgs))
-	ids := make([]ulid.ULID, len(msgs))
+	var req *publishReq
+	var entries []Entry
+	var ids []ulid.ULID
+	if len(msgs) == 1 { // the common publish: one allocation for the three
+		one := new(struct {
+			req   publishReq
+			entry [1]Entry
+			id    [1]ulid.ULID
+		})
+		req, entries, ids = &one.req, one.entry[:], one.id[:]
+	} else {
+		req, entries, ids = new(publishReq), make([]Entry, len(msgs)), make([]ulid.ULID, len(msgs))
+	}
 	for i, m := range msgs {
 		data, err := b.checkMessage(m)
 		if err != nil {
@@ -284,7 +295,8 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 			Data: data, Time: now, From: m.From, IdempotencyKey: m.IdempotencyKey,
 		}
 	}
-	return &publishReq{entries: entries, done: make(chan struct{})}, ids, nil
+	req.entries, req.done = entries, make(chan struct{})
+	return req, ids, nil
 }
 
 // Pending is a publish queued by Enqueue, or state records queued by
@@ -376,10 +388,11 @@ func CompactJSON(data []byte) (json.RawMessage, error) {
 	if len(data) == 0 {
 		return json.RawMessage("null"), nil
 	}
-	if !json.Valid(data) {
+	valid, spaced := scanJSON(data) // json.Valid, and where the spaces are, in one pass
+	if !valid {
 		return nil, invalid("data", "not valid JSON")
 	}
-	if !hasSpace(data) {
+	if !spaced { // white space only inside strings, which Compact keeps
 		return json.RawMessage(append([]byte(nil), data...)), nil
 	}
 	var buf bytes.Buffer
@@ -388,15 +401,6 @@ func CompactJSON(data []byte) (json.RawMessage, error) {
 		return nil, invalid("data", "not valid JSON")
 	}
 	return json.RawMessage(buf.Bytes()), nil
-}
-
-func hasSpace(data []byte) bool {
-	for _, c := range data {
-		if c == ' ' || c == '\n' || c == '\r' || c == '\t' {
-			return true
-		}
-	}
-	return false
 }
 
 // writer is the only goroutine that appends to the log. It takes every

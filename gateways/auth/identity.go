@@ -161,6 +161,9 @@ func (id Identity) Check(action Action, room string) error {
 //     news:*       "news:sports", "news:a:b", not "news:"
 //     user:{sub}   "user:ada" for the subject "ada"
 func Match(pattern, room, sub string) bool {
+	if !strings.Contains(pattern, "{sub}") {
+		return matchPattern(pattern, room) // every request checks one: no allocation
+	}
 	// Split into literal pieces around the wildcards, substituting {sub}
 	// into the literals so that it can never act as a wildcard.
 	parts := strings.Split(pattern, "*")
@@ -173,6 +176,33 @@ func Match(pattern, room, sub string) bool {
 		}
 	}
 	return matchParts(parts, room)
+}
+
+// matchPattern is matchParts over the literals of pattern between its
+// wildcards, found as it goes instead of split out first.
+func matchPattern(pattern, room string) bool {
+	first, rest, wild := strings.Cut(pattern, "*")
+	if !wild {
+		return room == pattern
+	}
+	if !strings.HasPrefix(room, first) {
+		return false
+	}
+	r := room[len(first):]
+	for {
+		lit, more, ok := strings.Cut(rest, "*")
+		if !ok { // the last literal
+			return len(r) > len(lit) && strings.HasSuffix(r, lit)
+		}
+		if len(r) < 1 {
+			return false
+		}
+		j := strings.Index(r[1:], lit) // the wildcard takes at least one character
+		if j < 0 {
+			return false
+		}
+		r, rest = r[1+j+len(lit):], more
+	}
 }
 
 // matchParts matches room against literals separated by wildcards of one

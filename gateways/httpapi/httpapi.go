@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
@@ -102,6 +103,8 @@ type Handler struct {
 	// receipts is Config.Receipts or the handler's own.
 	receipts *receipts.Service
 	msgs     *messages.Service // Config.Messages
+	bodies   sync.Pool         // *[]byte publish bodies are read into; see readBody
+	answers  sync.Pool         // *[]byte publish answers are written from; see writeEvent
 }
 
 // New returns the REST API on b.
@@ -170,24 +173,36 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	if key, limited := limit.PublishKey(id, r.RemoteAddr); limited {
-		if ok, wait := h.cfg.PublishLimit.Allow(key); !ok {
-			h.writeError(w, r, &wire.RateLimited{Wait: wait})
-			return
+	if h.cfg.PublishLimit != nil { // the key costs an allocation
+		if key, limited := limit.PublishKey(id, r.RemoteAddr); limited {
+			if ok, wait := h.cfg.PublishLimit.Allow(key); !ok {
+				h.writeError(w, r, &wire.RateLimited{Wait: wait})
+				return
+			}
 		}
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !acceptedMediaType[ct] { // the exact type needs no parse
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMediaType[mt] {
 			h.writeError(w, r, &wire.Error{Status: http.StatusUnsupportedMediaType, Code: wire.CodeMediaType, Message: "Content-Type must be application/json (text/plain and application/x-www-form-urlencoded bodies are read as JSON too)"})
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodySize))
+	buf, err := h.readBody(w, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	body = bytes.TrimSpace(body)
+	// The broker copies what it keeps (CompactJSON), and so does the
+	// replay check: the buffer is free again once the answer is written.
+	// An ephemeral publish does not give it back (the typing tracker
+	// takes the message).
+	recycle := true
+	defer func() {
+		if recycle {
+			h.putBody(buf)
+		}
+	}()
+	body := bytes.TrimSpace(*buf)
 	if len(body) > 0 && body[0] == '[' {
 		h.publishBatch(w, r, room, id.From(), body)
 		return
@@ -205,6 +220,7 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	m := broker.Message{Room: room, Type: pb.Type, Data: pb.Data, From: id.From(), IdempotencyKey: r.Header.Get("Idempotency-Key")}
 	if pb.Ephemeral || typing.IsTyping(pb.Type) {
+		recycle = false
 		if err := h.typingBefore(m); err != nil {
 			h.writeError(w, r, err)
 			return
@@ -230,8 +246,31 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	w.Header().Set("Location", "/api/rooms/"+room+"/events?after="+strconv.FormatUint(ev.Offset-1, 10)+"&limit=1")
-	writeJSON(w, http.StatusCreated, ev.JSON()) // shared bytes: never append to them
+	// The Location is built on the stack and copied once.
+	var scratch [128]byte
+	loc := append(append(append(scratch[:0], "/api/rooms/"...), room...), "/events?after="...)
+	loc = append(strconv.AppendUint(loc, ev.Offset-1, 10), "&limit=1"...)
+	w.Header()["Location"] = []string{string(loc)}
+	h.writeEvent(w, http.StatusCreated, ev)
+}
+
+// writeEvent answers with the event's JSON and a newline in one write,
+// from a pooled buffer (the event's JSON is shared: it is copied, never
+// appended to).
+func (h *Handler) writeEvent(w http.ResponseWriter, status int, ev *broker.Event) {
+	js := ev.JSON()
+	buf, _ := h.answers.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	b := append(append((*buf)[:0], js...), '\n')
+	w.Header()["Content-Type"] = contentTypeJSON
+	w.WriteHeader(status)
+	w.Write(b)
+	if cap(b) <= maxPooledBody {
+		*buf = b[:0]
+		h.answers.Put(buf)
+	}
 }
 
 func (h *Handler) publishBatch(w http.ResponseWriter, r *http.Request, room, from string, body []byte) {
@@ -302,11 +341,59 @@ func decodeStrict(body []byte, v any) error {
 // writeJSON writes body and a newline. body may be shared (an event's
 // cached JSON): it is only read.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
 	w.Write(body)
 	if len(body) == 0 || body[len(body)-1] != '\n' {
 		io.WriteString(w, "\n")
+	}
+}
+
+// contentTypeJSON is the Content-Type header value of JSON answers, shared
+// by all of them (Header.Set would allocate it per answer); net/http copies
+// it when it writes the header, and nothing modifies it.
+var contentTypeJSON = []string{"application/json"}[:1:1]
+
+// readBody reads r's body, at most Config.MaxBodySize bytes (413 beyond),
+// into a buffer of the pool, sized from Content-Length so that it is read
+// without growing. Give the buffer back with putBody once nothing refers
+// to its bytes.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, error) {
+	buf, _ := h.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	b := (*buf)[:0]
+	if n := r.ContentLength; n >= 0 && n < h.cfg.MaxBodySize && int(n)+1 > cap(b) {
+		b = make([]byte, 0, int(n)+1) // +1: the read that finds the end
+	}
+	rd := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodySize)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return buf, nil
+		}
+		if err != nil {
+			*buf = b
+			h.putBody(buf)
+			return nil, err
+		}
+	}
+}
+
+// maxPooledBody is the largest body buffer kept for the next request.
+const maxPooledBody = 64 << 10
+
+// putBody gives a buffer of readBody back.
+func (h *Handler) putBody(buf *[]byte) {
+	if cap(*buf) <= maxPooledBody {
+		*buf = (*buf)[:0]
+		h.bodies.Put(buf)
 	}
 }
 

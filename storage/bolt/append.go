@@ -86,6 +86,8 @@ func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []bro
 		if err != nil {
 			return err
 		}
+		a.arena = l.arena[:0]
+		defer func() { l.arena = a.arena }()
 		for i := range entries {
 			if err := a.add(&entries[i]); err != nil {
 				return fmt.Errorf("append to room %q: %w", entries[i].Room, err)
@@ -102,6 +104,9 @@ func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []bro
 		out, fresh, head = a.out, a.fresh, a.head
 		return nil
 	})
+	if cap(l.arena) > maxArena {
+		l.arena = nil // do not hold on to what a huge batch took
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bolt: append: %w", err)
 	}
@@ -120,6 +125,9 @@ func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []bro
 	}
 	return out, nil
 }
+
+// maxArena is the largest arena an Append keeps for the next one.
+const maxArena = 4 << 20
 
 // appender writes one batch inside a write transaction.
 type appender struct {

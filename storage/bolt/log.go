@@ -156,6 +156,10 @@ type Log struct {
 	// index passes), so that pend and head follow the commit order.
 	wmu  sync.Mutex
 	pend *pending
+	// arena is the last Append's arena (see appender), guarded by wmu:
+	// reused by the next one once its transaction has ended, so that an
+	// Append does not grow a new one from nothing.
+	arena []byte
 
 	wake chan struct{} // capacity 1: tells the indexer to run now
 	stop chan struct{} // closed by Close: stops the indexer

@@ -34,15 +34,18 @@ func BodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			rc := http.NewResponseController(w)
-			if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+			// One allocation for the request copy, its body and the
+			// controller: this runs on every publish.
+			x := &deadlineRequest{}
+			x.body.w = w
+			if err := setReadDeadline(w, time.Now().Add(d)); err != nil {
 				next.ServeHTTP(w, r) // HTTP/2 without deadlines: the server's own timeouts apply
 				return
 			}
-			r2 := new(http.Request)
-			*r2 = *r // the server keeps r.Body: it drains and closes it after the handler
-			r2.Body = &deadlineBody{rc: r.Body, ctl: rc}
-			next.ServeHTTP(w, r2)
+			x.req = *r // the server keeps r.Body: it drains and closes it after the handler
+			x.body.rc = r.Body
+			x.req.Body = &x.body
+			next.ServeHTTP(w, &x.req)
 		})
 	}
 }
@@ -59,8 +62,30 @@ func hasBody(r *http.Request) bool {
 // deadlineBody is a request body read under a deadline (BodyDeadline).
 type deadlineBody struct {
 	rc   io.ReadCloser
-	ctl  *http.ResponseController
-	done atomic.Bool // read to its end (the deadline is lifted) or failed
+	w    http.ResponseWriter // its connection's read deadline is the body's
+	done atomic.Bool         // read to its end (the deadline is lifted) or failed
+}
+
+// setReadDeadline is http.ResponseController's SetReadDeadline without
+// allocating the controller: it finds the method on w or on what w wraps.
+func setReadDeadline(w http.ResponseWriter, t time.Time) error {
+	for {
+		switch x := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			return x.SetReadDeadline(t)
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return http.ErrNotSupported
+		}
+	}
+}
+
+// deadlineRequest is the request BodyDeadline hands on, allocated with
+// its body in one piece.
+type deadlineRequest struct {
+	req  http.Request
+	body deadlineBody
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
@@ -69,7 +94,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	case err == nil:
 	case err == io.EOF:
 		if b.done.CompareAndSwap(false, true) {
-			_ = b.ctl.SetReadDeadline(time.Time{})
+			_ = setReadDeadline(b.w, time.Time{})
 		}
 	default:
 		b.done.Store(true)

@@ -50,6 +50,9 @@ func Credential(h http.Header, q url.Values) (string, Source) {
 
 // cookie returns the value of the named cookie in h, or "".
 func cookie(h http.Header, name string) string {
+	if len(h["Cookie"]) == 0 {
+		return "" // the common case, without the parse's allocations
+	}
 	r := http.Request{Header: h}
 	c, err := r.Cookie(name)
 	if err != nil {
@@ -72,7 +75,11 @@ func AuthenticateFrom(a *auth.Authenticator, cred string, src Source) (auth.Iden
 // Identify authenticates the request's credential with a (see
 // AuthenticateFrom). Errors wrap auth.ErrUnauthorized (401 on the wire).
 func Identify(a *auth.Authenticator, r *http.Request) (auth.Identity, error) {
-	cred, src := Credential(r.Header, r.URL.Query())
+	var q url.Values // parsed only when there is a query: it allocates
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
+	cred, src := Credential(r.Header, q)
 	return AuthenticateFrom(a, cred, src)
 }
 
