@@ -2,6 +2,7 @@ package broker
 
 import (
 	"crypto/rand"
+	"encoding/json"
 
 	"github.com/oklog/ulid/v2"
 )
@@ -14,13 +15,7 @@ import (
 // checked and compacted as a publish's is. Errors wrap ErrInvalid (a bad
 // room, type or data) or are ErrClosed. Safe for concurrent use.
 func (b *Broker) Announce(m Message) (*Event, error) {
-	if err := ValidateRoom(m.Room); err != nil {
-		return nil, err
-	}
-	if err := validateName("type", m.Type, MaxTypeLen); err != nil {
-		return nil, err
-	}
-	data, err := CompactJSON(m.Data)
+	data, err := announcement(m)
 	if err != nil {
 		return nil, err
 	}
@@ -37,13 +32,7 @@ func (b *Broker) AnnounceOptIn(m Message) (*Event, error) {
 	if !b.HasOptIn(m.Room) {
 		return nil, nil
 	}
-	if err := ValidateRoom(m.Room); err != nil {
-		return nil, err
-	}
-	if err := validateName("type", m.Type, MaxTypeLen); err != nil {
-		return nil, err
-	}
-	data, err := CompactJSON(m.Data)
+	data, err := announcement(m)
 	if err != nil {
 		return nil, err
 	}
@@ -71,13 +60,7 @@ func (b *Broker) HasOptIn(room string) bool {
 // is not announced once per node to everyone (presence:leave of the
 // members of a node that died, say).
 func (b *Broker) AnnounceLocal(m Message, optedIn bool) (*Event, error) {
-	if err := ValidateRoom(m.Room); err != nil {
-		return nil, err
-	}
-	if err := validateName("type", m.Type, MaxTypeLen); err != nil {
-		return nil, err
-	}
-	data, err := CompactJSON(m.Data)
+	data, err := announcement(m)
 	if err != nil {
 		return nil, err
 	}
@@ -87,4 +70,16 @@ func (b *Broker) AnnounceLocal(m Message, optedIn bool) (*Event, error) {
 		return nil, ErrClosed
 	}
 	return ev, nil
+}
+
+// announcement checks an announcement's room and type (a reserved type
+// allowed) and returns its data compacted. Errors wrap ErrInvalid.
+func announcement(m Message) (json.RawMessage, error) {
+	if err := ValidateRoom(m.Room); err != nil {
+		return nil, err
+	}
+	if err := validateName("type", m.Type, MaxTypeLen); err != nil {
+		return nil, err
+	}
+	return CompactJSON(m.Data)
 }

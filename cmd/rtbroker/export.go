@@ -89,16 +89,9 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 // comes, unchecked) or from the stopped log in data.
 func exportStdout(ctx context.Context, data string, sf *serverFlags, rooms []string, stdout, stderr io.Writer) error {
 	if sf.server != "" {
-		req, err := sf.request(http.MethodGet, "/api/admin/export", url.Values{"room": rooms}, nil)
+		resp, err := getExport(ctx, sf, rooms)
 		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("export: %w", serverError(resp))
+			return err
 		}
 		defer resp.Body.Close()
 		n, err := io.Copy(stdout, resp.Body)
@@ -129,16 +122,9 @@ func exportStdout(ctx context.Context, data string, sf *serverFlags, rooms []str
 // exportRemote downloads GET /api/admin/export into out, then reads it
 // back to check that it is complete.
 func exportRemote(ctx context.Context, sf *serverFlags, rooms []string, out string, stdout, stderr io.Writer) error {
-	req, err := sf.request(http.MethodGet, "/api/admin/export", url.Values{"room": rooms}, nil)
+	resp, err := getExport(ctx, sf, rooms)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("export: %w", serverError(resp))
+		return err
 	}
 	defer resp.Body.Close()
 	bar := newProgress(stderr, "export", resp.ContentLength, true)
@@ -175,4 +161,21 @@ func parseCmd(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return nil
+}
+
+// getExport starts GET /api/admin/export of rooms (every room when none)
+// on the server; the caller closes the body of the 200 answer it returns.
+func getExport(ctx context.Context, sf *serverFlags, rooms []string) (*http.Response, error) {
+	req, err := sf.request(http.MethodGet, "/api/admin/export", url.Values{"room": rooms}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("export: %w", serverError(resp))
+	}
+	return resp, nil
 }
