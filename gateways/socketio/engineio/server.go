@@ -30,8 +30,9 @@ type Server struct {
 	scratchPool sync.Pool // *frameScratch: WebSocket batch assembly
 	readPool    sync.Pool // *[]byte: WebSocket frames being read (wsread.go)
 
-	poll *netpoll.Poller // watches idle WebSocket connections; nil where unsupported
-	pool *pump.Pool      // reads WebSocket connections the poller found readable
+	poll *netpoll.Poller // watches idle WebSocket connections and held polling GETs; nil where unsupported
+	pool *pump.Pool      // reads WebSocket connections the poller found readable, answers held GETs
+	held sync.WaitGroup  // held polling GETs (heldGet) not yet answered; Added with mu held while open
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[string]*Conn
@@ -93,6 +94,7 @@ func (s *Server) Close() {
 	for _, c := range conns {
 		c.finish(ReasonForcedClose, typeClose)
 	}
+	s.held.Wait() // their answers are written by the pool
 	if s.poll != nil {
 		s.poll.Close()
 		s.pool.Close() // the readers see their connection closed
