@@ -5,8 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,6 +53,9 @@ func TestHeldPoll(t *testing.T) {
 	cfg := engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour}
 	ts := &testServer{closed: make(chan string, 100), opened: make(chan *engineio.Conn, 100)}
 	ts.engine = engineio.NewServer(cfg, func(c *engineio.Conn) {
+		c.OnMessage(func(data []byte, binary bool) {
+			_ = c.Send(engineio.Message{Data: data, Binary: binary})
+		})
 		c.OnClose(func(reason string) { ts.closed <- reason })
 		ts.opened <- c
 	})
@@ -117,4 +120,3 @@ func TestHeldPoll(t *testing.T) {
 		}
 	}
 }
-
