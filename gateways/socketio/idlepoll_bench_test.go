@@ -1,0 +1,100 @@
+package socketio_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkIdlePollingSession measures what an idle Socket.IO session on
+// the polling transport costs the process (heap and stacks, with and
+// without a forced collection, server side plus a bare net.Conn per
+// client) and the goroutines per session: each client opens a session,
+// connects to the main namespace, joins a room (acked), then holds a GET.
+// Its other requests are made without keep-alive, so the figure is the
+// session's and its held GET's, not an idle keep-alive connection's. n is
+// RTBROKER_IDLE_POLLS (default 2000; spread over 127.0.0.2…, at most
+// 2,000 per address).
+//
+//	go test -run '^$' -bench BenchmarkIdlePollingSession -benchtime 1x ./gateways/socketio
+func BenchmarkIdlePollingSession(b *testing.B) {
+	n := 2000
+	if s := os.Getenv("RTBROKER_IDLE_POLLS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = v
+	}
+	sidRE := regexp.MustCompile(`"sid":"([^"]+)"`)
+	for b.Loop() {
+		gw := startGateway(b, nil, "")
+		settle := func(gc bool) (uint64, int) {
+			time.Sleep(500 * time.Millisecond)
+			if gc {
+				runtime.GC()
+				runtime.GC()
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			return m.HeapInuse + m.StackInuse, runtime.NumGoroutine()
+		}
+		before, gs0 := settle(true)
+		conns := make([]net.Conn, 0, n)
+		for i := range n {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i/2000))}}
+			hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
+			do := func(method, query, body string) string {
+				req, _ := http.NewRequest(method, gw.URL+"/socket.io/?EIO=4&transport=polling"+query, strings.NewReader(body))
+				resp, err := hc.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer resp.Body.Close()
+				out, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != 200 {
+					b.Fatalf("%s %s: %d %s", method, query, resp.StatusCode, out)
+				}
+				return string(out)
+			}
+			m := sidRE.FindStringSubmatch(do("GET", "", ""))
+			if m == nil {
+				b.Fatal("no sid")
+			}
+			q := "&sid=" + m[1]
+			do("POST", q, "40")
+			if got := do("GET", q, ""); !strings.HasPrefix(got, "40") {
+				b.Fatalf("connect: %q", got)
+			}
+			do("POST", q, `420["room:join",{"room":"idle"}]`)
+			if got := do("GET", q, ""); !strings.HasPrefix(got, "430") {
+				b.Fatalf("join: %q", got)
+			}
+			hc.CloseIdleConnections()
+			c, err := d.Dial("tcp", gw.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.WriteString(c, "GET /socket.io/?EIO=4&transport=polling"+q+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		noGC, _ := settle(false)
+		after, gs1 := settle(true)
+		b.ReportMetric((float64(after)-float64(before))/float64(n), "B/conn")
+		b.ReportMetric((float64(noGC)-float64(before))/float64(n), "B/conn-noGC")
+		b.ReportMetric(float64(gs1-gs0)/float64(n), "goroutines/conn")
+		for _, c := range conns {
+			c.Close()
+		}
+		gw.stop()
+	}
+}
