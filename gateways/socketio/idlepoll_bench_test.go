@@ -1,6 +1,7 @@
 package socketio_test
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -21,7 +22,9 @@ import (
 // Its other requests are made without keep-alive, so the figure is the
 // session's and its held GET's, not an idle keep-alive connection's. n is
 // RTBROKER_IDLE_POLLS (default 2000; spread over 127.0.0.2…, at most
-// 2,000 per address).
+// 2,000 per address). The posts-keepalive run also keeps each client's
+// POST connection open and idle (a browser's second connection); the
+// client side of it is a bare net.Conn and a 16-byte bufio.Reader.
 //
 //	go test -run '^$' -bench BenchmarkIdlePollingSession -benchtime 1x ./gateways/socketio
 func BenchmarkIdlePollingSession(b *testing.B) {
@@ -33,6 +36,14 @@ func BenchmarkIdlePollingSession(b *testing.B) {
 		}
 		n = v
 	}
+	b.Run("posts-closed", func(b *testing.B) { idlePollingSessions(b, n, false) })
+	b.Run("posts-keepalive", func(b *testing.B) { idlePollingSessions(b, n, true) })
+}
+
+// idlePollingSessions is one run of BenchmarkIdlePollingSession; with
+// keepAlive each client also keeps the connection of its last POST open
+// and idle, as a browser does between POSTs.
+func idlePollingSessions(b *testing.B, n int, keepAlive bool) {
 	sidRE := regexp.MustCompile(`"sid":"([^"]+)"`)
 	for b.Loop() {
 		gw := startGateway(b, nil, "")
@@ -78,6 +89,22 @@ func BenchmarkIdlePollingSession(b *testing.B) {
 				b.Fatalf("join: %q", got)
 			}
 			hc.CloseIdleConnections()
+			if keepAlive {
+				pc, err := d.Dial("tcp", gw.addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				body := `42["room:join",{"room":"idle"}]`
+				if _, err := io.WriteString(pc, "POST /socket.io/?EIO=4&transport=polling"+q+" HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body); err != nil {
+					b.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReaderSize(pc, 16), nil)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("keep-alive POST: %v %v", resp, err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				conns = append(conns, pc)
+			}
 			c, err := d.Dial("tcp", gw.addr)
 			if err != nil {
 				b.Fatal(err)
