@@ -275,8 +275,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	c := &heldPoll{h: h, sub: sub, limit: req.limit}
-	c.task = h.pool.NewTask(c.step)
-	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Kick: c.task.Ready})
+	var kick func() // makes a held poll's task look at Kicked; e.Done tells a poll on this goroutine
+	if h.pool != nil {
+		c.task = h.pool.NewTask(c.step)
+		kick = c.task.Ready
+	}
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Kick: kick})
 	fin[0] = func() { h.conns.Remove(e) }
 	c.entry = e
 	hold := func(reset *broker.ResetError, until time.Time) bool {
