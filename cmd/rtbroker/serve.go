@@ -87,11 +87,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var requeue func(net.Conn) bool // the listener's Requeue
 	sioGW := socketio.New(b, socketio.GatewayConfig{
 		Server: protocol.Config{Engine: engineio.Config{
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
 			WriteTimeout: cfg.WriteTimeout,
 			Admit:        admit(conns),
+			// Idle POST connections wait off net/http (set once the
+			// listener exists, before serving; never with TLS).
+			Requeue: func(c net.Conn) bool { return requeue != nil && requeue(c) },
 		}},
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublishLimit:   pubLimit,
@@ -144,10 +148,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln := &countingListener{Listener: tcpLn}
+	counted := &countingListener{Listener: tcpLn}
+	var ln net.Listener = counted
+	if tlsCfg == nil {
+		rl := engineio.NewListener(counted) // outside the count: a requeued connection is not a new one
+		requeue, ln = rl.Requeue, rl
+	}
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimWG sync.WaitGroup
-	trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
+	trimWG.Go(func() { trimAfterBursts(tctx, counted.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
 	defer trimWG.Wait()
 	defer stopTrim()
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and

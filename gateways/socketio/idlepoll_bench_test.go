@@ -12,6 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/broker/brokertest"
+	"github.com/rtbroker/rtbroker/gateways/socketio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
+	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
 // BenchmarkIdlePollingSession measures what an idle Socket.IO session on
@@ -36,17 +42,27 @@ func BenchmarkIdlePollingSession(b *testing.B) {
 		}
 		n = v
 	}
-	b.Run("posts-closed", func(b *testing.B) { idlePollingSessions(b, n, false) })
-	b.Run("posts-keepalive", func(b *testing.B) { idlePollingSessions(b, n, true) })
+	b.Run("posts-closed", func(b *testing.B) { idlePollingSessions(b, n, false, false) })
+	b.Run("posts-keepalive", func(b *testing.B) { idlePollingSessions(b, n, true, false) })
+	b.Run("posts-keepalive-requeue", func(b *testing.B) { idlePollingSessions(b, n, true, true) })
 }
 
 // idlePollingSessions is one run of BenchmarkIdlePollingSession; with
 // keepAlive each client also keeps the connection of its last POST open
 // and idle, as a browser does between POSTs.
-func idlePollingSessions(b *testing.B, n int, keepAlive bool) {
+//
+// With requeue the server is set up as the command sets it up: the
+// engine's Listener, and idle POST connections wait in the engine's
+// poller (engineio.Config.Requeue).
+func idlePollingSessions(b *testing.B, n int, keepAlive, requeue bool) {
 	sidRE := regexp.MustCompile(`"sid":"([^"]+)"`)
 	for b.Loop() {
-		gw := startGateway(b, nil, "")
+		var gw *gwServer
+		if requeue {
+			gw = startGatewayRequeue(b)
+		} else {
+			gw = startGateway(b, nil, "")
+		}
 		settle := func(gc bool) (uint64, int) {
 			time.Sleep(500 * time.Millisecond)
 			if gc {
@@ -124,4 +140,28 @@ func idlePollingSessions(b *testing.B, n int, keepAlive bool) {
 		}
 		gw.stop()
 	}
+}
+
+// startGatewayRequeue is startGateway served through an engineio.Listener
+// whose Requeue the engine uses, as the command does.
+func startGatewayRequeue(b *testing.B) *gwServer {
+	store := brokertest.NewMemStore()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rl := engineio.NewListener(ln)
+	l := store.Open()
+	br := broker.New(l, broker.Config{})
+	g := socketio.New(br, socketio.GatewayConfig{
+		Server:     protocol.Config{Engine: engineio.Config{Requeue: rl.Requeue}},
+		Namespaces: []socketio.NamespaceConfig{{Name: "/"}},
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", g)
+	s := &gwServer{t: b, store: store, log: l, b: br, g: g, srv: &http.Server{Handler: mux}, done: make(chan struct{}), addr: ln.Addr().String()}
+	s.URL = "http://" + s.addr
+	go func() { s.srv.Serve(rl); close(s.done) }()
+	b.Cleanup(s.stop)
+	return s
 }

@@ -201,6 +201,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", "2")
 	_, _ = io.WriteString(w, "ok")
+	s.park(w, r) // the connection waits for the client's next request off net/http
 }
 
 // closeGrace is how long a close packet waits for a GET to be in
