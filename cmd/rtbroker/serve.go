@@ -80,22 +80,25 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	deliver := newDeliverLatency() // observed by the gateways, served by /metrics
 	sseH := sse.New(b, sse.Config{DeliveryLatency: deliver.WithLabelValues("sse"), MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer sseH.Close()
-	pollH := longpoll.New(b, longpoll.Config{DeliveryLatency: deliver.WithLabelValues("longpoll"), MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
+	// requeue is the listener's Requeue (set once the listener exists,
+	// before serving; never with TLS): connections the gateways took from
+	// net/http go back to it for their next request.
+	var requeue func(net.Conn) bool
+	requeueConn := func(c net.Conn) bool { return requeue != nil && requeue(c) }
+	pollH := longpoll.New(b, longpoll.Config{DeliveryLatency: deliver.WithLabelValues("longpoll"), MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory,
+		Requeue: requeueConn})
 	defer pollH.Close()
 
 	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
 	if err != nil {
 		return err
 	}
-	var requeue func(net.Conn) bool // the listener's Requeue
 	sioGW := socketio.New(b, socketio.GatewayConfig{
 		Server: protocol.Config{Engine: engineio.Config{
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
 			WriteTimeout: cfg.WriteTimeout,
 			Admit:        admit(conns),
-			// Idle POST connections wait off net/http (set once the
-			// listener exists, before serving; never with TLS).
-			Requeue: func(c net.Conn) bool { return requeue != nil && requeue(c) },
+			Requeue:      requeueConn, // idle POST connections wait off net/http
 		}},
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublishLimit:   pubLimit,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -61,6 +62,12 @@ type Config struct {
 	// rtbroker_token cookie or ?token=) and must allow subscribing to every
 	// room requested. Default auth.Open() (everyone allowed everything).
 	Auth *auth.Authenticator
+	// Requeue, when set, hands a connection back to the HTTP server as if
+	// just accepted (see engineio.Listener): a poll held off net/http is
+	// then answered keeping the connection alive, and the connection
+	// goes back to the server for the client's next poll. Default nil:
+	// a held poll is answered with Connection: close.
+	Requeue func(net.Conn) bool
 	// Workers is how many goroutines serve the polls held off net/http
 	// (see Handler). Default GOMAXPROCS.
 	Workers int

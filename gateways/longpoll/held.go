@@ -47,6 +47,7 @@ type heldPoll struct {
 	fin   [4]func()          // the request's end-of-request work (ServeHTTP), in order
 	end   deadline.Entry[*heldPoll]
 
+	keep    bool        // owned by the task: the answer keeps the connection alive and it is requeued
 	input   atomic.Bool // the poller saw input or a hang-up
 	started bool        // owned by the task: hold has set the fields above
 	done    bool        // owned by the task: answered (or the client left)
@@ -71,18 +72,24 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, c *heldPoll, rese
 	hdr.Del("Content-Length")
 	hdr.Del("Transfer-Encoding")
 	end := httpx.Detach(r)
-	nc, _, err := http.NewResponseController(w).Hijack()
+	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		end()
 		hdr.Del("Connection")
 		return false
 	}
-	// Anything the client sent after its request (a pipelined one) is
-	// dropped: the connection closes after the answer.
+	// With Requeue the connection goes back to the server after the
+	// answer, unless the client asked to close it or sent something
+	// after its request already (a pipelined one), which is dropped and
+	// the connection closed after the answer.
+	keep := h.cfg.Requeue != nil && !r.Close && r.ProtoMinor == 1 && brw.Reader.Buffered() == 0
+	if keep {
+		hdr.Del("Connection")
+	}
 	hw := appendWriter{make([]byte, 0, 256)}
 	_ = hdr.Write(&hw) // sorted, with line breaks in values made spaces
 	c.task.Do(func() {
-		c.nc, c.head, c.reset, c.until = nc, hw.b, reset, until
+		c.nc, c.head, c.reset, c.until, c.keep = nc, hw.b, reset, until, keep
 		c.fin, *fin = *fin, [4]func(){}
 		c.fin[3] = func() { // was h.t.End
 			end()
@@ -154,9 +161,11 @@ func (c *heldPoll) step() {
 		// A poller sends nothing after its request: drop what comes, and
 		// let the poll go when the client has hung up (nothing is written).
 		if rawio.Discard(c.rc, 64<<10) {
+			c.keep = false
 			c.close()
 			return
 		}
+		c.keep = false // what was dropped may have been a request
 		_ = c.reg.Arm()
 	}
 	h := c.h
@@ -259,6 +268,7 @@ func (c *heldPoll) write(head, body []byte, p *[]byte) {
 		if p != nil {
 			c.h.putBuf(p, body)
 		}
+		c.keep = c.keep && err == nil
 		c.close()
 		return
 	}
@@ -272,11 +282,14 @@ func (c *heldPoll) write(head, body []byte, p *[]byte) {
 	}
 	c.h.wg.Go(func() {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
-		_, _ = rest.WriteTo(c.nc)
+		if _, err := rest.WriteTo(c.nc); err != nil {
+			c.keep = false // read by close, after Do orders it
+		}
 		c.task.Do(func() {
 			if p != nil {
 				c.h.putBuf(p, body)
 			}
+			_ = c.nc.SetWriteDeadline(time.Time{})
 			c.close()
 		})
 	})
@@ -295,7 +308,9 @@ func (c *heldPoll) close() {
 		c.reg.Remove() // before the file descriptor can be reused
 		c.reg = nil
 	}
-	_ = c.nc.Close()
+	if !c.keep || !c.h.cfg.Requeue(c.nc) {
+		_ = c.nc.Close()
+	}
 	c.nc = nil
 	c.sub.OnWake(nil)
 	c.h.ends.Remove(&c.end)

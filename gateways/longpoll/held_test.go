@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,85 @@ func newServer(t *testing.T, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// backListener accepts from its listener and returns the connections
+// requeued to it (what the command's engineio.Listener does).
+type backListener struct {
+	net.Listener
+	back chan net.Conn
+	in   chan net.Conn
+	done chan struct{}
+}
+
+func newBackListener(l net.Listener) *backListener {
+	b := &backListener{Listener: l, back: make(chan net.Conn, 64), in: make(chan net.Conn), done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b.in <- c
+		}
+	}()
+	return b
+}
+
+func (b *backListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-b.back:
+		return c, nil
+	case c := <-b.in:
+		return c, nil
+	case <-b.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (b *backListener) requeue(c net.Conn) bool {
+	select {
+	case b.back <- c:
+		return true
+	case <-b.done:
+		return false
+	}
+}
+
+// TestHeldPollKeepAlive: with Requeue, a held poll is answered without
+// Connection: close and the client's next poll on the same connection is
+// served (and held) again.
+func TestHeldPollKeepAlive(t *testing.T) {
+	b, _ := newEnvBroker(t)
+	var bl *backListener
+	h := New(b, Config{Requeue: func(c net.Conn) bool { return bl.requeue(c) }})
+	t.Cleanup(h.Close)
+	srv := httptest.NewUnstartedServer(h)
+	bl = newBackListener(srv.Listener)
+	srv.Listener = bl
+	srv.Start()
+	t.Cleanup(srv.Close)
+	e := &env{b: b, h: h, srv: srv}
+	c := rawPoll(t, e, q("room", "a", "after", "0", "timeout", "60s"))
+	br := bufio.NewReader(c)
+	for i := 1; i <= 3; i++ {
+		waitFor(t, "the poll to be held", func() bool { return e.h.Connections().Len() == 1 })
+		e.publish(t, "a", "t")
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("poll %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var got pollResponse
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 200 || resp.Close || len(got.Events) != 1 || got.Events[0].Offset != uint64(i) {
+			t.Fatalf("poll %d: %d close %v %s", i, resp.StatusCode, resp.Close, body)
+		}
+		waitFor(t, "the poll to end", func() bool { return e.h.Active() == 0 })
+		if _, err := io.WriteString(c, "GET /poll?"+q("room", "a", "after", strconv.Itoa(i), "timeout", "60s")+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
