@@ -22,8 +22,10 @@
 // pool, woken by its subscription, by one deadline scheduler for every
 // held poll (its timeout or token deadline, Close) and by an epoll poller
 // that sees the client hang up (the poll is then dropped at once, as on a
-// request goroutine). The answer is the same as on a request goroutine,
-// with Connection: close: the client's next poll opens a new connection.
+// request goroutine). The answer is the same as on a request goroutine;
+// with Config.Requeue (rtbroker serves through a listener that takes
+// connections back) the connection then returns to the HTTP server for
+// the client's next poll, else the answer carries Connection: close.
 // A held poll thus holds no goroutine, no timer and no buffer: about
 // 2.5 KB of process memory, against 28 KB on net/http's goroutines
 // (BenchmarkIdlePoll). Polls over HTTP/2 or TLS wait on their request's

@@ -126,7 +126,8 @@ func (c *Config) setDefaults() {
 // and the poll becomes a task of the handler's pump pool, woken by its
 // subscription, by one deadline scheduler for every held poll (timeouts,
 // token deadlines, Close) and by an epoll poller that sees the client
-// hang up; it is answered with Connection: close. An idle held poll thus
+// hang up; after its answer the connection goes back to the HTTP server
+// (Config.Requeue) or is closed (Connection: close). An idle held poll thus
 // holds no goroutine and no buffer. Other polls (HTTP/2, TLS) wait on
 // their request's goroutine.
 //
