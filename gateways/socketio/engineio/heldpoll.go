@@ -20,9 +20,10 @@ import (
 // task of the server's pump pool, made ready by its session
 // (Conn.signalPoll: packets queued, an upgrade, the session closing) and
 // by the poller when the client sends something or hangs up. Its answer
-// is the one servePoll writes on a request goroutine, with Connection:
-// close (the connection is not handed back to net/http); what the socket
-// does not take at once is written by a goroutine within WriteTimeout.
+// is the one servePoll writes on a request goroutine; then the connection
+// goes back to the HTTP server (Config.Requeue), or the answer carries
+// Connection: close. What the socket does not take at once is written by
+// a goroutine within WriteTimeout.
 type heldGet struct {
 	s    *Server
 	c    *Conn
@@ -32,8 +33,9 @@ type heldGet struct {
 	nc   net.Conn
 	rc   syscall.RawConn // nil: the answer goes through a flush goroutine and hang-ups are not seen
 	reg  *netpoll.Reg
-	head []byte // header lines of the answer set before the hijack (CORS), with Connection: close
+	head []byte // header lines of the answer set before the hijack (CORS), with Connection: close unless keep
 	done bool
+	keep bool // the answer keeps the connection alive and it goes back to the server (Config.Requeue)
 
 	input atomic.Bool // the poller saw input or a hang-up
 }
@@ -55,20 +57,26 @@ func (s *Server) holdPoll(w http.ResponseWriter, r *http.Request, c *Conn) bool 
 	s.mu.Unlock()
 	hdr := w.Header()
 	hdr.Set("Connection", "close")
-	nc, _, err := http.NewResponseController(w).Hijack()
+	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		hdr.Del("Connection")
 		s.held.Done()
 		return false
 	}
-	// Anything the client sent after its request (a pipelined one) is
-	// dropped: the connection closes after the answer.
+	// With Requeue the connection goes back to the server after the
+	// answer, unless the client asked to close it or sent something
+	// after its request already (a pipelined one), which is dropped and
+	// the connection closed after the answer.
+	keep := s.cfg.Requeue != nil && !r.Close && r.ProtoMinor == 1 && brw.Reader.Buffered() == 0
+	if keep {
+		hdr.Del("Connection")
+	}
 	hw := appendWriter{make([]byte, 0, 128)}
 	_ = hdr.Write(&hw)
 	g := &heldGet{s: s, c: c}
 	g.task = s.pool.NewTask(g.step)
 	g.task.Do(func() {
-		g.nc, g.head = nc, hw.b
+		g.nc, g.head, g.keep = nc, hw.b, keep
 		if tc, ok := nc.(*net.TCPConn); ok {
 			if rc, err := tc.SyscallConn(); err == nil {
 				g.rc = rc
@@ -111,6 +119,7 @@ func (g *heldGet) step() {
 	}
 	c := g.c
 	if g.input.Swap(false) {
+		g.keep = false // what is dropped may have been a request
 		if rawio.Discard(g.rc, 64<<10) {
 			c.mu.Lock()
 			if c.held == g {
@@ -150,6 +159,7 @@ func (g *heldGet) write(head, body []byte) {
 		}
 	}
 	if err != nil || n == len(head)+len(body) {
+		g.keep = g.keep && err == nil
 		g.close()
 		return
 	}
@@ -163,8 +173,12 @@ func (g *heldGet) write(head, body []byte) {
 	}
 	g.s.wg.Go(func() {
 		_ = g.nc.SetWriteDeadline(time.Now().Add(g.s.cfg.WriteTimeout))
-		_, _ = rest.WriteTo(g.nc)
-		g.task.Do(g.close)
+		_, err := rest.WriteTo(g.nc)
+		g.task.Do(func() {
+			g.keep = g.keep && err == nil
+			_ = g.nc.SetWriteDeadline(time.Time{})
+			g.close()
+		})
 	})
 }
 
@@ -179,7 +193,9 @@ func (g *heldGet) close() {
 		g.reg.Remove() // before the file descriptor can be reused
 		g.reg = nil
 	}
-	_ = g.nc.Close()
+	if !g.keep || !g.s.cfg.Requeue(g.nc) {
+		_ = g.nc.Close()
+	}
 	g.nc = nil
 	g.s.held.Done()
 }

@@ -90,6 +90,32 @@ func TestParkedPostConnection(t *testing.T) {
 			t.Errorf("session %d GET: %d %q", i, status, body)
 		}
 	}
+	// A held GET is answered keeping its connection, which serves the
+	// next GET.
+	g := rawGet(t, ts, sids[5])
+	gr := bufio.NewReader(g)
+	for i := range 3 {
+		if i > 0 {
+			post(5, "4k"+strconv.Itoa(i))
+		}
+		_ = g.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(gr, nil)
+		if err != nil {
+			t.Fatalf("GET %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := "4k" + strconv.Itoa(i)
+		if i == 0 {
+			want = "4one\x1e4two" // queued before the GET
+		}
+		if resp.StatusCode != 200 || resp.Close || string(b) != want {
+			t.Fatalf("GET %d: %d close %v %q, want %q", i, resp.StatusCode, resp.Close, b, want)
+		}
+		if _, err := io.WriteString(g, "GET /engine.io/?EIO=4&transport=polling&sid="+sids[5]+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// IdleTimeout closes a parked connection.
 	time.Sleep(time.Second)
 	_ = posts[0].SetReadDeadline(time.Now().Add(5 * time.Second))
