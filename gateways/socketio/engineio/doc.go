@@ -25,8 +25,9 @@
 // between requests, nor while its GET waits: on Linux a waiting GET over
 // HTTP/1.1 without TLS is hijacked and becomes a task of the pump pool,
 // woken by the session (packets queued, an upgrade, the close) and by the
-// poller when the client hangs up, and is answered with Connection:
-// close. With Config.Requeue (and the server serving through a
+// poller when the client hangs up; after its answer the connection goes
+// back to the HTTP server (Config.Requeue) or is closed (Connection:
+// close). With Config.Requeue (and the server serving through a
 // [Listener]), the keep-alive connection a client keeps for its POSTs
 // waits in the poller too, off net/http, and is handed back to the HTTP
 // server when its next request arrives. BenchmarkIdlePolling and the
