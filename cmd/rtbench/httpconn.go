@@ -58,6 +58,11 @@ type httpConn struct {
 	// read the next one's first byte may be the server closing an idle
 	// connection (safe to retry).
 	reused bool
+	// redial opens a new connection to the same address, after a response
+	// with Connection: close (as rtbroker answers a poll it held off
+	// net/http); onDial, when set, is told of the new connection.
+	redial func() (net.Conn, error)
+	onDial func(net.Conn)
 }
 
 func dialHTTP(ctx context.Context, d *net.Dialer, addr string) (*httpConn, error) {
@@ -65,7 +70,24 @@ func dialHTTP(ctx context.Context, d *net.Dialer, addr string) (*httpConn, error
 	if err != nil {
 		return nil, err
 	}
-	return &httpConn{nc: nc, br: bufio.NewReaderSize(nc, 1024)}, nil
+	redial := func() (net.Conn, error) { return d.DialContext(context.Background(), "tcp", addr) }
+	return &httpConn{nc: nc, br: bufio.NewReaderSize(nc, 1024), redial: redial}, nil
+}
+
+// reconnect replaces the connection the server closes after its last
+// response with a new one, as any HTTP/1.1 client does.
+func (h *httpConn) reconnect() error {
+	h.nc.Close()
+	nc, err := h.redial()
+	if err != nil {
+		return fmt.Errorf("reconnect after Connection: close: %w", err)
+	}
+	h.nc, h.reused = nc, false
+	h.br.Reset(nc)
+	if h.onDial != nil {
+		h.onDial(nc)
+	}
+	return nil
 }
 
 func (h *httpConn) close() { h.nc.Close() }
@@ -208,6 +230,11 @@ func (h *httpConn) roundTrip(body []byte) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if hd.close && h.redial != nil {
+		// The response is complete: the next request goes on a new
+		// connection (b stays valid until the next response is read).
+		return hd.status, b, h.reconnect()
+	}
 	if hd.close {
 		return hd.status, b, errConnClose
 	}
@@ -215,7 +242,8 @@ func (h *httpConn) roundTrip(body []byte) (int, []byte, error) {
 }
 
 // errConnClose reports a complete response after which the server closes
-// the connection: use the response, then reconnect.
+// the connection, on an httpConn that cannot redial: use the response,
+// then reconnect.
 var errConnClose = errors.New("server closes the connection")
 
 // chunkedReader decodes a chunked body from br.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strconv"
 	"time"
@@ -119,6 +120,7 @@ func (l *longpollTransport) connect(ctx context.Context) error {
 	}
 	l.hc = hc
 	l.c.track(hc.nc, nil)
+	hc.onDial = func(nc net.Conn) { l.c.track(nc, nil) }
 	hc.nc.SetDeadline(time.Now().Add(f.spec.ConnectTimeout))
 	if err := l.poll("0"); err != nil {
 		return err

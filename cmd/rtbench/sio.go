@@ -294,6 +294,8 @@ func (p *pollingTransport) connect(ctx context.Context) error {
 		return err
 	}
 	p.c.track(p.get.nc, p.post.nc)
+	p.get.onDial = func(nc net.Conn) { p.c.track(nc, p.post.nc) }
+	p.post.onDial = func(nc net.Conn) { p.c.track(p.get.nc, nc) }
 	deadline := time.Now().Add(f.spec.ConnectTimeout)
 	p.get.nc.SetDeadline(deadline)
 	p.post.nc.SetDeadline(deadline)

@@ -91,7 +91,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	deliver := newDeliverLatency() // observed by the gateways, served by /metrics
 	sseH := sse.New(b, sse.Config{DeliveryLatency: deliver.WithLabelValues("sse"), MaxRooms: cfg.MaxRooms, Retry: cfg.SSERetry, Heartbeat: cfg.SSEHeartbeat, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
 	defer sseH.Close()
-	pollH := longpoll.New(b, longpoll.Config{DeliveryLatency: deliver.WithLabelValues("longpoll"), MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory})
+	// requeue is the listener's Requeue (set once the listener exists,
+	// before serving; never with TLS): connections the gateways took from
+	// net/http go back to it for their next request.
+	var requeue func(net.Conn) bool
+	requeueConn := func(c net.Conn) bool { return requeue != nil && requeue(c) }
+	pollH := longpoll.New(b, longpoll.Config{DeliveryLatency: deliver.WithLabelValues("longpoll"), MaxRooms: cfg.MaxRooms, DefaultTimeout: cfg.PollTimeout, MaxTimeout: cfg.PollMaxTimeout, WriteTimeout: cfg.WriteTimeout, Auth: authn, Presence: pres, Logger: log, MaxHistory: cfg.MaxHistory,
+		Requeue: requeueConn})
 	defer pollH.Close()
 
 	namespaces, err := cfg.sioNamespaces() // with the policy's roles and auto-join rooms
@@ -103,6 +109,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
 			WriteTimeout: cfg.WriteTimeout,
 			Admit:        admit(conns),
+			Requeue:      requeueConn, // idle POST connections wait off net/http
 		}},
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublishLimit:   pubLimit,
@@ -155,11 +162,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln := &countingListener{Listener: tcpLn}
+	counted := &countingListener{Listener: tcpLn}
+	var ln net.Listener = counted
+	if tlsCfg == nil {
+		rl := engineio.NewListener(counted) // outside the count: a requeued connection is not a new one
+		requeue, ln = rl.Requeue, rl
+	}
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimWG sync.WaitGroup
 	if cfg.MemoryRelease {
-		trimWG.Go(func() { trimAfterBursts(tctx, ln.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
+		trimWG.Go(func() { trimAfterBursts(tctx, counted.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
 	}
 	defer trimWG.Wait()
 	defer stopTrim()

@@ -5,16 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
 	"github.com/rtbroker/rtbroker/gateways/conns"
+	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
 	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
+	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
+	"github.com/rtbroker/rtbroker/gateways/internal/pump"
+	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/presence"
 )
@@ -56,6 +62,15 @@ type Config struct {
 	// rtbroker_token cookie or ?token=) and must allow subscribing to every
 	// room requested. Default auth.Open() (everyone allowed everything).
 	Auth *auth.Authenticator
+	// Requeue, when set, hands a connection back to the HTTP server as if
+	// just accepted (see engineio.Listener): a poll held off net/http is
+	// then answered keeping the connection alive, and the connection
+	// goes back to the server for the client's next poll. Default nil:
+	// a held poll is answered with Connection: close.
+	Requeue func(net.Conn) bool
+	// Workers is how many goroutines serve the polls held off net/http
+	// (see Handler). Default GOMAXPROCS.
+	Workers int
 	// Presence, when set, counts a client as present in the rooms it
 	// polls from its first poll until the registry's PollGrace after its
 	// last one (see presence.Registry.Poll and PollClient). Default nil:
@@ -105,8 +120,16 @@ func (c *Config) setDefaults() {
 }
 
 // Handler answers long-polls for room events. It is an http.Handler, safe
-// for concurrent use; each poll is served on the goroutine net/http runs it
-// on and starts no other goroutine.
+// for concurrent use. A poll answered at once is served on the goroutine
+// net/http runs it on. A poll that must wait, over HTTP/1.1 without TLS
+// (on Linux), is held off net/http: the handler hijacks its connection
+// and the poll becomes a task of the handler's pump pool, woken by its
+// subscription, by one deadline scheduler for every held poll (timeouts,
+// token deadlines, Close) and by an epoll poller that sees the client
+// hang up; after its answer the connection goes back to the HTTP server
+// (Config.Requeue) or is closed (Connection: close). An idle held poll thus
+// holds no goroutine and no buffer. Other polls (HTTP/2, TLS) wait on
+// their request's goroutine.
 //
 // The Handler does not own the Broker: call Close on the Handler before
 // closing the Broker (closing the Broker first also releases every poll).
@@ -122,6 +145,16 @@ type Handler struct {
 	conns *conns.Registry // held polls, for the admin API
 
 	deliveries conns.Deliveries // events and bytes answered to polls, for Delivered
+
+	// Held polls (see held): nil pool and poll where polls are not held
+	// off their request goroutines.
+	pool   *pump.Pool      // runs held polls
+	poller *netpoll.Poller // tells when a held poll's client hangs up
+	ends   *deadline.Scheduler[*heldPoll]
+	ending atomic.Bool     // Close began: held polls are answered, new ones at once
+	ctx    context.Context // cancelled by Close once every poll ended
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the closing watcher and the flush goroutines
 }
 
 // New returns a Handler serving polls from b. cfg's zero fields take their
@@ -142,6 +175,15 @@ func New(b *broker.Broker, cfg Config) *Handler {
 		conns: conns.New(conns.LongPoll),
 	}
 	h.deliveries.Latency = cfg.DeliveryLatency
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if rawio.Supported {
+		if p, err := netpoll.New(); err == nil {
+			h.poller = p
+			h.pool = pump.New(cfg.Workers)
+			h.ends = deadline.New(deadline.Config{Tick: time.Millisecond}, h.due)
+			h.wg.Go(h.watchClosing)
+		}
+	}
 	return h
 }
 
@@ -159,7 +201,17 @@ func (h *Handler) Active() int { return h.t.Active() }
 // 503. Close waits until every poll has returned, which takes at most about
 // WriteTimeout. Safe to call more than once and from any goroutine other
 // than a request's.
-func (h *Handler) Close() { h.t.Close() }
+func (h *Handler) Close() {
+	h.t.Close()
+	h.cancel()
+	if h.pool == nil {
+		return
+	}
+	h.pool.Close()
+	h.wg.Wait()
+	h.ends.Close()
+	h.poller.Close()
+}
 
 // errShutdown is what a request gets once Close has begun.
 var errShutdown = fmt.Errorf("long-poll gateway: %w", broker.ErrClosed)
@@ -181,7 +233,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Begin(w, r, h.t, h.cfg.Logger, errShutdown) {
 		return
 	}
-	defer h.t.End()
+	// The poll's end-of-request work, in the order it runs; a held poll
+	// (see held) takes it over.
+	var fin [4]func()
+	fin[3] = h.t.End
+	defer func() {
+		for _, f := range fin {
+			if f != nil {
+				f()
+			}
+		}
+	}()
 	req, err := parseRequest(r.URL.Query(), h.lim)
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
@@ -202,14 +264,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
-	defer sub.Close()
+	fin[2] = sub.Close
 	if wantPresence {
 		if err := presence.OptIn(sub, id, req.rooms...); err != nil {
 			httpx.WriteError(w, r, h.cfg.Logger, err)
 			return
 		}
 	}
-	defer h.cfg.Presence.Poll(presence.PollClient(id, remoteIP(r)), req.rooms, id)()
+	fin[1] = h.cfg.Presence.Poll(presence.PollClient(id, remoteIP(r)), req.rooms, id)
 	if err := httpx.StartAtHistory(r.Context(), h.b, sub, req.rooms, history, req.live); err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
@@ -220,15 +282,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.timeout = min(req.timeout, max(time.Until(d), 0))
 	}
 	ctx := r.Context()
-	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub})
-	defer h.conns.Remove(e)
-	evs, reset, err := h.poll(ctx, sub, req, e.Done())
+	c := &heldPoll{h: h, sub: sub, limit: req.limit}
+	var kick func() // makes a held poll's task look at Kicked; e.Done tells a poll on this goroutine
+	if h.pool != nil {
+		c.task = h.pool.NewTask(c.step)
+		kick = c.task.Ready
+	}
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Kick: kick})
+	fin[0] = func() { h.conns.Remove(e) }
+	c.entry = e
+	hold := func(reset *broker.ResetError, until time.Time) bool {
+		return h.hold(w, r, c, reset, until, &fin) // takes fin over when it holds
+	}
+	evs, reset, err := h.poll(ctx, sub, req, e.Done(), hold)
+	if errors.Is(err, errHeld) {
+		return
+	}
 	if err != nil {
 		httpx.WriteError(w, r, h.cfg.Logger, err)
 		return
 	}
 	h.respond(w, evs, sub.Position(), reset, sub.LiveAfter())
 }
+
+// errHeld is poll's answer when hold took the poll over.
+var errHeld = errors.New("long-poll: held off the request goroutine")
 
 // poll returns the first events of sub, waiting for them up to
 // req.timeout. It returns no events (and no error) when the timeout passes
@@ -237,10 +315,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // requested position, the latest resume position, and the room when every
 // folded reset concerns the same one. The response's next (the
 // subscription's Position) is where the client continues.
-func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request, kicked <-chan struct{}) ([]*broker.Event, *broker.ResetError, error) {
+//
+// When it would wait, poll first offers the poll to hold (the reset so
+// far and when the poll ends); when hold takes it, poll returns errHeld
+// at once and the poll is answered by someone else.
+func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req request, kicked <-chan struct{}, hold func(*broker.ResetError, time.Time) bool) ([]*broker.Event, *broker.ResetError, error) {
 	reset := sub.Reset()
 	var timer *time.Timer
 	var expired <-chan time.Time
+	until := time.Now().Add(req.timeout)
 	if req.timeout > 0 {
 		timer = time.NewTimer(req.timeout)
 		defer timer.Stop()
@@ -265,6 +348,12 @@ func (h *Handler) poll(ctx context.Context, sub *broker.Subscription, req reques
 			// A reset is news on its own: answer now rather than hold the
 			// client without telling it. timeout=0 never waits.
 			return nil, reset, nil
+		}
+		if hold != nil {
+			if hold(reset, until) {
+				return nil, nil, errHeld
+			}
+			hold = nil
 		}
 		select {
 		case <-sub.Wait():
@@ -299,11 +388,25 @@ func fold(reset, re *broker.ResetError) *broker.ResetError {
 // respond writes the 200 response: the events' cached JSON, concatenated,
 // in one write.
 func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broker.Position, reset *broker.ResetError, liveAfter uint64) {
-	p, _ := h.bufs.Get().(*[]byte)
-	if p == nil {
-		p = new([]byte)
-	}
-	b := append((*p)[:0], `{"events":[`...)
+	p := h.getBuf()
+	b := h.appendBody((*p)[:0], evs, next, reset, liveAfter)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(len(b)))
+	// ErrNotSupported (a ResponseWriter without deadlines) is fine.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b) //nolint:errcheck // the client may be gone; nothing to do
+	h.putBuf(p, b)
+}
+
+// appendBody appends the 200 response's body to b: the events' cached
+// JSON, next, the epoch and the reset, if any. It counts the events as
+// delivered.
+func (h *Handler) appendBody(b []byte, evs []*broker.Event, next broker.Position, reset *broker.ResetError, liveAfter uint64) []byte {
+	b = append(b, `{"events":[`...)
 	for i, ev := range evs {
 		if i > 0 {
 			b = append(b, ',')
@@ -321,18 +424,19 @@ func (h *Handler) respond(w http.ResponseWriter, evs []*broker.Event, next broke
 		b = append(b, `,"reset":`...)
 		b = rs.AppendJSON(b)
 	}
-	b = append(b, "}\n"...)
+	return append(b, "}\n"...)
+}
 
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(len(b)))
-	// ErrNotSupported (a ResponseWriter without deadlines) is fine.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-	w.WriteHeader(http.StatusOK)
-	w.Write(b) //nolint:errcheck // the client may be gone; nothing to do
+// getBuf borrows a response buffer; putBuf gives it back, holding b (the
+// buffer as it grew).
+func (h *Handler) getBuf() *[]byte {
+	if p, _ := h.bufs.Get().(*[]byte); p != nil {
+		return p
+	}
+	return new([]byte)
+}
 
+func (h *Handler) putBuf(p *[]byte, b []byte) {
 	if cap(b) <= maxPooled {
 		*p = b[:0]
 		h.bufs.Put(p)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -29,11 +30,19 @@ func main() {
 }
 
 func run(addr string, log *slog.Logger) error {
+	// Served as rtbroker serves: idle polling POST connections wait in
+	// the engine's poller and come back through its Listener.
+	tcp, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	ln := engineio.NewListener(tcp)
 	engineCfg := engineio.Config{
 		PingInterval: 300 * time.Millisecond,
 		PingTimeout:  200 * time.Millisecond,
 		MaxPayload:   1_000_000,
 		Logger:       log,
+		Requeue:      ln.Requeue,
 	}
 	eio := engineio.NewServer(engineCfg, func(c *engineio.Conn) {
 		c.OnMessage(func(data []byte, binary bool) {
@@ -49,9 +58,8 @@ func run(addr string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", addr)
-	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -92,6 +93,19 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Logger receives connection-level diagnostics. Default slog.Default().
 	Logger *slog.Logger
+	// Requeue, when set, hands a connection back to the HTTP server, as
+	// if it had just been accepted (a listener that also returns the
+	// connections given to it; it reports false when the server no
+	// longer accepts). With it, a polling session's keep-alive connection
+	// that is idle after a POST leaves net/http (hijacked) and waits in
+	// the engine's poller, without a goroutine or a buffer, until the
+	// client sends its next request on it; then it is requeued. Only
+	// HTTP/1.1 connections without TLS, on Linux. Default nil: idle
+	// connections stay with net/http.
+	Requeue func(net.Conn) bool
+	// IdleTimeout closes a connection waiting in the poller (see Requeue)
+	// after this long, as http.Server.IdleTimeout does. Default 2 minutes.
+	IdleTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -100,6 +114,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * time.Minute
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = DefaultMaxPayload

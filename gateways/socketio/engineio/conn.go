@@ -55,9 +55,10 @@ type Conn struct {
 	upgrading bool      // a WebSocket upgrade is in progress
 	probed    bool      // the upgrade probe was answered: release the poll
 	upgraded  bool
-	polling   bool // a GET is waiting for packets
-	posting   bool // a POST is being processed
-	pollReply byte // packet answering a GET pending at close
+	polling   bool     // a GET is waiting for packets
+	held      *heldGet // the waiting GET when it is held off its request goroutine (see heldGet)
+	posting   bool     // a POST is being processed
+	pollReply byte     // packet answering a GET pending at close
 	wake      chan struct{}
 	done      chan struct{} // made by Done, closed by finish
 	writeFn   func()        // c.writeLoop, bound once
@@ -242,6 +243,10 @@ func (c *Conn) kickUnlock() {
 // signalPoll wakes a waiting GET. Called with mu held.
 func (c *Conn) signalPoll() {
 	if c.polling {
+		if c.held != nil {
+			c.held.task.Ready()
+			return
+		}
 		select {
 		case c.wake <- struct{}{}:
 		default:

@@ -22,7 +22,16 @@
 // a socket does not take what is sent (a slow client), and writes all
 // that is queued in one writev. Heartbeats of all sessions are driven by
 // one goroutine and one timer. A polling session holds no goroutine
-// between requests. Elsewhere (or on connections that are not TCP) a
+// between requests, nor while its GET waits: on Linux a waiting GET over
+// HTTP/1.1 without TLS is hijacked and becomes a task of the pump pool,
+// woken by the session (packets queued, an upgrade, the close) and by the
+// poller when the client hangs up; after its answer the connection goes
+// back to the HTTP server (Config.Requeue) or is closed (Connection:
+// close). With Config.Requeue (and the server serving through a
+// [Listener]), the keep-alive connection a client keeps for its POSTs
+// waits in the poller too, off net/http, and is handed back to the HTTP
+// server when its next request arrives. BenchmarkIdlePolling and the
+// gateway's BenchmarkIdlePollingSession measure them. Elsewhere (or on connections that are not TCP) a
 // goroutine reads each WebSocket session and a writer goroutine writes
 // each batch. BenchmarkIdleConn measures the engine's part.
 //

@@ -55,31 +55,17 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
 		grace = t.C
 	}
 	graceOver := false
-	for {
+	for first := true; ; first = false {
 		items, tail, status, closeAfter := c.pollResult(lateToUpgrade, graceOver)
 		if status != 0 {
-			if status == http.StatusOK {
-				bp := s.getPayload()
-				buf := appendPayload((*bp)[:0], items)
-				if tail != 0 {
-					if len(buf) > 0 {
-						buf = append(buf, separator)
-					}
-					buf = append(buf, tail)
-				}
-				writePayload(w, buf)
-				*bp = buf
-				s.putPayload(bp)
-				if items != nil {
-					c.recycle(items)
-				}
-			} else {
-				writeError(w, CodeBadRequest, "")
-			}
+			s.answerPoll(w, c, items, tail, status)
 			if closeAfter {
 				c.finish(ReasonForcedClose, 0)
 			}
 			return
+		}
+		if first && !lateToUpgrade && s.holdPoll(w, r, c) {
+			return // answered by the held GET's task
 		}
 		select {
 		case <-c.wake:
@@ -92,6 +78,29 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
 			c.finish(ReasonTransportError, 0)
 			return
 		}
+	}
+}
+
+// answerPoll writes the answer pollResult decided: items then tail with
+// status 200, or the 400 error. It gives items back to c.
+func (s *Server) answerPoll(w http.ResponseWriter, c *Conn, items []outItem, tail byte, status int) {
+	if status != http.StatusOK {
+		writeError(w, CodeBadRequest, "")
+		return
+	}
+	bp := s.getPayload()
+	buf := appendPayload((*bp)[:0], items)
+	if tail != 0 {
+		if len(buf) > 0 {
+			buf = append(buf, separator)
+		}
+		buf = append(buf, tail)
+	}
+	writePayload(w, buf)
+	*bp = buf
+	s.putPayload(bp)
+	if items != nil {
+		c.recycle(items)
 	}
 }
 
@@ -123,7 +132,7 @@ func (c *Conn) pollResult(lateToUpgrade, graceOver bool) (items []outItem, tail 
 	default:
 		return nil, 0, 0, false
 	}
-	c.polling = false
+	c.polling, c.held = false, nil
 	return items, tail, status, closeAfter
 }
 
@@ -192,6 +201,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", "2")
 	_, _ = io.WriteString(w, "ok")
+	s.park(w, r) // the connection waits for the client's next request off net/http
 }
 
 // closeGrace is how long a close packet waits for a GET to be in

@@ -8,9 +8,11 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 )
@@ -30,8 +32,14 @@ type Server struct {
 	scratchPool sync.Pool // *frameScratch: WebSocket batch assembly
 	readPool    sync.Pool // *[]byte: WebSocket frames being read (wsread.go)
 
-	poll *netpoll.Poller // watches idle WebSocket connections; nil where unsupported
-	pool *pump.Pool      // reads WebSocket connections the poller found readable
+	poll *netpoll.Poller              // watches idle WebSocket connections and held polling GETs; nil where unsupported
+	pool *pump.Pool                   // reads WebSocket connections the poller found readable, answers held GETs
+	held sync.WaitGroup               // held polling GETs (heldGet) not yet answered; Added with mu held while open
+	idle *deadline.Scheduler[*parked] // IdleTimeout of parked connections; nil unless Config.Requeue and a poller
+
+	// parked holds the keep-alive connections waiting in the poller (see
+	// Config.Requeue); guarded by mu.
+	parked map[*parked]struct{}
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[string]*Conn
@@ -56,6 +64,10 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 	if p, err := netpoll.New(); err == nil {
 		s.poll = p
 		s.pool = pump.New(0)
+		if cfg.Requeue != nil {
+			s.parked = make(map[*parked]struct{})
+			s.idle = deadline.New(deadline.Config{Tick: time.Second}, s.idleDue)
+		}
 	}
 	s.hb = newHeartbeat(cfg.PingInterval, cfg.PingTimeout,
 		(*Conn).sendPing,
@@ -92,6 +104,11 @@ func (s *Server) Close() {
 	close(s.done)
 	for _, c := range conns {
 		c.finish(ReasonForcedClose, typeClose)
+	}
+	s.held.Wait() // their answers are written by the pool
+	if s.idle != nil {
+		s.closeParked()
+		s.idle.Close()
 	}
 	if s.poll != nil {
 		s.poll.Close()
