@@ -98,6 +98,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 		return fmt.Errorf("jetstream: follow from %d: %w", after+1, err)
 	}
 	defer cc.Stop()
+	closed := cc.Closed() // each call starts a goroutine: once, not per loop
 	tick := time.NewTicker(stallProbe)
 	defer tick.Stop()
 	delivered, count := after, uint64(0)
@@ -130,7 +131,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 			}
 		case err := <-bad:
 			return err
-		case <-cc.Closed():
+		case <-closed:
 			return fmt.Errorf("jetstream: follow: the consumer stopped after offset %d%s", delivered, watch.lastConsumeErr())
 		case <-ctx.Done():
 			return ctx.Err()

@@ -2,6 +2,7 @@ package jetstream_test
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -252,4 +253,44 @@ func followAfterServerDies(t *testing.T, victimOf func(*testing.T, []*server.Ser
 		t.Fatalf("the follower stalled at %d of %d for %s after the stream was writable again", f.last(), last, caughtUpWithin)
 	}
 	f.check(t, last)
+}
+
+// TestFollowKeepsItsGoroutines: a Follow that delivers a thousand
+// batches holds as many goroutines at the end as after the first batch
+// (each call of the consume context's Closed starts one that lasts until
+// Follow ends: Follow must not call it per batch).
+func TestFollowKeepsItsGoroutines(t *testing.T) {
+	s := startServer(t)
+	l := mustOpen(t, connect(t, s), jetstream.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var f followed
+	var wg sync.WaitGroup
+	wg.Go(func() { f.run(ctx, l) })
+	defer func() { cancel(); wg.Wait() }()
+	wait := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for f.last() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("follower at %d of %d", f.last(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if _, err := l.Append(ctx, []broker.Entry{entry("r", "")}); err != nil {
+		t.Fatal(err)
+	}
+	wait(1)
+	before := runtime.NumGoroutine()
+	const batches = 1000
+	for i := range batches {
+		if _, err := l.Append(ctx, []broker.Entry{entry("r", "")}); err != nil {
+			t.Fatal(err)
+		}
+		wait(uint64(i + 2)) // one delivery per append
+	}
+	if after := runtime.NumGoroutine(); after > before+batches/10 {
+		t.Fatalf("goroutines: %d after the first batch, %d after %d more", before, after, batches)
+	}
+	f.check(t, batches+1)
 }
