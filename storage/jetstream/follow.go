@@ -97,7 +97,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 	if err != nil {
 		return fmt.Errorf("jetstream: follow from %d: %w", after+1, err)
 	}
-	defer cc.Stop()
+	defer l.stopLater(cc)
 	closed := cc.Closed() // each call starts a goroutine: once, not per loop
 	tick := time.NewTicker(stallProbe)
 	defer tick.Stop()

@@ -85,3 +85,24 @@ func (l *Log) nextSeq(ctx context.Context, seq uint64) uint64 {
 	}
 	return m.Sequence
 }
+
+// stopLater stops cc on a goroutine that Close waits for: nats.go's Stop
+// waits while the ordered consumer is being recreated (up to one attempt
+// of 10 s and its backoff), which must not hold off the next Follow, on a
+// new consumer, after a stall. Once the Log is closed, it stops cc itself.
+func (l *Log) stopLater(cc jetstream.ConsumeContext) {
+	l.mu.RLock()
+	closed := l.closed
+	if !closed {
+		l.stopping.Add(1) // before Close's Wait: Close takes mu to wait
+	}
+	l.mu.RUnlock()
+	if closed {
+		cc.Stop()
+		return
+	}
+	go func() {
+		defer l.stopping.Done()
+		cc.Stop()
+	}()
+}
