@@ -34,6 +34,7 @@ type stallWatch struct {
 	count  uint64    // deliveries seen at the last tick
 	since  time.Time // when a probe found the stream ahead; zero: not suspected
 	ahead  uint64    // the sequence that probe found
+	ticks  int       // ticks since then
 	lastCE atomic.Pointer[error]
 }
 
@@ -43,7 +44,8 @@ func (w *stallWatch) consumeErr(_ jetstream.ConsumeContext, err error) {
 	w.lastCE.Store(&err)
 }
 
-// lastConsumeErr returns ", last consumer error: …" or "".
+// lastConsumeErr returns " (last consumer error: …)", or "" when nats.go
+// reported none.
 func (w *stallWatch) lastConsumeErr() string {
 	if p := w.lastCE.Load(); p != nil {
 		return fmt.Sprintf(" (last consumer error: %v)", *p)
@@ -56,7 +58,7 @@ func (w *stallWatch) lastConsumeErr() string {
 // broker.ErrStalled when the follower stalled.
 func (w *stallWatch) tick(ctx context.Context, l *Log, count, delivered uint64, now time.Time) error {
 	if count != w.count {
-		w.count, w.since = count, time.Time{}
+		w.count, w.since, w.ticks = count, time.Time{}, 0
 		return nil
 	}
 	if w.since.IsZero() {
@@ -65,7 +67,9 @@ func (w *stallWatch) tick(ctx context.Context, l *Log, count, delivered uint64, 
 		}
 		return nil
 	}
-	if now.Sub(w.since) < StallAfter {
+	// Counted in ticks, not read off the clock: a tick a little early
+	// must not cost a whole period more.
+	if w.ticks++; w.ticks < int(StallAfter/stallProbe) {
 		return nil
 	}
 	return fmt.Errorf("jetstream: follow: %w: nothing delivered after offset %d for %s, though the stream holds offset %d%s",
