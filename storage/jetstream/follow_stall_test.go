@@ -2,6 +2,7 @@ package jetstream_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -215,7 +216,7 @@ func followAfterServerDies(t *testing.T, victimOf func(*testing.T, []*server.Ser
 			servers[victim].Shutdown()
 		}
 		for {
-			evs, err := al.Append(ctx, []broker.Entry{entry("r", "")})
+			evs, err := al.Append(ctx, []broker.Entry{entry("r", fmt.Sprint("k", i))}) // keyed, as rtbroker publishes
 			if err == nil {
 				if i == total/3 {
 					writable, firstAfter = time.Now(), evs[0].Offset
