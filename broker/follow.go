@@ -79,7 +79,9 @@ func (b *Broker) retry(wait *time.Duration, start time.Time) bool {
 const followWait = 10 * time.Second
 
 // follow delivers the Follower's events to the tail until Close. When
-// Follow fails, it logs and follows again from the tail's head.
+// Follow fails, it logs and follows again from the tail's head: at once
+// after a stall (ErrStalled, logged at WARN), after a growing wait
+// otherwise.
 func (b *Broker) follow() {
 	wait := followRetry
 	for {
@@ -87,6 +89,11 @@ func (b *Broker) follow() {
 		err := b.follower.Follow(b.ctx, b.Head().Offset, b.followed)
 		if b.ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, ErrStalled) {
+			// A stall takes seconds to detect: no busy loop.
+			b.cfg.Logger.Warn("the log's follower stalled; following again", "err", err, "head", b.Head().Offset)
+			continue
 		}
 		b.cfg.Logger.Error("follow the log", "err", err, "head", b.Head().Offset)
 		if !b.retry(&wait, start) {

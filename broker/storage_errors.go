@@ -47,3 +47,10 @@ func (e *CorruptionError) Error() string {
 // error came from a wait for an acknowledgement that timed out: retry
 // with the same idempotency key. Gateways answer it 503 unavailable.
 var ErrUnavailable = errors.New("storage unavailable")
+
+// ErrStalled is wrapped by the error a Follower's Follow returns when its
+// delivery went silent while the log held events it had not delivered
+// (its server-side consumer lost, say, with no error from the client
+// library). The Broker follows again at once, from its head, and logs the
+// stall at WARN: nothing is skipped or repeated.
+var ErrStalled = errors.New("follow stalled")

@@ -3,9 +3,9 @@ package jetstream
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +45,13 @@ const (
 // reaching this watch (milliseconds on a healthy cluster) can miss the
 // report.
 //
+// A watchdog (see StallAfter) makes Follow return an error wrapping
+// broker.ErrStalled when its delivery goes silent while the stream holds
+// a later message: nats.go's ordered consumer can take 10 s or more to
+// notice that the server holding it died (the stream leader, killed),
+// with no error to Follow meanwhile. Errors nats.go reports about the
+// consumer are kept and quoted in the error Follow returns.
+//
 // A message that does not decode stops Follow with an error (the caller
 // follows again from the same place; nothing is skipped). When the stream
 // is deleted, the consumer cannot be recreated and Follow returns an
@@ -72,6 +79,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 	bad := make(chan error, 1)
 	stop := make(chan struct{}) // unblocks the handler once Follow returns
 	defer close(stop)
+	var watch stallWatch
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		ev, err := l.decodeMsg(m)
 		if err != nil {
@@ -85,11 +93,15 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 		case in <- ev:
 		case <-stop:
 		}
-	})
+	}, jetstream.ConsumeErrHandler(watch.consumeErr))
 	if err != nil {
 		return fmt.Errorf("jetstream: follow from %d: %w", after+1, err)
 	}
-	defer cc.Stop()
+	defer l.stopLater(cc)
+	closed := cc.Closed() // each call starts a goroutine: once, not per loop
+	tick := time.NewTicker(stallProbe)
+	defer tick.Stop()
+	delivered, count := after, uint64(0)
 	batch := make([]*broker.Event, 0, maxFollowBatch)
 	for {
 		select {
@@ -104,17 +116,23 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 					break more
 				}
 			}
-			l.raiseHead(batch[len(batch)-1].Offset)
+			delivered = batch[len(batch)-1].Offset
+			count += uint64(len(batch))
+			l.raiseHead(delivered)
 			fn(batch)
 			batch = make([]*broker.Event, 0, maxFollowBatch) // fn owns the last one
 		case e := <-marks.Updates():
 			if e != nil {
 				l.learnMark(e)
 			}
+		case now := <-tick.C:
+			if err := watch.tick(ctx, l, count, delivered, now); err != nil {
+				return err
+			}
 		case err := <-bad:
 			return err
-		case <-cc.Closed():
-			return errors.New("jetstream: follow: the consumer stopped")
+		case <-closed:
+			return fmt.Errorf("jetstream: follow: the consumer stopped after offset %d%s", delivered, watch.lastConsumeErr())
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -131,6 +131,10 @@ type Log struct {
 	// unable to commit, nil otherwise (see LastOffset).
 	down atomic.Pointer[error]
 
+	// stopping counts the consumers Follow stopped whose Stop has not
+	// returned (see stopLater); Close waits for them.
+	stopping sync.WaitGroup
+
 	// wmMu guards marks: each room's trim watermark, as in the meta
 	// bucket.
 	wmMu  sync.Mutex
@@ -257,7 +261,9 @@ func (l *Log) begin() error {
 func (l *Log) end() { l.mu.RUnlock() }
 
 // Close waits for operations in flight and marks the Log closed; the
-// stream and the connection stay. Closing twice fails with ErrClosed.
+// stream and the connection stay. It also waits for the consumers of
+// Follows that returned to stop (see Follow: seconds at most, when one
+// was being recreated). Closing twice fails with ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -265,6 +271,7 @@ func (l *Log) Close() error {
 		return fmt.Errorf("jetstream log: %w", broker.ErrClosed)
 	}
 	l.closed = true
+	l.stopping.Wait()
 	return nil
 }
 

@@ -140,14 +140,18 @@ func (l *Log) setMark(ctx context.Context, room string, w uint64) error {
 }
 
 // lookupIdem returns the event an idempotency key of room committed, nil
-// when none is remembered.
+// when none is remembered. The look-up is bounded by AckTimeout whatever
+// ctx allows: Append holds idemMu meanwhile, and a request whose answer
+// was lost (its server died) would otherwise wait as long as ctx does.
 func (l *Log) lookupIdem(ctx context.Context, room, key string) (*broker.Event, error) {
+	ctx, cancel := l.opCtx(ctx)
+	defer cancel()
 	e, err := l.meta.Get(ctx, idemKey(room, key))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: idempotency key of room %q: %w", room, err)
+		return nil, fmt.Errorf("jetstream: idempotency key of room %q: %w", room, unavailable(err))
 	}
 	return decodeIdem(room, e.Value())
 }
