@@ -14,11 +14,12 @@ import (
 )
 
 // fleetSpec describes the subscribers one process runs: clients Lo..Hi-1
-// of the run. Client i follows Rooms[i % len(Rooms)] and dials from the
-// source address Src + i/PerSrc, so the processes of a run never share
-// more than PerSrc connections on an address.
+// of the run. Client i follows Rooms[i % len(Rooms)], connects to
+// URLs[nodeOf(i, len(Rooms), len(URLs))] and dials from the source address
+// Src + i/PerSrc, so the processes of a run never share more than PerSrc
+// connections on an address.
 type fleetSpec struct {
-	URL       string   `json:"url"`
+	URLs      []string `json:"urls"` // base URLs of the nodes
 	Transport string   `json:"transport"`
 	Rooms     []string `json:"rooms"`
 	Lo        int      `json:"lo"`
@@ -126,9 +127,30 @@ type transport interface {
 	read() error
 }
 
+// endpoint is where a client connects: one node of the server.
+type endpoint struct {
+	addr string // host:port to dial
+	host string // Host header
+	path string // base path, without a trailing slash
+}
+
+// newEndpoint parses a base URL (http://host[:port][/path]).
+func newEndpoint(base string) (*endpoint, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("--url %q: want http://host:port", base)
+	}
+	e := &endpoint{host: u.Host, addr: u.Host, path: strings.TrimSuffix(u.Path, "/")}
+	if u.Port() == "" {
+		e.addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return e, nil
+}
+
 // client is one subscriber. Its goroutine owns the transport and last.
 type client struct {
 	f    *fleet
+	ep   *endpoint // the node it connects to
 	idx  int
 	room string
 	ri   int // index of room in the spec
@@ -288,9 +310,7 @@ func (c *client) reconnect(ctx context.Context) error {
 // fleet runs the subscribers of one process.
 type fleet struct {
 	spec    fleetSpec
-	addr    string // host:port to dial
-	host    string // Host header
-	path    string // base path, without a trailing slash
+	nodes   []*endpoint // one per spec.URLs
 	clients []*client
 	dialers map[int]*net.Dialer // by source address index
 	bufs    *sync.Pool          // read buffers (*[]byte), shared by the clients
@@ -314,28 +334,27 @@ type fleet struct {
 // startFleet starts the spec's clients; waitSettled tells when each has
 // subscribed or failed.
 func startFleet(spec fleetSpec) (*fleet, error) {
-	u, err := url.Parse(spec.URL)
-	if err != nil || (u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("--url %q: want http://host:port", spec.URL)
-	}
 	f := &fleet{
-		spec: spec, host: u.Host, addr: u.Host, path: strings.TrimSuffix(u.Path, "/"),
-		dialers: map[int]*net.Dialer{}, bufs: newBufPool(32 << 10),
+		spec: spec, dialers: map[int]*net.Dialer{}, bufs: newBufPool(32 << 10),
 		lat: NewRecorder(8), connect: NewRecorder(8), replay: NewRecorder(8),
 		sem: make(chan struct{}, max(spec.Parallel, 1)),
 	}
-	if u.Port() == "" {
-		f.addr = net.JoinHostPort(u.Hostname(), "80")
+	if len(spec.Rooms) == 0 || len(spec.URLs) == 0 || spec.Hi < spec.Lo {
+		return nil, fmt.Errorf("bad fleet spec: %d rooms, %d URLs, clients %d..%d", len(spec.Rooms), len(spec.URLs), spec.Lo, spec.Hi)
 	}
-	if len(spec.Rooms) == 0 || spec.Hi < spec.Lo {
-		return nil, fmt.Errorf("bad fleet spec: %d rooms, clients %d..%d", len(spec.Rooms), spec.Lo, spec.Hi)
+	for _, u := range spec.URLs {
+		e, err := newEndpoint(u)
+		if err != nil {
+			return nil, err
+		}
+		f.nodes = append(f.nodes, e)
 	}
 	base := net.ParseIP(spec.Src).To4()
 	if spec.Src != "" && base == nil {
 		return nil, fmt.Errorf("--src %q: want an IPv4 address", spec.Src)
 	}
 	for i := spec.Lo; i < spec.Hi; i++ {
-		c := &client{f: f, idx: i, ri: i % len(spec.Rooms)}
+		c := &client{f: f, idx: i, ri: i % len(spec.Rooms), ep: f.nodes[nodeOf(i, len(spec.Rooms), len(f.nodes))]}
 		c.room = spec.Rooms[c.ri]
 		if base != nil && spec.PerSrc > 0 {
 			c.src = i / spec.PerSrc
