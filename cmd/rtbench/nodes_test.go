@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,4 +123,110 @@ func TestPublisherSpreadsOverNodes(t *testing.T) {
 			t.Errorf("node %d got no publish (per node: %d %d %d)", i, got[0].Load(), got[1].Load(), got[2].Load())
 		}
 	}
+}
+
+// TestClusterRun runs rtbench against three rtbroker nodes with NATS
+// embedded (a JetStream cluster, R3): subscribers spread over the three,
+// events published on the first; every subscriber gets every event, each
+// node had its share of the subscribers, and only the first took
+// publishes.
+func TestClusterRun(t *testing.T) {
+	var peers []string
+	for range 3 {
+		peers = append(peers, fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)))
+	}
+	nodes := make([]*server, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		// The nodes wait for each other (a JetStream meta leader) before
+		// they listen: start them together.
+		wg.Go(func() {
+			nodes[i], errs[i] = launch(t.TempDir(), "127.0.0.1:0", "--store", "jetstream",
+				"--nats-name", fmt.Sprintf("node%d", i+1), "--cluster-name", "rtbench",
+				"--nats-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+				"--cluster-listen", strings.TrimPrefix(peers[i], "nats://"), "--cluster-peers", strings.Join(peers, ","))
+		})
+	}
+	wg.Wait()
+	var urls []string
+	for i, n := range nodes {
+		if errs[i] != nil {
+			t.Fatalf("node %d: %v", i+1, errs[i])
+		}
+		t.Cleanup(n.kill)
+		urls = append(urls, n.url())
+	}
+	for _, u := range urls {
+		waitReady(t, u)
+	}
+	code, r, out := runTool(t, "latency", "--subs", "6", "--rate", "20", "--warmup", "300ms", "--duration", "1s",
+		"--url", strings.Join(urls, ","), "--pub-url", urls[0])
+	mustPass(t, code, r, out)
+	if r.Published == 0 || r.Delivered != r.Published*6 {
+		t.Fatalf("published %d, delivered %d, want 6 × published\n%s", r.Published, r.Delivered, out)
+	}
+	for i, u := range urls {
+		if joins := metric(t, u, "rtbroker_room_joins_total"); joins != 2 {
+			t.Errorf("node %d: %g room joins, want 2 (6 subscribers over 3 nodes)", i+1, joins)
+		}
+		pub := metric(t, u, "rtbroker_events_published_total")
+		if (i == 0) != (pub > 0) {
+			t.Errorf("node %d: %g events published (--pub-url is node 1)", i+1, pub)
+		}
+	}
+}
+
+// freePort returns a TCP port free on loopback now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitReady waits (up to a minute) for base's /readyz to answer 200.
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", base, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// metric sums the samples of a metric family on base's /metrics.
+func metric(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", name, line, err)
+			}
+			sum += v
+		}
+	}
+	return sum
 }
