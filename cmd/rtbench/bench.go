@@ -310,6 +310,12 @@ func (b *bench) fill(s *fleetStats) {
 	r := b.res
 	r.Delivered = s.Delivered
 	r.Missed = s.Behind
+	if s.Behind > 0 {
+		r.Extra["missed_clients"] = s.BehindClients
+		if s.BehindByNode != nil {
+			r.Extra["missed_by_node"] = s.BehindByNode
+		}
+	}
 	r.Duplicated = s.Duplicated
 	r.ConnectFailures = s.Failures
 	if b.pub != nil {

@@ -51,20 +51,25 @@ type fleetStats struct {
 	Duplicated uint64 `json:"duplicated"` // an offset at or below the last one
 	// Behind is Σ over clients of the events of their room they have not
 	// received (given the published counts; the final value is "missed").
-	Behind            uint64    `json:"behind"`
-	Disconnects       int64     `json:"disconnects"`        // not asked for
-	ReconnectFailures int64     `json:"reconnect_failures"` // gave up reconnecting
-	Unrecovered       int64     `json:"unrecovered"`        // Socket.IO recovery refused: re-joined
-	Resets            int64     `json:"resets"`             // reset notices received
-	Dropped           int64     `json:"dropped"`
-	Resubscribed      int64     `json:"resubscribed"`
-	LastResub         int64     `json:"last_resub"` // unix ns
-	Done              int64     `json:"done"`       // replay: clients that got Expect events
-	LastDone          int64     `json:"last_done"`  // unix ns
-	Errors            []string  `json:"errors,omitempty"`
-	Latency           *Snapshot `json:"latency"`
-	Connect           *Snapshot `json:"connect"`
-	Replay            *Snapshot `json:"replay"` // per-client replay durations
+	Behind uint64 `json:"behind"`
+	// BehindByNode splits Behind by the node (base URL) the clients are
+	// connected to, when the run has several; BehindClients counts the
+	// clients behind.
+	BehindByNode      map[string]uint64 `json:"behind_by_node,omitempty"`
+	BehindClients     int64             `json:"behind_clients"`
+	Disconnects       int64             `json:"disconnects"`        // not asked for
+	ReconnectFailures int64             `json:"reconnect_failures"` // gave up reconnecting
+	Unrecovered       int64             `json:"unrecovered"`        // Socket.IO recovery refused: re-joined
+	Resets            int64             `json:"resets"`             // reset notices received
+	Dropped           int64             `json:"dropped"`
+	Resubscribed      int64             `json:"resubscribed"`
+	LastResub         int64             `json:"last_resub"` // unix ns
+	Done              int64             `json:"done"`       // replay: clients that got Expect events
+	LastDone          int64             `json:"last_done"`  // unix ns
+	Errors            []string          `json:"errors,omitempty"`
+	Latency           *Snapshot         `json:"latency"`
+	Connect           *Snapshot         `json:"connect"`
+	Replay            *Snapshot         `json:"replay"` // per-client replay durations
 }
 
 // merge adds o into s.
@@ -76,6 +81,13 @@ func (s *fleetStats) merge(o *fleetStats) {
 	s.Delivered += o.Delivered
 	s.Duplicated += o.Duplicated
 	s.Behind += o.Behind
+	s.BehindClients += o.BehindClients
+	for k, v := range o.BehindByNode {
+		if s.BehindByNode == nil {
+			s.BehindByNode = map[string]uint64{}
+		}
+		s.BehindByNode[k] += v
+	}
 	s.Disconnects += o.Disconnects
 	s.ReconnectFailures += o.ReconnectFailures
 	s.Unrecovered += o.Unrecovered
@@ -129,6 +141,7 @@ type transport interface {
 
 // endpoint is where a client connects: one node of the server.
 type endpoint struct {
+	url  string // the base URL it was made from
 	addr string // host:port to dial
 	host string // Host header
 	path string // base path, without a trailing slash
@@ -140,7 +153,7 @@ func newEndpoint(base string) (*endpoint, error) {
 	if err != nil || (u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("--url %q: want http://host:port", base)
 	}
-	e := &endpoint{host: u.Host, addr: u.Host, path: strings.TrimSuffix(u.Path, "/")}
+	e := &endpoint{url: base, host: u.Host, addr: u.Host, path: strings.TrimSuffix(u.Path, "/")}
 	if u.Port() == "" {
 		e.addr = net.JoinHostPort(u.Hostname(), "80")
 	}
@@ -456,6 +469,13 @@ func (f *fleet) stats(expected []uint64) *fleetStats {
 		s.Duplicated += c.dup.Load()
 		if st != stateFailed && c.ri < len(expected) && expected[c.ri] > n {
 			s.Behind += expected[c.ri] - n
+			s.BehindClients++
+			if len(f.nodes) > 1 {
+				if s.BehindByNode == nil {
+					s.BehindByNode = map[string]uint64{}
+				}
+				s.BehindByNode[c.ep.url] += expected[c.ri] - n
+			}
 		}
 	}
 	f.errMu.Lock()

@@ -230,3 +230,17 @@ func metric(t *testing.T, base, name string) float64 {
 	}
 	return sum
 }
+
+// TestBehindByNodeMerge checks that the events missed per node add up
+// across the processes of a run.
+func TestBehindByNodeMerge(t *testing.T) {
+	s := &fleetStats{}
+	s.merge(&fleetStats{Behind: 3, BehindClients: 2, BehindByNode: map[string]uint64{"http://a:1": 1, "http://b:2": 2}})
+	s.merge(&fleetStats{})
+	s.merge(&fleetStats{Behind: 4, BehindClients: 1, BehindByNode: map[string]uint64{"http://b:2": 4}})
+	want := map[string]uint64{"http://a:1": 1, "http://b:2": 6}
+	if s.Behind != 7 || s.BehindClients != 3 || len(s.BehindByNode) != 2 ||
+		s.BehindByNode["http://a:1"] != want["http://a:1"] || s.BehindByNode["http://b:2"] != want["http://b:2"] {
+		t.Fatalf("merged %d behind, %d clients, by node %v; want 7, 3, %v", s.Behind, s.BehindClients, s.BehindByNode, want)
+	}
+}
