@@ -20,6 +20,7 @@
 #   bench/cluster.sh                  # about 4 minutes
 #   SUBS=1000 DURATION=5s bench/cluster.sh
 #   OUT=/tmp/cluster bench/cluster.sh # also keep each run's JSON there
+#   ONLY=cluster-fanout bench/cluster.sh  # the runs whose names match (a bash regex)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,6 +92,7 @@ rows=()
 bench() {
   local name=$1
   shift
+  [[ $name =~ ${ONLY:-.} ]] || return 0
   local b0 n0 c0 t0 b1 n1 c1 t1 code=0
   b0=$(machine_busy) n0=$(nodes_cpu) c0=$(children_cpu) t0=$(date +%s%N)
   timeout -k 5 90 "$work/rtbench" "$@" --quiet --json "$out/$name.json" >"$out/$name.txt" 2>&1 || code=$?
@@ -114,7 +116,7 @@ bench() {
       ([.extra.steps[]? | select(.p99_ms <= 250 and .delivery >= 0.99)] | max_by(.deliveries_per_s)) as $any |
       "\(.extra.max_deliveries_per_s | floor) deliveries/s at \(.extra.max_rate // 0 | floor) events/s (tool ≤ 80 %) | p50 \(.latency_ms.p50) / p99 \(.latency_ms.p99) ms | best passing step whatever the tool CPU: " +
       (if $any then "\($any.deliveries_per_s | floor)/s at \($any.rate | floor) events/s, p99 \($any.p99_ms) ms" else "none" end) +
-      ", missed \(.missed), dup \(.duplicated); stop: \(.extra.stop // "failed steps")"' "$out/$name.json") ;;
+      ", missed \(.missed)\(if .missed > 0 then " (\(.extra.missed_clients) clients; by node \(.extra.missed_by_node // {} | tostring); offsets skipped mid-stream \(.extra.missed_mid_stream // "?") by \(.extra.missed_mid_stream_clients // "?") clients)" else "" end), dup \(.duplicated); stop: \(.extra.stop // "failed steps")"' "$out/$name.json") ;;
   esac
   rows+=("| $name | $fig | $nodes / $tool / $other % |")
   echo "cluster.sh: $name: $fig; CPU nodes/tool/other $nodes/$tool/$other % of a core (exit $code)" >&2
@@ -125,19 +127,23 @@ cluster="$c1,http://127.0.0.1:$((BASE + 2)),http://127.0.0.1:$((BASE + 3))"
 fanout_args=(fanout --subs "$SUBS" --rate 10 --step-duration 4s --duration "$FANOUT_CAP" --warmup 1s)
 ingest_args=(ingest --size 1024 --warmup 2s --duration "$DURATION")
 
+if [[ cluster-ingest-32,cluster-ingest-256,cluster-fanout =~ ${ONLY:-.} ]]; then
 echo "cluster.sh: three nodes, embedded NATS, R3" >&2
 start_cluster
 bench cluster-ingest-32 "${ingest_args[@]}" --pub-conns 32 --url "$cluster"
 bench cluster-ingest-256 "${ingest_args[@]}" --pub-conns 256 --url "$cluster"
 bench cluster-fanout "${fanout_args[@]}" --url "$cluster" --pub-url "$c1"
 stop_nodes
+fi
 
+if [[ single-ingest-32,single-ingest-256,single-fanout =~ ${ONLY:-.} ]]; then
 echo "cluster.sh: one node, bbolt" >&2
 start_single
 bench single-ingest-32 "${ingest_args[@]}" --pub-conns 32 --url "$c1"
 bench single-ingest-256 "${ingest_args[@]}" --pub-conns 256 --url "$c1"
 bench single-fanout "${fanout_args[@]}" --url "$c1"
 stop_nodes
+fi
 
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); fan-out $SUBS subscribers"

@@ -315,6 +315,13 @@ func (b *bench) fill(s *fleetStats) {
 		if s.BehindByNode != nil {
 			r.Extra["missed_by_node"] = s.BehindByNode
 		}
+		if b.cfg.Rooms == 1 {
+			// One room, nothing else publishing: its offsets are
+			// consecutive, so a jump is an event skipped mid-stream
+			// (else the missed events were the last ones).
+			r.Extra["missed_mid_stream"] = s.Skipped
+			r.Extra["missed_mid_stream_clients"] = s.SkipClients
+		}
 	}
 	r.Duplicated = s.Duplicated
 	r.ConnectFailures = s.Failures

@@ -55,21 +55,27 @@ type fleetStats struct {
 	// BehindByNode splits Behind by the node (base URL) the clients are
 	// connected to, when the run has several; BehindClients counts the
 	// clients behind.
-	BehindByNode      map[string]uint64 `json:"behind_by_node,omitempty"`
-	BehindClients     int64             `json:"behind_clients"`
-	Disconnects       int64             `json:"disconnects"`        // not asked for
-	ReconnectFailures int64             `json:"reconnect_failures"` // gave up reconnecting
-	Unrecovered       int64             `json:"unrecovered"`        // Socket.IO recovery refused: re-joined
-	Resets            int64             `json:"resets"`             // reset notices received
-	Dropped           int64             `json:"dropped"`
-	Resubscribed      int64             `json:"resubscribed"`
-	LastResub         int64             `json:"last_resub"` // unix ns
-	Done              int64             `json:"done"`       // replay: clients that got Expect events
-	LastDone          int64             `json:"last_done"`  // unix ns
-	Errors            []string          `json:"errors,omitempty"`
-	Latency           *Snapshot         `json:"latency"`
-	Connect           *Snapshot         `json:"connect"`
-	Replay            *Snapshot         `json:"replay"` // per-client replay durations
+	BehindByNode  map[string]uint64 `json:"behind_by_node,omitempty"`
+	BehindClients int64             `json:"behind_clients"`
+	// Skipped counts offsets a client jumped over between two events it
+	// received, and SkipClients the clients that did: a sign of events
+	// lost mid-stream only when nothing else publishes to the log while
+	// one room is followed (its offsets are then consecutive).
+	Skipped           uint64    `json:"skipped"`
+	SkipClients       int64     `json:"skip_clients"`
+	Disconnects       int64     `json:"disconnects"`        // not asked for
+	ReconnectFailures int64     `json:"reconnect_failures"` // gave up reconnecting
+	Unrecovered       int64     `json:"unrecovered"`        // Socket.IO recovery refused: re-joined
+	Resets            int64     `json:"resets"`             // reset notices received
+	Dropped           int64     `json:"dropped"`
+	Resubscribed      int64     `json:"resubscribed"`
+	LastResub         int64     `json:"last_resub"` // unix ns
+	Done              int64     `json:"done"`       // replay: clients that got Expect events
+	LastDone          int64     `json:"last_done"`  // unix ns
+	Errors            []string  `json:"errors,omitempty"`
+	Latency           *Snapshot `json:"latency"`
+	Connect           *Snapshot `json:"connect"`
+	Replay            *Snapshot `json:"replay"` // per-client replay durations
 }
 
 // merge adds o into s.
@@ -82,6 +88,8 @@ func (s *fleetStats) merge(o *fleetStats) {
 	s.Duplicated += o.Duplicated
 	s.Behind += o.Behind
 	s.BehindClients += o.BehindClients
+	s.Skipped += o.Skipped
+	s.SkipClients += o.SkipClients
 	for k, v := range o.BehindByNode {
 		if s.BehindByNode == nil {
 			s.BehindByNode = map[string]uint64{}
@@ -176,6 +184,7 @@ type client struct {
 
 	received atomic.Uint64
 	dup      atomic.Uint64
+	skipped  atomic.Uint64 // offsets jumped over between two received events
 	state    atomic.Int32
 	dropped  atomic.Bool // the connection is being closed on purpose
 	settled  atomic.Bool // past the first connection attempt
@@ -216,6 +225,9 @@ func (c *client) deliver(off uint64, t, now int64) {
 	if off <= c.last {
 		c.dup.Add(1)
 		return
+	}
+	if c.last > 0 && off > c.last+1 {
+		c.skipped.Add(off - c.last - 1)
 	}
 	c.last = off
 	n := c.received.Add(1)
@@ -467,6 +479,10 @@ func (f *fleet) stats(expected []uint64) *fleetStats {
 		n := c.received.Load()
 		s.Delivered += n
 		s.Duplicated += c.dup.Load()
+		if k := c.skipped.Load(); k > 0 {
+			s.Skipped += k
+			s.SkipClients++
+		}
 		if st != stateFailed && c.ri < len(expected) && expected[c.ri] > n {
 			s.Behind += expected[c.ri] - n
 			s.BehindClients++

@@ -244,3 +244,15 @@ func TestBehindByNodeMerge(t *testing.T) {
 		t.Fatalf("merged %d behind, %d clients, by node %v; want 7, 3, %v", s.Behind, s.BehindClients, s.BehindByNode, want)
 	}
 }
+
+// TestDeliverCountsSkippedOffsets checks that a client counts the offsets
+// it jumped over (and not repeats) after its first event.
+func TestDeliverCountsSkippedOffsets(t *testing.T) {
+	c := &client{f: &fleet{}}
+	for _, off := range []uint64{5, 6, 8, 8, 11, 12} {
+		c.deliver(off, 0, 0)
+	}
+	if got, dup, n := c.skipped.Load(), c.dup.Load(), c.received.Load(); got != 3 || dup != 1 || n != 5 {
+		t.Fatalf("skipped %d, duplicates %d, received %d; want 3, 1, 5", got, dup, n)
+	}
+}
