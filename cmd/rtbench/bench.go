@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -32,13 +33,18 @@ type bench struct {
 }
 
 func newBench(cfg *config, stderr io.Writer) *bench {
-	return &bench{
+	b := &bench{
 		cfg: cfg, stderr: stderr, start: time.Now(),
 		res: &result{
 			Scenario: cfg.Scenario, Target: cfg.Target, Transport: cfg.Transport,
 			Subs: cfg.Subs, Rooms: cfg.Rooms, Rate: cfg.Rate, Extra: map[string]any{},
 		},
 	}
+	if len(cfg.URLs) > 1 || len(cfg.PubURLs) > 1 || cfg.PubURLs[0] != cfg.URLs[0] {
+		b.res.Extra["nodes"] = cfg.URLs
+		b.res.Extra["pub_nodes"] = cfg.PubURLs
+	}
+	return b
 }
 
 // newRooms names fresh rooms for this run: nothing else publishes there,
@@ -64,18 +70,21 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.stderr, "[%5.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// checkServer fails early when the server does not answer /healthz.
+// checkServer fails early when a node of the server (any of --url and
+// --pub-url) does not answer /healthz.
 func (b *bench) checkServer(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.cfg.URL+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("server not reachable: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("server /healthz: HTTP %d", resp.StatusCode)
+	for _, base := range slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(b.cfg.URLs), b.cfg.PubURLs...)))) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("server %s not reachable: %w", base, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("server %s/healthz: HTTP %d", base, resp.StatusCode)
+		}
 	}
 	return nil
 }
@@ -96,7 +105,7 @@ func (b *bench) waitHealthy(ctx context.Context, bound time.Duration) error {
 func (b *bench) spec(subs int) fleetSpec {
 	c := b.cfg
 	return fleetSpec{
-		URL: c.URL, Transport: c.Transport, Rooms: b.rooms, Lo: 0, Hi: subs,
+		URLs: c.URLs, Transport: c.Transport, Rooms: b.rooms, Lo: 0, Hi: subs,
 		Src: c.Src, PerSrc: c.PerSrc, FromZero: c.Target == "rtbroker", Latency: true,
 		Parallel: c.Parallel, ConnectTimeout: c.ConnectTimeout, ReconnectTimeout: c.ReconnectTimeout,
 	}
@@ -137,7 +146,7 @@ func (b *bench) subscribe(ctx context.Context, spec fleetSpec) error {
 // newPublisher creates the run's publisher.
 func (b *bench) newPublisher() *publisher {
 	c := b.cfg
-	p := newPublisher(c.Publisher, c.URL, b.rooms, c.Size, c.Batch, c.PubConns, c.ConnectTimeout)
+	p := newPublisher(c.Publisher, c.PubURLs, b.rooms, c.Size, c.Batch, c.PubConns, c.ConnectTimeout)
 	b.setPub(p)
 	return p
 }
@@ -301,6 +310,19 @@ func (b *bench) fill(s *fleetStats) {
 	r := b.res
 	r.Delivered = s.Delivered
 	r.Missed = s.Behind
+	if s.Behind > 0 {
+		r.Extra["missed_clients"] = s.BehindClients
+		if s.BehindByNode != nil {
+			r.Extra["missed_by_node"] = s.BehindByNode
+		}
+		if b.cfg.Rooms == 1 {
+			// One room, nothing else publishing: its offsets are
+			// consecutive, so a jump is an event skipped mid-stream
+			// (else the missed events were the last ones).
+			r.Extra["missed_mid_stream"] = s.Skipped
+			r.Extra["missed_mid_stream_clients"] = s.SkipClients
+		}
+	}
 	r.Duplicated = s.Duplicated
 	r.ConnectFailures = s.Failures
 	if b.pub != nil {

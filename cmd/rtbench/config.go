@@ -15,7 +15,10 @@ import (
 // config is what a run is told on the command line.
 type config struct {
 	Scenario  string
-	URL       string
+	URL       string   // the first of --url: where single-node requests (healthz, room lists) go
+	PubURL    string   // --pub-url as given
+	URLs      []string // the nodes subscribers connect to, round-robin
+	PubURLs   []string // the nodes the publisher's connections go to, round-robin
 	Target    string
 	Transport string
 	Subs      int
@@ -98,6 +101,10 @@ Scenarios (defaults that differ from the flags' own in brackets):
   smoke    every transport (or --transport), a few clients, a drop and recovery;
            seconds [--subs 3 --rooms 2 --rate 50 --duration 1s --warmup 1s]
 
+A cluster: --url takes several nodes' base URLs, comma-separated; the
+subscribers of each room are spread over them round-robin, and the
+publisher's connections over --pub-url (default: the same nodes).
+
 Exit status: 0 when nothing was missed or duplicated and no connection or
 publish failed; 1 otherwise (the JSON is still written); 2 on bad usage.
 
@@ -150,7 +157,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("rtbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "server base URL; several, comma-separated, for a cluster: subscriber i connects to node (i / rooms) mod nodes, so each room's subscribers are spread over the nodes")
+	fs.StringVar(&c.PubURL, "pub-url", "", "base URLs the publisher's connections go to, round-robin (comma-separated; default: --url)")
 	fs.StringVar(&c.Target, "target", "rtbroker", "server under test: rtbroker, or node (the Node Socket.IO peer: ws and polling only)")
 	fs.StringVar(&c.Transport, "transport", "ws", "subscriber transport: ws, polling (Socket.IO), sse, longpoll")
 	fs.IntVar(&c.Subs, "subs", 1000, "subscribers")
@@ -186,11 +194,18 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 
 // validate checks the flags' values and combinations.
 func (c *config) validate() error {
-	u, err := url.Parse(c.URL)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return fmt.Errorf("--url %q: want http://host:port", c.URL)
+	var err error
+	if c.URLs, err = parseURLs("--url", c.URL); err != nil {
+		return err
 	}
-	c.URL = strings.TrimSuffix(c.URL, "/")
+	c.URL = c.URLs[0]
+	pub := c.PubURL
+	if pub == "" {
+		pub = strings.Join(c.URLs, ",")
+	}
+	if c.PubURLs, err = parseURLs("--pub-url", pub); err != nil {
+		return err
+	}
 	if !slices.Contains([]string{"rtbroker", "node"}, c.Target) {
 		return fmt.Errorf("--target %q: want rtbroker or node", c.Target)
 	}
@@ -239,6 +254,31 @@ func (c *config) validate() error {
 		return errors.New("--batch needs --publisher http")
 	}
 	return nil
+}
+
+// parseURLs splits a comma-separated list of base URLs (http://host:port,
+// optionally with a path) and trims their trailing slashes.
+func parseURLs(flagName, v string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		u, err := url.Parse(part)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return nil, fmt.Errorf("%s %q: want http://host:port (several: comma-separated)", flagName, part)
+		}
+		out = append(out, strings.TrimSuffix(part, "/"))
+	}
+	return out, nil
+}
+
+// nodeOf is the node (index into nodes URLs) subscriber i of a run with
+// rooms rooms connects to: the subscribers of one room (i, i+rooms, …)
+// go round-robin over the nodes.
+func nodeOf(i, rooms, nodes int) int {
+	if nodes <= 1 || rooms < 1 {
+		return 0
+	}
+	return (i / rooms) % nodes
 }
 
 // durationsFlag is a comma-separated list of positive durations, kept in

@@ -14,11 +14,12 @@ import (
 )
 
 // fleetSpec describes the subscribers one process runs: clients Lo..Hi-1
-// of the run. Client i follows Rooms[i % len(Rooms)] and dials from the
-// source address Src + i/PerSrc, so the processes of a run never share
-// more than PerSrc connections on an address.
+// of the run. Client i follows Rooms[i % len(Rooms)], connects to
+// URLs[nodeOf(i, len(Rooms), len(URLs))] and dials from the source address
+// Src + i/PerSrc, so the processes of a run never share more than PerSrc
+// connections on an address.
 type fleetSpec struct {
-	URL       string   `json:"url"`
+	URLs      []string `json:"urls"` // base URLs of the nodes
 	Transport string   `json:"transport"`
 	Rooms     []string `json:"rooms"`
 	Lo        int      `json:"lo"`
@@ -50,7 +51,18 @@ type fleetStats struct {
 	Duplicated uint64 `json:"duplicated"` // an offset at or below the last one
 	// Behind is Σ over clients of the events of their room they have not
 	// received (given the published counts; the final value is "missed").
-	Behind            uint64    `json:"behind"`
+	Behind uint64 `json:"behind"`
+	// BehindByNode splits Behind by the node (base URL) the clients are
+	// connected to, when the run has several; BehindClients counts the
+	// clients behind.
+	BehindByNode  map[string]uint64 `json:"behind_by_node,omitempty"`
+	BehindClients int64             `json:"behind_clients"`
+	// Skipped counts offsets a client jumped over between two events it
+	// received, and SkipClients the clients that did: a sign of events
+	// lost mid-stream only when nothing else publishes to the log while
+	// one room is followed (its offsets are then consecutive).
+	Skipped           uint64    `json:"skipped"`
+	SkipClients       int64     `json:"skip_clients"`
 	Disconnects       int64     `json:"disconnects"`        // not asked for
 	ReconnectFailures int64     `json:"reconnect_failures"` // gave up reconnecting
 	Unrecovered       int64     `json:"unrecovered"`        // Socket.IO recovery refused: re-joined
@@ -75,6 +87,15 @@ func (s *fleetStats) merge(o *fleetStats) {
 	s.Delivered += o.Delivered
 	s.Duplicated += o.Duplicated
 	s.Behind += o.Behind
+	s.BehindClients += o.BehindClients
+	s.Skipped += o.Skipped
+	s.SkipClients += o.SkipClients
+	for k, v := range o.BehindByNode {
+		if s.BehindByNode == nil {
+			s.BehindByNode = map[string]uint64{}
+		}
+		s.BehindByNode[k] += v
+	}
 	s.Disconnects += o.Disconnects
 	s.ReconnectFailures += o.ReconnectFailures
 	s.Unrecovered += o.Unrecovered
@@ -126,9 +147,31 @@ type transport interface {
 	read() error
 }
 
+// endpoint is where a client connects: one node of the server.
+type endpoint struct {
+	url  string // the base URL it was made from
+	addr string // host:port to dial
+	host string // Host header
+	path string // base path, without a trailing slash
+}
+
+// newEndpoint parses a base URL (http://host[:port][/path]).
+func newEndpoint(base string) (*endpoint, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("--url %q: want http://host:port", base)
+	}
+	e := &endpoint{url: base, host: u.Host, addr: u.Host, path: strings.TrimSuffix(u.Path, "/")}
+	if u.Port() == "" {
+		e.addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	return e, nil
+}
+
 // client is one subscriber. Its goroutine owns the transport and last.
 type client struct {
 	f    *fleet
+	ep   *endpoint // the node it connects to
 	idx  int
 	room string
 	ri   int // index of room in the spec
@@ -141,6 +184,7 @@ type client struct {
 
 	received atomic.Uint64
 	dup      atomic.Uint64
+	skipped  atomic.Uint64 // offsets jumped over between two received events
 	state    atomic.Int32
 	dropped  atomic.Bool // the connection is being closed on purpose
 	settled  atomic.Bool // past the first connection attempt
@@ -181,6 +225,9 @@ func (c *client) deliver(off uint64, t, now int64) {
 	if off <= c.last {
 		c.dup.Add(1)
 		return
+	}
+	if c.last > 0 && off > c.last+1 {
+		c.skipped.Add(off - c.last - 1)
 	}
 	c.last = off
 	n := c.received.Add(1)
@@ -288,9 +335,7 @@ func (c *client) reconnect(ctx context.Context) error {
 // fleet runs the subscribers of one process.
 type fleet struct {
 	spec    fleetSpec
-	addr    string // host:port to dial
-	host    string // Host header
-	path    string // base path, without a trailing slash
+	nodes   []*endpoint // one per spec.URLs
 	clients []*client
 	dialers map[int]*net.Dialer // by source address index
 	bufs    *sync.Pool          // read buffers (*[]byte), shared by the clients
@@ -314,28 +359,27 @@ type fleet struct {
 // startFleet starts the spec's clients; waitSettled tells when each has
 // subscribed or failed.
 func startFleet(spec fleetSpec) (*fleet, error) {
-	u, err := url.Parse(spec.URL)
-	if err != nil || (u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("--url %q: want http://host:port", spec.URL)
-	}
 	f := &fleet{
-		spec: spec, host: u.Host, addr: u.Host, path: strings.TrimSuffix(u.Path, "/"),
-		dialers: map[int]*net.Dialer{}, bufs: newBufPool(32 << 10),
+		spec: spec, dialers: map[int]*net.Dialer{}, bufs: newBufPool(32 << 10),
 		lat: NewRecorder(8), connect: NewRecorder(8), replay: NewRecorder(8),
 		sem: make(chan struct{}, max(spec.Parallel, 1)),
 	}
-	if u.Port() == "" {
-		f.addr = net.JoinHostPort(u.Hostname(), "80")
+	if len(spec.Rooms) == 0 || len(spec.URLs) == 0 || spec.Hi < spec.Lo {
+		return nil, fmt.Errorf("bad fleet spec: %d rooms, %d URLs, clients %d..%d", len(spec.Rooms), len(spec.URLs), spec.Lo, spec.Hi)
 	}
-	if len(spec.Rooms) == 0 || spec.Hi < spec.Lo {
-		return nil, fmt.Errorf("bad fleet spec: %d rooms, clients %d..%d", len(spec.Rooms), spec.Lo, spec.Hi)
+	for _, u := range spec.URLs {
+		e, err := newEndpoint(u)
+		if err != nil {
+			return nil, err
+		}
+		f.nodes = append(f.nodes, e)
 	}
 	base := net.ParseIP(spec.Src).To4()
 	if spec.Src != "" && base == nil {
 		return nil, fmt.Errorf("--src %q: want an IPv4 address", spec.Src)
 	}
 	for i := spec.Lo; i < spec.Hi; i++ {
-		c := &client{f: f, idx: i, ri: i % len(spec.Rooms)}
+		c := &client{f: f, idx: i, ri: i % len(spec.Rooms), ep: f.nodes[nodeOf(i, len(spec.Rooms), len(f.nodes))]}
 		c.room = spec.Rooms[c.ri]
 		if base != nil && spec.PerSrc > 0 {
 			c.src = i / spec.PerSrc
@@ -435,8 +479,19 @@ func (f *fleet) stats(expected []uint64) *fleetStats {
 		n := c.received.Load()
 		s.Delivered += n
 		s.Duplicated += c.dup.Load()
+		if k := c.skipped.Load(); k > 0 {
+			s.Skipped += k
+			s.SkipClients++
+		}
 		if st != stateFailed && c.ri < len(expected) && expected[c.ri] > n {
 			s.Behind += expected[c.ri] - n
+			s.BehindClients++
+			if len(f.nodes) > 1 {
+				if s.BehindByNode == nil {
+					s.BehindByNode = map[string]uint64{}
+				}
+				s.BehindByNode[c.ep.url] += expected[c.ri] - n
+			}
 		}
 	}
 	f.errMu.Lock()

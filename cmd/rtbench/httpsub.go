@@ -26,19 +26,19 @@ type sseTransport struct {
 func newSSETransport(c *client) *sseTransport { return &sseTransport{c: c} }
 
 func (s *sseTransport) connect(ctx context.Context) error {
-	f := s.c.f
-	hc, err := dialHTTP(ctx, s.c.dial, f.addr)
+	f, ep := s.c.f, s.c.ep
+	hc, err := dialHTTP(ctx, s.c.dial, ep.addr)
 	if err != nil {
 		return err
 	}
 	s.hc = hc
 	s.c.track(hc.nc, nil)
 	hc.nc.SetDeadline(time.Now().Add(f.spec.ConnectTimeout))
-	target := f.path + "/sse?room=" + url.QueryEscape(s.c.room)
+	target := ep.path + "/sse?room=" + url.QueryEscape(s.c.room)
 	if f.spec.FromZero && s.c.last == 0 {
 		target += "&after=0"
 	}
-	hc.startRequest("GET", target, f.host)
+	hc.startRequest("GET", target, ep.host)
 	hc.header("Accept", "text/event-stream")
 	if s.c.last > 0 {
 		hc.header("Last-Event-ID", strconv.FormatUint(s.c.last, 10))
@@ -113,8 +113,8 @@ func newLongpollTransport(c *client) *longpollTransport {
 // connect opens a connection and makes a first poll that does not wait
 // (timeout=0), which proves the subscription is accepted.
 func (l *longpollTransport) connect(ctx context.Context) error {
-	f := l.c.f
-	hc, err := dialHTTP(ctx, l.c.dial, f.addr)
+	f, ep := l.c.f, l.c.ep
+	hc, err := dialHTTP(ctx, l.c.dial, ep.addr)
 	if err != nil {
 		return err
 	}
@@ -138,10 +138,10 @@ func (l *longpollTransport) read() error {
 
 // poll makes one poll and delivers its events.
 func (l *longpollTransport) poll(timeout string) error {
-	f := l.c.f
+	f, ep := l.c.f, l.c.ep
 	hc := l.hc
 	target := make([]byte, 0, 128)
-	target = append(target, f.path...)
+	target = append(target, ep.path...)
 	target = append(target, "/poll?room="...)
 	target = append(target, url.QueryEscape(l.c.room)...)
 	if l.has {
@@ -150,7 +150,7 @@ func (l *longpollTransport) poll(timeout string) error {
 	}
 	target = append(target, "&limit=1000&timeout="...)
 	target = append(target, timeout...)
-	hc.startRequest("GET", string(target), f.host)
+	hc.startRequest("GET", string(target), ep.host)
 	status, body, err := hc.roundTrip(nil)
 	if err != nil && !errors.Is(err, errConnClose) {
 		return err

@@ -40,10 +40,11 @@ func appendPayloadFields(dst []byte, t int64, size int) []byte {
 
 // publisher publishes bench events round-robin over rooms, over HTTP or
 // Socket.IO, and counts what was acknowledged per room (the subscribers'
-// expected counts). Safe for concurrent use.
+// expected counts). Its connections go round-robin over the nodes of
+// bases (one, or a cluster's). Safe for concurrent use.
 type publisher struct {
-	kind  string // "http" or "sio"
-	base  string // server URL
+	kind  string   // "http" or "sio"
+	bases []string // server base URLs, one per node
 	rooms []string
 	size  int
 	batch int // events per HTTP request
@@ -53,6 +54,7 @@ type publisher struct {
 	acked     []atomic.Uint64 // events acknowledged, per room
 	errors    atomic.Uint64   // events whose publish failed
 	next      atomic.Uint64   // round-robin position
+	workers   atomic.Uint64   // workers started: worker i publishes to bases[i % len(bases)]
 	lat       *Recorder       // send → acknowledgement
 	gen       atomic.Uint64   // bumped by resetConns: Socket.IO publishers redial
 	pause     sync.RWMutex    // held for writing while the server restarts
@@ -61,18 +63,18 @@ type publisher struct {
 	sioDialer *websocket.Dialer
 }
 
-func newPublisher(kind, base string, rooms []string, size, batch, conns int, timeout time.Duration) *publisher {
+func newPublisher(kind string, bases, rooms []string, size, batch, conns int, timeout time.Duration) *publisher {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: timeout}).DialContext,
-		MaxConnsPerHost:     conns,
+		MaxConnsPerHost:     conns, // per node
 		MaxIdleConnsPerHost: conns,
 		MaxIdleConns:        conns,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
 	return &publisher{
-		kind: kind, base: base, rooms: rooms, size: size, batch: max(batch, 1), conns: max(conns, 1),
+		kind: kind, bases: bases, rooms: rooms, size: size, batch: max(batch, 1), conns: max(conns, 1),
 		http:      &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		acked:     make([]atomic.Uint64, len(rooms)),
 		lat:       NewRecorder(8),
@@ -199,7 +201,7 @@ func pace(ctx context.Context, rate float64, jobs chan<- struct{}) {
 // worker publishes one event (or batch) per job, or back to back when
 // jobs is nil, until ctx ends.
 func (p *publisher) worker(ctx context.Context, jobs <-chan struct{}) {
-	w := &pubWorker{p: p}
+	w := &pubWorker{p: p, base: p.bases[int(p.workers.Add(1)-1)%len(p.bases)]}
 	defer w.close()
 	for {
 		if jobs != nil {
@@ -230,6 +232,7 @@ func (p *publisher) worker(ctx context.Context, jobs <-chan struct{}) {
 // pubWorker is one publishing connection's state.
 type pubWorker struct {
 	p    *publisher
+	base string // the node it publishes to
 	body []byte
 	resp []byte
 	ws   *websocket.Conn
@@ -271,7 +274,7 @@ func (w *pubWorker) publishHTTP(ctx context.Context, room int) error {
 	if p.batch > 1 {
 		w.body = append(w.body, ']')
 	}
-	u := p.base + "/api/rooms/" + url.PathEscape(p.rooms[room]) + "/events"
+	u := w.base + "/api/rooms/" + url.PathEscape(p.rooms[room]) + "/events"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(w.body))
 	if err != nil {
 		return err
@@ -367,7 +370,7 @@ func (w *pubWorker) drop() {
 
 // dialSIO opens a Socket.IO connection on the main namespace.
 func (w *pubWorker) dialSIO(ctx context.Context) error {
-	u := "ws" + w.p.base[len("http"):] + "/socket.io/?EIO=4&transport=websocket"
+	u := "ws" + w.base[len("http"):] + "/socket.io/?EIO=4&transport=websocket"
 	ws, _, err := w.p.sioDialer.DialContext(ctx, u, nil)
 	if err != nil {
 		return fmt.Errorf("publisher connect: %w", err)

@@ -106,7 +106,7 @@ func (b *bench) fill1(ctx context.Context, room string, n uint64) error {
 		if part.batch == 0 || part.count == 0 {
 			continue
 		}
-		p := newPublisher("http", c.URL, []string{room}, c.Size, int(part.batch), c.PubConns, c.ConnectTimeout)
+		p := newPublisher("http", []string{c.URL}, []string{room}, c.Size, int(part.batch), c.PubConns, c.ConnectTimeout)
 		b.setPub(p)
 		p.publishN(ctx, int(part.count))
 		if p.errors.Load() > 0 {

@@ -72,10 +72,11 @@ func startServer(t *testing.T, data, addr string) *server {
 	return s
 }
 
-// launch starts an rtbroker process and waits until it listens.
-func launch(data, addr string) (*server, error) {
-	cmd := exec.Command(rtbrokerBin, "serve", "--addr", addr, "--data", data,
-		"--publish-rate", "0", "--max-conns-per-ip", "0", "--connect-rate", "0")
+// launch starts an rtbroker process, with extra flags of serve, and
+// waits until it listens.
+func launch(data, addr string, extra ...string) (*server, error) {
+	cmd := exec.Command(rtbrokerBin, append([]string{"serve", "--addr", addr, "--data", data,
+		"--publish-rate", "0", "--max-conns-per-ip", "0", "--connect-rate", "0"}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

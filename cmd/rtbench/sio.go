@@ -186,8 +186,8 @@ func (w *wsTransport) write(p []byte) error {
 }
 
 func (w *wsTransport) connect(ctx context.Context) error {
-	f := w.c.f
-	nc, rest, err := dialWS(ctx, w.c.dial, f.addr, f.host, f.path+"/socket.io/?EIO=4&transport=websocket")
+	f, ep := w.c.f, w.c.ep
+	nc, rest, err := dialWS(ctx, w.c.dial, ep.addr, ep.host, ep.path+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		return err
 	}
@@ -284,13 +284,13 @@ func (p *pollingTransport) queue(pkt []byte) error {
 }
 
 func (p *pollingTransport) connect(ctx context.Context) error {
-	f := p.c.f
+	f, ep := p.c.f, p.c.ep
 	var err error
-	if p.get, err = dialHTTP(ctx, p.c.dial, f.addr); err != nil {
+	if p.get, err = dialHTTP(ctx, p.c.dial, ep.addr); err != nil {
 		return err
 	}
 	p.c.track(p.get.nc, nil)
-	if p.post, err = dialHTTP(ctx, p.c.dial, f.addr); err != nil {
+	if p.post, err = dialHTTP(ctx, p.c.dial, ep.addr); err != nil {
 		return err
 	}
 	p.c.track(p.get.nc, p.post.nc)
@@ -301,7 +301,7 @@ func (p *pollingTransport) connect(ctx context.Context) error {
 	p.post.nc.SetDeadline(deadline)
 	p.out = p.out[:0]
 	p.s.reset()
-	p.get.startRequest("GET", f.path+"/socket.io/?EIO=4&transport=polling", f.host)
+	p.get.startRequest("GET", ep.path+"/socket.io/?EIO=4&transport=polling", ep.host)
 	status, body, err := p.get.roundTrip(nil)
 	if err != nil {
 		return err
@@ -313,7 +313,7 @@ func (p *pollingTransport) connect(ctx context.Context) error {
 	if sid == nil {
 		return fmt.Errorf("no sid in the handshake: %.200s", body)
 	}
-	p.target = f.path + "/socket.io/?EIO=4&transport=polling&sid=" + string(sid)
+	p.target = ep.path + "/socket.io/?EIO=4&transport=polling&sid=" + string(sid)
 	if err := p.payload(body); err != nil {
 		return err
 	}
@@ -338,7 +338,7 @@ func (p *pollingTransport) read() error {
 // cycle POSTs what is queued, then GETs and handles one payload.
 func (p *pollingTransport) cycle() error {
 	if len(p.out) > 0 {
-		p.post.startRequest("POST", p.target, p.c.f.host)
+		p.post.startRequest("POST", p.target, p.c.ep.host)
 		p.post.header("Content-Type", "text/plain;charset=UTF-8")
 		status, body, err := p.post.roundTrip(p.out)
 		if err != nil {
@@ -349,7 +349,7 @@ func (p *pollingTransport) cycle() error {
 		}
 		p.out = p.out[:0]
 	}
-	p.get.startRequest("GET", p.target, p.c.f.host)
+	p.get.startRequest("GET", p.target, p.c.ep.host)
 	status, body, err := p.get.roundTrip(nil)
 	if err != nil {
 		return fmt.Errorf("polling GET: %w", err)
@@ -388,13 +388,13 @@ func (p *pollingTransport) abandon(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.c.f.spec.ConnectTimeout)
 	defer cancel()
-	hc, err := dialHTTP(ctx, p.c.dial, p.c.f.addr)
+	hc, err := dialHTTP(ctx, p.c.dial, p.c.ep.addr)
 	if err != nil {
 		return
 	}
 	defer hc.close()
 	hc.nc.SetDeadline(time.Now().Add(p.c.f.spec.ConnectTimeout))
-	hc.startRequest("POST", p.target, p.c.f.host)
+	hc.startRequest("POST", p.target, p.c.ep.host)
 	hc.header("Content-Type", "text/plain;charset=UTF-8")
 	hc.roundTrip([]byte{eioClose})
 }
