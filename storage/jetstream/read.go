@@ -69,28 +69,93 @@ func (l *Log) directGet(ctx context.Context, filter string, seq uint64, batch in
 }
 
 // readRoom returns up to limit events of room with offsets above after,
-// in order.
-func (l *Log) readRoom(ctx context.Context, room string, after uint64, limit int) ([]*broker.Event, error) {
+// in order, with every event of the room at or below upto among them
+// (unless limit came first). Batched direct gets may be answered by any
+// replica, and a replica may not have stored yet what the stream already
+// acknowledged; a direct get from such a replica ends early without a
+// sign of it. So on a replicated stream a read that ends below limit asks
+// the stream leader, which holds every acknowledged message, for the next
+// message of the room, and takes what the replica missed from the leader
+// up to upto: a subscriber reading a gap of its node's tail never passes
+// an event it did not get.
+func (l *Log) readRoom(ctx context.Context, room string, after, upto uint64, limit int) ([]*broker.Event, error) {
 	var out []*broker.Event
 	subj := l.subject(room)
+	add := func(seq uint64, data []byte) error {
+		ev, _, err := decodeEvent(seq, room, data)
+		if err != nil {
+			return fmt.Errorf("read room %q offset %d: %w", room, seq, err)
+		}
+		out = append(out, ev)
+		after = seq
+		return nil
+	}
 	for len(out) < limit {
 		msgs, pending, err := l.directGet(ctx, subj, after+1, limit-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("read room %q: %w", room, err)
 		}
 		for _, m := range msgs {
-			ev, _, err := decodeEvent(m.seq, room, m.data)
-			if err != nil {
-				return nil, fmt.Errorf("read room %q offset %d: %w", room, m.seq, err)
+			if err := add(m.seq, m.data); err != nil {
+				return nil, err
 			}
-			out = append(out, ev)
-			after = m.seq
 		}
 		if len(msgs) == 0 || pending == 0 {
 			break
 		}
 	}
+	for l.cfg.Replicas > 1 && len(out) < limit && after < upto {
+		seq, data, err := l.leaderNext(ctx, subj, after+1)
+		if err != nil {
+			return nil, fmt.Errorf("read room %q: %w", room, err)
+		}
+		if seq == 0 || seq > upto {
+			break
+		}
+		if err := add(seq, data); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// leaderNext returns the first message of subject filter at or after seq
+// as the stream leader has it ($JS.API.STREAM.MSG.GET, which only the
+// leader answers), or seq 0 when there is none.
+func (l *Log) leaderNext(ctx context.Context, filter string, seq uint64) (uint64, []byte, error) {
+	ctx, cancel := l.opCtx(ctx)
+	defer cancel()
+	req, _ := json.Marshal(struct {
+		Seq     uint64 `json:"seq"`
+		NextFor string `json:"next_by_subj"`
+	}{max(seq, 1), filter})
+	m, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("jetstream: leader get: %w", unavailable(err))
+	}
+	var resp struct {
+		Error *struct {
+			Code    int    `json:"code"`
+			ErrCode int    `json:"err_code"`
+			Desc    string `json:"description"`
+		} `json:"error"`
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return 0, nil, fmt.Errorf("jetstream: leader get: %w", err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return 0, nil, nil
+	case resp.Error != nil:
+		return 0, nil, fmt.Errorf("jetstream: leader get: %d %s", resp.Error.ErrCode, resp.Error.Desc)
+	case resp.Message == nil:
+		return 0, nil, fmt.Errorf("jetstream: leader get: an answer without a message")
+	}
+	return resp.Message.Seq, resp.Message.Data, nil
 }
 
 // Read reads each room from after with batched direct gets filtered by
@@ -119,7 +184,7 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 		if after >= head {
 			continue
 		}
-		evs, err := l.readRoom(ctx, room, after, limit)
+		evs, err := l.readRoom(ctx, room, after, head, limit)
 		if err != nil {
 			return broker.ReadResult{}, err
 		}

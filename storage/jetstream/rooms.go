@@ -53,7 +53,7 @@ func (l *Log) readRange(ctx context.Context, room string, lo, hi uint64) ([]*bro
 	var out []*broker.Event
 	after := lo - 1
 	for {
-		evs, err := l.readRoom(ctx, room, after, int(min(hi-after, maxGetBatch)))
+		evs, err := l.readRoom(ctx, room, after, hi, int(min(hi-after, maxGetBatch)))
 		if err != nil {
 			return nil, err
 		}

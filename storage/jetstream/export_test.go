@@ -1,0 +1,11 @@
+package jetstream
+
+import "context"
+
+// LeaderNext exposes leaderNext to the external tests: the offset of the
+// first event of room at or after seq as the stream leader has it (0 when
+// none).
+func (l *Log) LeaderNext(ctx context.Context, room string, seq uint64) (uint64, error) {
+	off, _, err := l.leaderNext(ctx, l.subject(room), seq)
+	return off, err
+}
