@@ -20,11 +20,11 @@
 //
 // Several rtbroker nodes share one stream. The Log is a broker.Follower:
 // Follow delivers the whole stream, in order, from an ordered consumer,
-// so that each node's broker shows every node's events, and a watchdog
-// (StallAfter) ends a Follow whose consumer went silent while the stream
-// is ahead of it (its server died), so that the broker follows again; it
-// is also a
-// broker.Relay: ephemeral events travel on core NATS subjects
+// so that each node's broker shows every node's events, and watchdogs
+// (StallAfter) end a Follow whose consumer went silent while the stream
+// is ahead of it, or whose watch of the trim watermarks went silent while
+// the bucket holds a newer one (their server died), so that the broker
+// follows again; it is also a broker.Relay: ephemeral events travel on core NATS subjects
 // (Config.Ephemeral), never stored. Board is the key-value bucket where
 // nodes post who is present on each of them, with a heartbeat key per
 // node whose per-key TTL bounds how long a dead node's members count.

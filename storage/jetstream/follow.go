@@ -39,18 +39,21 @@ const (
 // Messages are handed to fn in batches of what has arrived, at most
 // maxFollowBatch, after Head is raised to the batch's last offset.
 //
-// While it follows, it also watches the meta bucket's trim watermarks, so
-// that a Read reports the trims other nodes made (see Trim): a read
-// within the moment between another node's purge and its watermark
-// reaching this watch (milliseconds on a healthy cluster) can miss the
-// report.
+// While it follows, it also watches the meta bucket's trim watermarks
+// (from their current values, so that a Follow started again misses none
+// written meanwhile), so that a Read reports the trims other nodes made
+// (see Trim): a read within the moment between another node's purge and
+// its watermark reaching this watch (milliseconds on a healthy cluster)
+// can miss the report.
 //
-// A watchdog (see StallAfter) makes Follow return an error wrapping
+// Watchdogs (see StallAfter) make Follow return an error wrapping
 // broker.ErrStalled when its delivery goes silent while the stream holds
-// a later message: nats.go's ordered consumer can take 10 s or more to
-// notice that the server holding it died (the stream leader, killed),
-// with no error to Follow meanwhile. Errors nats.go reports about the
-// consumer are kept and quoted in the error Follow returns.
+// a later message, or the watch of the watermarks does while the bucket
+// holds a later watermark: nats.go's ordered consumer (a watch is one too)
+// can take 10 s or more to notice that the server holding it died (the
+// stream leader, killed), with no error to Follow meanwhile. Errors
+// nats.go reports about the consumer are kept and quoted in the error
+// Follow returns.
 //
 // A message that does not decode stops Follow with an error (the caller
 // follows again from the same place; nothing is skipped). When the stream
@@ -70,7 +73,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 	if err != nil {
 		return fmt.Errorf("jetstream: follow from %d: %w", after+1, err)
 	}
-	marks, err := l.meta.Watch(ctx, markPrefix+">", jetstream.UpdatesOnly())
+	marks, err := l.meta.Watch(ctx, markPrefix+">")
 	if err != nil {
 		return fmt.Errorf("jetstream: watch trim watermarks: %w", err)
 	}
@@ -79,7 +82,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 	bad := make(chan error, 1)
 	stop := make(chan struct{}) // unblocks the handler once Follow returns
 	defer close(stop)
-	var watch stallWatch
+	watch, markWatch := l.followWatch(), l.marksWatch()
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		ev, err := l.decodeMsg(m)
 		if err != nil {
@@ -102,6 +105,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 	tick := time.NewTicker(stallProbe)
 	defer tick.Stop()
 	delivered, count := after, uint64(0)
+	var markRev, markCount uint64 // the watermark watch's last revision, and its deliveries
 	batch := make([]*broker.Event, 0, maxFollowBatch)
 	for {
 		select {
@@ -121,12 +125,19 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 			l.raiseHead(delivered)
 			fn(batch)
 			batch = make([]*broker.Event, 0, maxFollowBatch) // fn owns the last one
-		case e := <-marks.Updates():
-			if e != nil {
+		case e, ok := <-marks.Updates():
+			if !ok {
+				return fmt.Errorf("jetstream: watch trim watermarks: the watch stopped (follower at offset %d)", delivered)
+			}
+			if e != nil { // nil: the current values are all delivered
 				l.learnMark(e)
+				markRev, markCount = e.Revision(), markCount+1
 			}
 		case now := <-tick.C:
-			if err := watch.tick(ctx, l, count, delivered, now); err != nil {
+			if err := watch.tick(ctx, count, delivered, now); err != nil {
+				return err
+			}
+			if err := markWatch.tick(ctx, markCount, markRev, now); err != nil {
 				return err
 			}
 		case err := <-bad:

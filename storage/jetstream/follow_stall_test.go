@@ -295,3 +295,79 @@ func TestFollowKeepsItsGoroutines(t *testing.T) {
 	}
 	f.check(t, batches+1)
 }
+
+// TestTrimSeenAfterNATSServerDies: the server holding a follower's watch
+// of the trim watermarks (an ordered consumer of the meta bucket) is shut
+// down; a trim made on another node afterwards is still reported by the
+// follower's Reads within the watchdog's bound. Without the watchdog the
+// watch stays silent until nats.go misses two heartbeats (10 s), and the
+// follower keeps answering Reads of the trimmed room as if nothing had
+// been removed.
+func TestTrimSeenAfterNATSServerDies(t *testing.T) {
+	servers := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const follower = 1
+	cfg := jetstream.Config{Replicas: 3}
+	var fl *jetstream.Log
+	for fl == nil { // the stream's placement may need the cluster to settle
+		var err error
+		if fl, err = jetstream.Open(ctx, connectTo(t, urlsFrom(servers, follower)), cfg); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	t.Cleanup(func() { _ = fl.Close() })
+	var f followed
+	fctx, fstop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { f.run(fctx, fl) })
+	defer func() { fstop(); wg.Wait() }()
+
+	_, watcher := streamPlaces(t, connectTo(t, urlsFrom(servers, 0)), "KV_"+jetstream.DefaultStream+"_meta")
+	victim := serverNamed(t, servers, watcher)
+	appender := (victim + 1) % len(servers)
+	if appender == follower {
+		appender = (appender + 1) % len(servers)
+	}
+	t.Logf("watermark watch on %s, follower on %s, appender on %s; shutting down %s", watcher, servers[follower].Name(), servers[appender].Name(), watcher)
+	al := mustOpen(t, connectTo(t, urlsFrom(servers, appender)), cfg)
+	const total = 5
+	for i := range total {
+		if _, err := al.Append(ctx, []broker.Entry{entry("t", "")}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	servers[victim].Shutdown()
+
+	var trimmedAt time.Time
+	for {
+		n, err := al.Trim(ctx, broker.Retention{MaxCount: 2}, time.Now())
+		if err == nil && n == total-2 {
+			trimmedAt = time.Now()
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("trim: %d, %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		res, err := fl.Read(ctx, []string{"t"}, 0, 10)
+		if err == nil && res.Trimmed == total-2 {
+			t.Logf("the follower reports the trim %s after it was made", time.Since(trimmedAt).Round(time.Millisecond))
+			break
+		}
+		if time.Since(trimmedAt) > caughtUpWithin {
+			f.mu.Lock()
+			for _, e := range f.errs {
+				t.Logf("Follow returned: %v", e)
+			}
+			f.mu.Unlock()
+			t.Fatalf("%s after the trim the follower reads %+v, %v: it never learned the watermark %d", caughtUpWithin, res, err, total-2)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -111,9 +111,12 @@ type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	meta   jetstream.KeyValue
-	epoch  string // immutable
-	node   string // immutable: names this Log in the ephemeral events it sends
-	head   atomic.Uint64
+	// metaStream is the meta bucket's stream (Follow's watchdog of the
+	// watermark watch asks it what the watch should have delivered).
+	metaStream jetstream.Stream
+	epoch      string // immutable
+	node       string // immutable: names this Log in the ephemeral events it sends
+	head       atomic.Uint64
 
 	// mu guards closed; every operation holds it for reading, so Close
 	// (which takes it for writing) waits for operations in flight.
@@ -161,6 +164,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 		Bucket: cfg.Stream + "_meta", Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("jetstream: meta bucket: %w", err)
+	}
+	if l.metaStream, err = js.Stream(ctx, l.metaStreamName()); err != nil {
 		return nil, fmt.Errorf("jetstream: meta bucket: %w", err)
 	}
 	if created {

@@ -66,13 +66,12 @@ func snapshot(ctx context.Context, kv jetstream.KeyValue, filter string) ([]jets
 	}
 }
 
+// metaStreamName is the name of the meta bucket's stream.
+func (l *Log) metaStreamName() string { return "KV_" + l.cfg.Stream + "_meta" }
+
 // purgeMeta empties the meta bucket.
 func (l *Log) purgeMeta(ctx context.Context) error {
-	st, err := l.js.Stream(ctx, "KV_"+l.cfg.Stream+"_meta")
-	if err == nil {
-		err = st.Purge(ctx)
-	}
-	if err != nil {
+	if err := l.metaStream.Purge(ctx); err != nil {
 		return fmt.Errorf("jetstream: purge meta bucket: %w", err)
 	}
 	return nil

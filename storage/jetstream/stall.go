@@ -28,9 +28,17 @@ const (
 	stallProbe = time.Second
 )
 
-// stallWatch is the state of one Follow's watchdog; it belongs to Follow's
-// goroutine.
+// stallWatch is the state of one watchdog of Follow's (one on the
+// stream's consumer, one on the watch of the trim watermarks); it belongs
+// to Follow's goroutine.
 type stallWatch struct {
+	what string // names the watched delivery in the error: "follow", …
+	// next returns the sequence of the first message at or after seq
+	// that the watched delivery must deliver, 0 when there is none or no
+	// answer within a probe period (the watchdog suspects nothing it
+	// cannot see).
+	next func(ctx context.Context, seq uint64) uint64
+
 	count  uint64    // deliveries seen at the last tick
 	since  time.Time // when a probe found the stream ahead; zero: not suspected
 	ahead  uint64    // the sequence that probe found
@@ -56,13 +64,13 @@ func (w *stallWatch) lastConsumeErr() string {
 // tick runs once a probe period with the number of deliveries so far and
 // the last offset delivered; it returns an error wrapping
 // broker.ErrStalled when the follower stalled.
-func (w *stallWatch) tick(ctx context.Context, l *Log, count, delivered uint64, now time.Time) error {
+func (w *stallWatch) tick(ctx context.Context, count, delivered uint64, now time.Time) error {
 	if count != w.count {
 		w.count, w.since, w.ticks = count, time.Time{}, 0
 		return nil
 	}
 	if w.since.IsZero() {
-		if seq := l.nextSeq(ctx, delivered+1); seq != 0 {
+		if seq := w.next(ctx, delivered+1); seq != 0 {
 			w.since, w.ahead = now, seq
 		}
 		return nil
@@ -72,22 +80,39 @@ func (w *stallWatch) tick(ctx context.Context, l *Log, count, delivered uint64, 
 	if w.ticks++; w.ticks < int(StallAfter/stallProbe) {
 		return nil
 	}
-	return fmt.Errorf("jetstream: follow: %w: nothing delivered after offset %d for %s, though the stream holds offset %d%s",
-		broker.ErrStalled, delivered, now.Sub(w.since).Round(time.Millisecond), w.ahead, w.lastConsumeErr())
+	return fmt.Errorf("jetstream: %s: %w: nothing delivered after sequence %d for %s, though sequence %d is there to deliver%s",
+		w.what, broker.ErrStalled, delivered, now.Sub(w.since).Round(time.Millisecond), w.ahead, w.lastConsumeErr())
 }
 
-// nextSeq returns the sequence of the stream's first event at or after
-// seq, or 0 when there is none or the stream does not answer within a
-// probe period (the watchdog suspects nothing it cannot see). It is one
-// direct get, which any replica of the stream answers.
-func (l *Log) nextSeq(ctx context.Context, seq uint64) uint64 {
+// nextSeq returns the sequence of the first message of st at or after
+// seq whose subject matches subject, or 0 when there is none or st does
+// not answer within a probe period. It is one direct get, which any
+// replica of the stream answers.
+func nextSeq(ctx context.Context, st jetstream.Stream, subject string, seq uint64) uint64 {
 	ctx, cancel := context.WithTimeout(ctx, stallProbe)
 	defer cancel()
-	m, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(l.cfg.Subject+".*"))
+	m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 	if err != nil || m.Sequence < seq { // jetstream.ErrMsgNotFound, or no answer
 		return 0
 	}
 	return m.Sequence
+}
+
+// followWatch is the watchdog of Follow's consumer: the stream's events.
+func (l *Log) followWatch() *stallWatch {
+	return &stallWatch{what: "follow", next: func(ctx context.Context, seq uint64) uint64 {
+		return nextSeq(ctx, l.stream, l.cfg.Subject+".*", seq)
+	}}
+}
+
+// marksWatch is the watchdog of Follow's watch of the trim watermarks:
+// the meta bucket's "w." keys (a watch is an ordered consumer too, and
+// stalls as Follow's does when the server holding it dies).
+func (l *Log) marksWatch() *stallWatch {
+	subject := "$KV." + l.cfg.Stream + "_meta." + markPrefix + ">"
+	return &stallWatch{what: "watch trim watermarks", next: func(ctx context.Context, seq uint64) uint64 {
+		return nextSeq(ctx, l.metaStream, subject, seq)
+	}}
 }
 
 // stopLater stops cc on a goroutine that Close waits for: nats.go's Stop
