@@ -195,6 +195,12 @@ func formatTarget(t *target, u unit) string {
 	if t == nil {
 		return "—"
 	}
+	if t.peer {
+		if t.max {
+			return "≤ node"
+		}
+		return "≥ node"
+	}
 	if t.max && t.bound == 0 {
 		return "0"
 	}
@@ -241,7 +247,15 @@ func ratio(a, b cell) string {
 	return strconv.FormatFloat(r, 'f', 2, 64)
 }
 
-func verdict(t *target, c cell) string {
+// verdict says whether c, rtbroker's cell, meets t; peer is the Node
+// peer's cell of the same row (a peer target's bound).
+func verdict(t *target, c, peer cell) string {
+	if t != nil && t.peer {
+		if !peer.ok() {
+			return "—"
+		}
+		t = &target{max: t.max, bound: peer.median}
+	}
 	switch {
 	case t == nil:
 		return "—"
@@ -275,7 +289,7 @@ func table(scs []scenario, runs []run) string {
 					arrow = "↑"
 				}
 				fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s |\n", title, m.name, arrow,
-					formatCell(a, m.unit), formatCell(n, m.unit), ratio(a, n), formatTarget(m.target, m.unit), verdict(m.target, a))
+					formatCell(a, m.unit), formatCell(n, m.unit), ratio(a, n), formatTarget(m.target, m.unit), verdict(m.target, a, n))
 				if c := summarize(runs, sc.id, ceilingTarget, i, m); c.of > 0 {
 					ceilingRow(&b, title, m, arrow, a, c)
 				}
@@ -293,7 +307,7 @@ func ceilingRow(b *strings.Builder, title string, m metric, arrow string, a, c c
 	tgt, met := "—", "—"
 	if m.higher {
 		tgt = "rtbroker ≥ 0.70 × ceiling"
-		met = verdict(atLeast(0.7*c.median), a)
+		met = verdict(atLeast(0.7*c.median), a, cell{})
 		if !c.ok() {
 			met = "—"
 		}

@@ -48,6 +48,10 @@ func TestFormat(t *testing.T) {
 		{"target at most", formatTarget(atMost(8*1024), unitBytes), "≤ 8.0 KB"},
 		{"target zero", formatTarget(atMost(0), unitCount), "0"},
 		{"no target", formatTarget(nil, unitCount), "—"},
+		{"target the peer's", formatTarget(atMostPeer(), unitMillis), "≤ node"},
+		{"peer target met", verdict(atMostPeer(), cell{median: 7, n: 1, of: 1}, cell{median: 7.5, n: 1, of: 1}), "yes"},
+		{"peer target missed", verdict(atMostPeer(), cell{median: 8, n: 1, of: 1}, cell{median: 7.5, n: 1, of: 1}), "**no**"},
+		{"peer target without the peer", verdict(atMostPeer(), cell{median: 8, n: 1, of: 1}, cell{}), "—"},
 		{"kilo", kilo(15000), "15k"},
 		{"not round", kilo(19900), "19,900"},
 	}
@@ -144,7 +148,7 @@ func TestSelectScenarios(t *testing.T) {
 		wantErr string
 	}{
 		{"a group", []string{"storm"}, "both", "storm-drop storm-term storm-kill", ""},
-		{"an id and a group", []string{"fanout-15k", "ingest"}, "both", "fanout-15k ingest-32 ingest-256 ingest-256-batch16", ""},
+		{"an id and a group", []string{"fanout-15k", "ingest"}, "both", "fanout-15k ingest-64 ingest-256 ingest-256-batch16", ""},
 		{"node skips what it does not serve", []string{"idle"}, "node", "idle-ws idle-polling", ""},
 		{"rtbroker has every transport, and idle WS without the memory release", []string{"idle"}, "rtbroker", "idle-ws idle-ws-norelease idle-polling idle-sse idle-longpoll", ""},
 		{"fan-out to 19,900", []string{"fanout-19.9k"}, "both", "fanout-19.9k", ""},
@@ -194,11 +198,12 @@ func TestPlanCoversTheIssue(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"fanout-5k deliveries/s", "latency-5k p50 ms", "latency-5k p99 ms", "idle-ws RSS/conn", "idle-sse RSS/conn",
-		"ingest-32 events/s", "ingest-256 events/s", "replay events/s", "storm-drop s to resubscribed", "storm-kill missed", "conns connect failures",
+		"ingest-64 events/s", "ingest-256 events/s", "replay events/s", "storm-drop s to resubscribed", "storm-kill missed", "conns connect failures",
 		// Issue 15.
 		"fanout-15k deliveries/s", "fanout-15k steps passed",
 		"idle-ws RSS/conn 10 s after the last connect", "idle-ws RSS/conn 60 s after the last connect",
-		"idle-ws-norelease RSS/conn 10 s after the last connect", "idle-ws-norelease RSS/conn 60 s after the last connect"} {
+		"idle-ws-norelease RSS/conn 10 s after the last connect", "idle-ws-norelease RSS/conn 60 s after the last connect",
+		"idle-polling RSS/conn", "idle-longpoll RSS/conn", "rooms p50 ms", "rooms p99 ms", "latency-1k p50 ms", "latency-1k p99 ms"} {
 		if !targets[want] {
 			t.Errorf("no target on %s", want)
 		}
