@@ -3,6 +3,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -64,8 +65,22 @@ func (l *Log) indexAll(stop <-chan struct{}) error {
 		if err != nil || !more {
 			return err
 		}
+		runtime.Gosched() // let an Append that waits for wmu go first
 	}
 }
+
+// maxIndexRooms is the most rooms one index transaction touches. Indexing
+// costs a few microseconds per room of the transaction besides its
+// events (the room's bucket, its metadata), all while Appends wait: one
+// pass over a second of 2,000 events in 1,000 rooms held them for
+// 13–19 ms here, a stall that a one-second interval puts into the p99 of
+// a many-room load. In transactions of at
+// most this many rooms the longest wait is a few milliseconds, at the
+// cost of more transactions; a log of fewer rooms (and bulk ingest into
+// a few rooms) indexes as before. BenchmarkAppendManyRooms (1,000 rooms,
+// 2 events per Append): Append p99 13.3 → 5.4 ms, mean 1.0 → 0.59 ms
+// (medians of 5 alternating runs on a shared disk).
+const maxIndexRooms = 256
 
 // indexOnce commits one index transaction covering up to limit of the
 // oldest unindexed events, none beyond offset until. It reports whether
@@ -74,7 +89,7 @@ func (l *Log) indexAll(stop <-chan struct{}) error {
 func (l *Log) indexOnce(limit, until uint64) (more bool, err error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	from, target, rooms := l.pend.chunk(limit, until)
+	from, target, rooms := l.pend.chunk(limit, until, maxIndexRooms)
 	if target <= from {
 		return false, nil
 	}

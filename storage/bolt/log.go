@@ -107,7 +107,9 @@ type Options struct {
 
 	// IndexBatch is how many unindexed events make the indexer run before
 	// its interval is up. Each index transaction covers at most
-	// min(4×IndexBatch, 50,000) events. Zero means DefaultIndexBatch.
+	// min(4×IndexBatch, 50,000) events and 256 rooms (a pass over more
+	// commits several, letting Appends in between). Zero means
+	// DefaultIndexBatch.
 	IndexBatch int
 
 	// IndexInterval is how often the indexer indexes every unindexed
