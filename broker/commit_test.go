@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/broker/brokertest"
@@ -118,6 +119,45 @@ func TestGroupCommit(t *testing.T) {
 		}
 		if len(g.batches) > 3 || total != n {
 			t.Fatalf("append batch sizes = %v, want 100 entries in at most 3 appends", g.batches)
+		}
+	})
+}
+
+// A lone publish is committed at once: the writer does not linger for
+// company (no batch window, no timer). In the synctest bubble the clock
+// moves only when every goroutine waits on time, so a publish that waited
+// for a window would see it move; each lone publish is its own Append of
+// one entry, while publishes that arrive together still share one
+// (TestGroupCommit).
+func TestLonePublishCommitsWithoutWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		open := make(chan struct{})
+		close(open)
+		g := &gatedLog{Log: brokertest.NewMemLog(), gate: open}
+		b := broker.New(g, broker.Config{MaxBatch: 64})
+		defer b.Close()
+		const n = 5
+		for i := range n {
+			start := time.Now()
+			if _, err := b.Publish(context.Background(), msg("r", "t", i)); err != nil {
+				t.Fatal(err)
+			}
+			if waited := time.Since(start); waited != 0 {
+				t.Fatalf("publish %d waited %v (on the bubble's clock) for its commit", i, waited)
+			}
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if len(g.batches) != n {
+			t.Fatalf("append batch sizes = %v, want %d appends of one entry", g.batches, n)
+		}
+		for _, size := range g.batches {
+			if size != 1 {
+				t.Fatalf("append batch sizes = %v, want %d appends of one entry", g.batches, n)
+			}
+		}
+		if st := b.Stats(); st.Commits != n {
+			t.Fatalf("Stats().Commits = %d, want %d", st.Commits, n)
 		}
 	})
 }

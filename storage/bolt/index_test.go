@@ -177,7 +177,7 @@ func TestReadAcrossIndexBoundary(t *testing.T) {
 		if err := l.check(); err != nil {
 			t.Fatal(err)
 		}
-		more, err := l.indexOnce(1, l.Head())
+		more, err := l.indexOnce(1, l.Head(), noRoomCap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,8 +211,8 @@ func TestTrimWithUnindexedSuffix(t *testing.T) {
 		}
 		m.add(evs)
 	}
-	appendRooms(t0, "a", "b", "a", "c", "a", "b")       // 1..6
-	if _, err := l.indexOnce(2, l.Head()); err != nil { // index 1 2, the rest in memory
+	appendRooms(t0, "a", "b", "a", "c", "a", "b")                  // 1..6
+	if _, err := l.indexOnce(2, l.Head(), noRoomCap); err != nil { // index 1 2, the rest in memory
 		t.Fatal(err)
 	}
 	appendRooms(t0.Add(time.Hour), "a", "b", "c") // 7 8 9
@@ -361,5 +361,95 @@ func TestOpenOldFormat(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
 		t.Errorf("file damaged by the failed Open: %v %v", fi, err)
+	}
+}
+
+// TestIndexTransactionsBoundRooms: a light index pass (the interval's)
+// over a log of many rooms commits transactions that each touch at most
+// maxIndexRooms rooms (and as many as that: a chunk ends just before the
+// next room's first event), so Appends never wait for one transaction
+// over every room; a log of fewer rooms, and a pass without the cap
+// (woken by IndexBatch events, Close, Trim), is indexed in one
+// transaction as before. Every room reads back whole, in order, after
+// each transaction.
+func TestIndexTransactionsBoundRooms(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rooms    int
+		maxRooms int
+		wantTxs  int
+	}{
+		{name: "few rooms", rooms: maxIndexRooms, maxRooms: maxIndexRooms, wantTxs: 1},
+		{name: "many rooms", rooms: 2*maxIndexRooms + 10, maxRooms: maxIndexRooms, wantTxs: 5}, // the first round of rooms, then the second: 256, 256, 10+246, 256, 20
+		{name: "many rooms, no cap", rooms: 2*maxIndexRooms + 10, maxRooms: noRoomCap, wantTxs: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			l, _ := openTemp(t, lazyOptions)
+			m := &model{byOffset: []*broker.Event{nil}, trimmed: map[string]uint64{}}
+			t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			names := make([]string, tc.rooms)
+			for i := range names {
+				names[i] = fmt.Sprintf("room-%04d", i)
+			}
+			for round := range 2 { // every room twice, the rooms in turn, a few per Append
+				for i := 0; i < len(names); i += 3 {
+					var batch []broker.Entry
+					for _, r := range names[i:min(i+3, len(names))] {
+						batch = append(batch, entries(1, r, t0.Add(time.Duration(round)*time.Hour))...)
+					}
+					evs, err := l.Append(ctx, batch)
+					if err != nil {
+						t.Fatal(err)
+					}
+					m.add(evs)
+				}
+			}
+			txs := 0
+			for {
+				from, target, rooms := l.pend.chunk(l.indexTxMax, l.Head(), tc.maxRooms)
+				if target <= from {
+					break
+				}
+				if len(rooms) > tc.maxRooms {
+					t.Fatalf("index transaction %d touches %d rooms", txs+1, len(rooms))
+				}
+				if target < l.Head() && len(rooms) < tc.maxRooms {
+					if next := m.byOffset[target+1].Room; rooms[next] != nil {
+						t.Fatalf("index transaction %d ends at %d, before an event of room %s it touches", txs+1, target, next)
+					}
+				}
+				if _, err := l.indexOnce(l.indexTxMax, l.Head(), tc.maxRooms); err != nil {
+					t.Fatal(err)
+				}
+				txs++
+				if err := l.check(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if txs != tc.wantTxs {
+				t.Fatalf("indexed in %d transactions, want %d", txs, tc.wantTxs)
+			}
+			if n := l.pend.unindexed(); n != 0 {
+				t.Fatalf("%d events left unindexed", n)
+			}
+			for _, r := range names {
+				res, err := l.Read(ctx, []string{r}, 0, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := m.read([]string{r}, 0, 10)
+				if d := sameEvents(res.Events, want); d != "" {
+					t.Fatalf("room %s: %s", r, d)
+				}
+			}
+			rooms, err := l.Rooms(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := m.rooms(); !slices.Equal(rooms, want) {
+				t.Fatalf("Rooms() = %d rooms, want %d", len(rooms), len(want))
+			}
+		})
 	}
 }

@@ -107,7 +107,10 @@ type Options struct {
 
 	// IndexBatch is how many unindexed events make the indexer run before
 	// its interval is up. Each index transaction covers at most
-	// min(4×IndexBatch, 50,000) events. Zero means DefaultIndexBatch.
+	// min(4×IndexBatch, 50,000) events; a pass on the interval over at
+	// most IndexBatch/2 events also commits at most 256 rooms per
+	// transaction, letting Appends in between. Zero means
+	// DefaultIndexBatch.
 	IndexBatch int
 
 	// IndexInterval is how often the indexer indexes every unindexed
@@ -403,7 +406,7 @@ func (l *Log) Close() error {
 	close(l.stop)
 	l.wg.Wait() // the indexer does not take mu
 	var errIndex error
-	if err := l.indexAll(nil); err != nil {
+	if err := l.indexAll(nil, noRoomCap); err != nil {
 		errIndex = fmt.Errorf("bolt: close: last index pass: %w", err)
 	}
 	if err := l.db.Close(); err != nil {

@@ -73,10 +73,11 @@ func (p *pending) add(evs []*broker.Event, head uint64) uint64 {
 }
 
 // chunk returns what the next index transaction covers: the offsets up to
-// target = min(head, indexed+limit, until) of each room, and the indexed
-// offset it starts from (target <= from: nothing to do). The caller holds
-// Log.wmu, so p does not change until it calls drain.
-func (p *pending) chunk(limit, until uint64) (from, target uint64, rooms map[string][]uint64) {
+// target = min(head, indexed+limit, until) of each room, lowered further
+// when more than maxRooms rooms have offsets up to it so that maxRooms do,
+// and the indexed offset it starts from (target <= from: nothing to do).
+// The caller holds Log.wmu, so p does not change until it calls drain.
+func (p *pending) chunk(limit, until uint64, maxRooms int) (from, target uint64, rooms map[string][]uint64) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	from, target = p.indexed, min(p.head, until)
@@ -86,13 +87,34 @@ func (p *pending) chunk(limit, until uint64) (from, target uint64, rooms map[str
 	if target-from > limit {
 		target = from + limit
 	}
-	rooms = make(map[string][]uint64, len(p.rooms))
+	if len(p.rooms) > maxRooms {
+		target = p.roomsCap(target, maxRooms)
+	}
+	rooms = make(map[string][]uint64, min(len(p.rooms), maxRooms))
 	for name, offs := range p.rooms {
 		if n := upTo(offs, target); n > 0 {
 			rooms[name] = offs[:n:n]
 		}
 	}
 	return from, target, rooms
+}
+
+// roomsCap returns the highest offset up to target at which at most
+// maxRooms (> 0) rooms have pending offsets: just below the first pending
+// offset of the (maxRooms+1)-th room in order of their first offsets. With
+// mu held.
+func (p *pending) roomsCap(target uint64, maxRooms int) uint64 {
+	firsts := make([]uint64, 0, len(p.rooms))
+	for _, offs := range p.rooms {
+		if len(offs) > 0 && offs[0] <= target {
+			firsts = append(firsts, offs[0])
+		}
+	}
+	if len(firsts) <= maxRooms {
+		return target
+	}
+	slices.Sort(firsts)
+	return firsts[maxRooms] - 1 // >= firsts[0]: first offsets are distinct
 }
 
 // drain forgets the offsets up to target, which a committed index

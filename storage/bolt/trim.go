@@ -89,7 +89,7 @@ func (l *Log) indexForTrim(ctx context.Context) error {
 		return err
 	}
 	defer l.mu.RUnlock()
-	if err := l.indexAll(ctx.Done()); err != nil {
+	if err := l.indexAll(ctx.Done(), noRoomCap); err != nil {
 		return fmt.Errorf("bolt: trim: index rooms: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
