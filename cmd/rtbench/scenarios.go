@@ -397,16 +397,19 @@ func (b *bench) restart(ctx context.Context) (int, error) {
 }
 
 // waitResubscribed waits until n dropped clients are subscribed again
-// and (clients of this process) have received what they missed, or gave
-// up.
+// (or gave up), then, for clients of this process, up to --drain-timeout
+// more until they have received what they missed (a server that lost
+// events never gets them there).
 func (b *bench) waitResubscribed(ctx context.Context, n int64) *fleetStats {
 	deadline := time.Now().Add(b.cfg.ReconnectTimeout + 10*time.Second)
+	resubscribed := false
 	for {
 		s := b.stats(nil)
-		done := s.Resubscribed+s.ReconnectFailures >= n
-		if b.grp.local != nil {
-			done = done && s.Recovered+s.ReconnectFailures >= n
+		if !resubscribed && s.Resubscribed+s.ReconnectFailures >= n {
+			resubscribed = true
+			deadline = time.Now().Add(b.cfg.DrainTimeout)
 		}
+		done := resubscribed && (b.grp.local == nil || s.Recovered+s.ReconnectFailures >= n)
 		if done || time.Now().After(deadline) || ctx.Err() != nil {
 			return s
 		}
