@@ -286,7 +286,8 @@ func plan(sz sizes) []scenario {
 				restartCmd: st.restart,
 				estimate:   est(sz.stormSubs, 10*time.Second), timeout: 4 * time.Minute,
 				metrics: []metric{
-					{name: "s to resubscribed", path: "extra.resubscribed_s", unit: unitSeconds, target: atMost(0.8)},
+					{name: "s to recovered", path: "extra.recovered_s", unit: unitSeconds, target: atMost(0.8)},
+					{name: "s to resubscribed", path: "extra.resubscribed_s", unit: unitSeconds},
 					{name: "missed", path: "missed", unit: unitCount, target: atMost(0)},
 				},
 			}},

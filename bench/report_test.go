@@ -198,7 +198,7 @@ func TestPlanCoversTheIssue(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"fanout-5k deliveries/s", "latency-5k p50 ms", "latency-5k p99 ms", "idle-ws RSS/conn", "idle-sse RSS/conn",
-		"ingest-64 events/s", "ingest-256 events/s", "replay events/s", "storm-drop s to resubscribed", "storm-kill missed", "conns connect failures",
+		"ingest-64 events/s", "ingest-256 events/s", "replay events/s", "storm-drop s to recovered", "storm-kill missed", "conns connect failures",
 		// Issue 15.
 		"fanout-15k deliveries/s", "fanout-15k steps passed",
 		"idle-ws RSS/conn 10 s after the last connect", "idle-ws RSS/conn 60 s after the last connect",

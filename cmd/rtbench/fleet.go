@@ -61,21 +61,28 @@ type fleetStats struct {
 	// received, and SkipClients the clients that did: a sign of events
 	// lost mid-stream only when nothing else publishes to the log while
 	// one room is followed (its offsets are then consecutive).
-	Skipped           uint64    `json:"skipped"`
-	SkipClients       int64     `json:"skip_clients"`
-	Disconnects       int64     `json:"disconnects"`        // not asked for
-	ReconnectFailures int64     `json:"reconnect_failures"` // gave up reconnecting
-	Unrecovered       int64     `json:"unrecovered"`        // Socket.IO recovery refused: re-joined
-	Resets            int64     `json:"resets"`             // reset notices received
-	Dropped           int64     `json:"dropped"`
-	Resubscribed      int64     `json:"resubscribed"`
-	LastResub         int64     `json:"last_resub"` // unix ns
-	Done              int64     `json:"done"`       // replay: clients that got Expect events
-	LastDone          int64     `json:"last_done"`  // unix ns
-	Errors            []string  `json:"errors,omitempty"`
-	Latency           *Snapshot `json:"latency"`
-	Connect           *Snapshot `json:"connect"`
-	Replay            *Snapshot `json:"replay"` // per-client replay durations
+	Skipped           uint64 `json:"skipped"`
+	SkipClients       int64  `json:"skip_clients"`
+	Disconnects       int64  `json:"disconnects"`        // not asked for
+	ReconnectFailures int64  `json:"reconnect_failures"` // gave up reconnecting
+	Unrecovered       int64  `json:"unrecovered"`        // Socket.IO recovery refused: re-joined
+	Resets            int64  `json:"resets"`             // reset notices received
+	Dropped           int64  `json:"dropped"`
+	Resubscribed      int64  `json:"resubscribed"`
+	LastResub         int64  `json:"last_resub"` // unix ns
+	// Recovered counts the dropped clients that, once resubscribed, had
+	// received every event of their room acknowledged to the publisher
+	// before they resubscribed (what they missed), LastRecovered when the
+	// last of them did (unix ns). Only fleets given the publisher's counts
+	// (setAcked: in the load tool's own process) count them.
+	Recovered     int64     `json:"recovered"`
+	LastRecovered int64     `json:"last_recovered"`
+	Done          int64     `json:"done"`      // replay: clients that got Expect events
+	LastDone      int64     `json:"last_done"` // unix ns
+	Errors        []string  `json:"errors,omitempty"`
+	Latency       *Snapshot `json:"latency"`
+	Connect       *Snapshot `json:"connect"`
+	Replay        *Snapshot `json:"replay"` // per-client replay durations
 }
 
 // merge adds o into s.
@@ -103,6 +110,8 @@ func (s *fleetStats) merge(o *fleetStats) {
 	s.Dropped += o.Dropped
 	s.Resubscribed += o.Resubscribed
 	s.LastResub = max(s.LastResub, o.LastResub)
+	s.Recovered += o.Recovered
+	s.LastRecovered = max(s.LastRecovered, o.LastRecovered)
 	s.Done += o.Done
 	s.LastDone = max(s.LastDone, o.LastDone)
 	for _, e := range o.Errors {
@@ -183,11 +192,14 @@ type client struct {
 	start time.Time
 
 	received atomic.Uint64
-	dup      atomic.Uint64
-	skipped  atomic.Uint64 // offsets jumped over between two received events
-	state    atomic.Int32
-	dropped  atomic.Bool // the connection is being closed on purpose
-	settled  atomic.Bool // past the first connection attempt
+	// need is, after a resubscription, how many events the client must
+	// have received to have recovered what it missed (0: nothing pending).
+	need    atomic.Uint64
+	dup     atomic.Uint64
+	skipped atomic.Uint64 // offsets jumped over between two received events
+	state   atomic.Int32
+	dropped atomic.Bool // the connection is being closed on purpose
+	settled atomic.Bool // past the first connection attempt
 
 	mu    sync.Mutex // guards conns
 	conns [2]net.Conn
@@ -232,6 +244,9 @@ func (c *client) deliver(off uint64, t, now int64) {
 	c.last = off
 	n := c.received.Add(1)
 	f := c.f
+	if nd := c.need.Load(); nd > 0 && n >= nd && c.need.CompareAndSwap(nd, 0) {
+		f.noteRecovered(time.Now().UnixNano()) // not now: that may predate the resubscription's stamp
+	}
 	if f.spec.Latency && t > 0 {
 		f.lat.Record(c.idx, now-t)
 	}
@@ -291,8 +306,36 @@ func (c *client) run(ctx context.Context) {
 		c.state.Store(stateLive)
 		f.resubscribed.Add(1)
 		atomicMax(&f.lastResub, time.Now().UnixNano())
+		c.awaitMissed()
 	}
 }
+
+// awaitMissed sets, after a resubscription, how many events the client
+// must have received to have recovered every event of its room
+// acknowledged so far, and counts it recovered at once when it has them
+// already (the catch-up came with the CONNECT answer). deliver counts it
+// otherwise.
+func (c *client) awaitMissed() {
+	acked := c.f.acked.Load()
+	if acked == nil {
+		return
+	}
+	nd := (*acked)(c.ri)
+	c.need.Store(nd)
+	if (nd == 0 || c.received.Load() >= nd) && c.need.CompareAndSwap(nd, 0) {
+		c.f.noteRecovered(time.Now().UnixNano())
+	}
+}
+
+// noteRecovered counts a dropped client recovered at now (unix ns).
+func (f *fleet) noteRecovered(now int64) {
+	f.recovered.Add(1)
+	atomicMax(&f.lastRecovered, now)
+}
+
+// setAcked gives the fleet the publisher's count of acknowledged events
+// per room (by spec room index), for Recovered.
+func (f *fleet) setAcked(acked func(room int) uint64) { f.acked.Store(&acked) }
 
 // connect makes one connection attempt, at most Parallel at a time per
 // fleet; c.start is when the first one began (after waiting for its turn).
@@ -347,6 +390,8 @@ type fleet struct {
 
 	failures, disconnects, reconnectFailures, unrecovered, resets atomic.Int64
 	dropped, resubscribed, lastResub, done, lastDone              atomic.Int64
+	recovered, lastRecovered                                      atomic.Int64
+	acked                                                         atomic.Pointer[func(room int) uint64] // see setAcked
 
 	errMu  sync.Mutex // guards errors
 	errors []string
@@ -462,6 +507,8 @@ func (f *fleet) stats(expected []uint64) *fleetStats {
 		Dropped:           f.dropped.Load(),
 		Resubscribed:      f.resubscribed.Load(),
 		LastResub:         f.lastResub.Load(),
+		Recovered:         f.recovered.Load(),
+		LastRecovered:     f.lastRecovered.Load(),
 		Done:              f.done.Load(),
 		LastDone:          f.lastDone.Load(),
 		Latency:           f.lat.Snapshot(),
@@ -506,6 +553,7 @@ func (f *fleet) stats(expected []uint64) *fleetStats {
 // restarted): their loss is not counted as a disconnect.
 func (f *fleet) drop(close bool) int {
 	f.resubscribed.Store(0)
+	f.recovered.Store(0)
 	n := 0
 	for _, c := range f.clients {
 		if c.state.Load() == stateLive {

@@ -227,6 +227,12 @@ func TestStormRestart(t *testing.T) {
 		if r.Extra["resubscribed"].(float64) != 20 || r.Delivered < r.Published*6 {
 			t.Fatalf("%s: resubscribed %v, delivered %d of %d published\n%s", tr, r.Extra["resubscribed"], r.Delivered, r.Published, out)
 		}
+		// Recovered counts from the restart to the last client holding
+		// every event it missed: never before its resubscription.
+		recov, _ := r.Extra["recovered_s"].(float64)
+		if r.Extra["recovered"].(float64) != 20 || recov < r.Extra["resubscribed_s"].(float64) {
+			t.Fatalf("%s: recovered %v in %v s, resubscribed in %v s\n%s", tr, r.Extra["recovered"], r.Extra["recovered_s"], r.Extra["resubscribed_s"], out)
+		}
 	}
 }
 

@@ -319,6 +319,9 @@ func (b *bench) storm(ctx context.Context) error {
 		return err
 	}
 	pub := b.newPublisher()
+	if b.grp.local != nil {
+		b.grp.local.setAcked(func(room int) uint64 { return pub.acked[room].Load() })
+	}
 	m := b.startMeters()
 	b.setPhase("publishing")
 	pubDone := make(chan struct{})
@@ -351,6 +354,14 @@ func (b *bench) storm(ctx context.Context) error {
 		b.res.Extra["resubscribed_s"] = seconds(time.Duration(s.LastResub - tDrop.UnixNano()))
 	} else {
 		b.res.problem("%d of %d dropped clients resubscribed", s.Resubscribed, dropped)
+	}
+	if b.grp.local != nil { // clients in worker processes do not count Recovered
+		b.res.Extra["recovered"] = s.Recovered
+		if s.Recovered >= int64(dropped) && s.LastRecovered > 0 {
+			b.res.Extra["recovered_s"] = seconds(time.Duration(s.LastRecovered - tDrop.UnixNano()))
+		} else {
+			b.res.problem("%d of %d dropped clients recovered the events they missed", s.Recovered, dropped)
+		}
 	}
 	b.setPhase("publishing")
 	<-pubDone
@@ -386,12 +397,20 @@ func (b *bench) restart(ctx context.Context) (int, error) {
 }
 
 // waitResubscribed waits until n dropped clients are subscribed again
-// (or gave up).
+// (or gave up), then, for clients of this process, up to --drain-timeout
+// more until they have received what they missed (a server that lost
+// events never gets them there).
 func (b *bench) waitResubscribed(ctx context.Context, n int64) *fleetStats {
 	deadline := time.Now().Add(b.cfg.ReconnectTimeout + 10*time.Second)
+	resubscribed := false
 	for {
 		s := b.stats(nil)
-		if s.Resubscribed+s.ReconnectFailures >= n || time.Now().After(deadline) || ctx.Err() != nil {
+		if !resubscribed && s.Resubscribed+s.ReconnectFailures >= n {
+			resubscribed = true
+			deadline = time.Now().Add(b.cfg.DrainTimeout)
+		}
+		done := resubscribed && (b.grp.local == nil || s.Recovered+s.ReconnectFailures >= n)
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
 			return s
 		}
 		time.Sleep(20 * time.Millisecond)

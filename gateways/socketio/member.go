@@ -82,10 +82,15 @@ func (m *member) autoJoin(ctx context.Context) error {
 	return nil
 }
 
-// start begins delivery, once the socket is connected.
+// start begins delivery, once the socket is connected: the first batch
+// (a recovered session's missed events) is read and sent on the calling
+// goroutine, the CONNECT handler's, so that it leaves with the CONNECT
+// answer in one write (the protocol corks the connection around the
+// handlers); the task delivers the rest, woken by the subscription (a
+// wake-up that comes while this runs re-queues the task, see pump.Task.Do).
 func (m *member) start() {
 	m.started.Store(true)
-	m.task.Ready()
+	m.task.Do(m.step)
 }
 
 // end stops delivery for good: the task closes the subscription.

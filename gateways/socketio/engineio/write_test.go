@@ -2,8 +2,10 @@ package engineio_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -89,4 +91,61 @@ func TestWebSocketSlowClient(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSlowClient", err)
 	}
 	ts.waitClosed(t, engineio.ReasonSlowClient)
+}
+
+// TestWebSocketCork holds a connection's writes between Cork and Uncork:
+// nothing reaches the client meanwhile, then everything does, in order,
+// including a Close queued while corked, with the poller's non-blocking
+// writes (TCP) and with writer goroutines (other connections).
+func TestWebSocketCork(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		plainConns bool
+		close      bool // Close while corked
+	}{
+		{name: "tcp"},
+		{name: "tcp, close while corked", close: true},
+		{name: "plain conn", plainConns: true},
+		{name: "plain conn, close while corked", plainConns: true, close: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServerOn(t, engineio.Config{PingInterval: time.Hour}, tc.plainConns)
+			ws := dial(t, ts.wsURL("transport=websocket"))
+			read(t, ws) // handshake
+			c := <-ts.opened
+			c.Cork()
+			for _, m := range []string{"a", "b"} {
+				if err := c.SendText([]byte(m)); err != nil {
+					t.Fatalf("send %s: %v", m, err)
+				}
+			}
+			if tc.close {
+				c.Close()
+			}
+			// Nothing arrives while corked (a correctness wait: with a
+			// working cork no byte ever comes before Uncork).
+			raw := ws.UnderlyingConn()
+			_ = raw.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			var b [1]byte
+			if n, err := raw.Read(b[:]); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read while corked: %d bytes, %v; want nothing", n, err)
+			}
+			c.Uncork()
+			for _, want := range []string{"4a", "4b"} {
+				if _, got := read(t, ws); got != want {
+					t.Fatalf("after Uncork: %q, want %q", got, want)
+				}
+			}
+			if tc.close {
+				if code := closeCode(t, ws); code != websocket.CloseNormalClosure {
+					t.Errorf("close code %d, want %d", code, websocket.CloseNormalClosure)
+				}
+				return
+			}
+			write(t, ws, "4ping") // still a working session: an echo round trip
+			if _, got := read(t, ws); got != "4ping" {
+				t.Errorf("echo after Uncork: %q", got)
+			}
+		})
+	}
 }

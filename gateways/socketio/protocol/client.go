@@ -132,6 +132,10 @@ func (c *client) connect(p *Packet) {
 		payload = AppendString(payload, s.pid)
 	}
 	payload = append(payload, '}')
+	// What the connect handlers send at once (a recovered session's missed
+	// packets) goes out with the answer, in one write.
+	c.conn.Cork()
+	defer c.conn.Uncork()
 	c.sendPacket(AppendHeader(nil, PacketConnect, 0, nsp.name, false, 0), payload)
 	for _, fn := range onConnect {
 		fn(s)
