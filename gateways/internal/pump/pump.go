@@ -22,11 +22,11 @@ type Pool struct {
 	wg sync.WaitGroup
 }
 
-// New starts a Pool with the given number of workers (when workers <= 0:
-// GOMAXPROCS, but no more than the CPUs the process may run on).
+// New starts a Pool with the given number of workers (GOMAXPROCS when
+// workers <= 0).
 func New(workers int) *Pool {
 	if workers <= 0 {
-		workers = DefaultWorkers()
+		workers = runtime.GOMAXPROCS(0)
 	}
 	p := &Pool{ring: make([]*Task, 64), workers: workers}
 	p.cond.L = &p.mu
@@ -34,18 +34,6 @@ func New(workers int) *Pool {
 		p.wg.Go(p.work)
 	}
 	return p
-}
-
-// DefaultWorkers is the number of workers of a pool by default:
-// GOMAXPROCS, but no more than the CPUs the process may run on. Workers
-// run tasks back to back while any is ready (a sweep of a large room
-// keeps them busy for a whole sweep), so a P beyond the CPUs (rtbroker
-// runs two Ps on one CPU) is left to the rest of the server: the HTTP
-// requests, the commits and their fsync are then served between two
-// tasks instead of waiting for a worker's time slice to end, which made
-// a publish wait up to tens of milliseconds behind a sweep.
-func DefaultWorkers() int {
-	return max(1, min(runtime.GOMAXPROCS(0), runtime.NumCPU()))
 }
 
 // Close stops the workers once the tasks already ready have run, and

@@ -1,8 +1,6 @@
 package pump
 
 import (
-	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,26 +132,5 @@ func TestCloseDropsLaterWork(t *testing.T) {
 	p.Close() // idempotent
 	if runs.Load() != 1 {
 		t.Fatalf("runs = %d after Close, want 1", runs.Load())
-	}
-}
-
-// TestDefaultWorkers checks the default size of a pool: GOMAXPROCS, but
-// never more workers than CPUs the process may run on (rtbroker runs two
-// Ps on one CPU and leaves the second to HTTP and commits), and at least
-// one.
-func TestDefaultWorkers(t *testing.T) {
-	for _, procs := range []int{1, 2, runtime.NumCPU() + 1} {
-		t.Run(strconv.Itoa(procs), func(t *testing.T) {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			want := max(1, min(procs, runtime.NumCPU()))
-			if got := DefaultWorkers(); got != want {
-				t.Fatalf("DefaultWorkers() = %d with GOMAXPROCS %d and %d CPUs, want %d", got, procs, runtime.NumCPU(), want)
-			}
-			p := New(0)
-			defer p.Close()
-			if p.workers != want {
-				t.Fatalf("New(0) started %d workers, want %d", p.workers, want)
-			}
-		})
 	}
 }
