@@ -57,9 +57,11 @@ type Entry struct {
 	seq       uint64
 	c         Conn
 	since     time.Time
-	done      chan struct{}
 	once      sync.Once
 	kicked    atomic.Bool
+
+	mu   sync.Mutex    // guards done
+	done chan struct{} // made by the first Done (most connections never need one); closed by Disconnect
 }
 
 // ID returns the connection's id: the transport, a dash and a number
@@ -89,7 +91,17 @@ func (e *Entry) Rooms() []string { return e.c.Sub.Rooms() }
 func (e *Entry) Since() time.Time { return e.since }
 
 // Done is closed by Disconnect.
-func (e *Entry) Done() <-chan struct{} { return e.done }
+func (e *Entry) Done() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done == nil {
+		e.done = make(chan struct{})
+		if e.kicked.Load() {
+			close(e.done)
+		}
+	}
+	return e.done
+}
 
 // Kicked reports whether Disconnect was called.
 func (e *Entry) Kicked() bool { return e.kicked.Load() }
@@ -100,8 +112,12 @@ func (e *Entry) Kicked() bool { return e.kicked.Load() }
 // the entry.
 func (e *Entry) Disconnect() {
 	e.once.Do(func() {
+		e.mu.Lock()
 		e.kicked.Store(true)
-		close(e.done)
+		if e.done != nil {
+			close(e.done)
+		}
+		e.mu.Unlock()
 		if e.c.Kick != nil {
 			e.c.Kick()
 		}
@@ -160,7 +176,7 @@ func (r *Registry) Add(c Conn) *Entry {
 	n := r.seq.Add(1)
 	e := &Entry{
 		id: r.transport + "-" + strconv.FormatUint(n, 10), transport: r.transport, seq: n,
-		c: c, since: time.Now().UTC(), done: make(chan struct{}),
+		c: c, since: time.Now().UTC(),
 	}
 	r.mu.Lock()
 	r.m[e.id] = e

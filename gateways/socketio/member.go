@@ -403,10 +403,6 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 	}
 	pos, _ := m.sub.RoomPosition(logRoom)
 	rec := m.rec
-	rec.Added = maps.Clone(m.rec.Added)
-	if rec.Added == nil {
-		rec.Added = make(map[string]bool)
-	}
 	if pos < frontier {
 		// A catch-up: the room's events up to the frontier come after
 		// higher offsets written before. A new generation.
@@ -418,7 +414,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 		for r := range m.rec.Rooms {
 			rec.Rooms[r], _ = m.sub.RoomPosition(r)
 		}
-		clear(rec.Added)
+		rec.Added = nil // nothing added in the new generation yet
 	} else {
 		rec.Rooms = maps.Clone(m.rec.Rooms)
 		if rec.Rooms == nil {
@@ -426,7 +422,14 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 		}
 	}
 	rec.Rooms[logRoom] = pos
-	rec.Added[logRoom] = true
+	if rec.Prev != nil {
+		// Added is read only beside Prev (resumeFrom): a session without
+		// a previous generation keeps none, which spares a map per socket.
+		added := make(map[string]bool, len(rec.Added)+1)
+		maps.Copy(added, rec.Added)
+		added[logRoom] = true
+		rec.Added = added
+	}
 	if wantPresence != m.rec.Presence[logRoom] {
 		rec.Presence = withPresence(m.rec.Presence, logRoom, wantPresence)
 	}
