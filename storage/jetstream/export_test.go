@@ -9,3 +9,6 @@ func (l *Log) LeaderNext(ctx context.Context, room string, seq uint64) (uint64, 
 	off, _, err := l.leaderNext(ctx, l.subject(room), seq)
 	return off, err
 }
+
+// SetBeforeRoomRead makes Read call f before it reads each room.
+func (l *Log) SetBeforeRoomRead(f func(room string)) { l.beforeRoomRead = f }

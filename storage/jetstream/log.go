@@ -142,6 +142,10 @@ type Log struct {
 	// bucket.
 	wmMu  sync.Mutex
 	marks map[string]uint64
+
+	// beforeRoomRead, when set (tests only), runs in Read before each
+	// room is read: a fault can be injected there.
+	beforeRoomRead func(room string)
 }
 
 // Open returns a Log on the stream cfg names, creating the stream (with a

@@ -178,18 +178,26 @@ func (l *Log) Read(ctx context.Context, rooms []string, after uint64, limit int)
 	rooms = slices.Compact(slices.Sorted(slices.Values(rooms)))
 	var res broker.ReadResult
 	for _, room := range rooms {
-		if w := l.mark(room); w > after {
+		if l.beforeRoomRead != nil {
+			l.beforeRoomRead(room)
+		}
+		var evs []*broker.Event
+		if after < head {
+			var err error
+			if evs, err = l.readRoom(ctx, room, after, head, limit); err != nil {
+				return broker.ReadResult{}, err
+			}
+		}
+		// The watermark after the read: Trim raises it before it purges,
+		// so a read that met a purge sees its watermark here (read before,
+		// a trim between the two would leave a gap unreported). Events at
+		// or below it are trimmed, or about to be: not returned.
+		w := l.mark(room)
+		if w > after {
 			res.Trimmed = max(res.Trimmed, w)
 		}
-		if after >= head {
-			continue
-		}
-		evs, err := l.readRoom(ctx, room, after, head, limit)
-		if err != nil {
-			return broker.ReadResult{}, err
-		}
 		for _, ev := range evs {
-			if ev.Offset <= head {
+			if ev.Offset <= head && ev.Offset > w {
 				res.Events = append(res.Events, ev)
 			}
 		}

@@ -90,3 +90,37 @@ func TestReadR3(t *testing.T) {
 		r.Close()
 	}
 }
+
+// TestReadMeetsTrim: a trim that purges a room between the moment a Read
+// starts and the moment it reads that room is reported by that Read
+// (Trimmed), and the Read returns none of the trimmed events: the
+// watermark is looked at after the room is read (Trim raises it before it
+// purges).
+func TestReadMeetsTrim(t *testing.T) {
+	ctx := context.Background()
+	l := mustOpen(t, connect(t, startServer(t)), jetstream.Config{})
+	for range 5 {
+		if _, err := l.Append(ctx, []broker.Entry{entry("t", "")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trims := 0
+	l.SetBeforeRoomRead(func(string) {
+		if trims++; trims == 1 {
+			if n, err := l.Trim(ctx, broker.Retention{MaxCount: 2}, time.Now()); err != nil || n != 3 {
+				t.Errorf("trim = %d, %v", n, err)
+			}
+		}
+	})
+	res, err := l.Read(ctx, []string{"t"}, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []uint64
+	for _, ev := range res.Events {
+		offs = append(offs, ev.Offset)
+	}
+	if res.Trimmed != 3 || len(offs) != 2 || offs[0] != 4 || offs[1] != 5 {
+		t.Fatalf("read from 0 across a trim: events %v, trimmed %d; want [4 5], trimmed 3", offs, res.Trimmed)
+	}
+}
