@@ -7,7 +7,11 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/conns"
 )
 
 // TestMetricsDelivery: under load from publishers, with a live client of
@@ -48,14 +52,15 @@ func TestMetricsDelivery(t *testing.T) {
 	}
 	// A long-poll client following the room live.
 	var polls sync.WaitGroup
+	var polled atomic.Uint64 // how far the long-poll client got
+	polled.Store(10)
 	polls.Go(func() {
-		next := uint64(10)
 		for ctx.Err() == nil {
-			p, err := poll(newStreamClient(), srv.URL, []string{"load"}, next, "&timeout=2s")
+			p, err := poll(newStreamClient(), srv.URL, []string{"load"}, polled.Load(), "&timeout=2s")
 			if err != nil {
 				return
 			}
-			next = p.Next
+			polled.Store(p.Next)
 		}
 	})
 	// A client that never reads its stream of big events.
@@ -92,6 +97,33 @@ func TestMetricsDelivery(t *testing.T) {
 	pubs.Wait()
 	last := mustPublish(t, c, srv.URL, "load", "t", []byte(`{"last":true}`))
 	d.until("s", last.Offset)
+	// On a loaded machine the long-poll client may have caught up poll by
+	// poll, each answered at once from the backlog: none of those is a
+	// live delivery, and latency is sampled once every conns.SampleEvery
+	// events. Events published one at a time while it holds a poll at the
+	// head are live: publish them until a sample is taken.
+	waitPolled := func(off uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); polled.Load() < off; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the long-poll client got to %d, not %d", polled.Load(), off)
+			}
+		}
+	}
+	lpLatency := `rtbroker_publish_deliver_seconds_count{transport="longpoll"}`
+	live := 0
+	for ; scrape(t, c, srv.URL)[lpLatency] == before[lpLatency]; live++ {
+		if live == 4*conns.SampleEvery {
+			t.Fatalf("%d events delivered live to a held poll, and no latency sample", live)
+		}
+		waitPolled(last.Offset)
+		waitMetric(t, c, srv.URL, "rtbroker_longpoll_requests", 1)
+		last = mustPublish(t, c, srv.URL, "load", "t", []byte(`{"live":true}`))
+		waitPolled(last.Offset)
+	}
+	if live > 0 {
+		d.until("s", last.Offset)
+	}
 
 	// Connection state recovery: the socket's connection drops and it
 	// recovers; a client with a made-up session is refused.
