@@ -130,7 +130,11 @@ func (r *liveReg) stopLocked(err error) {
 // on the sender's core, inside the server's write (about a fifth of the
 // server's CPU in a 15k fan-out, and a context switch of the tool per
 // frame). A delivery is timed when it is read, so the pause can only add
-// to the latency measured (at most livePause plus the timer's slack).
+// to the latency measured (at most livePause plus the timer's slack). It
+// does not pause after a read that filled the buffer: that connection
+// streams faster than frame by frame (a replay), and pausing would make
+// the tool a slow reader, one the server drops when its write buffer
+// fills.
 const livePause = 500 * time.Microsecond
 
 // loop waits for ready connections and reads each once (level-triggered:
@@ -156,19 +160,20 @@ func (p *livePoller) loop() {
 			p.mu.Lock()
 			r := p.regs[int(ev.Fd)]
 			p.mu.Unlock()
-			if r != nil {
-				p.service(r)
+			if r != nil && p.service(r) {
+				full = true
 			}
 		}
 	}
 }
 
-// service reads r's connection once and hands the bytes to its fn.
-func (p *livePoller) service(r *liveReg) {
+// service reads r's connection once and hands the bytes to its fn. It
+// reports whether the read filled the loop's buffer.
+func (p *livePoller) service(r *liveReg) (filled bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.gone {
-		return
+		return false
 	}
 	n, err := syscall.Read(r.fd, p.buf)
 	switch {
@@ -182,6 +187,7 @@ func (p *livePoller) service(r *liveReg) {
 			r.stopLocked(ferr)
 		}
 	}
+	return n == len(p.buf)
 }
 
 // close stops the loop (connections still registered are the caller's).
