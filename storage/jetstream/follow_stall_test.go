@@ -173,13 +173,10 @@ func TestFollowAfterNATSServerDies(t *testing.T) {
 // (10 s), with no error reaching Follow.
 const caughtUpWithin = 8 * time.Second
 
-func followAfterServerDies(t *testing.T, victimOf func(*testing.T, []*server.Server, int, string, string) int) {
-	servers := startCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	const follower = 1
-	cfg := jetstream.Config{Replicas: 3}
-	var fl *jetstream.Log
+// startFollower opens an R3 Log through servers[follower] (retrying while
+// the cluster settles) and follows it into f until stop is called.
+func startFollower(ctx context.Context, t *testing.T, servers []*server.Server, follower int, cfg jetstream.Config) (fl *jetstream.Log, f *followed, stop func()) {
+	t.Helper()
 	for fl == nil { // the stream's placement may need the cluster to settle
 		var err error
 		if fl, err = jetstream.Open(ctx, connectTo(t, urlsFrom(servers, follower)), cfg); err != nil {
@@ -190,11 +187,21 @@ func followAfterServerDies(t *testing.T, victimOf func(*testing.T, []*server.Ser
 		}
 	}
 	t.Cleanup(func() { _ = fl.Close() })
-	var f followed
+	f = &followed{}
 	fctx, fstop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { f.run(fctx, fl) })
-	defer func() { fstop(); wg.Wait() }()
+	return fl, f, func() { fstop(); wg.Wait() }
+}
+
+func followAfterServerDies(t *testing.T, victimOf func(*testing.T, []*server.Server, int, string, string) int) {
+	servers := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const follower = 1
+	cfg := jetstream.Config{Replicas: 3}
+	_, f, stop := startFollower(ctx, t, servers, follower, cfg)
+	defer stop()
 
 	leader, consumer := streamPlaces(t, connectTo(t, urlsFrom(servers, 0)), jetstream.DefaultStream)
 	victim := victimOf(t, servers, follower, leader, consumer)
@@ -309,22 +316,8 @@ func TestTrimSeenAfterNATSServerDies(t *testing.T) {
 	defer cancel()
 	const follower = 1
 	cfg := jetstream.Config{Replicas: 3}
-	var fl *jetstream.Log
-	for fl == nil { // the stream's placement may need the cluster to settle
-		var err error
-		if fl, err = jetstream.Open(ctx, connectTo(t, urlsFrom(servers, follower)), cfg); err != nil {
-			if ctx.Err() != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	t.Cleanup(func() { _ = fl.Close() })
-	var f followed
-	fctx, fstop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { f.run(fctx, fl) })
-	defer func() { fstop(); wg.Wait() }()
+	fl, f, stop := startFollower(ctx, t, servers, follower, cfg)
+	defer stop()
 
 	_, watcher := streamPlaces(t, connectTo(t, urlsFrom(servers, 0)), "KV_"+jetstream.DefaultStream+"_meta")
 	victim := serverNamed(t, servers, watcher)
