@@ -117,6 +117,12 @@ func (m *member) step() {
 		// answered; the member's state is not the task's before start.
 		return
 	}
+	if m.s.Conn().Backlogged(m.task.Ready) {
+		// The client reads slower than the socket is fed: read on once
+		// what is queued has been written (a slow reader catching up is
+		// paced, not closed at the write buffer limit).
+		return
+	}
 	limit := m.g.cfg.BatchSize
 	evs, err := m.sub.TryNext(m.g.ctx, limit)
 	if err != nil {

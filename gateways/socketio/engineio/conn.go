@@ -51,6 +51,8 @@ type Conn struct {
 	queued    int       // bytes in queue, counted against WriteBufferLimit
 	writing   bool      // the writer role is taken: a sender writing inline, or the writer goroutine
 	corked    bool      // Cork: WebSocket writes wait for Uncork
+	blocked   bool      // a writer goroutine waits for the socket to take more (WebSocket)
+	drainWait []func()  // Backlogged callers to wake once the queue is written
 	ws        *wsConn   // the WebSocket transport, once in use
 	probe     *wsConn   // a WebSocket being upgraded to
 	upgrading bool      // a WebSocket upgrade is in progress
@@ -189,6 +191,38 @@ func (c *Conn) admit(size int) error {
 		return ErrSlowClient
 	}
 	return nil
+}
+
+// Backlogged reports whether the connection is behind its client: a
+// WebSocket whose socket took less than was written (a writer waits for
+// it), or queued bytes above a quarter of Config.WriteBufferLimit. When it
+// is, wake is called once, when what is queued has been written (or the
+// session closed). A sender with more to send at its own pace (a catch-up
+// read) waits for that instead of queueing up to the limit, which would
+// close a client that only reads slower than the server can send. Safe
+// for concurrent use.
+func (c *Conn) Backlogged(wake func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed || !c.blocked && c.queued <= c.srv.cfg.WriteBufferLimit/4 {
+		return false
+	}
+	c.drainWait = append(c.drainWait, wake)
+	return true
+}
+
+// takeDrainWait returns the Backlogged callers to wake and forgets them.
+// Called with mu held; the caller runs them (runAll) after releasing it.
+func (c *Conn) takeDrainWait() []func() {
+	w := c.drainWait
+	c.drainWait = nil
+	return w
+}
+
+func runAll(fns []func()) {
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // SendBinary queues one binary message; see Send for ownership and errors.
@@ -388,7 +422,9 @@ func (c *Conn) finish(reason string, reply byte) {
 		close(c.done)
 	}
 	cb := c.onClose
+	wake := c.takeDrainWait()
 	c.mu.Unlock()
+	runAll(wake)
 
 	c.srv.remove(c)
 	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", reason)

@@ -101,6 +101,10 @@ func (s *Server) answerPoll(w http.ResponseWriter, c *Conn, items []outItem, tai
 	s.putPayload(bp)
 	if items != nil {
 		c.recycle(items)
+		c.mu.Lock()
+		wake := c.takeDrainWait()
+		c.mu.Unlock()
+		runAll(wake)
 	}
 }
 

@@ -149,3 +149,56 @@ func TestWebSocketCork(t *testing.T) {
 		})
 	}
 }
+
+// TestBacklogged: a sender that checks Backlogged before each send to a
+// client that reads nothing sees it backlogged well before the write
+// buffer limit would close the session, is woken once the client has read
+// what was queued, and the session is still there (a slow reader is
+// paced, not closed).
+func TestBacklogged(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain conn %v", plain), func(t *testing.T) {
+			const limit = 1 << 20
+			ts := newTestServerOn(t, engineio.Config{WriteBufferLimit: limit, PingInterval: time.Hour}, plain)
+			ws := dial(t, ts.wsURL("transport=websocket"))
+			read(t, ws) // handshake
+			c := <-ts.opened
+			woken := make(chan struct{})
+			msg := bytes.Repeat([]byte("x"), 32<<10)
+			sent := 0
+			for !c.Backlogged(func() { close(woken) }) {
+				if sent == 4*limit/len(msg) { // the socket's buffers hold less than this
+					t.Fatalf("not backlogged after %d messages of %d bytes to a client that reads nothing", sent, len(msg))
+				}
+				if err := c.SendText(msg); err != nil {
+					t.Fatalf("send %d: %v (the sender checked Backlogged first)", sent, err)
+				}
+				sent++
+			}
+			if !plain { // a plain conn's writer hands each batch to the socket in a goroutine: it may drain at once
+				select {
+				case <-woken:
+					t.Fatal("woken before the client read anything")
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			for i := range sent {
+				if _, got := read(t, ws); len(got) != len(msg)+1 {
+					t.Fatalf("message %d: %d bytes, want %d", i, len(got), len(msg)+1)
+				}
+			}
+			select {
+			case <-woken:
+			case <-time.After(10 * time.Second):
+				t.Fatal("not woken after the client read everything queued")
+			}
+			if c.Backlogged(func() {}) {
+				t.Error("still backlogged once drained")
+			}
+			write(t, ws, "4ping") // still a working session
+			if _, got := read(t, ws); got != "4ping" {
+				t.Errorf("echo: %q", got)
+			}
+		})
+	}
+}

@@ -110,6 +110,7 @@ func (s *Server) writeNow(wc *wsConn, items []outItem) (rest []outItem, closed b
 // startWriter starts the writer goroutine. Called with mu held, by the
 // holder of the writer role (c.writing set).
 func (c *Conn) startWriter() {
+	c.blocked = true
 	if c.writeFn == nil {
 		c.writeFn = c.writeLoop
 	}
@@ -123,8 +124,10 @@ func (c *Conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		if c.state == stateClosed || len(c.queue) == 0 {
-			c.writing = false
+			c.writing, c.blocked = false, false
+			wake := c.takeDrainWait()
 			c.mu.Unlock()
+			runAll(wake)
 			return
 		}
 		items := c.takeQueue()
@@ -170,7 +173,9 @@ func (c *Conn) writeInline() {
 		c.mu.Lock()
 		if c.state == stateClosed || len(c.queue) == 0 {
 			c.writing = false
+			wake := c.takeDrainWait()
 			c.mu.Unlock()
+			runAll(wake)
 			return
 		}
 		if round == inlineRounds {
