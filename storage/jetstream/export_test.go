@@ -12,3 +12,7 @@ func (l *Log) LeaderNext(ctx context.Context, room string, seq uint64) (uint64, 
 
 // SetBeforeRoomRead makes Read call f before it reads each room.
 func (l *Log) SetBeforeRoomRead(f func(room string)) { l.beforeRoomRead = f }
+
+// SetSilenceMarks makes each Follow ask f whether its watch of the trim
+// watermarks is to deliver nothing.
+func (l *Log) SetSilenceMarks(f func() bool) { l.silenceMarks = f }

@@ -78,6 +78,10 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 		return fmt.Errorf("jetstream: watch trim watermarks: %w", err)
 	}
 	defer func() { _ = marks.Stop() }()
+	markUpdates := marks.Updates()
+	if l.silenceMarks != nil && l.silenceMarks() {
+		markUpdates = nil // a fault injected by a test: the watch goes silent
+	}
 	in := make(chan *broker.Event, maxFollowBatch)
 	bad := make(chan error, 1)
 	stop := make(chan struct{}) // unblocks the handler once Follow returns
@@ -125,7 +129,7 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func([]*broker.Event)
 			l.raiseHead(delivered)
 			fn(batch)
 			batch = make([]*broker.Event, 0, maxFollowBatch) // fn owns the last one
-		case e, ok := <-marks.Updates():
+		case e, ok := <-markUpdates:
 			if !ok {
 				return fmt.Errorf("jetstream: watch trim watermarks: the watch stopped (follower at offset %d)", delivered)
 			}

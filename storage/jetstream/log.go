@@ -146,6 +146,10 @@ type Log struct {
 	// beforeRoomRead, when set (tests only), runs in Read before each
 	// room is read: a fault can be injected there.
 	beforeRoomRead func(room string)
+	// silenceMarks, when set (tests only), is asked as each Follow
+	// starts; true makes that Follow's watch of the watermarks deliver
+	// nothing, as one whose server died.
+	silenceMarks func() bool
 }
 
 // Open returns a Log on the stream cfg names, creating the stream (with a
