@@ -45,9 +45,21 @@ func TestStartStandalone(t *testing.T) {
 // TestStartCluster: three nodes started at once elect a meta leader;
 // each Start returns once it knows it.
 func TestStartCluster(t *testing.T) {
-	var peers []string
-	for range 3 {
-		peers = append(peers, fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)))
+	// Every port chosen before any node starts, and all distinct: a port
+	// freePort returned is free until someone binds it, and a node's
+	// client port picked while another node had not yet bound its cluster
+	// port could be that port.
+	var peers, clients []string
+	used := map[int]bool{}
+	for len(used) < 6 {
+		if p := freePort(t); !used[p] {
+			used[p] = true
+			if len(peers) < 3 {
+				peers = append(peers, fmt.Sprintf("nats://127.0.0.1:%d", p))
+			} else {
+				clients = append(clients, fmt.Sprintf("127.0.0.1:%d", p))
+			}
+		}
 	}
 	type res struct {
 		n   *natsnode.Node
@@ -58,7 +70,7 @@ func TestStartCluster(t *testing.T) {
 		go func() {
 			n, err := natsnode.Start(context.Background(), natsnode.Config{
 				Name: fmt.Sprintf("n%d", i), StoreDir: t.TempDir(), ClusterListen: strings.TrimPrefix(peers[i], "nats://"),
-				ClientListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Peers: peers, StartTimeout: time.Minute,
+				ClientListen: clients[i], Peers: peers, StartTimeout: time.Minute,
 			})
 			ch <- res{n, err}
 		}()
