@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -254,31 +253,14 @@ func (c *heldPoll) appendHead(b []byte, status, length int, extra []byte) []byte
 // body, given back once written.
 func (c *heldPoll) write(head, body []byte, p *[]byte) {
 	c.done = true
-	bufs := [][]byte{head, body}
-	n := 0
-	var err error
-	if c.rc != nil {
-		var w rawio.Writer
-		n, err = w.Writev(c.rc, bufs)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = nil
-		}
-	}
-	if err != nil || n == len(head)+len(body) {
+	rest, err := rawio.WriteAnswer(c.rc, head, body)
+	if rest == nil {
 		if p != nil {
 			c.h.putBuf(p, body)
 		}
 		c.keep = c.keep && err == nil
 		c.close()
 		return
-	}
-	rest := net.Buffers{head, body} // Writev may have resliced the elements of bufs
-	for n > 0 {
-		k := min(n, len(rest[0]))
-		rest[0], n = rest[0][k:], n-k
-		if len(rest[0]) == 0 {
-			rest = rest[1:]
-		}
 	}
 	c.h.wg.Go(func() {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))

@@ -147,3 +147,46 @@ func TestPeerClosed(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestWriteAnswer: a small answer is written whole (nothing left); a large
+// one to a peer that does not read comes back as the part the socket did
+// not take, which, written after what was, gives the peer the answer
+// whole and in order; with no RawConn the whole answer is left.
+func TestWriteAnswer(t *testing.T) {
+	if !Supported {
+		t.Skip("no non-blocking writes on this system")
+	}
+	server, client := pair(t)
+	rc, err := server.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rest, err := WriteAnswer(rc, []byte("HTTP/1.1 200 OK\r\n\r\n"), []byte("{}")); rest != nil || err != nil {
+		t.Fatalf("small answer: rest %d buffers, %v; want all written", len(rest), err)
+	}
+	head, body := []byte("head:"), bytes.Repeat([]byte("b"), 16<<20)
+	rest, err := WriteAnswer(rc, head, body)
+	if err != nil || rest == nil {
+		t.Fatalf("large answer: rest %v, %v; want a part left", rest != nil, err)
+	}
+	left := 0
+	for _, b := range rest {
+		left += len(b)
+	}
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	if _, err := rest.WriteTo(server); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	want := append([]byte("HTTP/1.1 200 OK\r\n\r\n{}"), append(head, body...)...)
+	if b := <-got; !bytes.Equal(b, want) || left == 0 || left >= len(head)+len(body) {
+		t.Fatalf("peer read %d bytes (want %d, equal %v); %d were left", len(b), len(want), bytes.Equal(b, want), left)
+	}
+	if rest, err := WriteAnswer(nil, head, []byte("x")); err != nil || len(rest) != 2 {
+		t.Fatalf("no RawConn: rest %d buffers, %v; want the whole answer", len(rest), err)
+	}
+}

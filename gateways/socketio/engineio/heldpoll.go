@@ -1,10 +1,8 @@
 package engineio
 
 import (
-	"errors"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -149,27 +147,11 @@ func (g *heldGet) step() {
 // goroutine within WriteTimeout.
 func (g *heldGet) write(head, body []byte) {
 	g.done = true
-	n := 0
-	var err error
-	if g.rc != nil {
-		var w rawio.Writer
-		n, err = w.Writev(g.rc, [][]byte{head, body})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = nil
-		}
-	}
-	if err != nil || n == len(head)+len(body) {
+	rest, err := rawio.WriteAnswer(g.rc, head, body)
+	if rest == nil {
 		g.keep = g.keep && err == nil
 		g.close()
 		return
-	}
-	rest := net.Buffers{head, body}
-	for n > 0 {
-		k := min(n, len(rest[0]))
-		rest[0], n = rest[0][k:], n-k
-		if len(rest[0]) == 0 {
-			rest = rest[1:]
-		}
 	}
 	g.s.wg.Go(func() {
 		_ = g.nc.SetWriteDeadline(time.Now().Add(g.s.cfg.WriteTimeout))
