@@ -107,6 +107,20 @@ func publishPath(path string) (room string, ok bool) {
 	return room, true
 }
 
+// frontRoute picks the requests the front serves before net/http: a
+// publish to a room whose name needs no escape (fastRouter's route), and
+// a WebSocket handshake of the Socket.IO endpoint.
+func frontRoute(method, path string, h http.Header) bool {
+	switch method {
+	case http.MethodPost:
+		_, ok := publishPath(path)
+		return ok && strings.IndexByte(path, '%') < 0
+	case http.MethodGet:
+		return path == "/socket.io/" && len(h["Upgrade"]) == 1 && strings.EqualFold(h["Upgrade"][0], "websocket")
+	}
+	return false
+}
+
 // routeDecoded makes the router match, and hand to handlers, the decoded
 // path: chi routes on the escaped path when a request has one, so a room
 // sent as encodeURIComponent writes it (chat%3Ageneral) reached handlers

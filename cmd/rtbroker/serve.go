@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/front"
 	"github.com/rtbroker/rtbroker/gateways/httpapi"
 	"github.com/rtbroker/rtbroker/gateways/limit"
 	"github.com/rtbroker/rtbroker/gateways/longpoll"
@@ -163,11 +164,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	counted := &countingListener{Listener: tcpLn}
-	var ln net.Listener = counted
-	if tlsCfg == nil {
-		rl := engineio.NewListener(counted) // outside the count: a requeued connection is not a new one
-		requeue, ln = rl.Requeue, rl
-	}
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimWG sync.WaitGroup
 	if cfg.MemoryRelease {
@@ -178,7 +174,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
 	// WebSockets. Request bodies get their own deadline (BodyDeadline),
 	// and connections beyond a client's share are refused (Sockets).
-	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), ln.Addr())
+	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), tcpLn.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -186,6 +182,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		TLSConfig:         tlsCfg,
 	}
 	srv.Handler = sockets.Install(srv)(hosts.middleware(limit.BodyDeadline(cfg.ReadTimeout)(router)))
+	var ln net.Listener = counted
+	var fl *front.Listener
+	if tlsCfg == nil {
+		// Publishes and WebSocket handshakes are served before net/http;
+		// everything else goes to it. Connections taken from net/http
+		// come back through rl, outside the count (not new ones).
+		fl = front.New(counted, srv, frontRoute, cfg.WriteTimeout)
+		rl := engineio.NewListener(fl)
+		requeue, ln = rl.Requeue, rl
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
@@ -220,7 +226,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	var ferr error
+	var fwg sync.WaitGroup
+	if fl != nil { // its connections end beside net/http's
+		fwg.Go(func() { ferr = fl.Shutdown(sctx) })
+	}
 	err = srv.Shutdown(sctx)
+	fwg.Wait()
+	if err == nil {
+		err = ferr
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("shutdown timeout: closing remaining connections")
 		err = srv.Close()

@@ -94,7 +94,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, c *heldPoll, rese
 			end()
 			h.t.End()
 		}
-		if tc, ok := nc.(*net.TCPConn); ok {
+		if tc, ok := rawio.TCP(nc); ok {
 			if rc, err := tc.SyscallConn(); err == nil {
 				c.rc = rc
 			}

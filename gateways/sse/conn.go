@@ -84,7 +84,7 @@ func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Sub
 		end()
 		h.t.End()
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
+	if tc, ok := rawio.TCP(nc); ok {
 		if rc, err := tc.SyscallConn(); err == nil {
 			c.rc = rc
 		}

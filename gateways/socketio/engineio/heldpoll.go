@@ -75,7 +75,7 @@ func (s *Server) holdPoll(w http.ResponseWriter, r *http.Request, c *Conn) bool 
 	g.task = s.pool.NewTask(g.step)
 	g.task.Do(func() {
 		g.nc, g.head, g.keep = nc, hw.b, keep
-		if tc, ok := nc.(*net.TCPConn); ok {
+		if tc, ok := rawio.TCP(nc); ok {
 			if rc, err := tc.SyscallConn(); err == nil {
 				g.rc = rc
 			}

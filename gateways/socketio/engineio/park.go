@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
+	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
 )
 
@@ -42,7 +43,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	tc, ok := nc.(*net.TCPConn)
+	tc, ok := rawio.TCP(nc)
 	if !ok || brw.Reader.Buffered() > 0 {
 		// The next request came already (or the connection is not TCP):
 		// hand it straight back, with what was read of it.

@@ -34,7 +34,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, first []byte) (*
 	}
 	wc := &wsConn{nc: nc}
 	wc.fr.max = s.cfg.MaxPayload
-	if tc, ok := nc.(*net.TCPConn); ok {
+	if tc, ok := rawio.TCP(nc); ok {
 		wc.tcp = true
 		if rc, err := tc.SyscallConn(); err == nil && rawio.Supported {
 			wc.raw = rc

@@ -1,0 +1,199 @@
+package front
+
+import (
+	"bytes"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// head is a request head the front may serve: the request line and the
+// header fields, parsed strictly.
+type head struct {
+	method, target string
+	host           string
+	header         http.Header
+	length         int64 // Content-Length; 0 when absent
+	close          bool  // Connection: close
+}
+
+// maxFields is the most header fields a head the front serves may have;
+// a request with more goes to net/http.
+const maxFields = 64
+
+// parseHead parses the head b (request line and fields, each ending in
+// CRLF, then the empty line's CRLF; b is all of it). It reports false for
+// anything it would not read exactly as net/http does, or that net/http
+// answers with an error, so that such a request is left to net/http:
+// another version than HTTP/1.1, a request target that is not a path,
+// a bare CR or LF, a folded line, a field name that is not a token, a
+// value with control characters, no Host or two or a malformed one, a Transfer-Encoding, an
+// Expect, a Content-Length that is not one plain number.
+func parseHead(b []byte) (h head, ok bool) {
+	line, rest, ok := cutLine(b)
+	if !ok {
+		return h, false
+	}
+	method, line, ok := bytes.Cut(line, []byte{' '})
+	if !ok || len(method) == 0 || !allUpper(method) {
+		return h, false
+	}
+	target, version, ok := bytes.Cut(line, []byte{' '})
+	if !ok || len(target) == 0 || target[0] != '/' || string(version) != "HTTP/1.1" || !printable(target) {
+		return h, false
+	}
+	h.method, h.target = methodString(method), string(target)
+	h.header = make(http.Header, 8)
+	hosts, lengths := 0, 0
+	for n := 0; ; n++ {
+		if line, rest, ok = cutLine(rest); !ok {
+			return h, false
+		}
+		if len(line) == 0 {
+			break
+		}
+		if n == maxFields {
+			return h, false
+		}
+		name, value, ok := bytes.Cut(line, []byte{':'})
+		if !ok || len(name) == 0 || !token(name) {
+			return h, false
+		}
+		value = bytes.Trim(value, " \t")
+		if !fieldValue(value) {
+			return h, false
+		}
+		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		v := string(value)
+		switch key {
+		case "Host":
+			hosts++
+			h.host = v
+		case "Content-Length":
+			lengths++
+			if h.length, ok = digits(value); !ok {
+				return h, false
+			}
+		case "Transfer-Encoding", "Expect":
+			return h, false
+		case "Connection":
+			h.close = h.close || hasToken(v, "close")
+		}
+		h.header[key] = append(h.header[key], v)
+	}
+	if hosts != 1 || lengths > 1 || len(rest) != 0 || !httpguts.ValidHostHeader(h.host) {
+		return h, false
+	}
+	return h, true
+}
+
+// headEnd returns the length of the head at the start of b (through the
+// empty line's CRLF), or -1 if b does not hold all of it yet.
+func headEnd(b []byte) int {
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		return -1
+	}
+	return i + 4
+}
+
+// cutLine cuts b after its first CRLF; a CR or LF alone is refused.
+func cutLine(b []byte) (line, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 1 || b[i-1] != '\r' {
+		return nil, nil, false
+	}
+	line = b[:i-1]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return nil, nil, false
+	}
+	return line, b[i+1:], true
+}
+
+// methodString returns the method, without an allocation for the two the
+// front's routes use.
+func methodString(m []byte) string {
+	switch string(m) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodPost:
+		return http.MethodPost
+	}
+	return string(m)
+}
+
+func allUpper(b []byte) bool {
+	for _, c := range b {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// printable reports whether b has only visible ASCII: a request target.
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// token reports whether b is an RFC 9110 token (a field name).
+func token(b []byte) bool {
+	for _, c := range b {
+		if !isTchar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTchar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0
+}
+
+// fieldValue reports whether b is a field value without control
+// characters (a horizontal tab aside).
+func fieldValue(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// digits parses a Content-Length: one to 18 ASCII digits.
+func digits(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// hasToken reports whether the comma-separated value v holds tok,
+// case-insensitively.
+func hasToken(v, tok string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), tok) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,267 @@
+package front
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serveRequest serves the request of head h with the server's handler.
+// after is what the connection's buffer holds past the head: the start of
+// the body, perhaps more. It returns what is left of after once the body
+// is consumed (the next request's first bytes), whether the connection
+// may serve another request, and whether the handler hijacked it.
+func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked bool) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	r, err := http.NewRequestWithContext(ctx, h.method, h.target, nil)
+	if err != nil {
+		return nil, false, false
+	}
+	r.Header, r.Host, r.RemoteAddr, r.RequestURI = h.header, h.host, c.remote, h.target
+	r.ContentLength, r.Close = h.length, h.close
+	var b *body
+	if h.length > 0 {
+		take := min(int64(len(after)), h.length)
+		b = &body{c: c, buffered: after[:take], left: h.length}
+		r.Body = b
+		after = after[take:]
+	} else {
+		r.Body = http.NoBody
+	}
+	w := &response{c: c, r: r, header: make(http.Header, 4)}
+	if b == nil {
+		w.pending = after
+	}
+	c.l.srv.Handler.ServeHTTP(w, r)
+	if w.hijacked {
+		return nil, false, true
+	}
+	keep = !h.close && (b == nil || b.left == 0) && !hasToken(strings.Join(w.header["Connection"], ","), "close") && !c.l.isDraining()
+	if !w.finish(keep) {
+		return nil, false, false
+	}
+	return after, keep, false
+}
+
+// body is a request body: the bytes that came with the head, then the
+// connection, never past Content-Length.
+type body struct {
+	c        *conn
+	buffered []byte
+	left     int64 // bytes of the body not read yet
+	err      error // the read error that ended it early
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	var n int
+	if len(b.buffered) > 0 {
+		n = copy(p, b.buffered)
+		b.buffered = b.buffered[n:]
+	} else {
+		var err error
+		n, err = b.c.nc.Read(p)
+		if err != nil && (n == 0 || !errors.Is(err, io.EOF)) {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			b.err = err
+		}
+	}
+	b.left -= int64(n)
+	if b.left == 0 {
+		return n, io.EOF
+	}
+	return n, b.err
+}
+
+func (b *body) Close() error { return nil }
+
+// response is the http.ResponseWriter of a request the front serves: it
+// keeps the answer and writes it once the handler returns.
+type response struct {
+	c        *conn
+	r        *http.Request
+	header   http.Header
+	status   int
+	out      []byte
+	pending  []byte // read past a bodiless request's head: the hijacker's
+	hijacked bool
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(status int) {
+	if w.status == 0 && !w.hijacked {
+		w.status = status
+	}
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.out == nil {
+		w.out = w.c.l.answer()
+	}
+	w.out = append(w.out, p...)
+	return len(p), nil
+}
+
+// SetReadDeadline is http.ResponseController's: the body's reads.
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+
+// SetWriteDeadline is http.ResponseController's.
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+
+// Hijack implements http.Hijacker. The reader holds what came after the
+// head, as net/http's does.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.status != 0 {
+		return nil, nil, errors.New("front: hijack after the answer started")
+	}
+	w.hijacked = true
+	w.c.state(http.StateHijacked)
+	w.c.l.mu.Lock()
+	delete(w.c.l.conns, w.c)
+	w.c.l.mu.Unlock()
+	var br *bufio.Reader
+	if len(w.pending) == 0 {
+		br = bufio.NewReaderSize(w.c.nc, 16)
+	} else {
+		p := append([]byte(nil), w.pending...)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(p), w.c.nc), max(16, len(p)))
+		br.Peek(len(p))
+	}
+	return w.c.nc, bufio.NewReadWriter(br, bufio.NewWriterSize(w.c.nc, 16)), nil
+}
+
+// finish writes the answer: the status line, the header fields (sorted,
+// with Date and Content-Length as net/http adds them, and Connection:
+// close unless keep), and the body, in one write. It reports whether the
+// write succeeded.
+func (w *response) finish(keep bool) bool {
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	bodyAllowed := status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+	if !bodyAllowed {
+		w.out = w.out[:0]
+	}
+	if _, ok := w.header["Content-Type"]; !ok && len(w.out) > 0 {
+		w.header.Set("Content-Type", http.DetectContentType(w.out))
+	}
+	b := append(w.c.l.answer(), "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(append(append(b, ' '), http.StatusText(status)...), "\r\n"...)
+	keys := make([]string, 0, len(w.header))
+	for k := range w.header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k == "Content-Length" || k == "Connection" || k == "Date" || k == "Transfer-Encoding" {
+			continue
+		}
+		for _, v := range w.header[k] {
+			b = appendField(b, k, v)
+		}
+	}
+	b = appendField(b, "Date", w.c.l.httpDate())
+	if bodyAllowed {
+		b = append(b, "Content-Length: "...)
+		b = append(strconv.AppendInt(b, int64(len(w.out)), 10), "\r\n"...)
+	}
+	if !keep {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(append(b, "\r\n"...), w.out...)
+	nc := w.c.nc
+	if d := w.c.l.writeTimeout; d > 0 {
+		nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	_, err := nc.Write(b)
+	if w.c.l.writeTimeout > 0 {
+		nc.SetWriteDeadline(time.Time{})
+	}
+	w.c.l.putAnswer(&b)
+	if w.out != nil {
+		out := w.out
+		w.c.l.putAnswer(&out)
+	}
+	return err == nil
+}
+
+// appendField appends "k: v\r\n", with any CR or LF of v made a space as
+// net/http does.
+func appendField(b []byte, k, v string) []byte {
+	b = append(append(b, k...), ": "...)
+	start := len(b)
+	b = append(b, v...)
+	if bytes.ContainsAny(b[start:], "\r\n") {
+		for i := start; i < len(b); i++ {
+			if b[i] == '\r' || b[i] == '\n' {
+				b[i] = ' '
+			}
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// httpDate returns the Date field's value for now, formatted once a
+// second.
+func (l *Listener) httpDate() string {
+	now := time.Now().Unix()
+	if d := l.date.Load(); d != nil && d.unix == now {
+		return d.text
+	}
+	d := &dateText{unix: now, text: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
+	l.date.Store(d)
+	return d.text
+}
+
+// dateText is a second's Date field value.
+type dateText struct {
+	unix int64
+	text string
+}
+
+// answer returns an empty buffer for an answer.
+func (l *Listener) answer() []byte {
+	if bp, _ := l.answers.Get().(*[]byte); bp != nil {
+		return (*bp)[:0]
+	}
+	return make([]byte, 0, 2048)
+}
+
+// putAnswer gives an answer's buffer back, unless it grew large.
+func (l *Listener) putAnswer(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		*bp = (*bp)[:0]
+		l.answers.Put(bp)
+	}
+}
