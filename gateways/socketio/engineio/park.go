@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
-	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
+	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
 )
 
 // parked is a keep-alive connection idle between two requests, taken
