@@ -344,6 +344,9 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(b, c.prefix)
 		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			c.prefix = nil // not kept for the connection's life
+		}
 		return n, nil
 	}
 	return c.Conn.Read(b)
