@@ -46,6 +46,8 @@ type replayRow struct {
 	wantReason string
 }
 
+// TestHostileSlowReplay is the table of slow readers of a replay (see the
+// top of this file).
 func TestHostileSlowReplay(t *testing.T) {
 	ada := userToken(t, "ada", nil)
 	const stopAt, stop = 2 << 20, 3 * time.Second // well under --write-timeout (10 s)
