@@ -70,9 +70,25 @@ type rawMsg struct {
 
 func dialRawSIO(t *testing.T, e *sioEnv, token string) *rawSIO {
 	t.Helper()
+	return dialRawSIOVia(t, e, token, nil)
+}
+
+// dialRawSIOVia is dialRawSIO whose WebSocket reads and writes its TCP
+// connection through wrap, when set (hostile_replay_test.go's slow
+// reader).
+func dialRawSIOVia(t *testing.T, e *sioEnv, token string, wrap func(net.Conn) net.Conn) *rawSIO {
+	t.Helper()
 	c := &rawSIO{base: e.srv.URL + "/socket.io/?EIO=4&transport=" + e.transport}
 	if e.transport == "websocket" {
-		d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(hostileIP)}}).DialContext, HandshakeTimeout: 10 * time.Second}
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(hostileIP)}}
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := nd.DialContext(ctx, network, addr)
+			if err != nil || wrap == nil {
+				return nc, err
+			}
+			return wrap(nc), nil
+		}
+		d := websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 10 * time.Second}
 		ws, _, err := d.Dial("ws"+strings.TrimPrefix(c.base, "http"), nil)
 		if err != nil {
 			t.Fatal(err)
