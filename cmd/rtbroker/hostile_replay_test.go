@@ -28,11 +28,18 @@ import (
 // (stillServed); no connection is closed as a slow client, and the
 // server logs no warning, no error and no credential.
 
-const (
-	replayRoom   = "news:backlog"
-	replayEvents = 10_000
-	replayPad    = 1200 // bytes of padding in each event's data
-	replayBatch  = 1000 // events per publish (the batch maximum)
+const replayRoom = "news:backlog"
+
+// backlog is what replayRoom holds: events {"n": 1…events, "pad": …} of
+// type backlog, pad bytes of padding each, published batch at a time.
+type backlog struct{ events, pad, batch int }
+
+var (
+	// smallEvents: about 14 MiB of Socket.IO packets.
+	smallEvents = backlog{events: 10_000, pad: 1200, batch: 1000}
+	// largeEvents: 300 events near --max-data-size 64 KiB, 18 MiB; one
+	// read batch is far over the write buffer limit.
+	largeEvents = backlog{events: 300, pad: 60_000, batch: 50}
 )
 
 // replayRow is a hostile reader of the backlog over one transport: it
@@ -44,6 +51,7 @@ type replayRow struct {
 	flags      []string // the row's server is started with these flags too
 	pace       *pacer
 	wantReason string
+	backlog    backlog // zero: smallEvents
 }
 
 // TestHostileSlowReplay is the table of slow readers of a replay (see the
@@ -64,6 +72,18 @@ func TestHostileSlowReplay(t *testing.T) {
 			flags: []string{"--sio-ping-interval", "2s"},
 			pace:  &pacer{pause: 20 * time.Millisecond, stopAt: stopAt, stop: stop},
 		},
+		// A batch of large events was written at once, past the write
+		// buffer limit, even to a client reading at full speed.
+		{
+			name: "Socket.IO over WebSocket that replays 60 KB events at full speed", transport: "websocket",
+			flags: []string{"--max-data-size", "65536", "--max-body-size", "8388608"}, backlog: largeEvents,
+			pace: &pacer{chunk: 1 << 20, stopAt: 4 << 20, stop: 100 * time.Millisecond},
+		},
+		{
+			name: "Socket.IO over polling that replays 60 KB events at full speed", transport: "polling",
+			flags: []string{"--max-data-size", "65536", "--max-body-size", "8388608"}, backlog: largeEvents,
+			pace: &pacer{stopAt: 4 << 20, stop: 100 * time.Millisecond},
+		},
 		{
 			name: "Socket.IO over WebSocket that never reads during replay", transport: "websocket",
 			flags:      []string{"--write-timeout", "2s"},
@@ -81,11 +101,15 @@ func TestHostileSlowReplay(t *testing.T) {
 			flags := append([]string{"--max-body-size", "4194304", "--max-data-size", "4096", "--log-level", "debug"}, row.flags...)
 			e := &sioEnv{hostileEnv: newHostileEnv(t, "replay", flags...), d: d, transport: row.transport}
 			e.secrets = []string{ada}
-			publishBacklog(t, e.srv.URL)
+			bl := row.backlog
+			if bl.events == 0 {
+				bl = smallEvents
+			}
+			publishBacklog(t, e.srv.URL, bl)
 			if row.pace != nil {
-				slowReplay(t, e, ada, row.pace)
+				slowReplay(t, e, ada, row.pace, bl.events)
 			} else {
-				neverReadsReplay(t, e, ada, row.wantReason)
+				neverReadsReplay(t, e, ada, row.wantReason, bl.events)
 			}
 			if logs := e.srv.logs.String(); strings.Contains(logs, `reason="slow client"`) {
 				t.Errorf("a connection was closed as a slow client:\n%s", logs)
@@ -99,7 +123,7 @@ func TestHostileSlowReplay(t *testing.T) {
 // slowReplay joins replayRoom from offset 0 and reads at pace, answering
 // pings as it comes to them: it must receive every event once, in order,
 // without being disconnected, and its session must still work after.
-func slowReplay(t *testing.T, e *sioEnv, tok string, pace *pacer) {
+func slowReplay(t *testing.T, e *sioEnv, tok string, pace *pacer, replayEvents int) {
 	c := dialRawSIOVia(t, e, tok, func(nc net.Conn) net.Conn { return &slowConn{Conn: smallReadBuffer(t, nc), pace: pace} })
 	c.send(t, rawMsg{text: fmt.Sprintf(`20["room:join",{"room":%q,"after":0}]`, replayRoom)})
 	got, joined := 0, false
@@ -141,7 +165,7 @@ func slowReplay(t *testing.T, e *sioEnv, tok string, pace *pacer) {
 // while it is held, good clients are served; then the server closes it
 // for wantReason before the whole backlog was sent, without queueing it
 // up to the write buffer limit (no "slow client").
-func neverReadsReplay(t *testing.T, e *sioEnv, tok, wantReason string) {
+func neverReadsReplay(t *testing.T, e *sioEnv, tok, wantReason string, replayEvents int) {
 	c := dialRawSIOVia(t, e, tok, func(nc net.Conn) net.Conn { return smallReadBuffer(t, nc) })
 	c.send(t, rawMsg{text: fmt.Sprintf(`20["room:join",{"room":%q,"after":0}]`, replayRoom)})
 	stillServed(t, e.hostileEnv, e.d)
@@ -209,16 +233,15 @@ func replayEventN(arr string) (int, error) {
 	return data.N, nil
 }
 
-// publishBacklog publishes the backlog to replayRoom with the API key:
-// events {"n": 1…replayEvents, "pad": …} of type backlog, in batches.
-func publishBacklog(t *testing.T, base string) {
+// publishBacklog publishes bl to replayRoom with the API key.
+func publishBacklog(t *testing.T, base string, bl backlog) {
 	t.Helper()
-	pad := strings.Repeat("p", replayPad)
+	pad := strings.Repeat("p", bl.pad)
 	c := newClient()
-	for first := 1; first <= replayEvents; first += replayBatch {
+	for first := 1; first <= bl.events; first += bl.batch {
 		var b strings.Builder
 		b.WriteByte('[')
-		for n := first; n < first+replayBatch; n++ {
+		for n := first; n < first+bl.batch; n++ {
 			if n > first {
 				b.WriteByte(',')
 			}

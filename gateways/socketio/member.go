@@ -51,9 +51,10 @@ type member struct {
 	acking   bool          // the ack goroutine runs
 
 	// Owned by the task.
-	rec     sessionRecord // the session as last saved
-	saved   time.Time     // when rec was last written
-	stopped bool          // nothing more is delivered (the connection is going away)
+	rest    []*broker.Event // read, not yet written: the connection got backlogged amid a batch
+	rec     sessionRecord   // the session as last saved
+	saved   time.Time       // when rec was last written
+	stopped bool            // nothing more is delivered (the connection is going away)
 }
 
 // newMember returns a member reading sub (which it then owns) for the
@@ -123,6 +124,16 @@ func (m *member) step() {
 		// paced, not closed at the write buffer limit).
 		return
 	}
+	if len(m.rest) > 0 {
+		evs := m.rest
+		m.rest = nil
+		if !m.deliver(evs) {
+			m.stopped = true
+		} else if m.rest == nil {
+			m.task.Ready() // read on
+		}
+		return
+	}
 	limit := m.g.cfg.BatchSize
 	evs, err := m.sub.TryNext(m.g.ctx, limit)
 	if err != nil {
@@ -136,7 +147,7 @@ func (m *member) step() {
 		m.stopped = true
 		return
 	}
-	if len(evs) >= limit {
+	if len(evs) >= limit && m.rest == nil {
 		m.task.Ready() // there may be more: after the other ready tasks
 	}
 }
@@ -178,13 +189,35 @@ func (m *member) corrupted(err error) {
 // events (see recovery.go) encoded for this socket. It reports false
 // when the socket can take no more.
 func (m *member) deliver(evs []*broker.Event) bool {
+	return m.deliverPaced(evs, true)
+}
+
+// chunkBytes is how many bytes of packets deliver writes at once.
+const chunkBytes = 64 << 10
+
+// deliverPaced writes evs to the socket in chunks. When paced, it stops
+// once a chunk leaves the connection backlogged and keeps the events not
+// written in rest (a batch of large events, 64 KB each, would otherwise
+// pass the write buffer limit in one go); the task is woken when the
+// queue has drained. It reports false when the connection failed.
+func (m *member) deliverPaced(evs []*broker.Event, paced bool) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
-	size := 0
-	defer func() { m.g.deliveries.Add(evs, size, m.sub.LiveAfter()) }()
-	for _, ev := range evs {
+	size, pending, written := 0, 0, len(evs)
+	defer func() { m.g.deliveries.Add(evs[:written], size, m.sub.LiveAfter()) }()
+	for i, ev := range evs {
 		if m.ownTyping(ev) {
 			continue
+		}
+		if len(pkts) == len(chunk) || len(pkts) > 0 && pending >= chunkBytes {
+			if !m.write(pkts) {
+				return false
+			}
+			pkts, pending = pkts[:0], 0
+			if paced && m.s.Conn().Backlogged(m.task.Ready) {
+				m.rest, written = evs[i:], i
+				return true
+			}
 		}
 		var pkt []byte
 		if ev.Offset != 0 && ev.Offset <= m.rec.Live {
@@ -193,15 +226,25 @@ func (m *member) deliver(evs []*broker.Event) bool {
 			pkt = ev.Encode(m.ns.enc)
 		}
 		size += len(pkt)
-		if len(pkts) == len(chunk) {
-			if !m.write(pkts) {
-				return false
-			}
-			pkts = pkts[:0]
-		}
+		pending += len(pkt)
 		pkts = append(pkts, pkt)
 	}
 	return len(pkts) == 0 || m.write(pkts)
+}
+
+// flushRest writes the events kept in rest, backlogged or not: a join or
+// a leave changes the session's rooms and generation, which the events
+// already read (with the positions the subscription moved past) must
+// precede.
+func (m *member) flushRest() {
+	if len(m.rest) == 0 || m.stopped {
+		return
+	}
+	evs := m.rest
+	m.rest = nil
+	if !m.deliverPaced(evs, false) {
+		m.stopped = true
+	}
 }
 
 // write sends packets to the socket; a client that cannot keep up loses
@@ -227,6 +270,7 @@ func (m *member) call(f func()) bool {
 			return
 		}
 		ran = true
+		m.flushRest()
 		f()
 	})
 	if ran {
