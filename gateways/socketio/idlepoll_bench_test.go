@@ -15,6 +15,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/broker/brokertest"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
@@ -143,7 +144,8 @@ func idlePollingSessions(b *testing.B, n int, keepAlive, requeue bool) {
 }
 
 // startGatewayRequeue is startGateway served through an engineio.Listener
-// whose Requeue the engine uses, as the command does.
+// whose Requeue the engine uses, with a presence registry, as the command
+// does.
 func startGatewayRequeue(b *testing.B) *gwServer {
 	store := brokertest.NewMemStore()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -153,9 +155,12 @@ func startGatewayRequeue(b *testing.B) *gwServer {
 	rl := engineio.NewListener(ln)
 	l := store.Open()
 	br := broker.New(l, broker.Config{})
+	pres := presence.New(br, presence.Config{})
+	b.Cleanup(pres.Close) // after the gateway's stop, as in the command
 	g := socketio.New(br, socketio.GatewayConfig{
 		Server:     protocol.Config{Engine: engineio.Config{Requeue: rl.Requeue}},
 		Namespaces: []socketio.NamespaceConfig{{Name: "/"}},
+		Presence:   pres,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", g)
