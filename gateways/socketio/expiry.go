@@ -19,16 +19,17 @@ func newExpiries(tick time.Duration) *deadline.Scheduler[*member] {
 // watchExpiry schedules m's disconnection at its identity's deadline (no
 // deadline: never). Call with g.mu held.
 func (g *Gateway) watchExpiry(m *member) {
-	m.deadline = g.cfg.Auth.Deadline(m.id)
-	if !m.deadline.IsZero() {
-		m.expiry.Value = m
-		g.expiring.Reset(&m.expiry, m.deadline)
+	if at := g.cfg.Auth.Deadline(m.id); !at.IsZero() {
+		m.expiry = &deadline.Entry[*member]{Value: m}
+		g.expiring.Reset(m.expiry, at)
 	}
 }
 
 // unwatchExpiry forgets m (it disconnected). Call with g.mu held.
 func (g *Gateway) unwatchExpiry(m *member) {
-	g.expiring.Remove(&m.expiry)
+	if m.expiry != nil {
+		g.expiring.Remove(m.expiry)
+	}
 }
 
 // expireMember is the expiry scheduler's callback: m's token has expired.

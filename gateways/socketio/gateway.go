@@ -450,7 +450,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		g.log.Error("socketio: start session", "err", err)
 		return unavailable
 	}
-	s.SetPID(m.pid)
+	s.SetPID(m.rec.PID)
 	m.saved = g.sessions.now()
 	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
 		m.sub.Close()
@@ -608,6 +608,20 @@ func (ns *gwNamespace) autoJoinRooms(id auth.Identity) []string {
 		}
 	}
 	return out
+}
+
+// autoJoined reports whether logRoom is one of id's auto-join rooms in
+// the namespace (see autoJoinRooms), without allocating.
+func (ns *gwNamespace) autoJoined(id auth.Identity, logRoom string) bool {
+	if id.Anonymous || id.APIKey {
+		return false
+	}
+	for _, r := range ns.autoJoin {
+		if l, err := ns.logRoom(strings.ReplaceAll(r, "{sub}", id.Subject)); err == nil && l == logRoom {
+			return true
+		}
+	}
+	return false
 }
 
 // mayResume reports whether id may still subscribe to every room of the
@@ -777,7 +791,7 @@ func roomArg(ev *protocol.Event, fields *map[string]json.RawMessage) (string, er
 // after it is sent to it.
 func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 	room, logRoom, fields, err := m.ns.roomEvent(ev)
-	if err == nil && !slices.Contains(m.auto, logRoom) {
+	if err == nil && !m.ns.autoJoined(m.id, logRoom) {
 		err = m.id.Check(auth.Subscribe, logRoom)
 	}
 	if err != nil {

@@ -25,41 +25,42 @@ import (
 // (step, on a pool worker) or a join or leave running through the task's
 // Do on the socket's command goroutine (see inflight.go).
 type member struct {
-	g    *Gateway
-	ns   *gwNamespace
-	s    *protocol.Socket
-	pid  string
-	id   auth.Identity // who the socket is; decides what it may join and publish
-	auto []string      // the log rooms it is auto-joined to (and may join without permission)
-	sub  *broker.Subscription
+	g   *Gateway
+	ns  *gwNamespace
+	s   *protocol.Socket
+	id  auth.Identity // who the socket is; decides what it may join and publish (and the namespace's auto-join rooms: see autoJoinRooms)
+	sub *broker.Subscription
 
-	// Guarded by Gateway.mu (see expiry.go).
-	deadline time.Time // when the identity's token stops being accepted; zero: never
-	// In Gateway.expiring (guarded by the scheduler).
-	expiry deadline.Entry[*member]
+	// In Gateway.expiring (guarded by the scheduler); made only for an
+	// identity that expires (see watchExpiry).
+	expiry *deadline.Entry[*member]
 
 	task    *pump.Task
 	started atomic.Bool // the socket is connected: deliver
 	ended   atomic.Bool // the socket disconnected: close the subscription
 
-	qmu      sync.Mutex    // guards the fields below
+	// Owned by the task.
+	stopped bool // nothing more is delivered (the connection is going away)
+
+	// Guarded by qmu.
+	running bool // the command goroutine runs
+	acking  bool // the ack goroutine runs
+
+	qmu      sync.Mutex    // guards the fields below, running and acking
 	inFlight int           // events holding a slot (at most GatewayConfig.MaxPending)
 	slotWait chan struct{} // cap 1: a slot was freed or the socket ended; made by the first waiter
 	cmdQ     []func()      // joins and leaves, run in order by the command goroutine
-	running  bool          // the command goroutine runs
 	acks     []pendingAck  // publishes awaiting their commit, in order
-	acking   bool          // the ack goroutine runs
 
 	// Owned by the task.
-	rec     sessionRecord // the session as last saved
-	saved   time.Time     // when rec was last written
-	stopped bool          // nothing more is delivered (the connection is going away)
+	rec   sessionRecord // the session as last saved (rec.PID is the socket's pid)
+	saved time.Time     // when rec was last written
 }
 
 // newMember returns a member reading sub (which it then owns) for the
 // session rec.
 func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionRecord, sub *broker.Subscription) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, sub: sub}
+	m := &member{g: g, ns: ns, s: s, id: id, rec: rec, sub: sub}
 	m.task = g.pool.NewTask(m.step)
 	sub.OnWake(m.task.Ready)
 	return m
@@ -68,12 +69,13 @@ func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity
 // autoJoin adds the member's auto-join rooms from the log's head to a new
 // session (before it is saved and before the pump runs).
 func (m *member) autoJoin(ctx context.Context) error {
-	if len(m.auto) == 0 {
+	auto := m.ns.autoJoinRooms(m.id)
+	if len(auto) == 0 {
 		return nil
 	}
 	head := m.g.b.Head().Offset
-	m.rec.Rooms = make(map[string]uint64, len(m.auto))
-	for _, r := range m.auto[:min(len(m.auto), m.g.cfg.MaxRooms)] {
+	m.rec.Rooms = make(map[string]uint64, len(auto))
+	for _, r := range auto[:min(len(auto), m.g.cfg.MaxRooms)] {
 		if _, err := m.sub.Add(ctx, r, broker.Position{Offset: head}); err != nil {
 			return err
 		}
