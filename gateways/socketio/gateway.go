@@ -526,7 +526,7 @@ func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socke
 	if err != nil {
 		return nil, err
 	}
-	for room, off := range rec.Rooms {
+	for room, off := range rec.Rooms.all() {
 		reset, err := sub.Add(ctx, room, broker.Position{Offset: off})
 		if err != nil || reset != nil {
 			sub.Close()
@@ -629,7 +629,7 @@ func (ns *gwNamespace) autoJoined(id auth.Identity, logRoom string) bool {
 // auto-joined to count as allowed.
 func mayResume(ns *gwNamespace, id auth.Identity, rec *sessionRecord) bool {
 	auto := ns.autoJoinRooms(id)
-	for room := range rec.Rooms {
+	for room := range rec.Rooms.all() {
 		if !id.Can(auth.Subscribe, room) && !slices.Contains(auto, room) {
 			return false
 		}
@@ -679,7 +679,7 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	}
 	prev := old.generation
 	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
-		generation: generation{Gen: old.Gen + 1, Rooms: rooms}, Presence: old.Presence}
+		generation: generation{Gen: old.Gen + 1, Rooms: roomOffsetsOf(rooms)}, Presence: old.Presence}
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}

@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -70,7 +71,7 @@ func (m *member) acquire(ev *protocol.Event) bool {
 func (m *member) takeSlot(max int) bool {
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
-	if m.inFlight >= max {
+	if int(m.inFlight) >= max || m.inFlight == math.MaxInt32 {
 		return false
 	}
 	m.inFlight++

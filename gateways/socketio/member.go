@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,7 @@ type member struct {
 	acking  bool // the ack goroutine runs
 
 	qmu      sync.Mutex    // guards the fields below, running and acking
-	inFlight int           // events holding a slot (at most GatewayConfig.MaxPending)
+	inFlight int32         // events holding a slot (at most GatewayConfig.MaxPending); int32 fills the word beside qmu
 	slotWait chan struct{} // cap 1: a slot was freed or the socket ended; made by the first waiter
 	cmdQ     []func()      // joins and leaves, run in order by the command goroutine
 	acks     []pendingAck  // publishes awaiting their commit, in order
@@ -74,13 +75,16 @@ func (m *member) autoJoin(ctx context.Context) error {
 		return nil
 	}
 	head := m.g.b.Head().Offset
-	m.rec.Rooms = make(map[string]uint64, len(auto))
-	for _, r := range auto[:min(len(auto), m.g.cfg.MaxRooms)] {
+	auto = auto[:min(len(auto), m.g.cfg.MaxRooms)]
+	rooms := make(roomOffsets, 0, len(auto))
+	for _, r := range auto {
 		if _, err := m.sub.Add(ctx, r, broker.Position{Offset: head}); err != nil {
 			return err
 		}
-		m.rec.Rooms[r] = head
+		rooms = append(rooms, roomOffset{room: r, pos: head})
 	}
+	slices.SortFunc(rooms, func(a, b roomOffset) int { return strings.Compare(a.room, b.room) })
+	m.rec.Rooms = rooms
 	return nil
 }
 
@@ -245,7 +249,7 @@ func (m *member) resetEvent(r *broker.ResetError) wire.Reset {
 	rooms := []string{m.ns.clientRoom(r.Room)}
 	if r.Room == "" {
 		rooms = rooms[:0]
-		for lr := range m.rec.Rooms {
+		for lr := range m.rec.Rooms.all() {
 			rooms = append(rooms, m.ns.clientRoom(lr))
 		}
 		slices.Sort(rooms)
@@ -259,7 +263,7 @@ func (m *member) resetEvent(r *broker.ResetError) wire.Reset {
 // written to the socket is at most this.
 func (m *member) frontier() uint64 {
 	var f uint64
-	for r := range m.rec.Rooms {
+	for r := range m.rec.Rooms.all() {
 		if p, ok := m.sub.RoomPosition(r); ok {
 			f = max(f, p)
 		}
@@ -304,7 +308,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 // that changes; sioPresence.sync applies it to the subscription. With the
 // member's state (call).
 func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error {
-	if _, in := m.rec.Rooms[logRoom]; !in || m.rec.Presence[logRoom] == on {
+	if !m.rec.Rooms.has(logRoom) || m.rec.Presence[logRoom] == on {
 		return nil
 	}
 	rec := m.rec
@@ -338,7 +342,7 @@ func (m *member) joinRoom(ctx context.Context, room string, after *uint64, epoch
 	if err != nil {
 		return nil, err
 	}
-	joinedAt, had := m.rec.Rooms[logRoom]
+	joinedAt, had := m.rec.Rooms.get(logRoom)
 	if !had && len(m.rec.Rooms) >= m.g.cfg.MaxRooms {
 		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
 	}
@@ -418,18 +422,14 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 		rec.Prev = &prev
 		rec.Gen++
 		rec.Live = frontier
-		rec.Rooms = make(map[string]uint64, len(m.rec.Rooms)+1)
-		for r := range m.rec.Rooms {
-			rec.Rooms[r], _ = m.sub.RoomPosition(r)
+		rec.Rooms = make(roomOffsets, len(m.rec.Rooms), len(m.rec.Rooms)+1)
+		for i, e := range m.rec.Rooms {
+			p, _ := m.sub.RoomPosition(e.room)
+			rec.Rooms[i] = roomOffset{room: e.room, pos: p}
 		}
 		rec.Added = nil // nothing added in the new generation yet
-	} else {
-		rec.Rooms = maps.Clone(m.rec.Rooms)
-		if rec.Rooms == nil {
-			rec.Rooms = make(map[string]uint64)
-		}
 	}
-	rec.Rooms[logRoom] = pos
+	rec.Rooms = rec.Rooms.with(logRoom, pos)
 	if rec.Prev != nil {
 		// Added is read only beside Prev (resumeFrom): a session without
 		// a previous generation keeps none, which spares a map per socket.
@@ -459,12 +459,11 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m.rec.Rooms[logRoom]; !ok {
+	if !m.rec.Rooms.has(logRoom) {
 		return &leaveAck{OK: true, Room: room}, nil
 	}
 	rec := m.rec
-	rec.Rooms = maps.Clone(m.rec.Rooms)
-	delete(rec.Rooms, logRoom)
+	rec.Rooms = m.rec.Rooms.without(logRoom)
 	rec.Added = maps.Clone(m.rec.Added)
 	delete(rec.Added, logRoom)
 	if m.rec.Presence[logRoom] {

@@ -49,14 +49,14 @@ func (p *sioPresence) sync(m *member) {
 		p.dropLocked(m)
 		return
 	}
-	for room := range m.rec.Rooms {
+	for room := range m.rec.Rooms.all() {
 		// Before the Enter below, so a socket that asked sees its own
 		// presence:join.
 		m.sub.OptIn(room, m.rec.Presence[room] && m.id.Can(auth.Presence, room))
 	}
 	kept := have[:0]
 	for _, rp := range have {
-		if _, ok := m.rec.Rooms[rp.room]; !ok {
+		if !m.rec.Rooms.has(rp.room) {
 			rp.c.Leave()
 			continue
 		}
@@ -64,7 +64,7 @@ func (p *sioPresence) sync(m *member) {
 	}
 	clear(have[len(kept):])
 	have = kept
-	for room := range m.rec.Rooms {
+	for room := range m.rec.Rooms.all() {
 		if slices.ContainsFunc(have, func(rp roomPresence) bool { return rp.room == room }) {
 			continue
 		}
