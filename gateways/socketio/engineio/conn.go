@@ -330,14 +330,22 @@ func (c *Conn) takeQueue() []outItem {
 	return items
 }
 
-// recycle keeps a drained queue for reuse unless it grew large.
+// recycle keeps a drained queue for reuse unless it grew large: as the
+// queue itself when that has no array (the usual case: what a sender
+// queued was written at once, and nothing came meanwhile), as the spare
+// when more was queued meanwhile. An idle connection keeps one array, not
+// two.
 func (c *Conn) recycle(items []outItem) {
 	if cap(items) > 256 {
 		return
 	}
 	clear(items)
 	c.mu.Lock()
-	if c.spare == nil {
+	switch {
+	case c.state == stateClosed:
+	case cap(c.queue) == 0:
+		c.queue = items[:0]
+	case len(c.queue) > 0 && c.spare == nil:
 		c.spare = items[:0]
 	}
 	c.mu.Unlock()
