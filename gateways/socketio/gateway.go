@@ -467,18 +467,23 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	g.presence.sync(m) // the auto-joined or recovered rooms
 	// Set here, not in onConnect: it also releases the member when the
 	// connection closes before the CONNECT is answered.
-	s.OnDisconnect(func(string) {
-		g.conns.Remove(entry)
-		g.mu.Lock()
-		delete(g.members, s)
-		g.unwatchExpiry(m)
-		g.mu.Unlock()
-		g.typing.Gone(m)
-		m.end()
-		g.presence.drop(m)
-		m.task.Do(m.saveOnLeave)
-	})
+	s.OnDisconnect(func(string) { m.disconnected(entry) }) // holds two words, not four: g and s are m's
 	return nil
+}
+
+// disconnected releases m when its socket disconnects (entry is its
+// registration in g.conns).
+func (m *member) disconnected(entry *conns.Entry) {
+	g := m.g
+	g.conns.Remove(entry)
+	g.mu.Lock()
+	delete(g.members, m.s)
+	g.unwatchExpiry(m)
+	g.mu.Unlock()
+	g.typing.Gone(m)
+	m.end()
+	g.presence.drop(m)
+	m.task.Do(m.saveOnLeave)
 }
 
 // unavailable refuses a CONNECT the server cannot serve now.
@@ -686,6 +691,9 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	return rec, recovered
 }
 
+// onEvent handles an event of m's socket (see Gateway.onEvent).
+func (m *member) onEvent(ev *protocol.Event) { m.g.onEvent(m, ev) }
+
 // onConnect starts the socket's delivery and handlers.
 func (g *Gateway) onConnect(s *protocol.Socket) {
 	g.mu.Lock()
@@ -695,7 +703,7 @@ func (g *Gateway) onConnect(s *protocol.Socket) {
 		s.Disconnect()
 		return
 	}
-	s.OnEvent(func(ev *protocol.Event) { g.onEvent(m, ev) })
+	s.OnEvent(m.onEvent)
 	m.start()
 }
 
