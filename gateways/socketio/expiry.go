@@ -20,15 +20,20 @@ func newExpiries(tick time.Duration) *deadline.Scheduler[*member] {
 // deadline: never). Call with g.mu held.
 func (g *Gateway) watchExpiry(m *member) {
 	if at := g.cfg.Auth.Deadline(m.id); !at.IsZero() {
-		m.expiry = &deadline.Entry[*member]{Value: m}
-		g.expiring.Reset(m.expiry, at)
+		e := &deadline.Entry[*member]{Value: m}
+		if g.expiries == nil {
+			g.expiries = make(map[*member]*deadline.Entry[*member])
+		}
+		g.expiries[m] = e
+		g.expiring.Reset(e, at)
 	}
 }
 
 // unwatchExpiry forgets m (it disconnected). Call with g.mu held.
 func (g *Gateway) unwatchExpiry(m *member) {
-	if m.expiry != nil {
-		g.expiring.Remove(m.expiry)
+	if e := g.expiries[m]; e != nil {
+		g.expiring.Remove(e)
+		delete(g.expiries, m)
 	}
 }
 

@@ -281,10 +281,13 @@ type Gateway struct {
 	conns      *conns.Registry                    // the connected sockets, for the admin API
 	recoveries [len(recoveryReasons)]atomic.Int64 // connection state recoveries by outcome (recovery_stats.go)
 
-	mu       sync.Mutex // guards members
+	mu       sync.Mutex // guards members and expiries
 	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
-	presence *sioPresence                 // the members' presence in their rooms
+	// expiries are the entries in expiring, of the members whose identity
+	// expires (few: a member keeps no field for it). Guarded by mu.
+	expiries map[*member]*deadline.Entry[*member]
+	presence *sioPresence // the members' presence in their rooms
 }
 
 // gwNamespace is a namespace of the gateway.
@@ -451,7 +454,7 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		return unavailable
 	}
 	s.SetPID(m.rec.PID)
-	m.saved = g.sessions.now()
+	m.saved = g.sessions.clock()
 	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
 		m.sub.Close()
 		g.log.Error("socketio: save session", "err", err)
@@ -552,7 +555,7 @@ func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socke
 // storm, sockets that connected moments before cost no second write. Not
 // awaited.
 func (m *member) saveOnLeave() {
-	if m.g.sessions.now().Sub(m.saved) < m.g.cfg.RecoveryWindow/16 {
+	if m.g.sessions.clock()-m.saved < m.g.cfg.RecoveryWindow/16 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(m.g.ctx, m.g.cfg.PublishTimeout)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
-	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
@@ -32,10 +31,6 @@ type member struct {
 	id  auth.Identity // who the socket is; decides what it may join and publish (and the namespace's auto-join rooms: see autoJoinRooms)
 	sub *broker.Subscription
 
-	// In Gateway.expiring (guarded by the scheduler); made only for an
-	// identity that expires (see watchExpiry).
-	expiry *deadline.Entry[*member]
-
 	task    *pump.Task
 	started atomic.Bool // the socket is connected: deliver
 	ended   atomic.Bool // the socket disconnected: close the subscription
@@ -54,8 +49,10 @@ type member struct {
 	acks     []pendingAck  // publishes awaiting their commit, in order
 
 	// Owned by the task.
+	pres []roomPresence // where the socket is present; guarded by sioPresence.mu
+
 	rec   sessionRecord // the session as last saved (rec.PID is the socket's pid)
-	saved time.Time     // when rec was last written
+	saved time.Duration // when rec was last written (sessions.clock)
 }
 
 // newMember returns a member reading sub (which it then owns) for the
@@ -316,7 +313,7 @@ func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return err
 	}
-	m.rec, m.saved = rec, m.g.sessions.now()
+	m.rec, m.saved = rec, m.g.sessions.clock()
 	return nil
 }
 
@@ -449,7 +446,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 		}
 		return 0, nil, err
 	}
-	m.rec, m.saved = rec, m.g.sessions.now()
+	m.rec, m.saved = rec, m.g.sessions.clock()
 	return pos, reset, nil
 }
 
@@ -472,7 +469,7 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return nil, err
 	}
-	m.rec, m.saved = rec, m.g.sessions.now()
+	m.rec, m.saved = rec, m.g.sessions.clock()
 	m.sub.Remove(logRoom)
 	return &leaveAck{OK: true, Room: room}, nil
 }
