@@ -261,7 +261,7 @@ func (s *Subscription) Add(ctx context.Context, room string, from Position) (*Re
 	wake := len(res.Events) > 0 || rt.events.len() > 0 && rt.events.at(rt.events.len()-1).Offset > pos
 	b.mu.Unlock()
 	if s.cur.remove(room) {
-		s.resets = slices.DeleteFunc(s.resets, func(re *ResetError) bool { return re.Room == room })
+		s.resets.dropRoom(room)
 	}
 	s.cur.insert(room, pos)
 	s.cur.gen++
@@ -302,7 +302,7 @@ func (s *Subscription) Remove(room string) {
 	s.cur.gen++
 	s.pos.Store(s.cur.min())
 	s.eph = slices.DeleteFunc(s.eph, func(ev *Event) bool { return ev.Room == room })
-	s.resets = slices.DeleteFunc(s.resets, func(re *ResetError) bool { return re.Room == room })
+	s.resets.dropRoom(room)
 	b.mu.Lock()
 	if rt := b.tail.rooms[room]; rt != nil {
 		rt.unsubscribe(s)

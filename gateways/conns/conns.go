@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,24 +53,24 @@ type Info struct {
 // Entry is a registered connection. Its methods are safe for concurrent
 // use.
 type Entry struct {
-	id        string
-	transport string
-	seq       uint64
-	c         Conn
-	since     time.Time
-	once      sync.Once
-	kicked    atomic.Bool
+	r      *Registry
+	seq    uint64 // the number in the id, unique within the registry
+	c      Conn
+	since  int64 // when it was registered, in Unix nanoseconds (UTC; see Since)
+	once   sync.Once
+	kicked atomic.Bool
 
 	mu   sync.Mutex    // guards done
 	done chan struct{} // made by the first Done (most connections never need one); closed by Disconnect
 }
 
 // ID returns the connection's id: the transport, a dash and a number
-// unique within the process ("sse-12").
-func (e *Entry) ID() string { return e.id }
+// unique within the process ("sse-12"). It is built on each call (an
+// idle connection keeps no string for it).
+func (e *Entry) ID() string { return e.r.transport + "-" + strconv.FormatUint(e.seq, 10) }
 
 // Transport returns the registry's transport.
-func (e *Entry) Transport() string { return e.transport }
+func (e *Entry) Transport() string { return e.r.transport }
 
 // Namespace returns the connection's Socket.IO namespace ("" for other
 // transports).
@@ -87,8 +88,9 @@ func (e *Entry) Engine() string {
 // Rooms returns the connection's rooms now (see Subscription.Rooms).
 func (e *Entry) Rooms() []string { return e.c.Sub.Rooms() }
 
-// Since returns when the connection was registered.
-func (e *Entry) Since() time.Time { return e.since }
+// Since returns when the connection was registered (UTC, without a
+// monotonic reading).
+func (e *Entry) Since() time.Time { return time.Unix(0, e.since).UTC() }
 
 // Done is closed by Disconnect.
 func (e *Entry) Done() <-chan struct{} {
@@ -129,8 +131,8 @@ func (e *Entry) Disconnect() {
 // Subscription.Lag); a lag the log could not count is -1.
 func (e *Entry) Info(ctx context.Context, lagLimit int) Info {
 	in := Info{
-		ID: e.id, Transport: e.transport, Namespace: e.c.Namespace,
-		User: e.c.User, Remote: e.c.Remote, Since: e.since,
+		ID: e.ID(), Transport: e.r.transport, Namespace: e.c.Namespace,
+		User: e.c.User, Remote: e.c.Remote, Since: e.Since(),
 		Rooms: e.c.Sub.Rooms(),
 	}
 	if in.Rooms == nil {
@@ -159,12 +161,12 @@ type Registry struct {
 	seq       atomic.Uint64
 
 	mu sync.Mutex        // guards m
-	m  map[string]*Entry // by id
+	m  map[uint64]*Entry // by the number in the id (Entry.seq)
 }
 
 // New returns an empty registry of connections of transport.
 func New(transport string) *Registry {
-	return &Registry{transport: transport, m: make(map[string]*Entry)}
+	return &Registry{transport: transport, m: make(map[uint64]*Entry)}
 }
 
 // Transport returns the registry's transport name.
@@ -174,12 +176,9 @@ func (r *Registry) Transport() string { return r.transport }
 // ends.
 func (r *Registry) Add(c Conn) *Entry {
 	n := r.seq.Add(1)
-	e := &Entry{
-		id: r.transport + "-" + strconv.FormatUint(n, 10), transport: r.transport, seq: n,
-		c: c, since: time.Now().UTC(),
-	}
+	e := &Entry{r: r, seq: n, c: c, since: time.Now().UnixNano()}
 	r.mu.Lock()
-	r.m[e.id] = e
+	r.m[n] = e
 	r.mu.Unlock()
 	return e
 }
@@ -187,8 +186,8 @@ func (r *Registry) Add(c Conn) *Entry {
 // Remove forgets e. Safe to call more than once.
 func (r *Registry) Remove(e *Entry) {
 	r.mu.Lock()
-	if r.m[e.id] == e {
-		delete(r.m, e.id)
+	if r.m[e.seq] == e {
+		delete(r.m, e.seq)
 	}
 	r.mu.Unlock()
 }
@@ -212,9 +211,17 @@ func (r *Registry) Snapshot() []*Entry {
 	return out
 }
 
-// Get returns the connection with id, or nil.
+// Get returns the connection with id (as Entry.ID writes it), or nil.
 func (r *Registry) Get(id string) *Entry {
+	num, ok := strings.CutPrefix(id, r.transport+"-")
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != num { // "sse-012" is not "sse-12"
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.m[id]
+	return r.m[n]
 }

@@ -105,6 +105,14 @@ func TestRegistry(t *testing.T) {
 	if reg.Get("sse-1") != nil || reg.Get("sse-2") != e2 || reg.Len() != 1 {
 		t.Errorf("after Remove: len %d", reg.Len())
 	}
+	for _, id := range []string{"sse-02", "sse-+2", "sse-2 ", "sse-", "sse2", "longpoll-2", "2", ""} {
+		if e := reg.Get(id); e != nil {
+			t.Errorf("Get(%q) = %s, want nil", id, e.ID())
+		}
+	}
+	if since := e2.Since(); since.Location() != time.UTC || time.Since(since) < 0 || time.Since(since) > time.Minute {
+		t.Errorf("Since %v, want a UTC time of now", since)
+	}
 }
 
 // BenchmarkDeliveriesAdd is the per-batch cost the gateways' fan-out pays

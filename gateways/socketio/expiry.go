@@ -19,16 +19,22 @@ func newExpiries(tick time.Duration) *deadline.Scheduler[*member] {
 // watchExpiry schedules m's disconnection at its identity's deadline (no
 // deadline: never). Call with g.mu held.
 func (g *Gateway) watchExpiry(m *member) {
-	m.deadline = g.cfg.Auth.Deadline(m.id)
-	if !m.deadline.IsZero() {
-		m.expiry.Value = m
-		g.expiring.Reset(&m.expiry, m.deadline)
+	if at := g.cfg.Auth.Deadline(m.id); !at.IsZero() {
+		e := &deadline.Entry[*member]{Value: m}
+		if g.expiries == nil {
+			g.expiries = make(map[*member]*deadline.Entry[*member])
+		}
+		g.expiries[m] = e
+		g.expiring.Reset(e, at)
 	}
 }
 
 // unwatchExpiry forgets m (it disconnected). Call with g.mu held.
 func (g *Gateway) unwatchExpiry(m *member) {
-	g.expiring.Remove(&m.expiry)
+	if e := g.expiries[m]; e != nil {
+		g.expiring.Remove(e)
+		delete(g.expiries, m)
+	}
 }
 
 // expireMember is the expiry scheduler's callback: m's token has expired.

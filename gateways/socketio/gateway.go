@@ -281,10 +281,13 @@ type Gateway struct {
 	conns      *conns.Registry                    // the connected sockets, for the admin API
 	recoveries [len(recoveryReasons)]atomic.Int64 // connection state recoveries by outcome (recovery_stats.go)
 
-	mu       sync.Mutex // guards members
+	mu       sync.Mutex // guards members and expiries
 	members  map[*protocol.Socket]*member
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
-	presence *sioPresence                 // the members' presence in their rooms
+	// expiries are the entries in expiring, of the members whose identity
+	// expires (few: a member keeps no field for it). Guarded by mu.
+	expiries map[*member]*deadline.Entry[*member]
+	presence *sioPresence // the members' presence in their rooms
 }
 
 // gwNamespace is a namespace of the gateway.
@@ -450,8 +453,8 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		g.log.Error("socketio: start session", "err", err)
 		return unavailable
 	}
-	s.SetPID(m.pid)
-	m.saved = g.sessions.now()
+	s.SetPID(m.rec.PID)
+	m.saved = g.sessions.clock()
 	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
 		m.sub.Close()
 		g.log.Error("socketio: save session", "err", err)
@@ -467,18 +470,23 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	g.presence.sync(m) // the auto-joined or recovered rooms
 	// Set here, not in onConnect: it also releases the member when the
 	// connection closes before the CONNECT is answered.
-	s.OnDisconnect(func(string) {
-		g.conns.Remove(entry)
-		g.mu.Lock()
-		delete(g.members, s)
-		g.unwatchExpiry(m)
-		g.mu.Unlock()
-		g.typing.Gone(m)
-		m.end()
-		g.presence.drop(m)
-		m.task.Do(m.saveOnLeave)
-	})
+	s.OnDisconnect(func(string) { m.disconnected(entry) }) // holds two words, not four: g and s are m's
 	return nil
+}
+
+// disconnected releases m when its socket disconnects (entry is its
+// registration in g.conns).
+func (m *member) disconnected(entry *conns.Entry) {
+	g := m.g
+	g.conns.Remove(entry)
+	g.mu.Lock()
+	delete(g.members, m.s)
+	g.unwatchExpiry(m)
+	g.mu.Unlock()
+	g.typing.Gone(m)
+	m.end()
+	g.presence.drop(m)
+	m.task.Do(m.saveOnLeave)
 }
 
 // unavailable refuses a CONNECT the server cannot serve now.
@@ -526,7 +534,7 @@ func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socke
 	if err != nil {
 		return nil, err
 	}
-	for room, off := range rec.Rooms {
+	for room, off := range rec.Rooms.all() {
 		reset, err := sub.Add(ctx, room, broker.Position{Offset: off})
 		if err != nil || reset != nil {
 			sub.Close()
@@ -547,7 +555,7 @@ func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socke
 // storm, sockets that connected moments before cost no second write. Not
 // awaited.
 func (m *member) saveOnLeave() {
-	if m.g.sessions.now().Sub(m.saved) < m.g.cfg.RecoveryWindow/16 {
+	if m.g.sessions.clock()-m.saved < m.g.cfg.RecoveryWindow/16 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(m.g.ctx, m.g.cfg.PublishTimeout)
@@ -610,12 +618,26 @@ func (ns *gwNamespace) autoJoinRooms(id auth.Identity) []string {
 	return out
 }
 
+// autoJoined reports whether logRoom is one of id's auto-join rooms in
+// the namespace (see autoJoinRooms), without allocating.
+func (ns *gwNamespace) autoJoined(id auth.Identity, logRoom string) bool {
+	if id.Anonymous || id.APIKey {
+		return false
+	}
+	for _, r := range ns.autoJoin {
+		if l, err := ns.logRoom(strings.ReplaceAll(r, "{sub}", id.Subject)); err == nil && l == logRoom {
+			return true
+		}
+	}
+	return false
+}
+
 // mayResume reports whether id may still subscribe to every room of the
 // session to recover (the token may have changed since); the rooms it is
 // auto-joined to count as allowed.
 func mayResume(ns *gwNamespace, id auth.Identity, rec *sessionRecord) bool {
 	auto := ns.autoJoinRooms(id)
-	for room := range rec.Rooms {
+	for room := range rec.Rooms.all() {
 		if !id.Can(auth.Subscribe, room) && !slices.Contains(auto, room) {
 			return false
 		}
@@ -665,12 +687,15 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	}
 	prev := old.generation
 	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
-		generation: generation{Gen: old.Gen + 1, Rooms: rooms}, Presence: old.Presence}
+		generation: generation{Gen: old.Gen + 1, Rooms: roomOffsetsOf(rooms)}, Presence: old.Presence}
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}
 	return rec, recovered
 }
+
+// onEvent handles an event of m's socket (see Gateway.onEvent).
+func (m *member) onEvent(ev *protocol.Event) { m.g.onEvent(m, ev) }
 
 // onConnect starts the socket's delivery and handlers.
 func (g *Gateway) onConnect(s *protocol.Socket) {
@@ -681,7 +706,7 @@ func (g *Gateway) onConnect(s *protocol.Socket) {
 		s.Disconnect()
 		return
 	}
-	s.OnEvent(func(ev *protocol.Event) { g.onEvent(m, ev) })
+	s.OnEvent(m.onEvent)
 	m.start()
 }
 
@@ -777,7 +802,7 @@ func roomArg(ev *protocol.Event, fields *map[string]json.RawMessage) (string, er
 // after it is sent to it.
 func (g *Gateway) onJoin(m *member, ev *protocol.Event) {
 	room, logRoom, fields, err := m.ns.roomEvent(ev)
-	if err == nil && !slices.Contains(m.auto, logRoom) {
+	if err == nil && !m.ns.autoJoined(m.id, logRoom) {
 		err = m.id.Check(auth.Subscribe, logRoom)
 	}
 	if err != nil {

@@ -7,14 +7,13 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/broker/brokertest"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/socketio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
@@ -23,7 +22,8 @@ import (
 // BenchmarkIdlePollingSession measures what an idle Socket.IO session on
 // the polling transport costs the process (heap and stacks, with and
 // without a forced collection, server side plus a bare net.Conn per
-// client) and the goroutines per session: each client opens a session,
+// client; heap-B/conn: the live heap after a collection) and the
+// goroutines per session: each client opens a session,
 // connects to the main namespace, joins a room (acked), then holds a GET.
 // Its other requests are made without keep-alive, so the figure is the
 // session's and its held GET's, not an idle keep-alive connection's. n is
@@ -64,15 +64,10 @@ func idlePollingSessions(b *testing.B, n int, keepAlive, requeue bool) {
 			gw = startGateway(b, nil, "")
 		}
 		settle := func(gc bool) (uint64, int) {
-			time.Sleep(500 * time.Millisecond)
-			if gc {
-				runtime.GC()
-				runtime.GC()
-			}
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			return m.HeapInuse + m.StackInuse, runtime.NumGoroutine()
+			inuse, _, gs := idleMem(gc)
+			return inuse, gs
 		}
+		_, heap0, _ := idleMem(true)
 		before, gs0 := settle(true)
 		conns := make([]net.Conn, 0, n)
 		for i := range n {
@@ -132,7 +127,9 @@ func idlePollingSessions(b *testing.B, n int, keepAlive, requeue bool) {
 		}
 		noGC, _ := settle(false)
 		after, gs1 := settle(true)
+		_, heap1, _ := idleMem(true)
 		b.ReportMetric((float64(after)-float64(before))/float64(n), "B/conn")
+		b.ReportMetric((float64(heap1)-float64(heap0))/float64(n), "heap-B/conn")
 		b.ReportMetric((float64(noGC)-float64(before))/float64(n), "B/conn-noGC")
 		b.ReportMetric(float64(gs1-gs0)/float64(n), "goroutines/conn")
 		for _, c := range conns {
@@ -143,7 +140,8 @@ func idlePollingSessions(b *testing.B, n int, keepAlive, requeue bool) {
 }
 
 // startGatewayRequeue is startGateway served through an engineio.Listener
-// whose Requeue the engine uses, as the command does.
+// whose Requeue the engine uses, with a presence registry, as the command
+// does.
 func startGatewayRequeue(b *testing.B) *gwServer {
 	store := brokertest.NewMemStore()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -153,9 +151,12 @@ func startGatewayRequeue(b *testing.B) *gwServer {
 	rl := engineio.NewListener(ln)
 	l := store.Open()
 	br := broker.New(l, broker.Config{})
+	pres := presence.New(br, presence.Config{})
+	b.Cleanup(pres.Close) // after the gateway's stop, as in the command
 	g := socketio.New(br, socketio.GatewayConfig{
 		Server:     protocol.Config{Engine: engineio.Config{Requeue: rl.Requeue}},
 		Namespaces: []socketio.NamespaceConfig{{Name: "/"}},
+		Presence:   pres,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", g)

@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/broker"
@@ -70,7 +71,7 @@ func (m *member) acquire(ev *protocol.Event) bool {
 func (m *member) takeSlot(max int) bool {
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
-	if m.inFlight >= max {
+	if int(m.inFlight) >= max || m.inFlight == math.MaxInt32 {
 		return false
 	}
 	m.inFlight++
@@ -107,7 +108,10 @@ func (m *member) finish(ev *protocol.Event, ack any, err error) {
 // socket disconnects first.
 func (m *member) enqueue(f func()) {
 	m.qmu.Lock()
-	m.cmdQ = append(m.cmdQ, f)
+	if m.cmdQ == nil {
+		m.cmdQ = new([]func())
+	}
+	*m.cmdQ = append(*m.cmdQ, f)
 	start := !m.running
 	m.running = true
 	m.qmu.Unlock()
@@ -120,15 +124,16 @@ func (m *member) enqueue(f func()) {
 func (m *member) runQueued() {
 	for {
 		m.qmu.Lock()
-		if len(m.cmdQ) == 0 {
+		if m.cmdQ == nil || len(*m.cmdQ) == 0 {
 			m.cmdQ = nil
 			m.running = false
 			m.qmu.Unlock()
 			return
 		}
-		f := m.cmdQ[0]
-		m.cmdQ[0] = nil
-		m.cmdQ = m.cmdQ[1:]
+		q := *m.cmdQ
+		f := q[0]
+		q[0] = nil
+		*m.cmdQ = q[1:]
 		m.qmu.Unlock()
 		m.call(f)
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
-	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
@@ -25,42 +25,41 @@ import (
 // (step, on a pool worker) or a join or leave running through the task's
 // Do on the socket's command goroutine (see inflight.go).
 type member struct {
-	g    *Gateway
-	ns   *gwNamespace
-	s    *protocol.Socket
-	pid  string
-	id   auth.Identity // who the socket is; decides what it may join and publish
-	auto []string      // the log rooms it is auto-joined to (and may join without permission)
-	sub  *broker.Subscription
-
-	// Guarded by Gateway.mu (see expiry.go).
-	deadline time.Time // when the identity's token stops being accepted; zero: never
-	// In Gateway.expiring (guarded by the scheduler).
-	expiry deadline.Entry[*member]
+	g   *Gateway
+	ns  *gwNamespace
+	s   *protocol.Socket
+	id  auth.Identity // who the socket is; decides what it may join and publish (and the namespace's auto-join rooms: see autoJoinRooms)
+	sub *broker.Subscription
 
 	task    *pump.Task
 	started atomic.Bool // the socket is connected: deliver
 	ended   atomic.Bool // the socket disconnected: close the subscription
 
-	qmu      sync.Mutex    // guards the fields below
-	inFlight int           // events holding a slot (at most GatewayConfig.MaxPending)
+	// Owned by the task.
+	stopped bool // nothing more is delivered (the connection is going away)
+
+	// Guarded by qmu.
+	running bool // the command goroutine runs
+	acking  bool // the ack goroutine runs
+
+	qmu      sync.Mutex    // guards the fields below, running and acking
+	inFlight int32         // events holding a slot (at most GatewayConfig.MaxPending); int32 fills the word beside qmu
 	slotWait chan struct{} // cap 1: a slot was freed or the socket ended; made by the first waiter
-	cmdQ     []func()      // joins and leaves, run in order by the command goroutine
-	running  bool          // the command goroutine runs
+	cmdQ     *[]func()     // joins and leaves, run in order by the command goroutine; nil when none waits
 	acks     []pendingAck  // publishes awaiting their commit, in order
-	acking   bool          // the ack goroutine runs
 
 	// Owned by the task.
-	rest    []*broker.Event // read, not yet written: the connection got backlogged amid a batch
-	rec     sessionRecord   // the session as last saved
-	saved   time.Time       // when rec was last written
-	stopped bool            // nothing more is delivered (the connection is going away)
+	pres []roomPresence // where the socket is present; guarded by sioPresence.mu
+
+	rest  *[]*broker.Event // read, not yet written: the connection got backlogged amid a batch (rare: nil)
+	rec   sessionRecord    // the session as last saved (rec.PID is the socket's pid)
+	saved time.Duration    // when rec was last written (sessions.clock)
 }
 
 // newMember returns a member reading sub (which it then owns) for the
 // session rec.
 func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionRecord, sub *broker.Subscription) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, auto: ns.autoJoinRooms(id), pid: rec.PID, rec: rec, sub: sub}
+	m := &member{g: g, ns: ns, s: s, id: id, rec: rec, sub: sub}
 	m.task = g.pool.NewTask(m.step)
 	sub.OnWake(m.task.Ready)
 	return m
@@ -69,17 +68,21 @@ func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity
 // autoJoin adds the member's auto-join rooms from the log's head to a new
 // session (before it is saved and before the pump runs).
 func (m *member) autoJoin(ctx context.Context) error {
-	if len(m.auto) == 0 {
+	auto := m.ns.autoJoinRooms(m.id)
+	if len(auto) == 0 {
 		return nil
 	}
 	head := m.g.b.Head().Offset
-	m.rec.Rooms = make(map[string]uint64, len(m.auto))
-	for _, r := range m.auto[:min(len(m.auto), m.g.cfg.MaxRooms)] {
+	auto = auto[:min(len(auto), m.g.cfg.MaxRooms)]
+	rooms := make(roomOffsets, 0, len(auto))
+	for _, r := range auto {
 		if _, err := m.sub.Add(ctx, r, broker.Position{Offset: head}); err != nil {
 			return err
 		}
-		m.rec.Rooms[r] = head
+		rooms = append(rooms, roomOffset{room: r, pos: head})
 	}
+	slices.SortFunc(rooms, func(a, b roomOffset) int { return strings.Compare(a.room, b.room) })
+	m.rec.Rooms = rooms
 	return nil
 }
 
@@ -124,8 +127,8 @@ func (m *member) step() {
 		// paced, not closed at the write buffer limit).
 		return
 	}
-	if len(m.rest) > 0 {
-		evs := m.rest
+	if m.rest != nil {
+		evs := *m.rest
 		m.rest = nil
 		if !m.deliver(evs) {
 			m.stopped = true
@@ -215,7 +218,8 @@ func (m *member) deliverPaced(evs []*broker.Event, paced bool) bool {
 			}
 			pkts, pending = pkts[:0], 0
 			if paced && m.s.Conn().Backlogged(m.task.Ready) {
-				m.rest, written = evs[i:], i
+				rest := evs[i:]
+				m.rest, written = &rest, i
 				return true
 			}
 		}
@@ -237,10 +241,10 @@ func (m *member) deliverPaced(evs []*broker.Event, paced bool) bool {
 // already read (with the positions the subscription moved past) must
 // precede.
 func (m *member) flushRest() {
-	if len(m.rest) == 0 || m.stopped {
+	if m.rest == nil || m.stopped {
 		return
 	}
-	evs := m.rest
+	evs := *m.rest
 	m.rest = nil
 	if !m.deliverPaced(evs, false) {
 		m.stopped = true
@@ -287,7 +291,7 @@ func (m *member) resetEvent(r *broker.ResetError) wire.Reset {
 	rooms := []string{m.ns.clientRoom(r.Room)}
 	if r.Room == "" {
 		rooms = rooms[:0]
-		for lr := range m.rec.Rooms {
+		for lr := range m.rec.Rooms.all() {
 			rooms = append(rooms, m.ns.clientRoom(lr))
 		}
 		slices.Sort(rooms)
@@ -301,7 +305,7 @@ func (m *member) resetEvent(r *broker.ResetError) wire.Reset {
 // written to the socket is at most this.
 func (m *member) frontier() uint64 {
 	var f uint64
-	for r := range m.rec.Rooms {
+	for r := range m.rec.Rooms.all() {
 		if p, ok := m.sub.RoomPosition(r); ok {
 			f = max(f, p)
 		}
@@ -346,7 +350,7 @@ func (m *member) join(ctx context.Context, room string, after *uint64, epoch str
 // that changes; sioPresence.sync applies it to the subscription. With the
 // member's state (call).
 func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error {
-	if _, in := m.rec.Rooms[logRoom]; !in || m.rec.Presence[logRoom] == on {
+	if !m.rec.Rooms.has(logRoom) || m.rec.Presence[logRoom] == on {
 		return nil
 	}
 	rec := m.rec
@@ -354,7 +358,7 @@ func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return err
 	}
-	m.rec, m.saved = rec, m.g.sessions.now()
+	m.rec, m.saved = rec, m.g.sessions.clock()
 	return nil
 }
 
@@ -380,7 +384,7 @@ func (m *member) joinRoom(ctx context.Context, room string, after *uint64, epoch
 	if err != nil {
 		return nil, err
 	}
-	joinedAt, had := m.rec.Rooms[logRoom]
+	joinedAt, had := m.rec.Rooms.get(logRoom)
 	if !had && len(m.rec.Rooms) >= m.g.cfg.MaxRooms {
 		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
 	}
@@ -460,18 +464,14 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 		rec.Prev = &prev
 		rec.Gen++
 		rec.Live = frontier
-		rec.Rooms = make(map[string]uint64, len(m.rec.Rooms)+1)
-		for r := range m.rec.Rooms {
-			rec.Rooms[r], _ = m.sub.RoomPosition(r)
+		rec.Rooms = make(roomOffsets, len(m.rec.Rooms), len(m.rec.Rooms)+1)
+		for i, e := range m.rec.Rooms {
+			p, _ := m.sub.RoomPosition(e.room)
+			rec.Rooms[i] = roomOffset{room: e.room, pos: p}
 		}
 		rec.Added = nil // nothing added in the new generation yet
-	} else {
-		rec.Rooms = maps.Clone(m.rec.Rooms)
-		if rec.Rooms == nil {
-			rec.Rooms = make(map[string]uint64)
-		}
 	}
-	rec.Rooms[logRoom] = pos
+	rec.Rooms = rec.Rooms.with(logRoom, pos)
 	if rec.Prev != nil {
 		// Added is read only beside Prev (resumeFrom): a session without
 		// a previous generation keeps none, which spares a map per socket.
@@ -491,7 +491,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 		}
 		return 0, nil, err
 	}
-	m.rec, m.saved = rec, m.g.sessions.now()
+	m.rec, m.saved = rec, m.g.sessions.clock()
 	return pos, reset, nil
 }
 
@@ -501,12 +501,11 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m.rec.Rooms[logRoom]; !ok {
+	if !m.rec.Rooms.has(logRoom) {
 		return &leaveAck{OK: true, Room: room}, nil
 	}
 	rec := m.rec
-	rec.Rooms = maps.Clone(m.rec.Rooms)
-	delete(rec.Rooms, logRoom)
+	rec.Rooms = m.rec.Rooms.without(logRoom)
 	rec.Added = maps.Clone(m.rec.Added)
 	delete(rec.Added, logRoom)
 	if m.rec.Presence[logRoom] {
@@ -515,7 +514,7 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	if err := m.g.sessions.save(ctx, &rec); err != nil {
 		return nil, err
 	}
-	m.rec, m.saved = rec, m.g.sessions.now()
+	m.rec, m.saved = rec, m.g.sessions.clock()
 	m.sub.Remove(logRoom)
 	return &leaveAck{OK: true, Room: room}, nil
 }

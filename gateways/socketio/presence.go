@@ -18,21 +18,22 @@ import (
 // disconnects; and it receives the presence events of the rooms it asked
 // for (sessionRecord.Presence) while it keeps the presence permission.
 type sioPresence struct {
-	reg   *presence.Registry // nil: presence is not tracked
-	mu    sync.Mutex         // guards conns
-	conns map[*member][]roomPresence
+	reg *presence.Registry // nil: presence is not tracked
+	mu  sync.Mutex         // guards member.pres of every member
 }
 
 // roomPresence is a member's presence in one room. A member's are kept in
 // a slice, not a map: a socket is in a few rooms, and at 10,000 idle
 // sockets an inner map cost ~250 bytes each against 32 for a slice of one.
+// The slice is the member's own (member.pres), not a value of a map by
+// member, which cost each socket ~80 bytes more.
 type roomPresence struct {
 	room string
 	c    *presence.Conn
 }
 
 func newSIOPresence(reg *presence.Registry) *sioPresence {
-	return &sioPresence{reg: reg, conns: make(map[*member][]roomPresence)}
+	return &sioPresence{reg: reg}
 }
 
 // sync enters the rooms of m's session it is not present in yet and
@@ -44,19 +45,19 @@ func (p *sioPresence) sync(m *member) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	have := p.conns[m]
+	have := m.pres
 	if m.ended.Load() {
 		p.dropLocked(m)
 		return
 	}
-	for room := range m.rec.Rooms {
+	for room := range m.rec.Rooms.all() {
 		// Before the Enter below, so a socket that asked sees its own
 		// presence:join.
 		m.sub.OptIn(room, m.rec.Presence[room] && m.id.Can(auth.Presence, room))
 	}
 	kept := have[:0]
 	for _, rp := range have {
-		if _, ok := m.rec.Rooms[rp.room]; !ok {
+		if !m.rec.Rooms.has(rp.room) {
 			rp.c.Leave()
 			continue
 		}
@@ -64,7 +65,7 @@ func (p *sioPresence) sync(m *member) {
 	}
 	clear(have[len(kept):])
 	have = kept
-	for room := range m.rec.Rooms {
+	for room := range m.rec.Rooms.all() {
 		if slices.ContainsFunc(have, func(rp roomPresence) bool { return rp.room == room }) {
 			continue
 		}
@@ -74,10 +75,9 @@ func (p *sioPresence) sync(m *member) {
 		have = append(have, roomPresence{room: room, c: p.reg.Enter(room, m.id, presence.SocketIO)})
 	}
 	if len(have) == 0 {
-		delete(p.conns, m)
-	} else {
-		p.conns[m] = have
+		have = nil
 	}
+	m.pres = have
 }
 
 // drop leaves every room of m: its socket disconnected (m has ended).
@@ -91,10 +91,10 @@ func (p *sioPresence) drop(m *member) {
 }
 
 func (p *sioPresence) dropLocked(m *member) {
-	for _, rp := range p.conns[m] {
+	for _, rp := range m.pres {
 		rp.c.Leave()
 	}
-	delete(p.conns, m)
+	m.pres = nil
 }
 
 // presenceAck answers room:presence: {ok, room, count, anonymous,

@@ -104,9 +104,9 @@ func parseToken(s string) (token, bool) {
 
 // generation is one generation of a session (see above).
 type generation struct {
-	Gen   uint64            `json:"gen"`
-	Live  uint64            `json:"live"`
-	Rooms map[string]uint64 `json:"rooms"`
+	Gen   uint64      `json:"gen"`
+	Live  uint64      `json:"live"`
+	Rooms roomOffsets `json:"rooms"` // a JSON object: room → position
 }
 
 // within reports whether tok was received during generation gn, and if
@@ -125,7 +125,7 @@ func (gn *generation) within(tok token) (uint64, bool) {
 // through).
 func (gn *generation) resume(through uint64) map[string]uint64 {
 	out := make(map[string]uint64, len(gn.Rooms))
-	for r, pos := range gn.Rooms {
+	for r, pos := range gn.Rooms.all() {
 		out[r] = max(pos, through)
 	}
 	return out
@@ -146,8 +146,8 @@ func resumeFrom(rec *sessionRecord, tok token) (map[string]uint64, bool) {
 		return nil, false
 	}
 	out := make(map[string]uint64, len(rec.Rooms))
-	for r, pos := range rec.Rooms {
-		prev, inPrev := rec.Prev.Rooms[r]
+	for r, pos := range rec.Rooms.all() {
+		prev, inPrev := rec.Prev.Rooms.get(r)
 		if rec.Added[r] || !inPrev {
 			out[r] = pos
 			continue

@@ -41,27 +41,27 @@ type Conn struct {
 	recvMu sync.Mutex
 
 	mu        sync.Mutex // guards the fields below
+	state     connState
+	websocket bool // the transport is the WebSocket (TransportWebSocket); else polling
+	writing   bool // the writer role is taken: a sender writing inline, or the writer goroutine
+	corked    bool // Cork: WebSocket writes wait for Uncork
+	blocked   bool // a writer goroutine waits for the socket to take more (WebSocket)
+	upgrading bool // a WebSocket upgrade is in progress
+	probed    bool // the upgrade probe was answered: release the poll
+	upgraded  bool
+	polling   bool // a GET is waiting for packets
+	posting   bool // a POST is being processed
+	pollReply byte // packet answering a GET pending at close
 	onMessage func(data []byte, binary bool)
 	onClose   func(reason string)
-	state     connState
 	reason    string
-	transport string
 	queue     []outItem // packets waiting for the transport
 	spare     []outItem // a drained queue kept for reuse
 	queued    int       // bytes in queue, counted against WriteBufferLimit
-	writing   bool      // the writer role is taken: a sender writing inline, or the writer goroutine
-	corked    bool      // Cork: WebSocket writes wait for Uncork
-	blocked   bool      // a writer goroutine waits for the socket to take more (WebSocket)
-	drainWait []func()  // Backlogged callers to wake once the queue is written
+	drainWait *[]func() // Backlogged callers to wake once the queue is written; made by the first (most connections never fall behind)
 	ws        *wsConn   // the WebSocket transport, once in use
 	probe     *wsConn   // a WebSocket being upgraded to
-	upgrading bool      // a WebSocket upgrade is in progress
-	probed    bool      // the upgrade probe was answered: release the poll
-	upgraded  bool
-	polling   bool     // a GET is waiting for packets
-	held      *heldGet // the waiting GET when it is held off its request goroutine (see heldGet)
-	posting   bool     // a POST is being processed
-	pollReply byte     // packet answering a GET pending at close
+	held      *heldGet  // the waiting GET when it is held off its request goroutine (see heldGet)
 	wake      chan struct{}
 	done      chan struct{} // made by Done, closed by finish
 	writeFn   func()        // c.writeLoop, bound once
@@ -70,7 +70,7 @@ type Conn struct {
 	// Heartbeat bookkeeping, guarded by srv.hb.mu.
 	hbPrev, hbNext *Conn
 	hbList         *hbList
-	hbDeadline     time.Time
+	hbAt           time.Duration // the deadline, since the heartbeat's base (see heartbeat.since)
 }
 
 // ID returns the session id (the "sid" of the handshake).
@@ -85,7 +85,10 @@ func (c *Conn) Request() *Request { return c.req }
 func (c *Conn) Transport() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.transport
+	if c.websocket {
+		return TransportWebSocket
+	}
+	return TransportPolling
 }
 
 // Done returns a channel closed when the session is closed. (It is made
@@ -207,15 +210,21 @@ func (c *Conn) Backlogged(wake func()) bool {
 	if c.state == stateClosed || !c.blocked && c.queued <= c.srv.cfg.WriteBufferLimit/4 {
 		return false
 	}
-	c.drainWait = append(c.drainWait, wake)
+	if c.drainWait == nil {
+		c.drainWait = new([]func())
+	}
+	*c.drainWait = append(*c.drainWait, wake)
 	return true
 }
 
 // takeDrainWait returns the Backlogged callers to wake and forgets them.
 // Called with mu held; the caller runs them (runAll) after releasing it.
 func (c *Conn) takeDrainWait() []func() {
-	w := c.drainWait
-	c.drainWait = nil
+	if c.drainWait == nil {
+		return nil
+	}
+	w := *c.drainWait
+	*c.drainWait = nil
 	return w
 }
 
@@ -242,7 +251,7 @@ func (c *Conn) Close() {
 		return
 	}
 	c.state = stateClosing
-	if c.transport == TransportWebSocket {
+	if c.websocket {
 		c.queue = append(c.queue, outItem{ctl: opClose})
 		c.kickUnlock()
 		return
@@ -256,7 +265,7 @@ func (c *Conn) Close() {
 // without blocking, by the caller (see writeInline) when its socket
 // allows; otherwise a writer goroutine starts.
 func (c *Conn) kickUnlock() {
-	if c.transport != TransportWebSocket {
+	if !c.websocket {
 		c.signalPoll()
 		c.mu.Unlock()
 		return
@@ -321,14 +330,22 @@ func (c *Conn) takeQueue() []outItem {
 	return items
 }
 
-// recycle keeps a drained queue for reuse unless it grew large.
+// recycle keeps a drained queue for reuse unless it grew large: as the
+// queue itself when that has no array (the usual case: what a sender
+// queued was written at once, and nothing came meanwhile), as the spare
+// when more was queued meanwhile. An idle connection keeps one array, not
+// two.
 func (c *Conn) recycle(items []outItem) {
 	if cap(items) > 256 {
 		return
 	}
 	clear(items)
 	c.mu.Lock()
-	if c.spare == nil {
+	switch {
+	case c.state == stateClosed:
+	case cap(c.queue) == 0:
+		c.queue = items[:0]
+	case len(c.queue) > 0 && c.spare == nil:
 		c.spare = items[:0]
 	}
 	c.mu.Unlock()

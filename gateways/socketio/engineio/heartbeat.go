@@ -6,7 +6,7 @@ import (
 )
 
 // hbList is an intrusive doubly-linked list of connections, sorted by
-// hbDeadline (earliest first).
+// hbAt (earliest first).
 type hbList struct {
 	head, tail *Conn
 }
@@ -32,6 +32,7 @@ type heartbeat struct {
 	onPing            func(c *Conn) // called (without mu) when c is due a ping
 	onTimeout         func(c *Conn) // called (without mu) when c missed its pong
 	wake              chan struct{} // cap 1: the earliest deadline may have changed
+	base              time.Time     // what Conn.hbAt counts from (with its monotonic reading)
 
 	mu   sync.Mutex // guards the lists and the hb* fields of every Conn
 	ping hbList
@@ -51,6 +52,7 @@ func newHeartbeat(interval, timeout time.Duration, onPing, onTimeout func(*Conn)
 		onPing:    onPing,
 		onTimeout: onTimeout,
 		wake:      make(chan struct{}, 1),
+		base:      time.Now(),
 	}
 }
 
@@ -59,7 +61,7 @@ func newHeartbeat(interval, timeout time.Duration, onPing, onTimeout func(*Conn)
 func (h *heartbeat) schedulePing(c *Conn) {
 	h.mu.Lock()
 	h.unlink(c)
-	c.hbDeadline = time.Now().Add(h.interval)
+	c.hbAt = h.since(time.Now()) + h.interval
 	c.hbList = &h.ping
 	h.insert(c)
 	first := h.ping.head == c
@@ -88,7 +90,7 @@ func (h *heartbeat) poke() {
 func (h *heartbeat) insert(c *Conn) {
 	l := c.hbList
 	at := l.tail
-	for at != nil && at.hbDeadline.After(c.hbDeadline) {
+	for at != nil && at.hbAt > c.hbAt {
 		at = at.hbPrev
 	}
 	c.hbPrev = at
@@ -131,13 +133,16 @@ func (h *heartbeat) next() (time.Time, bool) {
 	var t time.Time
 	ok := false
 	if c := h.ping.head; c != nil {
-		t, ok = c.hbDeadline, true
+		t, ok = h.base.Add(c.hbAt), true
 	}
-	if c := h.pong.head; c != nil && (!ok || c.hbDeadline.Before(t)) {
-		t, ok = c.hbDeadline, true
+	if c := h.pong.head; c != nil && (!ok || h.base.Add(c.hbAt).Before(t)) {
+		t, ok = h.base.Add(c.hbAt), true
 	}
 	return t, ok
 }
+
+// since returns t as a Conn.hbAt: the time from h.base to t.
+func (h *heartbeat) since(t time.Time) time.Duration { return t.Sub(h.base) }
 
 // run is the heartbeat goroutine; it returns when done is closed.
 func (h *heartbeat) run(done <-chan struct{}) {
@@ -162,22 +167,23 @@ func (h *heartbeat) run(done <-chan struct{}) {
 // fire moves due pings to the pong list and collects timed-out sessions,
 // then calls the callbacks without holding mu.
 func (h *heartbeat) fire(now time.Time) {
-	due := now.Add(h.slack)
+	at := h.since(now)
+	due := at + h.slack
 	h.mu.Lock()
-	for c := h.ping.head; c != nil && !c.hbDeadline.After(due); c = h.ping.head {
+	for c := h.ping.head; c != nil && c.hbAt <= due; c = h.ping.head {
 		h.unlink(c)
-		sched := c.hbDeadline
+		sched := c.hbAt
 		// The pong deadline counts from the scheduled ping, so a late wake-up
 		// does not stretch the timeout, unless it was very late.
-		c.hbDeadline = sched.Add(h.timeout)
-		if now.Sub(sched) > h.timeout/4 {
-			c.hbDeadline = now.Add(h.timeout)
+		c.hbAt = sched + h.timeout
+		if at-sched > h.timeout/4 {
+			c.hbAt = at + h.timeout
 		}
 		c.hbList = &h.pong
 		h.insert(c)
 		h.duePing = append(h.duePing, c)
 	}
-	for c := h.pong.head; c != nil && !c.hbDeadline.After(due); c = h.pong.head {
+	for c := h.pong.head; c != nil && c.hbAt <= due; c = h.pong.head {
 		h.unlink(c)
 		h.dueTimeout = append(h.dueTimeout, c)
 	}

@@ -70,17 +70,16 @@ func TestHeartbeat(t *testing.T) {
 // TestHeartbeatOrder checks the sorted insertion of the intrusive lists.
 func TestHeartbeatOrder(t *testing.T) {
 	hb := newHeartbeat(time.Second, time.Second, func(*Conn) {}, func(*Conn) {})
-	base := time.Now()
 	var cs []*Conn
 	for _, off := range []int{5, 1, 3, 9, 0, 7} {
-		c := &Conn{hbDeadline: base.Add(time.Duration(off) * time.Millisecond), hbList: &hb.ping}
+		c := &Conn{hbAt: time.Duration(off) * time.Millisecond, hbList: &hb.ping}
 		hb.insert(c)
 		cs = append(cs, c)
 	}
 	hb.unlink(cs[2]) // 3
 	var got []time.Duration
 	for c := hb.ping.head; c != nil; c = c.hbNext {
-		got = append(got, c.hbDeadline.Sub(base)/time.Millisecond)
+		got = append(got, c.hbAt/time.Millisecond)
 	}
 	want := []time.Duration{0, 1, 5, 7, 9}
 	if len(got) != len(want) {
@@ -91,7 +90,7 @@ func TestHeartbeatOrder(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	}
-	if hb.ping.tail.hbDeadline.Sub(base) != 9*time.Millisecond {
+	if hb.ping.tail.hbAt != 9*time.Millisecond {
 		t.Error("tail is not the latest")
 	}
 }

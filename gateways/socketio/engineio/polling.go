@@ -121,7 +121,7 @@ func (c *Conn) pollResult(lateToUpgrade, graceOver bool) (items []outItem, tail 
 			return nil, 0, http.StatusBadRequest, false
 		}
 		tail, status = c.pollReply, http.StatusOK
-	case c.transport != TransportPolling:
+	case c.websocket:
 		if lateToUpgrade {
 			status = http.StatusBadRequest
 		} else {
@@ -218,7 +218,7 @@ const closeGrace = 50 * time.Millisecond
 func (c *Conn) awaitPoll() {
 	for deadline := time.Now().Add(closeGrace); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		c.mu.Lock()
-		ready := c.polling || c.state == stateClosed || c.transport != TransportPolling
+		ready := c.polling || c.state == stateClosed || c.websocket
 		c.mu.Unlock()
 		if ready {
 			return

@@ -240,7 +240,7 @@ func (s *Server) newConn(r *http.Request, transport string, release func()) *Con
 		srv:       s,
 		id:        base64.RawURLEncoding.EncodeToString(b[:]),
 		req:       newRequest(r),
-		transport: transport,
+		websocket: transport == TransportWebSocket,
 		release:   release,
 	}
 }

@@ -68,7 +68,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, rele
 // transports on "5". A failed upgrade leaves the session on polling.
 func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn) {
 	c.mu.Lock()
-	if c.state != stateOpen || c.transport != TransportPolling || c.upgrading || c.upgraded {
+	if c.state != stateOpen || c.websocket || c.upgrading || c.upgraded {
 		c.mu.Unlock()
 		// Like the Node.js server: accept, then close at once.
 		if wc, err := s.accept(w, r, nil); err == nil {
@@ -122,7 +122,7 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 				_ = wc.nc.Close()
 				return
 			}
-			c.transport = TransportWebSocket
+			c.websocket = true
 			c.ws, c.probe = wc, nil
 			c.upgraded, c.upgrading = true, false
 			c.signalPoll()

@@ -42,12 +42,15 @@ type Socket struct {
 	pid       string
 	recovered bool
 
-	mu           sync.Mutex // guards the fields below
-	connected    bool
+	// Guarded by mu (beside recovered and before mu: the small fields
+	// fill one word, which keeps a Socket in the 112-byte size class).
+	connected bool
+
+	mu           sync.Mutex // guards connected and the fields below
+	nextAck      uint32     // the id of the next EmitWithAck (wraps after 2³² acks)
 	onEvent      func(*Event)
 	onDisconnect func(reason string)
 	acks         map[uint64]chan ackResult
-	nextAck      uint64
 }
 
 type ackResult struct {
@@ -156,7 +159,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		s.mu.Unlock()
 		return nil, ErrNotConnected
 	}
-	id := s.nextAck
+	id := uint64(s.nextAck)
 	s.nextAck++
 	if s.acks == nil {
 		s.acks = make(map[uint64]chan ackResult)

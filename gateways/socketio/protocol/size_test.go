@@ -1,0 +1,16 @@
+package protocol
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestSocketSize keeps a Socket, one per connected namespace, within the
+// 112-byte size class of the Go allocator (the ack counter is 32 bits,
+// the small fields share a word): past 112 each idle socket costs 16
+// bytes more.
+func TestSocketSize(t *testing.T) {
+	if got := unsafe.Sizeof(Socket{}); got > 112 {
+		t.Errorf("Socket is %d bytes: over the 112-byte size class", got)
+	}
+}
