@@ -129,7 +129,8 @@ func (l *Listener) Close() error {
 }
 
 // Shutdown stops serving requests: a connection waiting for its next
-// request is closed at once, one serving a request once its answer is
+// request, or still reading its head, is closed at once (a request not
+// served yet is not served), one serving a request once its answer is
 // written (with Connection: close). It waits for them until ctx ends, then
 // closes what is left and returns ctx's error. Call it beside
 // http.Server.Shutdown (or after Close).
@@ -138,7 +139,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	l.mu.Lock()
 	l.draining = true
 	for c := range l.conns {
-		if c.idle.Load() {
+		if !c.busy.Load() {
 			c.nc.SetReadDeadline(time.Now()) // its read returns; serve sees draining
 		}
 	}
@@ -186,7 +187,7 @@ type conn struct {
 	nc     net.Conn
 	remote string
 	ctx    context.Context // from the server's ConnContext
-	idle   atomic.Bool     // waiting for a request's first byte
+	busy   atomic.Bool     // serving a request (its head is read)
 }
 
 // state calls the server's ConnState hook.
@@ -225,6 +226,11 @@ func (c *conn) serve() {
 		case headHandedOff:
 			return
 		}
+		c.busy.Store(true)
+		if c.l.isDraining() { // not served: the client may send it again elsewhere
+			c.close()
+			return
+		}
 		h, parsed := parseHead(buf[:end])
 		if !parsed || !c.l.route(h.method, pathOf(h.target), h.header) {
 			c.handOff(buf[:n])
@@ -240,6 +246,7 @@ func (c *conn) serve() {
 		}
 		n = copy(buf[:], rest)
 		first = false
+		c.busy.Store(false)
 		c.state(http.StateIdle)
 	}
 }
@@ -276,22 +283,19 @@ func (c *conn) readHead(buf []byte, n *int, first bool) (int, int) {
 		wait := srv.ReadHeaderTimeout
 		if !first {
 			wait = srv.IdleTimeout
-			c.idle.Store(true)
-			if c.l.isDraining() {
-				return 0, headClosed
-			}
 		}
-		c.nc.SetReadDeadline(deadline(wait))
+		if !c.setReadDeadline(deadline(wait)) {
+			return 0, headClosed
+		}
 		m, err := c.nc.Read(buf)
-		c.idle.Store(false)
 		if m == 0 || err != nil && !errors.Is(err, io.EOF) {
 			return 0, headClosed
 		}
 		*n = m
 	}
 	c.state(http.StateActive)
-	if !first {
-		c.nc.SetReadDeadline(deadline(srv.ReadHeaderTimeout))
+	if !first && !c.setReadDeadline(deadline(srv.ReadHeaderTimeout)) {
+		return 0, headClosed
 	}
 	for {
 		if end := headEnd(buf[:*n]); end >= 0 {
@@ -308,6 +312,14 @@ func (c *conn) readHead(buf []byte, n *int, first bool) (int, int) {
 			return 0, headClosed
 		}
 	}
+}
+
+// setReadDeadline sets the deadline of the next head's reads; false once
+// draining. Checked after the deadline is set, so that Shutdown's (now)
+// is not overwritten unseen.
+func (c *conn) setReadDeadline(t time.Time) bool {
+	c.nc.SetReadDeadline(t)
+	return !c.l.isDraining()
 }
 
 // close closes the connection the front served.

@@ -231,6 +231,9 @@ func TestFrontShutdown(t *testing.T) {
 	io.WriteString(idle, post("/fast", "a"))
 	answer(t, idleR)
 
+	partial, partialR := ts.dial(t)
+	io.WriteString(partial, "POST /fast HTTP/1.1\r\nHost: x\r\nContent-Le") // a head that never ends
+
 	ts.block = make(chan struct{})
 	busy, busyR := ts.dial(t)
 	io.WriteString(busy, post("/fast?block=1", "b"))
@@ -240,6 +243,10 @@ func TestFrontShutdown(t *testing.T) {
 	go func() { ended <- ts.fl.Shutdown(context.Background()) }()
 	if n, err := idleR.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("idle connection after Shutdown: %d bytes, %v; want EOF", n, err)
+	}
+	partial.SetDeadline(time.Now().Add(2 * time.Second)) // well before ReadHeaderTimeout (5 s)
+	if n, err := partialR.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection with half a head after Shutdown: %d bytes, %v; want EOF", n, err)
 	}
 	select {
 	case err := <-ended:
