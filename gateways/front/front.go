@@ -188,6 +188,49 @@ type conn struct {
 	remote string
 	ctx    context.Context // from the server's ConnContext
 	busy   atomic.Bool     // serving a request (its head is read)
+
+	// Owned by serve's goroutine: the socket's deadlines as last set, so
+	// that one a second early is kept instead of set again (a deadline
+	// costs a timer update), and the body's read deadline the handler
+	// asked for (set on the socket only when the body is read from it).
+	rdl, wdl time.Time
+	bodyDL   time.Time
+}
+
+// deadlineSlack is how much earlier than asked a deadline the front set
+// may be kept.
+const deadlineSlack = time.Second
+
+// setRead sets the socket's read deadline to t, or keeps the one set if
+// it is at most deadlineSlack before t (unless exact).
+func (c *conn) setRead(t time.Time, exact bool) {
+	if t.Equal(c.rdl) || !exact && keep(c.rdl, t) {
+		return
+	}
+	c.nc.SetReadDeadline(t)
+	c.rdl = t
+}
+
+// setWrite is setRead for the write deadline.
+func (c *conn) setWrite(t time.Time) {
+	if t.Equal(c.wdl) || keep(c.wdl, t) {
+		return
+	}
+	c.nc.SetWriteDeadline(t)
+	c.wdl = t
+}
+
+// keep reports whether the deadline set, set, may stand for want.
+func keep(set, want time.Time) bool {
+	return !set.IsZero() && !want.IsZero() && !set.After(want) && want.Sub(set) < deadlineSlack
+}
+
+// clearDeadlines lifts the socket's deadlines, for its next owner.
+func (c *conn) clearDeadlines() {
+	if !c.rdl.IsZero() || !c.wdl.IsZero() {
+		c.nc.SetDeadline(time.Time{})
+		c.rdl, c.wdl = time.Time{}, time.Time{}
+	}
 }
 
 // state calls the server's ConnState hook.
@@ -253,6 +296,7 @@ func (c *conn) serve() {
 
 // handOff gives the connection, with prefix read of it, to net/http.
 func (c *conn) handOff(prefix []byte) {
+	c.clearDeadlines()
 	c.state(http.StateClosed) // for the hooks: net/http opens it anew
 	if !c.l.handOff(c.nc, prefix) {
 		c.nc.Close()
@@ -294,13 +338,15 @@ func (c *conn) readHead(buf []byte, n *int, first bool) (int, int) {
 		*n = m
 	}
 	c.state(http.StateActive)
+	if end := headEnd(buf[:*n]); end >= 0 { // the whole head came at once
+		return end, headRead
+	}
 	if !first && !c.setReadDeadline(deadline(srv.ReadHeaderTimeout)) {
 		return 0, headClosed
 	}
 	for {
 		if end := headEnd(buf[:*n]); end >= 0 {
-			c.nc.SetReadDeadline(time.Time{})
-			return end, headRead
+			return end, headRead // the deadline stands until the body's or the next head's
 		}
 		if *n == len(buf) {
 			c.handOff(buf)
@@ -318,7 +364,7 @@ func (c *conn) readHead(buf []byte, n *int, first bool) (int, int) {
 // draining. Checked after the deadline is set, so that Shutdown's (now)
 // is not overwritten unseen.
 func (c *conn) setReadDeadline(t time.Time) bool {
-	c.nc.SetReadDeadline(t)
+	c.setRead(t, false)
 	return !c.l.isDraining()
 }
 

@@ -42,6 +42,7 @@ func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked b
 		w.pending = after
 	}
 	c.l.srv.Handler.ServeHTTP(w, r)
+	c.bodyDL = time.Time{}
 	if w.hijacked {
 		return nil, false, true
 	}
@@ -77,6 +78,7 @@ func (b *body) Read(p []byte) (int, error) {
 		b.buffered = b.buffered[n:]
 	} else {
 		var err error
+		b.c.setRead(b.c.bodyDL, true) // the handler's deadline, or none
 		n, err = b.c.nc.Read(p)
 		if err != nil && (n == 0 || !errors.Is(err, io.EOF)) {
 			if errors.Is(err, io.EOF) {
@@ -128,11 +130,25 @@ func (w *response) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// SetReadDeadline is http.ResponseController's: the body's reads.
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+// SetReadDeadline is http.ResponseController's: the deadline of the
+// body's reads, set on the socket when one reads from it (a body that
+// came with its head needs none). After a hijack it is the socket's.
+func (w *response) SetReadDeadline(t time.Time) error {
+	if w.hijacked {
+		return w.c.nc.SetReadDeadline(t)
+	}
+	w.c.bodyDL = t
+	return nil
+}
 
-// SetWriteDeadline is http.ResponseController's.
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+// SetWriteDeadline is http.ResponseController's: the answer is written
+// after the handler returns, with the front's own write deadline.
+func (w *response) SetWriteDeadline(t time.Time) error {
+	if w.hijacked {
+		return w.c.nc.SetWriteDeadline(t)
+	}
+	return nil
+}
 
 // Hijack implements http.Hijacker. The reader holds what came after the
 // head, as net/http's does.
@@ -144,6 +160,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("front: hijack after the answer started")
 	}
 	w.hijacked = true
+	w.c.clearDeadlines()
 	w.c.state(http.StateHijacked)
 	w.c.l.mu.Lock()
 	delete(w.c.l.conns, w.c)
@@ -200,14 +217,8 @@ func (w *response) finish(keep bool) bool {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	b = append(append(b, "\r\n"...), w.out...)
-	nc := w.c.nc
-	if d := w.c.l.writeTimeout; d > 0 {
-		nc.SetWriteDeadline(time.Now().Add(d))
-	}
-	_, err := nc.Write(b)
-	if w.c.l.writeTimeout > 0 {
-		nc.SetWriteDeadline(time.Time{})
-	}
+	w.c.setWrite(deadline(w.c.l.writeTimeout)) // kept for the next answers; lifted at a hand-over
+	_, err := w.c.nc.Write(b)
 	w.c.l.putAnswer(&b)
 	if w.out != nil {
 		out := w.out
