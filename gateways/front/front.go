@@ -204,7 +204,7 @@ const deadlineSlack = time.Second
 // setRead sets the socket's read deadline to t, or keeps the one set if
 // it is at most deadlineSlack before t (unless exact).
 func (c *conn) setRead(t time.Time, exact bool) {
-	if t.Equal(c.rdl) || !exact && keep(c.rdl, t) {
+	if t.Equal(c.rdl) || !exact && slackOK(c.rdl, t) {
 		return
 	}
 	c.nc.SetReadDeadline(t)
@@ -213,15 +213,15 @@ func (c *conn) setRead(t time.Time, exact bool) {
 
 // setWrite is setRead for the write deadline.
 func (c *conn) setWrite(t time.Time) {
-	if t.Equal(c.wdl) || keep(c.wdl, t) {
+	if t.Equal(c.wdl) || slackOK(c.wdl, t) {
 		return
 	}
 	c.nc.SetWriteDeadline(t)
 	c.wdl = t
 }
 
-// keep reports whether the deadline set, set, may stand for want.
-func keep(set, want time.Time) bool {
+// slackOK reports whether the deadline set may stand for want.
+func slackOK(set, want time.Time) bool {
 	return !set.IsZero() && !want.IsZero() && !set.After(want) && want.Sub(set) < deadlineSlack
 }
 
