@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
 )
 
 // Route reports whether the front serves a request itself: its method,
@@ -171,7 +173,7 @@ func (l *Listener) isDraining() bool {
 // when the listener is closed (the caller closes nc).
 func (l *Listener) handOff(nc net.Conn, prefix []byte) bool {
 	if len(prefix) > 0 {
-		nc = &prefixConn{Conn: nc, prefix: append([]byte(nil), prefix...)}
+		nc = rawio.Prefixed(nc, prefix)
 	}
 	select {
 	case l.in <- acceptResult{c: nc}:
@@ -390,29 +392,4 @@ func pathOf(target string) string {
 		}
 	}
 	return target
-}
-
-// prefixConn is a connection whose first bytes were read already.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *prefixConn) Read(b []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(b, c.prefix)
-		c.prefix = c.prefix[n:]
-		if len(c.prefix) == 0 {
-			c.prefix = nil // not kept for the connection's life
-		}
-		return n, nil
-	}
-	return c.Conn.Read(b)
-}
-
-// TCPConn returns the TCP connection under c once its prefix has been
-// read (a handler that hijacked it may then use the socket directly).
-func (c *prefixConn) TCPConn() (*net.TCPConn, bool) {
-	tc, ok := c.Conn.(*net.TCPConn)
-	return tc, ok && len(c.prefix) == 0
 }

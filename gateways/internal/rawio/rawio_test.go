@@ -190,3 +190,41 @@ func TestWriteAnswer(t *testing.T) {
 		t.Fatalf("no RawConn: rest %d buffers, %v; want the whole answer", len(rest), err)
 	}
 }
+
+func TestPrefixed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	c := Prefixed(server, []byte("head"))
+	if _, ok := TCP(c); ok {
+		t.Fatal("TCP found the socket before the prefix was read")
+	}
+	client.Write([]byte("+rest"))
+	got := make([]byte, 0, 16)
+	for len(got) < len("head+rest") {
+		b := make([]byte, 3)
+		n, err := c.Read(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b[:n]...)
+	}
+	if string(got) != "head+rest" {
+		t.Fatalf("read %q, want %q", got, "head+rest")
+	}
+	if tc, ok := TCP(c); !ok || tc != server {
+		t.Fatalf("TCP after the prefix: %v, %v; want the socket", tc, ok)
+	}
+}

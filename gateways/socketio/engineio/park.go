@@ -49,7 +49,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request) bool {
 		// hand it straight back, with what was read of it.
 		if n := brw.Reader.Buffered(); n > 0 {
 			b, _ := brw.Reader.Peek(n)
-			nc = &prefixConn{Conn: nc, prefix: append([]byte(nil), b...)}
+			nc = rawio.Prefixed(nc, b)
 		}
 		if !s.cfg.Requeue(nc) {
 			nc.Close()
@@ -143,19 +143,4 @@ func (s *Server) closeParked() {
 	for _, p := range ps {
 		p.close()
 	}
-}
-
-// prefixConn is a connection whose first bytes were read already.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *prefixConn) Read(b []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(b, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(b)
 }
