@@ -95,13 +95,19 @@ func (l *Listener) accept() {
 }
 
 // start registers nc and starts its goroutine; false once draining.
+// The hooks hear of it here, in accept order, as net/http's accept loop
+// calls them (the per-address cap counts connections in that order).
 func (l *Listener) start(nc net.Conn) bool {
-	c := &conn{l: l, nc: nc}
+	c := &conn{l: l, nc: nc, ctx: context.Background()}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.draining {
 		return false
 	}
+	if f := l.srv.ConnContext; f != nil {
+		c.ctx = f(c.ctx, nc)
+	}
+	c.state(http.StateNew)
 	l.conns[c] = struct{}{}
 	l.wg.Go(c.serve)
 	return true
@@ -256,11 +262,6 @@ func (c *conn) serve() {
 		c.l.mu.Unlock()
 	}()
 	c.remote = c.nc.RemoteAddr().String()
-	c.ctx = context.Background()
-	if f := c.l.srv.ConnContext; f != nil {
-		c.ctx = f(c.ctx, c.nc)
-	}
-	c.state(http.StateNew)
 	n, first := 0, true
 	for {
 		end, st := c.readHead(buf[:], &n, first)
@@ -370,10 +371,12 @@ func (c *conn) setReadDeadline(t time.Time) bool {
 	return !c.l.isDraining()
 }
 
-// close closes the connection the front served.
+// close closes the connection the front served. Its hooks hear of it
+// first: a client that sees the connection end finds its slot of the
+// per-address cap free again.
 func (c *conn) close() {
-	c.nc.Close()
 	c.state(http.StateClosed)
+	c.nc.Close()
 }
 
 // deadline returns the time d from now; zero (none) when d <= 0.
