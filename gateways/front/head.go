@@ -78,11 +78,10 @@ func parseHead(b []byte) (h head, ok bool) {
 			}
 		case "Transfer-Encoding", "Expect":
 			return h, false
-		case "Connection":
-			h.close = h.close || hasToken(v, "close")
 		}
 		h.header[key] = append(h.header[key], v)
 	}
+	h.close = hasToken(h.header["Connection"], "close")
 	if hosts != 1 || lengths > 1 || len(rest) != 0 || !httpguts.ValidHostHeader(h.host) {
 		return h, false
 	}
@@ -187,12 +186,14 @@ func digits(b []byte) (int64, bool) {
 	return n, true
 }
 
-// hasToken reports whether the comma-separated value v holds tok,
-// case-insensitively.
-func hasToken(v, tok string) bool {
-	for part := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), tok) {
-			return true
+// hasToken reports whether one of the comma-separated values vs holds
+// tok, case-insensitively.
+func hasToken(vs []string, tok string) bool {
+	for _, v := range vs {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), tok) {
+				return true
+			}
 		}
 	}
 	return false

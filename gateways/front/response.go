@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -46,7 +45,7 @@ func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked b
 	if w.hijacked {
 		return nil, false, true
 	}
-	keep = !h.close && (b == nil || b.left == 0) && !hasToken(strings.Join(w.header["Connection"], ","), "close") && !c.l.isDraining()
+	keep = !h.close && (b == nil || b.left == 0) && !hasToken(w.header["Connection"], "close") && !c.l.isDraining()
 	if !w.finish(keep) {
 		return nil, false, false
 	}
