@@ -156,11 +156,16 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 	}
 	c.posting = true
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.posting = false
-		c.mu.Unlock()
-	}()
+	done := false
+	postDone := func() {
+		if !done {
+			done = true
+			c.mu.Lock()
+			c.posting = false
+			c.mu.Unlock()
+		}
+	}
+	defer postDone()
 
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
 		c.finish(ReasonTransportError, typeClose)
@@ -201,6 +206,10 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		writeError(w, CodeBadRequest, "")
 		return
 	}
+	// The POST is done before its answer leaves: park sends the answer
+	// at once, and a client that posts again on seeing it must not find
+	// this one still running (a second POST at a time closes the session).
+	postDone()
 	h := w.Header()
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", "2")
