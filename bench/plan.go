@@ -50,6 +50,23 @@ type metric struct {
 	unit   unit
 	higher bool    // higher is better
 	target *target // nil: none
+	// server: a figure of rtbroker's own /metrics, which the Node peer and
+	// the ceiling do not have: their columns stay empty.
+	server bool
+}
+
+// commitMetrics are the rows of the log's durable commits over a step's
+// measured window (rtbench's server.commit, from rtbroker_commit_seconds
+// and rtbroker_commit_batch_events): the floor that fsync puts under
+// rtbroker's latency and single-event publish figures, measured in the
+// same run.
+func commitMetrics() []metric {
+	return []metric{
+		{name: "server: log commits/s", path: "server.commit.per_s", unit: unitCount, higher: true, server: true},
+		{name: "server: events per commit", path: "server.commit.events_per_commit", unit: unitCount, higher: true, server: true},
+		{name: "server: commit p50 ms (write + fdatasync ×2)", path: "server.commit.p50_ms", unit: unitMillis, server: true},
+		{name: "server: commit p99 ms (write + fdatasync ×2)", path: "server.commit.p99_ms", unit: unitMillis, server: true},
+	}
 }
 
 // A target is a bound the rtbroker median must meet (issue 5's table, issue 15's targets).
@@ -175,11 +192,11 @@ func plan(sz sizes) []scenario {
 		steps: []step{{
 			args:     []string{"rooms", "--subs", itoa(sz.roomsSubs), "--rooms", itoa(sz.rooms), "--rate", itoa(sz.roomsRate), "--duration", measure},
 			estimate: est(sz.roomsSubs, sz.measure+2*time.Second), timeout: 4 * time.Minute,
-			metrics: []metric{
+			metrics: append([]metric{
 				{name: "deliveries/s", path: "delivered_per_s", unit: unitCount, higher: true},
 				{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: atMostPeer()},
 				{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: atMostPeer()},
-			},
+			}, commitMetrics()...),
 		}},
 	})
 	for _, n := range sz.latencySubs {
@@ -198,11 +215,11 @@ func plan(sz sizes) []scenario {
 			steps: []step{{
 				args:     []string{"latency", "--subs", itoa(n), "--rate", "10", "--duration", measure},
 				estimate: est(n, sz.measure+2*time.Second), timeout: 4 * time.Minute,
-				metrics: []metric{
+				metrics: append([]metric{
 					{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: p50},
 					{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: p99},
 					{name: "p99.9 ms", path: "latency_ms.p999", unit: unitMillis},
-				},
+				}, commitMetrics()...),
 			}},
 		})
 	}
@@ -318,10 +335,10 @@ func plan(sz sizes) []scenario {
 			steps: []step{{
 				args:     []string{"ingest", "--pub-conns", itoa(in.conns), "--batch", itoa(in.batch), "--size", "1024", "--duration", measure},
 				estimate: est(in.conns, sz.measure), timeout: 3 * time.Minute,
-				metrics: []metric{
+				metrics: append([]metric{
 					{name: "events/s", path: "extra.ingest_events_per_s", unit: unitCount, higher: true, target: ingestTarget},
 					{name: "publish p99 ms", path: "latency_ms.p99", unit: unitMillis},
-				},
+				}, commitMetrics()...),
 			}},
 		})
 	}

@@ -280,7 +280,10 @@ func table(scs []scenario, runs []run) string {
 			}
 			for _, m := range st.metrics {
 				a := summarize(runs, sc.id, "rtbroker", i, m)
-				n := summarize(runs, sc.id, "node", i, m)
+				var n cell
+				if !m.server {
+					n = summarize(runs, sc.id, "node", i, m)
+				}
 				if a.of == 0 && n.of == 0 {
 					continue
 				}
@@ -290,7 +293,7 @@ func table(scs []scenario, runs []run) string {
 				}
 				fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s | %s |\n", title, m.name, arrow,
 					formatCell(a, m.unit), formatCell(n, m.unit), ratio(a, n), formatTarget(m.target, m.unit), verdict(m.target, a, n))
-				if c := summarize(runs, sc.id, ceilingTarget, i, m); c.of > 0 {
+				if c := summarize(runs, sc.id, ceilingTarget, i, m); c.of > 0 && !m.server {
 					ceilingRow(&b, title, m, arrow, a, c)
 				}
 			}

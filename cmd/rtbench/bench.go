@@ -205,6 +205,8 @@ func (b *bench) loadPIDs() []int {
 // --server-pid, from now on.
 type meters struct {
 	load, server *cpuMeter
+	commits      commitSnap // rtbroker's commit histograms as the window began
+	t0           time.Time
 }
 
 func (b *bench) startMeters() meters {
@@ -212,12 +214,19 @@ func (b *bench) startMeters() meters {
 	if b.cfg.ServerPID > 0 {
 		m.server = startCPU(b.cfg.ServerPID)
 	}
+	if b.cfg.Target == "rtbroker" {
+		m.commits = scrapeCommits(context.Background(), b.cfg.PubURLs)
+	}
+	m.t0 = time.Now()
 	return m
 }
 
-// read puts the CPU used since startMeters (and the server's RSS) into
-// the result.
+// read puts the CPU used since startMeters (and the server's RSS and
+// commits) into the result.
 func (b *bench) readMeters(m meters) {
+	if m.commits.ok {
+		b.res.Server.Commit = scrapeCommits(context.Background(), b.cfg.PubURLs).figures(m.commits, time.Since(m.t0))
+	}
 	for _, p := range b.loadPIDs() {
 		// Workers started after the meter (replay connects while measured).
 		m.load.include(p)

@@ -55,6 +55,9 @@ type serverFigures struct {
 	RSSBytes        uint64  `json:"rss_bytes"`
 	RSSPerConnBytes float64 `json:"rss_per_conn_bytes"`
 	CPUPct          float64 `json:"cpu_pct"`
+	// Commit is what the log's commits took over the measured window
+	// (rtbroker's /metrics; nil for the Node peer or without them).
+	Commit *commitFigures `json:"commit,omitempty"`
 }
 
 // ms converts nanoseconds to milliseconds, rounded to 0.01 ms.

@@ -27,7 +27,7 @@ type commitMetrics struct {
 }
 
 func newCommitMetrics() *commitMetrics {
-	lat := prometheus.ExponentialBuckets(0.0001, 2, 16) // 100µs … 3.3s
+	lat := prometheus.ExponentialBuckets(0.0001, 1.25, 48) // 100µs … 3.6s, 25 % apart: a p50 near a millisecond is read to ±0.1 ms
 	return &commitMetrics{
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_commit_batch_events",
 			Help: "Events per log commit (group commit: concurrent publishes share one transaction).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
