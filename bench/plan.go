@@ -55,6 +55,24 @@ type metric struct {
 	server bool
 }
 
+// cpuMetric is the server's CPU over a step's measured window, % of the
+// one core it is pinned to: how near saturation its latency was measured.
+var cpuMetric = metric{name: "server CPU, % of its core", path: "server.cpu_pct", unit: unitCount}
+
+// stormCeilings are the rows a storm's time is measured against in the
+// same run: how long the same clients took to connect and subscribe at
+// the start, with nothing to recover and no fan-out running (the server's
+// connect rate on one core), and, for a restart, how long the restart
+// itself took (signal to the new server answering /healthz), which is
+// inside the time to recovered.
+func stormCeilings(restart bool) []metric {
+	ms := []metric{{name: "s to connect and subscribe the same clients at the start (nothing to recover), same run", path: "extra.connect_s", unit: unitSeconds}}
+	if restart {
+		ms = append(ms, metric{name: "s of the restart itself (signal → the new server healthy), part of s to recovered", path: "extra.restart_s", unit: unitSeconds})
+	}
+	return ms
+}
+
 // commitMetrics are the rows of the log's durable commits over a step's
 // measured window (rtbench's server.commit, from rtbroker_commit_seconds
 // and rtbroker_commit_batch_events): the floor that fsync puts under
@@ -63,7 +81,7 @@ type metric struct {
 func commitMetrics() []metric {
 	return []metric{
 		{name: "server: log commits/s", path: "server.commit.per_s", unit: unitCount, higher: true, server: true},
-		{name: "server: events per commit", path: "server.commit.events_per_commit", unit: unitCount, higher: true, server: true},
+		{name: "server: events per commit", path: "server.commit.events_per_commit", unit: unitTenths, higher: true, server: true},
 		{name: "server: commit p50 ms (write + fdatasync ×2)", path: "server.commit.p50_ms", unit: unitMillis, server: true},
 		{name: "server: commit p99 ms (write + fdatasync ×2)", path: "server.commit.p99_ms", unit: unitMillis, server: true},
 	}
@@ -196,6 +214,7 @@ func plan(sz sizes) []scenario {
 				{name: "deliveries/s", path: "delivered_per_s", unit: unitCount, higher: true},
 				{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: atMostPeer()},
 				{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: atMostPeer()},
+				cpuMetric,
 			}, commitMetrics()...),
 		}},
 	})
@@ -219,6 +238,7 @@ func plan(sz sizes) []scenario {
 					{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: p50},
 					{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: p99},
 					{name: "p99.9 ms", path: "latency_ms.p999", unit: unitMillis},
+					cpuMetric,
 				}, commitMetrics()...),
 			}},
 		})
@@ -302,11 +322,11 @@ func plan(sz sizes) []scenario {
 				args:       []string{"storm", "--subs", itoa(sz.stormSubs), "--transport", "ws", "--rate", "10"},
 				restartCmd: st.restart,
 				estimate:   est(sz.stormSubs, 10*time.Second), timeout: 4 * time.Minute,
-				metrics: []metric{
+				metrics: append([]metric{
 					{name: "s to recovered", path: "extra.recovered_s", unit: unitSeconds, target: atMost(0.8)},
 					{name: "s to resubscribed", path: "extra.resubscribed_s", unit: unitSeconds},
 					{name: "missed", path: "missed", unit: unitCount, target: atMost(0)},
-				},
+				}, stormCeilings(st.restart != "")...),
 			}},
 		})
 	}

@@ -177,11 +177,12 @@ const (
 	unitMillis              // 12.3
 	unitBytes               // 7.9 KB
 	unitSeconds             // 0.42 s
+	unitTenths              // 1.6 (a count with one decimal: a mean)
 )
 
 func (u unit) format(v float64) string {
 	switch u {
-	case unitMillis:
+	case unitMillis, unitTenths:
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	case unitBytes:
 		return strconv.FormatFloat(v/1024, 'f', 1, 64) + " KB"
