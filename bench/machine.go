@@ -11,16 +11,17 @@ import (
 
 // machineInfo says where and with what a run was made.
 type machineInfo struct {
-	CPU      string `json:"cpu"`
-	Cores    int    `json:"cores"`
-	Go       string `json:"go"`
-	Node     string `json:"node"`
-	SocketIO string `json:"socket_io"`
-	Commit   string `json:"commit"` // rtbroker's, "+dirty" with local changes
+	CPU      string    `json:"cpu"`
+	Cores    int       `json:"cores"`
+	Go       string    `json:"go"`
+	Node     string    `json:"node"`
+	SocketIO string    `json:"socket_io"`
+	Commit   string    `json:"commit"` // rtbroker's, "+dirty" with local changes
+	Disk     *diskInfo `json:"disk,omitempty"`
 }
 
-func machine(node string) machineInfo {
-	m := machineInfo{Cores: runtime.NumCPU(), Go: runtime.Version(), CPU: "unknown CPU"}
+func machine(node string, disk *diskInfo) machineInfo {
+	m := machineInfo{Cores: runtime.NumCPU(), Go: runtime.Version(), CPU: "unknown CPU", Disk: disk}
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(data)) {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -47,5 +48,5 @@ func machine(node string) machineInfo {
 }
 
 func (m machineInfo) describe() string {
-	return fmt.Sprintf("%d × %s, %s, Node %s with socket.io %s, rtbroker %s", m.Cores, m.CPU, m.Go, m.Node, m.SocketIO, m.Commit)
+	return fmt.Sprintf("%d × %s, %s, Node %s with socket.io %s, rtbroker %s%s", m.Cores, m.CPU, m.Go, m.Node, m.SocketIO, m.Commit, m.Disk.describe())
 }

@@ -54,6 +54,13 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "disk" {
+		if err := diskCommand(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench disk:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "restart" {
 		if err := restartCommand(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench restart:", err)
@@ -132,6 +139,7 @@ type suite struct {
 	extra    []string // rtbroker flags the binary supports (--connect-rate 0)
 	help     string   // rtbroker serve -h: the flags it has
 	restarts *restartService
+	disk     *diskInfo // the disk probe at the start (nil: it failed)
 	runs     []run
 	started  time.Time
 	left     time.Duration // estimated time still to run
@@ -222,6 +230,7 @@ func (s *suite) prepare(ctx context.Context) error {
 	if strings.Contains(s.help, "--connect-rate") {
 		s.extra = append(s.extra, "--connect-rate", "0")
 	}
+	s.disk = measureDisk(ctx, s.self, s.work)
 	s.restarts, err = newRestartService(ctx, filepath.Join(s.work, "restart.sock"))
 	return err
 }
@@ -460,7 +469,7 @@ func (s *suite) write() error {
 	if err := os.MkdirAll(s.cfg.out, 0o755); err != nil {
 		return err
 	}
-	res := results{Date: now.Format(time.RFC3339), Quick: s.cfg.quick, Reps: s.cfg.reps, Machine: machine(s.node), Runs: s.runs}
+	res := results{Date: now.Format(time.RFC3339), Quick: s.cfg.quick, Reps: s.cfg.reps, Machine: machine(s.node, s.disk), Runs: s.runs}
 	md := res.markdown(s.scs)
 	mdPath := filepath.Join(s.cfg.out, stamp+".md")
 	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
