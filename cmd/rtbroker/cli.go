@@ -36,13 +36,51 @@ func cmdFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// dataFlag adds --data (env RTBROKER_DATA, default ./data), as serve has it.
-func dataFlag(fs *flag.FlagSet, getenv func(string) string) *string {
-	def := getenv("RTBROKER_DATA")
-	if def == "" {
-		def = "./data"
+// dataFlags are --data and --config of the commands that open a stopped
+// server's data directory (check, recover, compact, export, import).
+type dataFlags struct {
+	getenv       func(string) string
+	data, config string
+}
+
+// addDataFlags adds --data and --config to fs. The directory is the one
+// serve would use with the same settings: --data, else RTBROKER_DATA,
+// else the data key of the --config file (or RTBROKER_CONFIG's), else
+// ./data.
+func addDataFlags(fs *flag.FlagSet, getenv func(string) string) *dataFlags {
+	d := &dataFlags{getenv: getenv}
+	fs.StringVar(&d.data, "data", "", "data directory of a stopped server (env RTBROKER_DATA; else the --config file's data key; default ./data)")
+	fs.StringVar(&d.config, configFileFlag, "", "serve's TOML settings `file` to take data from (env RTBROKER_CONFIG)")
+	return d
+}
+
+// dir returns the data directory; call it after the flags are parsed. A
+// config file that serve would refuse is refused here too.
+func (d *dataFlags) dir() (string, error) {
+	if d.data != "" {
+		return d.data, nil
 	}
-	return fs.String("data", def, "data directory of a stopped server (env RTBROKER_DATA)")
+	if v := d.getenv(envName("data")); v != "" {
+		return v, nil
+	}
+	path := d.config
+	if path == "" {
+		path = d.getenv(envName(configFileFlag))
+	}
+	if path != "" {
+		serveFlags := flag.NewFlagSet("serve", flag.ContinueOnError)
+		(&config{}).flags(serveFlags)
+		settings, err := readConfigFile(path, serveFlags)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range settings {
+			if s.Key == "data" {
+				return s.Value, nil
+			}
+		}
+	}
+	return "./data", nil
 }
 
 // serverFlags are --server and --api-key (and --token), for the

@@ -28,12 +28,16 @@ const compactTxSize = 64 << 20
 // runCompact is `rtbroker compact`.
 func runCompact(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := cmdFlags("compact", compactSynopsis, stderr)
-	data := dataFlag(fs, getenv)
+	df := addDataFlags(fs, getenv)
 	out := fs.String("out", "", "write the compacted copy to this file (must not exist) instead of replacing the log")
 	if err := parseCmd(fs, args); err != nil {
 		return err
 	}
-	src, err := logPath(*data)
+	data, err := df.dir()
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	src, err := logPath(data)
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/storage/bolt"
 )
 
 // writeConfigFile writes text to a rtbroker.toml in a temporary directory.
@@ -331,5 +334,63 @@ func TestServeLogsConfigWarning(t *testing.T) {
 	s.Stop(t)
 	if n := strings.Count(s.logs.String(), "level=WARN msg=config"); n != 1 {
 		t.Fatalf("%d warnings logged:\n%s", n, s.logs.String())
+	}
+}
+
+// TestDataCommandsReadConfig: check, recover, compact, export and import
+// open the data directory serve would: --data, else RTBROKER_DATA, else
+// the data key of the --config file (or RTBROKER_CONFIG's), else ./data;
+// a file serve would refuse is refused with its line.
+func TestDataCommandsReadConfig(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := bolt.Open(filepath.Join(dir, dbFile), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(context.Background(), []broker.Entry{{Room: "r", Type: "m", Data: []byte(`1`)}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	cfg := writeConfigFile(t, fmt.Sprintf("data = %q\nmax-history = 500\n", dir))
+	other := filepath.Join(t.TempDir(), "other")
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	cmd := func(getenv func(string) string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, getenv, &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	for _, tc := range []struct {
+		name    string
+		getenv  func(string) string
+		args    []string
+		wantDir string // the directory used: its log, or its absence, is named
+	}{
+		{"--config", noEnv, []string{"check", "--config", cfg}, dir},
+		{"RTBROKER_CONFIG", env(map[string]string{"RTBROKER_CONFIG": cfg}), []string{"check"}, dir},
+		{"--data wins over the file", noEnv, []string{"check", "--config", cfg, "--data", other}, other},
+		{"RTBROKER_DATA wins over the file", env(map[string]string{"RTBROKER_DATA": other}), []string{"check", "--config", cfg}, other},
+		{"compact", noEnv, []string{"compact", "--config", cfg}, dir},
+		{"export", noEnv, []string{"export", "--config", cfg, "--out", filepath.Join(t.TempDir(), "x.ndjson")}, ""},
+	} {
+		out, err := cmd(tc.getenv, tc.args...)
+		switch {
+		case tc.wantDir == dir && err != nil:
+			t.Errorf("%s: %v\n%s", tc.name, err, out)
+		case tc.wantDir == dir && !strings.Contains(out, filepath.Join(dir, dbFile)):
+			t.Errorf("%s: output does not name %s:\n%s", tc.name, dir, out)
+		case tc.wantDir == other && (err == nil || !strings.Contains(err.Error(), other)):
+			t.Errorf("%s: err %v, want one naming %s", tc.name, err, other)
+		case tc.wantDir == "" && (err != nil || !strings.Contains(out, "1 event")):
+			t.Errorf("%s: err %v, output:\n%s", tc.name, err, out)
+		}
+	}
+	bad := writeConfigFile(t, fmt.Sprintf("data = %q\nmax-histroy = 5\n", dir))
+	if _, err := cmd(noEnv, "check", "--config", bad); err == nil || !strings.Contains(err.Error(), bad+":2") {
+		t.Errorf("a config file with an unknown key: %v, want its line named", err)
 	}
 }

@@ -41,7 +41,7 @@ func (r *roomsFlag) Set(v string) error {
 // runExport is `rtbroker export`.
 func runExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := cmdFlags("export", exportSynopsis, stderr)
-	data := dataFlag(fs, getenv)
+	df := addDataFlags(fs, getenv)
 	var rooms roomsFlag
 	fs.Var(&rooms, "room", "export only this room (repeat for several; default: every room)")
 	out := fs.String("out", "", "the NDJSON file to write (required; - for standard output)")
@@ -50,17 +50,21 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parseCmd(fs, args); err != nil {
 		return err
 	}
+	data, err := df.dir()
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
 	if *out == "" {
 		fs.Usage()
 		return errors.New("export: --out FILE is required")
 	}
 	if *out == "-" { // the data on stdout, the summary on stderr
-		return exportStdout(ctx, *data, &sf, rooms, stdout, stderr)
+		return exportStdout(ctx, data, &sf, rooms, stdout, stderr)
 	}
 	if sf.server != "" {
 		return exportRemote(ctx, &sf, rooms, *out, stdout, stderr)
 	}
-	path, err := logPath(*data)
+	path, err := logPath(data)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

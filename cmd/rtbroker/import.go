@@ -33,13 +33,17 @@ recover): clients positioned in the exported log are told (reset).`
 // runImport is `rtbroker import`.
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := cmdFlags("import", importSynopsis, stderr)
-	data := dataFlag(fs, getenv)
+	df := addDataFlags(fs, getenv)
 	in := fs.String("in", "", "the NDJSON export to load (required)")
 	appendMode := fs.Bool("append", false, "on a non-empty stopped log: add the events after its head with new offsets (read positions are dropped)")
 	var sf serverFlags
 	sf.add(fs, getenv, "import into the running server at this URL (its log must be empty) instead of --data", true, false)
 	if err := parseCmd(fs, args); err != nil {
 		return err
+	}
+	data, err := df.dir()
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
 	}
 	if *in == "" {
 		fs.Usage()
@@ -63,7 +67,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return importRemote(ctx, &sf, f, *in, stdout, stderr)
 	}
-	return importLocal(ctx, *data, f, *in, hdr, want, *appendMode, stdout, stderr)
+	return importLocal(ctx, data, f, *in, hdr, want, *appendMode, stdout, stderr)
 }
 
 // importLocal loads the checked export f into the log in data.

@@ -16,15 +16,11 @@ import (
 var errCheckFailed = errors.New("check found problems: stop the server and run `rtbroker recover`")
 
 // repairFlags parses the flags of check (out == nil) or recover: --data
-// (env RTBROKER_DATA, default ./data) and --out.
+// and --config (addDataFlags) and --out.
 func repairFlags(name string, args []string, getenv func(string) string, stderr io.Writer, out *string) (data string, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data = getenv("RTBROKER_DATA")
-	if data == "" {
-		data = "./data"
-	}
-	fs.StringVar(&data, "data", data, "data directory of a stopped server (env RTBROKER_DATA)")
+	df := addDataFlags(fs, getenv)
 	if out != nil {
 		fs.StringVar(out, "out", "", "new data directory to write the recovered log into (must not hold a log)")
 	}
@@ -36,6 +32,9 @@ func repairFlags(name string, args []string, getenv func(string) string, stderr 
 	}
 	if out != nil && *out == "" {
 		return "", errors.New("recover: --out DIR is required")
+	}
+	if data, err = df.dir(); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	return data, nil
 }
