@@ -72,6 +72,7 @@ type config struct {
 
 	AllowedOrigins  []string
 	AllowedHosts    []string
+	TrustedProxies  []string // addresses or CIDR prefixes whose X-Forwarded-For is believed
 	MetricsAddr     string
 	SIONamespaces   []string
 	SIOPingInterval time.Duration
@@ -217,6 +218,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxTypists, "max-typists", typing.DefaultMaxTypists, "typists (a user in a room) tracked at once; a typing:start over it is refused rate_limited")
 
 	fs.Var(listFlag{&c.AllowedOrigins}, "allowed-origins", "comma-separated `origins` allowed cross-site: CORS for /api/*, /sse, /poll and Socket.IO polling, the Origin check of WebSocket upgrades, the CSRF allow-list of cookie-authenticated publishes; * for any origin but null; empty: same-site only")
+	fs.Var(listFlag{&c.TrustedProxies}, "trusted-proxies", "comma-separated `addresses or CIDR prefixes` of the proxies in front of the server: a request from one of them is taken to come from the rightmost X-Forwarded-For address that is not one of them (rates, presence, the connection list); empty: the header is ignored")
 	fs.Var(listFlag{&c.AllowedHosts}, "allowed-hosts", "comma-separated host `names` the server answers to besides IP addresses and localhost (DNS-rebinding guard); checked when set, and always when anonymous access is on and --addr is a loopback address; * turns the check off")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "`host:port` serving /metrics on a listener of its own, without credentials (keep it private); when empty /metrics is on --addr, open only while no credential is configured, otherwise for admin API keys")
 	c.SIONamespaces = []string{"/"}
@@ -239,7 +241,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.AnonymousPublish}, "anonymous-publish", "comma-separated room `patterns` anonymous clients may publish to")
 	fs.StringVar(&c.PublishRate, "publish-rate", "100/s", "publishes one identity may make (`N/s`, N/m or N/h; 0: no limit), over REST and Socket.IO together; anonymous clients share their IP's bucket; API keys are exempt")
 	fs.IntVar(&c.PublishBurst, "publish-burst", 200, "publishes an identity may make at once above --publish-rate")
-	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open connections, and open SSE streams, long-polls and Socket.IO sessions, one client IP may hold (each counted against this cap; 0: no limit); behind a proxy every client has its IP")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 1000, "open connections, and open SSE streams, long-polls and Socket.IO sessions, one client IP may hold (each counted against this cap; 0: no limit); behind a proxy every client has the proxy's IP, unless --trusted-proxies names it (then the streams and sessions are counted per client, the connections still per proxy)")
 	fs.StringVar(&c.ConnectRate, "connect-rate", "50/s", "new SSE streams, long-polls and Socket.IO (Engine.IO) sessions one client IP may open (`N/s`, N/m or N/h; 0: no limit)")
 	fs.IntVar(&c.ConnectBurst, "connect-burst", 200, "connections a client IP may open at once above --connect-rate")
 	fs.DurationVar(&c.SIORecoveryWindow, "sio-recovery-window", socketio.DefaultRecoveryWindow, "how long a Socket.IO session stays recoverable after its record was last written (at connect, join and leave, and at disconnect when older than 1/16 of this)")
@@ -341,6 +343,9 @@ func (c *config) validate() error {
 		}
 	}
 	check(c.Addr != "", "--addr is empty")
+	if _, err := newTrustedProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
 	check(c.Data != "", "--data is empty")
 	check(c.Store == storeBolt || c.Store == storeJetStream, "--store must be bolt or jetstream, not %q", c.Store)
 	errs = append(errs, c.validateNATS()...)

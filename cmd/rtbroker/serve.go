@@ -181,7 +181,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig:         tlsCfg,
 	}
-	srv.Handler = sockets.Install(srv)(hosts.middleware(limit.BodyDeadline(cfg.ReadTimeout)(router)))
+	proxies, _ := newTrustedProxies(cfg.TrustedProxies) // checked by validate
+	srv.Handler = sockets.Install(srv)(proxies.middleware(hosts.middleware(limit.BodyDeadline(cfg.ReadTimeout)(router))))
 	var ln net.Listener = counted
 	var fl *front.Listener
 	if tlsCfg == nil {
