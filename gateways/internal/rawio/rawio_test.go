@@ -192,21 +192,7 @@ func TestWriteAnswer(t *testing.T) {
 }
 
 func TestPrefixed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server, client := pair(t)
 	c := Prefixed(server, []byte("head"))
 	if _, ok := TCP(c); ok {
 		t.Fatal("TCP found the socket before the prefix was read")
