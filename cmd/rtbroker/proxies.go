@@ -72,24 +72,30 @@ func (t *trustedProxies) clientAddr(remote string, xff []string) (string, bool) 
 	if err != nil || !t.trusted(peer) || len(xff) == 0 {
 		return remote, false
 	}
-	var entries []string
-	for _, v := range xff {
-		for e := range strings.SplitSeq(v, ",") {
-			entries = append(entries, strings.TrimSpace(e))
-		}
-	}
+	// Read from the right, at most maxForwarded entries, without
+	// splitting what lies beyond them.
 	var client netip.Addr
-	for i, n := len(entries)-1, 0; i >= 0; i, n = i-1, n+1 {
-		if n == maxForwarded {
-			return remote, false
-		}
-		a, ok := forwardedAddr(entries[i])
-		if !ok {
-			return remote, false
-		}
-		client = a
-		if !t.trusted(a) {
-			break
+	n := 0
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
+		for {
+			if n == maxForwarded {
+				return remote, false
+			}
+			n++
+			j := strings.LastIndexByte(v, ',')
+			a, ok := forwardedAddr(strings.TrimSpace(v[j+1:]))
+			if !ok {
+				return remote, false
+			}
+			client = a
+			if !t.trusted(a) {
+				return netip.AddrPortFrom(client, 0).String(), true
+			}
+			if j < 0 {
+				break
+			}
+			v = v[:j]
 		}
 	}
 	if !client.IsValid() {
