@@ -75,15 +75,21 @@ func TestAuthConnect(t *testing.T) {
 		{"auth.token", map[string]any{"auth": map[string]any{"token": good}}},
 		{"query token", map[string]any{"query": map[string]any{"token": good}}},
 		{"Authorization header (polling)", map[string]any{"transports": []string{"polling"}, "extraHeaders": map[string]any{"Authorization": "Bearer " + good}}},
+		{"Authorization header (websocket)", map[string]any{"transports": []string{"websocket"}, "extraHeaders": map[string]any{"Authorization": "Bearer " + good}}},
+		{"cookie (polling)", map[string]any{"transports": []string{"polling"}, "extraHeaders": map[string]any{"Cookie": "theme=dark; rtbroker_token=" + good}}},
+		{"cookie (websocket)", map[string]any{"transports": []string{"websocket"}, "extraHeaders": map[string]any{"Cookie": "theme=dark; rtbroker_token=" + good}}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprint("c", i)
-			d.do("connect", map[string]any{"name": name, "url": url, "opts": tc.opts})
+			// d fails the parent test: a refused row must fail itself.
+			if m := d.try("connect", map[string]any{"name": name, "url": url, "opts": tc.opts}); m["ok"] != true {
+				t.Fatalf("connect: %v", m["error"])
+			}
+			defer d.do("disconnect", map[string]any{"name": name})
 			if ack := ackOf(t, d.do("emit", map[string]any{"name": name, "event": "room:join", "args": []any{map[string]any{"room": "general"}}, "ack": true})); ack["ok"] != true {
 				t.Fatalf("join: %v", ack)
 			}
-			d.do("disconnect", map[string]any{"name": name})
 		})
 	}
 }

@@ -199,6 +199,26 @@ func (c *GatewayConfig) setDefaults() {
 	if e := &c.Server.Engine; e.CheckOrigin == nil && len(e.AllowedOrigins) == 0 {
 		e.CheckOrigin = func(r *http.Request) bool { return origins.SameSiteOrAllowed(r.Header.Get("Origin"), r.Host) }
 	}
+	// A session keeps its handshake's credential, not its headers: a
+	// browser's cost an idle socket about 900 bytes.
+	c.Server.Engine.Keep = keepCredential
+}
+
+// handshakeCredential is the credential of a session's handshake request
+// (see httpx.Credential), what the session keeps of its headers and query.
+type handshakeCredential struct {
+	value string
+	src   httpx.Source
+}
+
+// keepCredential is the engine's Keep: the handshake request's credential,
+// cloned out of the request's header bytes.
+func keepCredential(r *http.Request) any {
+	cred, src := httpx.Credential(r.Header, r.URL.Query())
+	if src == httpx.FromNone {
+		return nil
+	}
+	return &handshakeCredential{value: strings.Clone(cred), src: src}
 }
 
 // Gateway serves the broker over Socket.IO: clients join rooms from an
@@ -580,12 +600,10 @@ func (g *Gateway) authenticate(s *protocol.Socket, token any) (auth.Identity, er
 	default:
 		return auth.Identity{}, fmt.Errorf("%w: auth.token must be a string", auth.ErrUnauthorized)
 	}
-	var cred string
-	src := httpx.FromNone
-	if req := s.Request(); req != nil {
-		cred, src = httpx.Credential(req.Header, req.Query)
+	if c, ok := s.Request().Kept.(*handshakeCredential); ok {
+		return httpx.AuthenticateFrom(g.cfg.Auth, c.value, c.src)
 	}
-	return httpx.AuthenticateFrom(g.cfg.Auth, cred, src)
+	return httpx.AuthenticateFrom(g.cfg.Auth, "", httpx.FromNone)
 }
 
 // admit checks that id may connect to the namespace: it must hold the

@@ -26,8 +26,26 @@ import (
 // written to FILE while the sockets are open (run with -memprofilerate 1
 // to see every object: go tool pprof -sample_index=inuse_space FILE).
 //
+// The bare case sends only the WebSocket handshake's headers, as rtbench
+// does; the browser case adds those Chromium sends with it (User-Agent,
+// Origin, Accept-*, Cache-Control, a cookie), which a production server
+// sees on every socket.
+//
 //	go test -run '^$' -bench BenchmarkIdleWebSocketSession -benchtime 1x ./gateways/socketio
 func BenchmarkIdleWebSocketSession(b *testing.B) {
+	b.Run("client=bare", func(b *testing.B) { benchIdleWebSocket(b, "") })
+	b.Run("client=browser", func(b *testing.B) { benchIdleWebSocket(b, browserHeaders) })
+}
+
+// browserHeaders are the headers Chromium sends with a WebSocket
+// handshake besides the handshake's own.
+const browserHeaders = "Pragma: no-cache\r\nCache-Control: no-cache\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n" +
+	"Origin: http://x\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n" +
+	"Cookie: theme=dark; _ga=GA1.1.123456789.1700000000\r\n" +
+	"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+
+func benchIdleWebSocket(b *testing.B, headers string) {
 	n := 2000
 	if s := os.Getenv("RTBROKER_IDLE_WS"); s != "" {
 		v, err := strconv.Atoi(s)
@@ -48,7 +66,7 @@ func BenchmarkIdleWebSocketSession(b *testing.B) {
 				b.Fatal(err)
 			}
 			req := "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + headers + "\r\n"
 			if _, err := io.WriteString(c, req); err != nil {
 				b.Fatal(err)
 			}

@@ -84,6 +84,15 @@ type Config struct {
 	// release (which may be nil) is called once when the session ends, or
 	// at once if none is created. Use it to cap sessions per client.
 	Admit func(r *http.Request) (release func(), ok bool)
+	// Keep, when set, is called with every handshake request that opens a
+	// session; the session keeps what it returns as Request.Kept, and
+	// keeps neither the request's headers nor its query (Request.Header
+	// and Request.Query are nil). A server that needs one value of them,
+	// such as a credential, keeps that and not the kilobyte of a browser's
+	// headers. The value must not share memory with r: clone the strings
+	// taken from it (their bytes share an array with the other headers').
+	// Default nil: Request.Header and Request.Query are kept.
+	Keep func(r *http.Request) any
 	// WriteBufferLimit caps the bytes queued for one connection and not
 	// yet written. A connection over the limit is closed with
 	// ReasonSlowClient. A single message larger than the limit is accepted
@@ -166,6 +175,8 @@ type Request struct {
 	Host string
 	// Secure reports whether the handshake came over TLS.
 	Secure bool
+	// Kept is what Config.Keep returned for the handshake request, or nil.
+	Kept any
 }
 
 // handshakeHeader reports whether k (canonical) is a header of the
@@ -214,12 +225,14 @@ func requestQuery(r *http.Request) url.Values {
 	return q
 }
 
-func newRequest(r *http.Request) *Request {
-	return &Request{
-		Header:     requestHeader(r),
-		Query:      requestQuery(r),
-		RemoteAddr: r.RemoteAddr,
-		Host:       r.Host,
-		Secure:     r.TLS != nil,
+// newRequest returns what a session keeps of its handshake request r:
+// with keep, what keep returns instead of r's headers and query.
+func newRequest(r *http.Request, keep func(*http.Request) any) *Request {
+	req := &Request{RemoteAddr: r.RemoteAddr, Host: r.Host, Secure: r.TLS != nil}
+	if keep != nil {
+		req.Kept = keep(r)
+	} else {
+		req.Header, req.Query = requestHeader(r), requestQuery(r)
 	}
+	return req
 }

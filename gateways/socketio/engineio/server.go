@@ -239,7 +239,7 @@ func (s *Server) newConn(r *http.Request, transport string, release func()) *Con
 	return &Conn{
 		srv:       s,
 		id:        base64.RawURLEncoding.EncodeToString(b[:]),
-		req:       newRequest(r),
+		req:       newRequest(r, s.cfg.Keep),
 		websocket: transport == TransportWebSocket,
 		release:   release,
 	}

@@ -202,6 +202,48 @@ func TestHandshake(t *testing.T) {
 	})
 }
 
+// TestRequest checks what a session keeps of its handshake request:
+// headers and query without the engine's own, or with Config.Keep only
+// what Keep returned.
+func TestRequest(t *testing.T) {
+	open := func(t *testing.T, cfg engineio.Config) *engineio.Request {
+		ts := newTestServer(t, cfg)
+		ws, _, err := websocket.DefaultDialer.Dial(ts.wsURL("transport=websocket&room=a"), http.Header{"X-Api-Key": {"k1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		select {
+		case c := <-ts.opened:
+			return c.Request()
+		case <-time.After(5 * time.Second):
+			t.Fatal("no session")
+			return nil
+		}
+	}
+	t.Run("default", func(t *testing.T) {
+		r := open(t, engineio.Config{})
+		if r.Header.Get("X-Api-Key") != "k1" || r.Header.Get("Upgrade") != "" || r.Header.Get("Sec-Websocket-Key") != "" {
+			t.Errorf("header %v: want X-Api-Key and no handshake header", r.Header)
+		}
+		if got := r.Query.Encode(); got != "room=a" {
+			t.Errorf("query %q, want room=a", got)
+		}
+		if r.Kept != nil || !strings.HasPrefix(r.RemoteAddr, "127.0.0.1:") || r.Secure {
+			t.Errorf("request %+v", r)
+		}
+	})
+	t.Run("keep", func(t *testing.T) {
+		keep := func(r *http.Request) any {
+			return strings.Clone(r.Header.Get("X-Api-Key")) + "/" + r.URL.Query().Get("room")
+		}
+		r := open(t, engineio.Config{Keep: keep})
+		if r.Kept != "k1/a" || r.Header != nil || r.Query != nil || !strings.HasPrefix(r.RemoteAddr, "127.0.0.1:") {
+			t.Errorf("request %+v: want Kept k1/a and no header or query", r)
+		}
+	})
+}
+
 func TestErrorCodes(t *testing.T) {
 	ts := newTestServer(t, engineio.Config{
 		AllowRequest: func(r *http.Request) error {
