@@ -64,6 +64,7 @@ type config struct {
 	SSEHeartbeat   time.Duration
 	SSERetry       time.Duration
 	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
 	ReadTimeout    time.Duration
 	MaxRooms       int
 	MaxHistory     int
@@ -211,6 +212,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SSEHeartbeat, "sse-heartbeat", sse.DefaultHeartbeat, "interval of SSE heartbeat comments")
 	fs.DurationVar(&c.SSERetry, "sse-retry", sse.DefaultRetry, "reconnect delay suggested to EventSource clients")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", sse.DefaultWriteTimeout, "a streaming client that does not read for this long is dropped")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", engineio.DefaultIdleTimeout, "a keep-alive HTTP connection (Socket.IO polling, long-poll, API) that sends no request for this long is closed")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", limit.DefaultReadTimeout, "a request body (publish, Engine.IO polling POST) not received within this is answered 408 and its connection closed (0: no limit); streams are not affected")
 	fs.IntVar(&c.MaxRooms, "max-rooms", sse.DefaultMaxRooms, "rooms one SSE or long-poll request, or one Socket.IO socket, may follow")
 	fs.IntVar(&c.MaxHistory, "max-history", sse.DefaultMaxHistory, "largest `history` a Socket.IO room:join, SSE stream or long-poll may ask for (each room's last N events, then live)")
@@ -369,6 +371,7 @@ func (c *config) validate() error {
 	check(c.MaxHistory > 0, "--max-history must be positive")
 	check(c.TypingTimeout > 0 && c.MaxTypists > 0, "--typing-timeout and --max-typists must be positive")
 	check(c.ReadTimeout >= 0, "--read-timeout cannot be negative")
+	check(c.IdleTimeout > 0, "--idle-timeout must be positive")
 	check(c.SIOPingInterval > 0 && c.SIOPingTimeout > 0 && c.SIOMaxPayload > 0, "Socket.IO ping interval, timeout and max payload must be positive")
 	for _, n := range c.SIONamespaces {
 		check(strings.HasPrefix(n, "/"), "--sio-namespaces: %q must start with /", n)

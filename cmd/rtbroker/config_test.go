@@ -41,6 +41,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad flag value", args: []string{"--poll-timeout", "soon"}, wantErr: "poll-timeout"},
 		{name: "invalid limit", args: []string{"--max-rooms", "0"}, wantErr: "--max-rooms must be positive"},
 		{name: "invalid history limit", args: []string{"--max-history", "0"}, wantErr: "--max-history must be positive"},
+		{name: "no idle timeout", args: []string{"--idle-timeout", "0"}, wantErr: "--idle-timeout must be positive"},
 		{name: "poll timeout above max", args: []string{"--poll-timeout", "2m"}, wantErr: "--poll-timeout"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
 		{name: "limit defaults", check: func(c *config) bool {
@@ -135,6 +136,7 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "write-timeout sse", got: c.WriteTimeout, want: sse.DefaultWriteTimeout},
 		{name: "write-timeout longpoll", got: c.WriteTimeout, want: longpoll.DefaultWriteTimeout},
 		{name: "write-timeout engineio", got: c.WriteTimeout, want: engineio.DefaultWriteTimeout},
+		{name: "idle-timeout", got: c.IdleTimeout, want: engineio.DefaultIdleTimeout},
 		{name: "max-rooms sse", got: c.MaxRooms, want: sse.DefaultMaxRooms},
 		{name: "max-rooms longpoll", got: c.MaxRooms, want: longpoll.DefaultMaxRooms},
 		{name: "max-rooms socketio", got: c.MaxRooms, want: socketio.DefaultMaxRooms},

@@ -109,6 +109,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Server: protocol.Config{Engine: engineio.Config{
 			PingInterval: cfg.SIOPingInterval, PingTimeout: cfg.SIOPingTimeout, MaxPayload: cfg.SIOMaxPayload,
 			WriteTimeout: cfg.WriteTimeout,
+			IdleTimeout:  cfg.IdleTimeout,
 			Admit:        admit(conns),
 			Requeue:      requeueConn, // idle POST connections wait off net/http
 		}},
@@ -177,7 +178,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	hosts := newHostGuard(cfg.AllowedHosts, authn.AllowsAnonymous(), tcpLn.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig:         tlsCfg,
 	}

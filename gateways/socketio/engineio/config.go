@@ -23,6 +23,9 @@ const (
 	// DefaultWriteTimeout is Config.WriteTimeout's default, the same for
 	// every gateway (SSE streams, long-poll responses).
 	DefaultWriteTimeout = defaults.WriteTimeout
+	// DefaultIdleTimeout is Config.IdleTimeout's default, net/http's
+	// common choice for a keep-alive connection between requests.
+	DefaultIdleTimeout = 2 * time.Minute
 )
 
 // Transport names, as used in the "transport" query parameter.
@@ -113,7 +116,8 @@ type Config struct {
 	// connections stay with net/http.
 	Requeue func(net.Conn) bool
 	// IdleTimeout closes a connection waiting in the poller (see Requeue)
-	// after this long, as http.Server.IdleTimeout does. Default 2 minutes.
+	// after this long, as http.Server.IdleTimeout does. Default
+	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 }
 
@@ -125,7 +129,7 @@ func (c *Config) setDefaults() {
 		c.PingTimeout = DefaultPingTimeout
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 2 * time.Minute
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = DefaultMaxPayload
