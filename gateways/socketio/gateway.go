@@ -601,10 +601,11 @@ func (g *Gateway) authenticate(s *protocol.Socket, token any) (auth.Identity, er
 	default:
 		return auth.Identity{}, fmt.Errorf("%w: auth.token must be a string", auth.ErrUnauthorized)
 	}
+	var cred handshakeCredential // none: value "", src httpx.FromNone
 	if c, ok := s.Request().Kept.(*handshakeCredential); ok {
-		return httpx.AuthenticateFrom(g.cfg.Auth, c.value, c.src)
+		cred = *c
 	}
-	return httpx.AuthenticateFrom(g.cfg.Auth, "", httpx.FromNone)
+	return httpx.AuthenticateFrom(g.cfg.Auth, cred.value, cred.src)
 }
 
 // admit checks that id may connect to the namespace: it must hold the

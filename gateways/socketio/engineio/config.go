@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/defaults"
@@ -89,12 +88,11 @@ type Config struct {
 	Admit func(r *http.Request) (release func(), ok bool)
 	// Keep, when set, is called with every handshake request that opens a
 	// session; the session keeps what it returns as Request.Kept, and
-	// keeps neither the request's headers nor its query (Request.Header
-	// and Request.Query are nil). A server that needs one value of them,
-	// such as a credential, keeps that and not the kilobyte of a browser's
-	// headers. The value must not share memory with r: clone the strings
-	// taken from it (their bytes share an array with the other headers').
-	// Default nil: Request.Header and Request.Query are kept.
+	// nothing else of the request's headers and query: a server that
+	// needs one value of them, such as a credential, keeps that and not
+	// the kilobyte of a browser's headers. The value must not share memory
+	// with r: clone the strings taken from it (their bytes share an array
+	// with the other headers'). Default nil: nothing is kept.
 	Keep func(r *http.Request) any
 	// WriteBufferLimit caps the bytes queued for one connection and not
 	// yet written. A connection over the limit is closed with
@@ -162,17 +160,9 @@ func (c *Config) allows(transport string) bool {
 
 // Request describes the HTTP request that opened a session (the
 // handshake). It is immutable: callers may read it from any goroutine and
-// must not modify it.
+// must not modify it. Of the request's headers and query a session keeps
+// only what Config.Keep takes from them.
 type Request struct {
-	// Header holds the handshake request's headers (cookies,
-	// Authorization, Origin, User-Agent…), without those of the
-	// connection handshake itself (Connection, Upgrade, Sec-WebSocket-*),
-	// which mean nothing once it is done. It may be nil (no header).
-	Header http.Header
-	// Query is the handshake URL's query, without the engine's own
-	// parameters (EIO, transport, sid, t, b64): what the client added. It
-	// may be nil (nothing added).
-	Query url.Values
 	// RemoteAddr is the network address of the client, "IP:port".
 	RemoteAddr string
 	// Host is the Host header of the handshake.
@@ -183,60 +173,11 @@ type Request struct {
 	Kept any
 }
 
-// handshakeHeader reports whether k (canonical) is a header of the
-// connection handshake, which Request.Header leaves out: an idle session
-// keeps only what it may need.
-func handshakeHeader(k string) bool {
-	switch k {
-	case "Connection", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
-		return true
-	}
-	return false
-}
-
-// requestHeader returns the headers of r a session keeps: all but the
-// handshake's, sharing r's value slices (net/http does not touch them once
-// the handler has returned), or nil when none is left.
-func requestHeader(r *http.Request) http.Header {
-	n := 0
-	for k := range r.Header {
-		if !handshakeHeader(k) {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	h := make(http.Header, n)
-	for k, v := range r.Header {
-		if !handshakeHeader(k) {
-			h[k] = v
-		}
-	}
-	return h
-}
-
-// requestQuery returns the query parameters of r the client added (not
-// the engine's own), or nil when there are none.
-func requestQuery(r *http.Request) url.Values {
-	q := r.URL.Query()
-	for _, k := range [...]string{"EIO", "transport", "sid", "t", "b64"} {
-		delete(q, k)
-	}
-	if len(q) == 0 {
-		return nil
-	}
-	return q
-}
-
-// newRequest returns what a session keeps of its handshake request r:
-// with keep, what keep returns instead of r's headers and query.
+// newRequest returns what a session keeps of its handshake request r.
 func newRequest(r *http.Request, keep func(*http.Request) any) *Request {
 	req := &Request{RemoteAddr: r.RemoteAddr, Host: r.Host, Secure: r.TLS != nil}
 	if keep != nil {
 		req.Kept = keep(r)
-	} else {
-		req.Header, req.Query = requestHeader(r), requestQuery(r)
 	}
 	return req
 }
