@@ -148,33 +148,47 @@ func (b *Broker) addLocked(evs []*Event, scratch *[]*Subscription) {
 // another node) counts: HeadAtLeast then waits, at most 10 s or until ctx
 // ends, for the broker's head to reach it, so that Head() afterwards is at
 // least offset. It reports false for an offset past the log's last event
-// (a position from a recreated log). Safe for concurrent use.
+// (a position from a recreated log), and when WaitHead cannot tell.
+// Safe for concurrent use.
 func (b *Broker) HeadAtLeast(ctx context.Context, offset uint64) bool {
-	return !b.beyondHead(ctx, offset)
+	return b.WaitHead(ctx, offset) == nil
 }
 
-// beyondHead reports whether offset pos is past the head: for a Follower,
-// past the last event the log has committed, in which case it waits (at
-// most followWait) for this node's tail to reach pos, and reports true
-// only if it did not. When the log cannot tell its last offset
-// (ErrUnavailable), it waits for the tail the same way.
-func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
-	if pos <= b.Head().Offset {
-		return false
+// WaitHead is HeadAtLeast that says why not: nil when the head is at or
+// past offset (after a Follower's wait for it); an error wrapping
+// ErrInvalid when offset is past the log's last event; an error wrapping
+// ErrUnavailable when the answer may still be yes but is not known now:
+// the log cannot tell its last offset (no quorum, a leader being
+// elected) and this node's tail did not reach offset meanwhile, or the
+// log committed offset but the tail did not get there within the wait
+// (its follower is being restarted) or before ctx ended. A caller that
+// can ask again later (a reconnecting client) tells the two apart.
+func (b *Broker) WaitHead(ctx context.Context, offset uint64) error {
+	if offset <= b.Head().Offset {
+		return nil
 	}
 	if b.follower == nil {
-		return true
+		return fmt.Errorf("offset %d is past the head %d: %w", offset, b.Head().Offset, ErrInvalid)
 	}
 	last, err := b.follower.LastOffset(ctx)
-	if errors.Is(err, ErrUnavailable) {
-		// The log cannot tell (no quorum, or a leader being elected):
-		// the tail may still be delivered that far.
-		return !b.waitHead(ctx, pos)
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		// The log cannot tell: the tail may still be delivered that far.
+	case err != nil:
+		return fmt.Errorf("offset %d: the log's last offset: %w", offset, err)
+	case offset > last:
+		return fmt.Errorf("offset %d is past the log's last event %d: %w", offset, last, ErrInvalid)
 	}
-	if err != nil || pos > last {
-		return true
+	if !b.waitHead(ctx, offset) {
+		return fmt.Errorf("offset %d: this node's tail is at %d: %w", offset, b.Head().Offset, ErrUnavailable)
 	}
-	return !b.waitHead(ctx, pos)
+	return nil
+}
+
+// beyondHead reports whether offset pos is past the head, or cannot be
+// known to be reached now (see WaitHead).
+func (b *Broker) beyondHead(ctx context.Context, pos uint64) bool {
+	return b.WaitHead(ctx, pos) != nil
 }
 
 // catchUp waits until this node's tail holds every event the log had

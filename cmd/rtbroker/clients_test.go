@@ -451,26 +451,48 @@ func poll(c *http.Client, base string, rooms []string, after uint64, extra strin
 // metric returns the value of a gauge on /metrics, asked with the test
 // API key (a secured server shows its metrics to admin keys only).
 func metric(c *http.Client, base, name string) (float64, error) {
-	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	text, err := metricsText(c, base)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("X-API-Key", testAPIKey)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(text) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
 			return strconv.ParseFloat(v, 64)
 		}
 	}
 	return 0, fmt.Errorf("metric %s not in /metrics", name)
+}
+
+// metricsText returns base's /metrics, read with the test's API key.
+func metricsText(c *http.Client, base string) (string, error) {
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-API-Key", testAPIKey)
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// metricLines returns the samples of base's /metrics whose names start
+// with name, one per line, or the error that stopped the read.
+func metricLines(c *http.Client, base, name string) string {
+	text, err := metricsText(c, base)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(line, name) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // waitMetric waits until gauge name is at least v (a request is being

@@ -421,16 +421,25 @@ func heads(m map[string][]wireEvent) []uint64 {
 // checkRecovered: every Socket.IO reconnection recovered its session (the
 // server it came back to restored its rooms and sent what it missed),
 // and at least min sockets reconnected.
-func checkRecovered(t *testing.T, rep sioReport, min int) {
+func checkRecovered(t *testing.T, rep sioReport, min int, nodes []*rtbNode, dead map[int]bool) {
 	t.Helper()
-	reconnected := 0
+	reconnected, refused := 0, false
 	for i, s := range rep.Sockets {
 		if len(s.Connects) > 1 {
 			reconnected++
 		}
 		for j, c := range s.Connects[1:] {
 			if !c.Recovered {
+				refused = true
 				t.Errorf("socket.io socket %d: reconnection %d not recovered (recovered === false)", i, j+1)
+			}
+		}
+	}
+	if refused { // why, as each live node counted it
+		c := &http.Client{Timeout: 5 * time.Second}
+		for i, n := range nodes {
+			if !dead[i] {
+				t.Logf("%s: %s", n.name, metricLines(c, n.url, "rtbroker_socketio_recoveries_total"))
 			}
 		}
 	}
@@ -492,7 +501,7 @@ func TestClusterRTBrokerNodeKilled(t *testing.T) {
 		nodes[i].kill()
 		dead[i] = true
 	})
-	checkRecovered(t, rep, 1)
+	checkRecovered(t, rep, 1, nodes, dead)
 }
 
 // TestClusterNATSNodeKilled (issue 14, b): the same cluster; the NATS
@@ -514,7 +523,7 @@ func TestClusterNATSNodeKilled(t *testing.T) {
 		}
 		t.Fatalf("stream leader %q is none of the NATS servers", leader)
 	})
-	checkRecovered(t, rep, 0)
+	checkRecovered(t, rep, 0, nodes, nil)
 }
 
 // streamLeader returns the name of the NATS server leading the stream.
@@ -560,5 +569,5 @@ func TestClusterEmbedded(t *testing.T) {
 		nodes[i].kill()
 		dead[i] = true
 	})
-	checkRecovered(t, rep, 1)
+	checkRecovered(t, rep, 1, nodes, dead)
 }

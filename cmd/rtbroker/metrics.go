@@ -174,7 +174,7 @@ func newFamilies() *families {
 		mReplays:      newFamily("rtbroker_replayed_events_total", "Events subscribers read that were committed before they followed the room (catch-up after a reconnect or a join from an offset), from the in-memory tail (source=memory) or the log on disk (source=disk).", prometheus.CounterValue, "source"),
 		mSessions:     newFamily("rtbroker_socketio_sessions", "Connected Socket.IO sockets by namespace and Engine.IO transport (polling, websocket).", prometheus.GaugeValue, "namespace", "engine"),
 		mLag:          newFamily("rtbroker_subscriber_lag_events", "Open connections by how many events of their rooms they have still to be sent (counted at scrape time, up to 1,000 per room).", prometheus.GaugeValue),
-		mSIORecovery:  newFamily("rtbroker_socketio_recoveries_total", "Socket.IO connection state recoveries asked for (a CONNECT with a pid): outcome=recovered, or outcome=refused by reason (unknown_session, epoch_mismatch, bad_offset, trimmed, forbidden, error).", prometheus.CounterValue, "outcome", "reason"),
+		mSIORecovery:  newFamily("rtbroker_socketio_recoveries_total", "Socket.IO connection state recoveries asked for (a CONNECT with a pid): outcome=recovered; outcome=refused by reason (unknown_session, epoch_mismatch, bad_offset, trimmed, forbidden, error): a new session; outcome=retry, reason=unavailable: the session store or the log could not answer in time, the connection was closed and the client reconnects.", prometheus.CounterValue, "outcome", "reason"),
 		mLagMax:       newFamily("rtbroker_subscriber_lag_max_events", "The largest lag of an open connection, in events (up to 1,000 per room).", prometheus.GaugeValue),
 	}
 }
@@ -231,9 +231,12 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(f.mReplays, float64(st.ReplayTail), "memory")
 	emit(f.mReplays, float64(st.ReplayLog), "disk")
 	for reason, n := range s.sio.Recoveries() {
-		if reason == "recovered" {
+		switch reason {
+		case "recovered":
 			emit(f.mSIORecovery, float64(n), "recovered", "")
-		} else {
+		case "unavailable":
+			emit(f.mSIORecovery, float64(n), "retry", reason)
+		default:
 			emit(f.mSIORecovery, float64(n), "refused", reason)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -470,6 +471,9 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	m, err := g.session(ctx, ns, s, id, hs.PID, hs.Offset)
+	if errors.Is(err, protocol.ErrReconnect) {
+		return err
+	}
 	if err != nil {
 		g.log.Error("socketio: start session", "err", err)
 		return unavailable
@@ -524,6 +528,8 @@ func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *protocol.Sock
 	} else if rec != nil {
 		m, err := g.resume(ctx, ns, s, id, rec)
 		switch {
+		case transient(err):
+			reason = retryLater
 		case err != nil:
 			reason = refusedError
 		case m != nil:
@@ -534,6 +540,12 @@ func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *protocol.Sock
 		}
 	}
 	g.recoveries[reason].Add(1)
+	if reason == retryLater {
+		// A fresh session would lose what the client missed; asked again
+		// in a moment (a cluster electing a leader takes seconds), the
+		// store and the log can answer.
+		return nil, protocol.ErrReconnect
+	}
 	sub, err := g.b.Subscribe(ctx, nil, broker.Position{})
 	if err != nil {
 		return nil, err
@@ -689,6 +701,9 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 		return nil, refusedOffset
 	}
 	old, err := g.sessions.lookup(ctx, pid)
+	if transient(err) {
+		return nil, retryLater
+	}
 	if err != nil {
 		g.log.Error("socketio: look up session", "err", err)
 		return nil, refusedError
@@ -698,7 +713,11 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 		return nil, refusedUnknown
 	case old.Epoch != g.b.Epoch():
 		return nil, refusedEpoch
-	case !g.b.HeadAtLeast(ctx, tok.offset): // on a cluster node, waits for an offset another node sent
+	}
+	// On a cluster node, waits for an offset another node sent.
+	if err := g.b.WaitHead(ctx, tok.offset); transient(err) {
+		return nil, retryLater
+	} else if err != nil {
 		return nil, refusedOffset
 	}
 	rooms, ok := resumeFrom(old, tok)
@@ -712,6 +731,14 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 		rec.Live = max(rec.Live, off)
 	}
 	return rec, recovered
+}
+
+// transient reports whether err says that the state store or the log
+// cannot answer now (a cluster without a leader, this node's tail not yet
+// where the client was), or that the wait for them ran out: asked again
+// later, they may.
+func transient(err error) bool {
+	return errors.Is(err, broker.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // onEvent handles an event of m's socket (see Gateway.onEvent).

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,13 @@ func startGateway(t testing.TB, store *brokertest.MemStore, addr string) *gwServ
 // configuration (nil: none).
 func startGatewayWith(t testing.TB, store *brokertest.MemStore, addr string, configure func(*socketio.GatewayConfig)) *gwServer {
 	t.Helper()
+	return startGatewayOn(t, store, addr, nil, configure)
+}
+
+// startGatewayOn is startGatewayWith with the broker's state store
+// wrapped by wrapState (nil: the log's own), to inject its faults.
+func startGatewayOn(t testing.TB, store *brokertest.MemStore, addr string, wrapState func(broker.State) broker.State, configure func(*socketio.GatewayConfig)) *gwServer {
+	t.Helper()
 	if store == nil {
 		store = brokertest.NewMemStore()
 	}
@@ -56,7 +64,11 @@ func startGatewayWith(t testing.TB, store *brokertest.MemStore, addr string, con
 		t.Fatal(err)
 	}
 	l := store.Open()
-	b := broker.New(l, broker.Config{})
+	var bcfg broker.Config
+	if wrapState != nil {
+		bcfg.State = wrapState(l)
+	}
+	b := broker.New(l, bcfg)
 	cfg := socketio.GatewayConfig{
 		Namespaces: []socketio.NamespaceConfig{{Name: "/"}, {Name: "/admin"}},
 	}
@@ -275,6 +287,71 @@ func TestGatewayRecoveryAfterRestart(t *testing.T) {
 	recoverAfter(t, func(srv *gwServer, d *driver) *gwServer {
 		return srv.restart()
 	})
+}
+
+// outage is a state store whose reads fail with ErrUnavailable while down
+// is set, as a replicated store's do between two leaders.
+type outage struct {
+	broker.State
+	down atomic.Bool
+}
+
+func (o *outage) Get(ctx context.Context, key string) (broker.Record, error) {
+	if o.down.Load() {
+		return broker.Record{}, fmt.Errorf("state: no leader: %w", broker.ErrUnavailable)
+	}
+	return o.State.Get(ctx, key)
+}
+
+// A client that reconnects while the session store cannot be read for
+// longer than a CONNECT may wait has its connection closed instead of
+// getting a fresh session; socket.io-client reconnects by itself and,
+// once the store answers, recovers with exactly what it missed.
+func TestGatewayRecoveryWhileStateUnavailable(t *testing.T) {
+	for _, transport := range []string{"websocket", "polling"} {
+		t.Run(transport, func(t *testing.T) {
+			var st *outage
+			srv := startGatewayOn(t, nil, "", func(s broker.State) broker.State { st = &outage{State: s}; return st },
+				func(c *socketio.GatewayConfig) { c.PublishTimeout = 300 * time.Millisecond })
+			d := startDriver(t)
+			first := d.do("connect", map[string]any{"name": "c", "url": srv.URL, "opts": map[string]any{"transports": []string{transport}}})
+			join(t, d, "c", "r", nil)
+			srv.publish("r", "chat:message", "before")
+			d.waitEvents("c", 1)
+
+			st.down.Store(true)
+			d.do("engineClose", map[string]any{"name": "c"})
+			var missed []uint64
+			for i := range 3 {
+				missed = append(missed, srv.publish("r", "chat:message", i).Offset)
+			}
+			// Two CONNECTs in the outage, each closed after its wait.
+			for deadline := time.Now().Add(20 * time.Second); srv.g.Recoveries()["unavailable"] < 2; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("recoveries %v: the client did not come back during the outage", srv.g.Recoveries())
+				}
+			}
+			st.down.Store(false)
+			// The client saw its drop, then each closed attempt, as a
+			// disconnect; no connect_error stopped it.
+			for i, want := range []string{"forced close", "transport close"} {
+				if m := d.do("waitDisconnect", map[string]any{"name": "c"}); m["reason"] != want {
+					t.Fatalf("disconnect %d: %v, want %s", i, m, want)
+				}
+			}
+			again := d.do("waitConnect", map[string]any{"name": "c", "timeout": 20000})
+			if again["recovered"] != true || again["sid"] != first["sid"] {
+				t.Fatalf("reconnect after the outage: %v (recoveries %v), want recovered with sid %v", again, srv.g.Recoveries(), first["sid"])
+			}
+			end := srv.publish("r", "chat:message", "end").Offset
+			if got := offsetsOf(t, d.waitEvents("c", 4)); fmt.Sprint(got) != fmt.Sprint(append(missed, end)) {
+				t.Fatalf("after recovery received %v, want %v then %d", got, missed, end)
+			}
+			if r := srv.g.Recoveries(); r["recovered"] != 1 || r["error"] != 0 {
+				t.Fatalf("recoveries %v, want 1 recovered and no error", r)
+			}
+		})
+	}
 }
 
 // A client whose session cannot be recovered (here: the log was replaced)

@@ -11,17 +11,21 @@ const (
 	refusedTrimmed          // retention removed events the session needed
 	refusedForbidden        // the identity may no longer subscribe to every room of it
 	refusedError            // the session store or the log failed
+	retryLater              // the session store or the log cannot answer now: the connection is closed, the client reconnects and asks again
 )
 
 // recoveryReasons name the outcomes: "" for noRecovery, "recovered", and
 // the reasons of the refusals.
-var recoveryReasons = [...]string{"", "recovered", "unknown_session", "epoch_mismatch", "bad_offset", "trimmed", "forbidden", "error"}
+var recoveryReasons = [...]string{"", "recovered", "unknown_session", "epoch_mismatch", "bad_offset", "trimmed", "forbidden", "error", "unavailable"}
 
 // Recoveries returns how many connection state recoveries were asked for
 // since the start (CONNECTs with a pid), by outcome: "recovered", or the
 // reason of the refusal ("unknown_session", "epoch_mismatch",
-// "bad_offset", "trimmed", "forbidden", "error"). A refused client gets a
-// new session (socket.recovered === false). Safe for concurrent use; for
+// "bad_offset", "trimmed", "forbidden", "error"), or "unavailable". A
+// refused client gets a new session (socket.recovered === false); an
+// unavailable one (the session store or the log could not answer in
+// time: a cluster electing a leader) has its connection closed, and
+// socket.io-client reconnects and asks again. Safe for concurrent use; for
 // metrics.
 func (g *Gateway) Recoveries() map[string]int64 {
 	out := make(map[string]int64, len(recoveryReasons)-1)

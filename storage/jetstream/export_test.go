@@ -16,3 +16,9 @@ func (l *Log) SetBeforeRoomRead(f func(room string)) { l.beforeRoomRead = f }
 // SetSilenceMarks makes each Follow ask f whether its watch of the trim
 // watermarks is to deliver nothing.
 func (l *Log) SetSilenceMarks(f func() bool) { l.silenceMarks = f }
+
+// LeaderValue exposes leaderValue: key's stored value as the bucket's
+// leader has it (nil when it has none).
+func (s *State) LeaderValue(ctx context.Context, key string) ([]byte, error) {
+	return s.leaderValue(ctx, key)
+}

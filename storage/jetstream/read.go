@@ -125,37 +125,14 @@ func (l *Log) readRoom(ctx context.Context, room string, after, upto uint64, lim
 func (l *Log) leaderNext(ctx context.Context, filter string, seq uint64) (uint64, []byte, error) {
 	ctx, cancel := l.opCtx(ctx)
 	defer cancel()
-	req, _ := json.Marshal(struct {
+	m, err := leaderGet(ctx, l.nc, l.cfg.Stream, struct {
 		Seq     uint64 `json:"seq"`
 		NextFor string `json:"next_by_subj"`
 	}{max(seq, 1), filter})
-	m, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.cfg.Stream, req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("jetstream: leader get: %w", unavailable(err))
+	if err != nil || m == nil {
+		return 0, nil, err
 	}
-	var resp struct {
-		Error *struct {
-			Code    int    `json:"code"`
-			ErrCode int    `json:"err_code"`
-			Desc    string `json:"description"`
-		} `json:"error"`
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Data []byte `json:"data"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return 0, nil, fmt.Errorf("jetstream: leader get: %w", err)
-	}
-	switch {
-	case resp.Error != nil && resp.Error.Code == 404:
-		return 0, nil, nil
-	case resp.Error != nil:
-		return 0, nil, fmt.Errorf("jetstream: leader get: %d %s", resp.Error.ErrCode, resp.Error.Desc)
-	case resp.Message == nil:
-		return 0, nil, fmt.Errorf("jetstream: leader get: an answer without a message")
-	}
-	return resp.Message.Seq, resp.Message.Data, nil
+	return m.Seq, m.Data, nil
 }
 
 // Read reads each room from after with batched direct gets filtered by

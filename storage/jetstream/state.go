@@ -185,14 +185,28 @@ func (s *State) Get(ctx context.Context, key string) (broker.Record, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
+	var value []byte
 	e, err := s.kv.Get(ctx, RoomToken(key))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound) && s.cfg.Replicas > 1:
+		// Any replica that is nearly current answers a direct get: one
+		// that lags (it missed the last commits, or the leader just died
+		// before telling it they were committed) may not have a record
+		// that was written. The leader has it.
+		if value, err = s.leaderValue(ctx, key); err != nil {
+			return broker.Record{}, fmt.Errorf("state key %q: %w", key, err)
+		}
+		if value == nil {
+			return broker.Record{}, fmt.Errorf("state key %q: %w", key, broker.ErrNotFound)
+		}
+	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return broker.Record{}, fmt.Errorf("state key %q: %w", key, broker.ErrNotFound)
-	}
-	if err != nil {
+	case err != nil:
 		return broker.Record{}, fmt.Errorf("state key %q: %w", key, unavailable(err))
+	default:
+		value = e.Value()
 	}
-	r, err := decodeRecord(key, e.Value())
+	r, err := decodeRecord(key, value)
 	if err != nil {
 		return broker.Record{}, err
 	}
@@ -200,6 +214,28 @@ func (s *State) Get(ctx context.Context, key string) (broker.Record, error) {
 		return broker.Record{}, fmt.Errorf("state key %q: %w", key, broker.ErrNotFound)
 	}
 	return r, nil
+}
+
+// leaderValue returns the value of key as the bucket's stream leader has
+// it, or nil when it has none (never written, deleted, purged or removed
+// by its TTL).
+func (s *State) leaderValue(ctx context.Context, key string) ([]byte, error) {
+	m, err := leaderGet(ctx, s.nc, "KV_"+s.cfg.Bucket, struct {
+		LastFor string `json:"last_by_subj"`
+	}{s.prefix + RoomToken(key)})
+	if err != nil || m == nil {
+		return nil, err
+	}
+	if len(m.Hdrs) > 0 {
+		h, err := nats.DecodeHeadersMsg(m.Hdrs)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: leader get: headers: %w", err)
+		}
+		if h.Get("KV-Operation") != "" || h.Get(jetstream.MarkerReasonHeader) != "" {
+			return nil, nil // a delete or purge marker, or a TTL's removal
+		}
+	}
+	return m.Data, nil
 }
 
 // Put writes recs as one atomic batch (see State).

@@ -3,6 +3,7 @@ package protocol
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -100,6 +101,10 @@ func (c *client) connect(p *Packet) {
 	middlewares, onConnect := nsp.handlers()
 	for _, mw := range middlewares {
 		if err := mw(s); err != nil {
+			if errors.Is(err, ErrReconnect) {
+				c.conn.Close()
+				return
+			}
 			c.sendPacket(AppendHeader(nil, PacketConnectError, 0, nsp.name, false, 0), connectErrorPayload(err))
 			return
 		}

@@ -174,6 +174,14 @@ type ConnectError struct {
 // Error returns the message.
 func (e *ConnectError) Error() string { return e.Message }
 
+// ErrReconnect, returned (or wrapped) by middleware, closes the client's
+// connection instead of answering its CONNECT: for a CONNECT that cannot
+// be decided now but can later (the server cannot read what it needs
+// yet). socket.io-client then reconnects by itself, with its backoff, and
+// sends its CONNECT again (with the same auth, pid and offset); a
+// CONNECT_ERROR would stop it until the application calls connect().
+var ErrReconnect = errors.New("socketio: close the connection; the client is to reconnect")
+
 // connectErrorPayload encodes the CONNECT_ERROR payload for err.
 func connectErrorPayload(err error) []byte {
 	ce := &ConnectError{Message: err.Error()}
