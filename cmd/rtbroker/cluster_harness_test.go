@@ -92,7 +92,7 @@ func startProc(t testing.TB, name, bin string, args []string, lines func(string)
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("--- %s output (last 4 KB):\n%s", name, tail(p.logs.String(), 4096))
+			t.Logf("--- %s output (last 4 KB, without NATS route retries):\n%s", name, tail(withoutRouteRetries(p.logs.String()), 4096))
 		}
 	})
 	return p
@@ -102,6 +102,19 @@ func startProc(t testing.TB, name, bin string, args []string, lines func(string)
 func (p *proc) kill() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// withoutRouteRetries drops the lines of an embedded NATS server retrying
+// a route to a dead peer (one per peer and second), which would fill the
+// tail shown of a failed test.
+func withoutRouteRetries(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if !strings.Contains(line, "Error trying to connect to route") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {
