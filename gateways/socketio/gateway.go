@@ -730,6 +730,14 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}
+	// A room joined after the client's last event resumes from its join
+	// position, which may be past the token: this node's tail must hold
+	// it too, or resume would take the room for one of another log.
+	if err := g.b.WaitHead(ctx, rec.Live); transient(err) {
+		return nil, retryLater
+	} else if err != nil {
+		return nil, refusedOffset
+	}
 	return rec, recovered
 }
 
