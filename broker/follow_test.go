@@ -150,14 +150,7 @@ func TestFollowerWaitsForAPositionItWasNotDeliveredYet(t *testing.T) {
 	me := broker.New(&followLog{MemLog: store.Open()}, broker.Config{})
 	defer me.Close()
 	ctx := context.Background()
-	var last *broker.Event
-	for i := range 3 {
-		ev, err := other.Publish(ctx, broker.Message{Room: "r", Type: "t", Data: json.RawMessage(fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = ev
-	}
+	last := publishThree(t, other)
 	sub, err := me.Subscribe(ctx, []string{"r"}, broker.Position{Epoch: me.Epoch(), Offset: last.Offset})
 	if err != nil {
 		t.Fatal(err)
@@ -174,4 +167,19 @@ func TestFollowerWaitsForAPositionItWasNotDeliveredYet(t *testing.T) {
 	if r := beyond.Reset(); r == nil {
 		t.Fatal("a position beyond the log's last offset was not reset")
 	}
+}
+
+// publishThree publishes three events to room r through b and returns
+// the last.
+func publishThree(t *testing.T, b *broker.Broker) *broker.Event {
+	t.Helper()
+	var last *broker.Event
+	for i := range 3 {
+		ev, err := b.Publish(context.Background(), broker.Message{Room: "r", Type: "t", Data: json.RawMessage(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ev
+	}
+	return last
 }

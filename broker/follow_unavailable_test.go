@@ -53,14 +53,7 @@ func TestHeadAtLeastWhenTheLogCannotTellItsHead(t *testing.T) {
 	defer other.Close()
 	me := broker.New(downLog{&followLog{MemLog: store.Open()}}, broker.Config{})
 	defer me.Close()
-	var last *broker.Event
-	for i := range 3 {
-		ev, err := other.Publish(ctx, broker.Message{Room: "r", Type: "t", Data: json.RawMessage(fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = ev
-	}
+	last := publishThree(t, other)
 	if !me.HeadAtLeast(ctx, last.Offset) {
 		t.Fatalf("HeadAtLeast(%d) = false, want true once the tail has it", last.Offset)
 	}
@@ -80,14 +73,7 @@ func TestWaitHead(t *testing.T) {
 	defer me.Close()
 	down := broker.New(downLog{&followLog{MemLog: store.Open()}}, broker.Config{})
 	defer down.Close()
-	var last *broker.Event
-	for i := range 3 {
-		ev, err := other.Publish(ctx, broker.Message{Room: "r", Type: "t", Data: json.RawMessage(fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = ev
-	}
+	last := publishThree(t, other)
 	short := func() context.Context {
 		c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		t.Cleanup(cancel)

@@ -70,18 +70,28 @@ func BenchmarkAppendBatchR3(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			var l *jetstream.Log
-			var err error
-			for l == nil { // the stream's placement may need the cluster to settle
-				if l, err = jetstream.Open(ctx, connect(b, servers[0]), jetstream.Config{Stream: fmt.Sprintf("R3B%d", n), Subject: fmt.Sprintf("r3b%d", n), Replicas: 3}); err != nil {
-					if ctx.Err() != nil {
-						b.Fatal(err)
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
-			}
+			l := settled(b, ctx, func() (*jetstream.Log, error) {
+				return jetstream.Open(ctx, connect(b, servers[0]), jetstream.Config{Stream: fmt.Sprintf("R3B%d", n), Subject: fmt.Sprintf("r3b%d", n), Replicas: 3})
+			})
 			defer l.Close()
 			appendBatches(b, l, n)
 		})
+	}
+}
+
+// settled calls open until it succeeds (a replicated stream's placement
+// may need the cluster to settle) and returns what it opened; it fails
+// tb when ctx ends first.
+func settled[T any](tb testing.TB, ctx context.Context, open func() (T, error)) T {
+	tb.Helper()
+	for {
+		v, err := open()
+		if err == nil {
+			return v
+		}
+		if ctx.Err() != nil {
+			tb.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -179,15 +179,9 @@ const caughtUpWithin = 8 * time.Second
 // the cluster settles) and follows it into f until stop is called.
 func startFollower(ctx context.Context, t *testing.T, servers []*server.Server, follower int, cfg jetstream.Config) (fl *jetstream.Log, f *followed, stop func()) {
 	t.Helper()
-	for fl == nil { // the stream's placement may need the cluster to settle
-		var err error
-		if fl, err = jetstream.Open(ctx, connectTo(t, urlsFrom(servers, follower)), cfg); err != nil {
-			if ctx.Err() != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	fl = settled(t, ctx, func() (*jetstream.Log, error) {
+		return jetstream.Open(ctx, connectTo(t, urlsFrom(servers, follower)), cfg)
+	})
 	t.Cleanup(func() { _ = fl.Close() })
 	f = &followed{}
 	fctx, fstop := context.WithCancel(ctx)

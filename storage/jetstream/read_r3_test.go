@@ -17,16 +17,9 @@ func TestReadR3(t *testing.T) {
 	servers := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var l *jetstream.Log
-	var err error
-	for l == nil { // the stream's placement may need the cluster to settle
-		if l, err = jetstream.Open(ctx, connect(t, servers[0]), jetstream.Config{Stream: "R3READ", Subject: "r3read", Replicas: 3}); err != nil {
-			if ctx.Err() != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	l := settled(t, ctx, func() (*jetstream.Log, error) {
+		return jetstream.Open(ctx, connect(t, servers[0]), jetstream.Config{Stream: "R3READ", Subject: "r3read", Replicas: 3})
+	})
 	defer l.Close()
 	var want []uint64
 	for i := range 31 { // the last is b's: a read of a ends below the head

@@ -20,16 +20,7 @@ func TestStateR3(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := jetstream.StateConfig{Bucket: "R3STATE", Replicas: 3, Grace: time.Nanosecond}
-	var st *jetstream.State
-	var err error
-	for st == nil { // the bucket's placement may need the cluster to settle
-		if st, err = jetstream.OpenState(ctx, connect(t, servers[0]), cfg); err != nil {
-			if ctx.Err() != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	st := settled(t, ctx, func() (*jetstream.State, error) { return jetstream.OpenState(ctx, connect(t, servers[0]), cfg) })
 	defer st.Close()
 	put := func(recs ...broker.Record) {
 		t.Helper()
