@@ -43,7 +43,14 @@ for (let i = 0; i < Number(count); i++) {
     if (first || !socket.recovered) {
       for (const room of rooms) {
         const arg = s.last[room] !== undefined ? { room, after: s.last[room] } : { room };
-        const ack = await socket.timeout(20000).emitWithAck("room:join", arg).catch((err) => ({ error: err.message }));
+        // As an application would: a join refused "unavailable" (the
+        // cluster electing a leader) is tried again, for up to 30 s.
+        let ack;
+        for (let tries = 0; tries < 60; tries++) {
+          ack = await socket.timeout(20000).emitWithAck("room:join", arg).catch((err) => ({ error: err.message }));
+          if (ack?.error?.code !== "unavailable") break;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
         if (!ack || ack.ok !== true) out({ phase: "join-error", socket: i, room, ack });
       }
       if (first && ++joined === states.length) out({ phase: "ready" });
