@@ -714,12 +714,6 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	case old.Epoch != g.b.Epoch():
 		return nil, refusedEpoch
 	}
-	// On a cluster node, waits for an offset another node sent.
-	if err := g.b.WaitHead(ctx, tok.offset); transient(err) {
-		return nil, retryLater
-	} else if err != nil {
-		return nil, refusedOffset
-	}
 	rooms, ok := resumeFrom(old, tok)
 	if !ok {
 		return nil, refusedOffset
@@ -730,10 +724,12 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}
-	// A room joined after the client's last event resumes from its join
-	// position, which may be past the token: this node's tail must hold
-	// it too, or resume would take the room for one of another log.
-	if err := g.b.WaitHead(ctx, rec.Live); transient(err) {
+	// The token and every resume position (a room joined after the
+	// client's last event resumes from its join position, past the
+	// token) must be in this node's tail: on a cluster node this waits
+	// for what another node sent, and resume would otherwise take a room
+	// for one of another log.
+	if err := g.b.WaitHead(ctx, max(tok.offset, rec.Live)); transient(err) {
 		return nil, retryLater
 	} else if err != nil {
 		return nil, refusedOffset
