@@ -478,9 +478,8 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		g.log.Error("socketio: start session", "err", err)
 		return unavailable
 	}
-	s.SetPID(m.rec.PID)
 	m.saved = g.sessions.clock()
-	if err := g.sessions.saveBehind(ctx, &m.rec); err != nil {
+	if err := g.sessions.saveBehind(ctx, m.record(m.rec)); err != nil {
 		m.sub.Close()
 		g.log.Error("socketio: save session", "err", err)
 		return unavailable
@@ -550,8 +549,8 @@ func (g *Gateway) session(ctx context.Context, ns *gwNamespace, s *protocol.Sock
 	if err != nil {
 		return nil, err
 	}
-	fresh := sessionRecord{PID: newPID(), NSP: ns.name, SID: s.ID(), Epoch: g.b.Epoch(), generation: generation{Gen: 1}}
-	m := newMember(g, ns, s, id, fresh, sub)
+	s.SetPID(newPID())
+	m := newMember(g, ns, s, id, sessionState{generation: generation{Gen: 1}}, sub)
 	if err := m.autoJoin(ctx); err != nil {
 		sub.Close()
 		return nil, err
@@ -578,7 +577,8 @@ func (g *Gateway) resume(ctx context.Context, ns *gwNamespace, s *protocol.Socke
 		old.Disconnect() // the old connection has not noticed it is gone
 	}
 	s.Restore(rec.SID)
-	return newMember(g, ns, s, id, *rec, sub), nil
+	s.SetPID(rec.PID)
+	return newMember(g, ns, s, id, rec.sessionState, sub), nil
 }
 
 // saveOnLeave writes the session again when its socket disconnects and
@@ -593,7 +593,7 @@ func (m *member) saveOnLeave() {
 	}
 	ctx, cancel := context.WithTimeout(m.g.ctx, m.g.cfg.PublishTimeout)
 	defer cancel()
-	if err := m.g.sessions.saveBehind(ctx, &m.rec); err != nil && m.g.ctx.Err() == nil {
+	if err := m.g.sessions.saveBehind(ctx, m.record(m.rec)); err != nil && m.g.ctx.Err() == nil {
 		m.g.log.Warn("socketio: save session at disconnect", "err", err)
 	}
 }
@@ -714,13 +714,13 @@ func (g *Gateway) recover(ctx context.Context, ns *gwNamespace, pid string, offs
 	case old.Epoch != g.b.Epoch():
 		return nil, refusedEpoch
 	}
-	rooms, ok := resumeFrom(old, tok)
+	rooms, ok := resumeFrom(&old.sessionState, tok)
 	if !ok {
 		return nil, refusedOffset
 	}
 	prev := old.generation
-	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, Prev: &prev,
-		generation: generation{Gen: old.Gen + 1, Rooms: roomOffsetsOf(rooms)}, Presence: old.Presence}
+	rec := &sessionRecord{PID: old.PID, NSP: old.NSP, SID: old.SID, Epoch: old.Epoch, sessionState: sessionState{Prev: &prev,
+		generation: generation{Gen: old.Gen + 1, Rooms: roomOffsetsOf(rooms)}, Presence: old.Presence}}
 	for _, off := range rooms {
 		rec.Live = max(rec.Live, off)
 	}

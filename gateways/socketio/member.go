@@ -52,17 +52,26 @@ type member struct {
 	pres []roomPresence // where the socket is present; guarded by sioPresence.mu
 
 	rest  *[]*broker.Event // read, not yet written: the connection got backlogged amid a batch (rare: nil)
-	rec   sessionRecord    // the session as last saved (rec.PID is the socket's pid)
+	rec   sessionState     // the session as last saved (see record)
 	saved time.Duration    // when rec was last written (sessions.clock)
 }
 
 // newMember returns a member reading sub (which it then owns) for the
 // session rec.
-func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionRecord, sub *broker.Subscription) *member {
+func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionState, sub *broker.Subscription) *member {
 	m := &member{g: g, ns: ns, s: s, id: id, rec: rec, sub: sub}
 	m.task = g.pool.NewTask(m.step)
 	sub.OnWake(m.task.Ready)
 	return m
+}
+
+// record returns the session record of st, a state of m's session: its
+// pid is the socket's (set before the member was made), its namespace and
+// socket id are the socket's (Restore gives a recovered socket its old
+// id), and its epoch is the log's (a recovered record's was checked to
+// be).
+func (m *member) record(st sessionState) *sessionRecord {
+	return &sessionRecord{PID: m.s.PID(), NSP: m.ns.name, SID: m.s.ID(), Epoch: m.g.b.Epoch(), sessionState: st}
 }
 
 // autoJoin adds the member's auto-join rooms from the log's head to a new
@@ -355,7 +364,7 @@ func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error
 	}
 	rec := m.rec
 	rec.Presence = withPresence(m.rec.Presence, logRoom, on)
-	if err := m.g.sessions.save(ctx, &rec); err != nil {
+	if err := m.g.sessions.save(ctx, m.record(rec)); err != nil {
 		return err
 	}
 	m.rec, m.saved = rec, m.g.sessions.clock()
@@ -483,7 +492,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 	if wantPresence != m.rec.Presence[logRoom] {
 		rec.Presence = withPresence(m.rec.Presence, logRoom, wantPresence)
 	}
-	if err := m.g.sessions.save(ctx, &rec); err != nil {
+	if err := m.g.sessions.save(ctx, m.record(rec)); err != nil {
 		if had {
 			m.sub.Add(ctx, logRoom, broker.Position{Offset: prevPos})
 		} else {
@@ -511,7 +520,7 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	if m.rec.Presence[logRoom] {
 		rec.Presence = withPresence(m.rec.Presence, logRoom, false)
 	}
-	if err := m.g.sessions.save(ctx, &rec); err != nil {
+	if err := m.g.sessions.save(ctx, m.record(rec)); err != nil {
 		return nil, err
 	}
 	m.rec, m.saved = rec, m.g.sessions.clock()

@@ -134,7 +134,7 @@ func (gn *generation) resume(through uint64) map[string]uint64 {
 // resumeFrom returns, per log room of rec, the offset after which the
 // client needs the room's events, or false when rec and tok do not tell
 // exactly.
-func resumeFrom(rec *sessionRecord, tok token) (map[string]uint64, bool) {
+func resumeFrom(rec *sessionState, tok token) (map[string]uint64, bool) {
 	if through, ok := rec.generation.within(tok); ok {
 		return rec.generation.resume(through), true
 	}

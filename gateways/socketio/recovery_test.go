@@ -32,11 +32,11 @@ func TestResumeFrom(t *testing.T) {
 	// 40 (the frontier): b's events up to 40 are a catch-up. Generation 1
 	// had a alone, from 10. c was joined in generation 2 at the head, 60.
 	prev := &generation{Gen: 1, Live: 0, Rooms: roomOffsetsOf(map[string]uint64{"a": 10})}
-	rec := &sessionRecord{generation: generation{Gen: 2, Live: 40, Rooms: roomOffsetsOf(map[string]uint64{"a": 40, "b": 5, "c": 60})},
+	rec := &sessionState{generation: generation{Gen: 2, Live: 40, Rooms: roomOffsetsOf(map[string]uint64{"a": 40, "b": 5, "c": 60})},
 		Added: map[string]bool{"b": true, "c": true}, Prev: prev}
 	tests := []struct {
 		name string
-		rec  *sessionRecord
+		rec  *sessionState
 		tok  token
 		want string // fmt of the map, or "refused"
 	}{
@@ -45,13 +45,13 @@ func TestResumeFrom(t *testing.T) {
 		{name: "live token of the previous generation", rec: rec, tok: token{offset: 30}, want: "map[a:30 b:5 c:60]"},
 		{name: "no event received yet", rec: rec, tok: token{}, want: "map[a:10 b:5 c:60]"},
 		{name: "catch-up token of an unknown generation", rec: rec, tok: token{catchUp: true, gen: 7, offset: 20}, want: "refused"},
-		{name: "catch-up token of the previous generation", rec: &sessionRecord{generation: rec.generation, Added: rec.Added,
+		{name: "catch-up token of the previous generation", rec: &sessionState{generation: rec.generation, Added: rec.Added,
 			Prev: &generation{Gen: 1, Live: 30, Rooms: roomOffsetsOf(map[string]uint64{"a": 10})}}, tok: token{catchUp: true, gen: 1, offset: 20}, want: "map[a:20 b:5 c:60]"},
-		{name: "token older than the previous generation", rec: &sessionRecord{generation: rec.generation, Added: rec.Added,
+		{name: "token older than the previous generation", rec: &sessionState{generation: rec.generation, Added: rec.Added,
 			Prev: &generation{Gen: 1, Live: 30, Rooms: roomOffsetsOf(map[string]uint64{"a": 10})}}, tok: token{offset: 25}, want: "refused"},
-		{name: "no previous generation", rec: &sessionRecord{generation: rec.generation}, tok: token{offset: 30}, want: "refused"},
-		{name: "fresh session", rec: &sessionRecord{generation: generation{Gen: 1, Rooms: roomOffsetsOf(map[string]uint64{"a": 10, "c": 70})}}, tok: token{offset: 60}, want: "map[a:60 c:70]"},
-		{name: "fresh session, nothing received", rec: &sessionRecord{generation: generation{Gen: 1, Rooms: roomOffsetsOf(map[string]uint64{"a": 10})}}, tok: token{}, want: "map[a:10]"},
+		{name: "no previous generation", rec: &sessionState{generation: rec.generation}, tok: token{offset: 30}, want: "refused"},
+		{name: "fresh session", rec: &sessionState{generation: generation{Gen: 1, Rooms: roomOffsetsOf(map[string]uint64{"a": 10, "c": 70})}}, tok: token{offset: 60}, want: "map[a:60 c:70]"},
+		{name: "fresh session, nothing received", rec: &sessionState{generation: generation{Gen: 1, Rooms: roomOffsetsOf(map[string]uint64{"a": 10})}}, tok: token{}, want: "map[a:10]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

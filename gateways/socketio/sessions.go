@@ -24,6 +24,14 @@ type sessionRecord struct {
 	NSP   string `json:"nsp"`
 	SID   string `json:"sid"`
 	Epoch string `json:"epoch"` // the log the offsets belong to
+	sessionState
+}
+
+// sessionState is the part of a session record that changes while its
+// socket is connected: what a member keeps (its pid is its socket's, its
+// namespace and socket id are its socket's, and its epoch is the log's,
+// which a recovered record was checked to match; see member.record).
+type sessionState struct {
 	generation
 	// Added lists the rooms joined since the generation began; with no
 	// event of the generation received they resume at their join position.
