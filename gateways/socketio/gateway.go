@@ -494,15 +494,16 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	g.presence.sync(m) // the auto-joined or recovered rooms
 	// Set here, not in onConnect: it also releases the member when the
 	// connection closes before the CONNECT is answered.
-	s.OnDisconnect(func(string) { m.disconnected(entry) }) // holds two words, not four: g and s are m's
+	m.entry = entry
+	s.SetHandler(m) // m is a pointer: no closure per socket
 	return nil
 }
 
-// disconnected releases m when its socket disconnects (entry is its
-// registration in g.conns).
-func (m *member) disconnected(entry *conns.Entry) {
+// OnDisconnect releases m when its socket disconnects (the socket's
+// protocol.Handler).
+func (m *member) OnDisconnect(string) {
 	g := m.g
-	g.conns.Remove(entry)
+	g.conns.Remove(m.entry)
 	g.mu.Lock()
 	delete(g.members, m.s)
 	g.unwatchExpiry(m)
@@ -745,8 +746,10 @@ func transient(err error) bool {
 	return errors.Is(err, broker.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// onEvent handles an event of m's socket (see Gateway.onEvent).
-func (m *member) onEvent(ev *protocol.Event) { m.g.onEvent(m, ev) }
+// OnEvent handles an event of m's socket (see Gateway.onEvent): the
+// socket's protocol.Handler, set by connect; events come only after
+// onConnect.
+func (m *member) OnEvent(ev *protocol.Event) { m.g.onEvent(m, ev) }
 
 // onConnect starts the socket's delivery and handlers.
 func (g *Gateway) onConnect(s *protocol.Socket) {
@@ -757,7 +760,6 @@ func (g *Gateway) onConnect(s *protocol.Socket) {
 		s.Disconnect()
 		return
 	}
-	s.OnEvent(m.onEvent)
 	m.start()
 }
 

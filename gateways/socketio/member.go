@@ -12,6 +12,7 @@ import (
 
 	"github.com/rtbroker/rtbroker/broker"
 	"github.com/rtbroker/rtbroker/gateways/auth"
+	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
@@ -30,6 +31,8 @@ type member struct {
 	s   *protocol.Socket
 	id  auth.Identity // who the socket is; decides what it may join and publish (and the namespace's auto-join rooms: see autoJoinRooms)
 	sub *broker.Subscription
+
+	entry *conns.Entry // the socket's registration in Gateway.conns; set by connect
 
 	task    *pump.Task
 	started atomic.Bool // the socket is connected: deliver

@@ -52,8 +52,9 @@ type Conn struct {
 	polling   bool // a GET is waiting for packets
 	posting   bool // a POST is being processed
 	pollReply byte // packet answering a GET pending at close
-	onMessage func(data []byte, binary bool)
-	onClose   func(reason string)
+	// handler is one interface, not two callbacks: a handler that is a
+	// pointer (the Socket.IO client) costs no closure per connection.
+	handler   Handler
 	reason    string
 	queue     []outItem // packets waiting for the transport
 	spare     []outItem // a drained queue kept for reuse
@@ -112,22 +113,75 @@ func (c *Conn) Reason() string {
 	return c.reason
 }
 
-// OnMessage sets the callback for received messages. data belongs to the
-// callback (the engine never reuses it). The callback must not block for
-// long: it holds up the connection's reading.
-func (c *Conn) OnMessage(fn func(data []byte, binary bool)) {
+// Handler receives what happens on a session (see SetHandler).
+type Handler interface {
+	// OnMessage is called for each received message. data belongs to the
+	// handler (the engine never reuses it). It must not block for long:
+	// it holds up the connection's reading.
+	OnMessage(data []byte, binary bool)
+	// OnClose is told, once, why the session closed (one of the Reason
+	// constants). It runs on its own goroutine, after any OnMessage in
+	// progress has returned.
+	OnClose(reason string)
+}
+
+// SetHandler sets the handler of the session's messages and close,
+// replacing what OnMessage and OnClose set.
+func (c *Conn) SetHandler(h Handler) {
 	c.mu.Lock()
-	c.onMessage = fn
+	c.handler = h
 	c.mu.Unlock()
 }
 
-// OnClose sets the callback told, once, why the session closed (one of
-// the Reason constants). It runs on its own goroutine, after any message
-// callback in progress has returned.
+// OnMessage sets the callback for received messages (Handler.OnMessage),
+// keeping the close callback.
+func (c *Conn) OnMessage(fn func(data []byte, binary bool)) {
+	c.mu.Lock()
+	f, _ := c.handler.(*funcHandler)
+	c.handler = &funcHandler{message: fn, close: f.closeFn()}
+	c.mu.Unlock()
+}
+
+// OnClose sets the callback told why the session closed
+// (Handler.OnClose), keeping the message callback.
 func (c *Conn) OnClose(fn func(reason string)) {
 	c.mu.Lock()
-	c.onClose = fn
+	f, _ := c.handler.(*funcHandler)
+	c.handler = &funcHandler{message: f.messageFn(), close: fn}
 	c.mu.Unlock()
+}
+
+// funcHandler is the Handler of OnMessage and OnClose callbacks. It is
+// never modified once set: each call makes a new one.
+type funcHandler struct {
+	message func(data []byte, binary bool)
+	close   func(reason string)
+}
+
+func (f *funcHandler) OnMessage(data []byte, binary bool) {
+	if f.message != nil {
+		f.message(data, binary)
+	}
+}
+
+func (f *funcHandler) OnClose(reason string) {
+	if f.close != nil {
+		f.close(reason)
+	}
+}
+
+func (f *funcHandler) messageFn() func([]byte, bool) {
+	if f == nil {
+		return nil
+	}
+	return f.message
+}
+
+func (f *funcHandler) closeFn() func(string) {
+	if f == nil {
+		return nil
+	}
+	return f.close
 }
 
 // Send queues messages to be written in order, contiguously (no other
@@ -413,10 +467,10 @@ func (c *Conn) deliver(data []byte, binary bool) {
 	c.recvMu.Lock()
 	defer c.recvMu.Unlock()
 	c.mu.Lock()
-	fn, open := c.onMessage, c.state != stateClosed
+	h, open := c.handler, c.state != stateClosed
 	c.mu.Unlock()
-	if open && fn != nil {
-		fn(data, binary)
+	if open && h != nil {
+		h.OnMessage(data, binary)
 	}
 }
 
@@ -438,7 +492,7 @@ func (c *Conn) finish(reason string, reply byte) {
 	if c.done != nil {
 		close(c.done)
 	}
-	cb := c.onClose
+	h := c.handler
 	wake := c.takeDrainWait()
 	c.mu.Unlock()
 	runAll(wake)
@@ -451,11 +505,11 @@ func (c *Conn) finish(reason string, reply byte) {
 	if probe != nil {
 		probe.close()
 	}
-	if cb != nil {
+	if h != nil {
 		c.srv.wg.Go(func() {
 			c.recvMu.Lock()
 			defer c.recvMu.Unlock()
-			cb(reason)
+			h.OnClose(reason)
 		})
 	}
 }

@@ -44,8 +44,7 @@ func (s *Server) onOpen(conn *engineio.Conn) {
 	c.mu.Lock()
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.connectTimeout)
 	c.mu.Unlock()
-	conn.OnMessage(c.onMessage)
-	conn.OnClose(c.onClose)
+	conn.SetHandler(c) // c is a pointer: no closure per connection
 }
 
 func (c *client) connectTimeout() {
@@ -57,7 +56,8 @@ func (c *client) connectTimeout() {
 	}
 }
 
-func (c *client) onMessage(data []byte, binary bool) {
+// OnMessage is the engine connection's message handler.
+func (c *client) OnMessage(data []byte, binary bool) {
 	p, err := c.dec.Decode(data, binary)
 	if err != nil {
 		c.srv.log.Debug("socketio: closing connection on invalid packet", "sid", c.conn.ID(), "err", err)
@@ -168,8 +168,9 @@ func (c *client) remove(s *Socket) {
 	s.nsp.mu.Unlock()
 }
 
-// onClose disconnects every socket of the closed engine connection.
-func (c *client) onClose(reason string) {
+// OnClose, the engine connection's close handler, disconnects every
+// socket of the closed connection.
+func (c *client) OnClose(reason string) {
 	c.mu.Lock()
 	c.closed = true
 	if c.timer != nil {

@@ -18,7 +18,7 @@ func TestConnectAfterCloseReleases(t *testing.T) {
 	srv.Of("/").OnConnect(func(*Socket) { connected++ })
 
 	c := &client{srv: srv}
-	c.onClose("transport close")
+	c.OnClose("transport close")
 	c.connect(&Packet{Type: PacketConnect, Namespace: "/"})
 
 	if len(reasons) != 1 || reasons[0] != "transport close" {

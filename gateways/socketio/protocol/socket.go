@@ -28,7 +28,7 @@ var (
 // Socket is a client connected to one namespace. It is safe for
 // concurrent use.
 //
-// Handlers (OnEvent, OnDisconnect) run on the connection's reading
+// Handlers (SetHandler, or OnEvent and OnDisconnect) run on the connection's reading
 // goroutine, one at a time and in arrival order; a handler that blocks
 // holds up that connection only. Install them in the namespace's
 // OnConnect handler.
@@ -46,11 +46,54 @@ type Socket struct {
 	// fill one word, which keeps a Socket in the 112-byte size class).
 	connected bool
 
-	mu           sync.Mutex // guards connected and the fields below
-	nextAck      uint32     // the id of the next EmitWithAck (wraps after 2³² acks)
-	onEvent      func(*Event)
-	onDisconnect func(reason string)
-	acks         map[uint64]chan ackResult
+	mu      sync.Mutex // guards connected and the fields below
+	nextAck uint32     // the id of the next EmitWithAck (wraps after 2³² acks)
+	// handler is one interface, not two callbacks: a handler that is a
+	// pointer costs no closure per socket.
+	handler Handler
+	acks    map[uint64]chan ackResult
+}
+
+// Handler receives what happens on a socket (see SetHandler).
+type Handler interface {
+	// OnEvent handles an event the client emits.
+	OnEvent(ev *Event)
+	// OnDisconnect is told, once, why the socket disconnected (see
+	// Socket.OnDisconnect).
+	OnDisconnect(reason string)
+}
+
+// funcHandler is the Handler of OnEvent and OnDisconnect callbacks. It is
+// never modified once set: each call makes a new one.
+type funcHandler struct {
+	event      func(*Event)
+	disconnect func(reason string)
+}
+
+func (f *funcHandler) OnEvent(ev *Event) {
+	if f.event != nil {
+		f.event(ev)
+	}
+}
+
+func (f *funcHandler) OnDisconnect(reason string) {
+	if f.disconnect != nil {
+		f.disconnect(reason)
+	}
+}
+
+func (f *funcHandler) eventFn() func(*Event) {
+	if f == nil {
+		return nil
+	}
+	return f.event
+}
+
+func (f *funcHandler) disconnectFn() func(string) {
+	if f == nil {
+		return nil
+	}
+	return f.disconnect
 }
 
 type ackResult struct {
@@ -105,10 +148,22 @@ func (s *Socket) Connected() bool {
 	return s.connected
 }
 
-// OnEvent sets the handler of every event the client emits.
+// SetHandler sets the handler of the socket's events and disconnect,
+// replacing what OnEvent and OnDisconnect set. Like OnDisconnect, a
+// middleware may set it (the client's events come only after the
+// CONNECT is answered and the connect handlers have run).
+func (s *Socket) SetHandler(h Handler) {
+	s.mu.Lock()
+	s.handler = h
+	s.mu.Unlock()
+}
+
+// OnEvent sets the handler of every event the client emits
+// (Handler.OnEvent), keeping the disconnect handler.
 func (s *Socket) OnEvent(fn func(ev *Event)) {
 	s.mu.Lock()
-	s.onEvent = fn
+	f, _ := s.handler.(*funcHandler)
+	s.handler = &funcHandler{event: fn, disconnect: f.disconnectFn()}
 	s.mu.Unlock()
 }
 
@@ -121,7 +176,8 @@ func (s *Socket) OnEvent(fn func(ev *Event)) {
 // released.
 func (s *Socket) OnDisconnect(fn func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnect = fn
+	f, _ := s.handler.(*funcHandler)
+	s.handler = &funcHandler{event: f.eventFn(), disconnect: fn}
 	s.mu.Unlock()
 }
 
@@ -259,10 +315,10 @@ func (s *Socket) onPacket(p *Packet) {
 			hasAck:      p.HasID,
 		}
 		s.mu.Lock()
-		fn := s.onEvent
+		h := s.handler
 		s.mu.Unlock()
-		if fn != nil {
-			fn(ev)
+		if h != nil {
+			h.OnEvent(ev)
 		}
 	case PacketAck, PacketBinaryAck:
 		if !p.HasID {
@@ -286,11 +342,11 @@ func (s *Socket) onPacket(p *Packet) {
 // complete (see OnDisconnect).
 func (s *Socket) abort(reason string) {
 	s.mu.Lock()
-	fn := s.onDisconnect
-	s.onDisconnect = nil
+	h := s.handler
+	s.handler = nil // once (the socket never connected: no event comes)
 	s.mu.Unlock()
-	if fn != nil {
-		fn(reason)
+	if h != nil {
+		h.OnDisconnect(reason)
 	}
 }
 
@@ -303,14 +359,14 @@ func (s *Socket) onClose(reason string) {
 	s.connected = false
 	acks := s.acks
 	s.acks = nil
-	fn := s.onDisconnect
+	h := s.handler
 	s.mu.Unlock()
 	for _, ch := range acks {
 		ch <- ackResult{err: ErrDisconnected}
 	}
 	s.client.remove(s)
-	if fn != nil {
-		fn(reason)
+	if h != nil {
+		h.OnDisconnect(reason)
 	}
 }
 
