@@ -44,6 +44,38 @@ const (
 	ReasonSlowClient     = "slow client"     // the queued writes exceeded WriteBufferLimit
 )
 
+// closeReason is a close reason as a Conn keeps it: a byte beside its
+// flags instead of a string's two words. The zero value is "" (open).
+type closeReason uint8
+
+const (
+	reasonTransportClose closeReason = iota + 1
+	reasonTransportError
+	reasonPingTimeout
+	reasonParseError
+	reasonForcedClose
+	reasonSlowClient
+)
+
+// String returns the reason's name, one of the Reason constants.
+func (r closeReason) String() string {
+	switch r {
+	case reasonTransportClose:
+		return ReasonTransportClose
+	case reasonTransportError:
+		return ReasonTransportError
+	case reasonPingTimeout:
+		return ReasonPingTimeout
+	case reasonParseError:
+		return ReasonParseError
+	case reasonForcedClose:
+		return ReasonForcedClose
+	case reasonSlowClient:
+		return ReasonSlowClient
+	}
+	return ""
+}
+
 // Config configures a [Server]. Zero values take the defaults documented
 // on each field; a Config is copied by NewServer and must not be changed
 // afterwards.

@@ -52,10 +52,10 @@ type Conn struct {
 	polling   bool // a GET is waiting for packets
 	posting   bool // a POST is being processed
 	pollReply byte // packet answering a GET pending at close
+	reason    closeReason
 	// handler is one interface, not two callbacks: a handler that is a
 	// pointer (the Socket.IO client) costs no closure per connection.
 	handler   Handler
-	reason    string
 	queue     []outItem // packets waiting for the transport
 	spare     []outItem // a drained queue kept for reuse
 	queued    int       // bytes in queue, counted against WriteBufferLimit
@@ -110,7 +110,7 @@ func (c *Conn) Done() <-chan struct{} {
 func (c *Conn) Reason() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reason
+	return c.reason.String()
 }
 
 // Handler receives what happens on a session (see SetHandler).
@@ -244,7 +244,7 @@ func (c *Conn) admit(size int) error {
 	}
 	if c.queued > 0 && c.queued+size > c.srv.cfg.WriteBufferLimit {
 		c.mu.Unlock()
-		c.finish(ReasonSlowClient, typeClose)
+		c.finish(reasonSlowClient, typeClose)
 		return ErrSlowClient
 	}
 	return nil
@@ -415,7 +415,7 @@ func (c *Conn) sendPing() {
 		return
 	case stateClosing:
 		c.mu.Unlock()
-		c.finish(ReasonForcedClose, typeClose)
+		c.finish(reasonForcedClose, typeClose)
 		return
 	}
 	c.queue = append(c.queue, outItem{typ: typePing})
@@ -449,11 +449,11 @@ func (c *Conn) handlePacket(p packet) bool {
 			c.srv.hb.schedulePing(c)
 		}
 	case typeClose:
-		c.finish(ReasonTransportClose, typeNoop)
+		c.finish(reasonTransportClose, typeNoop)
 		return false
 	case typePing:
 		// Protocol v4: only the server pings.
-		c.finish(ReasonTransportError, typeClose)
+		c.finish(reasonTransportError, typeClose)
 		return false
 	}
 	// open, upgrade and noop packets from the client are ignored.
@@ -477,7 +477,7 @@ func (c *Conn) deliver(data []byte, binary bool) {
 // finish closes the session now: transports are closed, a pending GET is
 // answered with reply (typeClose or typeNoop), the session leaves the
 // server, and the close callback is scheduled. Idempotent.
-func (c *Conn) finish(reason string, reply byte) {
+func (c *Conn) finish(reason closeReason, reply byte) {
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
@@ -498,7 +498,7 @@ func (c *Conn) finish(reason string, reply byte) {
 	runAll(wake)
 
 	c.srv.remove(c)
-	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", reason)
+	c.srv.log.Debug("engineio: session closed", "sid", c.id, "reason", reason.String())
 	if ws != nil {
 		ws.close()
 	}
@@ -509,7 +509,7 @@ func (c *Conn) finish(reason string, reply byte) {
 		c.srv.wg.Go(func() {
 			c.recvMu.Lock()
 			defer c.recvMu.Unlock()
-			h.OnClose(reason)
+			h.OnClose(reason.String())
 		})
 	}
 }

@@ -125,7 +125,7 @@ func (g *heldGet) step() {
 			}
 			c.mu.Unlock()
 			g.close()
-			c.finish(ReasonTransportError, 0)
+			c.finish(reasonTransportError, 0)
 			return
 		}
 		_ = g.reg.Arm()
@@ -138,7 +138,7 @@ func (g *heldGet) step() {
 	g.s.answerPoll(&rw, c, items, tail, status)
 	g.write(rw.appendHead(nil, g.head), rw.body)
 	if closeAfter {
-		c.finish(ReasonForcedClose, 0)
+		c.finish(reasonForcedClose, 0)
 	}
 }
 

@@ -40,7 +40,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
 	}
 	if c.polling {
 		c.mu.Unlock()
-		c.finish(ReasonTransportError, typeClose)
+		c.finish(reasonTransportError, typeClose)
 		writeError(w, CodeBadRequest, "")
 		return
 	}
@@ -60,7 +60,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
 		if status != 0 {
 			s.answerPoll(w, c, items, tail, status)
 			if closeAfter {
-				c.finish(ReasonForcedClose, 0)
+				c.finish(reasonForcedClose, 0)
 			}
 			return
 		}
@@ -75,7 +75,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
 			c.mu.Lock()
 			c.polling = false
 			c.mu.Unlock()
-			c.finish(ReasonTransportError, 0)
+			c.finish(reasonTransportError, 0)
 			return
 		}
 	}
@@ -150,7 +150,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 	}
 	if c.posting {
 		c.mu.Unlock()
-		c.finish(ReasonTransportError, typeClose)
+		c.finish(reasonTransportError, typeClose)
 		writeError(w, CodeBadRequest, "")
 		return
 	}
@@ -168,7 +168,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 	defer postDone()
 
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
-		c.finish(ReasonTransportError, typeClose)
+		c.finish(reasonTransportError, typeClose)
 		writeError(w, CodeBadRequest, "")
 		return
 	}
@@ -184,7 +184,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		return
 	}
 	if err != nil {
-		c.finish(ReasonTransportError, typeClose)
+		c.finish(reasonTransportError, typeClose)
 		if isTimeout(err) {
 			writeErrorStatus(w, http.StatusRequestTimeout, CodeBadRequest, "request body not received in time")
 		} else {
@@ -202,7 +202,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		}
 	}
 	if err != nil {
-		c.finish(ReasonParseError, typeClose)
+		c.finish(reasonParseError, typeClose)
 		writeError(w, CodeBadRequest, "")
 		return
 	}

@@ -71,7 +71,7 @@ func NewServer(cfg Config, onOpen func(c *Conn)) *Server {
 	}
 	s.hb = newHeartbeat(cfg.PingInterval, cfg.PingTimeout,
 		(*Conn).sendPing,
-		func(c *Conn) { c.finish(ReasonPingTimeout, typeClose) })
+		func(c *Conn) { c.finish(reasonPingTimeout, typeClose) })
 	s.wg.Go(func() { s.hb.run(s.done) })
 	return s
 }
@@ -103,7 +103,7 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	close(s.done)
 	for _, c := range conns {
-		c.finish(ReasonForcedClose, typeClose)
+		c.finish(reasonForcedClose, typeClose)
 	}
 	s.held.Wait() // their answers are written by the pool
 	if s.idle != nil {

@@ -121,7 +121,7 @@ func (wc *wsConn) step() {
 			// The client closed the connection (or it failed) without a
 			// close frame.
 			wc.stop(b)
-			c.finish(ReasonTransportClose, 0)
+			c.finish(reasonTransportClose, 0)
 			return
 		}
 		if len(b) == 0 {
@@ -138,7 +138,7 @@ func (wc *wsConn) step() {
 		return // the deliverer makes the task ready once the inbox drained
 	}
 	if err := reg.Arm(); err != nil {
-		c.finish(ReasonTransportError, 0)
+		c.finish(reasonTransportError, 0)
 	}
 }
 
@@ -202,7 +202,7 @@ func (s *Server) readLoop(wc *wsConn, buffered []byte) {
 		b = b[:len(b)+n]
 		if err != nil {
 			if _, ok := wc.consume(b, true); ok {
-				wc.c.finish(ReasonTransportClose, 0)
+				wc.c.finish(reasonTransportClose, 0)
 			}
 			return
 		}
@@ -245,7 +245,7 @@ func (wc *wsConn) consume(b []byte, inline bool) (int, bool) {
 			if errors.As(err, &fe) {
 				code = fe.code
 			}
-			c.closeWebSocket(wc, code, ReasonTransportError)
+			c.closeWebSocket(wc, code, reasonTransportError)
 			return used, false
 		}
 		switch ev.op {
@@ -255,7 +255,7 @@ func (wc *wsConn) consume(b []byte, inline bool) (int, bool) {
 			c.sendCtl(opPong, append([]byte(nil), ev.data...))
 		case opPong:
 		case opClose:
-			c.closeWebSocket(wc, closeNormal, ReasonTransportClose)
+			c.closeWebSocket(wc, closeNormal, reasonTransportClose)
 			return used, false
 		case opBinary:
 			if !wc.handle(packet{typ: typeMessage, binary: true, data: ev.data}, inline) {
@@ -264,7 +264,7 @@ func (wc *wsConn) consume(b []byte, inline bool) (int, bool) {
 		case opText:
 			p, err := decodeText(ev.data)
 			if err != nil {
-				c.finish(ReasonParseError, 0)
+				c.finish(reasonParseError, 0)
 				return used, false
 			}
 			if !wc.handle(p, inline) {
@@ -343,7 +343,7 @@ func (wc *wsConn) deliverLoop() {
 // closeWebSocket ends the session on a client's close frame or protocol
 // error: it sends a close frame with code (best effort, unless a write is
 // under way) and finishes the session with reason.
-func (c *Conn) closeWebSocket(wc *wsConn, code uint16, reason string) {
+func (c *Conn) closeWebSocket(wc *wsConn, code uint16, reason closeReason) {
 	c.mu.Lock()
 	idle := !c.writing && c.state != stateClosed
 	if idle {

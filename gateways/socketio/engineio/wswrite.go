@@ -138,11 +138,11 @@ func (c *Conn) writeLoop() {
 		closed, err := c.srv.writeFrames(wc, items)
 		c.recycle(items)
 		if err != nil {
-			c.finish(ReasonTransportError, 0)
+			c.finish(reasonTransportError, 0)
 			return
 		}
 		if closed {
-			c.finish(ReasonForcedClose, 0)
+			c.finish(reasonForcedClose, 0)
 			return
 		}
 	}
@@ -191,7 +191,7 @@ func (c *Conn) writeInline() {
 		c.recycle(items)
 		switch {
 		case err != nil:
-			c.finish(ReasonTransportError, 0)
+			c.finish(reasonTransportError, 0)
 			return
 		case rest != nil:
 			c.mu.Lock()
@@ -209,7 +209,7 @@ func (c *Conn) writeInline() {
 			c.mu.Unlock()
 			return
 		case closed:
-			c.finish(ReasonForcedClose, 0)
+			c.finish(reasonForcedClose, 0)
 			return
 		}
 	}
