@@ -192,22 +192,19 @@ func (c *Config) allows(transport string) bool {
 
 // Request describes the HTTP request that opened a session (the
 // handshake). It is immutable: callers may read it from any goroutine and
-// must not modify it. Of the request's headers and query a session keeps
-// only what Config.Keep takes from them.
+// must not modify it. Of the request's headers and query (its Host and
+// TLS state included) a session keeps only what Config.Keep takes from
+// them: two words each, a Request fills the 32-byte size class.
 type Request struct {
 	// RemoteAddr is the network address of the client, "IP:port".
 	RemoteAddr string
-	// Host is the Host header of the handshake.
-	Host string
-	// Secure reports whether the handshake came over TLS.
-	Secure bool
 	// Kept is what Config.Keep returned for the handshake request, or nil.
 	Kept any
 }
 
 // newRequest returns what a session keeps of its handshake request r.
 func newRequest(r *http.Request, keep func(*http.Request) any) *Request {
-	req := &Request{RemoteAddr: r.RemoteAddr, Host: r.Host, Secure: r.TLS != nil}
+	req := &Request{RemoteAddr: r.RemoteAddr}
 	if keep != nil {
 		req.Kept = keep(r)
 	}

@@ -28,3 +28,12 @@ func TestCloseReasonNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestSize keeps a Request, one per session, within the 32-byte
+// size class: the remote address and what Config.Keep kept, nothing the
+// gateway does not read (past 32 each session costs 16 bytes more).
+func TestRequestSize(t *testing.T) {
+	if got := unsafe.Sizeof(Request{}); got > 32 {
+		t.Errorf("Request is %d bytes: over the 32-byte size class", got)
+	}
+}
