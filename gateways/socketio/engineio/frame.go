@@ -52,7 +52,6 @@ type wsEvent struct {
 // buffer the caller fills and unmasks payloads in place. It is owned by
 // one reader at a time.
 type frameReader struct {
-	max   int64  // largest message, bytes (at most maxMessage)
 	msg   []byte // the data so far of the fragmented message being assembled
 	need  int32  // bytes the next frame needs in all, once its header is known; 0 otherwise
 	msgOp byte   // opcode of that message; 0 when none
@@ -64,11 +63,13 @@ type frameReader struct {
 // complete event; r.need then says how many bytes (from b[n:]) the next
 // frame needs, when its header is complete. The payload bytes of b are
 // unmasked in place. A frame the protocol does not allow, or a message
-// over max, is a *frameError.
-func (r *frameReader) next(b []byte) (ev wsEvent, n int, err error) {
+// over max bytes (Config.MaxPayload; at most maxMessage), is a
+// *frameError. (max is the server's, not a field: it is the same for
+// every connection.)
+func (r *frameReader) next(b []byte, max int64) (ev wsEvent, n int, err error) {
 	for {
 		r.need = 0
-		fin, op, payload, size, err := parseFrame(b[n:], r.max)
+		fin, op, payload, size, err := parseFrame(b[n:], max)
 		if err != nil || size == 0 {
 			return wsEvent{}, n, err
 		}
@@ -84,7 +85,7 @@ func (r *frameReader) next(b []byte) (ev wsEvent, n int, err error) {
 			if r.msgOp == 0 {
 				return wsEvent{}, n, protocolError("continuation frame without a message")
 			}
-			if int64(len(r.msg)+len(payload)) > min(r.max, maxMessage) {
+			if int64(len(r.msg)+len(payload)) > min(max, maxMessage) {
 				return wsEvent{}, n, &frameError{code: closeTooBig, reason: "message too big"}
 			}
 			r.msg = append(r.msg, payload...)

@@ -49,7 +49,7 @@ func frameOf(fin bool, op byte, payload string) []byte {
 // engine's readers do (a buffer that keeps the unconsumed bytes), and
 // returns the events (their data copied) and the first error.
 func collect(stream []byte, chunk int, max int64) ([]wsEvent, error) {
-	r := frameReader{max: max}
+	var r frameReader
 	var out []wsEvent
 	var buf []byte
 	for len(stream) > 0 || len(buf) > 0 {
@@ -57,7 +57,7 @@ func collect(stream []byte, chunk int, max int64) ([]wsEvent, error) {
 		buf = append(buf, stream[:k]...)
 		stream = stream[k:]
 		for {
-			ev, n, err := r.next(buf)
+			ev, n, err := r.next(buf, max)
 			buf = buf[n:]
 			if err != nil {
 				return out, err

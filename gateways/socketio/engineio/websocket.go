@@ -25,6 +25,7 @@ type wsConn struct {
 
 	wsReader      // the reading side, once the session reads it
 	tcp      bool // nc supports writev
+	done     bool // owned by the reader: it stopped for good (here, not in wsReader: it shares tcp's word)
 }
 
 func (s *Server) accept(w http.ResponseWriter, r *http.Request, first []byte) (*wsConn, error) {
@@ -33,7 +34,6 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, first []byte) (*
 		return nil, err
 	}
 	wc := &wsConn{nc: nc}
-	wc.fr.max = s.cfg.MaxPayload
 	if tc, ok := rawio.TCP(nc); ok {
 		wc.tcp = true
 		if rc, err := tc.SyscallConn(); err == nil && rawio.Supported {
@@ -99,7 +99,7 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, c *Conn)
 	var buf []byte
 	for {
 		var ev wsEvent
-		ev, buf, err = wc.readEvent(buf)
+		ev, buf, err = wc.readEvent(buf, s.cfg.MaxPayload)
 		if err != nil || ev.op != opText {
 			s.abortUpgrade(c, wc)
 			return

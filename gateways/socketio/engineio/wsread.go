@@ -42,7 +42,6 @@ type wsReader struct {
 	buf  *[]byte                     // unparsed bytes of an incomplete frame; owned by the reader
 	in   *inbox                      // messages for the deliverer; guarded by c.mu, nil when none
 	fr   frameReader
-	done bool // owned by the reader: it stopped for good
 }
 
 // inbox holds the messages the reader passed on while a deliverer
@@ -209,12 +208,12 @@ func (s *Server) readLoop(wc *wsConn, buffered []byte) {
 	}
 }
 
-// readEvent reads the next event with blocking reads (the upgrade probe),
-// buf holding what was read but not consumed; it returns the new buf.
-// Control frames are returned as any event.
-func (wc *wsConn) readEvent(buf []byte) (wsEvent, []byte, error) {
+// readEvent reads the next event (of at most max bytes) with blocking
+// reads (the upgrade probe), buf holding what was read but not consumed;
+// it returns the new buf. Control frames are returned as any event.
+func (wc *wsConn) readEvent(buf []byte, max int64) (wsEvent, []byte, error) {
 	for {
-		ev, n, err := wc.fr.next(buf)
+		ev, n, err := wc.fr.next(buf, max)
 		buf = buf[:copy(buf, buf[n:])]
 		if err != nil || ev.op != 0 {
 			return ev, buf, err
@@ -237,7 +236,7 @@ func (wc *wsConn) consume(b []byte, inline bool) (int, bool) {
 	c := wc.c
 	used := 0
 	for {
-		ev, n, err := wc.fr.next(b[used:])
+		ev, n, err := wc.fr.next(b[used:], c.srv.cfg.MaxPayload)
 		used += n
 		if err != nil {
 			code := uint16(closeProtocol)
