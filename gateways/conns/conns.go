@@ -27,14 +27,36 @@ type Conn struct {
 	Remote    string // the client's network address, "IP:port"
 	// Sub is the connection's subscription: its rooms and lag.
 	Sub *broker.Subscription
-	// Kick, when set, ends the connection (Entry.Disconnect calls it once,
-	// after closing Done): it must not block. Nil when the gateway watches
-	// Done itself.
-	Kick func()
-	// Engine, when set, names the connection's current underlying
-	// transport (Engine.IO's polling or websocket).
-	Engine func() string
+	// Peer, when set, is the connection's own end: Entry.Disconnect calls
+	// its Close once, after closing Done, and Entry.Engine its Transport.
+	// Nil when the gateway watches Done itself. One interface rather than
+	// two callbacks: an Engine.IO connection is its own Peer, with no
+	// closure per connection.
+	Peer Peer
 }
+
+// Peer is a connection as the registry acts on it.
+type Peer interface {
+	// Close ends the connection; it must not block.
+	Close()
+	// Transport names the connection's current underlying transport
+	// (Engine.IO's polling or websocket), "" when it has none.
+	Transport() string
+}
+
+// KickFunc is the Peer of a connection ended by calling the function (nil:
+// nothing to call) that has no underlying transport to name.
+type KickFunc func()
+
+// Close calls f, unless it is nil.
+func (f KickFunc) Close() {
+	if f != nil {
+		f()
+	}
+}
+
+// Transport returns "".
+func (KickFunc) Transport() string { return "" }
 
 // Info is one connection as the admin API lists it. Rooms are log room
 // names (a Socket.IO namespace's rooms with the namespace's prefix).
@@ -77,12 +99,12 @@ func (e *Entry) Transport() string { return e.r.transport }
 func (e *Entry) Namespace() string { return e.c.Namespace }
 
 // Engine returns the connection's current underlying transport (see
-// Conn.Engine); "" when there is none.
+// Peer.Transport); "" when there is none.
 func (e *Entry) Engine() string {
-	if e.c.Engine == nil {
+	if e.c.Peer == nil {
 		return ""
 	}
-	return e.c.Engine()
+	return e.c.Peer.Transport()
 }
 
 // Rooms returns the connection's rooms now (see Subscription.Rooms).
@@ -109,7 +131,7 @@ func (e *Entry) Done() <-chan struct{} {
 func (e *Entry) Kicked() bool { return e.kicked.Load() }
 
 // Disconnect ends the connection the transport's normal way: it closes
-// Done and calls Conn.Kick, once. The gateway then closes the connection
+// Done and calls the Peer's Close, once. The gateway then closes the connection
 // as it does at shutdown (the client reconnects and resumes) and removes
 // the entry.
 func (e *Entry) Disconnect() {
@@ -120,8 +142,8 @@ func (e *Entry) Disconnect() {
 			close(e.done)
 		}
 		e.mu.Unlock()
-		if e.c.Kick != nil {
-			e.c.Kick()
+		if e.c.Peer != nil {
+			e.c.Peer.Close()
 		}
 	})
 }

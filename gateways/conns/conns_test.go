@@ -58,8 +58,8 @@ func TestDeliveriesSampling(t *testing.T) {
 }
 
 // TestRegistry: entries get transport-prefixed ids, list oldest first,
-// report their rooms and lag, and Disconnect closes Done and calls Kick
-// once.
+// report their rooms and lag, and Disconnect closes Done and calls the
+// Peer's Close once.
 func TestRegistry(t *testing.T) {
 	l := brokertest.NewMemLog()
 	b := broker.New(l, broker.Config{})
@@ -78,7 +78,7 @@ func TestRegistry(t *testing.T) {
 	defer sub.Close()
 	reg := conns.New(conns.SSE)
 	kicks := 0
-	e1 := reg.Add(conns.Conn{User: "ada", Remote: "127.0.0.1:1", Sub: sub, Kick: func() { kicks++ }})
+	e1 := reg.Add(conns.Conn{User: "ada", Remote: "127.0.0.1:1", Sub: sub, Peer: conns.KickFunc(func() { kicks++ })})
 	e2 := reg.Add(conns.Conn{User: "bob", Sub: sub})
 	if e1.ID() != "sse-1" || e2.ID() != "sse-2" || reg.Len() != 2 {
 		t.Fatalf("ids %s %s, len %d", e1.ID(), e2.ID(), reg.Len())

@@ -288,7 +288,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.task = h.pool.NewTask(c.step)
 		kick = c.task.Ready
 	}
-	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Kick: kick})
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Peer: conns.KickFunc(kick)})
 	fin[0] = func() { h.conns.Remove(e) }
 	c.entry = e
 	hold := func(reset *broker.ResetError, until time.Time) bool {

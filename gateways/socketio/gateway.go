@@ -484,9 +484,8 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 		g.log.Error("socketio: save session", "err", err)
 		return unavailable
 	}
-	conn := s.Conn()
 	entry := g.conns.Add(conns.Conn{Namespace: ns.name, User: id.Subject, Remote: s.Request().RemoteAddr, Sub: m.sub,
-		Kick: conn.Close, Engine: conn.Transport})
+		Peer: s.Conn()}) // the engine connection: no closures
 	g.mu.Lock()
 	g.members[s] = m
 	g.watchExpiry(m)

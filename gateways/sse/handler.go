@@ -257,7 +257,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expires := h.cfg.Auth.Deadline(id)
-	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Kick: sub.Close})
+	e := h.conns.Add(conns.Conn{User: id.Subject, Remote: r.RemoteAddr, Sub: sub, Peer: conns.KickFunc(sub.Close)})
 	r, after := httpx.Detachable(r) // a hijacked stream leaves when it ends
 	defer after(h.cfg.Presence.EnterAll(req.rooms, id, presence.SSE))
 	if h.hijack(w, r, sub, expires, e) {
