@@ -22,14 +22,12 @@ func (g *Gateway) SocketsByEngine() map[[2]string]int {
 }
 
 // SocketsByNamespace returns how many sockets are connected in each
-// namespace that has any. It takes the gateway's lock for a pass over the
-// sockets: for metrics scrapes, not for a hot path.
+// namespace that has any: for metrics scrapes (a pass over the
+// connections), not for a hot path.
 func (g *Gateway) SocketsByNamespace() map[string]int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	out := make(map[string]int)
-	for _, m := range g.members {
-		out[m.ns.name]++
+	for _, e := range g.conns.Snapshot() {
+		out[e.Namespace()]++
 	}
 	return out
 }

@@ -303,8 +303,9 @@ type Gateway struct {
 	conns      *conns.Registry                    // the connected sockets, for the admin API
 	recoveries [len(recoveryReasons)]atomic.Int64 // connection state recoveries by outcome (recovery_stats.go)
 
-	mu       sync.Mutex // guards members and expiries
-	members  map[*protocol.Socket]*member
+	// mu guards expiries. (The members are their sockets' handlers, and
+	// conns lists them: no map of its own.)
+	mu       sync.Mutex
 	expiring *deadline.Scheduler[*member] // the members whose identity expires (newExpiries)
 	// expiries are the entries in expiring, of the members whose identity
 	// expires (few: a member keeps no field for it). Guarded by mu.
@@ -331,7 +332,6 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 		sessions: newSessions(b, cfg.RecoveryWindow, cfg.Logger),
 		pool:     pump.New(cfg.Workers),
 		ctx:      ctx, cancel: cancel,
-		members:  make(map[*protocol.Socket]*member),
 		conns:    conns.New(conns.SocketIO),
 		expiring: newExpiries(cfg.ExpiryInterval),
 		presence: newSIOPresence(cfg.Presence),
@@ -360,11 +360,7 @@ func New(b *broker.Broker, cfg GatewayConfig) *Gateway {
 }
 
 // Sockets returns how many sockets are connected, over all namespaces.
-func (g *Gateway) Sockets() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.members)
-}
+func (g *Gateway) Sockets() int { return g.conns.Len() }
 
 // Connections returns the connected sockets, for the admin API.
 // Disconnecting one closes its Engine.IO connection, as a lost network
@@ -487,7 +483,6 @@ func (g *Gateway) connect(ns *gwNamespace, s *protocol.Socket) error {
 	entry := g.conns.Add(conns.Conn{Namespace: ns.name, User: id.Subject, Remote: s.Request().RemoteAddr, Sub: m.sub,
 		Peer: s.Conn()}) // the engine connection: no closures
 	g.mu.Lock()
-	g.members[s] = m
 	g.watchExpiry(m)
 	g.mu.Unlock()
 	g.presence.sync(m) // the auto-joined or recovered rooms
@@ -504,7 +499,6 @@ func (m *member) OnDisconnect(string) {
 	g := m.g
 	g.conns.Remove(m.entry)
 	g.mu.Lock()
-	delete(g.members, m.s)
 	g.unwatchExpiry(m)
 	g.mu.Unlock()
 	g.typing.Gone(m)
@@ -752,10 +746,10 @@ func (m *member) OnEvent(ev *protocol.Event) { m.g.onEvent(m, ev) }
 
 // onConnect starts the socket's delivery and handlers.
 func (g *Gateway) onConnect(s *protocol.Socket) {
-	g.mu.Lock()
-	m := g.members[s]
-	g.mu.Unlock()
-	if m == nil {
+	m, _ := s.Handler().(*member)
+	if m == nil || m.ended.Load() {
+		// The socket disconnected before it connected (OnDisconnect ended
+		// its member).
 		s.Disconnect()
 		return
 	}

@@ -19,7 +19,8 @@ type client struct {
 	dec  Decoder // used only by the engine's message callback
 
 	mu      sync.Mutex  // guards the fields below
-	sockets []*Socket   // one per connected namespace (a slice: most clients use one)
+	sockets []*Socket   // one per connected namespace (a slice: most clients use one, in first)
+	first   [1]*Socket  // the array of sockets until a second namespace connects (it fits in the client's size class)
 	timer   *time.Timer // connect timeout, nil once a namespace connected
 	closed  bool
 }
@@ -41,6 +42,7 @@ func (s *Server) onOpen(conn *engineio.Conn) {
 		conn: conn,
 		dec:  Decoder{MaxAttachments: s.cfg.MaxAttachments},
 	}
+	c.sockets = c.first[:0]
 	c.mu.Lock()
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.connectTimeout)
 	c.mu.Unlock()
@@ -88,15 +90,11 @@ func (c *client) connect(p *Packet) {
 		c.sendPacket(AppendHeader(nil, PacketConnectError, 0, p.Namespace, false, 0), []byte(`{"message":"Invalid namespace"}`))
 		return
 	}
-	auth := p.Data
-	if auth == nil {
-		auth = []byte("{}")
-	}
 	s := &Socket{
 		id:     newID(),
 		nsp:    nsp,
 		client: c,
-		auth:   auth,
+		auth:   p.Data, // nil: Auth says "{}"
 	}
 	middlewares, onConnect := nsp.handlers()
 	for _, mw := range middlewares {
@@ -145,6 +143,7 @@ func (c *client) connect(p *Packet) {
 	for _, fn := range onConnect {
 		fn(s)
 	}
+	s.auth = nil // see Auth
 }
 
 func (c *client) sendPacket(header, payload []byte) {

@@ -14,3 +14,13 @@ func TestSocketSize(t *testing.T) {
 		t.Errorf("Socket is %d bytes: over the 112-byte size class", got)
 	}
 }
+
+// TestClientSize keeps a client, one per engine connection, within the
+// 96-byte size class, its first socket's array included (a client with
+// one namespace allocates no slice for it): past 96 each connection costs
+// 16 bytes more.
+func TestClientSize(t *testing.T) {
+	if got := unsafe.Sizeof(client{}); got > 96 {
+		t.Errorf("client is %d bytes: over the 96-byte size class", got)
+	}
+}

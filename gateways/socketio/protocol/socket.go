@@ -109,8 +109,16 @@ func (s *Socket) Namespace() string { return s.nsp.name }
 
 // Auth returns the CONNECT payload (the client's auth object, plus pid
 // and offset when the client attempts a recovery), "{}" when absent. It
-// must not be modified.
-func (s *Socket) Auth() json.RawMessage { return s.auth }
+// must not be modified. It is for the namespace's middleware and connect
+// handlers, on the connection's reading goroutine: once they have run,
+// the socket lets go of it (an idle socket keeps no copy) and Auth
+// returns "{}".
+func (s *Socket) Auth() json.RawMessage {
+	if s.auth == nil {
+		return json.RawMessage(`{}`)
+	}
+	return s.auth
+}
 
 // Request returns the engine handshake request (headers, query, remote
 // address). It must not be modified.
@@ -156,6 +164,15 @@ func (s *Socket) SetHandler(h Handler) {
 	s.mu.Lock()
 	s.handler = h
 	s.mu.Unlock()
+}
+
+// Handler returns the socket's handler: what SetHandler set, nil when
+// none was set (or the socket's CONNECT was aborted), and an adapter after
+// OnEvent or OnDisconnect.
+func (s *Socket) Handler() Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handler
 }
 
 // OnEvent sets the handler of every event the client emits
