@@ -94,7 +94,7 @@ func (c *client) connect(p *Packet) {
 		id:     newID(),
 		nsp:    nsp,
 		client: c,
-		auth:   p.Data, // nil: Auth says "{}"
+		auth:   &p.Data, // the packet's: nothing copied (nil Data: Auth says "{}")
 	}
 	middlewares, onConnect := nsp.handlers()
 	for _, mw := range middlewares {

@@ -36,7 +36,7 @@ type Socket struct {
 	id     string
 	nsp    *Namespace
 	client *client
-	auth   json.RawMessage
+	auth   *json.RawMessage // the CONNECT packet's payload, until the connect handlers have run (see Auth)
 
 	// Set by middleware before the CONNECT answer; read-only afterwards.
 	pid       string
@@ -114,10 +114,10 @@ func (s *Socket) Namespace() string { return s.nsp.name }
 // the socket lets go of it (an idle socket keeps no copy) and Auth
 // returns "{}".
 func (s *Socket) Auth() json.RawMessage {
-	if s.auth == nil {
+	if s.auth == nil || *s.auth == nil {
 		return json.RawMessage(`{}`)
 	}
-	return s.auth
+	return *s.auth
 }
 
 // Request returns the engine handshake request (headers, query, remote
