@@ -43,7 +43,7 @@ type Socket struct {
 	recovered bool
 
 	// Guarded by mu (beside recovered and before mu: the small fields
-	// fill one word, which keeps a Socket in the 112-byte size class).
+	// fill one word, which keeps a Socket in the 96-byte size class).
 	connected bool
 
 	mu      sync.Mutex // guards connected and the fields below
