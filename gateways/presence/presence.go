@@ -160,6 +160,9 @@ func (r *Registry) EnterAll(rooms []string, id auth.Identity, t Transport) (leav
 	}
 }
 
+// Room returns the room (a log room name) the connection entered.
+func (c *Conn) Room() string { return c.room }
+
 // Leave removes the connection from its room; the first call counts, the
 // others do nothing. Safe on a nil *Conn.
 func (c *Conn) Leave() {

@@ -15,6 +15,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/conns"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
+	"github.com/rtbroker/rtbroker/gateways/presence"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
 
@@ -52,7 +53,7 @@ type member struct {
 	acks     []pendingAck  // publishes awaiting their commit, in order
 
 	// Owned by the task.
-	pres []roomPresence // where the socket is present; guarded by sioPresence.mu
+	pres []*presence.Conn // where the socket is present (see sioPresence); guarded by sioPresence.mu
 
 	rest  *[]*broker.Event // read, not yet written: the connection got backlogged amid a batch (rare: nil)
 	rec   sessionState     // the session as last saved (see record)
