@@ -100,7 +100,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, c *heldPoll, rese
 			}
 		}
 		if c.rc != nil {
-			c.reg, _ = h.poller.Add(c.rc, c.readable) // without it, the timeout finds a gone client
+			c.reg, _ = h.poller.Add(c.rc, netpoll.Func(c.readable)) // without it, the timeout finds a gone client
 		}
 		c.end.Value = c
 		h.ends.Reset(&c.end, until)

@@ -110,7 +110,7 @@ func (h *Handler) hijack(w http.ResponseWriter, r *http.Request, sub *broker.Sub
 		}
 		h.beats.add(c)
 		if h.poll != nil && c.rc != nil {
-			c.reg, _ = h.poll.Add(c.rc, c.readable) // without it, the heartbeat finds a gone client
+			c.reg, _ = h.poll.Add(c.rc, netpoll.Func(c.readable)) // without it, the heartbeat finds a gone client
 		}
 	})
 	sub.OnWake(c.task.Ready)

@@ -29,9 +29,9 @@ type Poller struct {
 // is closed (the file descriptor may be reused at once).
 type Reg struct {
 	p     *Poller
-	fd    int
+	fd    int32  // a file descriptor is an int32 to epoll (and then fd and gen share a word)
 	gen   uint32 // tells this registration from an earlier one of the same fd
-	ready func()
+	ready Readier
 
 	mu      sync.Mutex // orders Arm and Remove
 	removed bool
@@ -84,15 +84,15 @@ func (p *Poller) closeFDs() {
 	syscall.Close(p.epfd)
 }
 
-// Add registers the socket of rc, armed: ready is called once, on the
-// poller's goroutine, when it has data to read, was shut down by its peer
-// or failed. ready must not block (schedule the reader and return).
-func (p *Poller) Add(rc syscall.RawConn, ready func()) (*Reg, error) {
+// Add registers the socket of rc, armed: ready.Ready is called once, on
+// the poller's goroutine, when it has data to read, was shut down by its
+// peer or failed.
+func (p *Poller) Add(rc syscall.RawConn, ready Readier) (*Reg, error) {
 	fd := -1
 	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return nil, fmt.Errorf("netpoll: %w", err)
 	}
-	r := &Reg{p: p, fd: fd, ready: ready}
+	r := &Reg{p: p, fd: int32(fd), ready: ready}
 	p.life.RLock()
 	defer p.life.RUnlock()
 	if p.closed {
@@ -106,7 +106,7 @@ func (p *Poller) Add(rc syscall.RawConn, ready func()) (*Reg, error) {
 	}
 	p.regs[fd] = r
 	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(r.gen)}
+	ev := syscall.EpollEvent{Events: events, Fd: r.fd, Pad: int32(r.gen)}
 	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.forget(r)
 		return nil, fmt.Errorf("netpoll: epoll_ctl add: %w", err)
@@ -124,8 +124,8 @@ func (r *Reg) Arm() error {
 	if r.removed || r.p.closed {
 		return nil
 	}
-	ev := syscall.EpollEvent{Events: events, Fd: int32(r.fd), Pad: int32(r.gen)}
-	if err := syscall.EpollCtl(r.p.epfd, syscall.EPOLL_CTL_MOD, r.fd, &ev); err != nil {
+	ev := syscall.EpollEvent{Events: events, Fd: r.fd, Pad: int32(r.gen)}
+	if err := syscall.EpollCtl(r.p.epfd, syscall.EPOLL_CTL_MOD, int(r.fd), &ev); err != nil {
 		return fmt.Errorf("netpoll: epoll_ctl mod: %w", err)
 	}
 	return nil
@@ -145,14 +145,14 @@ func (r *Reg) Remove() {
 	defer r.p.life.RUnlock()
 	if !r.p.closed {
 		var ev syscall.EpollEvent
-		_ = syscall.EpollCtl(r.p.epfd, syscall.EPOLL_CTL_DEL, r.fd, &ev)
+		_ = syscall.EpollCtl(r.p.epfd, syscall.EPOLL_CTL_DEL, int(r.fd), &ev)
 	}
 	r.p.forget(r)
 }
 
 func (p *Poller) forget(r *Reg) {
 	p.mu.Lock()
-	if r.fd < len(p.regs) && p.regs[r.fd] == r {
+	if int(r.fd) < len(p.regs) && p.regs[r.fd] == r {
 		p.regs[r.fd] = nil
 	}
 	p.mu.Unlock()
@@ -186,7 +186,7 @@ func (p *Poller) run() {
 		}
 		p.mu.Unlock()
 		for i, r := range due {
-			r.ready()
+			r.ready.Ready()
 			due[i] = nil
 		}
 		due = due[:0]

@@ -20,7 +20,7 @@ func New() (*Poller, error) { return nil, errors.ErrUnsupported }
 func (p *Poller) Close() {}
 
 // Add returns errors.ErrUnsupported.
-func (p *Poller) Add(syscall.RawConn, func()) (*Reg, error) { return nil, errors.ErrUnsupported }
+func (p *Poller) Add(syscall.RawConn, Readier) (*Reg, error) { return nil, errors.ErrUnsupported }
 
 // Arm does nothing.
 func (r *Reg) Arm() error { return nil }

@@ -36,7 +36,7 @@ func TestReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := make(chan struct{}, 10)
-	r, err := p.Add(rc, func() { ready <- struct{}{} })
+	r, err := p.Add(rc, Func(func() { ready <- struct{}{} }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (s *Server) holdPoll(w http.ResponseWriter, r *http.Request, c *Conn) bool 
 			}
 		}
 		if g.rc != nil {
-			g.reg, _ = s.poll.Add(g.rc, g.readable) // without it, the ping finds a gone client
+			g.reg, _ = s.poll.Add(g.rc, netpoll.Func(g.readable)) // without it, the ping finds a gone client
 		}
 	})
 	c.mu.Lock()

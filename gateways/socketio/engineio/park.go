@@ -77,7 +77,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request) bool {
 		p.mu.Unlock()
 		return true
 	}
-	reg, err := s.poll.Add(raw, p.readable)
+	reg, err := s.poll.Add(raw, netpoll.Func(p.readable))
 	if err != nil {
 		p.mu.Unlock()
 		p.close()

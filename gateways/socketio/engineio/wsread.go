@@ -65,7 +65,7 @@ func (s *Server) startReading(c *Conn, wc *wsConn, buffered []byte) {
 		wc.buf = &b
 	}
 	wc.task = s.pool.NewTask(wc.step)
-	reg, err := s.poll.Add(wc.raw, wc.task.Ready)
+	reg, err := s.poll.Add(wc.raw, wc.task) // the task is the Readier: no closure
 	if err != nil {
 		wc.task = nil
 		s.wg.Go(func() { s.readLoop(wc, buffered) })
