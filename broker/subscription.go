@@ -61,7 +61,11 @@ type Subscription struct {
 	eph    []*Event   // pending ephemeral events of followed rooms, oldest first
 	resets resetQueue // per-room resets Next has still to report, in order
 
-	buf []*Event // reused by Next for its result; owned by the Next caller
+	// buf is reused by Next for its result: made by the first result
+	// (a subscription that never had one keeps a word, not a slice's
+	// three), then kept while at most maxKeptBuf. Owned by the Next
+	// caller.
+	buf *[]*Event
 }
 
 // maxKeptBuf bounds the result buffer a subscription keeps between calls.
@@ -248,7 +252,10 @@ func (s *Subscription) next(ctx context.Context, limit int, wait bool) ([]*Event
 		}
 		if len(out) > 0 {
 			if cap(out) <= maxKeptBuf {
-				s.buf = out[:0]
+				if s.buf == nil {
+					s.buf = new([]*Event)
+				}
+				*s.buf = out[:0]
 			}
 			if again {
 				// The read stopped where a group of rooms joined the
@@ -292,7 +299,10 @@ func (s *Subscription) step(ctx context.Context, limit int) (out []*Event, again
 		s.mu.Unlock()
 		return nil, false, re
 	}
-	out = append(s.buf[:0], s.eph...)
+	if s.buf != nil {
+		out = (*s.buf)[:0]
+	}
+	out = append(out, s.eph...)
 	if len(s.cur.groups) == 0 {
 		s.clearEph()
 		s.mu.Unlock()
