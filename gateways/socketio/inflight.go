@@ -143,7 +143,10 @@ func (m *member) runQueued() {
 // before it; it starts the ack goroutine when none runs.
 func (m *member) awaitCommit(pa pendingAck) {
 	m.qmu.Lock()
-	m.acks = append(m.acks, pa)
+	if m.acks == nil {
+		m.acks = new([]pendingAck) // kept: one word per socket that never publishes
+	}
+	*m.acks = append(*m.acks, pa)
 	start := !m.acking
 	m.acking = true
 	m.qmu.Unlock()
@@ -158,15 +161,16 @@ func (m *member) awaitCommit(pa pendingAck) {
 func (m *member) ackLoop() {
 	for {
 		m.qmu.Lock()
-		if len(m.acks) == 0 {
-			m.acks = nil
+		if len(*m.acks) == 0 {
+			*m.acks = nil
 			m.acking = false
 			m.qmu.Unlock()
 			return
 		}
-		pa := m.acks[0]
-		m.acks[0] = pendingAck{}
-		m.acks = m.acks[1:]
+		q := *m.acks
+		pa := q[0]
+		q[0] = pendingAck{}
+		*m.acks = q[1:]
 		m.qmu.Unlock()
 		ev, err := pa.p.Wait(pa.ctx)
 		pa.cancel()

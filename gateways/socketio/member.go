@@ -50,10 +50,10 @@ type member struct {
 	inFlight int32         // events holding a slot (at most GatewayConfig.MaxPending); int32 fills the word beside qmu
 	slotWait chan struct{} // cap 1: a slot was freed or the socket ended; made by the first waiter
 	cmdQ     *[]func()     // joins and leaves, run in order by the command goroutine; nil when none waits
-	acks     []pendingAck  // publishes awaiting their commit, in order
+	acks     *[]pendingAck // publishes awaiting their commit, in order; made by the first publish
 
 	// Owned by the task.
-	pres []*presence.Conn // where the socket is present (see sioPresence); guarded by sioPresence.mu
+	pres *[]*presence.Conn // where the socket is present (see sioPresence), nil when nowhere; guarded by sioPresence.mu
 
 	rest  *[]*broker.Event // read, not yet written: the connection got backlogged amid a batch (rare: nil)
 	rec   sessionState     // the session as last saved (see record)

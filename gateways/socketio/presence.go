@@ -41,7 +41,10 @@ func (p *sioPresence) sync(m *member) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	have := m.pres
+	var have []*presence.Conn
+	if m.pres != nil {
+		have = *m.pres
+	}
 	if m.ended.Load() {
 		p.dropLocked(m)
 		return
@@ -70,10 +73,15 @@ func (p *sioPresence) sync(m *member) {
 		}
 		have = append(have, p.reg.Enter(room, m.id, presence.SocketIO)) // never nil: p.reg is set
 	}
-	if len(have) == 0 {
-		have = nil
+	switch {
+	case len(have) == 0:
+		m.pres = nil
+	default:
+		if m.pres == nil {
+			m.pres = new([]*presence.Conn) // a word in the member, not a slice's three
+		}
+		*m.pres = have
 	}
-	m.pres = have
 }
 
 // drop leaves every room of m: its socket disconnected (m has ended).
@@ -87,7 +95,10 @@ func (p *sioPresence) drop(m *member) {
 }
 
 func (p *sioPresence) dropLocked(m *member) {
-	for _, c := range m.pres {
+	if m.pres == nil {
+		return
+	}
+	for _, c := range *m.pres {
 		c.Leave()
 	}
 	m.pres = nil
