@@ -18,12 +18,17 @@ type client struct {
 	conn *engineio.Conn
 	dec  Decoder // used only by the engine's message callback
 
-	mu      sync.Mutex  // guards the fields below
-	sockets []*Socket   // one per connected namespace (a slice: most clients use one, in first)
-	first   [1]*Socket  // the array of sockets until a second namespace connects (it fits in the client's size class)
+	mu sync.Mutex // guards the fields below
+	// sockets has one socket per connected namespace (a slice: most
+	// clients use one, in first); nil once the connection closed (a
+	// closed flag would take the client to the next size class).
+	sockets []*Socket
+	first   [1]*Socket  // the array of sockets until a second namespace connects
 	timer   *time.Timer // connect timeout, nil once a namespace connected
-	closed  bool
 }
+
+// closed reports whether the connection closed. Called with mu held.
+func (c *client) closed() bool { return c.sockets == nil }
 
 // socket returns the socket of namespace nsp, or nil. Called with mu held.
 func (c *client) socket(nsp string) *Socket {
@@ -114,7 +119,7 @@ func (c *client) connect(p *Packet) {
 	nsp.sockets[s.id] = s
 	nsp.mu.Unlock()
 	c.mu.Lock()
-	if c.closed {
+	if c.closed() {
 		c.mu.Unlock()
 		c.remove(s)
 		s.abort("transport close")
@@ -171,12 +176,12 @@ func (c *client) remove(s *Socket) {
 // socket of the closed connection.
 func (c *client) OnClose(reason string) {
 	c.mu.Lock()
-	c.closed = true
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
 	}
 	socks := slices.Clone(c.sockets)
+	c.sockets = nil // closed
 	c.mu.Unlock()
 	c.dec.Reset()
 	for _, s := range socks {

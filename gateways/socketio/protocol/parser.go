@@ -59,8 +59,7 @@ type Decoder struct {
 	// MaxAttachments caps the attachments of one packet (default 10).
 	MaxAttachments int
 
-	pending *Packet
-	want    int
+	pending *Packet // awaiting cap(pending.Attachments) attachments
 }
 
 // Decode takes the next engine message. It returns the complete packet,
@@ -74,7 +73,7 @@ func (d *Decoder) Decode(data []byte, binary bool) (*Packet, error) {
 			return nil, invalid("unexpected binary data")
 		}
 		d.pending.Attachments = append(d.pending.Attachments, data)
-		if len(d.pending.Attachments) < d.want {
+		if len(d.pending.Attachments) < cap(d.pending.Attachments) {
 			return nil, nil
 		}
 		p := d.pending
@@ -94,7 +93,7 @@ func (d *Decoder) Decode(data []byte, binary bool) (*Packet, error) {
 	}
 	if p.Type.binary() && n > 0 {
 		p.Attachments = make([][]byte, 0, n)
-		d.pending, d.want = p, n
+		d.pending = p
 		return nil, nil
 	}
 	return p, nil
