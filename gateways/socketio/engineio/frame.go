@@ -52,9 +52,9 @@ type wsEvent struct {
 // buffer the caller fills and unmasks payloads in place. It is owned by
 // one reader at a time.
 type frameReader struct {
-	msg   []byte // the data so far of the fragmented message being assembled
-	need  int32  // bytes the next frame needs in all, once its header is known; 0 otherwise
-	msgOp byte   // opcode of that message; 0 when none
+	msg   *[]byte // the data so far of the fragmented message being assembled; made by the first (most clients never fragment: a word, not a slice's three)
+	need  int32   // bytes the next frame needs in all, once its header is known; 0 otherwise
+	msgOp byte    // opcode of that message; 0 when none
 }
 
 // next consumes frames from the start of b and returns the next event and
@@ -85,13 +85,13 @@ func (r *frameReader) next(b []byte, max int64) (ev wsEvent, n int, err error) {
 			if r.msgOp == 0 {
 				return wsEvent{}, n, protocolError("continuation frame without a message")
 			}
-			if int64(len(r.msg)+len(payload)) > min(max, maxMessage) {
+			if int64(len(*r.msg)+len(payload)) > min(max, maxMessage) {
 				return wsEvent{}, n, &frameError{code: closeTooBig, reason: "message too big"}
 			}
-			r.msg = append(r.msg, payload...)
+			*r.msg = append(*r.msg, payload...)
 			if fin {
-				ev = wsEvent{op: r.msgOp, data: r.msg}
-				r.msgOp, r.msg = 0, nil
+				ev = wsEvent{op: r.msgOp, data: *r.msg}
+				r.msgOp, *r.msg = 0, nil
 				return ev, n, nil
 			}
 		default: // text or binary, checked by parseFrame
@@ -102,7 +102,10 @@ func (r *frameReader) next(b []byte, max int64) (ev wsEvent, n int, err error) {
 			if fin {
 				return wsEvent{op: op, data: data}, n, nil
 			}
-			r.msgOp, r.msg = op, data
+			if r.msg == nil {
+				r.msg = new([]byte)
+			}
+			r.msgOp, *r.msg = op, data
 		}
 	}
 }
