@@ -53,6 +53,7 @@ type Conn struct {
 	posting   bool // a POST is being processed
 	pollReply byte // packet answering a GET pending at close
 	reason    closeReason
+	hbIn      hbWhich // the heartbeat list c is in; guarded by srv.hb.mu (like the hb fields below)
 	// handler is one interface, not two callbacks: a handler that is a
 	// pointer (the Socket.IO client) costs no closure per connection.
 	handler   Handler
@@ -65,12 +66,10 @@ type Conn struct {
 	held      *heldGet  // the waiting GET when it is held off its request goroutine (see heldGet)
 	wake      chan struct{}
 	done      chan struct{} // made by Done, closed by finish
-	writeFn   func()        // c.writeLoop, bound once
 	wdl       int64         // the write deadline last set on the WebSocket (unix nanoseconds); owned by the writer role
 
 	// Heartbeat bookkeeping, guarded by srv.hb.mu.
 	hbPrev, hbNext *Conn
-	hbList         *hbList
 	hbAt           time.Duration // the deadline, since the heartbeat's base (see heartbeat.since)
 }
 

@@ -11,6 +11,16 @@ type hbList struct {
 	head, tail *Conn
 }
 
+// hbWhich names the list a connection is in: a byte beside the
+// connection's flags rather than a pointer to the list.
+type hbWhich uint8
+
+const (
+	hbNone hbWhich = iota // in no list
+	hbPing                // waiting for its next ping (heartbeat.ping)
+	hbPong                // pinged, waiting for the pong (heartbeat.pong)
+)
+
 // heartbeat drives the pings of every session of a Server with one
 // goroutine and one timer. Each session sits in exactly one of two lists:
 // waiting to be pinged (deadline = last pong + interval) or waiting for a
@@ -62,7 +72,7 @@ func (h *heartbeat) schedulePing(c *Conn) {
 	h.mu.Lock()
 	h.unlink(c)
 	c.hbAt = h.since(time.Now()) + h.interval
-	c.hbList = &h.ping
+	c.hbIn = hbPing
 	h.insert(c)
 	first := h.ping.head == c
 	h.mu.Unlock()
@@ -85,10 +95,21 @@ func (h *heartbeat) poke() {
 	}
 }
 
-// insert puts c into c.hbList, keeping it sorted: walk back from the tail
-// (new deadlines are almost always the latest).
+// list returns the list w names, nil for hbNone.
+func (h *heartbeat) list(w hbWhich) *hbList {
+	switch w {
+	case hbPing:
+		return &h.ping
+	case hbPong:
+		return &h.pong
+	}
+	return nil
+}
+
+// insert puts c into its list (c.hbIn), keeping it sorted: walk back from
+// the tail (new deadlines are almost always the latest).
 func (h *heartbeat) insert(c *Conn) {
-	l := c.hbList
+	l := h.list(c.hbIn)
 	at := l.tail
 	for at != nil && at.hbAt > c.hbAt {
 		at = at.hbPrev
@@ -109,7 +130,7 @@ func (h *heartbeat) insert(c *Conn) {
 }
 
 func (h *heartbeat) unlink(c *Conn) {
-	l := c.hbList
+	l := h.list(c.hbIn)
 	if l == nil {
 		return
 	}
@@ -123,7 +144,7 @@ func (h *heartbeat) unlink(c *Conn) {
 	} else {
 		c.hbNext.hbPrev = c.hbPrev
 	}
-	c.hbPrev, c.hbNext, c.hbList = nil, nil, nil
+	c.hbPrev, c.hbNext, c.hbIn = nil, nil, hbNone
 }
 
 // next returns the earliest deadline, or false when no session is waiting.
@@ -179,7 +200,7 @@ func (h *heartbeat) fire(now time.Time) {
 		if at-sched > h.timeout/4 {
 			c.hbAt = at + h.timeout
 		}
-		c.hbList = &h.pong
+		c.hbIn = hbPong
 		h.insert(c)
 		h.duePing = append(h.duePing, c)
 	}

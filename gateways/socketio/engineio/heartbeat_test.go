@@ -72,7 +72,7 @@ func TestHeartbeatOrder(t *testing.T) {
 	hb := newHeartbeat(time.Second, time.Second, func(*Conn) {}, func(*Conn) {})
 	var cs []*Conn
 	for _, off := range []int{5, 1, 3, 9, 0, 7} {
-		c := &Conn{hbAt: time.Duration(off) * time.Millisecond, hbList: &hb.ping}
+		c := &Conn{hbAt: time.Duration(off) * time.Millisecond, hbIn: hbPing}
 		hb.insert(c)
 		cs = append(cs, c)
 	}

@@ -111,10 +111,7 @@ func (s *Server) writeNow(wc *wsConn, items []outItem) (rest []outItem, closed b
 // holder of the writer role (c.writing set).
 func (c *Conn) startWriter() {
 	c.blocked = true
-	if c.writeFn == nil {
-		c.writeFn = c.writeLoop
-	}
-	c.srv.wg.Go(c.writeFn)
+	c.srv.wg.Go(c.writeLoop) // a closure per start (the goroutine costs more): not a field per connection
 }
 
 // writeLoop is the WebSocket writer goroutine of c: it runs while c has
