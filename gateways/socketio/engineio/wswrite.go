@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
+	"github.com/rtbroker/rtbroker/gateways/internal/warm"
 )
 
 // inlineRounds bounds how many batches a sender writes itself (when other
@@ -114,7 +115,7 @@ func (c *Conn) startWriter() {
 	if c.writeFn == nil {
 		c.writeFn = c.writeLoop
 	}
-	c.srv.wg.Go(c.writeFn)
+	warm.Go(&c.srv.wg, c.writeFn)
 }
 
 // writeLoop is the WebSocket writer goroutine of c: it runs while c has
