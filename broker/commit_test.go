@@ -235,3 +235,111 @@ func TestEnqueueKeepsOrder(t *testing.T) {
 		}
 	})
 }
+
+// commitLog is a memory log that records what each commit held: its
+// events and its state records.
+type commitLog struct {
+	*brokertest.MemLog
+	mu      sync.Mutex
+	commits [][2]int // events, records
+}
+
+func (l *commitLog) AppendWith(ctx context.Context, entries []broker.Entry, recs []broker.Record) ([]*broker.Event, error) {
+	l.mu.Lock()
+	l.commits = append(l.commits, [2]int{len(entries), len(recs)})
+	l.mu.Unlock()
+	return l.MemLog.AppendWith(ctx, entries, recs)
+}
+
+func (l *commitLog) took() [][2]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([][2]int(nil), l.commits...)
+}
+
+// Records queued behind (EnqueueStateBehind) wait up to BehindDelay for
+// company and share one commit; a request somebody waits for (a publish,
+// PutState) does not wait and takes them along; Close commits them at
+// once; a negative BehindDelay commits them at once.
+func TestBehindRecordsShareACommit(t *testing.T) {
+	rec := func(i int) broker.Record { return broker.Record{Key: fmt.Sprintf("k/%d", i), Value: []byte(`1`)} }
+	behind := func(t *testing.T, b *broker.Broker, recs ...broker.Record) []*broker.Pending {
+		t.Helper()
+		var ps []*broker.Pending
+		for _, r := range recs {
+			p, err := b.EnqueueStateBehind(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		return ps
+	}
+	settled := func(t *testing.T, ps []*broker.Pending) {
+		t.Helper()
+		for i, p := range ps { // answered already: in the bubble, a wait for a commit that never comes fails the test
+			if _, err := p.Wait(context.Background()); err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+		}
+	}
+	want := func(t *testing.T, l *commitLog, commits ...[2]int) {
+		t.Helper()
+		if got := l.took(); fmt.Sprint(got) != fmt.Sprint(commits) {
+			t.Fatalf("commits (events, records) = %v, want %v", got, commits)
+		}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		l := &commitLog{MemLog: brokertest.NewMemLog()}
+		b := broker.New(l, broker.Config{BehindDelay: 10 * time.Millisecond})
+		defer b.Close()
+
+		ps := behind(t, b, rec(1), rec(2), rec(3))
+		synctest.Wait()
+		want(t, l) // held for company
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		want(t, l, [2]int{0, 3})
+		settled(t, ps)
+
+		ps = behind(t, b, rec(4), rec(5))
+		synctest.Wait()
+		start := time.Now()
+		if _, err := b.Publish(context.Background(), msg("r", "t", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("publish waited %v behind records nobody waits for", waited)
+		}
+		want(t, l, [2]int{0, 3}, [2]int{1, 2})
+		settled(t, ps)
+
+		start = time.Now()
+		if err := b.PutState(context.Background(), rec(6)); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("PutState waited %v", waited)
+		}
+		want(t, l, [2]int{0, 3}, [2]int{1, 2}, [2]int{0, 1})
+
+		ps = behind(t, b, rec(7))
+		synctest.Wait()
+		start = time.Now()
+		b.Close()
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("Close waited %v for records held for company", waited)
+		}
+		want(t, l, [2]int{0, 3}, [2]int{1, 2}, [2]int{0, 1}, [2]int{0, 1})
+		settled(t, ps)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		l := &commitLog{MemLog: brokertest.NewMemLog()}
+		b := broker.New(l, broker.Config{BehindDelay: -1})
+		defer b.Close()
+		ps := behind(t, b, rec(1))
+		synctest.Wait()
+		want(t, l, [2]int{0, 1})
+		settled(t, ps)
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
+	"github.com/rtbroker/rtbroker/gateways/internal/warm"
 )
 
 // Route reports whether the front serves a request itself: its method,
@@ -109,7 +110,7 @@ func (l *Listener) start(nc net.Conn) bool {
 	}
 	c.state(http.StateNew)
 	l.conns[c] = struct{}{}
-	l.wg.Go(c.serve)
+	warm.Go(&l.wg, c.serve)
 	return true
 }
 

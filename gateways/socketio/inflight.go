@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/rtbroker/rtbroker/broker"
+	"github.com/rtbroker/rtbroker/gateways/internal/warm"
 	"github.com/rtbroker/rtbroker/gateways/internal/wire"
 	"github.com/rtbroker/rtbroker/gateways/socketio/protocol"
 )
@@ -116,7 +117,7 @@ func (m *member) enqueue(f func()) {
 	m.running = true
 	m.qmu.Unlock()
 	if start {
-		m.g.wg.Go(m.runQueued)
+		warm.Go(&m.g.wg, m.runQueued)
 	}
 }
 

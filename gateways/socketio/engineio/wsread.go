@@ -9,6 +9,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
+	"github.com/rtbroker/rtbroker/gateways/internal/warm"
 )
 
 const (
@@ -107,6 +108,7 @@ func (wc *wsConn) step() {
 			wc.buf = s.getReadBuf()
 		}
 		b := growFor(*wc.buf, int(wc.fr.need))
+		room := cap(b) - len(b)
 		n, rerr := rawio.Read(wc.raw, b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		budget -= n
@@ -129,8 +131,13 @@ func (wc *wsConn) step() {
 		} else {
 			*wc.buf = b
 		}
-		if n == 0 {
-			break // the socket is empty
+		if n < room {
+			// The socket is empty, or nearly: a read that did not fill
+			// the buffer took all there was, and arming the registration
+			// (level-triggered) reports at once what came since. Reading
+			// again only to be told EAGAIN would be a system call per
+			// message.
+			break
 		}
 	}
 	if wc.paused() {
@@ -291,7 +298,7 @@ func (wc *wsConn) handle(p packet, inline bool) bool {
 	if in == nil {
 		in = &inbox{}
 		wc.in = in
-		c.srv.wg.Go(wc.deliverLoop)
+		warm.Go(&c.srv.wg, wc.deliverLoop)
 	}
 	in.pkts = append(in.pkts, p)
 	in.bytes += len(p.data)

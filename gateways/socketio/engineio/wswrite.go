@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/rawio"
+	"github.com/rtbroker/rtbroker/gateways/internal/warm"
 )
 
 // inlineRounds bounds how many batches a sender writes itself (when other
@@ -111,7 +112,7 @@ func (s *Server) writeNow(wc *wsConn, items []outItem) (rest []outItem, closed b
 // holder of the writer role (c.writing set).
 func (c *Conn) startWriter() {
 	c.blocked = true
-	c.srv.wg.Go(c.writeLoop) // a closure per start (the goroutine costs more): not a field per connection
+	warm.Go(&c.srv.wg, c.writeLoop) // bound per start (warm.Go allocates its own closure anyway): not a field per connection
 }
 
 // writeLoop is the WebSocket writer goroutine of c: it runs while c has
