@@ -41,13 +41,6 @@ type Config struct {
 	// otherwise the writer puts them into State right before the batch's
 	// Append. The Broker does not own State: close it after the Broker.
 	State State
-	// BehindDelay is how long records queued by EnqueueStateBehind, which
-	// nobody waits for, wait for other requests to share their commit
-	// when nothing else is queued: one commit for the session records of
-	// many connecting clients instead of one each. A request somebody
-	// waits for (a publish, PutState) ends the wait at once and is
-	// committed with them. Default DefaultBehindDelay; negative: no wait.
-	BehindDelay time.Duration
 	// EphemeralBuffer is how many undelivered ephemeral events a
 	// subscription holds before dropping the oldest. Default 64.
 	EphemeralBuffer int
@@ -72,12 +65,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.EphemeralBuffer <= 0 {
 		c.EphemeralBuffer = 64
-	}
-	switch {
-	case c.BehindDelay == 0:
-		c.BehindDelay = DefaultBehindDelay
-	case c.BehindDelay < 0:
-		c.BehindDelay = 0
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -151,16 +138,10 @@ type publishReq struct {
 	// recs are the state records of an EnqueueState, nil for a publish: a
 	// pointer keeps the request of a publish in the size class it had
 	// before records existed (80 bytes).
-	recs   *stateRecs
+	recs   *[]Record
 	events []*Event
 	err    error
 	done   chan struct{}
-}
-
-// stateRecs are the records of a request.
-type stateRecs struct {
-	list   []Record
-	behind bool // queued by EnqueueStateBehind: nobody waits for them
 }
 
 // records returns r's state records.
@@ -168,12 +149,7 @@ func (r *publishReq) records() []Record {
 	if r.recs == nil {
 		return nil
 	}
-	return r.recs.list
-}
-
-// behind reports whether r holds only records nobody waits for.
-func (r *publishReq) behind() bool {
-	return r.recs != nil && r.recs.behind && len(r.entries) == 0
+	return *r.recs
 }
 
 // size is how much of a batch r takes: its events and records.
@@ -457,50 +433,8 @@ func (b *Broker) writer() {
 			}
 		}
 		batch, carry = b.collect(batch)
-		if carry == nil && b.cfg.BehindDelay > 0 && allBehind(batch) {
-			batch, carry = b.linger(batch)
-		}
 		b.commit(batch)
 	}
-}
-
-// allBehind reports whether every request of batch is records queued by
-// EnqueueStateBehind.
-func allBehind(batch []*publishReq) bool {
-	for _, r := range batch {
-		if !r.behind() {
-			return false
-		}
-	}
-	return true
-}
-
-// linger waits up to BehindDelay for more requests to join batch, which
-// holds only records nobody waits for (see Config.BehindDelay). It stops
-// at the first request somebody waits for (taking it and what is queued
-// behind it, as collect does), when the batch is full, or on Close.
-func (b *Broker) linger(batch []*publishReq) (_ []*publishReq, carry *publishReq) {
-	n := 0
-	for _, r := range batch {
-		n += r.size()
-	}
-	t := time.NewTimer(b.cfg.BehindDelay)
-	defer t.Stop()
-	for n < b.cfg.MaxBatch {
-		select {
-		case r := <-b.reqs:
-			batch = append(batch, r) // records only so far: anything may follow them
-			n += r.size()
-			if !r.behind() {
-				return b.collect(batch)
-			}
-		case <-t.C:
-			return b.collect(batch)
-		case <-b.closing:
-			return batch, nil
-		}
-	}
-	return batch, nil
 }
 
 // collect adds queued requests to batch without waiting, up to MaxBatch

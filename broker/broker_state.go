@@ -61,18 +61,6 @@ func (b *Broker) PutState(ctx context.Context, recs ...Record) error {
 // and returns validation errors (wrapping ErrInvalid), ErrNoState,
 // ErrClosed or ctx's error; the records are then not queued.
 func (b *Broker) EnqueueState(ctx context.Context, recs ...Record) (*Pending, error) {
-	return b.enqueueState(ctx, false, recs)
-}
-
-// EnqueueStateBehind is EnqueueState for records nobody waits for (a
-// Socket.IO session record): when nothing else is queued, the writer holds
-// them up to Config.BehindDelay for other requests to share their commit.
-// Wait on the result waits for that commit as well.
-func (b *Broker) EnqueueStateBehind(ctx context.Context, recs ...Record) (*Pending, error) {
-	return b.enqueueState(ctx, true, recs)
-}
-
-func (b *Broker) enqueueState(ctx context.Context, behind bool, recs []Record) (*Pending, error) {
 	if b.state == nil {
 		return nil, fmt.Errorf("put state: %w", ErrNoState)
 	}
@@ -91,7 +79,7 @@ func (b *Broker) enqueueState(ctx context.Context, behind bool, recs []Record) (
 		}
 		own[i] = r
 	}
-	req.recs = &stateRecs{list: own, behind: behind}
+	req.recs = &own
 	if err := b.enqueue(ctx, req); err != nil {
 		return nil, fmt.Errorf("put state: %w", err)
 	}

@@ -15,6 +15,4 @@ const (
 	DefaultMaxDataSize = 64 << 10
 	// DefaultRetentionInterval is Config.RetentionInterval's default.
 	DefaultRetentionInterval = time.Minute
-	// DefaultBehindDelay is Config.BehindDelay's default.
-	DefaultBehindDelay = 10 * time.Millisecond
 )

@@ -47,7 +47,7 @@ func (b *Broker) PublishWith(ctx context.Context, m Message, recs func(Entry) []
 				}
 				own[i] = r
 			}
-			req.recs = &stateRecs{list: own}
+			req.recs = &own
 		}
 	}
 	if err := b.enqueue(ctx, req); err != nil {

@@ -99,7 +99,7 @@ func (ss *sessions) saveBehind(ctx context.Context, rec *sessionRecord) error {
 	if err != nil {
 		return err
 	}
-	p, err := ss.b.EnqueueStateBehind(ctx, r)
+	p, err := ss.b.EnqueueState(ctx, r)
 	if err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
