@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http/httpguts"
@@ -121,4 +123,25 @@ func BenchmarkParseHead(b *testing.B) {
 			b.Fatal("not parsed")
 		}
 	}
+}
+
+// FuzzPlainPath checks that a target plainPath accepts is what
+// url.ParseRequestURI (net/http's parse of a request target) makes
+// URL{Path: target} of, as serveRequest takes it to be.
+func FuzzPlainPath(f *testing.F) {
+	for _, s := range []string{"/api/rooms/a/events", "/a:b/c@d;e=f&g+h,i$j~k", "//x", "/a%20b", "/a?b", "/a!b", "/é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if !strings.HasPrefix(target, "/") || !plainPath(target) {
+			return
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatalf("plainPath(%q), ParseRequestURI refuses it: %v", target, err)
+		}
+		if *u != (url.URL{Path: target}) {
+			t.Fatalf("plainPath(%q), ParseRequestURI reads %#v", target, *u)
+		}
+	})
 }

@@ -3,11 +3,11 @@ package front
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -18,25 +18,41 @@ import (
 // the body, perhaps more. It returns what is left of after once the body
 // is consumed (the next request's first bytes), whether the connection
 // may serve another request, and whether the handler hijacked it.
+//
+// The request's context is the connection's (ConnContext's), without a
+// cancel of its own: nothing would cancel it while the handler runs (the
+// front does not watch the connection meanwhile), and a cancel context
+// costs three allocations a request.
 func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked bool) {
-	ctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
-	r, err := http.NewRequestWithContext(ctx, h.method, h.target, nil)
-	if err != nil {
-		return nil, false, false
+	x := new(exchange)
+	u := &x.url
+	if plainPath(h.target) {
+		u.Path = h.target // what url.ParseRequestURI returns for it
+	} else {
+		var err error
+		if u, err = url.ParseRequestURI(h.target); err != nil {
+			return nil, false, false
+		}
 	}
-	r.Header, r.Host, r.RemoteAddr, r.RequestURI = h.header, h.host, c.remote, h.target
-	r.ContentLength, r.Close = h.length, h.close
+	proto := http.Request{
+		Method: h.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h.header, Host: h.host, RemoteAddr: c.remote, RequestURI: h.target,
+		ContentLength: h.length, Close: h.close, Body: http.NoBody,
+	}
+	r := proto.WithContext(c.ctx) // the one way to give a request a context without a second copy
 	var b *body
 	if h.length > 0 {
 		take := min(int64(len(after)), h.length)
-		b = &body{c: c, buffered: after[:take], left: h.length}
+		x.body = body{c: c, buffered: after[:take], left: h.length}
+		b = &x.body
 		r.Body = b
 		after = after[take:]
-	} else {
-		r.Body = http.NoBody
 	}
-	w := &response{c: c, r: r, header: make(http.Header, 4)}
+	if c.header == nil {
+		c.header = make(http.Header, 4)
+	}
+	w := &x.w
+	*w = response{c: c, r: r, header: c.header}
 	if b == nil {
 		w.pending = after
 	}
@@ -46,10 +62,44 @@ func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked b
 		return nil, false, true
 	}
 	keep = !h.close && (b == nil || b.left == 0) && !hasToken(w.header["Connection"], "close") && !c.l.isDraining()
-	if !w.finish(keep) {
+	ok := w.finish(keep)
+	if len(c.header) > maxReusedFields {
+		c.header = nil
+	} else {
+		clear(c.header)
+	}
+	if !ok {
 		return nil, false, false
 	}
 	return after, keep, false
+}
+
+// exchange is what serving a request allocates beside its *http.Request
+// (which only http.NewRequestWithContext or Request.WithContext can give
+// a context), in one piece.
+type exchange struct {
+	url  url.URL
+	body body
+	w    response
+}
+
+// maxReusedFields is the most answer header fields whose map a
+// connection keeps for its next answer.
+const maxReusedFields = 16
+
+// plainPath reports whether the request target t is a path that
+// url.ParseRequestURI returns as it is (URL{Path: t}): no query, no
+// escape, and only characters its escaping leaves alone.
+func plainPath(t string) bool {
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == '~', c == '$', c == '&', c == '+', c == ',', c == '/', c == ':', c == ';', c == '=', c == '@':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // body is a request body: the bytes that came with the head, then the
@@ -102,8 +152,8 @@ type response struct {
 	r        *http.Request
 	header   http.Header
 	status   int
-	out      []byte
-	pending  []byte // read past a bodiless request's head: the hijacker's
+	out      *[]byte // the body written so far: a pooled buffer, or nil
+	pending  []byte  // read past a bodiless request's head: the hijacker's
 	hijacked bool
 }
 
@@ -125,7 +175,7 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.out == nil {
 		w.out = w.c.l.answer()
 	}
-	w.out = append(w.out, p...)
+	*w.out = append(*w.out, p...)
 	return len(p), nil
 }
 
@@ -184,14 +234,19 @@ func (w *response) finish(keep bool) bool {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	var out []byte
+	if w.out != nil {
+		out = *w.out
+	}
 	bodyAllowed := status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 	if !bodyAllowed {
-		w.out = w.out[:0]
+		out = out[:0]
 	}
-	if _, ok := w.header["Content-Type"]; !ok && len(w.out) > 0 {
-		w.header.Set("Content-Type", http.DetectContentType(w.out))
+	if _, ok := w.header["Content-Type"]; !ok && len(out) > 0 {
+		w.header.Set("Content-Type", http.DetectContentType(out))
 	}
-	b := append(w.c.l.answer(), "HTTP/1.1 "...)
+	bp := w.c.l.answer()
+	b := append(*bp, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(append(append(b, ' '), http.StatusText(status)...), "\r\n"...)
 	keys := make([]string, 0, len(w.header))
@@ -210,18 +265,20 @@ func (w *response) finish(keep bool) bool {
 	b = appendField(b, "Date", w.c.l.httpDate())
 	if bodyAllowed {
 		b = append(b, "Content-Length: "...)
-		b = append(strconv.AppendInt(b, int64(len(w.out)), 10), "\r\n"...)
+		b = append(strconv.AppendInt(b, int64(len(out)), 10), "\r\n"...)
 	}
 	if !keep {
 		b = append(b, "Connection: close\r\n"...)
 	}
-	b = append(append(b, "\r\n"...), w.out...)
+	b = append(append(b, "\r\n"...), out...)
 	w.c.setWrite(deadline(w.c.l.writeTimeout)) // kept for the next answers; lifted at a hand-over
 	_, err := w.c.nc.Write(b)
-	w.c.l.putAnswer(&b)
+	*bp = b
+	w.c.l.putAnswer(bp)
 	if w.out != nil {
-		out := w.out
-		w.c.l.putAnswer(&out)
+		*w.out = out
+		w.c.l.putAnswer(w.out)
+		w.out = nil
 	}
 	return err == nil
 }
@@ -260,12 +317,15 @@ type dateText struct {
 	text string
 }
 
-// answer returns an empty buffer for an answer.
-func (l *Listener) answer() []byte {
+// answer returns an empty buffer for an answer, to give back with
+// putAnswer.
+func (l *Listener) answer() *[]byte {
 	if bp, _ := l.answers.Get().(*[]byte); bp != nil {
-		return (*bp)[:0]
+		*bp = (*bp)[:0]
+		return bp
 	}
-	return make([]byte, 0, 2048)
+	b := make([]byte, 0, 2048)
+	return &b
 }
 
 // putAnswer gives an answer's buffer back, unless it grew large.
