@@ -289,7 +289,7 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 			}
 			return nil, nil, err
 		}
-		ids[i] = ulid.MustNew(ulid.Timestamp(now), rand.Reader)
+		ids[i] = newID(now)
 		entries[i] = Entry{
 			ID: ids[i], Room: m.Room, Type: m.Type,
 			Data: data, Time: now, From: m.From, IdempotencyKey: m.IdempotencyKey,
@@ -297,6 +297,18 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 	}
 	req.entries, req.done = entries, make(chan struct{})
 	return req, ids, nil
+}
+
+// newID returns a new event ID for now: ulid.MustNew(ulid.Timestamp(now),
+// rand.Reader) without the allocation of the ID it reads into through the
+// io.Reader.
+func newID(now time.Time) ulid.ULID {
+	var id ulid.ULID
+	if err := id.SetTime(ulid.Timestamp(now)); err != nil {
+		panic(err) // as MustNew: only after the year 10889
+	}
+	rand.Read(id[6:]) // crypto/rand.Read never fails
+	return id
 }
 
 // Pending is a publish queued by Enqueue, or state records queued by
@@ -573,7 +585,7 @@ func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
 // the Relay, when there is one, to the other processes' (with optedIn).
 func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage, optedIn bool) (*Event, error) {
 	now := b.cfg.Now().UTC()
-	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
+	ev := &Event{ID: newID(now), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
 	if !b.deliverEphemeral(ev, optedIn) {
 		return nil, ErrClosed
 	}
