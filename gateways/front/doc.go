@@ -21,5 +21,10 @@
 // answer and writes it with its Content-Length in one write once the
 // handler returns; it supports Hijack and the read and write deadlines of
 // http.ResponseController, not Flush. A body the handler did not read to
-// its end closes the connection after the answer.
+// its end closes the connection after the answer. Unlike net/http's, the
+// request's context is the connection's, never cancelled (nothing would
+// cancel it while the handler runs), and the request's and the answer's
+// header maps are the connection's, emptied for its next request: a
+// handler must not keep them (or their slices) once it returned — the
+// strings in them it may keep.
 package front

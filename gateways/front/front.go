@@ -206,6 +206,7 @@ type conn struct {
 	bodyDL   time.Time
 	host     string      // the last request's Host, a string of its own
 	header   http.Header // the answer's header fields, cleared for the next answer
+	fields   fieldBufs   // the request's header fields
 }
 
 // deadlineSlack is how much earlier than asked a deadline the front set
@@ -280,7 +281,7 @@ func (c *conn) serve() {
 			c.close()
 			return
 		}
-		h, parsed := parseHead(buf[:end])
+		h, parsed := parseHead(buf[:end], &c.fields)
 		if !parsed || !c.l.route(h.method, pathOf(h.target), h.header) {
 			c.handOff(buf[:n])
 			return
@@ -290,6 +291,7 @@ func (c *conn) serve() {
 		if hijacked {
 			return
 		}
+		c.fields.reset()
 		if !keep || c.l.isDraining() {
 			c.close()
 			return

@@ -31,7 +31,10 @@ const maxFields = 64
 // a bare CR or LF, a folded line, a field name that is not a token, a
 // value with control characters, no Host or two or a malformed one, a Transfer-Encoding, an
 // Expect, a Content-Length that is not one plain number.
-func parseHead(b []byte) (h head, ok bool) {
+//
+// The header map and its value slices are f's (see fieldBufs), or new
+// when f is nil.
+func parseHead(b []byte, f *fieldBufs) (h head, ok bool) {
 	line, rest, ok := cutLine(b)
 	if !ok {
 		return h, false
@@ -45,18 +48,19 @@ func parseHead(b []byte) (h head, ok bool) {
 		return h, false
 	}
 	// The fields' names and values are substrings of one string of them
-	// all, and each name's values a slice of one array: four allocations
-	// (the target, that string, the array and the map) whatever the count
-	// of fields. The target is a string of its own: a room name taken from
-	// it outlives the request (in the events), the fields do not.
+	// all, and each name's values a slice of one array (the connection's,
+	// with the map, when f is not nil): two allocations (the target and
+	// that string) whatever the count of fields. The target is a string of
+	// its own: a room name taken from it outlives the request (in the
+	// events), the fields do not.
 	h.method, h.target = methodString(method), string(target)
-	fields := string(rest)
 	n := bytes.Count(rest, []byte("\r\n")) - 1 // the empty line's is the last
 	if n < 0 || n > maxFields {
 		return h, false
 	}
-	h.header = make(http.Header, n)
-	values := make([]string, n)
+	fields := string(rest)
+	var values []string
+	h.header, values = f.take(n)
 	hosts, lengths := 0, 0
 	for i := 0; ; i++ {
 		at := len(fields) - len(rest)
@@ -181,6 +185,41 @@ func isCanonical(b []byte) bool {
 		upper = c == '-'
 	}
 	return true
+}
+
+// fieldBufs are a connection's header map and array of field values,
+// reused from one request to the next (a handler the front serves must
+// not keep r.Header, or a slice of it, once it returned).
+type fieldBufs struct {
+	header http.Header
+	values []string
+}
+
+// take returns f's map, empty, and an array of n values; new ones when f
+// is nil.
+func (f *fieldBufs) take(n int) (http.Header, []string) {
+	if f == nil {
+		return make(http.Header, n), make([]string, n)
+	}
+	if f.header == nil {
+		f.header = make(http.Header, n)
+	}
+	clear(f.header)
+	if cap(f.values) < n {
+		f.values = make([]string, max(n, 16))
+	}
+	return f.header, f.values[:n]
+}
+
+// reset lets go of the last request's fields (an idle connection does not
+// keep its strings), and of a map a handler grew large.
+func (f *fieldBufs) reset() {
+	if len(f.header) > maxReusedFields {
+		f.header = nil
+	} else {
+		clear(f.header)
+	}
+	clear(f.values)
 }
 
 // headEnd returns the length of the head at the start of b (through the

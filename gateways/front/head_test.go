@@ -49,7 +49,7 @@ func TestParseHead(t *testing.T) {
 		{name: "data after the head", head: "POST / HTTP/1.1\r\nHost: x\r\n\r\nabc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, ok := parseHead([]byte(tc.head))
+			h, ok := parseHead([]byte(tc.head), nil)
 			if ok != tc.ok {
 				t.Fatalf("parseHead ok = %v, want %v", ok, tc.ok)
 			}
@@ -81,7 +81,7 @@ func FuzzParseHead(f *testing.F) {
 			return
 		}
 		b = b[:end]
-		h, ok := parseHead(b)
+		h, ok := parseHead(b, nil)
 		if !ok {
 			return
 		}
@@ -117,9 +117,10 @@ func FuzzParseHead(f *testing.F) {
 
 func BenchmarkParseHead(b *testing.B) {
 	head := []byte("POST /api/rooms/general/events HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: rtbench\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(1024) + "\r\n\r\n")
+	var f fieldBufs
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := parseHead(head); !ok {
+		if _, ok := parseHead(head, &f); !ok {
 			b.Fatal("not parsed")
 		}
 	}
