@@ -23,8 +23,10 @@
 // http.ResponseController, not Flush. A body the handler did not read to
 // its end closes the connection after the answer. Unlike net/http's, the
 // request's context is the connection's, never cancelled (nothing would
-// cancel it while the handler runs), and the request's and the answer's
-// header maps are the connection's, emptied for its next request: a
-// handler must not keep them (or their slices) once it returned — the
-// strings in them it may keep.
+// cancel it while the handler runs), and the *http.Request, its URL and
+// body, the ResponseWriter and both header maps are the connection's,
+// emptied for its next request: a handler must not keep them (or the
+// slices in the maps) once it returned, unless it hijacked the connection
+// (a hijacked connection's are never reused). The strings in them it may
+// keep.
 package front

@@ -204,9 +204,9 @@ type conn struct {
 	// asked for (set on the socket only when the body is read from it).
 	rdl, wdl time.Time
 	bodyDL   time.Time
-	host     string      // the last request's Host, a string of its own
-	header   http.Header // the answer's header fields, cleared for the next answer
-	fields   fieldBufs   // the request's header fields
+	host     string    // the last request's Host, a string of its own
+	fields   fieldBufs // the request's header fields
+	x        *exchange // the request and its answer
 }
 
 // deadlineSlack is how much earlier than asked a deadline the front set

@@ -24,7 +24,7 @@ import (
 // front does not watch the connection meanwhile), and a cancel context
 // costs three allocations a request.
 func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked bool) {
-	x := new(exchange)
+	x := c.exchange()
 	u := &x.url
 	if plainPath(h.target) {
 		u.Path = h.target // what url.ParseRequestURI returns for it
@@ -34,12 +34,11 @@ func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked b
 			return nil, false, false
 		}
 	}
-	proto := http.Request{
-		Method: h.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h.header, Host: h.host, RemoteAddr: c.remote, RequestURI: h.target,
-		ContentLength: h.length, Close: h.close, Body: http.NoBody,
-	}
-	r := proto.WithContext(c.ctx) // the one way to give a request a context without a second copy
+	r := &x.req
+	*r = x.ctxReq
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = h.method, u, "HTTP/1.1", 1, 1
+	r.Header, r.Host, r.RemoteAddr, r.RequestURI = h.header, h.host, c.remote, h.target
+	r.ContentLength, r.Close, r.Body = h.length, h.close, http.NoBody
 	var b *body
 	if h.length > 0 {
 		take := min(int64(len(after)), h.length)
@@ -48,43 +47,65 @@ func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked b
 		r.Body = b
 		after = after[take:]
 	}
-	if c.header == nil {
-		c.header = make(http.Header, 4)
-	}
 	w := &x.w
-	*w = response{c: c, r: r, header: c.header}
+	*w = response{c: c, r: r, header: x.header}
 	if b == nil {
 		w.pending = after
 	}
 	c.l.srv.Handler.ServeHTTP(w, r)
 	c.bodyDL = time.Time{}
 	if w.hijacked {
-		return nil, false, true
+		return nil, false, true // the connection ends here: x is never reused
 	}
 	keep = !h.close && (b == nil || b.left == 0) && !hasToken(w.header["Connection"], "close") && !c.l.isDraining()
 	ok := w.finish(keep)
-	if len(c.header) > maxReusedFields {
-		c.header = nil
-	} else {
-		clear(c.header)
-	}
+	x.reset()
 	if !ok {
 		return nil, false, false
 	}
 	return after, keep, false
 }
 
-// exchange is what serving a request allocates beside its *http.Request
-// (which only http.NewRequestWithContext or Request.WithContext can give
-// a context), in one piece.
+// exchange is a connection's request and answer, reused from one request
+// to the next (a handler must not keep them once it returned): allocated
+// at the first request the front serves, emptied after each. A hijacked
+// connection's is never reused.
 type exchange struct {
-	url  url.URL
-	body body
-	w    response
+	ctxReq http.Request // a request with nothing but the connection's context: req's zero
+	req    http.Request
+	url    url.URL
+	body   body
+	w      response
+	header http.Header // the answer's fields
 }
 
-// maxReusedFields is the most answer header fields whose map a
-// connection keeps for its next answer.
+// exchange returns c's exchange, empty.
+func (c *conn) exchange() *exchange {
+	if c.x == nil {
+		// Request.WithContext is the one way to give a request a context;
+		// copies of ctxReq keep it.
+		c.x = &exchange{ctxReq: *new(http.Request).WithContext(c.ctx)}
+	}
+	if c.x.header == nil {
+		c.x.header = make(http.Header, 4)
+	}
+	return c.x
+}
+
+// reset empties x for the next request, letting go of what the last one
+// held (an idle connection keeps none of it), and of an answer header map
+// a handler grew large.
+func (x *exchange) reset() {
+	x.req, x.url, x.body, x.w = x.ctxReq, url.URL{}, body{}, response{}
+	if len(x.header) > maxReusedFields {
+		x.header = nil
+	} else {
+		clear(x.header)
+	}
+}
+
+// maxReusedFields is the most header fields whose map a connection keeps
+// for its next request.
 const maxReusedFields = 16
 
 // plainPath reports whether the request target t is a path that
