@@ -217,10 +217,12 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	pb, ok := parsePublishFast(body)
 	if !ok {
-		if err := decodeStrict(body, &pb); err != nil {
+		var slow publishBody // on the heap, where only this path pays for it
+		if err := decodeStrict(body, &slow); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
+		pb = slow
 	}
 	if err := messages.CheckPublishType(pb.Type); err != nil {
 		h.writeError(w, r, err) // edits and deletes go through the messages API
