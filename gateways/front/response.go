@@ -310,11 +310,9 @@ func appendField(b []byte, k, v string) []byte {
 	b = append(append(b, k...), ": "...)
 	start := len(b)
 	b = append(b, v...)
-	if bytes.ContainsAny(b[start:], "\r\n") {
-		for i := start; i < len(b); i++ {
-			if b[i] == '\r' || b[i] == '\n' {
-				b[i] = ' '
-			}
+	for i := start; i < len(b); i++ { // values are short: no set to build as bytes.ContainsAny does
+		if b[i] == '\r' || b[i] == '\n' {
+			b[i] = ' '
 		}
 	}
 	return append(b, "\r\n"...)
