@@ -28,5 +28,7 @@
 // emptied for its next request: a handler must not keep them (or the
 // slices in the maps) once it returned, unless it hijacked the connection
 // (a hijacked connection's are never reused). The strings in them it may
-// keep.
+// keep, but the field values are substrings of one string of all the
+// request's fields: clone one that is kept for long (r.Host is a string
+// of its own).
 package front
