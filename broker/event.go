@@ -60,6 +60,10 @@ func (e *Event) Encode(enc *Encoder) []byte {
 		head := e.enc.Load()
 		for x := head; x != nil; x = x.next {
 			if x.enc == enc {
+				if node == &e.first { // lost a race: the next encoding may have it
+					e.first = encoded{}
+					e.claimed.Store(false)
+				}
 				return x.b
 			}
 		}
