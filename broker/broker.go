@@ -362,6 +362,10 @@ func (b *Broker) enqueue(ctx context.Context, req *publishReq) error {
 	if b.pubClosed {
 		return ErrClosed
 	}
+	if ctx.Done() == nil { // nothing cancels ctx: a send costs less than a select
+		b.reqs <- req
+		return nil
+	}
 	select {
 	case b.reqs <- req:
 		return nil
