@@ -1,10 +1,7 @@
 package broker
 
 import (
-	"crypto/rand"
 	"encoding/json"
-
-	"github.com/oklog/ulid/v2"
 )
 
 // Announce sends an ephemeral event that the server itself originates
@@ -65,7 +62,7 @@ func (b *Broker) AnnounceLocal(m Message, optedIn bool) (*Event, error) {
 		return nil, err
 	}
 	now := b.cfg.Now().UTC()
-	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
+	ev := &Event{ID: newID(now), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
 	if !b.deliverEphemeral(ev, optedIn) {
 		return nil, ErrClosed
 	}

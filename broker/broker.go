@@ -256,6 +256,10 @@ func (b *Broker) publish(ctx context.Context, msgs []Message) ([]*Event, []ulid.
 	if err := b.enqueue(ctx, req); err != nil {
 		return nil, nil, err
 	}
+	if ctx.Done() == nil { // nothing cancels ctx (a request the front serves): a receive costs less than a select
+		<-req.done
+		return req.events, ids, req.err
+	}
 	select {
 	case <-req.done:
 		return req.events, ids, req.err
@@ -289,7 +293,7 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 			}
 			return nil, nil, err
 		}
-		ids[i] = ulid.MustNew(ulid.Timestamp(now), rand.Reader)
+		ids[i] = newID(now)
 		entries[i] = Entry{
 			ID: ids[i], Room: m.Room, Type: m.Type,
 			Data: data, Time: now, From: m.From, IdempotencyKey: m.IdempotencyKey,
@@ -297,6 +301,18 @@ func (b *Broker) prepare(msgs []Message) (*publishReq, []ulid.ULID, error) {
 	}
 	req.entries, req.done = entries, make(chan struct{})
 	return req, ids, nil
+}
+
+// newID returns a new event ID for now: ulid.MustNew(ulid.Timestamp(now),
+// rand.Reader) without the allocation of the ID it reads into through the
+// io.Reader.
+func newID(now time.Time) ulid.ULID {
+	var id ulid.ULID
+	if err := id.SetTime(ulid.Timestamp(now)); err != nil {
+		panic(err) // as MustNew: only after the year 10889
+	}
+	rand.Read(id[6:]) // crypto/rand.Read never fails
+	return id
 }
 
 // Pending is a publish queued by Enqueue, or state records queued by
@@ -345,6 +361,10 @@ func (b *Broker) enqueue(ctx context.Context, req *publishReq) error {
 	defer b.pubMu.RUnlock()
 	if b.pubClosed {
 		return ErrClosed
+	}
+	if ctx.Done() == nil { // nothing cancels ctx: a send costs less than a select
+		b.reqs <- req
+		return nil
 	}
 	select {
 	case b.reqs <- req:
@@ -573,7 +593,7 @@ func (b *Broker) PublishEphemeral(m Message) (*Event, error) {
 // the Relay, when there is one, to the other processes' (with optedIn).
 func (b *Broker) fanOutEphemeral(m Message, data json.RawMessage, optedIn bool) (*Event, error) {
 	now := b.cfg.Now().UTC()
-	ev := &Event{ID: ulid.MustNew(ulid.Timestamp(now), rand.Reader), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
+	ev := &Event{ID: newID(now), Room: m.Room, Type: m.Type, Data: data, Time: now, From: m.From}
 	if !b.deliverEphemeral(ev, optedIn) {
 		return nil, ErrClosed
 	}

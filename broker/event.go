@@ -23,7 +23,9 @@ type Event struct {
 	Time   time.Time       // when the broker accepted it (UTC)
 	From   string          // who published it; set by the server, never by the client
 
-	enc atomic.Pointer[encoded] // cached wire encodings, see Encode
+	enc     atomic.Pointer[encoded] // cached wire encodings, see Encode
+	first   encoded                 // the first of them, in place: written by the one Encode that claims it, before enc points to it
+	claimed atomic.Bool             // first is claimed
 }
 
 // Ephemeral reports whether e was never logged.
@@ -53,21 +55,37 @@ type encoded struct {
 // the common case (two goroutines racing may both compute it; one result
 // wins). The returned bytes are shared: callers must not modify them.
 func (e *Event) Encode(enc *Encoder) []byte {
-	var b []byte
+	var node *encoded
 	for {
 		head := e.enc.Load()
 		for x := head; x != nil; x = x.next {
 			if x.enc == enc {
+				if node == &e.first { // lost a race: the next encoding may have it
+					e.first = encoded{}
+					e.claimed.Store(false)
+				}
 				return x.b
 			}
 		}
-		if b == nil {
-			b = enc.fn(e)
+		if node == nil {
+			node = e.newEncoded()
+			node.enc, node.b = enc, enc.fn(e)
 		}
-		if e.enc.CompareAndSwap(head, &encoded{enc: enc, b: b, next: head}) {
-			return b
+		node.next = head // node is not shared until the swap succeeds
+		if e.enc.CompareAndSwap(head, node) {
+			return node.b
 		}
 	}
+}
+
+// newEncoded returns the event's own node for its first encoding, a new
+// one for the next (the common event has one or two wire formats: the
+// first costs no allocation of its own).
+func (e *Event) newEncoded() *encoded {
+	if e.claimed.CompareAndSwap(false, true) {
+		return &e.first
+	}
+	return new(encoded)
 }
 
 // jsonEncoder is immutable after construction; it is the cache key for JSON.

@@ -28,7 +28,9 @@ type Log interface {
 	// same batch) is not appended again; keys are scoped to their room. The
 	// result of such an entry is the originally committed event,
 	// recognisable by an ID different from the entry's. On error nothing of
-	// the batch was committed.
+	// the batch was committed. An implementation may keep an entry's Data
+	// as its event's: the caller must not modify it afterwards (the broker
+	// passes copies of its own).
 	Append(ctx context.Context, entries []Entry) ([]*Event, error)
 
 	// Read returns the retained events of rooms with offsets greater than

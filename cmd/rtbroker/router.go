@@ -73,10 +73,12 @@ func newRouter(h routes) http.Handler {
 // serves POST /api/rooms/{room}/events with publish, the same handler
 // and CORS chi routes there, without going through chi: the hottest route
 // skips the router's per-request context, route pattern and subrouter
-// path (a fifth of a publish's allocations). Every other request, and any
+// path (a fifth of a publish's allocations), and sets no path value
+// (Publish takes the room from the path). Every other request, and any
 // publish path that is not plainly /api/rooms/ROOM/events (an empty room,
-// a room with a '/'), goes to chi, which routes it as before. A middleware
-// added to the /api routes must be added to publish too.
+// a room with a '/': httpapi.PublishPath), goes to chi, which routes it
+// as before. A middleware added to the /api routes must be added to
+// publish too.
 type fastRouter struct {
 	*chi.Mux
 	publish http.Handler
@@ -84,27 +86,13 @@ type fastRouter struct {
 
 func (f *fastRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
-		if room, ok := publishPath(r.URL.Path); ok {
-			r.URL.RawPath = "" // as routeDecoded: the decoded path is the route
-			r.SetPathValue("room", room)
-			f.publish.ServeHTTP(w, r)
+		if _, ok := httpapi.PublishPath(r.URL.Path); ok {
+			r.URL.RawPath = ""        // as routeDecoded: the decoded path is the route
+			f.publish.ServeHTTP(w, r) // Publish takes the room from the path: no SetPathValue
 			return
 		}
 	}
 	f.Mux.ServeHTTP(w, r)
-}
-
-// publishPath returns the room of a decoded path /api/rooms/{room}/events.
-func publishPath(path string) (room string, ok bool) {
-	rest, ok := strings.CutPrefix(path, "/api/rooms/")
-	if !ok {
-		return "", false
-	}
-	room, ok = strings.CutSuffix(rest, "/events")
-	if !ok || room == "" || strings.IndexByte(room, '/') >= 0 {
-		return "", false
-	}
-	return room, true
 }
 
 // frontRoute picks the requests the front serves before net/http: a
@@ -113,7 +101,7 @@ func publishPath(path string) (room string, ok bool) {
 func frontRoute(method, path string, h http.Header) bool {
 	switch method {
 	case http.MethodPost:
-		_, ok := publishPath(path)
+		_, ok := httpapi.PublishPath(path)
 		return ok && strings.IndexByte(path, '%') < 0
 	case http.MethodGet:
 		return path == "/socket.io/" && len(h["Upgrade"]) == 1 && strings.EqualFold(h["Upgrade"][0], "websocket")

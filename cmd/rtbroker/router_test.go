@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rtbroker/rtbroker/gateways/httpapi"
 )
 
 // TestPublishPath checks which decoded paths the publish fast path takes;
@@ -24,9 +26,9 @@ func TestPublishPath(t *testing.T) {
 		{"/api/roomsx/general/events", "", false},
 		{"/api/rooms/general/read", "", false},
 	} {
-		room, ok := publishPath(tc.path)
+		room, ok := httpapi.PublishPath(tc.path)
 		if room != tc.room || ok != tc.ok {
-			t.Errorf("publishPath(%q) = %q, %v; want %q, %v", tc.path, room, ok, tc.room, tc.ok)
+			t.Errorf("PublishPath(%q) = %q, %v; want %q, %v", tc.path, room, ok, tc.room, tc.ok)
 		}
 	}
 }

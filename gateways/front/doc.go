@@ -21,5 +21,14 @@
 // answer and writes it with its Content-Length in one write once the
 // handler returns; it supports Hijack and the read and write deadlines of
 // http.ResponseController, not Flush. A body the handler did not read to
-// its end closes the connection after the answer.
+// its end closes the connection after the answer. Unlike net/http's, the
+// request's context is the connection's, never cancelled (nothing would
+// cancel it while the handler runs), and the *http.Request, its URL and
+// body, the ResponseWriter and both header maps are the connection's,
+// emptied for its next request: a handler must not keep them (or the
+// slices in the maps) once it returned, unless it hijacked the connection
+// (a hijacked connection's are never reused). The strings in them it may
+// keep, but the field values are substrings of one string of all the
+// request's fields: clone one that is kept for long (r.Host is a string
+// of its own).
 package front

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,6 +205,9 @@ type conn struct {
 	// asked for (set on the socket only when the body is read from it).
 	rdl, wdl time.Time
 	bodyDL   time.Time
+	host     string    // the last request's Host, a string of its own
+	fields   fieldBufs // the request's header fields
+	x        *exchange // the request and its answer
 }
 
 // deadlineSlack is how much earlier than asked a deadline the front set
@@ -278,15 +282,17 @@ func (c *conn) serve() {
 			c.close()
 			return
 		}
-		h, parsed := parseHead(buf[:end])
+		h, parsed := parseHead(buf[:end], &c.fields)
 		if !parsed || !c.l.route(h.method, pathOf(h.target), h.header) {
 			c.handOff(buf[:n])
 			return
 		}
+		h.host = c.hostOf(h.host)
 		rest, keep, hijacked := c.serveRequest(h, buf[end:n])
 		if hijacked {
 			return
 		}
+		c.fields.reset()
 		if !keep || c.l.isDraining() {
 			c.close()
 			return
@@ -296,6 +302,17 @@ func (c *conn) serve() {
 		c.busy.Store(false)
 		c.state(http.StateIdle)
 	}
+}
+
+// hostOf returns host as a string of its own (host is a substring of the
+// head's fields, which a WebSocket session keeping its handshake's Host
+// must not keep), the last request's when they are equal: one allocation
+// per connection, not per request.
+func (c *conn) hostOf(host string) string {
+	if host != c.host {
+		c.host = strings.Clone(host)
+	}
+	return c.host
 }
 
 // handOff gives the connection, with prefix read of it, to net/http.

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +39,17 @@ func newTestServer(t *testing.T) *testServer {
 		}
 		if r.URL.Query().Get("block") != "" {
 			<-ts.block
+		}
+		if r.URL.Query().Get("fields") != "" { // the request's fields; a field in the answer if asked
+			if r.URL.Query().Get("mark") != "" {
+				w.Header().Set("X-Mark", "1")
+			}
+			var fields []string
+			for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+				fields = append(fields, k+"="+strings.Join(r.Header[k], ","))
+			}
+			fmt.Fprintf(w, "%s %s", by, strings.Join(fields, " "))
+			return
 		}
 		if r.URL.Query().Get("noread") != "" {
 			fmt.Fprintf(w, "%s %s", by, r.Method)
@@ -170,6 +183,32 @@ func TestFrontLeavesWhatItIsNotSureOfToNetHTTP(t *testing.T) {
 				t.Errorf("%d %q, want %d %q", status, body, tc.status, tc.want)
 			}
 		})
+	}
+}
+
+// TestFrontFieldsAreEachRequestsOwn checks that the header maps a
+// connection reuses carry nothing from one request to the next: a
+// request sees its own fields only, an answer its own.
+func TestFrontFieldsAreEachRequestsOwn(t *testing.T) {
+	ts := newTestServer(t)
+	c, br := ts.dial(t)
+	for _, tc := range []struct {
+		name, send, want string
+		mark             bool
+	}{
+		{name: "first", send: "POST /fast?fields=1&mark=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nX-A: 2\r\nx-c: 3\r\n\r\n", want: "front Host=x X-A=1,2 X-C=3", mark: true},
+		{name: "second", send: "POST /fast?fields=1 HTTP/1.1\r\nHost: y\r\nX-B: 4\r\n\r\n", want: "front Host=y X-B=4"},
+		{name: "third", send: "POST /fast?fields=1 HTTP/1.1\r\nHost: y\r\n\r\n", want: "front Host=y"},
+	} {
+		io.WriteString(c, tc.send)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != tc.want || (resp.Header.Get("X-Mark") != "") != tc.mark {
+			t.Errorf("%s: %q with X-Mark %q, want %q (marked %v)", tc.name, b, resp.Header.Get("X-Mark"), tc.want, tc.mark)
+		}
 	}
 }
 

@@ -31,7 +31,10 @@ const maxFields = 64
 // a bare CR or LF, a folded line, a field name that is not a token, a
 // value with control characters, no Host or two or a malformed one, a Transfer-Encoding, an
 // Expect, a Content-Length that is not one plain number.
-func parseHead(b []byte) (h head, ok bool) {
+//
+// The header map and its value slices are f's (see fieldBufs), or new
+// when f is nil.
+func parseHead(b []byte, f *fieldBufs) (h head, ok bool) {
 	line, rest, ok := cutLine(b)
 	if !ok {
 		return h, false
@@ -44,29 +47,43 @@ func parseHead(b []byte) (h head, ok bool) {
 	if !ok || len(target) == 0 || target[0] != '/' || string(version) != "HTTP/1.1" || !printable(target) {
 		return h, false
 	}
+	// The fields' names and values are substrings of one string of them
+	// all, and each name's values a slice of one array (the connection's,
+	// with the map, when f is not nil): two allocations (the target and
+	// that string) whatever the count of fields. The target is a string of
+	// its own: a room name taken from it outlives the request (in the
+	// events), the fields do not.
 	h.method, h.target = methodString(method), string(target)
-	h.header = make(http.Header, 8)
+	n := bytes.Count(rest, []byte("\r\n")) - 1 // the empty line's is the last
+	if n < 0 || n > maxFields {
+		return h, false
+	}
+	fields := string(rest)
+	var values []string
+	h.header, values = f.take(n)
 	hosts, lengths := 0, 0
-	for n := 0; ; n++ {
+	for i := 0; ; i++ {
+		at := len(fields) - len(rest)
 		if line, rest, ok = cutLine(rest); !ok {
 			return h, false
 		}
 		if len(line) == 0 {
 			break
 		}
-		if n == maxFields {
-			return h, false
-		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok || len(name) == 0 || !token(name) {
 			return h, false
 		}
-		value = bytes.Trim(value, " \t")
+		start := at + len(name) + 1
+		for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
+			value, start = value[1:], start+1
+		}
+		value = bytes.TrimRight(value, " \t")
 		if !fieldValue(value) {
 			return h, false
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(name))
-		v := string(value)
+		key := canonicalKey(name, fields[at:at+len(name)])
+		v := fields[start : start+len(value)]
 		switch key {
 		case "Host":
 			hosts++
@@ -79,13 +96,130 @@ func parseHead(b []byte) (h head, ok bool) {
 		case "Transfer-Encoding", "Expect":
 			return h, false
 		}
-		h.header[key] = append(h.header[key], v)
+		if vs, seen := h.header[key]; seen {
+			h.header[key] = append(vs, v) // a repeated field: rare, it may allocate
+		} else {
+			values[i] = v
+			h.header[key] = values[i : i+1 : i+1]
+		}
 	}
 	h.close = hasToken(h.header["Connection"], "close")
 	if hosts != 1 || lengths > 1 || len(rest) != 0 || !httpguts.ValidHostHeader(h.host) {
 		return h, false
 	}
 	return h, true
+}
+
+// canonicalKey returns the canonical form of the field name b (a token),
+// as textproto.CanonicalMIMEHeaderKey does: s (b as a string) when b is
+// already canonical, a constant for the common fields, a new string
+// otherwise.
+func canonicalKey(b []byte, s string) string {
+	if isCanonical(b) {
+		return s
+	}
+	if len(b) > 32 {
+		return textproto.CanonicalMIMEHeaderKey(s)
+	}
+	var buf [32]byte
+	c := buf[:len(b)]
+	upper := true
+	for i, x := range b {
+		if upper && 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		} else if !upper && 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		c[i] = x
+		upper = x == '-'
+	}
+	switch string(c) { // compared without a copy
+	case "Host":
+		return "Host"
+	case "Content-Length":
+		return "Content-Length"
+	case "Content-Type":
+		return "Content-Type"
+	case "Connection":
+		return "Connection"
+	case "User-Agent":
+		return "User-Agent"
+	case "Accept":
+		return "Accept"
+	case "Accept-Encoding":
+		return "Accept-Encoding"
+	case "Accept-Language":
+		return "Accept-Language"
+	case "Authorization":
+		return "Authorization"
+	case "X-Api-Key":
+		return "X-Api-Key"
+	case "Idempotency-Key":
+		return "Idempotency-Key"
+	case "Origin":
+		return "Origin"
+	case "Cookie":
+		return "Cookie"
+	case "Upgrade":
+		return "Upgrade"
+	case "Sec-Websocket-Key":
+		return "Sec-Websocket-Key"
+	case "Sec-Websocket-Version":
+		return "Sec-Websocket-Version"
+	case "Sec-Websocket-Extensions":
+		return "Sec-Websocket-Extensions"
+	case "X-Forwarded-For":
+		return "X-Forwarded-For"
+	}
+	return string(c)
+}
+
+// isCanonical reports whether the token b is in canonical form: an upper
+// case letter first and after each '-', lower case elsewhere.
+func isCanonical(b []byte) bool {
+	upper := true
+	for _, c := range b {
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// fieldBufs are a connection's header map and array of field values,
+// reused from one request to the next (a handler the front serves must
+// not keep r.Header, or a slice of it, once it returned).
+type fieldBufs struct {
+	header http.Header
+	values []string
+}
+
+// take returns f's map, empty, and an array of n values; new ones when f
+// is nil.
+func (f *fieldBufs) take(n int) (http.Header, []string) {
+	if f == nil {
+		return make(http.Header, n), make([]string, n)
+	}
+	if f.header == nil {
+		f.header = make(http.Header, n)
+	}
+	clear(f.header)
+	if cap(f.values) < n {
+		f.values = make([]string, max(n, 16))
+	}
+	return f.header, f.values[:n]
+}
+
+// reset lets go of the last request's fields (an idle connection does not
+// keep its strings), and of a map a handler grew large.
+func (f *fieldBufs) reset() {
+	if len(f.header) > maxReusedFields {
+		f.header = nil
+	} else {
+		clear(f.header)
+	}
+	clear(f.values)
 }
 
 // headEnd returns the length of the head at the start of b (through the

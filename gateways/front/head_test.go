@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http/httpguts"
@@ -47,7 +49,7 @@ func TestParseHead(t *testing.T) {
 		{name: "data after the head", head: "POST / HTTP/1.1\r\nHost: x\r\n\r\nabc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, ok := parseHead([]byte(tc.head))
+			h, ok := parseHead([]byte(tc.head), nil)
 			if ok != tc.ok {
 				t.Fatalf("parseHead ok = %v, want %v", ok, tc.ok)
 			}
@@ -79,7 +81,7 @@ func FuzzParseHead(f *testing.F) {
 			return
 		}
 		b = b[:end]
-		h, ok := parseHead(b)
+		h, ok := parseHead(b, nil)
 		if !ok {
 			return
 		}
@@ -115,10 +117,32 @@ func FuzzParseHead(f *testing.F) {
 
 func BenchmarkParseHead(b *testing.B) {
 	head := []byte("POST /api/rooms/general/events HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: rtbench\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(1024) + "\r\n\r\n")
+	var f fieldBufs
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := parseHead(head); !ok {
+		if _, ok := parseHead(head, &f); !ok {
 			b.Fatal("not parsed")
 		}
 	}
+}
+
+// FuzzPlainPath checks that a target plainPath accepts is what
+// url.ParseRequestURI (net/http's parse of a request target) makes
+// URL{Path: target} of, as serveRequest takes it to be.
+func FuzzPlainPath(f *testing.F) {
+	for _, s := range []string{"/api/rooms/a/events", "/a:b/c@d;e=f&g+h,i$j~k", "//x", "/a%20b", "/a?b", "/a!b", "/é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if !strings.HasPrefix(target, "/") || !plainPath(target) {
+			return
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatalf("plainPath(%q), ParseRequestURI refuses it: %v", target, err)
+		}
+		if *u != (url.URL{Path: target}) {
+			t.Fatalf("plainPath(%q), ParseRequestURI reads %#v", target, *u)
+		}
+	})
 }

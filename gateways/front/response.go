@@ -3,11 +3,11 @@ package front
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -18,38 +18,109 @@ import (
 // the body, perhaps more. It returns what is left of after once the body
 // is consumed (the next request's first bytes), whether the connection
 // may serve another request, and whether the handler hijacked it.
+//
+// The request's context is the connection's (ConnContext's), without a
+// cancel of its own: nothing would cancel it while the handler runs (the
+// front does not watch the connection meanwhile), and a cancel context
+// costs three allocations a request.
 func (c *conn) serveRequest(h head, after []byte) (rest []byte, keep, hijacked bool) {
-	ctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
-	r, err := http.NewRequestWithContext(ctx, h.method, h.target, nil)
-	if err != nil {
-		return nil, false, false
+	x := c.exchange()
+	u := &x.url
+	if plainPath(h.target) {
+		u.Path = h.target // what url.ParseRequestURI returns for it
+	} else {
+		var err error
+		if u, err = url.ParseRequestURI(h.target); err != nil {
+			return nil, false, false
+		}
 	}
+	r := &x.req
+	*r = x.ctxReq
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = h.method, u, "HTTP/1.1", 1, 1
 	r.Header, r.Host, r.RemoteAddr, r.RequestURI = h.header, h.host, c.remote, h.target
-	r.ContentLength, r.Close = h.length, h.close
+	r.ContentLength, r.Close, r.Body = h.length, h.close, http.NoBody
 	var b *body
 	if h.length > 0 {
 		take := min(int64(len(after)), h.length)
-		b = &body{c: c, buffered: after[:take], left: h.length}
+		x.body = body{c: c, buffered: after[:take], left: h.length}
+		b = &x.body
 		r.Body = b
 		after = after[take:]
-	} else {
-		r.Body = http.NoBody
 	}
-	w := &response{c: c, r: r, header: make(http.Header, 4)}
+	w := &x.w
+	*w = response{c: c, r: r, header: x.header}
 	if b == nil {
 		w.pending = after
 	}
 	c.l.srv.Handler.ServeHTTP(w, r)
 	c.bodyDL = time.Time{}
 	if w.hijacked {
-		return nil, false, true
+		return nil, false, true // the connection ends here: x is never reused
 	}
 	keep = !h.close && (b == nil || b.left == 0) && !hasToken(w.header["Connection"], "close") && !c.l.isDraining()
-	if !w.finish(keep) {
+	ok := w.finish(keep)
+	x.reset()
+	if !ok {
 		return nil, false, false
 	}
 	return after, keep, false
+}
+
+// exchange is a connection's request and answer, reused from one request
+// to the next (a handler must not keep them once it returned): allocated
+// at the first request the front serves, emptied after each. A hijacked
+// connection's is never reused.
+type exchange struct {
+	ctxReq http.Request // a request with nothing but the connection's context: req's zero
+	req    http.Request
+	url    url.URL
+	body   body
+	w      response
+	header http.Header // the answer's fields
+}
+
+// exchange returns c's exchange, empty.
+func (c *conn) exchange() *exchange {
+	if c.x == nil {
+		// Request.WithContext is the one way to give a request a context;
+		// copies of ctxReq keep it.
+		c.x = &exchange{ctxReq: *new(http.Request).WithContext(c.ctx)}
+	}
+	if c.x.header == nil {
+		c.x.header = make(http.Header, 4)
+	}
+	return c.x
+}
+
+// reset empties x for the next request, letting go of what the last one
+// held (an idle connection keeps none of it), and of an answer header map
+// a handler grew large.
+func (x *exchange) reset() {
+	x.req, x.url, x.body, x.w = x.ctxReq, url.URL{}, body{}, response{}
+	if len(x.header) > maxReusedFields {
+		x.header = nil
+	} else {
+		clear(x.header)
+	}
+}
+
+// maxReusedFields is the most header fields whose map a connection keeps
+// for its next request.
+const maxReusedFields = 16
+
+// plainPath reports whether the request target t is a path that
+// url.ParseRequestURI returns as it is (URL{Path: t}): no query, no
+// escape, and only characters its escaping leaves alone.
+func plainPath(t string) bool {
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == '~', c == '$', c == '&', c == '+', c == ',', c == '/', c == ':', c == ';', c == '=', c == '@':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // body is a request body: the bytes that came with the head, then the
@@ -102,8 +173,8 @@ type response struct {
 	r        *http.Request
 	header   http.Header
 	status   int
-	out      []byte
-	pending  []byte // read past a bodiless request's head: the hijacker's
+	out      *[]byte // the body written so far: a pooled buffer, or nil
+	pending  []byte  // read past a bodiless request's head: the hijacker's
 	hijacked bool
 }
 
@@ -125,7 +196,7 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.out == nil {
 		w.out = w.c.l.answer()
 	}
-	w.out = append(w.out, p...)
+	*w.out = append(*w.out, p...)
 	return len(p), nil
 }
 
@@ -184,14 +255,19 @@ func (w *response) finish(keep bool) bool {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	var out []byte
+	if w.out != nil {
+		out = *w.out
+	}
 	bodyAllowed := status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 	if !bodyAllowed {
-		w.out = w.out[:0]
+		out = out[:0]
 	}
-	if _, ok := w.header["Content-Type"]; !ok && len(w.out) > 0 {
-		w.header.Set("Content-Type", http.DetectContentType(w.out))
+	if _, ok := w.header["Content-Type"]; !ok && len(out) > 0 {
+		w.header.Set("Content-Type", http.DetectContentType(out))
 	}
-	b := append(w.c.l.answer(), "HTTP/1.1 "...)
+	bp := w.c.l.answer()
+	b := append(*bp, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(append(append(b, ' '), http.StatusText(status)...), "\r\n"...)
 	keys := make([]string, 0, len(w.header))
@@ -210,18 +286,20 @@ func (w *response) finish(keep bool) bool {
 	b = appendField(b, "Date", w.c.l.httpDate())
 	if bodyAllowed {
 		b = append(b, "Content-Length: "...)
-		b = append(strconv.AppendInt(b, int64(len(w.out)), 10), "\r\n"...)
+		b = append(strconv.AppendInt(b, int64(len(out)), 10), "\r\n"...)
 	}
 	if !keep {
 		b = append(b, "Connection: close\r\n"...)
 	}
-	b = append(append(b, "\r\n"...), w.out...)
+	b = append(append(b, "\r\n"...), out...)
 	w.c.setWrite(deadline(w.c.l.writeTimeout)) // kept for the next answers; lifted at a hand-over
 	_, err := w.c.nc.Write(b)
-	w.c.l.putAnswer(&b)
+	*bp = b
+	w.c.l.putAnswer(bp)
 	if w.out != nil {
-		out := w.out
-		w.c.l.putAnswer(&out)
+		*w.out = out
+		w.c.l.putAnswer(w.out)
+		w.out = nil
 	}
 	return err == nil
 }
@@ -232,11 +310,9 @@ func appendField(b []byte, k, v string) []byte {
 	b = append(append(b, k...), ": "...)
 	start := len(b)
 	b = append(b, v...)
-	if bytes.ContainsAny(b[start:], "\r\n") {
-		for i := start; i < len(b); i++ {
-			if b[i] == '\r' || b[i] == '\n' {
-				b[i] = ' '
-			}
+	for i := start; i < len(b); i++ { // values are short: no set to build as bytes.ContainsAny does
+		if b[i] == '\r' || b[i] == '\n' {
+			b[i] = ' '
 		}
 	}
 	return append(b, "\r\n"...)
@@ -260,12 +336,15 @@ type dateText struct {
 	text string
 }
 
-// answer returns an empty buffer for an answer.
-func (l *Listener) answer() []byte {
+// answer returns an empty buffer for an answer, to give back with
+// putAnswer.
+func (l *Listener) answer() *[]byte {
 	if bp, _ := l.answers.Get().(*[]byte); bp != nil {
-		return (*bp)[:0]
+		*bp = (*bp)[:0]
+		return bp
 	}
-	return make([]byte, 0, 2048)
+	b := make([]byte, 0, 2048)
+	return &b
 }
 
 // putAnswer gives an answer's buffer back, unless it grew large.

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -158,8 +159,15 @@ type publishBody struct {
 // subject. A publish authenticated by the rtbroker_token cookie from
 // another site not in Config.AllowedOrigins is refused 403 forbidden
 // "cross-site request" (CSRF).
+//
+// The room is the request's "room" path value; a router that sets none
+// (SetPathValue costs two allocations) may route here only the paths
+// PublishPath accepts, whose room is then taken from r.URL.Path.
 func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
+	if room == "" {
+		room, _ = PublishPath(r.URL.Path)
+	}
 	if err := broker.ValidatePublicRoom(room); err != nil {
 		h.writeError(w, r, err)
 		return
@@ -209,10 +217,12 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	pb, ok := parsePublishFast(body)
 	if !ok {
-		if err := decodeStrict(body, &pb); err != nil {
+		var slow publishBody // on the heap, where only this path pays for it
+		if err := decodeStrict(body, &slow); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
+		pb = slow
 	}
 	if err := messages.CheckPublishType(pb.Type); err != nil {
 		h.writeError(w, r, err) // edits and deletes go through the messages API
@@ -252,6 +262,21 @@ func (h *Handler) Publish(w http.ResponseWriter, r *http.Request) {
 	loc = append(strconv.AppendUint(loc, ev.Offset-1, 10), "&limit=1"...)
 	w.Header()["Location"] = []string{string(loc)}
 	h.writeEvent(w, http.StatusCreated, ev)
+}
+
+// PublishPath returns the room of a decoded path /api/rooms/{room}/events
+// whose room is one plain segment (not empty, no '/'); ok is false for
+// any other path.
+func PublishPath(path string) (room string, ok bool) {
+	rest, ok := strings.CutPrefix(path, "/api/rooms/")
+	if !ok {
+		return "", false
+	}
+	room, ok = strings.CutSuffix(rest, "/events")
+	if !ok || room == "" || strings.IndexByte(room, '/') >= 0 {
+		return "", false
+	}
+	return room, true
 }
 
 // writeEvent answers with the event's JSON and a newline in one write,

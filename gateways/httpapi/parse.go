@@ -1,5 +1,7 @@
 package httpapi
 
+import "bytes"
+
 // parsePublishFast parses the common shape of a publish body,
 // {"type":"…","data":…,"ephemeral":bool} with plain keys in any order, in
 // one light pass. It does not validate data (the broker does, once); it
@@ -134,6 +136,25 @@ func plainString(b []byte, i int) (string, int, bool) {
 	return "", 0, false
 }
 
+// stringEnd returns the index of the quote that ends the JSON string
+// whose contents start at b[i] (an escaped character is skipped, not
+// checked), or -1. It finds quotes and backslashes with bytes.IndexByte:
+// a publish's data is mostly long strings.
+func stringEnd(b []byte, i int) int {
+	for i < len(b) {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		e := bytes.IndexByte(b[i:i+q], '\\')
+		if e < 0 {
+			return i + q
+		}
+		i += e + 2 // past the backslash and the character it escapes
+	}
+	return -1
+}
+
 // skipValue returns the index just after the JSON value starting at b[i],
 // or -1. It follows strings and nesting but does not validate.
 func skipValue(b []byte, i int) int {
@@ -141,13 +162,7 @@ func skipValue(b []byte, i int) int {
 	for ; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			i++
-			for ; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(b) {
+			if i = stringEnd(b, i+1); i < 0 {
 				return -1
 			}
 		case '{', '[':

@@ -67,6 +67,29 @@ func FuzzParsePublish(f *testing.F) {
 	})
 }
 
+// FuzzStringEnd checks stringEnd against the plain byte loop it stands
+// for.
+func FuzzStringEnd(f *testing.F) {
+	for _, s := range []string{`abc"`, `a\"b"`, `\\"`, `\`, `abc`, `"`, `x\\\"y"z"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := -1
+		i := 0
+		for ; i < len(b) && b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		if i < len(b) {
+			want = i
+		}
+		if got := stringEnd(b, 0); got != want {
+			t.Fatalf("stringEnd(%q) = %d, want %d", b, got, want)
+		}
+	})
+}
+
 func TestParseBatchFast(t *testing.T) {
 	tests := []struct {
 		name string

@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -194,7 +193,7 @@ func (a *appender) add(e *broker.Entry) error {
 		ID:     e.ID,
 		Room:   e.Room,
 		Type:   e.Type,
-		Data:   bytes.Clone(e.Data),
+		Data:   e.Data, // the caller's to give (Log.Append): not copied
 		Time:   e.Time.UTC(),
 		From:   e.From,
 	}

@@ -36,7 +36,7 @@ func Credential(h http.Header, q url.Values) (string, Source) {
 		// not fall back to anonymous.
 		return v, FromHeader
 	}
-	if v := h.Get("X-API-Key"); v != "" {
+	if v := h.Get("X-Api-Key"); v != "" { // X-API-Key, written canonical: Get does not copy it to canonicalize
 		return v, FromHeader
 	}
 	if v := cookie(h, TokenCookie); v != "" {
