@@ -37,8 +37,10 @@ func New(workers int) *Pool {
 }
 
 // Close stops the workers once the tasks already ready have run, and
-// waits for them. Tasks made ready afterwards do not run. Safe to call more
-// than once; it must not be called from a task.
+// waits for them. Tasks made ready afterwards do not run. A ready task
+// that a worker found held by another worker's run runs after it; one
+// held by a Do runs only if a worker is still there when the Do ends.
+// Safe to call more than once; it must not be called from a task.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	p.closed = true
@@ -70,7 +72,7 @@ func (p *Pool) NewTask(run func()) *Task { return &Task{p: p, run: run} }
 // cannot starve the others).
 func (t *Task) Ready() {
 	if t.queued.CompareAndSwap(false, true) {
-		t.p.push(t)
+		t.p.push(t, false)
 	}
 }
 
@@ -88,8 +90,11 @@ func (t *Task) Do(f func()) {
 // it held meanwhile.
 func (t *Task) release() {
 	t.exec.Unlock()
-	if t.missed.Swap(false) {
-		t.Ready()
+	if t.missed.Swap(false) && t.queued.CompareAndSwap(false, true) {
+		// The wake-up was taken before: it is served even when Close
+		// came meanwhile (a worker that let go runs it before it
+		// returns).
+		t.p.push(t, true)
 	}
 }
 
@@ -110,9 +115,11 @@ func (t *Task) runOnce() {
 	t.release()
 }
 
-func (p *Pool) push(t *Task) {
+// push adds t to the ring; once the pool is closed, only when taken says
+// its wake-up came before.
+func (p *Pool) push(t *Task, taken bool) {
 	p.mu.Lock()
-	if p.closed {
+	if p.closed && !taken {
 		p.mu.Unlock()
 		return
 	}

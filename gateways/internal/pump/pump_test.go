@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 )
 
 // TestNoLostWakeup makes tasks ready from many goroutines while they run
@@ -133,4 +134,33 @@ func TestCloseDropsLaterWork(t *testing.T) {
 	if runs.Load() != 1 {
 		t.Fatalf("runs = %d after Close, want 1", runs.Load())
 	}
+}
+
+// TestCloseServesWakeupHeldByARun: a task made ready while a worker runs
+// it is taken by another worker, found held and left to the first; Close
+// comes before that run ends. The wake-up was taken before Close, so the
+// task runs again before Close returns.
+func TestCloseServesWakeupHeldByARun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(2)
+		gate := make(chan struct{})
+		var runs atomic.Int32
+		task := p.NewTask(func() {
+			if runs.Add(1) == 1 {
+				<-gate // the first run holds the task
+			}
+		})
+		task.Ready()
+		synctest.Wait() // a worker is in the first run
+		task.Ready()    // the other worker takes it and finds it held
+		synctest.Wait()
+		closed := make(chan struct{})
+		go func() { p.Close(); close(closed) }()
+		synctest.Wait() // Close waits for the worker in the first run
+		close(gate)
+		<-closed
+		if n := runs.Load(); n != 2 {
+			t.Fatalf("%d runs, want 2: the wake-up taken before Close was lost", n)
+		}
+	})
 }
