@@ -35,7 +35,7 @@ type Conn struct {
 	id  string
 	req *Request
 
-	release func() // idempotent; called when the session leaves the server (Config.Admit)
+	release func() // called once, when the session leaves the server (Config.Admit)
 
 	// recvMu serialises the message and close callbacks.
 	recvMu sync.Mutex

@@ -136,12 +136,15 @@ func (s *Server) lookup(sid string) *Conn {
 
 func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
-	if s.conns[c.id] == c {
+	registered := s.conns[c.id] == c
+	if registered {
 		delete(s.conns, c.id)
 	}
 	s.mu.Unlock()
 	s.hb.remove(c)
-	c.release()
+	if registered {
+		c.release() // once: only the removal that found c registered (open released one it did not register)
+	}
 }
 
 // ServeHTTP serves the engine path: handshakes, polling GET/POST and
@@ -185,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeUnsupportedProtocolVersion, "")
 		return
 	}
-	release := func() {}
+	release := noRelease
 	if s.cfg.Admit != nil {
 		rel, ok := s.cfg.Admit(r)
 		if !ok {
@@ -193,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if rel != nil {
-			release = sync.OnceFunc(rel)
+			release = rel // called once: by the failed handshake, open or remove
 		}
 	}
 	if transport == TransportWebSocket {
@@ -233,6 +236,9 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, sid, trans
 }
 
 // newConn creates a session for the handshake request r.
+// noRelease is the release of a session no Admit counted.
+func noRelease() {}
+
 func (s *Server) newConn(r *http.Request, transport string, release func()) *Conn {
 	var b [15]byte
 	_, _ = rand.Read(b[:])

@@ -3,6 +3,7 @@ package engineio_test
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -624,4 +625,68 @@ func TestSlowClient(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSlowClient", err)
 	}
 	ts.waitClosed(t, engineio.ReasonSlowClient)
+}
+
+// Config.Admit: a refused handshake is answered 429 and creates no
+// session; every admitted session's release runs exactly once, whether it
+// ends by its client, by the server, or by the server's Close.
+func TestAdmitReleasedOnce(t *testing.T) {
+	var mu sync.Mutex
+	admitted, released, refuse := 0, map[int]int{}, false
+	ts := newTestServer(t, engineio.Config{Admit: func(r *http.Request) (func(), bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse {
+			return nil, false
+		}
+		admitted++
+		n := admitted
+		return func() {
+			mu.Lock()
+			released[n]++
+			mu.Unlock()
+		}, true
+	}})
+	counts := func() (int, map[int]int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return admitted, maps.Clone(released)
+	}
+
+	ws := dial(t, ts.wsURL("transport=websocket")) // 1: its client leaves
+	read(t, ws)
+	<-ts.opened
+	ws.Close()
+	ts.waitClosed(t, engineio.ReasonTransportClose)
+
+	sid := openPolling(t, ts) // 2: the server closes it
+	(<-ts.opened).Close()
+	do(t, "GET", ts.url("transport=polling&sid="+sid), "") // takes the close
+	ts.waitClosed(t, engineio.ReasonForcedClose)
+
+	ws = dial(t, ts.wsURL("transport=websocket")) // 3 and 4: open at Close
+	read(t, ws)
+	<-ts.opened
+	openPolling(t, ts)
+	<-ts.opened
+
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	if status, body, _ := do(t, "GET", ts.url("transport=polling"), ""); status != http.StatusTooManyRequests || !strings.Contains(body, "Too many connections") {
+		t.Errorf("refused handshake: %d %s", status, body)
+	}
+	ts.engine.Close()
+	ts.waitClosed(t, engineio.ReasonForcedClose)
+	ts.waitClosed(t, engineio.ReasonForcedClose)
+
+	n, rel := counts()
+	if n != 4 {
+		t.Fatalf("%d sessions admitted, want 4", n)
+	}
+	for i := 1; i <= n; i++ {
+		if rel[i] != 1 {
+			t.Errorf("session %d released %d times, want once (all: %v)", i, rel[i], rel)
+		}
+	}
 }
