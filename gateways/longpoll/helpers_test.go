@@ -141,14 +141,18 @@ type held struct {
 func holdPoll(t *testing.T, e *env, query string) *held {
 	t.Helper()
 	h := &held{done: make(chan struct{})}
-	before := e.h.Active()
+	before, registered := e.h.Active(), e.h.Connections().Len()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(h.done)
 		h.resp, h.err = e.tryPoll(query)
 	})
 	t.Cleanup(wg.Wait)
-	waitFor(t, "the poll to be held", func() bool { return e.h.Active() > before })
+	// Active counts the poll from its first line; the registration comes
+	// after its subscription and history read, right before it is held.
+	waitFor(t, "the poll to be held", func() bool {
+		return e.h.Active() > before && e.h.Connections().Len() > registered
+	})
 	return h
 }
 
