@@ -78,13 +78,16 @@ type Entry struct {
 	r      *Registry
 	seq    uint64 // the number in the id, unique within the registry
 	c      Conn
-	since  int64 // when it was registered, in Unix nanoseconds (UTC; see Since)
-	once   sync.Once
-	kicked atomic.Bool
-
-	mu   sync.Mutex    // guards done
-	done chan struct{} // made by the first Done (most connections never need one); closed by Disconnect
+	since  int64       // when it was registered, in Unix nanoseconds (UTC; see Since)
+	kicked atomic.Bool // set by the first Disconnect, which alone goes on
+	// done is made by the first Done (most connections never need one) and
+	// closed by Disconnect; guarded by r.mu (rarely taken for it, and a
+	// mutex of its own would move Entry to the next size class).
+	done chan struct{}
 }
+
+// closedDone is the Done of an entry disconnected before its first Done.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // ID returns the connection's id: the transport, a dash and a number
 // unique within the process ("sse-12"). It is built on each call (an
@@ -116,12 +119,13 @@ func (e *Entry) Since() time.Time { return time.Unix(0, e.since).UTC() }
 
 // Done is closed by Disconnect.
 func (e *Entry) Done() <-chan struct{} {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.r.mu.Lock()
+	defer e.r.mu.Unlock()
 	if e.done == nil {
-		e.done = make(chan struct{})
-		if e.kicked.Load() {
-			close(e.done)
+		if e.kicked.Load() { // a Disconnect that found no done, or finds closedDone
+			e.done = closedDone
+		} else {
+			e.done = make(chan struct{})
 		}
 	}
 	return e.done
@@ -133,19 +137,20 @@ func (e *Entry) Kicked() bool { return e.kicked.Load() }
 // Disconnect ends the connection the transport's normal way: it closes
 // Done and calls the Peer's Close, once. The gateway then closes the connection
 // as it does at shutdown (the client reconnects and resumes) and removes
-// the entry.
+// the entry. A Disconnect that is not the first returns at once, even
+// while the first is still closing.
 func (e *Entry) Disconnect() {
-	e.once.Do(func() {
-		e.mu.Lock()
-		e.kicked.Store(true)
-		if e.done != nil {
-			close(e.done)
-		}
-		e.mu.Unlock()
-		if e.c.Peer != nil {
-			e.c.Peer.Close()
-		}
-	})
+	if !e.kicked.CompareAndSwap(false, true) {
+		return
+	}
+	e.r.mu.Lock()
+	if e.done != nil && e.done != closedDone {
+		close(e.done)
+	}
+	e.r.mu.Unlock()
+	if e.c.Peer != nil {
+		e.c.Peer.Close()
+	}
 }
 
 // Info returns the connection's description with its lag: the events of
@@ -182,7 +187,7 @@ type Registry struct {
 	transport string
 	seq       atomic.Uint64
 
-	mu sync.Mutex        // guards m
+	mu sync.Mutex        // guards m and every Entry's done
 	m  map[uint64]*Entry // by the number in the id (Entry.seq)
 }
 

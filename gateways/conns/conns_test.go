@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,4 +129,42 @@ func BenchmarkDeliveriesAdd(b *testing.B) {
 			d.Add(batch, 200, 5)
 		}
 	})
+}
+
+// TestDoneAndDisconnect: Done taken before Disconnect is closed by it, Done
+// first taken after it is closed already, and Done and Disconnect racing
+// from many goroutines close it exactly once and call Close once.
+func TestDoneAndDisconnect(t *testing.T) {
+	reg := conns.New(conns.SSE)
+	before := reg.Add(conns.Conn{})
+	ch := before.Done()
+	before.Disconnect()
+	after := reg.Add(conns.Conn{})
+	after.Disconnect()
+	for name, c := range map[string]<-chan struct{}{"before": ch, "after": after.Done()} {
+		select {
+		case <-c:
+		default:
+			t.Errorf("Done taken %s Disconnect is not closed", name)
+		}
+	}
+	for range 200 {
+		var closes atomic.Int32
+		e := reg.Add(conns.Conn{Peer: conns.KickFunc(func() { closes.Add(1) })})
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if i%2 == 0 {
+					e.Disconnect()
+				} else {
+					<-e.Done()
+				}
+			})
+		}
+		wg.Wait()
+		if n := closes.Load(); n != 1 {
+			t.Fatalf("Peer closed %d times", n)
+		}
+		reg.Remove(e)
+	}
 }
