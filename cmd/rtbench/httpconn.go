@@ -14,9 +14,10 @@ import (
 )
 
 // A minimal HTTP/1.1 client for the subscribers (SSE, long-poll, Engine.IO
-// polling): one keep-alive connection driven by one goroutine, reusing its
-// buffers, so that thousands of them cost little. The publisher, which
-// needs none of that, uses net/http.
+// polling) and the HTTP publisher: one keep-alive connection driven by one
+// goroutine, reusing its buffers, so that thousands of them cost little
+// and a publish costs the load tool about 40 % of what net/http's client
+// did (see newPublisher).
 
 // maxBody bounds a response body the tool accepts (a long-poll page of
 // 1,000 large events fits).
