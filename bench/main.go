@@ -365,11 +365,14 @@ func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
 // status and JSON result.
 func (s *suite) step(ctx context.Context, r *run, st step, srv *server, prefix string) {
 	jsonFile := prefix + ".json"
-	wireTarget := r.Target
+	wireTarget, args := r.Target, st.args
 	if wireTarget == ceilingTarget {
-		wireTarget = "rtbroker" // the ceiling answers rtbroker's publish
+		wireTarget = "rtbroker" // the ceiling answers rtbroker's publish and join
+		if st.ceilingArgs != nil {
+			args = st.ceilingArgs
+		}
 	}
-	r.Args = append(append([]string{}, st.args...), "--url", srv.url, "--target", wireTarget,
+	r.Args = append(append([]string{}, args...), "--url", srv.url, "--target", wireTarget,
 		"--json", jsonFile, "--server-pid", fmt.Sprint(srv.pid()))
 	if st.restartCmd != "" {
 		r.Args = append(r.Args, "--restart-cmd", shellQuote(s.self, "restart", "--sock", filepath.Join(s.work, "restart.sock"), "--signal", st.restartCmd))

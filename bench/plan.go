@@ -29,6 +29,8 @@ type scenario struct {
 type step struct {
 	label string   // appended to the scenario title ("1 client", "after restart")
 	args  []string // rtbench scenario and flags (without --url, --target, --json)
+	// ceilingArgs replace args against the ceiling, when they differ.
+	ceilingArgs []string
 	// only limits the step to one server ("" both): the Node peer keeps
 	// nothing across a restart, so replay after a restart is rtbroker's.
 	only string
@@ -53,7 +55,25 @@ type metric struct {
 	// server: a figure of rtbroker's own /metrics, which the Node peer and
 	// the ceiling do not have: their columns stay empty.
 	server bool
+	// ceiling: the row also gets a row of the ceiling (ceiling.go) measured
+	// in the same run, when its scenario runs against it (nil: none).
+	ceiling *ceilingRef
 }
+
+// A ceilingRef says what the ceiling of a metric's row is.
+type ceilingRef struct {
+	what  string  // what the ceiling server does, in the row's name
+	path  string  // its figure in the ceiling's result ("": the metric's own)
+	share float64 // rtbroker must reach share × the ceiling (0: no target)
+}
+
+// The ceilings of issue 15's rows.
+var (
+	httpCeiling   = "plain net/http handler (read body, json.Valid, 201)"
+	ingestCeiling = &ceilingRef{what: httpCeiling, share: 0.7}
+	stormCeiling  = &ceilingRef{path: "extra.connect_s",
+		what: "s to connect the same clients to a bare gorilla/websocket server that speaks only Socket.IO's framing (no store, sessions or recovery)"}
+)
 
 // cpuMetric is the server's CPU over a step's measured window, % of the
 // one core it is pinned to: how near saturation its latency was measured.
@@ -317,15 +337,24 @@ func plan(sz sizes) []scenario {
 		storms = append(storms, struct{ id, label, restart string }{"storm-" + sig, "server restart (SIG" + strings.ToUpper(sig) + ")", sig})
 	}
 	for _, st := range storms {
+		// A dropped client's reconnection is a connection like its first:
+		// the bare server's time to connect the same clients is the storm's
+		// ceiling (a restart adds the restart's own row).
+		targets, ceiling, ceilingArgs := both, (*ceilingRef)(nil), []string(nil)
+		if st.restart == "" {
+			targets, ceiling = []string{"rtbroker", "node", ceilingTarget}, stormCeiling
+			ceilingArgs = []string{"conns", "--subs", itoa(sz.stormSubs), "--duration", "1s"}
+		}
 		out = append(out, scenario{
-			id: st.id, group: "storm", targets: both,
+			id: st.id, group: "storm", targets: targets,
 			title: fmt.Sprintf("(f) storm, %s WS, %s", kilo(sz.stormSubs), st.label),
 			steps: []step{{
-				args:       []string{"storm", "--subs", itoa(sz.stormSubs), "--transport", "ws", "--rate", "10"},
-				restartCmd: st.restart,
-				estimate:   est(sz.stormSubs, 10*time.Second), timeout: 4 * time.Minute,
+				args:        []string{"storm", "--subs", itoa(sz.stormSubs), "--transport", "ws", "--rate", "10"},
+				ceilingArgs: ceilingArgs,
+				restartCmd:  st.restart,
+				estimate:    est(sz.stormSubs, 10*time.Second), timeout: 4 * time.Minute,
 				metrics: append([]metric{
-					{name: "s to recovered", path: "extra.recovered_s", unit: unitSeconds, target: atMost(0.8)},
+					{name: "s to recovered", path: "extra.recovered_s", unit: unitSeconds, target: atMost(0.8), ceiling: ceiling},
 					{name: "s to resubscribed", path: "extra.resubscribed_s", unit: unitSeconds},
 					{name: "missed", path: "missed", unit: unitCount, target: atMost(0)},
 				}, stormCeilings(st.restart != "")...),
@@ -358,8 +387,8 @@ func plan(sz sizes) []scenario {
 				args:     []string{"ingest", "--pub-conns", itoa(in.conns), "--batch", itoa(in.batch), "--size", "1024", "--duration", measure},
 				estimate: est(in.conns, sz.measure), timeout: 3 * time.Minute,
 				metrics: append([]metric{
-					{name: "events/s", path: "extra.ingest_events_per_s", unit: unitCount, higher: true, target: ingestTarget},
-					{name: "publish p99 ms", path: "latency_ms.p99", unit: unitMillis},
+					{name: "events/s", path: "extra.ingest_events_per_s", unit: unitCount, higher: true, target: ingestTarget, ceiling: ingestCeiling},
+					{name: "publish p99 ms", path: "latency_ms.p99", unit: unitMillis, ceiling: &ceilingRef{what: httpCeiling}},
 				}, commitMetrics()...),
 			}},
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,6 +120,46 @@ func TestTable(t *testing.T) {
 				t.Errorf("table:\n%s\nwant the row\n%s", got, row)
 			}
 		})
+	}
+}
+
+// TestCeilingRows checks the ceiling's rows: ingest's against its own
+// figure with issue 15's share, the drop storm's against the bare server's
+// connect time (another path of its result, from other rtbench args).
+func TestCeilingRows(t *testing.T) {
+	scs, err := selectScenarios(plan(fullSizes), []string{"ingest-64", "storm"}, "both")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(sc, tgt, json string) run {
+		return run{Scenario: sc, Target: tgt, Rep: 1, Attempt: 1, Status: statusOK, Result: []byte(json)}
+	}
+	storm := `{"extra":{"recovered_s":1.5,"connect_s":1.4}}`
+	got := table(scs, []run{
+		ok("ingest-64", "rtbroker", `{"extra":{"ingest_events_per_s":18000}}`),
+		ok("ingest-64", ceilingTarget, `{"extra":{"ingest_events_per_s":24000}}`),
+		ok("storm-drop", "rtbroker", storm), ok("storm-drop", ceilingTarget, `{"extra":{"connect_s":1.2}}`),
+		ok("storm-term", "rtbroker", storm), ok("storm-term", ceilingTarget, `{"extra":{"connect_s":1.2}}`),
+	})
+	for _, want := range []string{
+		"| (g) ingest, 1 KB over HTTP, 64 conns | events/s ↑, ceiling: " + httpCeiling + ", same run; ratio = rtbroker ÷ ceiling | 24,000 (ceiling) | — | 0.75 | rtbroker ≥ 0.70 × ceiling | yes |\n",
+		"| (f) storm, 5k WS, clients dropped | s to recovered ↓, ceiling: " + stormCeiling.what + ", same run; ratio = rtbroker ÷ ceiling | 1.20 s (ceiling) | — | 1.25 | — | — |\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table:\n%s\nwant the row\n%s", got, want)
+		}
+	}
+	if strings.Contains(got, "(f) storm, 5k WS, server restart (SIGTERM) | s to recovered ↓, ceiling") {
+		t.Errorf("table:\n%s\na restart storm has no ceiling row", got)
+	}
+	for _, sc := range scs {
+		if sc.group != "storm" {
+			continue
+		}
+		args := strings.Join(sc.steps[0].ceilingArgs, " ")
+		if sc.id == "storm-drop" != slices.Contains(sc.targets, ceilingTarget) || (sc.id == "storm-drop") != (args == "conns --subs 5000 --duration 1s") {
+			t.Errorf("%s: targets %v, the ceiling's rtbench %q", sc.id, sc.targets, args)
+		}
 	}
 }
 
