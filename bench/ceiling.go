@@ -51,8 +51,7 @@ func ceilingCommand(args []string) error {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		off := offset.Add(1)
-		sio.publish(r.PathValue("room"), off, body)
+		off := sio.publish(r.PathValue("room"), body, &offset)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		w.Write(strconv.AppendUint([]byte(`{"offset":`), off, 10))
@@ -75,11 +74,12 @@ func ceilingCommand(args []string) error {
 // needs (the Engine.IO open packet, the answer to CONNECT, an ack to
 // room:join, the publish of ceilingCommand sent on to the room's sockets),
 // with no store, session or recovery behind it. Its time to connect the
-// storm's clients is what connecting them costs on this machine before any
-// broker work (issue 15).
+// storm's clients, and its fan-out, are what connecting and writing to
+// them cost on this machine before any broker work (issue 15).
 type bareSocketIO struct {
 	up   websocket.Upgrader
 	sids atomic.Uint64
+	pub  sync.Mutex // held by publish while it sends an event
 	mu   sync.Mutex
 	room map[string]map[*bareConn]bool // guarded by mu
 }
@@ -144,24 +144,33 @@ func (b *bareSocketIO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// publish sends data, the event of offset off, to room's sockets as
-// rtbroker would: ["bench", data, {"offset": off}].
-func (b *bareSocketIO) publish(room string, off uint64, data []byte) {
+// publish gives data the next of offsets and, when room has sockets,
+// sends it to them as rtbroker would, ["bench", data, {"offset": N}]: one
+// event at a time, in offset order, each written to every socket before
+// the next (a bare broadcast loop). It returns the offset.
+func (b *bareSocketIO) publish(room string, data []byte, offsets *atomic.Uint64) uint64 {
 	b.mu.Lock()
-	var conns []*bareConn
+	n := len(b.room[room])
+	b.mu.Unlock()
+	if n == 0 {
+		return offsets.Add(1) // ingest: nobody listens
+	}
+	b.pub.Lock()
+	defer b.pub.Unlock()
+	off := offsets.Add(1)
+	b.mu.Lock()
+	conns := make([]*bareConn, 0, len(b.room[room]))
 	for bc := range b.room[room] {
 		conns = append(conns, bc)
 	}
 	b.mu.Unlock()
-	if len(conns) == 0 {
-		return // ingest: nobody listens
-	}
 	msg := append([]byte(`42["bench",`), data...)
 	msg = strconv.AppendUint(append(msg, `,{"offset":`...), off, 10)
 	msg = append(msg, "}]"...)
 	for _, bc := range conns {
 		bc.write(msg)
 	}
+	return off
 }
 
 // bareAnswer is bareSocketIO's answer to the Engine.IO packet p (nil for

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -40,8 +41,11 @@ func TestBareSocketIO(t *testing.T) {
 	exchange("40", `40{"sid":"1","pid":"p1"}`)
 	exchange("2", "3")
 	exchange(`4217["room:join",{"room":"r0","after":0}]`, `4317[{"ok":true}]`)
-	sio.publish("r1", 1, []byte(`{"t":1}`)) // another room's
-	sio.publish("r0", 2, []byte(`{"t":2}`))
+	var offsets atomic.Uint64
+	sio.publish("r1", []byte(`{"t":1}`), &offsets) // another room's
+	if off := sio.publish("r0", []byte(`{"t":2}`), &offsets); off != 2 {
+		t.Errorf("publish: offset %d, want 2", off)
+	}
 	exchange("", `42["bench",{"t":2},{"offset":2}]`)
 	exchange(`40{"pid":"p9","offset":"x"}`, `40{"sid":"1","pid":"p9"}`)
 

@@ -127,7 +127,7 @@ func TestTable(t *testing.T) {
 // figure with issue 15's share, the drop storm's against the bare server's
 // connect time (another path of its result, from other rtbench args).
 func TestCeilingRows(t *testing.T) {
-	scs, err := selectScenarios(plan(fullSizes), []string{"ingest-64", "storm"}, "both")
+	scs, err := selectScenarios(plan(fullSizes), []string{"ingest-64", "storm", "fanout-15k"}, "both")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,10 +140,12 @@ func TestCeilingRows(t *testing.T) {
 		ok("ingest-64", ceilingTarget, `{"extra":{"ingest_events_per_s":24000}}`),
 		ok("storm-drop", "rtbroker", storm), ok("storm-drop", ceilingTarget, `{"extra":{"connect_s":1.2}}`),
 		ok("storm-term", "rtbroker", storm), ok("storm-term", ceilingTarget, `{"extra":{"connect_s":1.2}}`),
+		ok("fanout-15k", "rtbroker", `{"extra":{"passed_steps":0}}`), ok("fanout-15k", ceilingTarget, `{"extra":{"passed_steps":0}}`),
 	})
 	for _, want := range []string{
 		"| (g) ingest, 1 KB over HTTP, 64 conns | events/s ↑, ceiling: " + httpCeiling + ", same run; ratio = rtbroker ÷ ceiling | 24,000 (ceiling) | — | 0.75 | rtbroker ≥ 0.70 × ceiling | yes |\n",
 		"| (f) storm, 5k WS, clients dropped | s to recovered ↓, ceiling: " + stormCeiling.what + ", same run; ratio = rtbroker ÷ ceiling | 1.20 s (ceiling) | — | 1.25 | — | — |\n",
+		"| (a) fan-out, 1 room × 15k WS | steps passed ↑, ceiling: " + fanoutCeiling.what + ", same run; ratio = rtbroker ÷ ceiling | 0 (ceiling) | — | 1 | — | — |\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table:\n%s\nwant the row\n%s", got, want)
