@@ -19,14 +19,17 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// ceilingTarget is the server of the ingest ceiling rows: the least a JSON
-// publish endpoint does over net/http, to compare rtbroker's durable
-// publish with in the same run (issue 15). It is this program, run as
+// ceilingTarget is the server of the ceiling rows (issue 15), measured in
+// the same run as rtbroker: for ingest the least a JSON publish endpoint
+// does over net/http; for the drop storm and the 15k fan-out a bare
+// WebSocket server (bareSocketIO) that connects the clients and writes
+// each publish to its room's sockets. It is this program, run as
 // `bench ceiling --addr HOST:PORT`, pinned to core 0 like the others.
 const ceilingTarget = "ceiling"
 
 // ceilingCommand serves POST /api/rooms/{room}/events by reading the body,
-// running json.Valid and answering 201 {"offset":N} (what rtbench counts),
+// running json.Valid, handing it to bareSocketIO's sockets of the room
+// (none in ingest) and answering 201 {"offset":N} (what rtbench counts),
 // GET /socket.io/ (bareSocketIO) and GET /healthz, until SIGTERM or SIGINT.
 // Nothing is stored.
 func ceilingCommand(args []string) error {
