@@ -72,11 +72,11 @@ func ceilingCommand(args []string) error {
 	return nil
 }
 
-// bareSocketIO is the ceiling of the storm rows: a gorilla/websocket
-// server that speaks only as much Socket.IO v5 as rtbench's subscriber
-// needs (the Engine.IO open packet, the answer to CONNECT, an ack to
-// room:join, the publish of ceilingCommand sent on to the room's sockets),
-// with no store, session or recovery behind it. Its time to connect the
+// bareSocketIO is the ceiling of the storm and fan-out rows: a
+// gorilla/websocket server that speaks only as much Socket.IO v5 as
+// rtbench's subscriber needs (the Engine.IO open packet, the answer to
+// CONNECT, an ack to room:join, the publish of ceilingCommand sent on to
+// the room's sockets), with no store, session or recovery behind it. Its time to connect the
 // storm's clients, and its fan-out, are what connecting and writing to
 // them cost on this machine before any broker work (issue 15).
 type bareSocketIO struct {
