@@ -187,6 +187,7 @@ const pollingMaxSessions = 9000
 // and the open-files cap (conns).
 func plan(sz sizes) []scenario {
 	both := []string{"rtbroker", "node"}
+	withCeiling := []string{"rtbroker", "node", ceilingTarget} // a scenario with ceiling rows
 	// est is a step's usual time: server start and teardown, connecting
 	// conns clients (about 500 a second), then run.
 	est := func(conns int, run time.Duration) time.Duration {
@@ -215,7 +216,7 @@ func plan(sz sizes) []scenario {
 		if n == 15000 {
 			// What writing one event to 15k sockets costs here, in the
 			// same run: a bare broadcast loop's first step and its passes.
-			targets = []string{"rtbroker", "node", ceilingTarget}
+			targets = withCeiling
 			for i := range metrics {
 				metrics[i].ceiling = fanoutCeiling
 			}
@@ -350,9 +351,11 @@ func plan(sz sizes) []scenario {
 		// A dropped client's reconnection is a connection like its first:
 		// the bare server's time to connect the same clients is the storm's
 		// ceiling (a restart adds the restart's own row).
-		targets, ceiling, ceilingArgs := both, (*ceilingRef)(nil), []string(nil)
+		targets := both
+		var ceiling *ceilingRef
+		var ceilingArgs []string
 		if st.restart == "" {
-			targets, ceiling = []string{"rtbroker", "node", ceilingTarget}, stormCeiling
+			targets, ceiling = withCeiling, stormCeiling
 			ceilingArgs = []string{"conns", "--subs", itoa(sz.stormSubs), "--duration", "1s"}
 		}
 		out = append(out, scenario{
@@ -389,7 +392,7 @@ func plan(sz sizes) []scenario {
 		ingestTarget := atLeast(40000) // issue 5, batches
 		if in.batch == 1 {             // the plain net/http ceiling (ceiling.go) answers single events
 			ingestTarget = atLeast(24000) // issue 15, and ≥ 0.7 × the ceiling (its own row)
-			targets = []string{"rtbroker", "node", ceilingTarget}
+			targets = withCeiling
 		}
 		out = append(out, scenario{
 			id: id, group: "ingest", targets: targets, title: title,
