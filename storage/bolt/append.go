@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,27 +16,29 @@ import (
 // nearly full, as nothing is ever inserted before the end.
 const appendFillPercent = 0.95
 
-// Append commits entries in one bbolt write transaction, fsynced before it
+// Append commits entries as one journal record, fdatasynced before it
 // returns, and returns the committed event of each entry; see
-// broker.Log.Append. The events, the head and the idempotency keys are
-// written in that one transaction, so a crash leaves either all of them or
-// none. The events go to the events bucket only, at its end, however many
-// rooms the batch touches; the room index and metadata are updated later
-// by the indexer, and until then from memory (see pending).
+// broker.Log.Append. The events, the head and the idempotency keys are in
+// that one record, so a crash leaves either all of them or none; the
+// checkpointer applies the record to bbolt later (see journal.go and
+// index.go), and until then reads take its events from memory (see
+// pending).
 //
 // Idempotency keys are scoped to their room; a repeated key returns the
-// original event even after retention removed it. Entries with an empty
-// Room fail with an error wrapping broker.ErrInvalid; a canceled ctx (before
-// the transaction starts) fails with ctx.Err() wrapped; on any error nothing
-// is committed. The returned events are the caller's; entries are not
-// retained. An empty batch commits nothing.
+// original event even after retention removed it from its room. Entries
+// with an empty Room fail with an error wrapping broker.ErrInvalid; a
+// canceled ctx (before the record is written) fails with ctx.Err()
+// wrapped; on any error nothing is committed. The returned events are the
+// caller's, and the log keeps them (unchanged) until they are applied:
+// the caller must not modify them or an entry's Data. An empty batch
+// commits nothing.
 func (l *Log) Append(ctx context.Context, entries []broker.Entry) ([]*broker.Event, error) {
 	return l.AppendWith(ctx, entries, nil)
 }
 
 // AppendWith is Append that also writes the state records recs, as Put
-// does, in the same transaction: one fsync for both, and after a crash
-// both or neither are in the file; see broker.StateLog. A bad record fails
+// does, in the same journal record: one fdatasync for both, and after a
+// crash both or neither are there; see broker.StateLog. A bad record fails
 // the call with an error wrapping broker.ErrInvalid before anything is
 // written. With no entries it commits only the records (the head does not
 // move) and returns an empty slice. recs are not retained.
@@ -56,116 +59,124 @@ func (l *Log) AppendWith(ctx context.Context, entries []broker.Entry, recs []bro
 		return nil, err
 	}
 	defer l.mu.RUnlock()
-	if len(entries) == 0 {
-		if len(recs) > 0 {
-			if err := l.putState(ctx, recs); err != nil {
-				return nil, fmt.Errorf("bolt: append: %w", err)
-			}
-		}
+	if len(entries) == 0 && len(recs) == 0 {
 		return []*broker.Event{}, nil
 	}
-	var (
-		out, fresh []*broker.Event
-		head       uint64
-	)
-	// wmu makes pend and head follow the commit order; bbolt would
-	// serialize the transactions anyway.
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	var start time.Time
-	var written time.Duration
-	if l.onCommit != nil {
-		start, written = time.Now(), writeTime(l.db)
-	}
-	err := l.update(l.head.Load()+1, 0, func(tx *bbolt.Tx) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		a, err := newAppender(tx, len(entries))
-		if err != nil {
-			return err
-		}
-		a.arena = l.arena[:0]
-		defer func() { l.arena = a.arena }()
-		for i := range entries {
-			if err := a.add(&entries[i]); err != nil {
-				return fmt.Errorf("append to room %q: %w", entries[i].Room, err)
-			}
-		}
-		if err := a.finish(); err != nil {
-			return err
-		}
-		if len(recs) > 0 {
-			if err := putRecords(tx, recs); err != nil {
-				return err
-			}
-		}
-		out, fresh, head = a.out, a.fresh, a.head
-		return nil
-	})
-	if cap(l.arena) > maxArena {
-		l.arena = nil // do not hold on to what a huge batch took
-	}
+	out, err := l.commit(ctx, entries, recs)
 	if err != nil {
 		return nil, fmt.Errorf("bolt: append: %w", err)
 	}
-	if l.onCommit != nil && len(fresh) > 0 {
-		l.onCommit(len(fresh), time.Since(start), writeTime(l.db)-written)
+	return out, nil
+}
+
+// commit journals entries and recs (validated, not both empty), applying
+// the journal first when it is full; the caller acquired mu.
+func (l *Log) commit(ctx context.Context, entries []broker.Entry, recs []broker.Record) ([]*broker.Event, error) {
+	for {
+		out, err := l.appendOnce(ctx, entries, recs)
+		if !errors.Is(err, errJournalFull) {
+			return out, err
+		}
+		// The journal is full of records not applied yet: apply them.
+		if err := l.checkpoint(nil); err != nil {
+			return nil, fmt.Errorf("the journal is full and applying it failed: %w", err)
+		}
+	}
+}
+
+// appendOnce resolves the idempotency keys of entries, writes the new
+// events and recs as the next journal record and hands them to pending.
+// It fails with errJournalFull when the record does not fit yet.
+func (l *Log) appendOnce(ctx context.Context, entries []broker.Entry, recs []broker.Record) ([]*broker.Event, error) {
+	// wmu makes the journal, pend and head follow one order.
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	prev := l.head.Load()
+	a := appender{head: prev, db: l.db, pend: l.pend,
+		out: make([]*broker.Event, 0, len(entries)), fresh: make([]*broker.Event, 0, len(entries))}
+	defer a.close()
+	for i := range entries {
+		if err := a.add(&entries[i]); err != nil {
+			return nil, fmt.Errorf("append to room %q: %w", entries[i].Room, err)
+		}
+	}
+	if len(a.fresh) == 0 && len(recs) == 0 {
+		return a.out, nil // every entry named an event committed before
+	}
+	buf := make([]byte, journalHeaderLen, journalHeaderLen+batchSize(a.fresh, a.iks, recs))
+	buf = encodeBatch(buf, prev, a.fresh, a.iks, recs)
+	b, err := decodeBatch(buf[journalHeaderLen:])
+	if err != nil {
+		return nil, err
+	}
+	b.size = int64(len(buf))
+	if !l.jrn.fits(b.size) && l.jrn.size-journalHeaderLen < b.size {
+		if err := l.jrn.grow(b.size); err != nil {
+			return nil, l.jrnErr(err)
+		}
+	}
+	var start time.Time
+	if l.onCommit != nil {
+		start = time.Now()
+	}
+	b.end, err = l.jrn.write(buf)
+	if err != nil {
+		return nil, l.jrnErr(err)
+	}
+	b.seq = l.jrn.seq
+	if l.onCommit != nil && len(a.fresh) > 0 {
+		d := time.Since(start)
+		l.onCommit(len(a.fresh), d, d)
 	}
 	// Durable now: readers may see the events (pend first, then the head
 	// that caps reads).
-	unindexed := l.pend.add(fresh, head)
-	l.head.Store(head)
-	if unindexed >= l.indexBatch {
+	l.jq = append(l.jq, b)
+	evs := make([]*broker.Event, len(a.fresh))
+	for i, e := range a.fresh {
+		evs[i] = b.event(i, e)
+	}
+	unapplied := l.pend.add(b, evs)
+	l.head.Store(b.head())
+	if unapplied >= l.indexBatch || l.jrn.bytes >= l.jrn.size/4 {
 		select {
 		case l.wake <- struct{}{}:
 		default: // already woken
 		}
 	}
-	return out, nil
+	return a.out, nil
 }
 
-// maxArena is the largest arena an Append keeps for the next one.
-const maxArena = 4 << 20
+// jrnErr is err of a journal write, recorded in the health when the disk
+// refused it (errJournalFull is not an error of the disk).
+func (l *Log) jrnErr(err error) error {
+	if errors.Is(err, errJournalFull) {
+		return err
+	}
+	return l.health.wrote(fmt.Errorf("journal: %w", err))
+}
 
-// appender writes one batch inside a write transaction.
+// appender resolves the entries of one Append into events; the caller
+// holds wmu.
 type appender struct {
-	tx       *bbolt.Tx
-	events   *bbolt.Bucket
-	idem     *bbolt.Bucket
-	idemTime *bbolt.Bucket
+	db   *bbolt.DB
+	pend *pending
+	tx   *bbolt.Tx // a read transaction for the idempotency keys applied, opened when first needed
 
 	head  uint64         // last offset assigned
 	keys  map[string]int // idemKey → index in out, for keys of this batch
 	out   []*broker.Event
 	fresh []*broker.Event // the events of out committed by this batch, in offset order
-
-	// arena holds the keys and values put in this transaction: bbolt
-	// requires them to stay valid until the commit. Sub-slices stay valid
-	// when append moves the arena, as the old array is kept and unchanged.
-	arena []byte
+	iks   [][]byte        // the idempotency key of each of fresh (nil: none)
 }
 
-func newAppender(tx *bbolt.Tx, n int) (*appender, error) {
-	head, err := readHead(tx)
-	if err != nil {
-		return nil, err
-	}
-	a := &appender{
-		tx:       tx,
-		events:   tx.Bucket(bucketEvents),
-		idem:     tx.Bucket(bucketIdem),
-		idemTime: tx.Bucket(bucketIdemTime),
-		head:     head,
-		out:      make([]*broker.Event, 0, n),
-		fresh:    make([]*broker.Event, 0, n),
-	}
-	a.events.FillPercent = appendFillPercent
-	a.idemTime.FillPercent = appendFillPercent
-	return a, nil
-}
-
-// add commits one entry, or finds the event its idempotency key names.
+// add assigns one entry the next offset, or finds the event its
+// idempotency key names: in this batch, in pending (journaled, not
+// applied), or in bbolt. pending is asked first: the checkpointer drains
+// a key from it only after bbolt has it, so a transaction opened after
+// that sees it.
 func (a *appender) add(e *broker.Entry) error {
 	var ik []byte
 	if e.IdempotencyKey != "" {
@@ -174,11 +185,11 @@ func (a *appender) add(e *broker.Entry) error {
 			a.out = append(a.out, a.out[i])
 			return nil
 		}
-		if v := a.idem.Get(ik); v != nil {
-			ev, err := decodeIdemValue(v)
-			if err != nil {
-				return fmt.Errorf("idempotency key %q: %w", e.IdempotencyKey, err)
-			}
+		ev, err := a.lookup(ik)
+		if err != nil {
+			return fmt.Errorf("idempotency key %q: %w", e.IdempotencyKey, err)
+		}
+		if ev != nil {
 			if ev.Room != e.Room {
 				return fmt.Errorf("idempotency key %q names an event of room %q: %w", e.IdempotencyKey, ev.Room, errCorrupt)
 			}
@@ -197,32 +208,39 @@ func (a *appender) add(e *broker.Entry) error {
 		Time:   e.Time.UTC(),
 		From:   e.From,
 	}
-	key := a.put(func(b []byte) []byte { return appendKey(b, ev.Offset) })
-	rec := a.put(func(b []byte) []byte { return appendRecord(b, ev) })
-	if err := a.events.Put(key, rec); err != nil {
-		return err
-	}
 	if ik != nil {
-		v := a.put(func(b []byte) []byte { return appendIdemValue(b, ev.Offset, rec) })
-		if err := a.idem.Put(ik, v); err != nil {
-			return fmt.Errorf("idempotency key: %w", err)
-		}
-		tk := a.put(func(b []byte) []byte { return appendTimeKey(b, ev.Time, ik) })
-		if err := a.idemTime.Put(tk, []byte{}); err != nil {
-			return fmt.Errorf("idempotency index: %w", err)
-		}
 		a.remember(ik)
 	}
 	a.out = append(a.out, ev)
 	a.fresh = append(a.fresh, ev)
+	a.iks = append(a.iks, ik)
 	return nil
 }
 
-// put appends to the arena with fn and returns what fn appended.
-func (a *appender) put(fn func([]byte) []byte) []byte {
-	start := len(a.arena)
-	a.arena = fn(a.arena)
-	return a.arena[start:len(a.arena):len(a.arena)]
+// lookup returns the committed event idempotency key ik names, or nil.
+func (a *appender) lookup(ik []byte) (*broker.Event, error) {
+	if ev := a.pend.idemEvent(ik); ev != nil {
+		return copyEvent(ev), nil
+	}
+	if a.tx == nil {
+		tx, err := a.db.Begin(false)
+		if err != nil {
+			return nil, err
+		}
+		a.tx = tx
+	}
+	v := a.tx.Bucket(bucketIdem).Get(ik)
+	if v == nil {
+		return nil, nil
+	}
+	return decodeIdemValue(v)
+}
+
+// close ends the appender's read transaction, if it opened one.
+func (a *appender) close() {
+	if a.tx != nil {
+		_ = a.tx.Rollback()
+	}
 }
 
 // remember records that idempotency key ik resolves to the next event of out.
@@ -231,22 +249,4 @@ func (a *appender) remember(ik []byte) {
 		a.keys = make(map[string]int)
 	}
 	a.keys[string(ik)] = len(a.out)
-}
-
-// finish writes the head.
-func (a *appender) finish() error {
-	if err := a.tx.Bucket(bucketMeta).Put(keyHead, encodeKey(a.head)); err != nil {
-		return fmt.Errorf("head: %w", err)
-	}
-	return nil
-}
-
-// writeTime is bbolt's running total of time spent writing pages and
-// fsyncing. Between two readings around an Append it also counts a Trim
-// or state transaction that committed while the Append waited for bbolt's
-// write lock (the indexer's do not: wmu excludes them), so the write
-// latency of OnCommit is an upper bound.
-func writeTime(db *bbolt.DB) time.Duration {
-	st := db.Stats()
-	return st.TxStats.GetWriteTime()
 }

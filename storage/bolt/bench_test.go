@@ -193,7 +193,7 @@ func BenchmarkIndex(b *testing.B) {
 					}
 				}
 				b.StartTimer()
-				if err := l.indexAll(nil, noRoomCap); err != nil {
+				if err := l.checkpoint(nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -19,7 +19,7 @@ func BenchmarkCountAfter(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if err := l.indexForTrim(ctx); err != nil {
+	if err := l.applyFirst(ctx, "bench"); err != nil {
 		b.Fatal(err)
 	}
 	head := l.Head()

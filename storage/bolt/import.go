@@ -80,17 +80,31 @@ func (l *Log) restore(evs []*broker.Event) error {
 		return err
 	}
 	defer l.mu.RUnlock()
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	head := evs[len(evs)-1].Offset
-	err := l.update(evs[0].Offset, head, func(tx *bbolt.Tx) error {
-		cur, err := readHead(tx)
-		if err != nil {
+	// Apply the journal first, and keep Appends out until the imported
+	// events are in bbolt, indexed: nothing of them goes through pending.
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	for {
+		if err := l.checkpointLocked(nil); err != nil {
 			return err
 		}
-		if evs[0].Offset <= cur {
-			return fmt.Errorf("offset %d is not above the log's head %d: %w", evs[0].Offset, cur, broker.ErrConflict)
+		l.wmu.Lock()
+		if len(l.jq) == 0 {
+			break
 		}
+		l.wmu.Unlock()
+	}
+	defer l.wmu.Unlock()
+	head := evs[len(evs)-1].Offset
+	if cur := l.head.Load(); evs[0].Offset <= cur {
+		return fmt.Errorf("offset %d is not above the log's head %d: %w", evs[0].Offset, cur, broker.ErrConflict)
+	}
+	from := l.pend.indexedOffset()
+	rooms := make(map[string][]uint64)
+	for _, ev := range evs {
+		rooms[ev.Room] = append(rooms[ev.Room], ev.Offset)
+	}
+	err := l.update(evs[0].Offset, head, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		b.FillPercent = appendFillPercent
 		for _, ev := range evs {
@@ -98,18 +112,15 @@ func (l *Log) restore(evs []*broker.Event) error {
 				return err
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(keyHead, encodeKey(head))
+		if err := tx.Bucket(bucketMeta).Put(keyHead, encodeKey(head)); err != nil {
+			return err
+		}
+		return writeIndex(tx, from, head, rooms)
 	})
 	if err != nil {
 		return err
 	}
-	l.pend.add(evs, head)
+	l.pend.imported(head)
 	l.head.Store(head)
-	if l.pend.unindexed() >= l.indexBatch {
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
-	}
 	return nil
 }

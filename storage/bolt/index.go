@@ -3,8 +3,6 @@ package bolt
 import (
 	"errors"
 	"fmt"
-	"math"
-	"runtime"
 	"slices"
 	"time"
 
@@ -13,26 +11,30 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 )
 
-// The room index is derived data. Append writes only the events bucket
-// (plus head and idempotency keys); the indexer adds each event's offset to
-// its room's bucket under rooms and updates the room's metadata, in large
-// batches, and sets meta.indexed to the highest offset it covers, all in
-// one transaction. Reads combine the index with pending, the in-memory
-// list of what it does not cover yet.
+// The checkpointer. Append writes a journal record (journal.go) and keeps
+// its events in memory (pending); the checkpointer applies the journaled
+// batches to bbolt, many in one transaction: their events, head,
+// idempotency keys and state records, and the room index of their events
+// (each event's offset in its room's bucket under rooms, and the room's
+// metadata), and sets meta.indexed to the head it reached and
+// meta.jseq/jpos to the journal record it applied last, all in one
+// transaction. Then it drains pending and frees the records' journal
+// space. Reads combine bbolt with pending.
 
 // emptyValue is the value of every room index entry.
 var emptyValue = []byte{}
 
-// runIndexer is the indexer goroutine, owned by the Log: it indexes when
-// Append reports IndexBatch unindexed events and on every IndexInterval
-// tick, until Close closes l.stop. After a failed pass it logs the error
-// (unless the disk is full: see faults.go) and waits for the next tick (not for the next wake-up) to retry.
-func (l *Log) runIndexer() {
+// runCheckpointer is the checkpointer goroutine, owned by the Log: it
+// checkpoints when Append reports IndexBatch events not applied (or a
+// quarter of the journal used) and on every IndexInterval tick, until
+// Close closes l.stop. After a failed pass it logs the error (unless the
+// disk is full: see faults.go) and waits for the next tick (not for the
+// next wake-up) to retry.
+func (l *Log) runCheckpointer() {
 	t := time.NewTicker(l.indexInterval)
 	defer t.Stop()
 	failing := false
 	for {
-		ticked := false
 		select {
 		case <-l.stop:
 			return
@@ -41,82 +43,178 @@ func (l *Log) runIndexer() {
 				continue
 			}
 		case <-t.C:
-			ticked = true
 		}
-		maxRooms := noRoomCap
-		if ticked && l.pend.unindexed() <= l.indexBatch/2 {
-			maxRooms = maxIndexRooms
-		}
-		err := l.indexAll(l.stop, maxRooms)
+		err := l.checkpoint(l.stop)
 		failing = err != nil
 		if err != nil && !errors.Is(err, broker.ErrInsufficientStorage) { // a full disk is logged by its rate limit (faults.go)
-			l.logger.Error("bolt: indexing rooms failed; retrying on the next tick", "err", err)
+			l.logger.Error("bolt: checkpoint failed; retrying on the next tick", "err", err)
 		}
 	}
 }
 
-// indexAll indexes the events unindexed when it starts (not those
-// appended meanwhile, so that a busy log does not keep it committing
-// small transactions), in transactions of at most l.indexTxMax events and
-// maxRooms rooms, until done, an error, or stop is closed (checked
-// between transactions; nil never closes).
-func (l *Log) indexAll(stop <-chan struct{}, maxRooms int) error {
-	until := l.Head()
+// checkpoint applies every batch journaled before it started, in
+// transactions of at most indexTxMax events, until done, an error, or stop
+// is closed (checked between transactions; nil: never).
+func (l *Log) checkpoint(stop <-chan struct{}) error {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	return l.checkpointLocked(stop)
+}
+
+// checkpointLocked is checkpoint for a caller that holds cmu.
+func (l *Log) checkpointLocked(stop <-chan struct{}) error {
+	l.wmu.Lock()
+	last := uint64(0)
+	if n := len(l.jq); n > 0 {
+		last = l.jq[n-1].seq
+	}
+	l.wmu.Unlock()
 	for {
 		select {
 		case <-stop:
 			return nil
 		default:
 		}
-		more, err := l.indexOnce(l.indexTxMax, until, maxRooms)
+		more, err := l.applyOldest(last, l.indexTxMax)
 		if err != nil || !more {
 			return err
 		}
-		runtime.Gosched() // let an Append that waits for wmu go first
 	}
 }
 
-// maxIndexRooms is the most rooms one transaction of a light pass
-// touches: a pass on the interval tick over at most IndexBatch/2 events
-// (a log appended to at a moderate rate). Indexing costs a few
-// microseconds per room of the transaction besides its events (the
-// room's bucket, its metadata), all while Appends wait: one pass over a
-// second of 2,000 events in 1,000 rooms held them for 10–19 ms here, a
-// stall that a one-second interval puts into the p99 of a many-room
-// load. In transactions of at most this many rooms the longest wait is a
-// few milliseconds (BenchmarkAppendManyRooms, medians of 3 alternating
-// runs on a shared disk: Append p99 1.53 → 1.35 ms, max 8.0 → 6.1 ms; with
-// Appends back to back on a busier disk, p99 13.3 → 5.4 ms, mean 1.0 →
-// 0.59 ms, medians of 5), at a cost: every transaction rewrites the pages
-// of the rooms it touches, so the pass costs about 2–3 times as much in
-// all (10 → 22–33 ms for those 2,000 events). Passes woken by
-// IndexBatch events (ingest under load), at Close and before Trim take
-// every room at once (noRoomCap): there the total is what counts (8,192
-// events over 1,000 rooms: 30 ms in one transaction, 150–230 ms in
-// transactions of 256 rooms).
-const maxIndexRooms = 256
-
-// noRoomCap is the room limit of a pass that takes every room at once.
-const noRoomCap = math.MaxInt
-
-// indexOnce commits one index transaction covering up to limit of the
-// oldest unindexed events, none beyond offset until, in at most maxRooms
-// rooms (see pending.chunk). It reports whether
-// unindexed events up to until remain. It holds l.wmu, so Appends wait
-// (they would wait for bbolt's write lock anyway).
-func (l *Log) indexOnce(limit, until uint64, maxRooms int) (more bool, err error) {
+// applyOldest applies the oldest journaled batches up to seq last, as
+// many as have at most maxEvents events (at least one batch), in one
+// transaction, and reports whether there was any. The caller holds cmu.
+func (l *Log) applyOldest(last, maxEvents uint64) (bool, error) {
 	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	from, target, rooms := l.pend.chunk(limit, until, maxRooms)
-	if target <= from {
+	n, events := 0, uint64(0)
+	for n < len(l.jq) && l.jq[n].seq <= last {
+		events += uint64(len(l.jq[n].evs))
+		if n > 0 && events > maxEvents {
+			break
+		}
+		n++
+	}
+	bs := l.jq[:n:n]
+	l.wmu.Unlock()
+	if n == 0 {
 		return false, nil
 	}
-	err = l.update(from+1, target, func(tx *bbolt.Tx) error { return writeIndex(tx, from, target, rooms) })
-	if err != nil {
-		return false, fmt.Errorf("index offsets %d to %d: %w", from+1, target, err)
+	if err := l.apply(bs); err != nil {
+		return false, err
 	}
-	l.pend.drain(target)
-	return target < until && l.pend.unindexed() > 0, nil
+	l.wmu.Lock()
+	l.jq = l.jq[n:]
+	if len(l.jq) == 0 {
+		l.jq = nil // let go of the applied batches
+	}
+	l.wmu.Unlock()
+	return true, nil
+}
+
+// apply commits the batches bs, oldest first, in one transaction with the
+// room index of their events; then it drains pending and frees their
+// journal space. The caller holds cmu.
+func (l *Log) apply(bs []*jbatch) error {
+	last := bs[len(bs)-1]
+	from, target, rooms := l.pend.chunk(last.head())
+	var bytes int64
+	for _, b := range bs {
+		bytes += b.size
+	}
+	err := l.update(bs[0].prev+1, last.head(), func(tx *bbolt.Tx) error {
+		var arena []byte
+		for _, b := range bs {
+			if err := applyBatch(tx, b, &arena); err != nil {
+				return fmt.Errorf("journal record %d: %w", b.seq, err)
+			}
+		}
+		if target > from {
+			if err := writeIndex(tx, from, target, rooms); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyJSeq, encodeKey(last.seq)); err != nil {
+			return err
+		}
+		return meta.Put(keyJPos, encodeKey(uint64(last.end)))
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint offsets %d to %d: %w", bs[0].prev+1, last.head(), err)
+	}
+	l.pend.drain(target, bs)
+	l.wmu.Lock()
+	l.jrn.applied(len(bs), bytes, last.end)
+	l.wmu.Unlock()
+	return nil
+}
+
+// applyBatch writes one journaled batch into tx: its events at the end of
+// the events bucket, the head, its idempotency keys and its state records.
+// The keys and values it puts go to *arena, which must stay unchanged
+// until the commit (sub-slices stay valid when append moves it).
+func applyBatch(tx *bbolt.Tx, b *jbatch, arena *[]byte) error {
+	if len(b.evs) > 0 {
+		head, err := readHead(tx)
+		if err != nil {
+			return err
+		}
+		if head != b.prev {
+			return fmt.Errorf("batch follows offset %d, the file's head is %d: %w", b.prev, head, errCorrupt)
+		}
+		events, idem, idemTime := tx.Bucket(bucketEvents), tx.Bucket(bucketIdem), tx.Bucket(bucketIdemTime)
+		events.FillPercent = appendFillPercent
+		idemTime.FillPercent = appendFillPercent
+		put := func(fn func([]byte) []byte) []byte {
+			start := len(*arena)
+			*arena = fn(*arena)
+			return (*arena)[start:len(*arena):len(*arena)]
+		}
+		for i, e := range b.evs {
+			off := b.prev + 1 + uint64(i)
+			if err := events.Put(put(func(a []byte) []byte { return appendKey(a, off) }), e.rec); err != nil {
+				return err
+			}
+			if e.ik == nil {
+				continue
+			}
+			t, err := recordTime(e.rec)
+			if err != nil {
+				return err
+			}
+			if err := idem.Put(e.ik, put(func(a []byte) []byte { return appendIdemValue(a, off, e.rec) })); err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+			if err := idemTime.Put(put(func(a []byte) []byte { return appendTimeKey(a, t, e.ik) }), emptyValue); err != nil {
+				return fmt.Errorf("idempotency index: %w", err)
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Put(keyHead, encodeKey(b.head())); err != nil {
+			return fmt.Errorf("head: %w", err)
+		}
+	}
+	if len(b.recs) > 0 {
+		return putRecords(tx, b.recs)
+	}
+	return nil
+}
+
+// indexLoaded indexes, at Open, the events that an older build left in
+// the events bucket unindexed (pending.load), so that pending's tail holds
+// every event above the indexed offset from then on.
+func (l *Log) indexLoaded() error {
+	for {
+		from, target, rooms := l.pend.chunk(min(l.pend.indexedOffset()+maxIndexTx, l.Head()))
+		if target <= from {
+			return nil
+		}
+		err := l.update(from+1, target, func(tx *bbolt.Tx) error { return writeIndex(tx, from, target, rooms) })
+		if err != nil {
+			return fmt.Errorf("index offsets %d to %d: %w", from+1, target, err)
+		}
+		l.pend.drain(target, nil)
+	}
 }
 
 // writeIndex adds the offsets of rooms, which are all the events in

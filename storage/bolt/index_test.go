@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,15 +160,13 @@ func TestReadAcrossIndexBoundary(t *testing.T) {
 	m := &model{byOffset: []*broker.Event{nil}, trimmed: map[string]uint64{}}
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, rooms := range []string{"a", "ab", "abc", "c", "bb", "a", "cab", "b", "aaa", "c"} {
-		var batch []broker.Entry
-		for j, r := range rooms {
-			batch = append(batch, entries(1, string(r), t0.Add(time.Duration(10*i+j)*time.Second))...)
+		for j, r := range rooms { // one Append each: the checkpointer applies whole Appends
+			evs, err := l.Append(ctx, entries(1, string(r), t0.Add(time.Duration(10*i+j)*time.Second)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.add(evs)
 		}
-		evs, err := l.Append(ctx, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.add(evs)
 	}
 	for k := uint64(0); ; k++ {
 		if l.pend.unindexed() != l.Head()-k {
@@ -177,13 +176,13 @@ func TestReadAcrossIndexBoundary(t *testing.T) {
 		if err := l.check(); err != nil {
 			t.Fatal(err)
 		}
-		more, err := l.indexOnce(1, l.Head(), noRoomCap)
+		more, err := l.applyOne()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !more {
-			if k+1 != l.Head() {
-				t.Fatalf("indexing ended after %d events, head %d", k+1, l.Head())
+			if k != l.Head() {
+				t.Fatalf("applying ended after %d events, head %d", k, l.Head())
 			}
 			break
 		}
@@ -201,18 +200,16 @@ func TestTrimWithUnindexedSuffix(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	appendRooms := func(at time.Time, rooms ...string) {
 		t.Helper()
-		var batch []broker.Entry
-		for _, r := range rooms {
-			batch = append(batch, entries(1, r, at)...)
+		for _, r := range rooms { // one Append each: the checkpointer applies whole Appends
+			evs, err := l.Append(ctx, entries(1, r, at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.add(evs)
 		}
-		evs, err := l.Append(ctx, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.add(evs)
 	}
 	appendRooms(t0, "a", "b", "a", "c", "a", "b")                  // 1..6
-	if _, err := l.indexOnce(2, l.Head(), noRoomCap); err != nil { // index 1 2, the rest in memory
+	if _, err := l.applyOldest(math.MaxUint64, 2); err != nil { // apply 1 2, the rest in memory
 		t.Fatal(err)
 	}
 	appendRooms(t0.Add(time.Hour), "a", "b", "c") // 7 8 9
@@ -364,92 +361,10 @@ func TestOpenOldFormat(t *testing.T) {
 	}
 }
 
-// TestIndexTransactionsBoundRooms: a light index pass (the interval's)
-// over a log of many rooms commits transactions that each touch at most
-// maxIndexRooms rooms (and as many as that: a chunk ends just before the
-// next room's first event), so Appends never wait for one transaction
-// over every room; a log of fewer rooms, and a pass without the cap
-// (woken by IndexBatch events, Close, Trim), is indexed in one
-// transaction as before. Every room reads back whole, in order, after
-// each transaction.
-func TestIndexTransactionsBoundRooms(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		rooms    int
-		maxRooms int
-		wantTxs  int
-	}{
-		{name: "few rooms", rooms: maxIndexRooms, maxRooms: maxIndexRooms, wantTxs: 1},
-		{name: "many rooms", rooms: 2*maxIndexRooms + 10, maxRooms: maxIndexRooms, wantTxs: 5}, // the first round of rooms, then the second: 256, 256, 10+246, 256, 20
-		{name: "many rooms, no cap", rooms: 2*maxIndexRooms + 10, maxRooms: noRoomCap, wantTxs: 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			l, _ := openTemp(t, lazyOptions)
-			m := &model{byOffset: []*broker.Event{nil}, trimmed: map[string]uint64{}}
-			t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-			names := make([]string, tc.rooms)
-			for i := range names {
-				names[i] = fmt.Sprintf("room-%04d", i)
-			}
-			for round := range 2 { // every room twice, the rooms in turn, a few per Append
-				for i := 0; i < len(names); i += 3 {
-					var batch []broker.Entry
-					for _, r := range names[i:min(i+3, len(names))] {
-						batch = append(batch, entries(1, r, t0.Add(time.Duration(round)*time.Hour))...)
-					}
-					evs, err := l.Append(ctx, batch)
-					if err != nil {
-						t.Fatal(err)
-					}
-					m.add(evs)
-				}
-			}
-			txs := 0
-			for {
-				from, target, rooms := l.pend.chunk(l.indexTxMax, l.Head(), tc.maxRooms)
-				if target <= from {
-					break
-				}
-				if len(rooms) > tc.maxRooms {
-					t.Fatalf("index transaction %d touches %d rooms", txs+1, len(rooms))
-				}
-				if target < l.Head() && len(rooms) < tc.maxRooms {
-					if next := m.byOffset[target+1].Room; rooms[next] != nil {
-						t.Fatalf("index transaction %d ends at %d, before an event of room %s it touches", txs+1, target, next)
-					}
-				}
-				if _, err := l.indexOnce(l.indexTxMax, l.Head(), tc.maxRooms); err != nil {
-					t.Fatal(err)
-				}
-				txs++
-				if err := l.check(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if txs != tc.wantTxs {
-				t.Fatalf("indexed in %d transactions, want %d", txs, tc.wantTxs)
-			}
-			if n := l.pend.unindexed(); n != 0 {
-				t.Fatalf("%d events left unindexed", n)
-			}
-			for _, r := range names {
-				res, err := l.Read(ctx, []string{r}, 0, 10)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, _ := m.read([]string{r}, 0, 10)
-				if d := sameEvents(res.Events, want); d != "" {
-					t.Fatalf("room %s: %s", r, d)
-				}
-			}
-			rooms, err := l.Rooms(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := m.rooms(); !slices.Equal(rooms, want) {
-				t.Fatalf("Rooms() = %d rooms, want %d", len(rooms), len(want))
-			}
-		})
-	}
+// applyOne applies the oldest journaled Append and reports whether there
+// was one.
+func (l *Log) applyOne() (bool, error) {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	return l.applyOldest(math.MaxUint64, 1)
 }

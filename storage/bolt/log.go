@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,8 @@ var (
 	keyHead    = []byte("head")
 	keyIndexed = []byte("indexed")
 	keyVersion = []byte("version")
+	keyJSeq    = []byte("jseq") // seq of the last journal record applied (absent: 0)
+	keyJPos    = []byte("jpos") // journal position after it (absent: 0)
 
 	// topBuckets are the buckets besides meta.
 	topBuckets = [][]byte{bucketEvents, bucketRooms, bucketRoomMeta, bucketIdem, bucketIdemTime, bucketState, bucketStateTime}
@@ -63,14 +66,15 @@ const (
 	// DefaultTrimBatch is the most deletions Trim commits in one write
 	// transaction.
 	DefaultTrimBatch = 10_000
-	// DefaultIndexBatch is how many unindexed events wake the indexer.
+	// DefaultIndexBatch is how many events not applied wake the
+	// checkpointer.
 	DefaultIndexBatch = 8192
-	// DefaultIndexInterval is how often the indexer indexes whatever is
-	// unindexed.
+	// DefaultIndexInterval is how often the checkpointer applies whatever
+	// is journaled.
 	DefaultIndexInterval = time.Second
-	// maxIndexTx is the most events one index transaction covers, however
-	// large IndexBatch is: it bounds how long the indexer holds the write
-	// lock and delays Appends.
+	// maxIndexTx is the most events one checkpoint transaction covers,
+	// however large IndexBatch is: it bounds the memory and the time of
+	// one transaction.
 	maxIndexTx = 50_000
 )
 
@@ -105,24 +109,29 @@ type Options struct {
 	// Open delete in batches of the same size. Zero means DefaultTrimBatch.
 	TrimBatch int
 
-	// IndexBatch is how many unindexed events make the indexer run before
-	// its interval is up. Each index transaction covers at most
-	// min(4×IndexBatch, 50,000) events; a pass on the interval over at
-	// most IndexBatch/2 events also commits at most 256 rooms per
-	// transaction, letting Appends in between. Zero means
-	// DefaultIndexBatch.
+	// IndexBatch is how many events not applied to bbolt yet make the
+	// checkpointer run before its interval is up (so does a quarter of
+	// the journal). Each checkpoint transaction covers at most
+	// min(4×IndexBatch, 50,000) events (and at least one Append). Zero
+	// means DefaultIndexBatch.
 	IndexBatch int
 
-	// IndexInterval is how often the indexer indexes every unindexed
-	// event, however few. Zero means DefaultIndexInterval.
+	// IndexInterval is how often the checkpointer applies every journaled
+	// Append, however few. Zero means DefaultIndexInterval.
 	IndexInterval time.Duration
 
+	// JournalSize is the size in bytes of a new journal file (see
+	// journal.go); an existing one keeps its size, and one grows when a
+	// single Append needs more. Appends wait for the checkpointer when the
+	// records not applied yet fill it. Zero means DefaultJournalSize.
+	JournalSize int64
+
 	// OnCommit, when set, is called after each Append that committed
-	// events, with the batch's event count, the time of its whole write
-	// transaction (commit) and the part bbolt spent writing pages and
-	// fsyncing (write). It runs on the appending goroutine after the
-	// commit, once per transaction (not per event): keep it cheap (for
-	// metrics: histogram observations). Nil means none.
+	// events, with the batch's event count and the time of writing and
+	// fdatasyncing its journal record (commit and write: the same). It
+	// runs on the appending goroutine after the commit, once per record
+	// (not per event): keep it cheap (for metrics: histogram
+	// observations). Nil means none.
 	OnCommit func(events int, commit, write time.Duration)
 
 	// Logger receives the indexer's errors (it retries on its next tick)
@@ -135,13 +144,14 @@ type Options struct {
 // one bbolt file. See the package documentation for the layout.
 //
 // All methods are safe for concurrent use. Appends are serialized (one
-// bbolt write transaction and one fsync each); reads run in parallel
-// read-only transactions and see a consistent snapshot. Events, slices and
-// byte slices returned are copies owned by the caller. After Close every
-// method that returns an error returns one wrapping broker.ErrClosed.
+// journal record and one fdatasync each); reads run in parallel read-only
+// transactions, merged with what is not applied yet, and see a consistent
+// snapshot. Events, slices and byte slices returned are copies owned by
+// the caller, except the events Append returns. After Close every method
+// that returns an error returns one wrapping broker.ErrClosed.
 //
-// A Log owns one goroutine, the indexer, started by Open and stopped by
-// Close.
+// A Log owns one goroutine, the checkpointer, started by Open and stopped
+// by Close.
 type Log struct {
 	db            *bbolt.DB
 	epoch         string                                        // immutable
@@ -155,17 +165,16 @@ type Log struct {
 
 	head atomic.Uint64 // head of the last returned Append; only grows
 
-	// wmu serializes the write transactions that change pend (Append and
-	// index passes), so that pend and head follow the commit order.
+	// wmu serializes Appends: the journal, jq, pend's additions and head
+	// follow one order.
 	wmu  sync.Mutex
-	pend *pending
-	// arena is the last Append's arena (see appender), guarded by wmu:
-	// reused by the next one once its transaction has ended, so that an
-	// Append does not grow a new one from nothing.
-	arena []byte
+	jrn  *journal   // guarded by wmu
+	jq   []*jbatch  // guarded by wmu: the journaled batches not applied yet, oldest first
+	pend *pending   // see pending for its locking
+	cmu  sync.Mutex // serializes checkpoints; taken before wmu
 
-	wake chan struct{} // capacity 1: tells the indexer to run now
-	stop chan struct{} // closed by Close: stops the indexer
+	wake chan struct{} // capacity 1: tells the checkpointer to run now
+	stop chan struct{} // closed by Close: stops the checkpointer
 	wg   sync.WaitGroup
 
 	mu     sync.RWMutex // held for reading by every operation, for writing by Close
@@ -211,23 +220,25 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	l := newLog(db, opts)
-	if err := l.init(); err != nil {
+	if err := l.init(path, opts.JournalSize); err != nil {
+		if l.jrn != nil {
+			_ = l.jrn.close()
+		}
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	if l.pend.unindexed() >= l.indexBatch {
-		l.wake <- struct{}{}
-	}
-	l.wg.Go(l.runIndexer)
+	l.wg.Go(l.runCheckpointer)
 	return l, nil
 }
 
-// init creates or checks the file and loads the in-memory part of the
-// room index. A file of format 2 (initFile returns errNeedsMigration,
-// and its transaction rolls back) is migrated first. A new or current
-// file costs one write transaction and nothing else, so its pages are laid
-// out as they always were.
-func (l *Log) init() error {
+// init creates or checks the file, indexes what an older build left
+// unindexed, opens the journal and applies the records bbolt does not
+// hold yet. A file of format 2 (initFile returns errNeedsMigration, and
+// its transaction rolls back) is migrated first. A new or current file
+// costs one write transaction (and one more when the journal has records
+// to apply), so its pages are laid out as they always were.
+func (l *Log) init(path string, journalSize int64) error {
+	var jseq, jpos uint64
 	load := func(tx *bbolt.Tx) error {
 		epoch, indexed, head, err := initFile(tx)
 		if err != nil {
@@ -236,16 +247,69 @@ func (l *Log) init() error {
 		l.epoch = epoch
 		l.pend = newPending(indexed, head)
 		l.head.Store(head)
+		meta := tx.Bucket(bucketMeta)
+		jseq, jpos = decodeUint(meta.Get(keyJSeq)), decodeUint(meta.Get(keyJPos))
 		return l.pend.load(tx)
 	}
 	err := l.update(0, 0, load)
-	if !errors.Is(err, errNeedsMigration) {
+	if errors.Is(err, errNeedsMigration) {
+		if err := migrate(l.db, l.trimBatch, l.logger); err != nil {
+			return err
+		}
+		err = l.db.Update(load)
+	}
+	if err != nil {
 		return err
 	}
-	if err := migrate(l.db, l.trimBatch, l.logger); err != nil {
+	if err := l.indexLoaded(); err != nil {
 		return err
 	}
-	return l.db.Update(load)
+	if journalSize <= 0 {
+		journalSize = DefaultJournalSize
+	}
+	if l.jrn, err = openJournal(journalPath(path), journalSize, l.epoch); err != nil {
+		return err
+	}
+	return l.replay(int64(jpos), jseq)
+}
+
+// replay reads the journal records after position jpos and seq jseq, the
+// last applied, hands them to pending as Append does, and applies them.
+func (l *Log) replay(jpos int64, jseq uint64) error {
+	if jpos > l.jrn.size {
+		return fmt.Errorf("journal position %d beyond the journal's %d bytes: %w", jpos, l.jrn.size, errCorrupt)
+	}
+	var size int64
+	pos, seq, err := l.jrn.read(jpos, jseq, func(payload []byte, seq uint64, end int64) error {
+		b, err := decodeBatch(bytes.Clone(payload))
+		if err != nil {
+			return err
+		}
+		if head := l.head.Load(); b.prev != head {
+			return fmt.Errorf("batch follows offset %d, the log's head is %d: %w", b.prev, head, errCorrupt)
+		}
+		b.seq, b.end, b.size = seq, end, int64(journalHeaderLen+len(payload))
+		evs := make([]*broker.Event, len(b.evs))
+		for i, e := range b.evs {
+			evs[i] = &broker.Event{Offset: b.prev + 1 + uint64(i)}
+			if err := decodeRecord(e.rec, evs[i]); err != nil {
+				return err
+			}
+		}
+		l.jq = append(l.jq, b)
+		l.pend.add(b, evs)
+		l.head.Store(b.head())
+		size += b.size
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	l.jrn.resume(jpos, pos, seq, len(l.jq), size)
+	if len(l.jq) == 0 {
+		return nil
+	}
+	return l.checkpoint(nil)
 }
 
 // newLog returns a Log on db with opts' defaults applied.
@@ -365,8 +429,9 @@ func readMetaUint(tx *bbolt.Tx, key []byte) (uint64, error) {
 	return decodeUint(v), nil
 }
 
+// decodeUint decodes an 8-byte value; anything else (nil: absent) is 0.
 func decodeUint(b []byte) uint64 {
-	off, _ := decodeKey(b) // callers checked the length
+	off, _ := decodeKey(b)
 	return off
 }
 
@@ -391,11 +456,11 @@ func (l *Log) acquire(op string) error {
 	return nil
 }
 
-// Close waits for operations in flight, stops the indexer, indexes what
-// is left unindexed and closes the file. The file is closed even when that
-// last index pass fails (its error is returned; nothing is lost, the next
-// Open rebuilds the index from the events). Closing twice returns an error
-// wrapping broker.ErrClosed.
+// Close waits for operations in flight, stops the checkpointer, applies
+// what is journaled and not applied yet and closes the files. They are
+// closed even when that last checkpoint fails (its error is returned;
+// nothing is lost, the next Open applies the journal). Closing twice
+// returns an error wrapping broker.ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -404,20 +469,24 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	close(l.stop)
-	l.wg.Wait() // the indexer does not take mu
-	var errIndex error
-	if err := l.indexAll(nil, noRoomCap); err != nil {
-		errIndex = fmt.Errorf("bolt: close: last index pass: %w", err)
+	l.wg.Wait() // the checkpointer does not take mu
+	var errs []error
+	if err := l.checkpoint(nil); err != nil {
+		errs = append(errs, fmt.Errorf("bolt: close: last checkpoint: %w", err))
+	}
+	if err := l.jrn.close(); err != nil {
+		errs = append(errs, fmt.Errorf("bolt: close: journal: %w", err))
 	}
 	if err := l.db.Close(); err != nil {
-		return errors.Join(errIndex, fmt.Errorf("bolt: close: %w", err))
+		errs = append(errs, fmt.Errorf("bolt: close: %w", err))
 	}
-	return errIndex
+	return errors.Join(errs...)
 }
 
 // Backup writes a consistent copy of the whole file to w while the log
-// stays online: it runs in a read transaction, so Appends continue (the
-// copy does not include them). The copy is a valid bbolt file that Open
+// stays online: it applies the journal, then copies in a read transaction,
+// so Appends continue (the copy has every Append returned before Backup
+// was called, and none that came after it applied the journal). The copy is a valid bbolt file that Open
 // accepts, with the same epoch. It returns the number of bytes written and
 // the first error of w or of reading the file; after an error the bytes
 // written are not a usable copy.
@@ -431,6 +500,9 @@ func (l *Log) BackupSized(w io.Writer, size func(int64)) (int64, error) {
 		return 0, err
 	}
 	defer l.mu.RUnlock()
+	if err := l.checkpoint(nil); err != nil {
+		return 0, fmt.Errorf("bolt: backup: apply the journal: %w", err)
+	}
 	var n int64
 	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		if size != nil {

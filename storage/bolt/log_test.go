@@ -270,11 +270,14 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// check verifies the bookkeeping of the file against its events: the head
-// is the highest offset; every event up to the indexed offset is in its
-// room's index and every later one in memory (pending); each room's
-// metadata matches its index; every idempotency key has its index entry.
+// check verifies the bookkeeping of the file against its events: the
+// stored head is the indexed offset and the highest offset; every event up
+// to it is in its room's index, and every later one up to Head() in memory
+// (pending's tail, in order); each room's metadata matches its index;
+// every idempotency key has its index entry.
 func (l *Log) check() error {
+	l.cmu.Lock() // the checkpointer holds still
+	defer l.cmu.Unlock()
 	l.wmu.Lock() // pending holds still
 	defer l.wmu.Unlock()
 	v := l.pend.view(nil, true)
@@ -287,11 +290,16 @@ func (l *Log) check() error {
 		if err != nil {
 			return err
 		}
-		if head != l.Head() || head != v.head || indexed != v.indexed {
-			return fmt.Errorf("stored head %d indexed %d; Head() %d; in memory head %d indexed %d",
-				head, indexed, l.Head(), v.head, v.indexed)
+		if head != indexed || indexed != v.indexed || v.head != l.Head() || uint64(len(v.tail)) != v.head-v.indexed {
+			return fmt.Errorf("stored head %d indexed %d; Head() %d; in memory head %d indexed %d, %d events",
+				head, indexed, l.Head(), v.head, v.indexed, len(v.tail))
 		}
-		if err := checkEvents(tx, &v, head, indexed); err != nil {
+		for i, e := range v.tail {
+			if e.Offset != v.indexed+1+uint64(i) {
+				return fmt.Errorf("event %d of the tail has offset %d", i, e.Offset)
+			}
+		}
+		if err := checkEvents(tx, &v, head); err != nil {
 			return err
 		}
 		maxOff, err := checkRoomIndex(tx, indexed)
@@ -305,8 +313,8 @@ func (l *Log) check() error {
 		// events belonged to internal rooms that the migration from
 		// format 2 removed (tests without a migration check the head
 		// against the events they appended).
-		if maxOff > head {
-			return fmt.Errorf("head %d, highest room head %d", head, maxOff)
+		if maxOff > v.head {
+			return fmt.Errorf("head %d, highest room head %d", v.head, maxOff)
 		}
 		if err := checkIdem(tx); err != nil {
 			return err
@@ -315,11 +323,11 @@ func (l *Log) check() error {
 	})
 }
 
-// checkEvents checks that every event decodes, lies at or below head, and
-// is in its room's index (up to indexed) or in memory (above).
-func checkEvents(tx *bbolt.Tx, v *pendingView, head, indexed uint64) error {
+// checkEvents checks that every event of the file decodes, lies at or
+// below head (the indexed offset) and is in its room's index, and that
+// pending's room offsets are its tail's events.
+func checkEvents(tx *bbolt.Tx, v *pendingView, head uint64) error {
 	rooms := tx.Bucket(bucketRooms)
-	pend := map[string][]uint64{}
 	err := tx.Bucket(bucketEvents).ForEach(func(k, val []byte) error {
 		off, err := decodeKey(k)
 		if err != nil {
@@ -329,27 +337,27 @@ func checkEvents(tx *bbolt.Tx, v *pendingView, head, indexed uint64) error {
 		if err := decodeRecord(val, &e); err != nil {
 			return fmt.Errorf("event %d: %w", off, err)
 		}
-		switch {
-		case off > head:
+		if off > head {
 			return fmt.Errorf("event %d beyond the head %d", off, head)
-		case off > indexed:
-			pend[e.Room] = append(pend[e.Room], off)
-		default:
-			if b := rooms.Bucket([]byte(e.Room)); b == nil || b.Get(k) == nil {
-				return fmt.Errorf("event %d of room %q is not in the room index", off, e.Room)
-			}
+		}
+		if b := rooms.Bucket([]byte(e.Room)); b == nil || b.Get(k) == nil {
+			return fmt.Errorf("event %d of room %q is not in the room index", off, e.Room)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	pend := map[string][]uint64{}
+	for _, e := range v.tail {
+		pend[e.Room] = append(pend[e.Room], e.Offset)
+	}
 	if len(pend) != len(v.rooms) {
-		return fmt.Errorf("%d rooms with unindexed events, %d in memory", len(pend), len(v.rooms))
+		return fmt.Errorf("%d rooms with events in the tail, %d with offsets in memory", len(pend), len(v.rooms))
 	}
 	for room, offs := range pend {
 		if got := v.rooms[room]; !slices.Equal(got, offs) {
-			return fmt.Errorf("room %q: unindexed events %v, in memory %v", room, offs, got)
+			return fmt.Errorf("room %q: events in the tail %v, offsets in memory %v", room, offs, got)
 		}
 	}
 	return nil

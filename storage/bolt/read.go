@@ -91,7 +91,7 @@ func readTx(tx *bbolt.Tx, v *pendingView, rooms []string, after uint64, limit in
 			return broker.ReadResult{}, err
 		}
 	}
-	er := eventReader{c: tx.Bucket(bucketEvents).Cursor()}
+	er := newEventReader(tx, v, indexed)
 	evs := make([]*broker.Event, 0, min(limit, 16)) // most reads are short: grow when not
 	for len(evs) < limit && m.Len() > 0 && m[0].off <= head {
 		src := m[0]
@@ -195,10 +195,16 @@ func (m *merger) Pop() any {
 	return x
 }
 
-// eventReader fetches records from the events bucket by offset with one
-// cursor. Offsets asked in ascending order a few apart (one room, or rooms
-// read together) cost a Cursor.Next each; others a Cursor.Seek.
+// eventReader fetches events by offset: those up to the transaction's
+// indexed offset from the events bucket, with one cursor, and those above
+// it from the view's tail (journaled, maybe not applied). Offsets asked in
+// ascending order a few apart (one room, or rooms read together) cost a
+// Cursor.Next each; others a Cursor.Seek.
 type eventReader struct {
+	indexed uint64          // the transaction's: bbolt has every event up to it
+	tail    []*broker.Event // the view's: the events from tailAt on
+	tailAt  uint64          // the offset of tail[0]
+
 	c   *bbolt.Cursor
 	at  bool   // whether c is at an event (false before the first fetch and at the end)
 	off uint64 // the offset of the event c is at
@@ -214,6 +220,9 @@ const stepLimit = 8
 // event returns the event at offset off, which the index or pending says
 // belongs to room. A missing event, or one of another room, is corruption.
 func (r *eventReader) event(off uint64, room string) (*broker.Event, error) {
+	if off > r.indexed {
+		return r.memEvent(off, room)
+	}
 	rec, err := r.record(off)
 	if err != nil {
 		return nil, err
@@ -227,6 +236,34 @@ func (r *eventReader) event(off uint64, room string) (*broker.Event, error) {
 		return nil, fmt.Errorf("offset %d indexed in room %q belongs to room %q: %w", off, room, ev.Room, errCorrupt)
 	}
 	return ev, nil
+}
+
+// newEventReader returns an eventReader of tx, whose indexed offset is
+// indexed (>= v.indexed), with view v.
+func newEventReader(tx *bbolt.Tx, v *pendingView, indexed uint64) eventReader {
+	return eventReader{c: tx.Bucket(bucketEvents).Cursor(), indexed: indexed, tail: v.tail, tailAt: v.indexed + 1}
+}
+
+// memEvent returns a copy of the event at offset off of the tail.
+func (r *eventReader) memEvent(off uint64, room string) (*broker.Event, error) {
+	i := off - r.tailAt
+	if off < r.tailAt || i >= uint64(len(r.tail)) || r.tail[i].Offset != off {
+		return nil, fmt.Errorf("event %d is neither in the file nor in memory: %w", off, errCorrupt)
+	}
+	ev := r.tail[i]
+	if ev.Room != room {
+		return nil, fmt.Errorf("offset %d of room %q belongs to room %q: %w", off, room, ev.Room, errCorrupt)
+	}
+	return copyEvent(ev), nil
+}
+
+// copyEvent returns a copy of e that shares nothing with it.
+func copyEvent(e *broker.Event) *broker.Event {
+	c := &broker.Event{Offset: e.Offset, ID: e.ID, Room: e.Room, Type: e.Type, Time: e.Time, From: e.From}
+	if e.Data != nil {
+		c.Data = append(make([]byte, 0, len(e.Data)), e.Data...)
+	}
+	return c
 }
 
 // record returns the record at offset off; bbolt memory.
@@ -284,11 +321,15 @@ func (l *Log) ReadBefore(ctx context.Context, room string, before uint64, limit 
 	}
 	out := []*broker.Event{}
 	err := l.view(1, before-1, func(tx *bbolt.Tx) error {
-		offs, err := offsetsBefore(tx, &v, room, before, limit)
+		indexed, err := txIndexed(tx, &v)
 		if err != nil {
 			return err
 		}
-		er := eventReader{c: tx.Bucket(bucketEvents).Cursor()}
+		offs, err := offsetsBefore(tx, &v, indexed, room, before, limit)
+		if err != nil {
+			return err
+		}
+		er := newEventReader(tx, &v, indexed)
 		for _, off := range offs {
 			ev, err := er.event(off, room)
 			if err != nil {
@@ -306,11 +347,7 @@ func (l *Log) ReadBefore(ctx context.Context, room string, before uint64, limit 
 
 // offsetsBefore returns the offsets of up to limit of the newest events of
 // room below before (> 0), in ascending order.
-func offsetsBefore(tx *bbolt.Tx, v *pendingView, room string, before uint64, limit int) ([]uint64, error) {
-	indexed, err := txIndexed(tx, v)
-	if err != nil {
-		return nil, err
-	}
+func offsetsBefore(tx *bbolt.Tx, v *pendingView, indexed uint64, room string, before uint64, limit int) ([]uint64, error) {
 	var offs []uint64 // newest first
 	pend := v.between(room, indexed, before-1)
 	for i := len(pend) - 1; i >= 0 && len(offs) < limit; i-- {

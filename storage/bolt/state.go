@@ -195,7 +195,12 @@ func (l *Log) Get(ctx context.Context, key string) (broker.Record, error) {
 	defer l.mu.RUnlock()
 	var r broker.Record
 	live := false
+	over := l.pend.stateUnder(key, true) // before the transaction: see stateUnder
 	err := l.view(0, 0, func(tx *bbolt.Tx) error {
+		if over = newerThan(tx, over); len(over) > 0 {
+			r, live = liveCopy(over[0].rec, time.Now())
+			return nil
+		}
 		v := tx.Bucket(bucketState).Get([]byte(key))
 		if v == nil {
 			return nil
@@ -213,9 +218,10 @@ func (l *Log) Get(ctx context.Context, key string) (broker.Record, error) {
 	return r, nil
 }
 
-// Put writes recs in one write transaction, fsynced before it returns;
-// see broker.State.Put. A bad record fails the call with an error wrapping
-// broker.ErrInvalid and writes nothing. recs are not retained.
+// Put writes recs as one journal record, fdatasynced before it returns,
+// as AppendWith does with no entries; see broker.State.Put. A bad record
+// fails the call with an error wrapping broker.ErrInvalid and writes
+// nothing. recs are not retained.
 func (l *Log) Put(ctx context.Context, recs []broker.Record) error {
 	if err := broker.ValidateRecords(recs); err != nil {
 		return fmt.Errorf("bolt: put state: %w", err)
@@ -227,21 +233,44 @@ func (l *Log) Put(ctx context.Context, recs []broker.Record) error {
 		return err
 	}
 	defer l.mu.RUnlock()
-	if err := l.putState(ctx, recs); err != nil {
+	if _, err := l.commit(ctx, nil, recs); err != nil {
 		return fmt.Errorf("bolt: put state: %w", err)
 	}
 	return nil
 }
 
-// putState commits validated recs in a transaction of their own; the
-// caller holds mu for reading.
-func (l *Log) putState(ctx context.Context, recs []broker.Record) error {
-	return l.update(0, 0, func(tx *bbolt.Tx) error {
-		if err := ctx.Err(); err != nil {
-			return err
+// newerThan returns the records of over (sorted by key) that tx does not
+// hold yet: journaled after the last record tx's checkpoint applied. The
+// others tx holds, or a newer record of their key.
+//
+// The caller took over before it opened tx, so tx holds at least what the
+// checkpointer had applied then: every record journaled up to tx's last
+// applied one is in tx, and every later one up to when over was taken is
+// in over. A key's newest record is therefore the one in over when its
+// seq is above tx's, else the one in tx: the records returned are those
+// of one moment, as a bbolt snapshot's are.
+func newerThan(tx *bbolt.Tx, over []stateEntry) []stateEntry {
+	if len(over) == 0 {
+		return nil
+	}
+	applied := decodeUint(tx.Bucket(bucketMeta).Get(keyJSeq))
+	out := over[:0:0]
+	for _, e := range over {
+		if e.seq > applied {
+			out = append(out, e)
 		}
-		return putRecords(tx, recs)
-	})
+	}
+	return out
+}
+
+// liveCopy returns r with its value copied, and whether it is live at now
+// (a deletion never is).
+func liveCopy(r broker.Record, now time.Time) (broker.Record, bool) {
+	if r.Value == nil || !r.Live(now) {
+		return broker.Record{}, false
+	}
+	r.Value = append(make([]byte, 0, len(r.Value)), r.Value...)
+	return r, true
 }
 
 // Scan calls fn with every live record whose key starts with prefix, in
@@ -274,19 +303,39 @@ func (l *Log) scan(prefix string) ([]broker.Record, error) {
 	defer l.mu.RUnlock()
 	var recs []broker.Record
 	p := []byte(prefix)
+	over := l.pend.stateUnder(prefix, false) // before the transaction: see stateUnder
 	err := l.view(0, 0, func(tx *bbolt.Tx) error {
 		now := time.Now()
-		c := tx.Bucket(bucketState).Cursor()
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			r, live, err := decodeStateRecord(k, v, now)
-			if err != nil {
-				return err
-			}
+		over := newerThan(tx, over)
+		add := func(r broker.Record, live bool) {
 			if live {
 				recs = append(recs, r)
 			}
 		}
-		return nil
+		c := tx.Bucket(bucketState).Cursor()
+		k, v := c.Seek(p)
+		for {
+			if k != nil && !bytes.HasPrefix(k, p) {
+				k = nil
+			}
+			switch {
+			case k == nil && len(over) == 0:
+				return nil
+			case len(over) > 0 && (k == nil || over[0].rec.Key <= string(k)):
+				if k != nil && over[0].rec.Key == string(k) { // the newer record replaces the file's
+					k, v = c.Next()
+				}
+				add(liveCopy(over[0].rec, now))
+				over = over[1:]
+			default:
+				r, live, err := decodeStateRecord(k, v, now)
+				if err != nil {
+					return err
+				}
+				add(r, live)
+				k, v = c.Next()
+			}
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: scan state %q: %w", prefix, err)
@@ -296,10 +345,14 @@ func (l *Log) scan(prefix string) ([]broker.Record, error) {
 
 // Expire removes the records whose expiry is not after now, soonest first
 // through the expiry index, in write transactions of at most
-// Options.TrimBatch records each (so Appends wait for one batch at most);
+// Options.TrimBatch records each (so checkpoints wait for one batch at
+// most), after applying the journal;
 // see broker.State.Expire. When ctx is canceled or the log is closed
 // between batches it returns the count removed so far with the error.
 func (l *Log) Expire(ctx context.Context, now time.Time) (int, error) {
+	if err := l.applyFirst(ctx, "expire state"); err != nil {
+		return 0, err
+	}
 	cutoff := expiryCode(now)
 	removed := 0
 	for done := false; !done; {

@@ -98,6 +98,9 @@ func TestRunEnd(t *testing.T) {
 	if err := l.Put(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.checkpoint(nil); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		key  string
 		want bool

@@ -11,8 +11,8 @@ import (
 	"github.com/rtbroker/rtbroker/broker"
 )
 
-// Trim applies retention as of now; see broker.Log.Trim. It first indexes
-// every unindexed event (retention works on the room index), then per room,
+// Trim applies retention as of now; see broker.Log.Trim. It first applies
+// the journal (retention works on the room index), then per room,
 // with the limits r.For(room) gives it (the first matching rule, else the
 // default), it removes the oldest events beyond r.MaxCount, those with offsets below r.Before, and the leading run of events
 // whose Time is before now-r.MaxAge (events are stored in acceptance order,
@@ -22,7 +22,7 @@ import (
 // a time index, without scanning the others.
 //
 // Trim deletes in write transactions of at most Options.TrimBatch events
-// (or keys) each, so Appends are delayed by one batch at most. Each
+// (or keys) each, so checkpoints are delayed by one batch at most. Each
 // transaction is consistent on its own: events, room metadata and
 // watermark change together; each removes an event from the events bucket
 // and its room index together, and only events the index covers, so
@@ -34,7 +34,7 @@ func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int,
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("bolt: trim: %w", err)
 	}
-	if err := l.indexForTrim(ctx); err != nil {
+	if err := l.applyFirst(ctx, "trim"); err != nil {
 		return 0, err
 	}
 	removed := 0
@@ -82,18 +82,18 @@ func (l *Log) Trim(ctx context.Context, r broker.Retention, now time.Time) (int,
 	return removed, nil
 }
 
-// indexForTrim indexes every unindexed event, unless ctx is done or the
-// log closed.
-func (l *Log) indexForTrim(ctx context.Context) error {
-	if err := l.acquire("trim"); err != nil {
+// applyFirst applies what is journaled (and indexes it), unless ctx is
+// done or the log closed: Trim and Expire work on bbolt alone.
+func (l *Log) applyFirst(ctx context.Context, op string) error {
+	if err := l.acquire(op); err != nil {
 		return err
 	}
 	defer l.mu.RUnlock()
-	if err := l.indexAll(ctx.Done(), noRoomCap); err != nil {
-		return fmt.Errorf("bolt: trim: index rooms: %w", err)
+	if err := l.checkpoint(ctx.Done()); err != nil {
+		return fmt.Errorf("bolt: %s: apply the journal: %w", op, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("bolt: trim: %w", err)
+		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return nil
 }
