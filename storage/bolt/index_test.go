@@ -208,7 +208,7 @@ func TestTrimWithUnindexedSuffix(t *testing.T) {
 			m.add(evs)
 		}
 	}
-	appendRooms(t0, "a", "b", "a", "c", "a", "b")                  // 1..6
+	appendRooms(t0, "a", "b", "a", "c", "a", "b")               // 1..6
 	if _, err := l.applyOldest(math.MaxUint64, 2); err != nil { // apply 1 2, the rest in memory
 		t.Fatal(err)
 	}

@@ -71,8 +71,8 @@ type journal struct {
 	size int64
 	salt uint32 // crc32c of the epoch: where each record's CRC starts
 
-	pos  int64  // where the next record goes
-	seq  uint64 // seq of the last record written
+	pos   int64  // where the next record goes
+	seq   uint64 // seq of the last record written
 	head  int64  // position of the oldest record not applied yet (pos when none)
 	live  int    // records written and not applied yet
 	bytes int64  // their size
