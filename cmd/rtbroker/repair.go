@@ -56,6 +56,10 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "%s: epoch %s, head %d, indexed %d: %d events, %d rooms, %d state records\n",
 		path, rep.Epoch, rep.Head, rep.Indexed, rep.Events, rep.Rooms, rep.States)
+	if rep.Journaled > 0 {
+		fmt.Fprintf(stdout, "journal: %d appends (%d events, up to offset %d) not in the file yet: the server applies them when it starts\n",
+			rep.Journaled, rep.JournalEvents, rep.JournalHead)
+	}
 	if rep.OK() {
 		fmt.Fprintln(stdout, "ok: no problem found")
 		return nil
@@ -88,6 +92,9 @@ func runRecover(args []string, getenv func(string) string, stdout, stderr io.Wri
 	}
 	fmt.Fprintf(stdout, "recovered %d events (offsets %d to %d) from %s (epoch %s, head %d) into %s (new epoch %s)\n",
 		rep.Events, rep.First, rep.Last, src, rep.OldEpoch, rep.OldHead, dst, rep.NewEpoch)
+	if rep.Journaled > 0 {
+		fmt.Fprintf(stdout, "of them %d from the journal (acknowledged, not in the file yet)\n", rep.Journaled)
+	}
 	for _, r := range rep.Lost {
 		fmt.Fprintf(stdout, "lost: offsets %d to %d (on damaged pages; offsets retention had removed are included)\n", r.From, r.To)
 	}

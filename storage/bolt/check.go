@@ -23,7 +23,12 @@ type CheckReport struct {
 	Events   int      // events read and decoded
 	Rooms    int      // rooms in the index
 	States   int      // state records
-	Problems []string // what is wrong, at most 1000; empty: the file is sound
+	// Journaled is how many Appends the journal holds that the file does
+	// not (the server applies them when it starts), with JournalEvents
+	// events up to offset JournalHead.
+	Journaled, JournalEvents int
+	JournalHead              uint64
+	Problems                 []string // what is wrong, at most 1000; empty: the file is sound
 	More     int      // problems found beyond those listed
 }
 
@@ -47,7 +52,8 @@ func (r *CheckReport) problem(format string, args ...any) {
 // up to the indexed offset is in its room's index and every index entry
 // names an event of that room (or one retention removed); each room's
 // metadata agrees with its index; the state records and their expiry
-// index agree. A damaged page is reported, never a panic. The error is
+// index agree; the journal's records not applied yet decode and follow
+// the file's head. A damaged page is reported, never a panic. The error is
 // for a file that cannot be opened at all; problems are in the report.
 func Check(path string) (*CheckReport, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: DefaultTimeout})
@@ -68,6 +74,7 @@ func Check(path string) (*CheckReport, error) {
 			{"events", verifyEvents},
 			{"room index", verifyIndex},
 			{"state", verifyState},
+			{"journal", func(tx *bbolt.Tx, r *CheckReport) { verifyJournal(path, tx, r) }},
 		}
 		for _, s := range steps {
 			guarded(r, s.name, func() { s.fn(tx, r) })
@@ -91,13 +98,39 @@ func guarded(r *CheckReport, name string, fn func()) {
 	fn()
 }
 
+// verifyJournal counts the journaled Appends the file does not hold yet
+// and checks that they decode and follow its head.
+func verifyJournal(path string, tx *bbolt.Tx, r *CheckReport) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil || r.Epoch == "" {
+		return
+	}
+	head := r.Head
+	_, err := readJournal(path, r.Epoch, decodeUint(meta.Get(keyJSeq)), decodeUint(meta.Get(keyJPos)), func(b *jbatch) error {
+		if b.prev != head {
+			return fmt.Errorf("batch follows offset %d, the head before it is %d: %w", b.prev, head, errCorrupt)
+		}
+		if _, err := b.events(); err != nil {
+			return err
+		}
+		head = b.head()
+		r.Journaled++
+		r.JournalEvents += len(b.evs)
+		return nil
+	})
+	r.JournalHead = head
+	if err != nil {
+		r.problem("journal: %v", err)
+	}
+}
+
 func verifyMeta(tx *bbolt.Tx, r *CheckReport) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		r.problem("metadata: bucket %s missing: not an rtbroker log, or damaged", bucketMeta)
 		return
 	}
-	if v := meta.Get(keyVersion); len(v) != 8 || decodeUint(v) != formatVersion {
+	if v := meta.Get(keyVersion); len(v) != 8 || decodeUint(v) != formatVersion && decodeUint(v) != formatNoJournal {
 		r.problem("metadata: format version %x, want %d (a format-2 file is migrated by serve, then checked)", v, formatVersion)
 	}
 	r.Epoch = string(meta.Get(keyEpoch))

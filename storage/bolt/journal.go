@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -289,6 +290,47 @@ func (j *journal) read(pos int64, seq uint64, fn func(payload []byte, seq uint64
 
 func (j *journal) close() error { return j.f.Close() }
 
+// readJournal calls fn with each batch of the journal of the bbolt file
+// at path whose epoch is epoch that follows jseq at jpos, the last applied
+// (what Open would apply), without writing anything. A missing journal
+// has none. It returns how many there were.
+func readJournal(path, epoch string, jseq, jpos uint64, fn func(*jbatch) error) (int, error) {
+	f, err := os.Open(journalPath(path))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	j := &journal{f: f, size: st.Size(), salt: crc32.Checksum([]byte(epoch), castagnoli)}
+	if int64(jpos) > j.size {
+		return 0, fmt.Errorf("journal position %d beyond the journal's %d bytes: %w", jpos, j.size, errCorrupt)
+	}
+	n := 0
+	_, _, err = j.batches(int64(jpos), jseq, func(b *jbatch) error {
+		n++
+		return fn(b)
+	})
+	return n, err
+}
+
+// batches is read that decodes each record into a batch.
+func (j *journal) batches(pos int64, seq uint64, fn func(*jbatch) error) (int64, uint64, error) {
+	return j.read(pos, seq, func(payload []byte, seq uint64, end int64) error {
+		b, err := decodeBatch(bytes.Clone(payload))
+		if err != nil {
+			return err
+		}
+		b.seq, b.end, b.size = seq, end, int64(journalHeaderLen+len(payload))
+		return fn(b)
+	})
+}
+
 // fdatasync flushes f's data (and only the metadata needed to read it back).
 func fdatasync(f *os.File) error {
 	for {
@@ -328,6 +370,18 @@ func (b *jbatch) event(i int, e *broker.Event) *broker.Event {
 		c.Data = rec[len(rec)-n : len(rec) : len(rec)]
 	}
 	return c
+}
+
+// events decodes b's events.
+func (b *jbatch) events() ([]*broker.Event, error) {
+	evs := make([]*broker.Event, len(b.evs))
+	for i, e := range b.evs {
+		evs[i] = &broker.Event{Offset: b.prev + 1 + uint64(i)}
+		if err := decodeRecord(e.rec, evs[i]); err != nil {
+			return nil, fmt.Errorf("event %d: %w", evs[i].Offset, err)
+		}
+	}
+	return evs, nil
 }
 
 // head returns the log head after b.

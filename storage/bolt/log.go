@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -45,12 +44,19 @@ var (
 // formatVersion is the layout version stored in the meta bucket. Version 1
 // kept each record in its room's bucket; version 2 keeps records in one
 // events bucket and indexes rooms lazily; version 3 adds the state buckets
-// and keeps no internal rooms in the log. Open migrates a version 2 file
-// (see migrate.go) and refuses any other version.
-const formatVersion = 3
+// and keeps no internal rooms in the log; version 4 has a journal beside
+// the file (keyJSeq, keyJPos), which a build that reads only version 3
+// would not apply, so it must refuse the file. Open migrates a version 2
+// file (see migrate.go), upgrades a version 3 file in place (it has no
+// journal: the new keys' absence means none applied) and refuses any
+// other version.
+const formatVersion = 4
 
 // formatMigrated is the one older version Open migrates.
 const formatMigrated = 2
+
+// formatNoJournal is the version Open upgrades by writing the version.
+const formatNoJournal = 3
 
 // Defaults that Open uses for zero Options fields.
 const (
@@ -273,28 +279,21 @@ func (l *Log) init(path string, journalSize int64) error {
 	return l.replay(int64(jpos), jseq)
 }
 
-// replay reads the journal records after position jpos and seq jseq, the
-// last applied, hands them to pending as Append does, and applies them.
+// replay applies the journal records after position jpos and seq jseq,
+// the last applied: it hands them to pending as Append does, and applies
+// them.
 func (l *Log) replay(jpos int64, jseq uint64) error {
 	if jpos > l.jrn.size {
 		return fmt.Errorf("journal position %d beyond the journal's %d bytes: %w", jpos, l.jrn.size, errCorrupt)
 	}
 	var size int64
-	pos, seq, err := l.jrn.read(jpos, jseq, func(payload []byte, seq uint64, end int64) error {
-		b, err := decodeBatch(bytes.Clone(payload))
-		if err != nil {
-			return err
-		}
+	pos, seq, err := l.jrn.batches(jpos, jseq, func(b *jbatch) error {
 		if head := l.head.Load(); b.prev != head {
 			return fmt.Errorf("batch follows offset %d, the log's head is %d: %w", b.prev, head, errCorrupt)
 		}
-		b.seq, b.end, b.size = seq, end, int64(journalHeaderLen+len(payload))
-		evs := make([]*broker.Event, len(b.evs))
-		for i, e := range b.evs {
-			evs[i] = &broker.Event{Offset: b.prev + 1 + uint64(i)}
-			if err := decodeRecord(e.rec, evs[i]); err != nil {
-				return err
-			}
+		evs, err := b.events()
+		if err != nil {
+			return err
 		}
 		l.jq = append(l.jq, b)
 		l.pend.add(b, evs)
@@ -368,6 +367,10 @@ func initFile(tx *bbolt.Tx) (epoch string, indexed, head uint64, err error) {
 			"(there is no migration from format %d: start from an empty data directory)", got, formatVersion, formatMigrated, got)
 	case got == formatMigrated:
 		return "", 0, 0, errNeedsMigration
+	case got == formatNoJournal:
+		if err := meta.Put(keyVersion, encodeKey(formatVersion)); err != nil {
+			return "", 0, 0, fmt.Errorf("format version: %w", err)
+		}
 	}
 	for _, name := range topBuckets {
 		if tx.Bucket(name) == nil {

@@ -52,7 +52,7 @@ func migrate(db *bbolt.DB, batch int, logger *slog.Logger) error {
 			return fmt.Errorf("migrate from format %d to %d: %w", formatMigrated, formatVersion, err)
 		}
 	}
-	logger.Info("bolt: migrated the log file from format 2 to 3: internal rooms moved out of the log",
+	logger.Info(fmt.Sprintf("bolt: migrated the log file from format %d to %d: internal rooms moved out of the log", formatMigrated, formatVersion),
 		"path", db.Path(), "internal_rooms", m.names, "events_removed", m.events,
 		"idempotency_keys_removed", m.keys, "duration", time.Since(start).Round(time.Millisecond))
 	return nil

@@ -290,3 +290,58 @@ func TestOpenNewerFormat(t *testing.T) {
 		t.Error("the refused file was changed")
 	}
 }
+
+// TestOpenFormat3: a file of format 3 (before the journal: no journal
+// keys) opens, keeps its events, and is format 4 from then on, so that a
+// build that reads only format 3 refuses it instead of ignoring its
+// journal.
+func TestOpenFormat3(t *testing.T) {
+	ctx := context.Background()
+	l, path := openTemp(t, Options{})
+	if _, err := l.Append(ctx, entries(3, "a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		for _, k := range [][]byte{keyJSeq, keyJPos} {
+			if err := meta.Delete(k); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyVersion, encodeKey(formatNoJournal))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := os.Remove(journalPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, entries(2, "a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := fileVersion(t, path); v != formatVersion {
+		t.Fatalf("version %d after Open, want %d", v, formatVersion)
+	}
+	l, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if res, err := l.Read(ctx, []string{"a"}, 0, 10); err != nil || len(res.Events) != 5 {
+		t.Fatalf("read %d events, %v; want 5", len(res.Events), err)
+	}
+}

@@ -21,6 +21,7 @@ type SalvageReport struct {
 	OldEpoch, NewEpoch string  // the epochs of the damaged log ("" when unreadable) and of the new one
 	OldHead            uint64  // the head the damaged log stored (0 when unreadable)
 	Events             int     // events copied, with their offsets and ids
+	Journaled          int     // of them, events the journal held that the file did not (not applied yet)
 	First, Last        uint64  // the offsets of the first and last event copied (0 when none)
 	Lost               []Range // offsets on damaged pages: their events, if any, are lost (gaps that retention made in them are included)
 	Undecodable        []uint64
@@ -33,7 +34,9 @@ type SalvageReport struct {
 // that clients positioned in the old one are told (recovered: false)
 // instead of misreading a position. The room index is rebuilt. Damaged
 // pages are skipped, not fatal: the offsets they covered are reported in
-// Lost, and a record that does not decode in Undecodable. Idempotency keys
+// Lost, and a record that does not decode in Undecodable. The events of
+// src's journal that it does not hold yet are copied after them, while the
+// journal is readable. Idempotency keys
 // and state records (Socket.IO sessions, read positions) are not carried
 // over. It fails when src cannot be opened at all or dst cannot be
 // written; dst is then left incomplete.
@@ -85,6 +88,9 @@ func Salvage(src, dst string) (*SalvageReport, error) {
 	if err == nil {
 		err = flush()
 	}
+	if err == nil {
+		err = salvageJournal(sdb, src, rep, out)
+	}
 	if err == nil && rep.OldHead > rep.Last && len(rep.Lost) > 0 && rep.Lost[len(rep.Lost)-1].To >= rep.OldHead {
 		rep.Lost[len(rep.Lost)-1].To = rep.OldHead // the walker probes beyond the head
 	}
@@ -95,6 +101,55 @@ func Salvage(src, dst string) (*SalvageReport, error) {
 		return rep, fmt.Errorf("bolt: salvage %s into %s: %w", src, dst, err)
 	}
 	return rep, nil
+}
+
+// salvageJournal copies the events of src's journal above the last event
+// copied, as long as the journal reads (the batches must follow the file's
+// stored head, and each other).
+func salvageJournal(sdb *bbolt.DB, src string, rep *SalvageReport, out *Log) error {
+	var jseq, jpos uint64
+	err := sdb.View(func(tx *bbolt.Tx) error {
+		defer func() { _ = recover() }() // a damaged meta bucket: no journal to read
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			jseq, jpos = decodeUint(meta.Get(keyJSeq)), decodeUint(meta.Get(keyJPos))
+		}
+		return nil
+	})
+	if err != nil || rep.OldEpoch == "" {
+		return err
+	}
+	head := rep.OldHead
+	var werr error // of writing dst; a journal that stops reading just ends the copy
+	_, _ = readJournal(src, rep.OldEpoch, jseq, jpos, func(b *jbatch) error {
+		if b.prev != head {
+			return errCorrupt // the rest does not follow: stop
+		}
+		head = b.head()
+		evs, err := b.events()
+		if err != nil {
+			return err
+		}
+		var fresh []*broker.Event
+		for _, ev := range evs {
+			if ev.Offset > rep.Last {
+				fresh = append(fresh, ev)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		if werr = out.restore(fresh); werr != nil {
+			return werr
+		}
+		if rep.First == 0 {
+			rep.First = fresh[0].Offset
+		}
+		rep.Last = fresh[len(fresh)-1].Offset
+		rep.Events += len(fresh)
+		rep.Journaled += len(fresh)
+		return nil
+	})
+	return werr
 }
 
 // guardedMeta reads the old epoch and head, if the metadata is readable.
