@@ -17,19 +17,19 @@ const maxProblems = 1000
 
 // CheckReport is the result of Check.
 type CheckReport struct {
-	Epoch    string   // the log's epoch ("" when unreadable)
-	Head     uint64   // the stored head
-	Indexed  uint64   // the stored indexed offset
-	Events   int      // events read and decoded
-	Rooms    int      // rooms in the index
-	States   int      // state records
+	Epoch   string // the log's epoch ("" when unreadable)
+	Head    uint64 // the stored head
+	Indexed uint64 // the stored indexed offset
+	Events  int    // events read and decoded
+	Rooms   int    // rooms in the index
+	States  int    // state records
 	// Journaled is how many Appends the journal holds that the file does
 	// not (the server applies them when it starts), with JournalEvents
 	// events up to offset JournalHead.
 	Journaled, JournalEvents int
 	JournalHead              uint64
 	Problems                 []string // what is wrong, at most 1000; empty: the file is sound
-	More     int      // problems found beyond those listed
+	More                     int      // problems found beyond those listed
 }
 
 // OK reports whether no problem was found.

@@ -209,15 +209,15 @@ func (p *pending) indexedOffset() uint64 {
 // pendingView is a reader's snapshot of pending.
 //
 // A reader takes the view first, then opens its read transaction. The
-// transaction therefore sees every commit that the view reflects: an index
-// up to some tx-indexed >= view.indexed and every event up to view.head.
-// The reader takes offsets up to tx-indexed from the index (consistent with
-// that transaction's trims and room metadata) and those in
-// (tx-indexed, view.head] from the view, which holds all of
-// (view.indexed, view.head]: no gap, no duplicate. Trim removes only
-// indexed events, so no event above tx-indexed is missing from the
-// transaction. Reads stop at view.head, the head of returned (durable)
-// Appends.
+// transaction therefore sees every checkpoint that the view reflects: the
+// events and their index up to some tx-indexed >= view.indexed. The reader
+// takes offsets up to tx-indexed from the index (consistent with that
+// transaction's trims and room metadata) and their events from the events
+// bucket, and the offsets in (tx-indexed, view.head] and their events from
+// the view, which holds all of (view.indexed, view.head]: no gap, no
+// duplicate. Trim removes only indexed events, so no event up to
+// tx-indexed that the index names is missing from the transaction. Reads
+// stop at view.head, the head of returned (durable) Appends.
 type pendingView struct {
 	indexed uint64
 	head    uint64
