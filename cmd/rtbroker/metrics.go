@@ -24,6 +24,7 @@ import (
 // before the log opens; registered with the rest by newMetrics.
 type commitMetrics struct {
 	batch, commit, write prometheus.Histogram
+	cpEvents, cpTime     prometheus.Histogram // checkpoints: bolt.Options.OnCheckpoint
 }
 
 func newCommitMetrics() *commitMetrics {
@@ -32,9 +33,13 @@ func newCommitMetrics() *commitMetrics {
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_commit_batch_events",
 			Help: "Events per log commit (group commit: concurrent publishes share one transaction).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_commit_seconds",
-			Help: "Time of a log commit's whole write transaction, fsync included.", Buckets: lat}),
+			Help: "Time of a log commit, from taking the write lock to its journal record fdatasynced.", Buckets: lat}),
 		write: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_commit_fsync_seconds",
-			Help: "Time a log commit spent writing pages and fsyncing (bbolt's write time).", Buckets: lat}),
+			Help: "Time a log commit spent writing and fdatasyncing its journal record.", Buckets: lat}),
+		cpEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_checkpoint_events",
+			Help: "Events per checkpoint (one bbolt transaction applying journaled commits).", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		cpTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rtbroker_checkpoint_seconds",
+			Help: "Time of a checkpoint's bbolt transaction, its two fsyncs included.", Buckets: lat}),
 	}
 }
 
@@ -48,6 +53,12 @@ func newDeliverLatency() *prometheus.HistogramVec {
 		Help:    "Time from a publish being accepted to its event being written to a subscriber, sampled (one subscriber batch in every 128 events delivered; live events, not replays), by transport.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, // 500µs … 16s
 		[]string{"transport"})
+}
+
+// checkpoint is the bolt.Options.OnCheckpoint hook.
+func (m *commitMetrics) checkpoint(_, events int, took time.Duration) {
+	m.cpEvents.Observe(float64(events))
+	m.cpTime.Observe(took.Seconds())
 }
 
 // observe is the bolt.Options.OnCommit hook.
@@ -85,7 +96,7 @@ func newMetrics(src metricSources) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		src.commits.batch, src.commits.commit, src.commits.write, src.deliver,
+		src.commits.batch, src.commits.commit, src.commits.write, src.commits.cpEvents, src.commits.cpTime, src.deliver,
 		&scrapeCollector{src: src, f: newFamilies()},
 	)
 	return reg
@@ -151,7 +162,7 @@ func newFamilies() *families {
 		mHead:         newFamily("rtbroker_log_head", "Offset of the last committed event.", prometheus.GaugeValue),
 		mPublished:    newFamily("rtbroker_events_published_total", "Events committed to the log.", prometheus.CounterValue),
 		mReplayed:     newFamily("rtbroker_publishes_replayed_total", "Publishes answered from an earlier commit with the same Idempotency-Key.", prometheus.CounterValue),
-		mCommits:      newFamily("rtbroker_commits_total", "Log transactions (one fsync each).", prometheus.CounterValue),
+		mCommits:      newFamily("rtbroker_commits_total", "Log commits (grouped publishes; on bbolt one journal fdatasync each).", prometheus.CounterValue),
 		mEphemeral:    newFamily("rtbroker_ephemeral_total", "Ephemeral events sent.", prometheus.CounterValue),
 		mSubs:         newFamily("rtbroker_subscriptions", "Open subscriptions over all gateways.", prometheus.GaugeValue),
 		mSSE:          newFamily("rtbroker_sse_streams", "Open SSE streams.", prometheus.GaugeValue),

@@ -94,6 +94,10 @@ func (l *Log) appendOnce(ctx context.Context, entries []broker.Entry, recs []bro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var start time.Time
+	if l.onCommit != nil {
+		start = time.Now()
+	}
 	prev := l.head.Load()
 	a := appender{head: prev, db: l.db, pend: l.pend,
 		out: make([]*broker.Event, 0, len(entries)), fresh: make([]*broker.Event, 0, len(entries))}
@@ -118,9 +122,9 @@ func (l *Log) appendOnce(ctx context.Context, entries []broker.Entry, recs []bro
 			return nil, l.jrnErr(err)
 		}
 	}
-	var start time.Time
+	var wrote time.Time
 	if l.onCommit != nil {
-		start = time.Now()
+		wrote = time.Now()
 	}
 	b.end, err = l.jrn.write(buf)
 	if err != nil {
@@ -128,8 +132,7 @@ func (l *Log) appendOnce(ctx context.Context, entries []broker.Entry, recs []bro
 	}
 	b.seq = l.jrn.seq
 	if l.onCommit != nil && len(a.fresh) > 0 {
-		d := time.Since(start)
-		l.onCommit(len(a.fresh), d, d)
+		l.onCommit(len(a.fresh), time.Since(start), time.Since(wrote))
 	}
 	// Durable now: readers may see the events (pend first, then the head
 	// that caps reads).

@@ -118,9 +118,12 @@ func (l *Log) applyOldest(last, maxEvents uint64) (bool, error) {
 func (l *Log) apply(bs []*jbatch) error {
 	last := bs[len(bs)-1]
 	from, target, rooms := l.pend.chunk(last.head())
+	start := time.Now()
 	var bytes int64
+	events := 0
 	for _, b := range bs {
 		bytes += b.size
+		events += len(b.evs)
 	}
 	err := l.update(bs[0].prev+1, last.head(), func(tx *bbolt.Tx) error {
 		var arena []byte
@@ -147,6 +150,9 @@ func (l *Log) apply(bs []*jbatch) error {
 	l.wmu.Lock()
 	l.jrn.applied(len(bs), bytes, last.end)
 	l.wmu.Unlock()
+	if l.onCheckpoint != nil {
+		l.onCheckpoint(len(bs), events, time.Since(start))
+	}
 	return nil
 }
 

@@ -133,12 +133,18 @@ type Options struct {
 	JournalSize int64
 
 	// OnCommit, when set, is called after each Append that committed
-	// events, with the batch's event count and the time of writing and
-	// fdatasyncing its journal record (commit and write: the same). It
-	// runs on the appending goroutine after the commit, once per record
-	// (not per event): keep it cheap (for metrics: histogram
-	// observations). Nil means none.
+	// events, with the batch's event count, the time of the whole commit
+	// (from taking the write lock: idempotency keys, encoding, the
+	// journal) and the part spent writing and fdatasyncing the journal
+	// record (write). It runs on the appending goroutine after the commit,
+	// once per record (not per event): keep it cheap (for metrics:
+	// histogram observations). Nil means none.
 	OnCommit func(events int, commit, write time.Duration)
+
+	// OnCheckpoint, when set, is called after each checkpoint transaction
+	// with the count of Appends and of events it applied and its time,
+	// on the checkpointing goroutine: keep it cheap. Nil means none.
+	OnCheckpoint func(appends, events int, took time.Duration)
 
 	// Logger receives the indexer's errors (it retries on its next tick)
 	// and the one INFO line of a migration at Open. Nil means
@@ -168,6 +174,7 @@ type Log struct {
 	logger        *slog.Logger                                  // immutable
 	health        *health                                       // safe for concurrent use: see faults.go
 	onCommit      func(events int, commit, write time.Duration) // immutable; nil: none
+	onCheckpoint  func(appends, events int, took time.Duration) // immutable; nil: none
 
 	head atomic.Uint64 // head of the last returned Append; only grows
 
@@ -319,6 +326,7 @@ func newLog(db *bbolt.DB, opts Options) *Log {
 		indexInterval: opts.IndexInterval,
 		logger:        opts.Logger,
 		onCommit:      opts.OnCommit,
+		onCheckpoint:  opts.OnCheckpoint,
 		wake:          make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 	}
