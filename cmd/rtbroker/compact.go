@@ -49,6 +49,9 @@ func runCompact(args []string, getenv func(string) string, stdout, stderr io.Wri
 	} else if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("compact: %s exists: write the copy to a new file", dst)
 	}
+	if err := applyJournal(src); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
 	before, after, err := compactFile(src, dst, inPlace)
 	if err != nil {
 		_ = os.Remove(dst)
@@ -62,13 +65,32 @@ func runCompact(args []string, getenv func(string) string, stdout, stderr io.Wri
 	return nil
 }
 
+// lockedByServer is the error for a log file another process holds.
+func lockedByServer(path string) error {
+	return fmt.Errorf("%s is locked: a server is running on it; stop it first", path)
+}
+
+// applyJournal opens the log at path and closes it, which applies the
+// commits its journal holds (after a crash), so that a copy of the file
+// alone has every commit.
+func applyJournal(path string) error {
+	l, err := bolt.Open(path, bolt.Options{Timeout: 500 * time.Millisecond})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return lockedByServer(path)
+	}
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
 // compactFile copies the log src into a new file dst, checks the copy and,
 // when inPlace, renames it over src while src is still held (so no server
 // opens the old file meanwhile). It returns both sizes.
 func compactFile(src, dst string, inPlace bool) (before, after int64, err error) {
 	sdb, err := bbolt.Open(src, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
 	if errors.Is(err, bbolt.ErrTimeout) {
-		return 0, 0, fmt.Errorf("%s is locked: a server is running on it; stop it first", src)
+		return 0, 0, lockedByServer(src)
 	}
 	if err != nil {
 		return 0, 0, err

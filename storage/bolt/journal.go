@@ -308,8 +308,8 @@ func readJournal(path, epoch string, jseq, jpos uint64, fn func(*jbatch) error) 
 		return 0, err
 	}
 	j := &journal{f: f, size: st.Size(), salt: crc32.Checksum([]byte(epoch), castagnoli)}
-	if int64(jpos) > j.size {
-		return 0, fmt.Errorf("journal position %d beyond the journal's %d bytes: %w", jpos, j.size, errCorrupt)
+	if int64(jpos) > j.size { // a journal deleted and made anew, smaller: nothing of it to apply
+		jpos = 0
 	}
 	n := 0
 	_, _, err = j.batches(int64(jpos), jseq, func(b *jbatch) error {

@@ -290,8 +290,8 @@ func (l *Log) init(path string, journalSize int64) error {
 // the last applied: it hands them to pending as Append does, and applies
 // them.
 func (l *Log) replay(jpos int64, jseq uint64) error {
-	if jpos > l.jrn.size {
-		return fmt.Errorf("journal position %d beyond the journal's %d bytes: %w", jpos, l.jrn.size, errCorrupt)
+	if jpos > l.jrn.size { // a journal deleted and made anew, smaller: nothing of it to apply
+		jpos = 0
 	}
 	var size int64
 	pos, seq, err := l.jrn.batches(jpos, jseq, func(b *jbatch) error {
