@@ -22,6 +22,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/bolt"
 	"github.com/rtbroker/rtbroker/storage/jetstream"
 )
 
@@ -49,6 +50,7 @@ type config struct {
 	MaxBatch          int
 	MaxDataSize       int
 	MaxBodySize       int64
+	JournalSize       int64 // bytes of a new journal beside the bbolt file
 	RetentionMaxAge   time.Duration
 	RetentionMaxCount int
 	RetentionInterval time.Duration
@@ -199,6 +201,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBatch, "max-batch", broker.DefaultMaxBatch, "publishes that share one commit (transaction + fsync) at most")
 	fs.IntVar(&c.MaxDataSize, "max-data-size", broker.DefaultMaxDataSize, "largest event data in `bytes`")
 	fs.Int64Var(&c.MaxBodySize, "max-body-size", httpapi.DefaultMaxBodySize, "largest publish request body in `bytes`")
+	fs.Int64Var(&c.JournalSize, "journal-size", bolt.DefaultJournalSize, "`bytes` of the journal a new bbolt log writes its commits to (rtbroker.db-journal, written with zeros once; at least 65536)")
 	fs.DurationVar(&c.RetentionMaxAge, "retention-max-age", 0, "remove events older than this (0 keeps all)")
 	fs.IntVar(&c.RetentionMaxCount, "retention-max-count", 0, "keep at most this many events per room (0 keeps all)")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", broker.DefaultRetentionInterval, "how often retention runs")
@@ -358,6 +361,7 @@ func (c *config) validate() error {
 	check(c.MaxBatch > 0, "--max-batch must be positive")
 	check(c.MaxDataSize > 0, "--max-data-size must be positive")
 	check(c.MaxBodySize > 0, "--max-body-size must be positive")
+	check(c.JournalSize >= 64<<10, "--journal-size must be at least 65536 bytes")
 	check(c.RetentionMaxAge >= 0 && c.RetentionMaxCount >= 0, "retention limits cannot be negative")
 	check(c.RetentionInterval > 0, "--retention-interval must be positive")
 	rules, rerr := parseRetentionRules(c.RetentionRules)

@@ -17,6 +17,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/socketio/engineio"
 	"github.com/rtbroker/rtbroker/gateways/sse"
 	"github.com/rtbroker/rtbroker/gateways/typing"
+	"github.com/rtbroker/rtbroker/storage/bolt"
 	"github.com/rtbroker/rtbroker/storage/jetstream"
 	"github.com/rtbroker/rtbroker/storage/jetstream/natsnode"
 )
@@ -126,6 +127,7 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 	}{
 		{name: "tail-size", got: c.TailSize, want: broker.DefaultTailSize},
 		{name: "max-batch", got: c.MaxBatch, want: broker.DefaultMaxBatch},
+		{name: "journal-size", got: c.JournalSize, want: int64(bolt.DefaultJournalSize)},
 		{name: "max-data-size", got: c.MaxDataSize, want: broker.DefaultMaxDataSize},
 		{name: "retention-interval", got: c.RetentionInterval, want: broker.DefaultRetentionInterval},
 		{name: "max-body-size", got: c.MaxBodySize, want: int64(httpapi.DefaultMaxBodySize)},

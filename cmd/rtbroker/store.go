@@ -46,7 +46,7 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, commits *comm
 		return nil, err
 	}
 	path := filepath.Join(cfg.Data, dbFile)
-	l, err := bolt.Open(path, bolt.Options{Logger: log, OnCommit: commits.observe, OnCheckpoint: commits.checkpoint})
+	l, err := bolt.Open(path, bolt.Options{Logger: log, JournalSize: cfg.JournalSize, OnCommit: commits.observe, OnCheckpoint: commits.checkpoint})
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
