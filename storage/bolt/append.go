@@ -107,6 +107,7 @@ func (l *Log) appendOnce(ctx context.Context, entries []broker.Entry, recs []bro
 			return nil, fmt.Errorf("append to room %q: %w", entries[i].Room, err)
 		}
 	}
+	a.close() // not held over the write: a checkpoint that grows bbolt's map waits for read transactions
 	if len(a.fresh) == 0 && len(recs) == 0 {
 		return a.out, nil // every entry named an event committed before
 	}
@@ -239,10 +240,11 @@ func (a *appender) lookup(ik []byte) (*broker.Event, error) {
 	return decodeIdemValue(v)
 }
 
-// close ends the appender's read transaction, if it opened one.
+// close ends the appender's read transaction, if it has one open.
 func (a *appender) close() {
 	if a.tx != nil {
 		_ = a.tx.Rollback()
+		a.tx = nil
 	}
 }
 
