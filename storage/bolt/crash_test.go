@@ -207,15 +207,8 @@ func TestCrashBeforeCheckpoint(t *testing.T) {
 // the journal.
 func storedHead(t *testing.T, path string) uint64 {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var head uint64
-	if err := db.View(func(tx *bbolt.Tx) error { head, err = readHead(tx); return err }); err != nil {
-		t.Fatal(err)
-	}
+	onFile(t, path, true, func(tx *bbolt.Tx) (err error) { head, err = readHead(tx); return err })
 	return head
 }
 

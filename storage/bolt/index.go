@@ -104,9 +104,10 @@ func (l *Log) applyOldest(last, maxEvents uint64) (bool, error) {
 		return false, err
 	}
 	l.wmu.Lock()
+	clear(l.jq[:n]) // let go of the applied batches: the array outlives them
 	l.jq = l.jq[n:]
 	if len(l.jq) == 0 {
-		l.jq = nil // let go of the applied batches
+		l.jq = nil
 	}
 	l.wmu.Unlock()
 	return true, nil

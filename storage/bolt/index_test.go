@@ -301,21 +301,13 @@ func TestIndexerRuns(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		db, err := bbolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		err = db.View(func(tx *bbolt.Tx) error {
+		onFile(t, path, true, func(tx *bbolt.Tx) error {
 			indexed, err := readIndexed(tx)
 			if err == nil && indexed != 5 {
 				err = fmt.Errorf("indexed %d after Close, want 5", indexed)
 			}
 			return err
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	})
 }
 

@@ -66,14 +66,28 @@ func copyFormat2(t *testing.T) (string, format2Fixture) {
 // fileVersion reads the format version of the bbolt file at path.
 func fileVersion(t *testing.T, path string) uint64 {
 	t.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	var v uint64
+	onFile(t, path, true, func(tx *bbolt.Tx) error { v = decodeUint(tx.Bucket(bucketMeta).Get(keyVersion)); return nil })
+	return v
+}
+
+// onFile runs fn in a transaction (read-only or not) of the bbolt file at
+// path, opened for it and closed after.
+func onFile(t *testing.T, path string, readOnly bool, fn func(*bbolt.Tx) error) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: readOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var v uint64
-	_ = db.View(func(tx *bbolt.Tx) error { v = decodeUint(tx.Bucket(bucketMeta).Get(keyVersion)); return nil })
-	return v
+	if readOnly {
+		err = db.View(fn)
+	} else {
+		err = db.Update(fn)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // logBuffer returns a logger writing text lines to the returned buffer.
@@ -267,18 +281,11 @@ func TestOpenNewerFormat(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bbolt.Tx) error {
+	onFile(t, path, false, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyVersion, encodeKey(formatVersion+1))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	})
 	before, _ := os.ReadFile(path)
-	l, err = Open(path, Options{})
+	l, err := Open(path, Options{})
 	if err == nil {
 		l.Close()
 		t.Fatal("Open of a newer format succeeded")
@@ -304,11 +311,7 @@ func TestOpenFormat3(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bbolt.Tx) error {
+	onFile(t, path, false, func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		for _, k := range [][]byte{keyJSeq, keyJPos} {
 			if err := meta.Delete(k); err != nil {
@@ -316,14 +319,11 @@ func TestOpenFormat3(t *testing.T) {
 			}
 		}
 		return meta.Put(keyVersion, encodeKey(formatNoJournal))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	})
 	if err := os.Remove(journalPath(path)); err != nil {
 		t.Fatal(err)
 	}
-	l, err = Open(path, Options{})
+	l, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
