@@ -142,9 +142,9 @@ func (l *Log) appendOnce(ctx context.Context, entries []broker.Entry, recs []bro
 	for i, e := range a.fresh {
 		evs[i] = b.event(i, e)
 	}
-	unapplied := l.pend.add(b, evs)
+	events, records := l.pend.add(b, evs)
 	l.head.Store(b.head())
-	if unapplied >= l.indexBatch || l.jrn.bytes >= l.jrn.size/4 {
+	if events >= l.indexBatch || records >= stateWake || l.jrn.bytes >= l.jrn.size/4 {
 		select {
 		case l.wake <- struct{}{}:
 		default: // already woken
@@ -152,6 +152,13 @@ func (l *Log) appendOnce(ctx context.Context, entries []broker.Entry, recs []bro
 	}
 	return a.out, nil
 }
+
+// stateWake is how many keys with state records not applied wake the
+// checkpointer: a burst of Socket.IO connects writes a session record
+// each, and what is not applied is held in memory twice (the journal
+// record and the record), which a server that keeps its freed memory
+// (no release) would keep mapped.
+const stateWake = 1024
 
 // jrnErr is err of a journal write, recorded in the health when the disk
 // refused it (errJournalFull is not an error of the disk).

@@ -302,3 +302,23 @@ func TestCheckAndSalvageSeeTheJournal(t *testing.T) {
 		t.Fatalf("salvaged log: %d events, %v; want 15, the last of room b", len(res.Events), err)
 	}
 }
+
+// TestStateRecordsWakeTheCheckpointer: a burst of state records (a
+// Socket.IO connect storm writes one per socket) is applied when
+// stateWake keys wait, without waiting for the interval, so that memory
+// does not hold a whole burst twice.
+func TestStateRecordsWakeTheCheckpointer(t *testing.T) {
+	l, _ := openTemp(t, Options{IndexInterval: time.Hour})
+	for i := range stateWake {
+		if err := l.Put(context.Background(), []broker.Record{{Key: fmt.Sprintf("s/%05d", i), Value: []byte("v")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(l.pend.stateUnder("s/", false)) >= stateWake/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d state records still not applied 10 s after the burst", len(l.pend.stateUnder("s/", false)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

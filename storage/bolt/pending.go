@@ -78,8 +78,9 @@ func (p *pending) load(tx *bbolt.Tx) error {
 
 // add records the journaled batch b and its new events evs (in offset
 // order, owned by pending: not the ones Append returns). The caller holds
-// Log.wmu. It returns how many events are not applied now.
-func (p *pending) add(b *jbatch, evs []*broker.Event) uint64 {
+// Log.wmu. It returns how many events, and how many keys' state
+// records, are not applied now.
+func (p *pending) add(b *jbatch, evs []*broker.Event) (events uint64, records int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, e := range evs {
@@ -93,7 +94,7 @@ func (p *pending) add(b *jbatch, evs []*broker.Event) uint64 {
 		p.state[r.Key] = stateEntry{rec: r, seq: b.seq}
 	}
 	p.head = max(p.head, b.head())
-	return p.head - p.indexed
+	return p.head - p.indexed, len(p.state)
 }
 
 // idemEvent returns the event not applied yet that idempotency key ik
