@@ -79,9 +79,10 @@ type journal struct {
 	bytes int64  // their size
 }
 
-// openJournal opens the journal at path, creating it, or growing it to
-// size with zeros (made durable) when it is smaller. A journal is never
-// shrunk: records beyond a smaller size may still be needed.
+// openJournal opens the journal at path, creating it with size bytes of
+// zeros (made durable) when it is missing or shorter than any journal. An
+// existing journal keeps its size until Open applied it (growTo): records
+// near its end must be read where they were written.
 func openJournal(path string, size int64, epoch string) (*journal, error) {
 	size = max(size, minJournalSize)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -93,8 +94,9 @@ func openJournal(path string, size int64, epoch string) (*journal, error) {
 		f.Close()
 		return nil, err
 	}
-	if st.Size() < size {
-		if err := zeroFill(f, st.Size(), size); err != nil {
+	cur := st.Size()
+	if cur < minJournalSize { // new, or its making was cut short: it holds no record
+		if err := zeroFill(f, 0, size); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("journal %s: %w", path, err)
 		}
@@ -102,8 +104,9 @@ func openJournal(path string, size int64, epoch string) (*journal, error) {
 			f.Close()
 			return nil, fmt.Errorf("journal %s: %w", path, err)
 		}
+		cur = size
 	}
-	return &journal{f: f, size: max(size, st.Size()), salt: crc32.Checksum([]byte(epoch), castagnoli)}, nil
+	return &journal{f: f, size: cur, salt: crc32.Checksum([]byte(epoch), castagnoli)}, nil
 }
 
 // zeroFill writes zeros into f from off to end and fsyncs it (data and
@@ -211,13 +214,19 @@ func (j *journal) applied(count int, bytes, end int64) {
 
 // grow makes room for a record of n bytes that does not fit even in an
 // empty journal: it appends that much room, in zeros, to the file (made
-// durable). It is possible only while no record wraps around
-// (the records' positions stay where a reader looks for them).
-func (j *journal) grow(n int64) error {
+// durable).
+func (j *journal) grow(n int64) error { return j.growTo(j.size + n + journalHeaderLen) }
+
+// growTo appends zeros to the file up to size bytes (made durable), when
+// it is smaller. It is possible only while no record wraps around (the
+// records' positions stay where a reader looks for them).
+func (j *journal) growTo(size int64) error {
+	if size <= j.size {
+		return nil
+	}
 	if j.live > 0 && j.pos <= j.head {
 		return errJournalFull
 	}
-	size := j.size + n + journalHeaderLen
 	if err := zeroFill(j.f, j.size, size); err != nil {
 		return err
 	}

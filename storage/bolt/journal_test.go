@@ -83,12 +83,17 @@ func TestJournalWrapsAndRecovers(t *testing.T) {
 	if wraps < 3 {
 		t.Fatalf("the journal wrapped %d times: the test tests too little", wraps)
 	}
-	l, err := Open(path, smallJournal)
+	larger := smallJournal
+	larger.JournalSize = 2 * minJournalSize // read at its old size, grown once applied
+	l, err := Open(path, larger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	checkAgainst(t, l, m, "last Open")
+	if l.jrn.size != larger.JournalSize {
+		t.Fatalf("journal of %d bytes after an Open asking for %d", l.jrn.size, larger.JournalSize)
+	}
 	if r, err := l.Get(ctx, "last/r1"); err != nil || string(r.Value) != "7-88" {
 		t.Fatalf(`Get("last/r1") = %q, %v; want "7-88"`, r.Value, err)
 	}

@@ -127,8 +127,9 @@ type Options struct {
 	IndexInterval time.Duration
 
 	// JournalSize is the size in bytes of a new journal file (see
-	// journal.go); an existing one keeps its size, and one grows when a
-	// single Append needs more. Appends wait for the checkpointer when the
+	// journal.go); a smaller existing one grows to it once Open applied
+	// it (a journal never shrinks), and one grows when a single Append
+	// needs more. Appends wait for the checkpointer when the
 	// records not applied yet fill it. Zero means DefaultJournalSize.
 	JournalSize int64
 
@@ -283,7 +284,10 @@ func (l *Log) init(path string, journalSize int64) error {
 	if l.jrn, err = openJournal(journalPath(path), journalSize, l.epoch); err != nil {
 		return err
 	}
-	return l.replay(int64(jpos), jseq)
+	if err := l.replay(int64(jpos), jseq); err != nil {
+		return err
+	}
+	return l.jrn.growTo(journalSize) // a larger JournalSize than the file's, now that nothing is left to apply
 }
 
 // replay applies the journal records after position jpos and seq jseq,
