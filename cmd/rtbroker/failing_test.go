@@ -237,7 +237,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 	logs := &lockedBuffer{}
 	pr, pw := io.Pipe()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(mnt, "data"), "--publish-rate", "0", "--connect-rate", "0",
-		"--journal-size", "1048576")
+		"--journal-size", "262144")
 	cmd.Stderr = io.MultiWriter(pw, logs)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -78,8 +78,12 @@ func (l *Log) commit(ctx context.Context, entries []broker.Entry, recs []broker.
 			return out, err
 		}
 		// The journal is full of records not applied yet: apply them.
-		if err := l.checkpoint(nil); err != nil {
-			return nil, fmt.Errorf("the journal is full and applying it failed: %w", err)
+		if cerr := l.checkpoint(nil); cerr != nil {
+			// A disk with a little room again may have taken some of them.
+			if out, err := l.appendOnce(ctx, entries, recs); !errors.Is(err, errJournalFull) {
+				return out, err
+			}
+			return nil, fmt.Errorf("the journal is full and applying it failed: %w", cerr)
 		}
 	}
 }

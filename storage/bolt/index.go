@@ -69,13 +69,20 @@ func (l *Log) checkpointLocked(stop <-chan struct{}) error {
 		last = l.jq[n-1].seq
 	}
 	l.wmu.Unlock()
+	limit := l.indexTxMax
 	for {
 		select {
 		case <-stop:
 			return nil
 		default:
 		}
-		more, err := l.applyOldest(last, l.indexTxMax)
+		more, err := l.applyOldest(last, limit)
+		if errors.Is(err, broker.ErrInsufficientStorage) && limit > 0 {
+			// A disk that has some room again may not have room for a
+			// large transaction: one Append per transaction needs little.
+			limit = 0
+			continue
+		}
 		if err != nil || !more {
 			return err
 		}
