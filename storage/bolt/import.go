@@ -20,13 +20,13 @@ var _ broker.Importer = (*Log)(nil)
 //
 // The offsets must ascend strictly (gaps are allowed: the events of rooms
 // left out, or removed by retention, before the export) and the first
-// must be above the head, checked inside the transaction: otherwise it
+// must be above the head, checked while Appends wait: otherwise it
 // fails with an error wrapping broker.ErrConflict and writes nothing. An
 // event with no offset, a bad room or type name or data that is not JSON
 // fails the call with an error wrapping broker.ErrInvalid before anything
-// is written. No idempotency key is recorded. The room index is brought
-// up to date by the indexer, as after Append. The Log keeps evs (they are
-// visible to readers as they are): the caller must not modify them.
+// is written. No idempotency key is recorded. It applies the journal
+// first, and writes the events and their room index in one transaction,
+// without the journal (Appends wait meanwhile). evs are not kept.
 func (l *Log) Import(ctx context.Context, evs []*broker.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -69,9 +69,9 @@ func validateImport(evs []*broker.Event) error {
 }
 
 // restore writes evs, in ascending offset order and above the head, with
-// their own offsets, and moves the head to the last; the indexer indexes
-// them. A first offset at or below the
-// head of the transaction's snapshot fails with broker.ErrConflict.
+// their own offsets, and their room index, and moves the head to the
+// last, once the journal is applied. A first offset at or below the head
+// fails with broker.ErrConflict.
 func (l *Log) restore(evs []*broker.Event) error {
 	if len(evs) == 0 {
 		return nil

@@ -147,7 +147,7 @@ type Options struct {
 	// on the checkpointing goroutine: keep it cheap. Nil means none.
 	OnCheckpoint func(appends, events int, took time.Duration)
 
-	// Logger receives the indexer's errors (it retries on its next tick)
+	// Logger receives the checkpointer's errors (it retries on its next tick)
 	// and the one INFO line of a migration at Open. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -197,9 +197,10 @@ type Log struct {
 
 // Open opens the log in the bbolt file at path, creating the file (and its
 // parent directory) when missing; a new file gets a new random epoch. It
-// rebuilds the in-memory part of the room index from the events the index
-// does not cover yet (after a crash, those since the last index pass) and
-// starts the indexer. It fails when the file is locked by another process
+// indexes what an older build left unindexed, opens the journal beside
+// the file (path + "-journal", created with opts.JournalSize bytes of
+// zeros), applies what a crash left in it, and starts the checkpointer.
+// It fails when the file is locked by another process
 // for longer than opts.Timeout, is not a bbolt file, or is a bbolt file of
 // another application or format version. A file of format version 2 is
 // migrated in place first (see migrate); there is no migration from format
