@@ -37,10 +37,12 @@ docker:
 ## test: gofmt, go vet, then every test with the race detector
 test: fmt-check node_modules/.package-lock.json bench/peer/node_modules/.package-lock.json
 	$(GO) vet ./...
+	$(GO) vet -tags rtbroker_nofsync ./storage/bolt ./cmd/rtbroker
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags rtbroker_nofsync ./storage/bolt ./cmd/rtbroker
 
 ## fmt-check: fail when gofmt would change a file
 fmt-check:

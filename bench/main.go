@@ -133,6 +133,7 @@ type suite struct {
 	scs      []scenario
 	work     string // temporary: binaries, data directories, logs
 	rtbroker string // binary
+	noSync   string // rtbroker built with noSyncTag, the rooms row's ceiling
 	rtbench  string // binary
 	self     string // this program, for --restart-cmd
 	node     string
@@ -210,16 +211,17 @@ func (s *suite) prepare(ctx context.Context) error {
 	if s.work, err = os.MkdirTemp("", "rtbroker-bench-"); err != nil {
 		return err
 	}
-	s.rtbroker = filepath.Join(s.work, "rtbroker")
-	builds := []struct{ out, pkg string }{{s.rtbroker, "./cmd/rtbroker"}}
+	s.rtbroker, s.noSync = filepath.Join(s.work, "rtbroker"), filepath.Join(s.work, "rtbroker-nofsync")
+	type build struct{ out, pkg, tags string }
+	builds := []build{{s.rtbroker, "./cmd/rtbroker", ""}, {s.noSync, "./cmd/rtbroker", noSyncTag}}
 	if s.rtbench = s.cfg.rtbench; s.rtbench == "" {
 		s.rtbench = filepath.Join(s.work, "rtbench")
-		builds = append(builds, struct{ out, pkg string }{s.rtbench, "./cmd/rtbench"})
+		builds = append(builds, build{s.rtbench, "./cmd/rtbench", ""})
 	} else if s.rtbench, err = filepath.Abs(s.rtbench); err != nil {
 		return err
 	}
 	for _, b := range builds {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.out, b.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", b.tags, "-o", b.out, b.pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("go build %s: %w", b.pkg, err)
@@ -330,7 +332,7 @@ func (s *suite) attempt(ctx context.Context, sc scenario, tgt string, rep, attem
 // newServer describes tgt's process for sc on a new port, with dir for
 // its data and log.
 func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
-	if tgt == "rtbroker" {
+	if tgt == "rtbroker" || tgt == noSyncTarget {
 		for _, a := range sc.rtbrokerArgs {
 			name, _, _ := strings.Cut(a, "=")
 			if strings.HasPrefix(name, "--") && !strings.Contains(s.help, name) {
@@ -348,8 +350,8 @@ func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	argv := []string{"taskset", "-c", "0"}
-	if tgt == "rtbroker" {
-		argv = append(argv, s.rtbroker, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"),
+	if bin := map[string]string{"rtbroker": s.rtbroker, noSyncTarget: s.noSync}[tgt]; bin != "" {
+		argv = append(argv, bin, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"),
 			"--log-level", "warn", "--publish-rate", "0", "--max-conns-per-ip", "0")
 		argv = append(argv, s.extra...)
 		argv = append(argv, sc.rtbrokerArgs...)
@@ -366,7 +368,9 @@ func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
 func (s *suite) step(ctx context.Context, r *run, st step, srv *server, prefix string) {
 	jsonFile := prefix + ".json"
 	wireTarget, args := r.Target, st.args
-	if wireTarget == ceilingTarget {
+	if wireTarget == noSyncTarget {
+		wireTarget = "rtbroker"
+	} else if wireTarget == ceilingTarget {
 		wireTarget = "rtbroker" // the ceiling answers rtbroker's publish and join
 		if st.ceilingArgs != nil {
 			args = st.ceilingArgs

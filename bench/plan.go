@@ -62,9 +62,10 @@ type metric struct {
 
 // A ceilingRef says what the ceiling of a metric's row is.
 type ceilingRef struct {
-	what  string  // what the ceiling server does, in the row's name
-	path  string  // its figure in the ceiling's result ("": the metric's own)
-	share float64 // rtbroker must reach share × the ceiling (0: no target)
+	target string  // the ceiling's server ("": ceilingTarget)
+	what   string  // what the ceiling server does, in the row's name
+	path   string  // its figure in the ceiling's result ("": the metric's own)
+	share  float64 // rtbroker must reach share × the ceiling (0: no target)
 }
 
 // The ceilings of issue 15's rows.
@@ -74,12 +75,36 @@ var (
 	stormCeiling  = &ceilingRef{path: "extra.connect_s",
 		what: "s to connect the same clients to a bare gorilla/websocket server that speaks only Socket.IO's framing (no store, sessions or recovery)"}
 	fanoutCeiling = &ceilingRef{what: "bare gorilla/websocket broadcast loop (each event written to every socket in turn, nothing stored)"}
+	noSyncCeiling = &ceilingRef{target: noSyncTarget,
+		what: "the same rtbroker built without the journal's fdatasync (-tags " + noSyncTag + "; nothing durable: what the commit's sync costs, which the Node peer does not pay)"}
 )
+
+// noSyncTarget is rtbroker built with noSyncTag (storage/bolt/sync_off.go):
+// the journal's fdatasync left out and nothing else changed, run beside
+// rtbroker in the rooms scenario as the ceiling of its latency rows.
+const (
+	noSyncTarget = "rtbroker-nofsync"
+	noSyncTag    = "rtbroker_nofsync"
+)
+
+// server returns the ceiling's server.
+func (c *ceilingRef) server() string {
+	if c.target != "" {
+		return c.target
+	}
+	return ceilingTarget
+}
 
 // cpuMetric is the server's CPU over a step's measured window, % of the
 // one core it is pinned to: how near saturation its latency was measured.
 func cpuMetric() metric {
 	return metric{name: "server CPU, % of its core", path: "server.cpu_pct", unit: unitCount}
+}
+
+// ceilingOf returns m with the ceiling c.
+func ceilingOf(m metric, c *ceilingRef) metric {
+	m.ceiling = c
+	return m
 }
 
 // stormCeilings are the rows a storm's time is measured against in the
@@ -238,16 +263,16 @@ func plan(sz sizes) []scenario {
 		})
 	}
 	out = append(out, scenario{
-		id: "rooms", group: "rooms", targets: both,
+		id: "rooms", group: "rooms", targets: []string{"rtbroker", "node", noSyncTarget},
 		title: fmt.Sprintf("(b) %s subs over %s rooms, %s events/s", kilo(sz.roomsSubs), kilo(sz.rooms), kilo(sz.roomsRate)),
 		steps: []step{{
 			args:     []string{"rooms", "--subs", itoa(sz.roomsSubs), "--rooms", itoa(sz.rooms), "--rate", itoa(sz.roomsRate), "--duration", measure},
 			estimate: est(sz.roomsSubs, sz.measure+2*time.Second), timeout: 4 * time.Minute,
 			metrics: append([]metric{
 				{name: "deliveries/s", path: "delivered_per_s", unit: unitCount, higher: true},
-				{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: atMostPeer()},
-				{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: atMostPeer()},
-				cpuMetric(),
+				{name: "p50 ms", path: "latency_ms.p50", unit: unitMillis, target: atMostPeer(), ceiling: noSyncCeiling},
+				{name: "p99 ms", path: "latency_ms.p99", unit: unitMillis, target: atMostPeer(), ceiling: noSyncCeiling},
+				ceilingOf(cpuMetric(), noSyncCeiling),
 			}, commitMetrics()...),
 		}},
 	})

@@ -301,7 +301,7 @@ func table(scs []scenario, runs []run) string {
 				if m.ceiling.path != "" {
 					cm.path = m.ceiling.path
 				}
-				if c := summarize(runs, sc.id, ceilingTarget, i, cm); c.of > 0 {
+				if c := summarize(runs, sc.id, m.ceiling.server(), i, cm); c.of > 0 {
 					ceilingRow(&b, title, m, arrow, a, c)
 				}
 			}

@@ -125,9 +125,11 @@ func TestTable(t *testing.T) {
 
 // TestCeilingRows checks the ceiling's rows: ingest's against its own
 // figure with issue 15's share, the drop storm's against the bare server's
-// connect time (another path of its result, from other rtbench args).
+// connect time (another path of its result, from other rtbench args), the
+// rooms latency against rtbroker built without the journal's fdatasync
+// (another server).
 func TestCeilingRows(t *testing.T) {
-	scs, err := selectScenarios(plan(fullSizes), []string{"ingest-64", "storm", "fanout-15k"}, "both")
+	scs, err := selectScenarios(plan(fullSizes), []string{"ingest-64", "storm", "fanout-15k", "rooms"}, "both")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +143,14 @@ func TestCeilingRows(t *testing.T) {
 		ok("storm-drop", "rtbroker", storm), ok("storm-drop", ceilingTarget, `{"extra":{"connect_s":1.2}}`),
 		ok("storm-term", "rtbroker", storm), ok("storm-term", ceilingTarget, `{"extra":{"connect_s":1.2}}`),
 		ok("fanout-15k", "rtbroker", `{"extra":{"passed_steps":0}}`), ok("fanout-15k", ceilingTarget, `{"extra":{"passed_steps":0}}`),
+		ok("rooms", "rtbroker", `{"latency_ms":{"p50":1.5}}`), ok("rooms", "node", `{"latency_ms":{"p50":0.9}}`),
+		ok("rooms", noSyncTarget, `{"latency_ms":{"p50":0.8}}`), ok("rooms", ceilingTarget, `{"latency_ms":{"p50":9}}`),
 	})
 	for _, want := range []string{
 		"| (g) ingest, 1 KB over HTTP, 64 conns | events/s ↑, ceiling: " + httpCeiling + ", same run; ratio = rtbroker ÷ ceiling | 24,000 (ceiling) | — | 0.75 | rtbroker ≥ 0.70 × ceiling | yes |\n",
 		"| (f) storm, 5k WS, clients dropped | s to recovered ↓, ceiling: " + stormCeiling.what + ", same run; ratio = rtbroker ÷ ceiling | 1.20 s (ceiling) | — | 1.25 | — | — |\n",
 		"| (a) fan-out, 1 room × 15k WS | steps passed ↑, ceiling: " + fanoutCeiling.what + ", same run; ratio = rtbroker ÷ ceiling | 0 (ceiling) | — | 1 | — | — |\n",
+		"| (b) 10k subs over 1k rooms, 2k events/s | p50 ms ↓, ceiling: " + noSyncCeiling.what + ", same run; ratio = rtbroker ÷ ceiling | 0.8 (ceiling) | — | 1.88 | — | — |\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table:\n%s\nwant the row\n%s", got, want)

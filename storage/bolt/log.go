@@ -350,6 +350,9 @@ func newLog(db *bbolt.DB, opts Options) *Log {
 		l.logger = slog.Default()
 	}
 	l.health = newHealth(l.logger)
+	if !journalSync {
+		l.logger.Warn("bolt: a benchmark build (tag rtbroker_nofsync): publishes are acknowledged before they are on disk, and a crash loses them")
+	}
 	return l
 }
 
