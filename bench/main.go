@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -211,9 +212,13 @@ func (s *suite) prepare(ctx context.Context) error {
 	if s.work, err = os.MkdirTemp("", "rtbroker-bench-"); err != nil {
 		return err
 	}
-	s.rtbroker, s.noSync = filepath.Join(s.work, "rtbroker"), filepath.Join(s.work, "rtbroker-nofsync")
+	s.rtbroker = filepath.Join(s.work, "rtbroker")
 	type build struct{ out, pkg, tags string }
-	builds := []build{{s.rtbroker, "./cmd/rtbroker", ""}, {s.noSync, "./cmd/rtbroker", noSyncTag}}
+	builds := []build{{s.rtbroker, "./cmd/rtbroker", ""}}
+	if slices.ContainsFunc(s.scs, func(sc scenario) bool { return slices.Contains(sc.targets, noSyncTarget) }) {
+		s.noSync = filepath.Join(s.work, noSyncTarget)
+		builds = append(builds, build{s.noSync, "./cmd/rtbroker", noSyncTag})
+	}
 	if s.rtbench = s.cfg.rtbench; s.rtbench == "" {
 		s.rtbench = filepath.Join(s.work, "rtbench")
 		builds = append(builds, build{s.rtbench, "./cmd/rtbench", ""})
@@ -329,10 +334,23 @@ func (s *suite) attempt(ctx context.Context, sc scenario, tgt string, rep, attem
 	return runs
 }
 
+// binary returns the rtbroker binary that serves as tgt ("": tgt is not
+// an rtbroker).
+func (s *suite) binary(tgt string) string {
+	switch tgt {
+	case "rtbroker":
+		return s.rtbroker
+	case noSyncTarget:
+		return s.noSync
+	}
+	return ""
+}
+
 // newServer describes tgt's process for sc on a new port, with dir for
 // its data and log.
 func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
-	if tgt == "rtbroker" || tgt == noSyncTarget {
+	bin := s.binary(tgt)
+	if bin != "" {
 		for _, a := range sc.rtbrokerArgs {
 			name, _, _ := strings.Cut(a, "=")
 			if strings.HasPrefix(name, "--") && !strings.Contains(s.help, name) {
@@ -350,7 +368,7 @@ func (s *suite) newServer(sc scenario, tgt, dir string) (*server, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	argv := []string{"taskset", "-c", "0"}
-	if bin := map[string]string{"rtbroker": s.rtbroker, noSyncTarget: s.noSync}[tgt]; bin != "" {
+	if bin != "" {
 		argv = append(argv, bin, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"),
 			"--log-level", "warn", "--publish-rate", "0", "--max-conns-per-ip", "0")
 		argv = append(argv, s.extra...)
