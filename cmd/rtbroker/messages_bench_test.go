@@ -26,7 +26,7 @@ func benchMessages(b *testing.B, n, every int) (*messages.Service, *broker.Broke
 	b.Cleanup(func() { br.Close(); l.Close() })
 	svc := messages.New(br, messages.Config{})
 	ctx := context.Background()
-	alice := auth.Identity{Subject: "alice", Rooms: auth.All()}
+	alice := auth.Identity{Subject: "alice", Rooms: new(auth.All())}
 	for i := 0; i < n; i += 100 {
 		var msgs []broker.Message
 		for j := i; j < min(i+100, n); j++ {
@@ -104,7 +104,7 @@ func BenchmarkMessagesEdit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	alice := auth.Identity{Subject: "alice", Rooms: auth.All()}
+	alice := auth.Identity{Subject: "alice", Rooms: new(auth.All())}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {

@@ -289,7 +289,7 @@ func (a *Authenticator) Anonymous() (Identity, error) {
 	var s [len(AnonymousPrefix) + 2*len(b)]byte
 	copy(s[:], AnonymousPrefix)
 	hex.Encode(s[len(AnonymousPrefix):], b[:])
-	return Identity{Subject: string(s[:]), Anonymous: true, Rooms: a.cfg.AnonymousPermissions}, nil
+	return Identity{Subject: string(s[:]), Anonymous: true, Rooms: &a.cfg.AnonymousPermissions}, nil
 }
 
 // Authenticate returns the identity of a credential: an API key or a
@@ -361,14 +361,14 @@ func (a *Authenticator) authenticateJWT(token string) (Identity, error) {
 
 // userPermissions returns a token's permissions: its rooms claim, the
 // permissions of every token holder, and those of its roles.
-func (a *Authenticator) userPermissions(claim Permissions, roles []string) Permissions {
+func (a *Authenticator) userPermissions(claim Permissions, roles []string) *Permissions {
 	p := claim.Add(a.cfg.UserPermissions)
 	for _, r := range roles {
 		if rp, ok := a.cfg.RolePermissions[r]; ok {
 			p = p.Add(rp)
 		}
 	}
-	return p
+	return &p
 }
 
 // apiKey returns the identity of the API key token is, comparing its

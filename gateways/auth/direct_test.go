@@ -14,13 +14,13 @@ func TestDirectRooms(t *testing.T) {
 	everything := auth.All()
 	scoped := auth.Permissions{Publish: []string{"dm:*"}}
 	ids := map[string]auth.Identity{
-		"ada":             {Subject: "ada", Rooms: everything},
-		"bob":             {Subject: "bob", Rooms: auth.Permissions{}},
-		"eve":             {Subject: "eve", Rooms: everything},
-		"anonymous":       {Subject: auth.AnonymousPrefix + "x", Anonymous: true, Rooms: everything},
-		"unscoped key":    {Subject: auth.APISubject, APIKey: true, Rooms: everything},
-		"dm-scoped key":   {Subject: "api:dm", APIKey: true, Rooms: scoped},
-		"other-scope key": {Subject: "api:news", APIKey: true, Rooms: auth.Permissions{Publish: []string{"news:*"}}},
+		"ada":             {Subject: "ada", Rooms: &everything},
+		"bob":             {Subject: "bob", Rooms: &auth.Permissions{}},
+		"eve":             {Subject: "eve", Rooms: &everything},
+		"anonymous":       {Subject: auth.AnonymousPrefix + "x", Anonymous: true, Rooms: &everything},
+		"unscoped key":    {Subject: auth.APISubject, APIKey: true, Rooms: &everything},
+		"dm-scoped key":   {Subject: "api:dm", APIKey: true, Rooms: &scoped},
+		"other-scope key": {Subject: "api:news", APIKey: true, Rooms: &auth.Permissions{Publish: []string{"news:*"}}},
 	}
 	tests := []struct {
 		name, id, room string

@@ -141,7 +141,8 @@ func newAPIKey(i int, k APIKey) (apiKey, error) {
 	default:
 		return out, errors.New("API key is empty")
 	}
-	out.id = Identity{Subject: APISubject, APIKey: true, Admin: k.Admin, Rooms: All()}
+	all := All()
+	out.id = Identity{Subject: APISubject, APIKey: true, Admin: k.Admin, Rooms: &all}
 	if k.Name != "" {
 		if err := ValidKeyName(k.Name); err != nil {
 			return out, fmt.Errorf("API key #%d: %w", i+1, err)
@@ -149,7 +150,8 @@ func newAPIKey(i int, k APIKey) (apiKey, error) {
 		out.id.Subject = APISubject + ":" + k.Name
 	}
 	if k.Rooms != nil {
-		out.id.Rooms = *k.Rooms
+		scoped := *k.Rooms
+		out.id.Rooms = &scoped
 	}
 	return out, nil
 }

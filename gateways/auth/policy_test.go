@@ -139,7 +139,7 @@ func TestPolicyMerge(t *testing.T) {
 			}
 			for _, c := range tc.checks {
 				if got := id.Can(c.action, c.room); got != c.want {
-					t.Errorf("Can(%s, %q) = %v, want %v (rooms %+v)", c.action, c.room, got, c.want, id.Rooms)
+					t.Errorf("Can(%s, %q) = %v, want %v (rooms %+v)", c.action, c.room, got, c.want, *id.Rooms)
 				}
 			}
 		})

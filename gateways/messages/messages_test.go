@@ -45,14 +45,14 @@ func (e *env) reopen(t *testing.T) *env {
 }
 
 var (
-	all       = auth.All()
+	all       = new(auth.All())
 	alice     = auth.Identity{Subject: "alice", Rooms: all}
 	bob       = auth.Identity{Subject: "bob", Rooms: all}
 	moderator = auth.Identity{Subject: "mia", Roles: []string{"moderator"}, Rooms: all}
 	apiKey    = auth.Identity{Subject: auth.APISubject, APIKey: true, Rooms: all}
 	anonymous = auth.Identity{Subject: "anonymous:1234", Anonymous: true, Rooms: all}
 	// aliceReadOnly is alice with a token that no longer lets her publish.
-	aliceReadOnly = auth.Identity{Subject: "alice", Rooms: auth.Permissions{Subscribe: []string{"*"}, History: []string{"*"}}}
+	aliceReadOnly = auth.Identity{Subject: "alice", Rooms: &auth.Permissions{Subscribe: []string{"*"}, History: []string{"*"}}}
 )
 
 func (e *env) publish(t *testing.T, room string, from auth.Identity, text string) *broker.Event {

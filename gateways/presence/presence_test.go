@@ -13,7 +13,7 @@ import (
 	"github.com/rtbroker/rtbroker/gateways/presence"
 )
 
-func user(sub string) auth.Identity { return auth.Identity{Subject: sub, Rooms: auth.All()} }
+func user(sub string) auth.Identity { return auth.Identity{Subject: sub, Rooms: new(auth.All())} }
 
 var anon = auth.Identity{Subject: auth.AnonymousPrefix + "x", Anonymous: true}
 

@@ -13,7 +13,7 @@ import (
 )
 
 func user(sub string, history ...string) auth.Identity {
-	return auth.Identity{Subject: sub, Rooms: auth.Permissions{History: history, Subscribe: history}}
+	return auth.Identity{Subject: sub, Rooms: &auth.Permissions{History: history, Subscribe: history}}
 }
 
 func TestMark(t *testing.T) {
@@ -41,7 +41,7 @@ func TestMark(t *testing.T) {
 		{"unknown room", ada, "chat:none", 1, receipts.Marked{}, wire.CodeNotFound},
 		{"no permission", ada, "other", 4, receipts.Marked{}, wire.CodeForbidden},
 		{"internal room", ada, "_x", 1, receipts.Marked{}, wire.CodeInvalid},
-		{"anonymous", auth.Identity{Subject: "anonymous:x", Anonymous: true, Rooms: auth.All()}, "chat:a", 1, receipts.Marked{}, wire.CodeForbidden},
+		{"anonymous", auth.Identity{Subject: "anonymous:x", Anonymous: true, Rooms: new(auth.All())}, "chat:a", 1, receipts.Marked{}, wire.CodeForbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +115,7 @@ func TestList(t *testing.T) {
 	if len(bob.Rooms) != 3 || bob.Rooms[0] != (receipts.Unread{Room: "chat:a", Head: 13, Unread: 3, Capped: true}) {
 		t.Errorf("bob: %+v", bob)
 	}
-	anon, err := s.List(ctx, auth.Identity{Subject: "anonymous:1", Anonymous: true, Rooms: auth.Permissions{History: []string{"chat:b"}}}, "")
+	anon, err := s.List(ctx, auth.Identity{Subject: "anonymous:1", Anonymous: true, Rooms: &auth.Permissions{History: []string{"chat:b"}}}, "")
 	if err != nil || len(anon.Rooms) != 1 || anon.Rooms[0].Unread != 3 {
 		t.Errorf("anonymous: %+v, %v", anon, err)
 	}

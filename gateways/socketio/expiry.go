@@ -43,7 +43,7 @@ func (g *Gateway) unwatchExpiry(m *member) {
 // fresh token (socket.auth) and calls socket.connect(), and its session
 // recovers.
 func expireMember(m *member, _, _ time.Time) time.Time {
-	m.g.log.Debug("socketio: token expired, disconnecting", "sid", m.s.ID(), "sub", m.id.Subject)
+	m.ns.g.log.Debug("socketio: token expired, disconnecting", "sid", m.s.ID(), "sub", m.id.Subject)
 	m.s.Disconnect()
 	return time.Time{}
 }

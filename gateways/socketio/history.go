@@ -39,7 +39,7 @@ func (m *member) historyStart(ctx context.Context, logRoom string, n int, after 
 	if n == 0 {
 		return start, nil
 	}
-	hs, ok, err := m.g.b.HistoryStart(ctx, logRoom, n, now)
+	hs, ok, err := m.ns.g.b.HistoryStart(ctx, logRoom, n, now)
 	switch {
 	case err != nil:
 		return 0, err

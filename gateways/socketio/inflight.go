@@ -35,12 +35,12 @@ type pendingAck struct {
 // (the connection's reading pauses: backpressure, nothing is dropped).
 // False also when the socket is gone meanwhile. On the reading goroutine.
 func (m *member) acquire(ev *protocol.Event) bool {
-	max := m.g.cfg.MaxPending
+	max := m.ns.g.cfg.MaxPending
 	if m.takeSlot(max) {
 		return true
 	}
 	if ev.HasAck() {
-		m.g.respond(ev, nil, &wire.Error{
+		m.ns.g.respond(ev, nil, &wire.Error{
 			Status:  http.StatusTooManyRequests,
 			Code:    wire.CodeRateLimited,
 			Message: fmt.Sprintf("too many events awaiting their ack on this socket (at most %d): wait for acks before sending more", max),
@@ -62,7 +62,7 @@ func (m *member) acquire(ev *protocol.Event) bool {
 		}
 		select {
 		case <-wait:
-		case <-m.g.ctx.Done():
+		case <-m.ns.g.ctx.Done():
 			return false
 		}
 	}
@@ -99,7 +99,7 @@ func (m *member) finish(ev *protocol.Event, ack any, err error) {
 	m.inFlight--
 	m.qmu.Unlock()
 	m.signalSlot()
-	m.g.respond(ev, ack, err)
+	m.ns.g.respond(ev, ack, err)
 }
 
 // enqueue runs f with the member's state (see member.call) after the
@@ -117,7 +117,7 @@ func (m *member) enqueue(f func()) {
 	m.running = true
 	m.qmu.Unlock()
 	if start {
-		warm.Go(&m.g.wg, m.runQueued)
+		warm.Go(&m.ns.g.wg, m.runQueued)
 	}
 }
 
@@ -152,7 +152,7 @@ func (m *member) awaitCommit(pa pendingAck) {
 	m.acking = true
 	m.qmu.Unlock()
 	if start {
-		m.g.wg.Go(m.ackLoop)
+		m.ns.g.wg.Go(m.ackLoop)
 	}
 }
 

@@ -27,8 +27,7 @@ import (
 // (step, on a pool worker) or a join or leave running through the task's
 // Do on the socket's command goroutine (see inflight.go).
 type member struct {
-	g   *Gateway
-	ns  *gwNamespace
+	ns  *gwNamespace // and through it the gateway (ns.g): a word less per socket
 	s   *protocol.Socket
 	id  auth.Identity // who the socket is; decides what it may join and publish (and the namespace's auto-join rooms: see autoJoinRooms)
 	sub *broker.Subscription
@@ -62,9 +61,9 @@ type member struct {
 
 // newMember returns a member reading sub (which it then owns) for the
 // session rec.
-func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionState, sub *broker.Subscription) *member {
-	m := &member{g: g, ns: ns, s: s, id: id, rec: rec, sub: sub}
-	m.task = g.pool.NewTask(m.step)
+func newMember(ns *gwNamespace, s *protocol.Socket, id auth.Identity, rec sessionState, sub *broker.Subscription) *member {
+	m := &member{ns: ns, s: s, id: id, rec: rec, sub: sub}
+	m.task = ns.g.pool.NewTask(m.step)
 	sub.OnWake(m.task.Ready)
 	return m
 }
@@ -75,7 +74,7 @@ func newMember(g *Gateway, ns *gwNamespace, s *protocol.Socket, id auth.Identity
 // id), and its epoch is the log's (a recovered record's was checked to
 // be).
 func (m *member) record(st sessionState) *sessionRecord {
-	return &sessionRecord{PID: m.s.PID(), NSP: m.ns.name, SID: m.s.ID(), Epoch: m.g.b.Epoch(), sessionState: st}
+	return &sessionRecord{PID: m.s.PID(), NSP: m.ns.name, SID: m.s.ID(), Epoch: m.ns.g.b.Epoch(), sessionState: st}
 }
 
 // autoJoin adds the member's auto-join rooms from the log's head to a new
@@ -85,8 +84,8 @@ func (m *member) autoJoin(ctx context.Context) error {
 	if len(auto) == 0 {
 		return nil
 	}
-	head := m.g.b.Head().Offset
-	auto = auto[:min(len(auto), m.g.cfg.MaxRooms)]
+	head := m.ns.g.b.Head().Offset
+	auto = auto[:min(len(auto), m.ns.g.cfg.MaxRooms)]
 	rooms := make(roomOffsets, 0, len(auto))
 	for _, r := range auto {
 		if _, err := m.sub.Add(ctx, r, broker.Position{Offset: head}); err != nil {
@@ -150,8 +149,8 @@ func (m *member) step() {
 		}
 		return
 	}
-	limit := m.g.cfg.BatchSize
-	evs, err := m.sub.TryNext(m.g.ctx, limit)
+	limit := m.ns.g.cfg.BatchSize
+	evs, err := m.sub.TryNext(m.ns.g.ctx, limit)
 	if err != nil {
 		m.readFailed(err)
 		return
@@ -182,8 +181,8 @@ func (m *member) readFailed(err error) {
 		m.corrupted(err)
 		return
 	}
-	if !errors.Is(err, broker.ErrClosed) && m.g.ctx.Err() == nil {
-		m.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
+	if !errors.Is(err, broker.ErrClosed) && m.ns.g.ctx.Err() == nil {
+		m.ns.g.log.Error("socketio: read rooms", "sid", m.s.ID(), "err", err)
 	}
 	m.s.Conn().Close() // the client reconnects and recovers
 }
@@ -197,7 +196,7 @@ func (m *member) readFailed(err error) {
 // the task: it is sent from a goroutine of the gateway, not the task.
 func (m *member) corrupted(err error) {
 	_ = m.s.Emit(ErrorEvent, wire.NewErrorBody(err))
-	m.g.wg.Go(m.s.Disconnect)
+	m.ns.g.wg.Go(m.s.Disconnect)
 }
 
 // deliver writes events to the socket, in one write per chunk: events
@@ -220,7 +219,7 @@ func (m *member) deliverPaced(evs []*broker.Event, paced bool) bool {
 	var chunk [64][]byte
 	pkts := chunk[:0]
 	size, pending, written := 0, 0, len(evs)
-	defer func() { m.g.deliveries.Add(evs[:written], size, m.sub.LiveAfter()) }()
+	defer func() { m.ns.g.deliveries.Add(evs[:written], size, m.sub.LiveAfter()) }()
 	for i, ev := range evs {
 		if m.ownTyping(ev) {
 			continue
@@ -310,7 +309,7 @@ func (m *member) resetEvent(r *broker.ResetError) wire.Reset {
 		slices.Sort(rooms)
 	}
 	rs := wire.NewReset(r)
-	rs.Room, rs.Rooms, rs.Epoch = "", rooms, m.g.b.Epoch()
+	rs.Room, rs.Rooms, rs.Epoch = "", rooms, m.ns.g.b.Epoch()
 	return rs
 }
 
@@ -368,10 +367,10 @@ func (m *member) setPresence(ctx context.Context, logRoom string, on bool) error
 	}
 	rec := m.rec
 	rec.Presence = withPresence(m.rec.Presence, logRoom, on)
-	if err := m.g.sessions.save(ctx, m.record(rec)); err != nil {
+	if err := m.ns.g.sessions.save(ctx, m.record(rec)); err != nil {
 		return err
 	}
-	m.rec, m.saved = rec, m.g.sessions.clock()
+	m.rec, m.saved = rec, m.ns.g.sessions.clock()
 	return nil
 }
 
@@ -398,10 +397,10 @@ func (m *member) joinRoom(ctx context.Context, room string, after *uint64, epoch
 		return nil, err
 	}
 	joinedAt, had := m.rec.Rooms.get(logRoom)
-	if !had && len(m.rec.Rooms) >= m.g.cfg.MaxRooms {
+	if !had && len(m.rec.Rooms) >= m.ns.g.cfg.MaxRooms {
 		return nil, &broker.ValidationError{Field: "room", Reason: "too many rooms for one socket"}
 	}
-	b := m.g.b
+	b := m.ns.g.b
 	ack := &joinAck{OK: true, Room: room, Head: b.Head().Offset, Epoch: b.Epoch(), Recovered: true}
 	start := now
 	var mismatch bool
@@ -496,7 +495,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 	if wantPresence != m.rec.Presence[logRoom] {
 		rec.Presence = withPresence(m.rec.Presence, logRoom, wantPresence)
 	}
-	if err := m.g.sessions.save(ctx, m.record(rec)); err != nil {
+	if err := m.ns.g.sessions.save(ctx, m.record(rec)); err != nil {
 		if had {
 			m.sub.Add(ctx, logRoom, broker.Position{Offset: prevPos})
 		} else {
@@ -504,7 +503,7 @@ func (m *member) add(ctx context.Context, logRoom string, start uint64, wantPres
 		}
 		return 0, nil, err
 	}
-	m.rec, m.saved = rec, m.g.sessions.clock()
+	m.rec, m.saved = rec, m.ns.g.sessions.clock()
 	return pos, reset, nil
 }
 
@@ -524,10 +523,10 @@ func (m *member) leave(ctx context.Context, room string) (*leaveAck, error) {
 	if m.rec.Presence[logRoom] {
 		rec.Presence = withPresence(m.rec.Presence, logRoom, false)
 	}
-	if err := m.g.sessions.save(ctx, m.record(rec)); err != nil {
+	if err := m.ns.g.sessions.save(ctx, m.record(rec)); err != nil {
 		return nil, err
 	}
-	m.rec, m.saved = rec, m.g.sessions.clock()
+	m.rec, m.saved = rec, m.ns.g.sessions.clock()
 	m.sub.Remove(logRoom)
 	return &leaveAck{OK: true, Room: room}, nil
 }

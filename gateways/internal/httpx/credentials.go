@@ -2,7 +2,6 @@ package httpx
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/rtbroker/rtbroker/gateways/auth"
@@ -26,8 +25,9 @@ const (
 // carries and where it was found, looked for in this order:
 // `Authorization: Bearer …`, `X-API-Key`, the rtbroker_token cookie, and
 // the `token` query parameter (EventSource cannot set headers). It returns
-// "", FromNone when there is none. The value is secret: never log it.
-func Credential(h http.Header, q url.Values) (string, Source) {
+// "", FromNone when there is none. rawQuery is the request's raw query
+// (URL.RawQuery). The value is secret: never log it.
+func Credential(h http.Header, rawQuery string) (string, Source) {
 	if v := h.Get("Authorization"); v != "" {
 		if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(tok), FromHeader
@@ -42,7 +42,7 @@ func Credential(h http.Header, q url.Values) (string, Source) {
 	if v := cookie(h, TokenCookie); v != "" {
 		return v, FromCookie
 	}
-	if v := q.Get("token"); v != "" {
+	if v := QueryValue(rawQuery, "token"); v != "" {
 		return v, FromQuery
 	}
 	return "", FromNone
@@ -75,11 +75,7 @@ func AuthenticateFrom(a *auth.Authenticator, cred string, src Source) (auth.Iden
 // Identify authenticates the request's credential with a (see
 // AuthenticateFrom). Errors wrap auth.ErrUnauthorized (401 on the wire).
 func Identify(a *auth.Authenticator, r *http.Request) (auth.Identity, error) {
-	var q url.Values // parsed only when there is a query: it allocates
-	if r.URL.RawQuery != "" {
-		q = r.URL.Query()
-	}
-	cred, src := Credential(r.Header, q)
+	cred, src := Credential(r.Header, r.URL.RawQuery)
 	return AuthenticateFrom(a, cred, src)
 }
 

@@ -75,7 +75,7 @@ func TestCredentialSource(t *testing.T) {
 	tests := []struct {
 		name     string
 		header   http.Header
-		query    url.Values
+		query    string
 		wantCred string
 		wantSrc  Source
 	}{
@@ -83,8 +83,8 @@ func TestCredentialSource(t *testing.T) {
 		{name: "bearer", header: http.Header{"Authorization": {"Bearer abc"}}, wantCred: "abc", wantSrc: FromHeader},
 		{name: "x-api-key", header: http.Header{"X-Api-Key": {"k"}}, wantCred: "k", wantSrc: FromHeader},
 		{name: "cookie", header: http.Header{"Cookie": {TokenCookie + "=c"}}, wantCred: "c", wantSrc: FromCookie},
-		{name: "query", header: http.Header{}, query: url.Values{"token": {"q"}}, wantCred: "q", wantSrc: FromQuery},
-		{name: "header wins over cookie and query", header: http.Header{"X-Api-Key": {"k"}, "Cookie": {TokenCookie + "=c"}}, query: url.Values{"token": {"q"}}, wantCred: "k", wantSrc: FromHeader},
+		{name: "query", header: http.Header{}, query: "token=q", wantCred: "q", wantSrc: FromQuery},
+		{name: "header wins over cookie and query", header: http.Header{"X-Api-Key": {"k"}, "Cookie": {TokenCookie + "=c"}}, query: "token=q", wantCred: "k", wantSrc: FromHeader},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,6 +93,25 @@ func TestCredentialSource(t *testing.T) {
 				t.Fatalf("Credential = %q, %d; want %q, %d", cred, src, tc.wantCred, tc.wantSrc)
 			}
 		})
+	}
+}
+
+// TestQueryValue: QueryValue answers what url.ParseQuery(raw).Get(key)
+// does, escapes, repeated keys, empty and skipped pairs included.
+func TestQueryValue(t *testing.T) {
+	raws := []string{
+		"", "&", "token", "token=", "token=a", "a=1&token=b&token=c", "token=a%20b", "token=a+b",
+		"%74oken=x", "t%6Fken=y&token=z", "token=%zz&token=ok", "token=a;b&token=c", "x;y=1&token=d",
+		"=v&token=e", "token=f&", "&&token=g", "tok%en=h&token=i", "token+=j", "token%3D=k",
+		"EIO=4&transport=websocket&sid=abc-_", "transport=polling&t=Ov3e&EIO=4",
+	}
+	for _, raw := range raws {
+		want, _ := url.ParseQuery(raw)
+		for _, key := range []string{"token", "EIO", "transport", "sid", "token ", "token="} {
+			if got := QueryValue(raw, key); got != want.Get(key) {
+				t.Errorf("QueryValue(%q, %q) = %q, want %q", raw, key, got, want.Get(key))
+			}
+		}
 	}
 }
 

@@ -100,7 +100,7 @@ func (o *Origins) CORS(next http.Handler) http.Handler {
 // request with neither is not from a browser page and passes. It returns
 // ErrCrossSite (403 forbidden) when refused.
 func (o *Origins) CheckSite(r *http.Request) error {
-	if _, src := Credential(r.Header, nil); src != FromCookie {
+	if _, src := Credential(r.Header, ""); src != FromCookie {
 		return nil
 	}
 	origin := r.Header.Get("Origin")

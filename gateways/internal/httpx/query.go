@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/rtbroker/rtbroker/broker"
 )
@@ -37,4 +38,34 @@ func Epoch(q url.Values) (string, error) {
 		return "", &broker.ValidationError{Field: "epoch", Reason: fmt.Sprintf("longer than %d bytes", MaxEpochLen)}
 	}
 	return epoch, nil
+}
+
+// QueryValue returns the first value of key in the raw query rawQuery, as
+// url.ParseQuery(rawQuery).Get(key) does (pairs with a semicolon or a bad
+// escape are skipped), without building the map: a handshake or a poll
+// reads two or three parameters and keeps none of them.
+func QueryValue(rawQuery, key string) string {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k != key {
+			if !strings.ContainsAny(k, "%+") {
+				continue
+			}
+			if uk, err := url.QueryUnescape(k); err != nil || uk != key {
+				continue
+			}
+		}
+		if !strings.ContainsAny(v, "%+") {
+			return v
+		}
+		if uv, err := url.QueryUnescape(v); err == nil {
+			return uv
+		}
+	}
+	return ""
 }

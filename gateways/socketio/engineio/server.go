@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/rtbroker/rtbroker/gateways/internal/deadline"
+	"github.com/rtbroker/rtbroker/gateways/internal/httpx"
 	"github.com/rtbroker/rtbroker/gateways/internal/netpoll"
 	"github.com/rtbroker/rtbroker/gateways/internal/pump"
 )
@@ -159,14 +160,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cors(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	transport := q.Get("transport")
+	transport := httpx.QueryValue(r.URL.RawQuery, "transport")
 	if !s.cfg.allows(transport) {
 		writeError(w, CodeUnknownTransport, "")
 		return
 	}
 	upgrade := websocket.IsWebSocketUpgrade(r)
-	if sid := q.Get("sid"); sid != "" {
+	if sid := httpx.QueryValue(r.URL.RawQuery, "sid"); sid != "" {
 		s.serveSession(w, r, sid, transport, upgrade)
 		return
 	}
@@ -184,7 +184,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if q.Get("EIO") != "4" {
+	if httpx.QueryValue(r.URL.RawQuery, "EIO") != "4" {
 		writeError(w, CodeUnsupportedProtocolVersion, "")
 		return
 	}
