@@ -301,7 +301,7 @@ func (s *Subscription) Remove(room string) {
 	b.stats.leaves.Add(1)
 	s.cur.gen++
 	s.pos.Store(s.cur.min())
-	s.eph = slices.DeleteFunc(s.eph, func(ev *Event) bool { return ev.Room == room })
+	s.eph.dropRoom(room)
 	s.resets.dropRoom(room)
 	b.mu.Lock()
 	if rt := b.tail.rooms[room]; rt != nil {
