@@ -53,6 +53,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "memory release on by default", check: func(c *config) bool { return c.MemoryRelease }},
 		{name: "memory release off", args: []string{"--memory-release=false"}, check: func(c *config) bool { return !c.MemoryRelease }},
 		{name: "memory release off by env", env: map[string]string{"RTBROKER_MEMORY_RELEASE": "false"}, check: func(c *config) bool { return !c.MemoryRelease }},
+		{name: "busy GC pace on by default", check: func(c *config) bool { return c.BusyGCPercent == defaultBusyGCPercent }},
+		{name: "busy GC pace set", args: []string{"--busy-gc-percent=300"}, check: func(c *config) bool { return c.BusyGCPercent == 300 }},
+		{name: "busy GC pace off under GOGC", args: []string{"--busy-gc-percent=300"}, env: map[string]string{"GOGC": "50"}, check: func(c *config) bool { return c.BusyGCPercent == 0 }},
 		{name: "no pending acks", args: []string{"--sio-max-pending", "0"}, wantErr: "--sio-max-pending must be positive"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "jetstream store", args: []string{"--store", "jetstream", "--nats-url", "nats://127.0.0.1:4222"}, check: func(c *config) bool {
@@ -158,6 +161,7 @@ func TestFlagDefaultsArePackageDefaults(t *testing.T) {
 		{name: "nats-start-timeout", got: c.nats.StartTimeout, want: natsnode.DefaultStartTimeout},
 		{name: "presence-node-ttl", got: c.PresenceNodeTTL, want: jetstream.DefaultNodeTTL},
 		{name: "memory-release", got: c.MemoryRelease, want: defaultMemoryRelease},
+		{name: "busy-gc-percent", got: c.BusyGCPercent, want: defaultBusyGCPercent},
 		{name: "nats-timeout", got: c.nats.Timeout, want: jetstream.DefaultAckTimeout},
 		{name: "nats-timeout socketio", got: c.nats.Timeout < socketio.DefaultPublishTimeout, want: true},
 	}

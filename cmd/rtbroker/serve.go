@@ -170,6 +170,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if cfg.MemoryRelease {
 		trimWG.Go(func() { trimAfterBursts(tctx, counted.n.Load, trimEvery, trimMinBurst, trimMinGap, freeOSMemory) })
 	}
+	if cfg.BusyGCPercent > 0 {
+		trimWG.Go(func() {
+			paceGC(tctx, func() uint64 { return uint64(b.Stats().Published) }, paceEvery, busyPerLook, baseGC, cfg.BusyGCPercent, setGCPercent)
+		})
+	}
 	defer trimWG.Wait()
 	defer stopTrim()
 	// No server-wide ReadTimeout: it would cut SSE streams, held polls and
