@@ -27,20 +27,9 @@ func TestPaceGC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var count uint64
-			looks := 0
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			published := func() uint64 { // called by the pacer's goroutine only
-				if looks > 0 && looks <= len(tt.steps) {
-					count += tt.steps[looks-1]
-				}
-				looks++
-				if looks > len(tt.steps) {
-					cancel()
-				}
-				return count
-			}
+			published := steppedCount(tt.steps, 0, cancel)
 			var set []int
 			paceGC(ctx, published, time.Millisecond, 100, 100, 200, func(p int) int { set = append(set, p); return 0 })
 			if got := fmt.Sprint(set); got != tt.want {

@@ -23,26 +23,33 @@ func TestTrimAfterBursts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			const quiet = 5 // looks after the steps
-			var count uint64
-			looks := 0
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			accepted := func() uint64 { // called by the trimmer's goroutine only
-				if looks > 0 && looks <= len(tt.steps) {
-					count += tt.steps[looks-1]
-				}
-				looks++
-				if looks > len(tt.steps)+quiet {
-					cancel()
-				}
-				return count
-			}
+			accepted := steppedCount(tt.steps, 5, cancel) // 5 quiet looks after the steps
 			trims := 0
 			trimAfterBursts(ctx, accepted, time.Millisecond, 256, tt.gap, func() { trims++ })
 			if trims != tt.want {
 				t.Errorf("trims = %d, want %d", trims, tt.want)
 			}
 		})
+	}
+}
+
+// steppedCount returns the counter a looping goroutine under test reads
+// once per look: each call after the first adds the next of steps, and
+// the call after len(steps)+after looks calls cancel. For that goroutine
+// only.
+func steppedCount(steps []uint64, after int, cancel func()) func() uint64 {
+	var count uint64
+	looks := 0
+	return func() uint64 {
+		if looks > 0 && looks <= len(steps) {
+			count += steps[looks-1]
+		}
+		looks++
+		if looks > len(steps)+after {
+			cancel()
+		}
+		return count
 	}
 }
