@@ -87,7 +87,8 @@ const AnonymousPrefix = "anonymous:"
 const APISubject = "api"
 
 // Identity is who a client is, as established by Authenticate. It is a
-// value: copy it freely; its slices are never modified.
+// value: copy it freely; its slices and the Permissions it points to are
+// never modified.
 type Identity struct {
 	// Subject is the token's `sub`, APISubject for an API key, or
 	// AnonymousPrefix plus a random id for an anonymous client. It is what
